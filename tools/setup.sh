@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The single source of machine set-up for Ambience: Debian packages and pinned PyPI packages.
+# Idempotent: when everything is present it only checks and returns in seconds.
+# Fails loudly, naming what it could not install.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+DEBS=(
+  bazel-bootstrap bazel-platforms bazel-rules-java bazel-rules-proto bazel-skylib
+  gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
+  qemu-system-arm nginx-light libgtest-dev graphviz g++
+)
+
+missing=()
+for p in "${DEBS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q >/dev/null || { echo "setup: error: apt-get update failed" >&2; exit 1; }
+  if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/ambience-apt.log 2>&1; then
+    tail -20 /tmp/ambience-apt.log >&2
+    echo "setup: error: could not install Debian packages: ${missing[*]} (log: /tmp/ambience-apt.log)" >&2
+    exit 1
+  fi
+fi
+
+# Python: the interpreter Bazel will use (same rule as @local_python: PYTHON_BIN_PATH or python3).
+PY=${PYTHON_BIN_PATH:-$(command -v python3)}
+if ! "$PY" - "$here/requirements.txt" <<'PYEOF'
+import sys, importlib.metadata as md
+ok = True
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if not line:
+        continue
+    name, ver = line.split("==")
+    try:
+        if md.version(name) != ver:
+            ok = False
+    except md.PackageNotFoundError:
+        ok = False
+sys.exit(0 if ok else 1)
+PYEOF
+then
+  echo "setup: installing pinned PyPI packages into $PY" >&2
+  if ! "$PY" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"; then
+    echo "setup: error: pip could not install $here/requirements.txt into $PY" >&2
+    exit 1
+  fi
+fi
+
+for tool in bazel arm-none-eabi-gcc qemu-system-arm nginx dot; do
+  command -v "$tool" >/dev/null || { echo "setup: error: '$tool' still missing after install" >&2; exit 1; }
+done
+echo "setup: ok ($("$PY" --version), $(arm-none-eabi-gcc -dumpversion) arm-none-eabi-gcc, $(qemu-system-arm --version | head -1))" >&2
