@@ -1,0 +1,146 @@
+// The kernel core's arch layer on x86_64 Linux (a node is a process; see DESIGN.md).
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernel/core/arch.hpp"
+#include "kernel/core/job.hpp"
+#include "kernel/core/status.hpp"
+
+extern "C" void ambience_fiber_start();
+
+namespace ambience {
+
+void fatal(const char* message) {
+  arch::console_write("ambience: fatal: ", 17);
+  std::size_t n = 0;
+  while (message[n]) ++n;
+  arch::console_write(message, n);
+  arch::console_write("\n", 1);
+  std::abort();
+}
+
+namespace arch {
+namespace {
+
+std::atomic<std::uint32_t> g_wake_word{0};
+
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout) {
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
+}
+
+}  // namespace
+
+std::uint64_t now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+std::uint32_t wake_epoch() { return g_wake_word.load(std::memory_order_acquire); }
+
+void wake() {
+  g_wake_word.fetch_add(1, std::memory_order_acq_rel);
+  futex(&g_wake_word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+}
+
+void idle_wait(std::uint64_t deadline_us, std::uint32_t epoch) {
+  timespec rel;
+  const timespec* timeout = nullptr;
+  if (deadline_us != UINT64_MAX) {
+    const std::uint64_t now = now_us();
+    if (deadline_us <= now) return;
+    const std::uint64_t wait = deadline_us - now;
+    rel.tv_sec = static_cast<time_t>(wait / 1000000u);
+    rel.tv_nsec = static_cast<long>((wait % 1000000u) * 1000u);
+    timeout = &rel;
+  }
+  futex(&g_wake_word, FUTEX_WAIT_PRIVATE, epoch, timeout);
+}
+
+void wait_on(std::atomic<std::uint32_t>& word, std::uint32_t expected) {
+  futex(&word, FUTEX_WAIT_PRIVATE, expected, nullptr);
+}
+
+void wake_all(std::atomic<std::uint32_t>& word) { futex(&word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr); }
+
+void console_write(const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(1, data, size);
+    if (n <= 0) return;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+void exit(int status) {
+  std::fflush(stdout);
+  ::_exit(status);
+}
+
+void QueueLock::lock() {
+  while (locked_.exchange(true, std::memory_order_acquire)) {
+    while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+  }
+}
+
+void QueueLock::unlock() { locked_.store(false, std::memory_order_release); }
+
+// Stack layout expected by ambience_context_switch: rbp rbx r12..r15 pushed, then return address.
+void* prepare_stack(void* stack_top, void (*entry)(void*), void* arg) {
+  auto top = reinterpret_cast<std::uintptr_t>(stack_top) & ~std::uintptr_t{15};
+  // After the six pops and `ret`, rsp == top (16-aligned), as the ABI wants before a call.
+  auto* sp = reinterpret_cast<std::uint64_t*>(top) - 7;
+  sp[0] = 0;                                              // r15
+  sp[1] = 0;                                              // r14
+  sp[2] = reinterpret_cast<std::uint64_t>(arg);           // r13
+  sp[3] = reinterpret_cast<std::uint64_t>(entry);         // r12
+  sp[4] = 0;                                              // rbx
+  sp[5] = 0;                                              // rbp
+  sp[6] = reinterpret_cast<std::uint64_t>(&ambience_fiber_start);  // return address
+  return sp;
+}
+
+}  // namespace arch
+}  // namespace ambience
+
+// Callee-saved registers of the SysV x86_64 ABI; the x87/SSE control words are left shared.
+asm(R"(
+.text
+.globl ambience_context_switch
+.type ambience_context_switch,@function
+ambience_context_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+.size ambience_context_switch, .-ambience_context_switch
+
+.globl ambience_fiber_start
+.type ambience_fiber_start,@function
+ambience_fiber_start:
+  movq %r13, %rdi
+  callq *%r12
+  ud2
+.size ambience_fiber_start, .-ambience_fiber_start
+.section .note.GNU-stack,"",@progbits
+.text
+)");

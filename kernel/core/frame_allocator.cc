@@ -1,0 +1,91 @@
+#include "kernel/core/frame_allocator.hpp"
+
+#include "kernel/core/arch.hpp"
+
+namespace ambience {
+namespace {
+
+// Frames are allocated on the event-loop thread, but a debug tool or a second loop may touch
+// the allocator too; the lock is uncontended in practice.
+arch::QueueLock g_lock;
+
+#ifndef AMBIENCE_FRAME_ARENA_BYTES
+#if defined(__arm__)
+#define AMBIENCE_FRAME_ARENA_BYTES (24 * 1024)
+#else
+#define AMBIENCE_FRAME_ARENA_BYTES (8 * 1024 * 1024)
+#endif
+#endif
+
+alignas(16) std::byte g_arena[AMBIENCE_FRAME_ARENA_BYTES];
+
+}  // namespace
+
+FrameAllocator::FrameAllocator(void* arena, std::size_t bytes)
+    : begin_(static_cast<std::byte*>(arena)), next_(begin_), end_(begin_ + bytes) {
+  stats_.arena_bytes = bytes;
+}
+
+int FrameAllocator::size_class(std::size_t bytes) {
+  std::size_t size = kMinClass;
+  for (std::size_t c = 0; c < kClasses; ++c, size <<= 1) {
+    if (bytes <= size) return static_cast<int>(c);
+  }
+  return -1;
+}
+
+void* FrameAllocator::allocate(std::size_t bytes) {
+  const int c = size_class(bytes);
+  arch::LockGuard guard(g_lock);
+  if (c < 0) {
+    ++stats_.failures;
+    return nullptr;
+  }
+  void* block = nullptr;
+  if (free_[c] != nullptr) {
+    block = free_[c];
+    free_[c] = free_[c]->next;
+  } else {
+    const std::size_t size = kMinClass << c;
+    if (static_cast<std::size_t>(end_ - next_) < size) {
+      ++stats_.failures;
+      return nullptr;
+    }
+    block = next_;
+    next_ += size;
+    stats_.carved_bytes += size;
+  }
+  ++stats_.allocations;
+  ++stats_.live_frames;
+  stats_.live_bytes += bytes;
+  if (stats_.live_bytes > stats_.peak_live_bytes) stats_.peak_live_bytes = stats_.live_bytes;
+  return block;
+}
+
+void FrameAllocator::deallocate(void* frame, std::size_t bytes) {
+  if (frame == nullptr) return;
+  const int c = size_class(bytes);
+  arch::LockGuard guard(g_lock);
+  auto* block = static_cast<FreeBlock*>(frame);
+  block->next = free_[c];
+  free_[c] = block;
+  --stats_.live_frames;
+  stats_.live_bytes -= bytes;
+}
+
+FrameStats FrameAllocator::stats() const {
+  arch::LockGuard guard(g_lock);
+  return stats_;
+}
+
+void FrameAllocator::reset_peak() {
+  arch::LockGuard guard(g_lock);
+  stats_.peak_live_bytes = stats_.live_bytes;
+}
+
+FrameAllocator& FrameAllocator::instance() {
+  static FrameAllocator allocator(g_arena, sizeof(g_arena));
+  return allocator;
+}
+
+}  // namespace ambience

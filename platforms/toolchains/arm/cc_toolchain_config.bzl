@@ -1,0 +1,114 @@
+"""arm-none-eabi (Debian gcc-arm-none-eabi 12.2) cc_toolchain_config for Cortex-M4/M7, hard float."""
+
+load("@bazel_tools//tools/build_defs/cc:action_names.bzl", "ACTION_NAMES")
+load(
+    "@bazel_tools//tools/cpp:cc_toolchain_config_lib.bzl",
+    "feature",
+    "flag_group",
+    "flag_set",
+    "tool_path",
+    "with_feature_set",
+)
+
+_COMPILE = [
+    ACTION_NAMES.assemble,
+    ACTION_NAMES.preprocess_assemble,
+    ACTION_NAMES.c_compile,
+    ACTION_NAMES.cpp_compile,
+    ACTION_NAMES.cpp_header_parsing,
+    ACTION_NAMES.cpp_module_compile,
+]
+_CXX = [ACTION_NAMES.cpp_compile, ACTION_NAMES.cpp_header_parsing]
+_LINK = [
+    ACTION_NAMES.cpp_link_executable,
+    ACTION_NAMES.cpp_link_dynamic_library,
+    ACTION_NAMES.cpp_link_nodeps_dynamic_library,
+]
+
+def _impl(ctx):
+    tools = [
+        tool_path(name = n, path = "/usr/bin/arm-none-eabi-" + t)
+        for n, t in [
+            ("gcc", "gcc"),
+            ("ld", "ld"),
+            ("ar", "ar"),
+            ("cpp", "cpp"),
+            ("gcov", "gcov"),
+            ("nm", "nm"),
+            ("objdump", "objdump"),
+            ("strip", "strip"),
+            ("objcopy", "objcopy"),
+        ]
+    ]
+    cpu = ctx.attr.cpu_flags
+    features = [
+        feature(name = "opt"),
+        feature(name = "dbg"),
+        feature(name = "fastbuild"),
+        feature(
+            name = "ambience_arm_flags",
+            enabled = True,
+            flag_sets = [
+                flag_set(actions = _COMPILE, flag_groups = [flag_group(flags = cpu + [
+                    "-ffunction-sections",
+                    "-fdata-sections",
+                    "-fno-common",
+                    "-g",
+                    # Reproducibility: a custom config does not inherit Bazel's redactions.
+                    "-Wno-builtin-macro-redefined",
+                    "-D__DATE__=\"redacted\"",
+                    "-D__TIMESTAMP__=\"redacted\"",
+                    "-D__TIME__=\"redacted\"",
+                ])]),
+                # Size matters on a microcontroller even in fastbuild; opt/dbg refine below.
+                flag_set(
+                    actions = _COMPILE,
+                    flag_groups = [flag_group(flags = ["-Os"])],
+                    with_features = [with_feature_set(not_features = ["dbg"])],
+                ),
+                flag_set(
+                    actions = _COMPILE,
+                    flag_groups = [flag_group(flags = ["-Og"])],
+                    with_features = [with_feature_set(features = ["dbg"])],
+                ),
+                flag_set(actions = _CXX, flag_groups = [flag_group(flags = [
+                    "-fno-exceptions",
+                    "-fno-rtti",
+                    "-fno-threadsafe-statics",
+                    "-fno-use-cxa-atexit",
+                ])]),
+                flag_set(actions = _LINK, flag_groups = [flag_group(flags = cpu + [
+                    "-Wl,--gc-sections",
+                    "--specs=nano.specs",
+                    "--specs=nosys.specs",
+                    "-nostartfiles",
+                    "-lstdc++",
+                    "-lm",
+                ])]),
+            ],
+        ),
+    ]
+    return cc_common.create_cc_toolchain_config_info(
+        ctx = ctx,
+        toolchain_identifier = "arm-none-eabi-" + ctx.attr.name,
+        host_system_name = "x86_64-linux-gnu",
+        target_system_name = "arm-none-eabi",
+        target_cpu = "arm",
+        target_libc = "newlib",
+        compiler = "gcc",
+        abi_version = "eabi",
+        abi_libc_version = "newlib",
+        tool_paths = tools,
+        features = features,
+        cxx_builtin_include_directories = [
+            "/usr/lib/gcc/arm-none-eabi/12.2.1",
+            "/usr/lib/arm-none-eabi/include",
+            "/usr/include/newlib",
+        ],
+    )
+
+arm_cc_toolchain_config = rule(
+    implementation = _impl,
+    attrs = {"cpu_flags": attr.string_list(mandatory = True)},
+    provides = [CcToolchainConfigInfo],
+)
