@@ -109,8 +109,10 @@ class JobBase {
       fiber_->scheduler()->post(fiber_->resume_node());
     } else if (w == Waiter::thread) {
       arch::wake_all(done_);
+    } else {
+      // A sync_wait driving the loop checks done() after each round: make sure it is awake.
+      arch::wake();
     }
-    // Loop-driving waiters (sync_wait on the loop thread) see done() on their next check.
   }
 
  private:

@@ -1,0 +1,28 @@
+"""The one place Ambience's BUILD files get Python rules from.
+
+Bazel 4's native py_* rules today (rules_python needs a newer Bazel offline); moving to
+rules_python later means changing only these three definitions.
+"""
+
+def py_library(**kwargs):
+    native.py_library(srcs_version = "PY3", **kwargs)
+
+def py_binary(**kwargs):
+    native.py_binary(python_version = "PY3", srcs_version = "PY3", **kwargs)
+
+def py_test(**kwargs):
+    native.py_test(python_version = "PY3", srcs_version = "PY3", **kwargs)
+
+def py_pytest(name, srcs, deps = [], data = [], args = [], **kwargs):
+    """A py_test that runs pytest over `srcs` (files named *_test.py or test_*.py)."""
+    native.py_test(
+        name = name,
+        srcs = srcs + ["//third_party/python:pytest_main.py"],
+        main = "//third_party/python:pytest_main.py",
+        args = args + ["$(rootpath %s)" % s for s in srcs],
+        deps = deps,
+        data = data,
+        python_version = "PY3",
+        srcs_version = "PY3",
+        **kwargs
+    )
