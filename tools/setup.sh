@@ -54,6 +54,15 @@ then
   fi
 fi
 
+# Pin Bazel's @local_python to the interpreter that has the packages, whatever PATH says later.
+exe=$("$PY" -c 'import sys; print(sys.executable)')
+want="build --repo_env=PYTHON_BIN_PATH=$exe"
+rc="$here/../user.bazelrc"
+if ! grep -qxF -- "$want" "$rc" 2>/dev/null; then
+  { grep -v -- '--repo_env=PYTHON_BIN_PATH=' "$rc" 2>/dev/null || true; echo "$want"; } >"$rc.tmp"
+  mv "$rc.tmp" "$rc"
+fi
+
 for tool in bazel arm-none-eabi-gcc qemu-system-arm nginx dot; do
   command -v "$tool" >/dev/null || { echo "setup: error: '$tool' still missing after install" >&2; exit 1; }
 done
