@@ -66,102 +66,93 @@ T empty_task_result() {
   }
 }
 
+template <class TaskT, class T>
+struct ValuePromise : PromiseBase {
+  alignas(T) unsigned char storage[sizeof(T)];
+  bool has_value = false;
+
+  TaskT get_return_object() noexcept {
+    return TaskT(std::coroutine_handle<ValuePromise>::from_promise(*this));
+  }
+  static TaskT get_return_object_on_allocation_failure() noexcept { return TaskT(nullptr); }
+  template <class U>
+  void return_value(U&& value) {
+    new (storage) T(std::forward<U>(value));
+    has_value = true;
+  }
+  T take() { return std::move(*std::launder(reinterpret_cast<T*>(storage))); }
+  ~ValuePromise() {
+    if (has_value) std::launder(reinterpret_cast<T*>(storage))->~T();
+  }
+};
+
+template <class TaskT>
+struct VoidPromise : PromiseBase {
+  TaskT get_return_object() noexcept {
+    return TaskT(std::coroutine_handle<VoidPromise>::from_promise(*this));
+  }
+  static TaskT get_return_object_on_allocation_failure() noexcept { return TaskT(nullptr); }
+  void return_void() noexcept {}
+};
+
 }  // namespace detail
 
-template <class T>
-class [[nodiscard]] Task {
+// Ownership and awaiting, shared by Task<T> and Task<void>.
+template <class Promise>
+class TaskHandle {
  public:
-  struct promise_type : detail::PromiseBase {
-    alignas(T) unsigned char storage[sizeof(T)];
-    bool has_value = false;
+  using Handle = std::coroutine_handle<Promise>;
 
-    Task get_return_object() noexcept {
-      return Task(std::coroutine_handle<promise_type>::from_promise(*this));
-    }
-    static Task get_return_object_on_allocation_failure() noexcept { return Task(nullptr); }
-    template <class U>
-    void return_value(U&& value) {
-      new (storage) T(std::forward<U>(value));
-      has_value = true;
-    }
-    T take() { return std::move(*std::launder(reinterpret_cast<T*>(storage))); }
-    ~promise_type() {
-      if (has_value) std::launder(reinterpret_cast<T*>(storage))->~T();
-    }
-  };
-  using Handle = std::coroutine_handle<promise_type>;
-
-  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
-  Task& operator=(Task&& other) noexcept {
+  TaskHandle(TaskHandle&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  TaskHandle& operator=(TaskHandle&& other) noexcept {
     if (this != &other) {
       if (handle_) handle_.destroy();
       handle_ = std::exchange(other.handle_, nullptr);
     }
     return *this;
   }
-  ~Task() {
+  ~TaskHandle() {
     if (handle_) handle_.destroy();
   }
 
   bool valid() const { return static_cast<bool>(handle_); }
-
   bool await_ready() const noexcept { return !handle_; }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
     handle_.promise().continuation = awaiting;
-    return handle_;
+    return handle_;  // start (or continue) the awaited task right away
   }
-  T await_resume() {
-    if (!handle_) return detail::empty_task_result<T>();
-    return handle_.promise().take();
-  }
-
   Handle release() { return std::exchange(handle_, nullptr); }
 
- private:
-  explicit Task(Handle h) : handle_(h) {}
-  explicit Task(std::nullptr_t) : handle_(nullptr) {}
+ protected:
+  explicit TaskHandle(Handle h) : handle_(h) {}
   Handle handle_;
 };
 
-template <>
-class [[nodiscard]] Task<void> {
+template <class T>
+class [[nodiscard]] Task : public TaskHandle<detail::ValuePromise<Task<T>, T>> {
+  using Base = TaskHandle<detail::ValuePromise<Task<T>, T>>;
+
  public:
-  struct promise_type : detail::PromiseBase {
-    Task get_return_object() noexcept {
-      return Task(std::coroutine_handle<promise_type>::from_promise(*this));
-    }
-    static Task get_return_object_on_allocation_failure() noexcept { return Task(nullptr); }
-    void return_void() noexcept {}
-  };
-  using Handle = std::coroutine_handle<promise_type>;
+  using promise_type = detail::ValuePromise<Task<T>, T>;
+  explicit Task(typename Base::Handle h) : Base(h) {}
 
-  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
-  Task& operator=(Task&& other) noexcept {
-    if (this != &other) {
-      if (handle_) handle_.destroy();
-      handle_ = std::exchange(other.handle_, nullptr);
-    }
-    return *this;
+  T await_resume() {
+    if (!this->handle_) return detail::empty_task_result<T>();
+    return this->handle_.promise().take();
   }
-  ~Task() {
-    if (handle_) handle_.destroy();
-  }
+};
 
-  bool valid() const { return static_cast<bool>(handle_); }
-  bool await_ready() const noexcept { return !handle_; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-    handle_.promise().continuation = awaiting;
-    return handle_;
-  }
+template <>
+class [[nodiscard]] Task<void> : public TaskHandle<detail::VoidPromise<Task<void>>> {
+  using Base = TaskHandle<detail::VoidPromise<Task<void>>>;
+
+ public:
+  using promise_type = detail::VoidPromise<Task<void>>;
+  explicit Task(Base::Handle h) : Base(h) {}
+
   void await_resume() {
     if (!handle_) detail::empty_task_result<void>();
   }
-  Handle release() { return std::exchange(handle_, nullptr); }
-
- private:
-  explicit Task(Handle h) : handle_(h) {}
-  explicit Task(std::nullptr_t) : handle_(nullptr) {}
-  Handle handle_;
 };
 
 // Starts `task` on the scheduler as a root: it runs detached and frees its frame when done.

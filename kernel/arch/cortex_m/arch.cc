@@ -12,15 +12,6 @@ extern "C" void ambience_fiber_start();
 
 namespace ambience {
 
-void fatal(const char* message) {
-  arch::console_write("\nambience: fatal: ", 18);
-  std::size_t n = 0;
-  while (message[n]) ++n;
-  arch::console_write(message, n);
-  arch::console_write("\n", 1);
-  board::exit(97);
-}
-
 namespace arch {
 namespace {
 

@@ -8,7 +8,6 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 
 #include "kernel/core/arch.hpp"
 #include "kernel/core/job.hpp"
@@ -17,15 +16,6 @@
 extern "C" void ambience_fiber_start();
 
 namespace ambience {
-
-void fatal(const char* message) {
-  arch::console_write("ambience: fatal: ", 17);
-  std::size_t n = 0;
-  while (message[n]) ++n;
-  arch::console_write(message, n);
-  arch::console_write("\n", 1);
-  std::abort();
-}
 
 namespace arch {
 namespace {
