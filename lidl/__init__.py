@@ -1,0 +1,1 @@
+"""lidl: the Ambience interface definition language (parser, checker, generators, runtime)."""

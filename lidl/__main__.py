@@ -1,0 +1,5 @@
+import sys
+
+from lidl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,291 @@
+"""Text -> lidl.model.SourceFile.  Syntax errors become Diagnostics (never a lark traceback)."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+
+from lidl import model as m
+from lidl.diagnostics import Diagnostic, Loc
+
+_GRAMMAR = Path(__file__).with_name("grammar.lark")
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "STRING": "a string",
+    "$END": "end of file",
+}
+
+
+# The lexer is built once with a fixed callback table; each parse points this slot at its own
+# doc-comment collector.
+_DOC_SINK: list = [lambda tok: tok]
+
+
+@functools.lru_cache(maxsize=1)
+def _parser_and_terminals() -> tuple[lark.Lark, dict[str, str]]:
+    parser = lark.Lark(
+        _GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        lexer_callbacks={"DOC_COMMENT": lambda tok: _DOC_SINK[0](tok)},
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+    names: dict[str, str] = {}
+    for term in parser.terminals:
+        if isinstance(term.pattern, lark.lexer.PatternStr):
+            names[term.name] = f"'{term.pattern.value}'"
+    return parser, names
+
+
+def _describe_terminal(name: str, names: dict[str, str]) -> str:
+    return _TERMINAL_WORDS.get(name) or names.get(name) or name.lower()
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    if tok.type == "NAME":
+        return f"name '{tok.value}'"
+    if tok.type == "INT":
+        return f"integer {tok.value}"
+    if tok.type == "STRING":
+        return f"string {tok.value}"
+    return f"'{tok.value}'"
+
+
+class _Docs:
+    """Doc comments (`///`) keyed by line; a declaration takes the contiguous block above it."""
+
+    def __init__(self, text: str):
+        self.lines = text.split("\n")
+        self.by_line: dict[int, str] = {}
+
+    def collect(self, tok: Token) -> Token:
+        line_text = self.lines[tok.line - 1]
+        if line_text[: tok.column - 1].strip() == "":  # only whole-line doc comments attach
+            body = tok.value[3:]
+            self.by_line[tok.line] = body[1:] if body.startswith(" ") else body
+        return tok
+
+    def above(self, line: int) -> str:
+        out: list[str] = []
+        ln = line - 1
+        while ln in self.by_line:
+            out.append(self.by_line[ln])
+            ln -= 1
+        return "\n".join(reversed(out))
+
+
+def _int(text: str) -> int:
+    neg = text.startswith("-")
+    body = text[1:] if neg else text
+    value = int(body, 16) if body[:2].lower() == "0x" else int(body, 10)
+    return -value if neg else value
+
+
+class _ToModel(Transformer):
+    def __init__(self, path: str, docs: _Docs):
+        super().__init__()
+        self.path = path
+        self.docs = docs
+
+    def _loc(self, tok_or_meta) -> Loc:
+        return Loc(self.path, tok_or_meta.line, tok_or_meta.column)
+
+    # --- type expressions -------------------------------------------------------------
+    def qualified_name(self, toks):
+        return (".".join(str(t) for t in toks), self._loc(toks[0]))
+
+    def int_arg(self, toks):
+        return m.IntArg(_int(toks[0]), self._loc(toks[0]))
+
+    def type_args(self, args):
+        return list(args)
+
+    def type_expr(self, children):
+        name, loc = children[0]
+        args = children[1] if len(children) > 1 else []
+        return m.TypeExpr(name, args, loc, has_args=len(children) > 1)
+
+    # --- declarations -----------------------------------------------------------------
+    @v_args(meta=True)
+    def field(self, meta, children):
+        name, type_ = children
+        return m.Field(str(name), type_, self.docs.above(meta.line), self._loc(name))
+
+    @v_args(meta=True)
+    def param(self, meta, children):
+        name, type_ = children
+        return m.Param(str(name), type_, self._loc(name))
+
+    def type_param(self, children):
+        name = children[0]
+        kind = children[1] if len(children) > 1 else None
+        return m.TypeParam(str(name), str(kind) if kind is not None else None, self._loc(name),
+                           self._loc(kind) if kind is not None else None)
+
+    def type_params(self, children):
+        return list(children)
+
+    @v_args(meta=True)
+    def struct_decl(self, meta, children):
+        params: list[m.TypeParam] = []
+        if children and isinstance(children[0], list):
+            params = children[0]
+            children = children[1:]
+        name = children[0]
+        fields = list(children[1:])
+        return m.StructDecl(str(name), params, fields, self.docs.above(meta.line), self._loc(name))
+
+    def enum_underlying(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def enum_value(self, meta, children):
+        name = children[0]
+        value = _int(children[1]) if len(children) > 1 else None
+        vloc = self._loc(children[1]) if len(children) > 1 else None
+        return m.EnumValue(str(name), value, self.docs.above(meta.line), self._loc(name), vloc)
+
+    @v_args(meta=True)
+    def enum_decl(self, meta, children):
+        name = children[0]
+        rest = children[1:]
+        underlying = None
+        if rest and isinstance(rest[0], Token):
+            underlying = rest[0]
+            rest = rest[1:]
+        values = [v for v in rest if isinstance(v, m.EnumValue)]
+        return m.EnumDecl(str(name), str(underlying) if underlying else None,
+                          self._loc(underlying) if underlying else None, values,
+                          self.docs.above(meta.line), self._loc(name))
+
+    @v_args(meta=True)
+    def union_decl(self, meta, children):
+        name = children[0]
+        return m.UnionDecl(str(name), list(children[1:]), self.docs.above(meta.line), self._loc(name))
+
+    def service_extends(self, children):
+        return [m.BaseRef(n, loc) for n, loc in children]
+
+    def attribute_args(self, children):
+        out = []
+        for c in children:
+            if isinstance(c, Token) and c.type == "INT":
+                out.append(_int(c))
+            elif isinstance(c, Token) and c.type == "STRING":
+                out.append(c.value[1:-1].replace('\\"', '"').replace("\\\\", "\\"))
+            else:
+                out.append(str(c))
+        return ("args", out)
+
+    def attribute(self, children):
+        name = children[0]
+        has_args = len(children) > 1
+        args = children[1][1] if has_args else []
+        return m.Attribute(str(name), args, Loc(self.path, name.line, name.column - 1), has_args)
+
+    @v_args(meta=True)
+    def procedure(self, meta, children):
+        attrs = [c for c in children if isinstance(c, m.Attribute)]
+        rest = [c for c in children if not isinstance(c, m.Attribute)]
+        name = rest[0]
+        params = [p for p in rest[1:-1] if isinstance(p, m.Param)]
+        return m.Procedure(str(name), params, rest[-1], attrs, self.docs.above(meta.line),
+                           self._loc(name))
+
+    @v_args(meta=True)
+    def service_decl(self, meta, children):
+        name = children[0]
+        extends: list[m.BaseRef] = []
+        procs = []
+        for c in children[1:]:
+            if isinstance(c, list):
+                extends = c
+            else:
+                procs.append(c)
+        return m.ServiceDecl(str(name), extends, procs, self.docs.above(meta.line), self._loc(name))
+
+    def namespace_decl(self, children):
+        name, loc = children[0]
+        return m.Namespace(name, loc)
+
+    def import_decl(self, children):
+        tok = children[0]
+        return m.Import(tok.value[1:-1].replace('\\"', '"').replace("\\\\", "\\"), self._loc(tok))
+
+    def start(self, items):
+        sf = m.SourceFile(self.path)
+        for it in items:
+            if isinstance(it, m.Namespace):
+                if sf.late_namespace_loc is None and (sf.imports or sf.decls):
+                    sf.late_namespace_loc = it.loc  # a namespace that follows other items
+                sf.namespaces.append(it)
+            elif isinstance(it, m.Import):
+                sf.imports.append(it)
+            else:
+                sf.decls.append(it)
+        return sf
+
+
+def _syntax_diagnostic(path: str, text: str, exc: lark.exceptions.LarkError) -> Diagnostic:
+    _, names = _parser_and_terminals()
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
+        loc = Loc(path, exc.line, exc.column)
+        if text.startswith("/*", exc.pos_in_stream):
+            return Diagnostic(loc, "unterminated block comment")
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if ch == '"':
+            return Diagnostic(loc, "unterminated string literal")
+        return Diagnostic(loc, f"unexpected character {ch!r}")
+    if isinstance(exc, lark.exceptions.UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            lines = text.split("\n")
+            # Point just past the last non-blank character: where the missing text belongs.
+            ln = len(lines)
+            while ln > 1 and lines[ln - 1].strip() == "":
+                ln -= 1
+            loc = Loc(path, ln, len(lines[ln - 1].rstrip()) + 1)
+        else:
+            loc = Loc(path, tok.line, tok.column)
+        try:
+            accepted = set(exc.interactive_parser.accepts())
+        except Exception:  # pragma: no cover - lark could not simulate; fall back to its guess
+            accepted = set(exc.expected)
+        # '.' and '<' only continue a name; mentioning them buries the useful suggestion.
+        if accepted - {"DOT", "LESSTHAN"}:
+            accepted -= {"DOT", "LESSTHAN"}
+        expected = sorted({_describe_terminal(t, names) for t in accepted} or {"nothing"})
+        if len(expected) <= 4:
+            want = ", ".join(expected[:-1]) + (" or " if len(expected) > 1 else "") + expected[-1]
+            return Diagnostic(loc, f"unexpected {_describe_token(tok)}, expected {want}")
+        return Diagnostic(loc, f"unexpected {_describe_token(tok)}")
+    if isinstance(exc, lark.exceptions.UnexpectedEOF):
+        lines = text.split("\n")
+        return Diagnostic(Loc(path, len(lines), len(lines[-1]) + 1), "unexpected end of file")
+    return Diagnostic(Loc(path, 1, 1), f"syntax error: {exc}")
+
+
+def parse(text: str, path: str) -> tuple[m.SourceFile | None, list[Diagnostic]]:
+    """Parse one file.  Returns the model, or None and the (first) syntax error."""
+    parser, _ = _parser_and_terminals()
+    docs = _Docs(text)
+    try:
+        tree = _parse_with_docs(parser, text, docs)
+    except lark.exceptions.UnexpectedInput as exc:
+        return None, [_syntax_diagnostic(path, text, exc)]
+    return _ToModel(path, docs).transform(tree), []
+
+
+def _parse_with_docs(parser: lark.Lark, text: str, docs: _Docs):
+    _DOC_SINK[0] = docs.collect
+    try:
+        return parser.parse(text)
+    finally:
+        _DOC_SINK[0] = lambda tok: tok
