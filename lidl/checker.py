@@ -53,7 +53,7 @@ def _reserved_reason(name: str) -> str | None:
     if name in PY_KEYWORDS:
         return "a Python keyword"
     if name.startswith("_"):
-        return "reserved for generated code (leading underscore)"
+        return "names starting with '_' are reserved for generated code"
     return None
 
 
@@ -279,9 +279,11 @@ class _Checker:
             return t.Array(elem, length)
         full = self.lookup(path, name)
         if full is None:
-            if name in self.decl_src or any(f.endswith("." + name) for f in self.decl_src):
-                hint = next((f for f in sorted(self.decl_src) if f == name or f.endswith("." + name)), name)
-                self.sink.error(te.loc, f"unknown type '{name}' (did you mean '{hint}'? import the file that declares it)")
+            hint = next((f for f in sorted(self.decl_src) if f == name or f.endswith("." + name)), None)
+            if hint is not None:
+                where = self.decl_src[hint][1]
+                self.sink.error(te.loc, f"unknown type '{name}': '{hint}' is declared in '{where}', "
+                                "which this file does not import")
             else:
                 self.sink.error(te.loc, f"unknown type '{name}'")
             return None
@@ -320,7 +322,7 @@ class _Checker:
         if isinstance(a, m.IntArg):
             _, lo, hi = t.INTEGERS.get(kind, t.INTEGERS["u32"])
             if not lo <= a.value <= hi:
-                self.sink.error(a.loc, f"{what} {a.value} does not fit in {kind} ({lo}..{hi})")
+                self.sink.error(a.loc, f"{what}: {a.value} does not fit in {kind} ({lo}..{hi})")
                 return None
             return a.value
         if not a.has_args and a.name in params and params[a.name].kind is not None:

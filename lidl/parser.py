@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import lark
@@ -262,6 +263,9 @@ def _syntax_diagnostic(path: str, text: str, exc: lark.exceptions.LarkError) -> 
         if accepted - {"DOT", "LESSTHAN"}:
             accepted -= {"DOT", "LESSTHAN"}
         expected = sorted({_describe_terminal(t, names) for t in accepted} or {"nothing"})
+        if tok.type != "$END" and _follows_nested_comment(text, tok.start_pos):
+            return Diagnostic(loc, f"unexpected {_describe_token(tok)} after a block comment that "
+                              "contains '/*' (block comments do not nest)")
         if len(expected) <= 4:
             want = ", ".join(expected[:-1]) + (" or " if len(expected) > 1 else "") + expected[-1]
             return Diagnostic(loc, f"unexpected {_describe_token(tok)}, expected {want}")
@@ -270,6 +274,20 @@ def _syntax_diagnostic(path: str, text: str, exc: lark.exceptions.LarkError) -> 
         lines = text.split("\n")
         return Diagnostic(Loc(path, len(lines), len(lines[-1]) + 1), "unexpected end of file")
     return Diagnostic(Loc(path, 1, 1), f"syntax error: {exc}")
+
+
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+
+
+def _follows_nested_comment(text: str, pos: int) -> bool:
+    """True if the text just before pos is a block comment whose body contains '/*'."""
+    before = text[:pos].rstrip()
+    if not before.endswith("*/"):
+        return False
+    for match in _BLOCK_COMMENT.finditer(text, 0, len(before)):
+        if match.end() == len(before):
+            return "/*" in match.group(0)[2:-2]
+    return False
 
 
 def parse(text: str, path: str) -> tuple[m.SourceFile | None, list[Diagnostic]]:
