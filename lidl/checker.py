@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from lidl import model as m
-from lidl import types as t
+from lidl import schema as t
 from lidl.diagnostics import Diagnostic, DiagnosticSink, LidlError, Loc
 from lidl.hashing import schema_hash
 from lidl.parser import parse
@@ -357,6 +357,8 @@ class _Checker:
             if ty.kind != "struct" or ty.fullname in seen:
                 return False
             decl, _ = self.decl_src[ty.fullname]
+            if not decl.fields:
+                return False  # an empty C++ struct has size 1, its wire form size 0
             local = {p.name: a for p, a in zip(decl.params, ty.args)}
             fpath = self.decl_src[ty.fullname][1]
             for f in decl.fields:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from lidl import types as t
+from lidl import schema as t
 
 
 def module_stem(source: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from lidl import types as t
+from lidl import schema as t
 
 
 def _type_json(d) -> dict:

@@ -2,7 +2,7 @@
 transport and a dispatcher, all on top of lidl.runtime.codec."""
 from __future__ import annotations
 
-from lidl import types as t
+from lidl import schema as t
 from lidl.gen_common import py_module
 
 _PRIM = {"bool": "BOOL", **{k: k.upper() for k in t.INTEGERS}, "f32": "F32", "f64": "F64"}

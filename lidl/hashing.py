@@ -5,7 +5,7 @@ types, attributes and the full structure of every reachable type (docs and file 
 """
 from __future__ import annotations
 
-from lidl import types as t
+from lidl import schema as t
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
