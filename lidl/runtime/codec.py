@@ -488,7 +488,7 @@ def encode_reply(schema_hash: int, procedure: int, call_id: int, status: Status,
 def decode_reply(data, schema_hash: int, procedure: int, call_id: int, result: Desc):
     """Returns (status, result value or None)."""
     h = read_header(data)
-    if h.kind != KIND_REPLY or h.procedure != procedure or h.call_id != call_id:
+    if h.kind != KIND_REPLY or h.call_id != call_id:
         raise WireError("bad_header", 0, "reply does not match the call")
     if h.schema_hash != schema_hash:
         return Status.schema_mismatch, None
@@ -498,6 +498,8 @@ def decode_reply(data, schema_hash: int, procedure: int, call_id: int, result: D
         raise WireError("bad_status", 20) from None
     if status != Status.ok:
         return status, None
+    if h.procedure != procedure:
+        raise WireError("bad_header", 6, "reply is for another procedure")
     return status, decode(result, data, HEADER_SIZE)
 
 

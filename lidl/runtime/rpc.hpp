@@ -231,11 +231,13 @@ Task<Status> rpc_call(T& transport, MessageBuffer& request_buffer, MessageBuffer
   if (sent != Status::ok) co_return sent;
   const auto reply = reply_buffer.message();
   Header rh;
-  if (!rh.read(reply) || rh.kind != kKindReply || rh.call_id != call_id || rh.procedure != procedure ||
-      !aligned8(reply.data()))
+  // The call id pairs a reply with its request; an error reply may carry whatever procedure id
+  // the callee could not serve, a successful one must echo ours.
+  if (!rh.read(reply) || rh.kind != kKindReply || rh.call_id != call_id || !aligned8(reply.data()))
     co_return Status::bad_message;
   if (rh.schema_hash != schema_hash) co_return Status::schema_mismatch;
   if (rh.status != 0) co_return to_status(static_cast<WireStatus>(rh.status));
+  if (rh.procedure != procedure) co_return Status::bad_message;
   const auto payload = reply.subspan(kHeaderSize);
   if (payload.size() < Codec<R>::size) co_return Status::bad_message;
   Validator v(payload.data(), payload.size());

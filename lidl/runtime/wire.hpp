@@ -319,6 +319,23 @@ void write_seq(Writer& w, std::size_t at, const T* items, std::size_t n) {
 
 }  // namespace detail
 
+// vector<scalar or enum> is viewed as a std::span; other elements through SequenceView.  Decided
+// without completing Codec<T>, so that recursive types (struct Tree { children: vector<Tree>; })
+// can name their own vector's View.
+template <class T>
+struct SequenceViewFor {
+  using type = SequenceView<T>;
+};
+template <Scalar T>
+struct SequenceViewFor<T> {
+  using type = std::span<const T>;
+};
+template <class T>
+  requires std::is_enum_v<T>
+struct SequenceViewFor<T> {
+  using type = std::span<const T>;
+};
+
 template <class T>
 struct Codec<std::vector<T>> {
   static constexpr std::size_t size = 8;
@@ -326,7 +343,7 @@ struct Codec<std::vector<T>> {
   static constexpr bool fixed = false;
   static constexpr bool bitwise = false;
   static constexpr bool checks = true;
-  using View = std::conditional_t<Codec<T>::bitwise, std::span<const T>, SequenceView<T>>;
+  using View = typename SequenceViewFor<T>::type;
   static void measure(const std::vector<T>& v, std::size_t& end) { detail::measure_seq(v.data(), v.size(), end); }
   static void write(Writer& w, std::size_t at, const std::vector<T>& v) { detail::write_seq(w, at, v.data(), v.size()); }
   static bool validate(Validator& v, std::size_t at, unsigned depth) {
@@ -348,7 +365,7 @@ struct Codec<std::vector<T>> {
   static View view(const std::byte* base, std::size_t at) {
     const auto off = load<std::uint32_t>(base + at);
     const auto n = load<std::uint32_t>(base + at + 4);
-    if constexpr (Codec<T>::bitwise) {
+    if constexpr (std::is_same_v<View, std::span<const T>>) {
       if (n == 0) return {};
       return std::span<const T>(reinterpret_cast<const T*>(base + at + off), n);
     } else {
@@ -427,7 +444,8 @@ struct Codec<std::array<T, N>> {
   static constexpr bool fixed = Codec<T>::fixed;
   static constexpr bool bitwise = Codec<T>::bitwise && sizeof(std::array<T, N>) == size;
   static constexpr bool checks = Codec<T>::checks;
-  using View = std::conditional_t<bitwise, std::span<const T, N>, SequenceView<T>>;
+  static constexpr bool span_view = std::is_same_v<typename SequenceViewFor<T>::type, std::span<const T>>;
+  using View = std::conditional_t<span_view, std::span<const T, N>, SequenceView<T>>;
   static void measure(const std::array<T, N>& v, std::size_t& end) {
     if constexpr (!fixed)
       for (const auto& x : v) Codec<T>::measure(x, end);
@@ -457,7 +475,7 @@ struct Codec<std::array<T, N>> {
     }
   }
   static View view(const std::byte* base, std::size_t at) {
-    if constexpr (bitwise) {
+    if constexpr (span_view) {
       return std::span<const T, N>(reinterpret_cast<const T*>(base + at), N);
     } else {
       return SequenceView<T>(base, at, N);
