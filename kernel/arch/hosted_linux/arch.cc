@@ -2,6 +2,7 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "kernel/arch/hosted_linux/hosted.hpp"
 #include "kernel/core/arch.hpp"
 #include "kernel/core/job.hpp"
 #include "kernel/core/status.hpp"
@@ -20,7 +22,15 @@ namespace ambience {
 namespace arch {
 namespace {
 
-std::atomic<std::uint32_t> g_wake_word{0};
+std::atomic<std::uint32_t> g_private_wake_word{0};
+// The word the loop sleeps on. An IPC node moves it into shared memory so peers in other
+// processes can wake it (then futex ops must be the shared kind: keys differ).
+std::atomic<std::atomic<std::uint32_t>*> g_wake_word{&g_private_wake_word};
+std::atomic<bool> g_wake_shared{false};
+hosted::IdleHook* g_idle_hook = nullptr;
+
+int wait_op() { return g_wake_shared.load(std::memory_order_relaxed) ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE; }
+int wake_op() { return g_wake_shared.load(std::memory_order_relaxed) ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE; }
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout) {
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
@@ -34,14 +44,51 @@ std::uint64_t now_us() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
 }
 
-std::uint32_t wake_epoch() { return g_wake_word.load(std::memory_order_acquire); }
+std::uint32_t wake_epoch() { return g_wake_word.load(std::memory_order_acquire)->load(std::memory_order_acquire); }
 
 void wake() {
-  g_wake_word.fetch_add(1, std::memory_order_acq_rel);
-  futex(&g_wake_word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+  std::atomic<std::uint32_t>* word = g_wake_word.load(std::memory_order_acquire);
+  word->fetch_add(1, std::memory_order_acq_rel);
+  futex(word, wake_op(), INT_MAX, nullptr);
 }
 
+namespace hosted {
+
+void use_wake_word(std::atomic<std::uint32_t>* word, bool shared) {
+  g_wake_shared.store(shared && word != nullptr, std::memory_order_relaxed);
+  g_wake_word.store(word != nullptr ? word : &g_private_wake_word, std::memory_order_release);
+}
+
+void set_idle_hook(IdleHook* hook) { g_idle_hook = hook; }
+
+void futex_wake_shared(std::atomic<std::uint32_t>* word) { futex(word, FUTEX_WAKE, INT_MAX, nullptr); }
+
+}  // namespace hosted
+
 void idle_wait(std::uint64_t deadline_us, std::uint32_t epoch) {
+  hosted::IdleHook* hook = g_idle_hook;
+  if (hook != nullptr) {
+    // Adaptive spinning: a peer's reply usually arrives within microseconds, much sooner than a
+    // sleep/wake pair across CPUs (~30 us). Spin only right after activity, so an idle node
+    // sleeps at once and uses no CPU.
+    const std::uint64_t start = now_us();
+    const std::uint64_t spin_until = start + hook->spin_budget_us;
+    while (now_us() < spin_until) {
+      if (hook->poll(hook->ctx)) {
+        hook->spin_hits++;
+        return;
+      }
+      if (g_wake_word.load(std::memory_order_relaxed)->load(std::memory_order_acquire) != epoch) return;
+      if (deadline_us != UINT64_MAX && now_us() >= deadline_us) return;
+      if (hook->yield_while_spinning) {
+        sched_yield();
+      } else {
+        __builtin_ia32_pause();
+      }
+    }
+    if (!hook->prepare_sleep(hook->ctx)) return;
+    hook->sleeps++;
+  }
   timespec rel;
   const timespec* timeout = nullptr;
   if (deadline_us != UINT64_MAX) {
@@ -52,7 +99,8 @@ void idle_wait(std::uint64_t deadline_us, std::uint32_t epoch) {
     rel.tv_nsec = static_cast<long>((wait % 1000000u) * 1000u);
     timeout = &rel;
   }
-  futex(&g_wake_word, FUTEX_WAIT_PRIVATE, epoch, timeout);
+  futex(g_wake_word.load(std::memory_order_acquire), wait_op(), epoch, timeout);
+  if (hook != nullptr) hook->end_sleep(hook->ctx);
 }
 
 void wait_on(std::atomic<std::uint32_t>& word, std::uint32_t expected) {
