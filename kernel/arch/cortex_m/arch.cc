@@ -90,8 +90,13 @@ void* prepare_stack(void* stack_top, void (*entry)(void*), void* arg) {
 }  // namespace arch
 }  // namespace ambience
 
+// Called on every tick; the group supervisor (supervisor.cc) overrides it to preempt a group
+// that used up its time slice.
+extern "C" __attribute__((weak)) void ambience_tick_hook() {}
+
 extern "C" void SysTick_Handler() {
   ambience::arch::g_ticks = ambience::arch::g_ticks + 1;
+  ambience_tick_hook();
 }
 
 // AAPCS callee-saved: r4-r11 and (hard float) s16-s31.

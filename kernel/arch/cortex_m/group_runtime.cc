@@ -1,0 +1,179 @@
+#include "kernel/arch/cortex_m/group_runtime.hpp"
+
+#include <cstring>
+
+namespace ambience::mcu {
+
+GroupRuntime& GroupRuntime::create(const GroupBoot* boot) {
+  static_assert(alignof(GroupRuntime) <= 8);
+  if (boot->state_bytes < sizeof(GroupRuntime)) sys::exit(-1);  // the plan gave too little state
+  return *new (boot->state) GroupRuntime(boot);
+}
+
+GroupRuntime::GroupRuntime(const GroupBoot* boot)
+    : boot_(boot),
+      next_(boot->state + ((sizeof(GroupRuntime) + 7) & ~std::size_t{7})),
+      end_(boot->state + boot->state_bytes) {
+  if (endpoint_.attach(ipc::Side::group, boot->ring, boot->ring_bytes, kGroupRing, nullptr, nullptr,
+                       scheduler_) != Status::ok) {
+    sys::exit(-2);
+  }
+}
+
+void* GroupRuntime::allocate(std::size_t bytes, std::size_t alignment) {
+  auto p = (reinterpret_cast<std::uintptr_t>(next_) + alignment - 1) & ~(alignment - 1);
+  if (p + bytes > reinterpret_cast<std::uintptr_t>(end_)) return nullptr;
+  next_ = reinterpret_cast<std::byte*>(p + bytes);
+  return reinterpret_cast<void*>(p);
+}
+
+void GroupRuntime::serve(std::uint16_t instance, ServiceBinding binding) {
+  for (Local& l : local_) {
+    if (l.instance == kNoInstance || l.instance == instance) {
+      l = Local{instance, binding};
+      return;
+    }
+  }
+  sys::exit(-3);
+}
+
+void GroupRuntime::log(const char* text) { sys::log(text, std::strlen(text)); }
+
+Status GroupRuntime::start_call(std::uint16_t instance, std::uint16_t method, const void* arg,
+                                std::uint32_t arg_len, bool by_reference, void* result,
+                                std::uint32_t result_cap, std::int32_t* handle) {
+  if (!by_reference && arg_len > kGroupRing.payload_bytes) return Status::no_memory;
+  const std::int32_t index = endpoint_.try_acquire();
+  if (index < 0) return Status::would_block;  // all our elements are in flight: back-pressure
+  ipc::ElementHeader* h = endpoint_.header(index);
+  h->cookie = static_cast<std::uint32_t>(index);
+  h->target = instance;
+  h->method = method;
+  h->status = 0;
+  h->flags = by_reference ? kFlagBufferArg : 0;
+  h->size = by_reference ? 0 : arg_len;
+  h->aux[0] = by_reference ? reinterpret_cast<std::uint32_t>(arg) : 0;
+  h->aux[1] = by_reference ? arg_len : 0;
+  h->aux[2] = reinterpret_cast<std::uint32_t>(result);
+  h->aux[3] = result != nullptr ? result_cap : 0;
+  if (!by_reference && arg_len != 0) std::memcpy(endpoint_.payload(index), arg, arg_len);
+  done_[index] = false;
+  if (endpoint_.push(ipc::EntryKind::request, static_cast<std::uint32_t>(index)) != Status::ok) {
+    endpoint_.release(static_cast<std::uint32_t>(index));
+    return Status::internal;
+  }
+  endpoint_.flush();
+  *handle = index;
+  return Status::ok;
+}
+
+Status GroupRuntime::start(std::uint16_t instance, std::uint16_t method, const void* arg,
+                           std::uint32_t arg_len, std::int32_t* handle) {
+  return start_call(instance, method, arg, arg_len, false, nullptr, 0, handle);
+}
+
+Status GroupRuntime::finish(std::int32_t handle, void* result, std::uint32_t result_cap,
+                            std::uint32_t* result_len) {
+  const auto index = static_cast<std::uint32_t>(handle);
+  while (!done_[index]) {
+    if (!poll()) wait();
+  }
+  ipc::ElementHeader h;
+  Status st = endpoint_.read_header(index, h);
+  if (st == Status::ok) {
+    st = static_cast<Status>(h.status);
+    // Results the kernel wrote into our result space are there already; inline ones are copied.
+    const std::uint32_t n = h.size < result_cap ? h.size : result_cap;
+    if (result != nullptr && endpoint_.header(index)->aux[3] == 0 && n != 0) {
+      std::memcpy(result, endpoint_.payload(index), n);
+    }
+    if (result_len != nullptr) *result_len = n;
+  }
+  endpoint_.release(index);
+  return st;
+}
+
+Status GroupRuntime::call(std::uint16_t instance, std::uint16_t method, const void* arg,
+                          std::uint32_t arg_len, void* result, std::uint32_t result_cap,
+                          std::uint32_t* result_len) {
+  std::int32_t handle;
+  Status st;
+  while ((st = start_call(instance, method, arg, arg_len, false, result, result_cap, &handle)) ==
+         Status::would_block) {
+    if (!poll()) wait();
+  }
+  if (st != Status::ok) return st;
+  return finish(handle, nullptr, result_cap, result_len);
+}
+
+Status GroupRuntime::call_buffer(std::uint16_t instance, std::uint16_t method, const void* buffer,
+                                 std::uint32_t len, void* result, std::uint32_t result_cap,
+                                 std::uint32_t* result_len) {
+  std::int32_t handle;
+  Status st;
+  while ((st = start_call(instance, method, buffer, len, true, result, result_cap, &handle)) ==
+         Status::would_block) {
+    if (!poll()) wait();
+  }
+  if (st != Status::ok) return st;
+  return finish(handle, nullptr, result_cap, result_len);
+}
+
+void GroupRuntime::serve_request(std::uint32_t index) {
+  ipc::ElementHeader h;
+  if (endpoint_.read_header(index, h) != Status::ok) return;  // corrupted: the kernel restarts us
+  ServiceBinding* binding = nullptr;
+  for (Local& l : local_) {
+    if (l.instance == h.target) binding = &l.binding;
+  }
+  ipc::ElementHeader* out = endpoint_.header(index);
+  Status st = Status::not_found;
+  std::uint32_t result_len = 0;
+  if (binding != nullptr) {
+    std::byte args[kGroupRing.payload_bytes];
+    const std::byte* arg = args;
+    std::uint32_t arg_len = h.size;
+    if (h.flags & kFlagBufferArg) {
+      arg = reinterpret_cast<const std::byte*>(h.aux[0]);  // granted read-only by the kernel
+      arg_len = h.aux[1];
+    } else {
+      std::memcpy(args, endpoint_.payload(index), arg_len);  // results reuse the payload
+    }
+    std::uint32_t cap = kGroupRing.payload_bytes;
+    if (h.aux[3] != 0 && h.aux[3] < cap) cap = h.aux[3];
+    ServiceCall call{h.method, arg, arg_len, endpoint_.payload(index), cap, 0};
+    st = binding->fn(binding->self, call);
+    result_len = call.result_len < cap ? call.result_len : cap;
+  }
+  out->status = static_cast<std::uint8_t>(st);
+  out->size = result_len;
+  endpoint_.push(ipc::EntryKind::response, index);
+  endpoint_.flush();
+}
+
+bool GroupRuntime::poll() {
+  ipc::Entry entries[kMaxRingElements];
+  const std::size_t n = endpoint_.poll(entries);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (entries[i].kind == ipc::EntryKind::request) {
+      serve_request(entries[i].index);
+    } else {
+      done_[entries[i].index] = true;
+    }
+  }
+  return n != 0;
+}
+
+void GroupRuntime::wait() {
+  std::uint32_t seq;
+  if (endpoint_.prepare_sleep(seq)) sys::wait();
+  endpoint_.end_sleep();
+}
+
+void GroupRuntime::serve_forever() {
+  for (;;) {
+    if (!poll()) wait();
+  }
+}
+
+}  // namespace ambience::mcu

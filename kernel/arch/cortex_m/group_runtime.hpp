@@ -1,0 +1,88 @@
+// The group side of MPU-isolated groups: what runs unprivileged inside a group's region. It owns
+// the group end of the ring region, serves requests for the instances placed in the group and
+// makes calls to other groups' and the kernel group's instances (through the kernel).
+//
+// Everything lives in the group's own region (the runtime, its services' state), so a restart is
+// simply: the kernel zeroes the region and the entry function runs again.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <utility>
+
+#include "kernel/arch/cortex_m/groups.hpp"
+#include "kernel/arch/cortex_m/service.hpp"
+#include "kernel/arch/cortex_m/syscalls.hpp"
+#include "kernel/core/scheduler.hpp"
+#include "kernel/core/status.hpp"
+
+namespace ambience::mcu {
+
+class GroupRuntime {
+ public:
+  // Builds the runtime at the start of the group's state area and attaches to its ring region.
+  static GroupRuntime& create(const GroupBoot* boot);
+
+  const GroupBoot& boot() const { return *boot_; }
+
+  // Bump allocation from the group's state area (never freed; the region is reset on restart).
+  void* allocate(std::size_t bytes, std::size_t alignment);
+  template <class T, class... Args>
+  T* make(Args&&... args) {
+    void* p = allocate(sizeof(T), alignof(T));
+    return p == nullptr ? nullptr : new (p) T(std::forward<Args>(args)...);
+  }
+
+  // Places `instance` in this group: requests for it are served by `binding`.
+  void serve(std::uint16_t instance, ServiceBinding binding);
+
+  // Blocking call (serves incoming requests while it waits). Arguments are copied; results go to
+  // `result` (caller-provided, in this group's region).
+  Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+              void* result, std::uint32_t result_cap, std::uint32_t* result_len);
+  // Same, but the argument is a buffer in this group's region passed by reference: shared
+  // zero-copy (read-only) if it is MPU-shareable (power-of-two size >= 32, aligned to it),
+  // copied otherwise.
+  Status call_buffer(std::uint16_t instance, std::uint16_t method, const void* buffer,
+                     std::uint32_t len, void* result, std::uint32_t result_cap,
+                     std::uint32_t* result_len);
+
+  // Non-blocking start of a call: would_block when all of this group's ring elements are in
+  // flight (back-pressure). `handle` identifies it for finish().
+  Status start(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+               std::int32_t* handle);
+  // Waits for a started call; copies up to result_cap result bytes.
+  Status finish(std::int32_t handle, void* result, std::uint32_t result_cap, std::uint32_t* result_len);
+
+  // Serves what arrived, collects responses; false if the ring was empty.
+  bool poll();
+  // Sleeps until the kernel rings the doorbell (returns at once if something is pending).
+  void wait();
+  [[noreturn]] void serve_forever();
+
+  void log(const char* text);
+
+ private:
+  explicit GroupRuntime(const GroupBoot* boot);
+  Status start_call(std::uint16_t instance, std::uint16_t method, const void* arg,
+                    std::uint32_t arg_len, bool by_reference, void* result,
+                    std::uint32_t result_cap, std::int32_t* handle);
+  void serve_request(std::uint32_t index);
+
+  struct Local {
+    std::uint16_t instance = kNoInstance;
+    ServiceBinding binding;
+  };
+  static constexpr std::uint32_t kMaxLocal = 4;
+
+  const GroupBoot* boot_;
+  Scheduler scheduler_;  // the ring's waiter hand-over needs one; this group's own
+  Endpoint endpoint_;
+  Local local_[kMaxLocal];
+  bool done_[kMaxRingElements] = {};
+  std::byte* next_;
+  std::byte* end_;
+};
+
+}  // namespace ambience::mcu

@@ -1,0 +1,222 @@
+// MPU-isolated groups on Cortex-M (ARMv7-M, PMSAv7): the kernel-side supervisor.
+//
+// The kernel (and the kernel group: kernelized services, forwarders, drivers) runs privileged in
+// thread mode on MSP. Every other group runs unprivileged in thread mode on its own PSP stack,
+// inside one MPU region holding its ring region, its services' state and its stack. The kernel
+// enters a group with an SVC and gets control back when the group executes SVC (wait, yield,
+// log, exit), when PendSV preempts it (a doorbell for another group, or its time slice ran out),
+// or when it faults — then the supervisor reports the fault, fails the calls the group was
+// serving with Status::peer_restarted and restarts it from a clean region.
+//
+// Calls between groups travel over kernel/ipc/ring.hpp regions (one per group, shared with the
+// kernel): the kernel routes a request from the caller's ring to the callee's ring, copying small
+// arguments and sharing well-aligned buffers zero-copy through a temporary read-only MPU region.
+// Results are copied into the caller's result space. Calls to kernelized instances run the service
+// directly in the kernel's context (also from interrupt handlers), without any context switch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernel/arch/cortex_m/layout.hpp"
+#include "kernel/arch/cortex_m/service.hpp"
+#include "kernel/core/arch.hpp"
+#include "kernel/core/status.hpp"
+#include "kernel/ipc/ring.hpp"
+
+namespace ambience::mcu {
+
+constexpr std::uint32_t kMaxGroups = 6;
+constexpr std::uint32_t kMaxInstances = 16;
+constexpr std::uint32_t kMaxRingElements = 8;  // per region, both partitions
+constexpr std::uint16_t kNoInstance = 0xFFFF;
+
+using Endpoint = ipc::BasicRingEndpoint<kMaxRingElements>;
+
+// The ring shape of every group region on a microcontroller (small: RAM is scarce).
+constexpr ipc::RingConfig kGroupRing{4, 4, 64};
+constexpr std::uint32_t kRingBytes = static_cast<std::uint32_t>(ipc::region_bytes(kGroupRing));
+
+// What the kernel writes into a group's region before (re)starting it; the group's entry gets a
+// pointer to it and builds everything else in its state area.
+struct GroupBoot {
+  std::byte* ring;
+  std::uint32_t ring_bytes;
+  std::byte* state;
+  std::uint32_t state_bytes;
+  std::uint32_t generation;  // counts restarts
+  std::uint32_t group_id;
+  std::uint32_t reserved[2];
+};
+constexpr std::uint32_t kBootBytes = 64;
+static_assert(sizeof(GroupBoot) <= kBootBytes);
+
+// Bytes a group needs: ring region, boot block, service state, stack (all 8-byte aligned).
+constexpr std::uint32_t group_needed_bytes(std::uint32_t stack_bytes, std::uint32_t state_bytes) {
+  return align_up(kRingBytes, 64) + kBootBytes + align_up(state_bytes, 8) + align_up(stack_bytes, 8);
+}
+constexpr RegionFit group_region(std::uint32_t stack_bytes, std::uint32_t state_bytes) {
+  return fit_region(group_needed_bytes(stack_bytes, state_bytes));
+}
+
+// Declares a group's memory: one MPU region, sized and aligned at build time.
+#define AMBIENCE_GROUP_MEMORY(var, stack_bytes, state_bytes)                                      \
+  alignas(::ambience::mcu::group_region((stack_bytes), (state_bytes)).size) std::byte             \
+      var[::ambience::mcu::group_region((stack_bytes), (state_bytes)).size]
+
+using GroupEntry = void (*)(const GroupBoot* boot);
+
+struct GroupConfig {
+  const char* name;
+  std::byte* memory;  // AMBIENCE_GROUP_MEMORY storage
+  std::uint32_t stack_bytes;
+  std::uint32_t state_bytes;
+  GroupEntry entry;
+  // Optional peripheral window the group may access unprivileged (a user-group driver).
+  std::uintptr_t device_base = 0;
+  unsigned device_size_log2 = 0;
+};
+
+// Saved state of a group's thread. Offsets are used by the switch code (supervisor.cc).
+struct GroupContext {
+  std::uint32_t psp;          // 0
+  std::uint32_t r4_r11[8];    // 4
+  std::uint32_t exc_return;   // 36
+  std::uint32_t s16_s31[16];  // 40
+  std::uint32_t mpu[8];       // 104: RBAR/RASR for MPU regions 4..7, loaded on every entry
+};
+static_assert(offsetof(GroupContext, mpu) == 104);
+
+struct GroupStats {
+  std::uint32_t entries = 0;     // times the kernel switched into the group
+  std::uint32_t faults = 0;
+  std::uint32_t restarts = 0;
+  std::uint32_t preemptions = 0;
+  std::uint32_t calls_routed = 0;  // requests this group made that reached their target
+  std::uint32_t zero_copy = 0;     // requests to this group whose buffer was shared, not copied
+  std::uint32_t copied = 0;        // requests to this group whose buffer argument was copied
+  std::uint32_t last_fault_address = 0;
+  std::uint32_t last_fault_pc = 0;
+};
+
+class Supervisor {
+ public:
+  // Kernel-side completion of a call the kernel (or an interrupt) made.
+  using Completion = void (*)(void* ctx, Status status, std::uint32_t result_len);
+
+  static Supervisor& instance();
+
+  // Set-up, before start(). Returns the group id.
+  int add_group(const GroupConfig& config);
+  void bind_kernel_instance(std::uint16_t instance, ServiceBinding binding);
+  void bind_group_instance(std::uint16_t instance, int group);
+  void allow(int caller_group, std::uint16_t instance);  // capability: group may call instance
+
+  // Enables the MPU, formats every group's region and makes each group ready to start.
+  void start();
+
+  // Kernel-side call (thread or interrupt context). Kernelized instances run right here;
+  // calls to a user group return would_block when its ring partition is exhausted.
+  Status submit(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                void* result, std::uint32_t result_cap, Completion done, void* ctx);
+  // Blocking kernel-side call: submits, then runs the supervisor until it completes.
+  Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+              void* result, std::uint32_t result_cap, std::uint32_t* result_len);
+
+  // One round: route everything the groups queued, then run each ready group until it waits,
+  // yields, is preempted or faults. Returns false if there was nothing to do.
+  bool run_once();
+  // Runs rounds until `done()`; sleeps (WFI) when there is nothing to do.
+  template <class Done>
+  void run_until(Done done) {
+    while (!done()) {
+      if (!run_once()) idle();
+    }
+  }
+
+  const GroupStats& stats(int group) const { return groups_[group].stats; }
+  const char* name(int group) const { return groups_[group].config.name; }
+  bool exited(int group) const { return groups_[group].state == State::exited; }
+  int exit_code(int group) const { return groups_[group].exit_code; }
+  int group_count() const { return static_cast<int>(group_count_); }
+  RegionFit region(int group) const { return groups_[group].fit; }
+
+  // Restarts a group on the kernel's decision (e.g. a watchdog); its callers get peer_restarted.
+  void restart_group(int group, const char* why);
+
+  // Prints each group's region: base, size, needed, waste.
+  void print_layout() const;
+
+  // Called by the fault hook (handler mode) for a fault in the running group.
+  [[noreturn]] void group_faulted(std::uint32_t exception, std::uint32_t address, std::uint32_t pc);
+  // Called by SysTick: preempts a group that ran for a whole slice.
+  void tick();
+
+ private:
+  enum class State : std::uint8_t { unused, ready, running, waiting, exited, dead };
+
+  struct Pending {
+    bool used = false;
+    bool kernel_caller = false;
+    std::uint8_t caller = 0;        // caller group (if not kernel)
+    std::uint16_t caller_index = 0; // caller's element
+    std::uint32_t caller_generation = 0;
+    std::byte* result = nullptr;    // where the result goes (caller-provided space)
+    std::uint32_t result_cap = 0;
+    std::int8_t grant = -1;         // MPU grant slot in the callee (0/1), -1 none
+    Completion done = nullptr;
+    void* ctx = nullptr;
+  };
+
+  struct Group {
+    GroupConfig config{};
+    RegionFit fit{};
+    GroupContext context{};
+    Endpoint endpoint;
+    State state = State::unused;
+    std::uint32_t generation = 0;
+    bool doorbell = false;  // rung while the group was running: do not let it sleep
+    std::uint32_t slice_ticks = 0;
+    int exit_code = 0;
+    std::uint32_t fault_exception = 0;
+    Pending pending[kMaxRingElements];
+    // Requests the group sent that wait for room in their target's ring (back-pressure).
+    std::uint16_t deferred[kMaxRingElements];
+    std::uint8_t deferred_head = 0, deferred_count = 0;
+    bool grant_used[2] = {false, false};
+    GroupStats stats;
+  };
+
+  Supervisor() = default;
+  void restart(Group& g, const char* why);
+  void prepare_region(Group& g);
+  bool route_from(Group& g);
+  bool drain_deferred(Group& g);
+  // Returns would_block if the target has no free element (the request stays deferred).
+  Status forward(Group& g, std::uint16_t index);
+  void respond(Group& g, std::uint16_t index, Status status, std::uint32_t result_len);
+  void complete(Group& callee, std::uint16_t index);
+  void finish_pending(Group& callee, Pending& p, Status status, const std::byte* result,
+                      std::uint32_t result_len);
+  void handle_svc(Group& g);
+  bool in_region(const Group& g, std::uint32_t address, std::uint32_t bytes) const;
+  int grant(Group& callee, std::uint32_t base, std::uint32_t bytes);
+  void revoke(Group& callee, int slot);
+  void idle();
+  static void notify(void* ctx, ipc::Doorbell* bell);
+
+  Group groups_[kMaxGroups];
+  std::uint32_t group_count_ = 0;
+  struct Binding {
+    std::int8_t group = -1;  // -1: kernel group
+    ServiceBinding kernel;
+    bool bound = false;
+  };
+  Binding instances_[kMaxInstances];
+  std::uint32_t allowed_[kMaxGroups] = {};  // bit per instance
+  Group* running_ = nullptr;
+  arch::QueueLock lock_;
+  bool started_ = false;
+};
+
+}  // namespace ambience::mcu

@@ -1,0 +1,333 @@
+// MPU-isolated groups in QEMU: isolation and restart, IPC under load from several groups,
+// back-pressure, zero-copy sharing, and kernelized vs user-group placement of the same service.
+#include <cstring>
+
+#include "kernel/arch/cortex_m/group_runtime.hpp"
+#include "kernel/arch/cortex_m/groups.hpp"
+#include "kernel/arch/cortex_m/test_services.hpp"
+#include "kernel/testing/test.hpp"
+
+using namespace ambience;
+using namespace ambience::mcu;
+using Acc = ambience::mcu::testing::Accumulator;
+
+namespace {
+
+// Instance ids (a plan would number them).
+constexpr std::uint16_t kServerAcc = 1, kRogueAcc = 2, kKernelAcc = 3, kServerTwin = 6;
+constexpr std::uint16_t kDriverBase = 8;  // + group id: the client groups' drivers
+constexpr int kServer = 0, kRogue = 1, kFirstClient = 2, kClients = 3;
+
+constexpr std::uint32_t kStack = 1536, kState = 768;
+AMBIENCE_GROUP_MEMORY(g_server_mem, kStack, kState);
+AMBIENCE_GROUP_MEMORY(g_rogue_mem, kStack, kState);
+AMBIENCE_GROUP_MEMORY(g_client0_mem, kStack, kState);
+AMBIENCE_GROUP_MEMORY(g_client1_mem, kStack, kState);
+AMBIENCE_GROUP_MEMORY(g_client2_mem, kStack, kState);
+
+Acc g_kernel_acc;                  // the kernelized placement
+Acc g_kernel_twin;                 // kernel-side twin of the server's instance 6
+volatile std::uint32_t g_kernel_secret = 0x5EC12E7;
+
+// Runs in each client group: the kernel tells it what to do through this service.
+struct Driver {
+  static constexpr std::uint16_t kLoad = 1, kBackPressure = 2, kZeroCopy = 3, kScribble = 4,
+                                 kSame = 5, kForbidden = 6;
+  GroupRuntime* rt;
+  std::byte* aligned;  // 64 bytes, 64-aligned: MPU-shareable
+
+  std::uint32_t load(std::uint32_t n, std::uint32_t seed) {
+    std::uint32_t bad = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t x = seed * 7919u + i;
+      std::uint32_t y = 0, len = 0;
+      const std::uint16_t target = (i % 4 == 3) ? kKernelAcc : kServerAcc;
+      if (rt->call(target, Acc::kMix, &x, 4, &y, 4, &len) != Status::ok || len != 4 || y != Acc::mix(x)) ++bad;
+    }
+    return bad;
+  }
+
+  std::uint32_t back_pressure() {
+    std::int32_t handles[8];
+    std::uint32_t started = 0;
+    Status st = Status::ok;
+    const std::uint32_t x = 42;
+    while (started < 8 && (st = rt->start(kServerAcc, Acc::kMix, &x, 4, &handles[started])) == Status::ok) ++started;
+    std::uint32_t good = 0;
+    for (std::uint32_t i = 0; i < started; ++i) {
+      std::uint32_t y = 0, len = 0;
+      if (rt->finish(handles[i], &y, 4, &len) == Status::ok && y == Acc::mix(42)) ++good;
+    }
+    // started | good | blocked-status
+    return started | (good << 8) | (static_cast<std::uint32_t>(st) << 16);
+  }
+
+  std::uint32_t zero_copy() {
+    std::uint32_t bad = 0;
+    for (int i = 0; i < 64; ++i) aligned[i] = std::byte(i * 3 + 1);
+    std::uint32_t sum = 0, len = 0;
+    if (rt->call_buffer(kServerAcc, Acc::kChecksum, aligned, 64, &sum, 4, &len) != Status::ok ||
+        sum != Acc::fnv1a(aligned, 64)) ++bad;
+    // Not shareable (misaligned, odd size): copied instead, same answer.
+    if (rt->call_buffer(kServerAcc, Acc::kChecksum, aligned + 4, 40, &sum, 4, &len) != Status::ok ||
+        sum != Acc::fnv1a(aligned + 4, 40)) ++bad;
+    // The kernel group reads it in place.
+    if (rt->call_buffer(kKernelAcc, Acc::kChecksum, aligned, 64, &sum, 4, &len) != Status::ok ||
+        sum != Acc::fnv1a(aligned, 64)) ++bad;
+    return bad;
+  }
+
+  std::uint32_t scribble() {
+    std::uint32_t out = 0, len = 0;
+    // The rogue may only read the shared buffer: its write faults, we get an error back.
+    const Status st = rt->call_buffer(kRogueAcc, Acc::kScribble, aligned, 64, &out, 4, &len);
+    return static_cast<std::uint32_t>(st) | (aligned[0] != std::byte{0} ? 0x100u : 0u);
+  }
+
+  std::uint32_t same() {
+    std::uint32_t diffs = 0;
+    std::byte data[48];
+    for (std::uint32_t round = 0; round < 20; ++round) {
+      for (std::uint32_t i = 0; i < sizeof data; ++i) data[i] = std::byte((round * 31 + i * 7) & 0xFF);
+      std::uint32_t a[5] = {}, b[5] = {}, la = 0, lb = 0;
+      const Status sa = rt->call(kKernelAcc, Acc::kStats, data, sizeof data, a, sizeof a, &la);
+      const Status sb = rt->call(kServerTwin, Acc::kStats, data, sizeof data, b, sizeof b, &lb);
+      if (sa != sb || la != lb || std::memcmp(a, b, sizeof a) != 0) ++diffs;
+    }
+    return diffs;
+  }
+
+  static Status handle(void* self, ServiceCall& c) {
+    auto& d = *static_cast<Driver*>(self);
+    std::uint32_t arg = 0, out = 0;
+    if (c.arg_len >= 4) std::memcpy(&arg, c.arg, 4);
+    switch (c.method) {
+      case kLoad: out = d.load(arg, d.rt->boot().group_id); break;
+      case kBackPressure: out = d.back_pressure(); break;
+      case kZeroCopy: out = d.zero_copy(); break;
+      case kScribble: out = d.scribble(); break;
+      case kSame: out = d.same(); break;
+      case kForbidden: {
+        std::uint32_t y, len;
+        out = static_cast<std::uint32_t>(d.rt->call(kDriverBase + kFirstClient, kLoad, &arg, 4, &y, 4, &len));
+        break;
+      }
+      default: return Status::not_found;
+    }
+    std::memcpy(c.result, &out, 4);
+    c.result_len = 4;
+    return Status::ok;
+  }
+};
+
+void server_entry(const GroupBoot* boot) {
+  GroupRuntime& rt = GroupRuntime::create(boot);
+  rt.serve(kServerAcc, rt.make<Acc>()->binding());
+  rt.serve(kServerTwin, rt.make<Acc>()->binding());
+  rt.serve_forever();
+}
+
+void rogue_entry(const GroupBoot* boot) {
+  GroupRuntime& rt = GroupRuntime::create(boot);
+  rt.serve(kRogueAcc, rt.make<Acc>()->binding());
+  rt.serve_forever();
+}
+
+void client_entry(const GroupBoot* boot) {
+  GroupRuntime& rt = GroupRuntime::create(boot);
+  auto* d = rt.make<Driver>();
+  d->rt = &rt;
+  d->aligned = static_cast<std::byte*>(rt.allocate(64, 64));
+  rt.serve(static_cast<std::uint16_t>(kDriverBase + boot->group_id), ServiceBinding{&Driver::handle, d});
+  rt.serve_forever();
+}
+
+Supervisor& setup() {
+  static bool done = false;
+  Supervisor& s = Supervisor::instance();
+  if (done) return s;
+  done = true;
+  s.add_group({"server", g_server_mem, kStack, kState, &server_entry});
+  s.add_group({"rogue", g_rogue_mem, kStack, kState, &rogue_entry});
+  s.add_group({"client0", g_client0_mem, kStack, kState, &client_entry});
+  s.add_group({"client1", g_client1_mem, kStack, kState, &client_entry});
+  s.add_group({"client2", g_client2_mem, kStack, kState, &client_entry});
+  s.bind_group_instance(kServerAcc, kServer);
+  s.bind_group_instance(kServerTwin, kServer);
+  s.bind_group_instance(kRogueAcc, kRogue);
+  s.bind_kernel_instance(kKernelAcc, g_kernel_acc.binding());
+  for (int c = 0; c < kClients; ++c) {
+    const int g = kFirstClient + c;
+    s.bind_group_instance(static_cast<std::uint16_t>(kDriverBase + g), g);
+    for (std::uint16_t i : {kServerAcc, kRogueAcc, kKernelAcc, kServerTwin}) s.allow(g, i);
+  }
+  s.start();
+  return s;
+}
+
+std::uint32_t call_u32(std::uint16_t instance, std::uint16_t method, std::uint32_t arg, Status* st) {
+  std::uint32_t out = 0, len = 0;
+  *st = Supervisor::instance().call(instance, method, &arg, 4, &out, 4, &len);
+  return out;
+}
+
+std::uint32_t drive(int client, std::uint16_t method, std::uint32_t arg = 0) {
+  Status st;
+  const std::uint32_t r = call_u32(static_cast<std::uint16_t>(kDriverBase + client), method, arg, &st);
+  return st == Status::ok ? r : 0xFFFFFFFFu;
+}
+
+}  // namespace
+
+AMBIENCE_TEST(layout_is_computed_at_build_time) {
+  Supervisor& s = setup();
+  s.print_layout();
+  static_assert(group_region(kStack, kState).size == 4096, "ring+boot+state+stack fit 4 KiB");
+  for (int g = 0; g < s.group_count(); ++g) {
+    const RegionFit f = s.region(g);
+    CHECK_EQ(f.size, 4096u);
+    CHECK_EQ(f.waste, f.size - group_needed_bytes(kStack, kState));
+  }
+  CHECK_EQ(reinterpret_cast<std::uintptr_t>(g_server_mem) % 4096, 0u);
+}
+
+AMBIENCE_TEST(kernel_calls_a_user_group) {
+  setup();
+  Status st;
+  CHECK_EQ(call_u32(kServerAcc, Acc::kAdd, 5, &st), 5u);
+  CHECK_EQ(st, Status::ok);
+  CHECK_EQ(call_u32(kServerAcc, Acc::kAdd, 7, &st), 12u);
+  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 99, &st), Acc::mix(99));
+  CHECK_EQ(call_u32(kServerAcc, 77, 0, &st), 0u);
+  CHECK_EQ(st, Status::not_found);
+}
+
+AMBIENCE_TEST(group_touching_other_memory_faults_and_restarts_while_others_serve) {
+  Supervisor& s = setup();
+  Status st;
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 40, &st), 40u);
+  // Writing into another group's region.
+  const auto target = reinterpret_cast<std::uint32_t>(&g_server_mem[2000]);
+  call_u32(kRogueAcc, Acc::kPoke, target, &st);
+  CHECK_EQ(st, Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).faults, 1u);
+  CHECK_EQ(s.stats(kRogue).last_fault_address, target);
+  // The server kept its state and keeps serving.
+  CHECK_EQ(call_u32(kServerAcc, Acc::kAdd, 1, &st), 13u);
+  CHECK_EQ(st, Status::ok);
+  // Reading the kernel's memory.
+  call_u32(kRogueAcc, Acc::kPeek, reinterpret_cast<std::uint32_t>(&g_kernel_secret), &st);
+  CHECK_EQ(st, Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).faults, 2u);
+  CHECK_EQ(s.stats(kRogue).last_fault_address, reinterpret_cast<std::uint32_t>(&g_kernel_secret));
+  // Writing a peripheral (the console UART) is no better.
+  call_u32(kRogueAcc, Acc::kPoke, 0x40004000u, &st);
+  CHECK_EQ(st, Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).restarts, 3u);
+  CHECK_EQ(g_kernel_secret, 0x5EC12E7u);
+  // Restarted from a clean region: the sum starts over.
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 3, &st), 3u);
+  CHECK_EQ(call_u32(kServerAcc, Acc::kAdd, 1, &st), 14u);
+}
+
+AMBIENCE_TEST(spinning_group_is_preempted_and_can_be_restarted) {
+  Supervisor& s = setup();
+  struct Done { bool done = false; Status st = Status::ok; } spin;
+  const std::uint32_t x = 0;
+  std::uint32_t out = 0;
+  CHECK_EQ(s.submit(kRogueAcc, Acc::kSpin, &x, 4, &out, 4,
+                    [](void* c, Status st, std::uint32_t) { static_cast<Done*>(c)->done = true; static_cast<Done*>(c)->st = st; },
+                    &spin),
+           Status::ok);
+  Status st;
+  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 5, &st), Acc::mix(5));
+  CHECK(s.stats(kRogue).preemptions > 0 || !spin.done);
+  CHECK(!spin.done);
+  s.restart_group(kRogue, "watchdog");
+  CHECK(spin.done);
+  CHECK_EQ(spin.st, Status::peer_restarted);
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 2, &st), 2u);
+}
+
+AMBIENCE_TEST(round_trips_stay_correct_under_load_from_several_groups) {
+  Supervisor& s = setup();
+  struct Job { bool done = false; Status st = Status::internal; std::uint32_t bad = 0xFFFF; } jobs[kClients];
+  const std::uint32_t n = 300;
+  for (int c = 0; c < kClients; ++c) {
+    CHECK_EQ(s.submit(static_cast<std::uint16_t>(kDriverBase + kFirstClient + c), Driver::kLoad, &n, 4,
+                      &jobs[c].bad, 4,
+                      [](void* ctx, Status st, std::uint32_t) {
+                        static_cast<Job*>(ctx)->done = true;
+                        static_cast<Job*>(ctx)->st = st;
+                      },
+                      &jobs[c]),
+             Status::ok);
+  }
+  s.run_until([&] { return jobs[0].done && jobs[1].done && jobs[2].done; });
+  for (int c = 0; c < kClients; ++c) {
+    CHECK_EQ(jobs[c].st, Status::ok);
+    CHECK_EQ(jobs[c].bad, 0u);
+    CHECK(s.stats(kFirstClient + c).calls_routed >= n);
+  }
+}
+
+AMBIENCE_TEST(exhausted_ring_gives_back_pressure) {
+  Supervisor& s = setup();
+  // Kernel -> group: the kernel partition of the server's ring has 4 elements.
+  int completed = 0;
+  std::uint32_t outs[5];
+  const std::uint32_t x = 1;
+  auto done = [](void* c, Status, std::uint32_t) { ++*static_cast<int*>(c); };
+  for (int i = 0; i < 4; ++i) CHECK_EQ(s.submit(kServerAcc, Acc::kMix, &x, 4, &outs[i], 4, done, &completed), Status::ok);
+  CHECK_EQ(s.submit(kServerAcc, Acc::kMix, &x, 4, &outs[4], 4, done, &completed), Status::would_block);
+  s.run_until([&] { return completed == 4; });
+  for (int i = 0; i < 4; ++i) CHECK_EQ(outs[i], Acc::mix(1));
+  // Group -> kernel: a client with 4 calls in flight is told to wait.
+  const std::uint32_t r = drive(kFirstClient, Driver::kBackPressure);
+  CHECK_EQ(r & 0xFF, 4u);                                                  // started
+  CHECK_EQ((r >> 8) & 0xFF, 4u);                                           // all answered
+  CHECK_EQ(static_cast<Status>(r >> 16), Status::would_block);             // the fifth
+}
+
+AMBIENCE_TEST(aligned_buffers_are_shared_read_only_others_copied) {
+  Supervisor& s = setup();
+  const std::uint32_t zc = s.stats(kServer).zero_copy, copied = s.stats(kServer).copied;
+  CHECK_EQ(drive(kFirstClient + 1, Driver::kZeroCopy), 0u);
+  CHECK_EQ(s.stats(kServer).zero_copy, zc + 1);
+  CHECK_EQ(s.stats(kServer).copied, copied + 1);
+  // The callee cannot write into a buffer shared with it.
+  const std::uint32_t faults = s.stats(kRogue).faults;
+  const std::uint32_t r = drive(kFirstClient + 1, Driver::kScribble);
+  CHECK_EQ(static_cast<Status>(r & 0xFF), Status::peer_restarted);
+  CHECK_EQ(r & 0x100, 0x100u);  // the caller's buffer is intact
+  CHECK_EQ(s.stats(kRogue).faults, faults + 1);
+}
+
+AMBIENCE_TEST(kernelized_and_user_group_placements_give_identical_results) {
+  Supervisor& s = setup();
+  // From a user group: the same calls to both placements.
+  CHECK_EQ(drive(kFirstClient + 2, Driver::kSame), 0u);
+  // From the kernel: a stateful sequence against both placements.
+  Acc fresh_kernel;
+  s.bind_kernel_instance(13, fresh_kernel.binding());  // a fresh kernel twin of instance 6
+  std::byte data[60];
+  for (std::uint32_t round = 0; round < 30; ++round) {
+    for (std::uint32_t i = 0; i < sizeof data; ++i) data[i] = std::byte((round * 13 + i * i) & 0xFF);
+    std::uint32_t a[5] = {}, b[5] = {}, la = 0, lb = 0;
+    const Status sa = s.call(13, Acc::kStats, data, round, a, sizeof a, &la);
+    const Status sb = s.call(kServerTwin, Acc::kStats, data, round, b, sizeof b, &lb);
+    CHECK_EQ(sa, sb);
+    CHECK_EQ(la, lb);
+    CHECK(std::memcmp(a, b, sizeof a) == 0);
+    std::uint32_t va = 0, vb = 0;
+    const std::uint32_t v = round * 1000 + 1;
+    s.call(13, Acc::kAdd, &v, 4, &va, 4, &la);
+    s.call(kServerTwin, Acc::kAdd, &v, 4, &vb, 4, &lb);
+    CHECK_EQ(va, vb);
+  }
+}
+
+AMBIENCE_TEST(calls_without_a_capability_are_denied) {
+  setup();
+  CHECK_EQ(static_cast<Status>(drive(kFirstClient, Driver::kForbidden)), Status::access_denied);
+}

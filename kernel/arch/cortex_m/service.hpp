@@ -1,0 +1,36 @@
+// One calling convention for a service procedure, whichever group the instance is placed in: the
+// kernel group calls it directly (from the kernel loop or an interrupt), a user group's runtime
+// calls it when a request arrives on its ring. Same code, same bytes in, same bytes out.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernel/core/status.hpp"
+
+namespace ambience::mcu {
+
+struct ServiceCall {
+  std::uint16_t method;
+  const std::byte* arg;      // arguments (copied, or a zero-copy read-only buffer)
+  std::uint32_t arg_len;
+  std::byte* result;         // where results go (caller-provided space, or a staging payload)
+  std::uint32_t result_cap;
+  std::uint32_t result_len;  // set by the service
+};
+
+// `self` is the instance's state object; returns the call's status (ok or an error for the caller).
+using ServiceFn = Status (*)(void* self, ServiceCall& call);
+
+struct ServiceBinding {
+  ServiceFn fn = nullptr;
+  void* self = nullptr;
+};
+
+// Layout of the ring element header fields this layer uses (kernel/ipc/ring.hpp ElementHeader):
+//   target = instance id, method, cookie = caller's id, size = inline argument/result bytes,
+//   flags  = kFlagBufferArg: aux[0]/aux[1] = address/length of a by-reference argument buffer,
+//   aux[2]/aux[3] = address/capacity of the caller's result space (0/0: results inline).
+constexpr std::uint8_t kFlagBufferArg = 1u << 0;
+
+}  // namespace ambience::mcu

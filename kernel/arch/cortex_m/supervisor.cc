@@ -1,0 +1,626 @@
+// The kernel-side supervisor of MPU-isolated groups: region set-up, the context switch, routing
+// between rings, zero-copy grants, fault recovery. See groups.hpp and README.md.
+#include <cstring>
+#include <new>
+
+#include "kernel/arch/cortex_m/groups.hpp"
+#include "kernel/arch/cortex_m/syscalls.hpp"
+#include "kernel/core/arch.hpp"
+#include "kernel/core/console.hpp"
+#include "platforms/boards/armv7m.hpp"
+#include "platforms/boards/board.hpp"
+
+namespace mpu = ambience::board::armv7m::mpu;
+namespace scb = ambience::board::armv7m::scb;
+using ambience::board::armv7m::reg32;
+
+extern "C" {
+// Used by the switch code below.
+std::uint32_t ambience_mcu_kernel_sp = 0;
+ambience::mcu::GroupContext* ambience_mcu_current = nullptr;
+std::uint32_t ambience_mcu_enter_group(ambience::mcu::GroupContext* context);
+[[noreturn]] void ambience_mcu_resume_kernel(std::uint32_t reason);
+void ambience_mcu_group_returned();
+// Code/read-only data bounds (platforms/boards/cortex_m.ld).
+extern std::uint32_t __data_load;
+}
+
+namespace ambience::mcu {
+namespace {
+
+constexpr std::uint32_t kReasonSvc = 0, kReasonPreempted = 1, kReasonFault = 2;
+constexpr unsigned kRegionFlash = 0, kRegionGroup = 4, kRegionDevice = 5, kRegionGrant0 = 6;
+constexpr std::uint32_t kSliceTicks = 10;  // 10 ms with the 1 ms SysTick
+constexpr std::uint32_t kMaxRestarts = 50; // then the group stays dead (callers: unavailable)
+
+// A region that is off: RBAR selects the region, RASR = 0.
+constexpr std::uint32_t off_rbar(unsigned region) { return mpu::rbar(0, region); }
+
+unsigned ceil_log2(std::uint32_t v) {
+  unsigned n = 5;
+  while ((std::uint64_t{1} << n) < v) ++n;
+  return n;
+}
+
+}  // namespace
+
+Supervisor& Supervisor::instance() {
+  static Supervisor supervisor;
+  return supervisor;
+}
+
+int Supervisor::add_group(const GroupConfig& config) {
+  if (started_ || group_count_ >= kMaxGroups) fatal("supervisor: too many groups (or already started)");
+  Group& g = groups_[group_count_];
+  g.config = config;
+  g.fit = group_region(config.stack_bytes, config.state_bytes);
+  if (reinterpret_cast<std::uintptr_t>(config.memory) % g.fit.size != 0) {
+    fatal("supervisor: group memory is not aligned to its MPU region size");
+  }
+  g.state = State::ready;
+  return static_cast<int>(group_count_++);
+}
+
+void Supervisor::bind_kernel_instance(std::uint16_t instance, ServiceBinding binding) {
+  if (instance >= kMaxInstances) fatal("supervisor: instance id out of range");
+  instances_[instance] = Binding{-1, binding, true};
+}
+
+void Supervisor::bind_group_instance(std::uint16_t instance, int group) {
+  if (instance >= kMaxInstances || group < 0 || group >= static_cast<int>(group_count_)) {
+    fatal("supervisor: bad instance binding");
+  }
+  instances_[instance] = Binding{static_cast<std::int8_t>(group), {}, true};
+}
+
+void Supervisor::allow(int caller_group, std::uint16_t instance) {
+  if (caller_group >= 0 && caller_group < static_cast<int>(kMaxGroups) && instance < kMaxInstances) {
+    allowed_[caller_group] |= 1u << instance;
+  }
+}
+
+void Supervisor::start() {
+  // SVC and PendSV at the lowest priority, so interrupts preempt the switch, never the reverse.
+  reg32(scb::kShpr3) = (reg32(scb::kShpr3) & 0x0000FFFFu) | (0xFFu << 16);
+  // Region 0: the whole code/rodata area, read-only and executable for everybody. Everything
+  // else (kernel RAM, peripherals, other groups) is privileged-only through the default map.
+  const auto code_end = reinterpret_cast<std::uint32_t>(&__data_load);
+  mpu::set_region(kRegionFlash, mpu::rbar(0, kRegionFlash),
+                  mpu::rasr(ceil_log2(code_end), mpu::Access::read_only, mpu::Memory::normal, true));
+  for (unsigned r = 1; r < 8; ++r) mpu::disable_region(r);
+  mpu::enable();
+  arch::now_us();  // starts SysTick: time slices need it
+  for (std::uint32_t i = 0; i < group_count_; ++i) prepare_region(groups_[i]);
+  started_ = true;
+}
+
+// Zeroes the region, formats the ring, writes the boot block and a fresh thread context.
+void Supervisor::prepare_region(Group& g) {
+  std::byte* base = g.config.memory;
+  std::memset(base, 0, g.fit.size);
+  if (ipc::format_region(base, kRingBytes, kGroupRing, g.generation) != Status::ok ||
+      g.endpoint.attach(ipc::Side::kernel, base, kRingBytes, kGroupRing, &Supervisor::notify, &g) !=
+          Status::ok) {
+    fatal("supervisor: cannot format a group's ring region");
+  }
+  auto* boot = reinterpret_cast<GroupBoot*>(base + align_up(kRingBytes, 64));
+  std::byte* state = reinterpret_cast<std::byte*>(boot) + kBootBytes;
+  *boot = GroupBoot{base, kRingBytes, state, align_up(g.config.state_bytes, 8), g.generation,
+                    static_cast<std::uint32_t>(&g - groups_), {0, 0}};
+  // The stack is the top of the needed bytes; the first exception frame starts the entry.
+  const std::uint32_t top = reinterpret_cast<std::uint32_t>(base) +
+                            group_needed_bytes(g.config.stack_bytes, g.config.state_bytes);
+  auto* frame = reinterpret_cast<std::uint32_t*>((top & ~7u) - 32);
+  frame[0] = reinterpret_cast<std::uint32_t>(boot);                          // r0
+  frame[1] = frame[2] = frame[3] = frame[4] = 0;                             // r1-r3, r12
+  frame[5] = reinterpret_cast<std::uint32_t>(&ambience_mcu_group_returned);  // lr
+  frame[6] = reinterpret_cast<std::uint32_t>(g.config.entry) & ~1u;          // pc
+  frame[7] = 1u << 24;                                                       // xPSR: Thumb
+  g.context = GroupContext{};
+  g.context.psp = reinterpret_cast<std::uint32_t>(frame);
+  g.context.exc_return = 0xFFFFFFFD;  // thread mode, PSP, basic frame
+  g.context.mpu[0] = mpu::rbar(reinterpret_cast<std::uint32_t>(base), kRegionGroup);
+  g.context.mpu[1] = mpu::rasr(g.fit.size_log2, mpu::Access::full, mpu::Memory::normal, false);
+  if (g.config.device_size_log2 != 0) {
+    g.context.mpu[2] = mpu::rbar(g.config.device_base, kRegionDevice);
+    g.context.mpu[3] =
+        mpu::rasr(g.config.device_size_log2, mpu::Access::full, mpu::Memory::device, false);
+  } else {
+    g.context.mpu[2] = off_rbar(kRegionDevice);
+  }
+  g.context.mpu[4] = off_rbar(kRegionGrant0);
+  g.context.mpu[6] = off_rbar(kRegionGrant0 + 1);
+  g.grant_used[0] = g.grant_used[1] = false;
+  g.deferred_head = g.deferred_count = 0;
+  g.doorbell = false;
+  g.state = State::ready;
+}
+
+bool Supervisor::in_region(const Group& g, std::uint32_t address, std::uint32_t bytes) const {
+  const auto base = reinterpret_cast<std::uint32_t>(g.config.memory);
+  return address >= base && bytes <= g.fit.size && address - base <= g.fit.size - bytes;
+}
+
+int Supervisor::grant(Group& callee, std::uint32_t base, std::uint32_t bytes) {
+  for (int slot = 0; slot < 2; ++slot) {
+    if (callee.grant_used[slot]) continue;
+    callee.grant_used[slot] = true;
+    callee.context.mpu[4 + 2 * slot] = mpu::rbar(base, kRegionGrant0 + slot);
+    callee.context.mpu[5 + 2 * slot] = mpu::rasr(log2_exact(bytes), mpu::Access::privileged_rw_user_ro,
+                                                 mpu::Memory::normal, false);
+    return slot;
+  }
+  return -1;
+}
+
+void Supervisor::revoke(Group& callee, int slot) {
+  if (slot < 0) return;
+  callee.grant_used[slot] = false;
+  callee.context.mpu[4 + 2 * slot] = off_rbar(kRegionGrant0 + slot);
+  callee.context.mpu[5 + 2 * slot] = 0;
+}
+
+void Supervisor::notify(void* ctx, ipc::Doorbell*) {
+  auto* g = static_cast<Group*>(ctx);
+  g->doorbell = true;
+  if (g->state == State::waiting) g->state = State::ready;
+  Supervisor& s = instance();
+  // Another group holds the CPU: preempt it so the kernel can schedule this one.
+  if (s.running_ != nullptr && s.running_ != g) scb::pend_pendsv();
+}
+
+void Supervisor::respond(Group& g, std::uint16_t index, Status status, std::uint32_t result_len) {
+  ipc::ElementHeader* h = g.endpoint.header(index);
+  h->status = static_cast<std::uint8_t>(status);
+  h->size = result_len;
+  if (g.endpoint.push(ipc::EntryKind::response, index) == Status::ok) g.endpoint.flush();
+}
+
+Status Supervisor::submit(std::uint16_t instance, std::uint16_t method, const void* arg,
+                          std::uint32_t arg_len, void* result, std::uint32_t result_cap,
+                          Completion done, void* ctx) {
+  if (instance >= kMaxInstances || !instances_[instance].bound) return Status::not_found;
+  const Binding& b = instances_[instance];
+  if (b.group < 0) {
+    // Kernelized: the service runs here, in the caller's context (thread or interrupt).
+    ServiceCall call{method, static_cast<const std::byte*>(arg), arg_len,
+                     static_cast<std::byte*>(result), result_cap, 0};
+    const Status st = b.kernel.fn(b.kernel.self, call);
+    if (done != nullptr) done(ctx, st, call.result_len);
+    return Status::ok;
+  }
+  Group& callee = groups_[b.group];
+  arch::LockGuard guard(lock_);
+  if (callee.state == State::dead || callee.state == State::exited) return Status::unavailable;
+  if (arg_len > kGroupRing.payload_bytes) return Status::no_memory;
+  const std::int32_t k = callee.endpoint.try_acquire();
+  if (k < 0) return Status::would_block;  // back-pressure: the callee's ring is full
+  ipc::ElementHeader* h = callee.endpoint.header(k);
+  *h = ipc::ElementHeader{static_cast<std::uint32_t>(k), instance, method, 0, 0, arg_len,
+                          {0, 0, 0, result_cap}};
+  std::memcpy(callee.endpoint.payload(k), arg, arg_len);
+  Pending& p = callee.pending[k];
+  p = Pending{true, true, 0, 0, 0, static_cast<std::byte*>(result), result_cap, -1, done, ctx};
+  callee.endpoint.push(ipc::EntryKind::request, k);
+  callee.endpoint.flush();
+  if (callee.state == State::waiting) {
+    callee.state = State::ready;
+    if (running_ != nullptr && running_ != &callee) scb::pend_pendsv();
+  }
+  return Status::ok;
+}
+
+namespace {
+struct SyncCall {
+  bool done = false;
+  Status status = Status::internal;
+  std::uint32_t len = 0;
+};
+}  // namespace
+
+Status Supervisor::call(std::uint16_t instance, std::uint16_t method, const void* arg,
+                        std::uint32_t arg_len, void* result, std::uint32_t result_cap,
+                        std::uint32_t* result_len) {
+  SyncCall sync;
+  auto complete = [](void* ctx, Status st, std::uint32_t len) {
+    auto* s = static_cast<SyncCall*>(ctx);
+    s->status = st;
+    s->len = len;
+    s->done = true;
+  };
+  Status st;
+  while ((st = submit(instance, method, arg, arg_len, result, result_cap, complete, &sync)) ==
+         Status::would_block) {
+    if (!run_once()) idle();
+  }
+  if (st != Status::ok) return st;
+  run_until([&] { return sync.done; });
+  if (result_len != nullptr) *result_len = sync.len;
+  return sync.status;
+}
+
+void Supervisor::finish_pending(Group& callee, Pending& p, Status status, const std::byte* result,
+                                std::uint32_t result_len) {
+  revoke(callee, p.grant);
+  const std::uint32_t n = result_len < p.result_cap ? result_len : p.result_cap;
+  if (p.kernel_caller) {
+    if (n != 0 && result != nullptr) std::memcpy(p.result, result, n);
+    p.used = false;
+    if (p.done != nullptr) p.done(p.ctx, status, n);
+    return;
+  }
+  p.used = false;
+  Group& caller = groups_[p.caller];
+  if (caller.generation != p.caller_generation || caller.state == State::dead) return;  // restarted
+  if (n != 0 && result != nullptr) std::memcpy(p.result, result, n);
+  respond(caller, p.caller_index, status, n);
+}
+
+// A response from `callee` for the kernel-partition element `index`.
+void Supervisor::complete(Group& callee, std::uint16_t index) {
+  ipc::ElementHeader h;
+  Pending& p = callee.pending[index];
+  if (callee.endpoint.read_header(index, h) != Status::ok || !p.used) {
+    restart(callee, "bad response");
+    return;
+  }
+  finish_pending(callee, p, static_cast<Status>(h.status), callee.endpoint.payload(index), h.size);
+  callee.endpoint.release(index);
+}
+
+Status Supervisor::forward(Group& g, std::uint16_t index) {
+  ipc::ElementHeader h;
+  if (g.endpoint.read_header(index, h) != Status::ok) return Status::bad_message;
+  if (h.target >= kMaxInstances || !instances_[h.target].bound) {
+    respond(g, index, Status::not_found, 0);
+    return Status::ok;
+  }
+  const int gid = static_cast<int>(&g - groups_);
+  if ((allowed_[gid] & (1u << h.target)) == 0) {
+    respond(g, index, Status::access_denied, 0);
+    return Status::ok;
+  }
+  // Arguments: inline in the element, or a buffer by reference that must lie in the caller's
+  // own region (the kernel never reads or shares memory on a group's word alone).
+  const std::byte* arg = g.endpoint.payload(index);
+  std::uint32_t arg_len = h.size;
+  const bool by_reference = (h.flags & kFlagBufferArg) != 0;
+  if (by_reference) {
+    if (!in_region(g, h.aux[0], h.aux[1])) {
+      respond(g, index, Status::access_denied, 0);
+      return Status::ok;
+    }
+    arg = reinterpret_cast<const std::byte*>(h.aux[0]);
+    arg_len = h.aux[1];
+  }
+  // Results: into the caller's result space (checked), else inline in its element.
+  std::byte* result = g.endpoint.payload(index);
+  std::uint32_t result_cap = kGroupRing.payload_bytes;
+  if (h.aux[3] != 0) {
+    if (!in_region(g, h.aux[2], h.aux[3])) {
+      respond(g, index, Status::access_denied, 0);
+      return Status::ok;
+    }
+    result = reinterpret_cast<std::byte*>(h.aux[2]);
+    result_cap = h.aux[3];
+  }
+  const Binding& b = instances_[h.target];
+  if (b.group < 0) {
+    // Kernelized instance: runs now, reads the caller's buffer in place, writes its result space.
+    std::byte args_copy[kGroupRing.payload_bytes];
+    if (!by_reference) {  // the element doubles as the inline result space: copy arguments first
+      std::memcpy(args_copy, arg, arg_len);
+      arg = args_copy;
+    }
+    ServiceCall call{h.method, arg, arg_len, result, result_cap, 0};
+    const Status st = b.kernel.fn(b.kernel.self, call);
+    ++g.stats.calls_routed;
+    respond(g, index, st, call.result_len < result_cap ? call.result_len : result_cap);
+    return Status::ok;
+  }
+  Group& callee = groups_[b.group];
+  if (callee.state == State::dead || callee.state == State::exited) {
+    respond(g, index, Status::unavailable, 0);
+    return Status::ok;
+  }
+  const std::int32_t k = callee.endpoint.try_acquire();
+  if (k < 0) return Status::would_block;
+  ipc::ElementHeader* out = callee.endpoint.header(k);
+  *out = ipc::ElementHeader{static_cast<std::uint32_t>(k), h.target, h.method, 0, 0, 0,
+                            {0, 0, 0, result_cap < kGroupRing.payload_bytes ? result_cap : kGroupRing.payload_bytes}};
+  int slot = -1;
+  if (by_reference && mpu_shareable(h.aux[0], h.aux[1]) && (slot = grant(callee, h.aux[0], h.aux[1])) >= 0) {
+    out->flags = kFlagBufferArg;  // zero-copy: the callee reads the caller's buffer, read-only
+    out->aux[0] = h.aux[0];
+    out->aux[1] = h.aux[1];
+    ++callee.stats.zero_copy;
+  } else if (arg_len <= kGroupRing.payload_bytes) {
+    std::memcpy(callee.endpoint.payload(k), arg, arg_len);
+    out->size = arg_len;
+    if (by_reference) ++callee.stats.copied;
+  } else {
+    callee.endpoint.release(k);
+    respond(g, index, Status::no_memory, 0);  // too large to copy and not shareable
+    return Status::ok;
+  }
+  callee.pending[k] = Pending{true, false, static_cast<std::uint8_t>(gid), index, g.generation,
+                              result, result_cap, static_cast<std::int8_t>(slot), nullptr, nullptr};
+  callee.endpoint.push(ipc::EntryKind::request, k);
+  callee.endpoint.flush();
+  if (callee.state == State::waiting) callee.state = State::ready;
+  ++g.stats.calls_routed;
+  return Status::ok;
+}
+
+bool Supervisor::drain_deferred(Group& g) {
+  bool progress = false;
+  while (g.deferred_count != 0) {
+    const std::uint16_t index = g.deferred[g.deferred_head];
+    const Status st = forward(g, index);
+    if (st == Status::would_block) break;
+    g.deferred_head = (g.deferred_head + 1) % kMaxRingElements;
+    --g.deferred_count;
+    progress = true;
+    if (st != Status::ok) {
+      restart(g, "malformed request");
+      return true;
+    }
+  }
+  return progress;
+}
+
+bool Supervisor::route_from(Group& g) {
+  if (g.state == State::dead || g.state == State::unused) return false;
+  ipc::Entry entries[kMaxRingElements];
+  const std::size_t n = g.endpoint.poll(entries);
+  if (g.endpoint.corrupted()) {
+    restart(g, g.endpoint.fault());
+    return true;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto index = static_cast<std::uint16_t>(entries[i].index);
+    if (entries[i].kind == ipc::EntryKind::request) {
+      g.deferred[(g.deferred_head + g.deferred_count) % kMaxRingElements] = index;
+      ++g.deferred_count;
+    } else {
+      complete(g, index);
+    }
+  }
+  return drain_deferred(g) || n != 0;
+}
+
+void Supervisor::restart(Group& g, const char* why) {
+  println("*** group '", g.config.name, "' restarting: ", why);
+  ++g.generation;
+  ++g.stats.restarts;
+  // Every call the group was serving fails: callers get an error, never a hang.
+  for (std::uint32_t k = 0; k < kMaxRingElements; ++k) {
+    if (g.pending[k].used) finish_pending(g, g.pending[k], Status::peer_restarted, nullptr, 0);
+  }
+  if (g.stats.restarts > kMaxRestarts) {
+    println("*** group '", g.config.name, "' keeps failing: stopped");
+    g.state = State::dead;
+    return;
+  }
+  prepare_region(g);
+}
+
+void Supervisor::restart_group(int group, const char* why) {
+  arch::LockGuard guard(lock_);
+  restart(groups_[group], why);
+}
+
+void Supervisor::handle_svc(Group& g) {
+  auto* frame = reinterpret_cast<std::uint32_t*>(g.context.psp);
+  const std::uint32_t number = frame[0];
+  switch (number) {
+    case kSysWait:
+      // A doorbell rung while it ran (an interrupt's request) means there is work already.
+      g.state = g.doorbell ? State::ready : State::waiting;
+      break;
+    case kSysYield:
+      g.state = State::ready;
+      break;
+    case kSysLog: {
+      const std::uint32_t text = frame[1], len = frame[2];
+      const auto code_end = reinterpret_cast<std::uint32_t>(&__data_load);
+      if (in_region(g, text, len) || (len <= code_end && text <= code_end - len)) {
+        arch::console_write(reinterpret_cast<const char*>(text), len);
+        frame[0] = 0;
+      } else {
+        frame[0] = static_cast<std::uint32_t>(Status::access_denied);
+      }
+      g.state = State::ready;
+      break;
+    }
+    case kSysExit:
+      g.exit_code = static_cast<int>(frame[1]);
+      g.state = State::exited;
+      break;
+    default:
+      frame[0] = static_cast<std::uint32_t>(Status::not_found);
+      g.state = State::ready;
+      break;
+  }
+}
+
+bool Supervisor::run_once() {
+  bool progress = false;
+  for (std::uint32_t i = 0; i < group_count_; ++i) {
+    arch::LockGuard guard(lock_);
+    progress |= route_from(groups_[i]);
+  }
+  for (std::uint32_t i = 0; i < group_count_; ++i) {
+    Group& g = groups_[i];
+    if (g.state != State::ready) continue;
+    progress = true;
+    g.doorbell = false;
+    g.slice_ticks = 0;
+    g.state = State::running;
+    running_ = &g;
+    ++g.stats.entries;
+    const std::uint32_t reason = ambience_mcu_enter_group(&g.context);
+    running_ = nullptr;
+    arch::LockGuard guard(lock_);
+    if (reason == kReasonSvc) {
+      handle_svc(g);
+    } else if (reason == kReasonPreempted) {
+      ++g.stats.preemptions;
+      g.state = State::ready;
+    } else {
+      ++g.stats.faults;
+      restart(g, "fault");
+    }
+    route_from(g);
+  }
+  return progress;
+}
+
+void Supervisor::idle() {
+  const std::uint32_t epoch = arch::wake_epoch();
+  arch::idle_wait(arch::now_us() + 1000, epoch);
+}
+
+void Supervisor::tick() {
+  if (running_ != nullptr && ++running_->slice_ticks >= kSliceTicks) scb::pend_pendsv();
+}
+
+void Supervisor::group_faulted(std::uint32_t exception, std::uint32_t address, std::uint32_t pc) {
+  Group& g = *running_;
+  g.stats.last_fault_address = address;
+  g.stats.last_fault_pc = pc;
+  g.fault_exception = exception;
+  static const char* const kNames[] = {"?", "?", "?", "HardFault", "MemManage", "BusFault",
+                                       "UsageFault"};
+  println("*** group '", g.config.name, "' faulted: ", exception < 7 ? kNames[exception] : "?",
+          " address=", Hex{address}, " pc=", Hex{pc});
+  ambience_mcu_resume_kernel(kReasonFault);
+}
+
+void Supervisor::print_layout() const {
+  std::uint32_t waste = 0;
+  for (std::uint32_t i = 0; i < group_count_; ++i) {
+    const Group& g = groups_[i];
+    println("layout group=", g.config.name, " base=", Hex{reinterpret_cast<std::uint32_t>(g.config.memory)},
+            " size=", g.fit.size, " needed=", g.fit.needed, " waste=", g.fit.waste);
+    waste += g.fit.waste;
+  }
+  println("layout total_waste=", waste);
+}
+
+}  // namespace ambience::mcu
+
+// ---- hooks the board and the arch layer call ----------------------------------------------
+
+extern "C" void ambience_fault_hook(const ambience::board::FaultInfo& info) {
+  // A fault in a group's thread (thread mode, PSP) while a group runs: recover. Anything else is
+  // a kernel bug: stop, as the board's default hook does.
+  if (ambience_mcu_current != nullptr && (info.exc_return & 0xC) == 0xC) {
+    reg32(scb::kCfsr) = info.cfsr;  // clear the sticky status (write 1 to clear)
+    reg32(scb::kHfsr) = info.hfsr;
+    std::uint32_t address = 0;
+    if (info.cfsr & (1u << 7)) address = info.mmfar;        // MMARVALID
+    else if (info.cfsr & (1u << 15)) address = info.bfar;   // BFARVALID
+    ambience::mcu::Supervisor::instance().group_faulted(info.exception, address, info.frame->pc);
+  }
+  ambience::board::exit(99);
+}
+
+extern "C" void ambience_tick_hook() { ambience::mcu::Supervisor::instance().tick(); }
+
+// A group whose entry function returned: exit(0).
+extern "C" void ambience_mcu_group_returned() { ambience::mcu::sys::exit(0); }
+
+// The switch. GroupContext offsets: psp 0, r4-r11 4, exc_return 36, s16-s31 40, mpu 104.
+asm(R"(
+.syntax unified
+.thumb
+.text
+
+.global ambience_mcu_enter_group
+.type ambience_mcu_enter_group,%function
+.thumb_func
+ambience_mcu_enter_group:
+  svc #255
+  bx lr
+.size ambience_mcu_enter_group, .-ambience_mcu_enter_group
+
+.global SVC_Handler
+.type SVC_Handler,%function
+.thumb_func
+SVC_Handler:
+  tst lr, #4
+  bne 1f
+  ldr r0, [sp]                  @ the kernel's r0: the GroupContext to enter
+  push {r4-r11, lr}
+  vpush {s16-s31}
+  ldr r1, =ambience_mcu_kernel_sp
+  str sp, [r1]
+  ldr r1, =ambience_mcu_current
+  str r0, [r1]
+  add r1, r0, #104
+  ldmia r1, {r4-r11}
+  ldr r1, =0xE000ED9C
+  stmia r1, {r4-r11}            @ MPU regions 4..7: RBAR/RASR pairs through the alias registers
+  ldr r1, [r0]
+  msr psp, r1
+  add r1, r0, #4
+  ldmia r1!, {r4-r11}
+  ldr lr, [r1], #4
+  vldmia r1, {s16-s31}
+  movs r1, #1
+  msr control, r1               @ thread mode unprivileged
+  dsb
+  isb
+  bx lr
+1:
+  movs r0, #0                   @ reason: the group called the kernel
+  b ambience_mcu_save_group
+.size SVC_Handler, .-SVC_Handler
+
+.global PendSV_Handler
+.type PendSV_Handler,%function
+.thumb_func
+PendSV_Handler:
+  tst lr, #4
+  it eq
+  bxeq lr                       @ the kernel was running: nothing to preempt
+  movs r0, #1                   @ reason: preempted
+  b ambience_mcu_save_group
+.size PendSV_Handler, .-PendSV_Handler
+
+.type ambience_mcu_save_group,%function
+.thumb_func
+ambience_mcu_save_group:
+  ldr r1, =ambience_mcu_current
+  ldr r1, [r1]
+  mrs r2, psp
+  str r2, [r1]
+  add r2, r1, #4
+  stmia r2!, {r4-r11}
+  str lr, [r2], #4
+  vstmia r2, {s16-s31}
+  b ambience_mcu_resume_kernel
+.size ambience_mcu_save_group, .-ambience_mcu_save_group
+
+.global ambience_mcu_resume_kernel
+.type ambience_mcu_resume_kernel,%function
+.thumb_func
+ambience_mcu_resume_kernel:     @ r0 = reason; returns from the kernel's SVC #255
+  vmov.f32 s0, s0               @ settles any lazily stacked FP state of the group first
+  movs r1, #0
+  msr control, r1               @ privileged again
+  ldr r1, =ambience_mcu_current
+  movs r2, #0
+  str r2, [r1]
+  ldr r1, =ambience_mcu_kernel_sp
+  ldr sp, [r1]
+  vpop {s16-s31}
+  pop {r4-r11, lr}
+  str r0, [sp]                  @ the kernel's stacked r0: the reason
+  dsb
+  isb
+  bx lr
+.size ambience_mcu_resume_kernel, .-ambience_mcu_resume_kernel
+.pool
+)");
