@@ -39,6 +39,9 @@ def _lidl_library_impl(ctx):
             out = ctx.actions.declare_file(stem + suffix)
             args = ctx.actions.args()
             args.add_all(["gen", "--lang", lang, src.path, "-o", out.path])
+            # Imports resolve relative to the importing file, then from the workspace root
+            # (import "services/base/base.lidl"), for sources and generated .lidl files alike.
+            args.add_all(["-I", ".", "-I", ctx.bin_dir.path])
             args.add("--strip-prefix", ctx.bin_dir.path)
             args.add("--strip-prefix", ctx.genfiles_dir.path)
             ctx.actions.run(
