@@ -67,6 +67,17 @@ class _CppGen:
         return f"const {self.cpp(ty)}&"
 
     @staticmethod
+    def int_literal(value: int, kind: str) -> str:
+        """A literal of the given lidl integer type that compiles without warnings."""
+        if kind.startswith("u"):
+            return f"{value}u" if value <= 0xFFFFFFFF else f"{value}ull"
+        if value == -(1 << 63):
+            return "(-9223372036854775807ll - 1)"
+        if value == -(1 << 31) and kind == "i32":
+            return "(-2147483647 - 1)"
+        return f"{value}" if -(1 << 31) < value < (1 << 31) else f"{value}ll"
+
+    @staticmethod
     def doc(doc: str, indent: str = "") -> list[str]:
         return [f"{indent}/// {ln}".rstrip() for ln in doc.split("\n")] if doc else []
 
@@ -111,7 +122,7 @@ class _CppGen:
         out = self.doc(d.doc) + [f"enum class {d.name} : {u} {{"]
         for v in d.values:
             out += self.doc(v.doc, "  ")
-            lit = f"{v.value}" if v.value >= 0 or d.underlying != "i64" else f"({v.value + 1} - 1)"
+            lit = self.int_literal(v.value, d.underlying)
             out.append(f"  {v.name} = {lit},")
         out += ["};", "",
                 f"constexpr bool lidl_valid({d.name} v) {{",

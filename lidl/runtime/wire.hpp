@@ -374,6 +374,49 @@ struct Codec<std::vector<T>> {
   }
 };
 
+// std::vector<bool> packs bits, so it is copied element by element (one byte per bool on the wire).
+template <>
+struct Codec<std::vector<bool>> {
+  static constexpr std::size_t size = 8;
+  static constexpr std::size_t align = 4;
+  static constexpr bool fixed = false;
+  static constexpr bool bitwise = false;
+  static constexpr bool checks = true;
+  using View = std::span<const bool>;
+  static void measure(const std::vector<bool>& v, std::size_t& end) {
+    if (!v.empty()) end += v.size();
+  }
+  static void write(Writer& w, std::size_t at, const std::vector<bool>& v) {
+    if (v.empty()) {
+      w.slot(at, 0, 0);
+      return;
+    }
+    const std::size_t start = w.alloc(v.size(), 1);
+    w.slot(at, static_cast<std::uint32_t>(start - at), static_cast<std::uint32_t>(v.size()));
+    for (std::size_t i = 0; i < v.size(); ++i) w.at(start)[i] = std::byte{v[i] ? std::uint8_t{1} : std::uint8_t{0}};
+  }
+  static bool validate(Validator& v, std::size_t at, unsigned depth) {
+    std::size_t target;
+    std::uint32_t n;
+    if (!v.sequence(at, 1, 1, depth, target, n)) return false;
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::to_integer<unsigned>(v.data()[target + i]) > 1) return v.fail(WireError::bad_bool, target + i);
+    return true;
+  }
+  static void read(const std::byte* base, std::size_t at, std::vector<bool>& out) {
+    const auto off = load<std::uint32_t>(base + at);
+    const auto n = load<std::uint32_t>(base + at + 4);
+    out.assign(n, false);
+    for (std::size_t i = 0; i < n; ++i) out[i] = std::to_integer<unsigned>(base[at + off + i]) == 1;
+  }
+  static View view(const std::byte* base, std::size_t at) {
+    const auto off = load<std::uint32_t>(base + at);
+    const auto n = load<std::uint32_t>(base + at + 4);
+    if (n == 0) return {};
+    return View(reinterpret_cast<const bool*>(base + at + off), n);
+  }
+};
+
 // span<const T> (a `span<T>` parameter): encodes like vector<T>; read through view() only.
 template <class T>
 struct Codec<std::span<const T>> {
