@@ -26,7 +26,12 @@
 
 namespace ambience::mcu {
 
-constexpr std::uint32_t kMaxGroups = 6;
+// Group slots in the supervisor (RAM: ~0.7 KiB each). Images pick a variant of the library:
+// :groups (6) or :groups_minimal (1, for the smallest nodes).
+#ifndef AMBIENCE_MCU_MAX_GROUPS
+#define AMBIENCE_MCU_MAX_GROUPS 6
+#endif
+constexpr std::uint32_t kMaxGroups = AMBIENCE_MCU_MAX_GROUPS;
 constexpr std::uint32_t kMaxInstances = 16;
 constexpr std::uint32_t kMaxRingElements = 8;  // per region, both partitions
 constexpr std::uint16_t kNoInstance = 0xFFFF;

@@ -1,0 +1,242 @@
+// Microcontroller IPC measurements in QEMU, counted in instructions.
+//
+// Method: QEMU runs with `-icount shift=0,sleep=off`, so the virtual clock advances exactly 1 ns
+// per executed instruction and never while idle. The CMSDK APB timer TIMER0 counts that virtual
+// clock at 25 MHz (one tick per 40 instructions); the image calibrates the ratio against a
+// known-length instruction loop in the same run. Round trips are averaged over many calls; the
+// interrupt latency is averaged over many samples whose start phase is dithered against the
+// 40-instruction tick, so the quantisation averages out.
+//
+// Prints human-readable lines and `RESULT <id> value=... unit=... [baseline=...] [ratio=...]`.
+#include <cstring>
+
+#include "kernel/arch/cortex_m/group_runtime.hpp"
+#include "kernel/arch/cortex_m/groups.hpp"
+#include "kernel/arch/cortex_m/test_services.hpp"
+#include "kernel/core/console.hpp"
+#include "platforms/boards/armv7m.hpp"
+#include "platforms/boards/board.hpp"
+#include "platforms/boards/cmsdk_timer.hpp"
+
+using namespace ambience;
+using namespace ambience::mcu;
+using Acc = ambience::mcu::testing::Accumulator;
+
+namespace {
+
+constexpr board::CmsdkTimer kTimer{0x40000000};
+constexpr unsigned kProbeIrq = 30;  // no device drives it on MPS2: pended by software
+
+constexpr std::uint16_t kServerAcc = 1, kServerProbe = 2, kKernelAcc = 3, kKernelProbe = 4,
+                        kDriver = 8;
+constexpr int kServer = 0, kClient = 1;
+constexpr std::uint32_t kStack = 1536, kState = 768;
+AMBIENCE_GROUP_MEMORY(g_server_mem, kStack, kState);
+AMBIENCE_GROUP_MEMORY(g_client_mem, kStack, kState);
+
+// First instruction of the service: read the clock.
+struct Probe {
+  static Status handle(void*, ServiceCall& c) {
+    const std::uint32_t now = kTimer.value();
+    std::memcpy(c.result, &now, 4);
+    c.result_len = 4;
+    return Status::ok;
+  }
+  static ServiceBinding binding() { return ServiceBinding{&Probe::handle, nullptr}; }
+};
+
+Acc g_kernel_acc;
+
+// Runs in the client group: N calls, timed inside the group (it may read TIMER0: device window).
+struct Driver {
+  static constexpr std::uint16_t kCrossGroup = 1, kSameGroup = 2, kToKernel = 3;
+  GroupRuntime* rt;
+  Acc local;
+
+  static Status handle(void* self, ServiceCall& c) {
+    auto& d = *static_cast<Driver*>(self);
+    std::uint32_t n = 0;
+    std::memcpy(&n, c.arg, 4);
+    std::uint32_t x = 1, y = 0, len = 0, bad = 0;
+    const std::uint32_t t0 = kTimer.value();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      x = x * 1664525u + 1013904223u;
+      Status st = Status::ok;
+      if (c.method == kSameGroup) {
+        ServiceCall inner{Acc::kMix, reinterpret_cast<const std::byte*>(&x), 4,
+                          reinterpret_cast<std::byte*>(&y), 4, 0};
+        st = Acc::handle(&d.local, inner);
+      } else {
+        st = d.rt->call(c.method == kCrossGroup ? kServerAcc : kKernelAcc, Acc::kMix, &x, 4, &y, 4, &len);
+      }
+      if (st != Status::ok || y != Acc::mix(x)) ++bad;
+    }
+    const std::uint32_t ticks = t0 - kTimer.value();
+    const std::uint32_t out[2] = {ticks, bad};
+    std::memcpy(c.result, out, sizeof out);
+    c.result_len = sizeof out;
+    return Status::ok;
+  }
+};
+
+void server_entry(const GroupBoot* boot) {
+  GroupRuntime& rt = GroupRuntime::create(boot);
+  rt.serve(kServerAcc, rt.make<Acc>()->binding());
+  rt.serve(kServerProbe, Probe::binding());
+  rt.serve_forever();
+}
+
+void client_entry(const GroupBoot* boot) {
+  GroupRuntime& rt = GroupRuntime::create(boot);
+  auto* d = rt.make<Driver>();
+  d->rt = &rt;
+  rt.serve(kDriver, ServiceBinding{&Driver::handle, d});
+  rt.serve_forever();
+}
+
+// ---- interrupt path ----
+volatile std::uint16_t g_irq_target = kKernelProbe;
+volatile bool g_irq_done = false;
+std::uint32_t g_irq_stamp = 0;
+
+void irq_done(void*, Status, std::uint32_t) { g_irq_done = true; }
+
+// The "forwarder": the interrupt hands the event to the instance the plan placed it at.
+void probe_irq() {
+  Supervisor::instance().submit(g_irq_target, 0, nullptr, 0, &g_irq_stamp, 4, &irq_done, nullptr);
+}
+
+// Executes exactly 2*k instructions (subs + bne per iteration).
+__attribute__((noinline)) void dither(std::uint32_t k) {
+  if (k == 0) return;
+  asm volatile("1: subs %0, %0, #1\n bne 1b\n" : "+r"(k)::"cc");
+}
+
+struct Latency {
+  double mean_instructions;
+  std::uint32_t samples;
+};
+
+Latency irq_latency(std::uint16_t target, double per_tick, double read_overhead_ticks) {
+  Supervisor& s = Supervisor::instance();
+  g_irq_target = target;
+  constexpr std::uint32_t kSamples = 400;
+  std::uint64_t total = 0;
+  for (std::uint32_t i = 0; i < kSamples; ++i) {
+    g_irq_done = false;
+    dither(1 + i % 20);
+    const std::uint32_t t0 = kTimer.value();
+    board::armv7m::nvic::set_pending(kProbeIrq);
+    s.run_until([] { return g_irq_done; });
+    total += t0 - g_irq_stamp;
+  }
+  const double ticks = static_cast<double>(total) / kSamples - read_overhead_ticks;
+  return Latency{ticks * per_tick, kSamples};
+}
+
+void print_fixed(double v) {
+  const auto whole = static_cast<std::uint64_t>(v);
+  const auto frac = static_cast<std::uint32_t>((v - static_cast<double>(whole)) * 10 + 0.5);
+  if (frac == 10) {
+    print(whole + 1, ".0");
+  } else {
+    print(whole, ".", frac);
+  }
+}
+
+void result(const char* id, double value, const char* unit, double baseline = -1, double ratio = -1) {
+  print("RESULT ", id, "_", board::name()[7] == '3' ? "m4" : "m7", " value=");
+  print_fixed(value);
+  print(" unit=", unit);
+  if (baseline >= 0) {
+    print(" baseline=");
+    print_fixed(baseline);
+  }
+  if (ratio >= 0) {
+    print(" ratio=");
+    print_fixed(ratio);
+  }
+  println();
+}
+
+}  // namespace
+
+int main() {
+  Supervisor& s = Supervisor::instance();
+  GroupConfig server{"server", g_server_mem, kStack, kState, &server_entry};
+  GroupConfig client{"client", g_client_mem, kStack, kState, &client_entry};
+  server.device_base = client.device_base = kTimer.base();  // TIMER0 page, for timestamps
+  server.device_size_log2 = client.device_size_log2 = 12;
+  s.add_group(server);
+  s.add_group(client);
+  s.bind_group_instance(kServerAcc, kServer);
+  s.bind_group_instance(kServerProbe, kServer);
+  s.bind_group_instance(kDriver, kClient);
+  s.bind_kernel_instance(kKernelAcc, g_kernel_acc.binding());
+  s.bind_kernel_instance(kKernelProbe, Probe::binding());
+  s.allow(kClient, kServerAcc);
+  s.allow(kClient, kKernelAcc);
+  s.start();
+  kTimer.start_free_running();
+  board::set_irq_handler(kProbeIrq, &probe_irq);
+  board::armv7m::nvic::enable(kProbeIrq);
+
+  println("mcu benchmark on ", board::name(), " (QEMU -icount shift=0: 1 virtual ns per instruction)");
+
+  // Calibration: a loop of exactly 2*K instructions, timed by TIMER0.
+  constexpr std::uint32_t kLoop = 200000;
+  std::uint32_t t0 = kTimer.value();
+  dither(kLoop);
+  std::uint32_t t1 = kTimer.value();
+  const double per_tick = 2.0 * kLoop / static_cast<double>(t0 - t1);
+  // Cost of the timestamp pair itself (read, read), in ticks: averaged.
+  std::uint64_t pair = 0;
+  for (int i = 0; i < 1000; ++i) {
+    dither(1 + i % 20);
+    const std::uint32_t a = kTimer.value();
+    const std::uint32_t b = kTimer.value();
+    pair += a - b;
+  }
+  const double read_overhead = static_cast<double>(pair) / 1000;
+  print("calibration: ", 2 * kLoop, " instructions = ", t0 - t1, " timer ticks -> ");
+  print_fixed(per_tick);
+  print(" instructions/tick; timestamp pair = ");
+  print_fixed(read_overhead * per_tick);
+  println(" instructions");
+
+  // Round trips, timed inside the client group.
+  constexpr std::uint32_t kCalls = 2000;
+  auto run = [&](std::uint16_t method, const char* what) {
+    std::uint32_t out[2] = {0, 0}, len = 0;
+    const Status st = s.call(kDriver, method, &kCalls, 4, out, sizeof out, &len);
+    const double per_call = static_cast<double>(out[0]) * per_tick / kCalls;
+    print(what, ": ", kCalls, " calls, ", out[0], " ticks, status ", st, ", wrong results ", out[1], " -> ");
+    print_fixed(per_call);
+    println(" instructions/call");
+    return (st == Status::ok && out[1] == 0) ? per_call : -1.0;
+  };
+  const double same = run(Driver::kSameGroup, "same-group direct call (baseline)");
+  const double to_kernel = run(Driver::kToKernel, "group -> kernelized service");
+  const double cross = run(Driver::kCrossGroup, "group -> other group (cross-group round trip)");
+  if (same < 0 || to_kernel < 0 || cross < 0) {
+    println("benchmark FAILED: a call went wrong");
+    return 1;
+  }
+  result("mcu_cross_group_round_trip", cross, "instructions", same);
+  result("mcu_group_to_kernel_round_trip", to_kernel, "instructions", same);
+
+  // Interrupt to first service instruction.
+  const Latency kernelized = irq_latency(kKernelProbe, per_tick, read_overhead);
+  const Latency user = irq_latency(kServerProbe, per_tick, read_overhead);
+  print("interrupt -> first service instruction over ", kernelized.samples, " samples: kernelized ");
+  print_fixed(kernelized.mean_instructions);
+  print(", user group ");
+  print_fixed(user.mean_instructions);
+  println(" instructions");
+  const double k = kernelized.mean_instructions < 1 ? 1 : kernelized.mean_instructions;
+  result("mcu_irq_to_service_kernelized", kernelized.mean_instructions, "instructions");
+  result("mcu_irq_to_service_user_group", user.mean_instructions, "instructions",
+         kernelized.mean_instructions, user.mean_instructions / k);
+  println("BENCH DONE");
+  return 0;
+}
