@@ -1,0 +1,1 @@
+"""Ambience deployment compiler: manifest model, planner, overlay routing, node code generation."""

@@ -1,0 +1,59 @@
+"""What the planner knows about each board a node can run on.
+
+MCU boards need RAM geometry and MPU limits for the memory layout; hosted boards only a
+default memory budget.  Labels are the Bazel targets in //platforms.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Board:
+    label: str
+    kind: str  # "mcu" or "hosted"
+    cpu: str
+    ram_base: int
+    ram_size: int
+    mpu_regions: int = 0  # MPU regions the board offers in total
+    mpu_reserved: int = 0  # regions the kernel keeps for itself (flash text, peripherals, stack guard)
+    kernel_ram: int = 0  # RAM the kernel proper needs before any group
+    group_overhead: int = 0  # per isolated group: ring pool, request elements, stack
+
+    @property
+    def short_name(self) -> str:
+        return self.label.rsplit(":", 1)[-1]
+
+    @property
+    def is_mcu(self) -> bool:
+        return self.kind == "mcu"
+
+
+KiB = 1024
+MiB = 1024 * KiB
+
+BOARDS: dict[str, Board] = {
+    b.label: b
+    for b in (
+        # QEMU mps2-an386: Cortex-M4 (stands in for the nRF52840); 4 MiB SSRAM at 0x20000000,
+        # ARMv7-M MPU with 8 regions.
+        Board("//platforms/boards:mps2_an386", "mcu", "cortex-m4", 0x20000000, 4 * MiB,
+              mpu_regions=8, mpu_reserved=3, kernel_ram=16 * KiB, group_overhead=2 * KiB),
+        # QEMU mps2-an500: Cortex-M7 (stands in for the STM32F746).
+        Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 4 * MiB,
+              mpu_regions=8, mpu_reserved=3, kernel_ram=16 * KiB, group_overhead=2 * KiB),
+        Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
+              kernel_ram=4 * MiB, group_overhead=1 * MiB),
+    )
+}
+
+# Accepted spellings of the same board.
+ALIASES = {
+    "//platforms/boards:linux_x86_64": "//platforms:linux_x86_64",
+    "//platforms:mps2_an386": "//platforms/boards:mps2_an386",
+    "//platforms:mps2_an500": "//platforms/boards:mps2_an500",
+}
+
+
+def find_board(label: str) -> Board | None:
+    return BOARDS.get(ALIASES.get(label, label))

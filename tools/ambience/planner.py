@@ -1,0 +1,625 @@
+"""The deployment planner: validates a deployment and decides everything the nodes need.
+
+`make_plan(deployment, interfaces)` is a pure function.  It reports every user error it can find
+as a diagnostic pointing into the BUILD file (raising DiagnosticError with all of them) and
+otherwise returns a Plan: per node, its groups, instances, the call path of every dependency
+edge (direct / ipc / rpc), routes and forwarders, RPC endpoints, start order, capabilities and
+(for MCUs) the MPU memory layout.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ambience.boards import Board, find_board
+from ambience.diagnostics import Location, Note, Reporter
+from ambience.interfaces import InterfaceRegistry
+from ambience.memory import Layout, layout_mcu
+from ambience.model import NETWORK_KINDS, Deployment, Group, Instance, Node, Service
+from ambience.overlay import Router, build_overlay
+
+DEFAULT_INSTANCE_RAM = 4 * 1024
+FORWARDER_RAM = 1024
+UDP_BASE_PORT = 4800
+FIRST_SERIAL_CHANNEL = 1
+KERNEL_GROUP_DEFAULT = "kernel"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
+# ----------------------------------------------------------------------------- plan data
+
+
+@dataclass(frozen=True)
+class Hop:
+    network: str
+    src: str  # node
+    dst: str  # node, or "import:<name>"
+    address: str  # address of dst on the network
+    port: int  # udp port or serial channel of dst's endpoint
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One dependency edge: `caller.dependency` -> `target`, and how it is reached."""
+
+    caller: str
+    dependency: str
+    interface: str  # the interface the caller requires
+    target: str  # instance or import name
+    target_kind: str  # "instance" | "import"
+    target_node: str
+    target_group: str
+    path: str  # "direct" | "ipc" | "rpc"
+    route: tuple[Hop, ...] = ()
+    cost: int = 0
+    object_id: int = 0
+
+
+@dataclass
+class GroupPlan:
+    name: str
+    kernel: bool
+    implicit: bool
+    instances: list[str]  # in start order
+    memory_needed: int = 0
+
+
+@dataclass
+class Forwarder:
+    from_network: str
+    to_network: str
+    destinations: list[str]
+
+
+@dataclass
+class NodePlan:
+    node: Node
+    board: Board
+    groups: list[GroupPlan] = field(default_factory=list)
+    instances: list[str] = field(default_factory=list)  # start order
+    edges: list[Edge] = field(default_factory=list)  # edges whose caller is on this node
+    endpoints: list[dict] = field(default_factory=list)
+    object_ids: dict[str, int] = field(default_factory=dict)
+    forwarders: list[Forwarder] = field(default_factory=list)
+    next_hops: list[dict] = field(default_factory=list)  # relayed destination -> next hop
+    capabilities: list[dict] = field(default_factory=list)
+    exports: list[dict] = field(default_factory=list)
+    imports: list[dict] = field(default_factory=list)
+    memory_needed: int = 0
+    memory_budget: int = 0
+    layout: Layout | None = None
+
+
+@dataclass
+class Plan:
+    deployment: Deployment
+    interfaces: InterfaceRegistry
+    nodes: dict[str, NodePlan]  # sorted by name
+    instance_node: dict[str, str]
+    instance_group: dict[str, str]
+    edges: list[Edge]
+    start_order: list[str]
+    overlay: nx.DiGraph
+    router_stats: dict[str, int]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _check_name(rep: Reporter, what: str, name: str, loc: Location) -> None:
+    if name and not _NAME.match(name):
+        rep.error(loc, f"{what} name '{name}' is not a valid identifier (letters, digits, '_'; not starting with a digit)")
+
+
+def _unique(rep: Reporter, what: str, items: list, key=lambda x: x.name) -> dict:
+    out: dict = {}
+    for it in items:
+        k = key(it)
+        if not k:
+            continue
+        if k in out:
+            rep.error(it.loc, f"duplicate {what} '{k}'", Note(out[k].loc, f"'{k}' first declared here"))
+            continue
+        out[k] = it
+    return out
+
+
+def _address_ok(kind: str, address: str) -> bool:
+    if kind == "serial":
+        return address.isdigit() and int(address) <= 0xFFFF
+    if kind == "udp":
+        try:
+            ipaddress.ip_address(address)
+            return True
+        except ValueError:
+            return bool(_HOST.match(address))
+    return True
+
+
+def _procedures(reg: InterfaceRegistry, iface: str) -> list[dict]:
+    """Every procedure callable through `iface`, including inherited ones, in a stable order."""
+    seen: dict[tuple[str, str], dict] = {}
+    for name in sorted(reg.ancestors(iface)):
+        i = reg.get(name)
+        if i is None:
+            continue
+        for p in i.procedures:
+            seen.setdefault((p.declared_in, p.name), {"name": p.name, "id": p.id, "declared_in": p.declared_in})
+    return sorted(seen.values(), key=lambda p: (p["declared_in"], p["id"], p["name"]))
+
+
+def _cycle_text(cycle: list[str]) -> str:
+    return " -> ".join(cycle + [cycle[0]])
+
+
+# ----------------------------------------------------------------------------- planner
+
+
+def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
+    rep = Reporter()
+    nets = _unique(rep, "network", dep.networks)
+    nodes = _unique(rep, "node", dep.nodes)
+    instances = _unique(rep, "instance", dep.instances)
+    explicit_groups = _unique(rep, "group", dep.groups)
+    imports = _unique(rep, "import", dep.imports)
+    for imp in dep.imports:
+        if imp.name in instances:
+            rep.error(imp.loc, f"import '{imp.name}' has the same name as an instance",
+                      Note(instances[imp.name].loc, f"instance '{imp.name}' declared here"))
+    for what, items in (("network", dep.networks), ("node", dep.nodes), ("instance", dep.instances),
+                        ("group", dep.groups), ("import", dep.imports)):
+        for it in items:
+            _check_name(rep, what, it.name, it.loc)
+    if not dep.nodes:
+        rep.error(dep.loc, f"deployment '{dep.name}' declares no node")
+
+    # --- networks and nodes
+    for net in nets.values():
+        if net.kind and net.kind not in NETWORK_KINDS:
+            rep.error(net.loc, f"network '{net.name}': unknown kind '{net.kind}' (expected one of: {', '.join(NETWORK_KINDS)})")
+    boards: dict[str, Board] = {}
+    owner_of_address: dict[tuple[str, str], Node] = {}
+    for node in nodes.values():
+        board = find_board(node.board) if node.board else None
+        if board is None:
+            if node.board:
+                rep.error(node.loc, f"node '{node.name}': unknown board '{node.board}'")
+        else:
+            boards[node.name] = board
+            if node.memory is not None and node.memory > board.ram_size:
+                rep.error(node.loc, f"node '{node.name}': memory budget {node.memory} bytes exceeds the RAM of board "
+                                    f"'{board.short_name}' ({board.ram_size} bytes)")
+        for net_name, address in node.networks:
+            net = nets.get(net_name)
+            if net is None:
+                rep.error(node.loc, f"node '{node.name}': unknown network '{net_name}'")
+                continue
+            if net.kind in NETWORK_KINDS and not _address_ok(net.kind, address):
+                hint = "a channel number 0..65535" if net.kind == "serial" else "an IP address or host name"
+                rep.error(node.loc, f"node '{node.name}': address '{address}' on {net.kind} network '{net_name}' "
+                                    f"is not {hint}")
+                continue
+            other = owner_of_address.get((net_name, address))
+            if other is not None:
+                rep.error(node.loc, f"node '{node.name}': address '{address}' on network '{net_name}' is already "
+                                    f"used by node '{other.name}'", Note(other.loc, f"node '{other.name}' declared here"))
+            else:
+                owner_of_address[(net_name, address)] = node
+
+    # --- imports (external services reachable over a network)
+    for imp in imports.values():
+        net = nets.get(imp.network)
+        if net is None:
+            rep.error(imp.loc, f"import '{imp.name}': unknown network '{imp.network}'")
+        elif net.kind in NETWORK_KINDS and not _address_ok(net.kind, imp.address):
+            rep.error(imp.loc, f"import '{imp.name}': address '{imp.address}' is not valid on {net.kind} network '{imp.network}'")
+        elif (imp.network, imp.address) in owner_of_address:
+            other = owner_of_address[(imp.network, imp.address)]
+            rep.error(imp.loc, f"import '{imp.name}': address '{imp.address}' on network '{imp.network}' is already "
+                               f"used by node '{other.name}'")
+        if imp.interface and reg.get(imp.interface) is None:
+            rep.error(imp.loc, f"import '{imp.name}': unknown interface '{imp.interface}'")
+
+    # --- services
+    services: dict[str, Service] = {}
+    reported_services: set[str] = set()
+    for inst in instances.values():
+        if not inst.service:
+            continue
+        svc = dep.services.get(inst.service)
+        if svc is None:
+            rep.error(inst.loc, f"instance '{inst.name}': unknown service '{inst.service}' "
+                                f"(not an ambience_service this deployment depends on)")
+            continue
+        services[inst.name] = svc
+        if svc.label in reported_services:
+            continue
+        reported_services.add(svc.label)
+        if reg.get(svc.interface) is None:
+            rep.error(svc.loc, f"service '{svc.label}': unknown interface '{svc.interface}'")
+        for dname, diface in svc.dependencies:
+            if reg.get(diface) is None:
+                rep.error(svc.loc, f"service '{svc.label}': dependency '{dname}' requires unknown interface '{diface}'")
+
+    # --- bindings and interface checks
+    def provided_interface(target: str) -> str | None:
+        if target in services:
+            return services[target].interface
+        if target in imports:
+            return imports[target].interface
+        return None
+
+    bindings: dict[str, list[tuple[str, str, str]]] = {}  # caller -> [(dep, required iface, target)]
+    for inst in instances.values():
+        svc = services.get(inst.name)
+        if svc is None:
+            continue
+        required = dict(svc.dependencies)
+        bound = dict(inst.dependencies)
+        ok_edges = []
+        for dname in sorted(required):
+            if dname not in bound:
+                rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' ({required[dname]}) of service "
+                                    f"'{svc.label}' is not bound")
+        for dname, target in inst.dependencies:
+            if dname not in required:
+                known = ", ".join(sorted(required)) or "none"
+                rep.error(inst.loc, f"instance '{inst.name}': service '{svc.label}' has no dependency '{dname}' "
+                                    f"(its dependencies: {known})")
+                continue
+            if target not in instances and target not in imports:
+                rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to unknown instance '{target}'")
+                continue
+            provided = provided_interface(target)
+            want = required[dname]
+            if provided is None:
+                continue  # target's own service is unknown: already reported
+            if reg.get(want) is not None and reg.get(provided) is not None and not reg.conforms(provided, want):
+                rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to '{target}' ({provided}), "
+                                    f"but the service requires {want}")
+                continue
+            ok_edges.append((dname, want, target))
+        bindings[inst.name] = ok_edges
+
+    # --- groups
+    group_of: dict[str, Group] = {}
+    for g in explicit_groups.values():
+        if not g.instances:
+            rep.error(g.loc, f"group '{g.name}' has no instances")
+        for iname in g.instances:
+            if iname not in instances:
+                rep.error(g.loc, f"group '{g.name}': unknown instance '{iname}'")
+                continue
+            prev = group_of.get(iname)
+            if prev is not None:
+                rep.error(g.loc, f"instance '{iname}' is in two groups: '{prev.name}' and '{g.name}'",
+                          Note(prev.loc, f"group '{prev.name}' declared here"))
+                continue
+            group_of[iname] = g
+    groups: dict[str, Group] = dict(explicit_groups)
+    for inst in instances.values():
+        if inst.name in group_of:
+            continue
+        if inst.name in explicit_groups:
+            rep.error(inst.loc, f"instance '{inst.name}' is in no group, and its default group name "
+                                f"'{inst.name}' is taken by another group",
+                      Note(explicit_groups[inst.name].loc, f"group '{inst.name}' declared here"))
+            continue
+        g = Group(inst.name, (inst.name,), False, inst.loc, implicit=True)
+        groups[inst.name] = g
+        group_of[inst.name] = g
+
+    # --- deploys
+    node_of_group: dict[str, tuple[str, Location]] = {}
+    claimed: set[str] = set()  # groups named by a deploy(), even a broken one: no "not deployed" cascade
+    for d in dep.deploys:
+        claimed.update(d.groups)
+        if d.node not in nodes:
+            rep.error(d.loc, f"deploy: unknown node '{d.node}'")
+            continue
+        for gname in d.groups:
+            if gname not in groups:
+                what = "instance or group"
+                rep.error(d.loc, f"deploy on '{d.node}': unknown {what} '{gname}'")
+                continue
+            prev = node_of_group.get(gname)
+            if prev is not None:
+                if prev[0] == d.node:
+                    rep.error(d.loc, f"group '{gname}' is deployed on node '{d.node}' twice", Note(prev[1], "first deployed here"))
+                else:
+                    rep.error(d.loc, f"group '{gname}' is deployed on two nodes: '{prev[0]}' and '{d.node}'",
+                              Note(prev[1], f"deployed on '{prev[0]}' here"))
+                continue
+            node_of_group[gname] = (d.node, d.loc)
+    for g in groups.values():
+        if g.name not in claimed and g.instances and all(i in instances for i in g.instances):
+            if g.implicit:
+                rep.error(g.loc, f"instance '{g.name}' is not deployed on any node (add it, or a group containing it, to a deploy())")
+            else:
+                rep.error(g.loc, f"group '{g.name}' is not deployed on any node")
+    kernel_group_of: dict[str, Group] = {}
+    for gname, (nname, dloc) in sorted(node_of_group.items()):
+        g = groups[gname]
+        if g.kernel:
+            prev = kernel_group_of.get(nname)
+            if prev is not None:
+                rep.error(dloc, f"node '{nname}' has two kernel groups: '{prev.name}' and '{g.name}'")
+            else:
+                kernel_group_of[nname] = g
+
+    instance_group = {i: g.name for i, g in group_of.items() if g.name in node_of_group}
+    instance_node = {i: node_of_group[g][0] for i, g in instance_group.items()}
+
+    # --- start order (dependencies start first)
+    dg = nx.DiGraph()
+    dg.add_nodes_from(sorted(instances))
+    for caller, edges in sorted(bindings.items()):
+        for _, _, target in edges:
+            if target in instances:
+                dg.add_edge(target, caller)
+    start_order: list[str] = []
+    has_cycle = False
+    for comp in sorted((sorted(c) for c in nx.strongly_connected_components(dg)), key=lambda c: c[0]):
+        if len(comp) == 1 and not dg.has_edge(comp[0], comp[0]):
+            continue
+        has_cycle = True
+        sub = dg.subgraph(comp)
+        start = comp[0]
+        # A shortest cycle through the smallest name, printed in call direction (caller first).
+        rev = sub.reverse(copy=False)
+        best = None
+        for pred in sorted(rev.predecessors(start)):
+            try:
+                p = nx.shortest_path(rev, start, pred)
+            except nx.NetworkXNoPath:
+                continue
+            if best is None or len(p) < len(best):
+                best = p
+        cycle = best or [start]
+        rep.error(instances[start].loc, f"start-order cycle: {_cycle_text(cycle)} (each depends on the next)")
+    if not has_cycle:
+        start_order = list(nx.lexicographical_topological_sort(dg))
+
+    # --- overlay, call paths and routes
+    overlay = build_overlay(dep)
+    router = Router(overlay)
+    edges: list[Edge] = []
+    for caller in sorted(bindings):
+        if caller not in instance_node:
+            continue
+        cnode = instance_node[caller]
+        for dname, want, target in sorted(bindings[caller]):
+            if target in imports:
+                imp = imports[target]
+                if imp.network not in nets:
+                    continue
+                r = router.route(("node", cnode), ("import", target))
+                if r is None:
+                    rep.error(instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to import "
+                                                     f"'{target}' on network '{imp.network}', but node '{cnode}' has no "
+                                                     f"network path to it")
+                    continue
+                edges.append(Edge(caller, dname, want, target, "import", "", "", "rpc", _hops(r[1], overlay, imp.port), r[0]))
+                continue
+            if target not in instance_node:
+                continue
+            tnode, tgroup = instance_node[target], instance_group[target]
+            if tnode == cnode:
+                path = "direct" if tgroup == instance_group[caller] else "ipc"
+                edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, path))
+                continue
+            r = router.route(("node", cnode), ("node", tnode))
+            if r is None:
+                rep.error(instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to '{target}' on "
+                                                 f"node '{tnode}', but node '{cnode}' has no network path to node '{tnode}'")
+                continue
+            edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, "rpc", _hops(r[1], overlay, None), r[0]))
+
+    # --- exports: a network the node is attached to, or reachable through a gateway node
+    export_ports: dict[tuple[str, str], dict[int, Location]] = defaultdict(dict)
+    export_plans: dict[str, list[dict]] = defaultdict(list)
+    gateway_routes: list[tuple[str, tuple[Hop, ...]]] = []
+    seen_exports: dict[tuple[str, str], Location] = {}
+    for ex in dep.exports:
+        if ex.instance not in instances:
+            rep.error(ex.loc, f"export: unknown instance '{ex.instance}'")
+            continue
+        if ex.network not in nets:
+            rep.error(ex.loc, f"export of '{ex.instance}': unknown network '{ex.network}'")
+            continue
+        if (ex.instance, ex.network) in seen_exports:
+            rep.error(ex.loc, f"instance '{ex.instance}' is exported on network '{ex.network}' twice",
+                      Note(seen_exports[(ex.instance, ex.network)], "first exported here"))
+            continue
+        seen_exports[(ex.instance, ex.network)] = ex.loc
+        if ex.instance not in instance_node:
+            continue
+        tnode = instance_node[ex.instance]
+        gateway = tnode
+        hops: tuple[Hop, ...] = ()
+        if ex.network not in nodes[tnode].addresses:
+            best = None
+            for cand in sorted(n.name for n in nodes.values() if ex.network in n.addresses):
+                r = router.route(("node", cand), ("node", tnode))
+                if r is not None and (best is None or r[0] < best[0]):
+                    best = (r[0], cand, r[1])
+            if best is None:
+                rep.error(ex.loc, f"export of '{ex.instance}' on network '{ex.network}': node '{tnode}' is not attached "
+                                  f"to '{ex.network}' and no node on '{ex.network}' has a path to it")
+                continue
+            gateway, hops = best[1], _hops(best[2], overlay, None)
+            gateway_routes.append((gateway, hops))
+        if ex.port is not None:
+            other = export_ports[(gateway, ex.network)].get(ex.port)
+            if other is not None:
+                rep.error(ex.loc, f"export of '{ex.instance}': port {ex.port} on network '{ex.network}' of node "
+                                  f"'{gateway}' is already exported", Note(other, "first exported here"))
+                continue
+            export_ports[(gateway, ex.network)][ex.port] = ex.loc
+        export_plans[gateway].append({"instance": ex.instance, "node": tnode, "network": ex.network,
+                                      "port": ex.port, "route": [_hop_json(h) for h in hops]})
+
+    # --- memory and MPU regions
+    mem_of = {}
+    for iname, inst in instances.items():
+        svc = services.get(iname)
+        mem_of[iname] = inst.memory if inst.memory is not None else (svc.memory if svc and svc.memory else DEFAULT_INSTANCE_RAM)
+
+    # Everything below needs a consistent model.
+    rep.check()
+
+    node_plans: dict[str, NodePlan] = {}
+    for nname in sorted(nodes):
+        node = nodes[nname]
+        node_plans[nname] = NodePlan(node=node, board=boards[nname])
+    order_index = {n: i for i, n in enumerate(start_order)}
+    groups_by_node: dict[str, list[Group]] = defaultdict(list)
+    for gname, (nname, _) in node_of_group.items():
+        groups_by_node[nname].append(groups[gname])
+    for nname, np in node_plans.items():
+        gl = groups_by_node.get(nname, [])
+        if nname not in kernel_group_of:
+            kname = KERNEL_GROUP_DEFAULT
+            while kname in groups:
+                kname = "_" + kname
+            np.groups.append(GroupPlan(kname, True, True, []))
+        for g in sorted(gl, key=lambda g: g.name):
+            np.groups.append(GroupPlan(g.name, g.kernel, g.implicit, sorted(g.instances, key=order_index.__getitem__)))
+        np.groups.sort(key=lambda gp: (not gp.kernel, gp.name))
+        np.instances = sorted((i for i in instance_node if instance_node[i] == nname), key=order_index.__getitem__)
+        np.object_ids = {name: k + 1 for k, name in enumerate(sorted(np.instances))}
+
+    # endpoints: one per (node, network) attachment; udp ports avoid the node's exported ports
+    endpoint_port: dict[tuple[str, str], int] = {}
+    for nname, np in node_plans.items():
+        for net_name, address in np.node.networks:
+            kind = nets[net_name].kind
+            taken = export_ports.get((nname, net_name), {})
+            port = UDP_BASE_PORT if kind == "udp" else FIRST_SERIAL_CHANNEL
+            while port in taken:
+                port += 1
+            endpoint_port[(nname, net_name)] = port
+            np.endpoints.append({"network": net_name, "kind": kind, "address": address,
+                                 ("port" if kind == "udp" else "channel"): port})
+
+    def fill(h: Hop) -> Hop:
+        if h.dst.startswith("import:"):
+            return h
+        return Hop(h.network, h.src, h.dst, h.address, endpoint_port[(h.dst, h.network)])
+
+    edges = [e if not e.route else Edge(e.caller, e.dependency, e.interface, e.target, e.target_kind, e.target_node,
+                                        e.target_group, e.path, tuple(fill(h) for h in e.route), e.cost,
+                                        node_plans[e.target_node].object_ids[e.target] if e.target_kind == "instance" else 0)
+             for e in edges]
+    for ex_list in export_plans.values():
+        for ex in ex_list:
+            ex["route"] = [{**h, "port": endpoint_port[(h["to"], h["network"])]} for h in ex["route"]]
+            ex["object_id"] = node_plans[ex["node"]].object_ids[ex["instance"]]
+            if ex["port"] is None:
+                ex["port"] = endpoint_port[(ex["route"][0]["from"] if ex["route"] else ex["node"], ex["network"])]
+    for nname, np in node_plans.items():
+        np.exports = sorted(export_plans.get(nname, []), key=lambda e: (e["instance"], e["network"]))
+
+    # forwarders: every intermediate node of a route relays both ways
+    fwd: dict[str, dict[tuple[str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
+    nxt: dict[str, dict[str, Hop]] = defaultdict(dict)
+    routes = [e.route for e in edges if e.route] + [tuple(fill(h) for h in hops) for _, hops in gateway_routes]
+    for route in routes:
+        final = route[-1].dst
+        origin = route[0].src
+        for a, b in zip(route, route[1:]):
+            relay = a.dst
+            fwd[relay][(a.network, b.network)].add(final)
+            fwd[relay][(b.network, a.network)].add(origin)
+            nxt[relay][final] = b
+            back_addr = nodes[a.src].addresses[a.network]
+            nxt[relay][origin] = Hop(a.network, relay, a.src, back_addr, endpoint_port[(a.src, a.network)])
+    for nname, np in node_plans.items():
+        np.forwarders = [Forwarder(f, t, sorted(d)) for (f, t), d in sorted(fwd.get(nname, {}).items())]
+        np.next_hops = [{"destination": dest, **_hop_json(h)} for dest, h in sorted(nxt.get(nname, {}).items())]
+
+    # capabilities: the callee's node enforces which caller may call which procedures
+    for e in edges:
+        if e.target_kind != "instance":
+            continue
+        procs = _procedures(reg, e.interface)
+        node_plans[e.target_node].capabilities.append({
+            "caller": e.caller, "caller_node": instance_node[e.caller], "callee": e.target,
+            "interface": e.interface, "path": e.path, "procedures": procs})
+    for nname, np in node_plans.items():
+        for ex in export_plans.get(nname, []):
+            svc = services[ex["instance"]]
+            node_plans[ex["node"]].capabilities.append({
+                "caller": f"external:{ex['network']}", "caller_node": "", "callee": ex["instance"],
+                "interface": svc.interface, "path": "rpc", "token_required": True,
+                "procedures": _procedures(reg, svc.interface)})
+    for np in node_plans.values():
+        np.capabilities.sort(key=lambda c: (c["callee"], c["caller"], c["interface"]))
+
+    for e in edges:
+        node_plans[instance_node[e.caller]].edges.append(e)
+        if e.target_kind == "import":
+            imp = imports[e.target]
+            rec = {"name": imp.name, "interface": imp.interface, "network": imp.network, "address": imp.address,
+                   "port": imp.port}
+            if rec not in node_plans[instance_node[e.caller]].imports:
+                node_plans[instance_node[e.caller]].imports.append(rec)
+    for np in node_plans.values():
+        np.edges.sort(key=lambda e: (e.caller, e.dependency))
+        np.imports.sort(key=lambda r: r["name"])
+
+    # memory: MCU -> MPU layout; hosted -> budget only
+    for nname, np in node_plans.items():
+        b = np.board
+        budget = np.node.memory if np.node.memory is not None else b.ram_size
+        np.memory_budget = budget
+        kernel_needed = b.kernel_ram + FORWARDER_RAM * len(np.forwarders)
+        unpriv: list[tuple[str, int]] = []
+        for gp in np.groups:
+            need = sum(mem_of[i] for i in gp.instances)
+            if gp.kernel:
+                kernel_needed += need
+                gp.memory_needed = need
+            else:
+                gp.memory_needed = need + b.group_overhead
+                unpriv.append((gp.name, gp.memory_needed))
+        if b.is_mcu:
+            avail = b.mpu_regions - b.mpu_reserved
+            if len(unpriv) > avail:
+                rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups need {len(unpriv)} MPU regions, "
+                                       f"but board '{b.short_name}' ({b.cpu}) leaves {avail} for groups; "
+                                       f"merge groups with group()")
+            np.layout = layout_mcu(b.ram_base, b.ram_size, kernel_needed, unpriv)
+            np.memory_needed = np.layout.used
+        else:
+            np.memory_needed = kernel_needed + sum(n for _, n in unpriv)
+        if np.memory_needed > budget:
+            rep.error(np.node.loc, f"node '{nname}': memory budget exceeded: needs {np.memory_needed} bytes, "
+                                   f"budget is {budget} bytes")
+    rep.check()
+
+    return Plan(
+        deployment=dep, interfaces=reg, nodes=node_plans, instance_node=instance_node,
+        instance_group=instance_group, edges=edges, start_order=start_order, overlay=overlay,
+        router_stats={"searches": router.searches_started, "settled": router.vertices_settled},
+    )
+
+
+def _hops(path: list, overlay: nx.DiGraph, import_port: int | None) -> tuple[Hop, ...]:
+    """Vertex path node,net,node,net,... -> hops; ports are filled in once endpoints exist."""
+    hops = []
+    for i in range(0, len(path) - 2, 2):
+        src, net, dst = path[i], path[i + 1], path[i + 2]
+        address = overlay.edges[net, dst]["address"]
+        name = dst[1] if dst[0] == "node" else f"import:{dst[1]}"
+        hops.append(Hop(net[1], src[1], name, address, import_port if dst[0] == "import" and import_port else 0))
+    return tuple(hops)
+
+
+def _hop_json(h: Hop) -> dict:
+    return {"network": h.network, "from": h.src, "to": h.dst, "address": h.address, "port": h.port}

@@ -1,0 +1,644 @@
+"""Planner tests: positive plans for the flagship deployment and pinned diagnostics for mistakes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ambience.diagnostics import DiagnosticError, format_all
+from ambience.planner import make_plan
+from ambience.plan_json import plan_documents
+from ambience.testlib import ManifestBuilder, camera_trap_interfaces, camera_trap_manifest, camera_trap_services
+
+F = "deployments/test/BUILD.bazel"
+
+
+def plan_of(b: ManifestBuilder):
+    dep, rep = b.model()
+    rep.check()
+    return make_plan(dep, camera_trap_interfaces())
+
+
+def errors_of(b: ManifestBuilder) -> list[str]:
+    dep, rep = b.model()
+    if rep.has_errors:
+        return [d.headline() for d in sorted(rep.diagnostics, key=lambda d: (d.loc.line, d.message))]
+    with pytest.raises(DiagnosticError) as e:
+        make_plan(dep, camera_trap_interfaces())
+    return [d.headline() for d in e.value.diagnostics]
+
+
+def small() -> ManifestBuilder:
+    """Two instances on one hosted node: detection -> recognition -> database."""
+    b = ManifestBuilder()
+    camera_trap_services(b)
+    b.network("lan", "udp")
+    b.node("host", networks={"lan": "10.0.0.1"})
+    return b
+
+
+# ----------------------------------------------------------------------------- positive
+
+
+def test_camera_trap_call_paths():
+    p = plan_of(camera_trap_manifest())
+    paths = {(e.caller, e.dependency): (e.path, e.target_node, [h.network for h in e.route]) for e in p.edges}
+    assert paths == {
+        ("motion_sensor", "handler"): ("rpc", "camera", ["xbee"]),
+        ("camera_manager", "frames"): ("direct", "camera", []),
+        ("detection", "next"): ("rpc", "edge", ["lan"]),
+        ("recognition", "log"): ("rpc", "cloud", ["internet"]),
+    }
+    assert p.start_order == ["database", "recognition", "detection", "camera_manager", "motion_sensor"]
+
+
+def test_default_groups_and_kernel_group():
+    p = plan_of(camera_trap_manifest())
+    assert [(g.name, g.kernel, g.instances) for g in p.nodes["camera"].groups] == [
+        ("kernel", True, []), ("camera_group", False, ["detection", "camera_manager"])]
+    assert [(g.name, g.implicit) for g in p.nodes["edge"].groups] == [("kernel", True), ("recognition", True)]
+
+
+def test_two_groups_on_one_node_use_ipc():
+    b = small()
+    b.instance("detection", "//services/detection", {"next": "recognition"})
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.instance("database", "//services/database")
+    b.group("front", ["detection", "recognition"])
+    b.deploy("host", ["front", "database"])
+    p = plan_of(b)
+    assert {(e.caller, e.path) for e in p.edges} == {("detection", "direct"), ("recognition", "ipc")}
+
+
+def test_forwarder_on_intermediate_node():
+    b = camera_trap_manifest()
+    b.instance("watcher", "//services/motion", {"handler": "camera_manager"})
+    b.deploy("cloud", ["watcher"])
+    p = plan_of(b)
+    e = next(e for e in p.edges if e.caller == "watcher")
+    assert [(h.src, h.network, h.dst) for h in e.route] == [("cloud", "internet", "edge"), ("edge", "lan", "camera")]
+    assert e.cost == 6
+    fw = [(f.from_network, f.to_network, f.destinations) for f in p.nodes["edge"].forwarders]
+    assert fw == [("internet", "lan", ["camera"]), ("lan", "internet", ["cloud"])]
+    hops = {h["destination"]: (h["network"], h["address"], h["port"]) for h in p.nodes["edge"].next_hops}
+    assert hops == {"camera": ("lan", "10.0.0.2", 4800), "cloud": ("internet", "cloud", 4800)}
+
+
+def test_route_prefers_least_cost_not_fewest_hops():
+    b = ManifestBuilder()
+    camera_trap_services(b)
+    b.network("slow", "udp", hop_cost=20)
+    b.network("a", "udp", hop_cost=2)
+    b.network("b", "udp", hop_cost=3)
+    b.node("n1", networks={"slow": "10.0.0.1", "a": "10.1.0.1"})
+    b.node("n2", networks={"a": "10.1.0.2", "b": "10.2.0.2"})
+    b.node("n3", networks={"slow": "10.0.0.3", "b": "10.2.0.3"})
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.instance("database", "//services/database")
+    b.deploy("n1", ["recognition"])
+    b.deploy("n3", ["database"])
+    e = plan_of(b).edges[0]
+    assert [h.network for h in e.route] == ["a", "b"] and e.cost == 5
+
+
+def test_inherited_interface_is_accepted():
+    # recognition implements Recognizer, which extends FrameHandler.
+    p = plan_of(camera_trap_manifest())
+    assert any(e.target == "recognition" and e.interface == "camera_trap.FrameHandler" for e in p.edges)
+
+
+def test_capabilities_list_procedures_of_required_interface():
+    p = plan_of(camera_trap_manifest())
+    caps = p.nodes["edge"].capabilities
+    assert caps == [{"caller": "detection", "caller_node": "camera", "callee": "recognition",
+                     "interface": "camera_trap.FrameHandler", "path": "rpc",
+                     "procedures": [{"declared_in": "camera_trap.FrameHandler", "id": 0, "name": "handle"}]}]
+    cloud = p.nodes["cloud"].capabilities
+    assert [c["caller"] for c in cloud] == ["external:internet", "recognition"]
+    assert [x["name"] for x in cloud[1]["procedures"]] == ["ping", "append", "range"]
+
+
+def test_export_port_and_endpoint_allocation():
+    b = camera_trap_manifest()
+    b.export("database", "internet", port=4800)  # collides with the default endpoint port
+    errs = errors_of(b)
+    assert errs == [f"deployments/camera_trap/BUILD.bazel:{len(b.lines)}:1: error: instance 'database' is exported on network 'internet' twice"]
+    b2 = camera_trap_manifest()
+    b2.instance("other_db", "//services/database")
+    b2.deploy("cloud", ["other_db"])
+    b2.export("other_db", "internet", port=4800)
+    p = plan_of(b2)
+    assert p.nodes["cloud"].endpoints == [{"network": "internet", "kind": "udp", "address": "cloud", "port": 4801}]
+
+
+def test_export_through_gateway():
+    b = camera_trap_manifest()
+    b.export("detection", "internet", port=5000)
+    p = plan_of(b)
+    ex = p.nodes["edge"].exports
+    assert ex[0]["instance"] == "detection" and ex[0]["node"] == "camera"
+    assert [h["to"] for h in ex[0]["route"]] == ["camera"]
+
+
+def test_import_service():
+    b = small()
+    b.import_service("remote_log", "camera_trap.EventLog", "lan", "10.0.0.99", port=7000)
+    b.instance("recognition", "//services/recognition", {"log": "remote_log"})
+    b.deploy("host", ["recognition"])
+    p = plan_of(b)
+    e = p.edges[0]
+    assert e.path == "rpc" and e.target_kind == "import"
+    assert [(h.dst, h.address, h.port) for h in e.route] == [("import:remote_log", "10.0.0.99", 7000)]
+
+
+def test_mcu_layout_regions_are_power_of_two_and_aligned():
+    b = camera_trap_manifest()
+    p = plan_of(b)
+    lay = p.nodes["camera"].layout
+    for r in lay.regions:
+        assert r.size & (r.size - 1) == 0 and r.base % r.size == 0 and r.size >= r.needed
+    assert lay.regions[0].needed == 2 * 4096 + 2048 and lay.regions[0].size == 16384 and lay.waste == 6144
+
+
+def test_plan_json_is_byte_reproducible_and_order_independent():
+    a = plan_documents(plan_of(camera_trap_manifest()))
+    b2 = camera_trap_manifest()
+    b2.declarations.reverse()
+    b2.services.reverse()
+    b = plan_documents(plan_of(b2))
+    assert a == b
+    for text in a.values():
+        json.loads(text)
+
+
+def test_many_errors_in_one_run():
+    b = small()
+    l1 = b.instance("detection", "//services/detection", {"next": "nobody"})
+    l2 = b.instance("recognition", "//services/recognition", {})
+    l3 = b.deploy("ghost", ["detection"])
+    errs = errors_of(b)
+    assert errs == [
+        f"{F}:{l1}:1: error: instance 'detection': dependency 'next' is bound to unknown instance 'nobody'",
+        f"{F}:{l2}:1: error: instance 'recognition' is not deployed on any node (add it, or a group containing it, to a deploy())",
+        f"{F}:{l2}:1: error: instance 'recognition': dependency 'log' (camera_trap.EventLog) of service '//services/recognition:recognition' is not bound",
+        f"{F}:{l3}:1: error: deploy: unknown node 'ghost'",
+    ]
+
+
+def test_formatted_diagnostic_has_source_line_and_caret(tmp_path):
+    b = small()
+    b.instance("detection", "//services/detection", {"next": "database"})
+    b.instance("database", "//services/database")
+    b.deploy("host", ["detection", "database"])
+    (tmp_path / "deployments/test").mkdir(parents=True)
+    (tmp_path / F).write_text(b.source())
+    dep, _ = b.model()
+    with pytest.raises(DiagnosticError) as e:
+        make_plan(dep, camera_trap_interfaces())
+    text = format_all(e.value.diagnostics, [str(tmp_path)])
+    assert text.splitlines() == [
+        f"{F}:5:1: error: instance 'detection': dependency 'next' is bound to 'database' (camera_trap.EventLog), "
+        "but the service requires camera_trap.FrameHandler",
+        'instance(name = "detection", service = "//services/detection", dependencies = {"next": "database"})',
+        "^",
+    ]
+
+
+# ----------------------------------------------------------------------------- negative, pinned
+
+
+def case(fn):
+    CASES.append(pytest.param(fn, id=fn.__name__))
+    return fn
+
+
+CASES: list = []
+
+
+@case
+def duplicate_network():
+    b = small()
+    l = b.network("lan", "udp")
+    return b, [f"{F}:{l}:1: error: duplicate network 'lan'"]
+
+
+@case
+def duplicate_node():
+    b = small()
+    l = b.node("host")
+    return b, [f"{F}:{l}:1: error: duplicate node 'host'"]
+
+
+@case
+def duplicate_instance():
+    b = small()
+    b.instance("database", "//services/database")
+    l = b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    return b, [f"{F}:{l}:1: error: duplicate instance 'database'"]
+
+
+@case
+def duplicate_group():
+    b = small()
+    b.instance("database", "//services/database")
+    b.group("g", ["database"])
+    l = b.group("g", ["database"])
+    b.deploy("host", ["g"])
+    return b, [f"{F}:{l}:1: error: duplicate group 'g'"]
+
+
+@case
+def bad_network_kind():
+    b = small()
+    l = b.network("radio", "carrier_pigeon")
+    return b, [f"{F}:{l}:1: error: network 'radio': unknown kind 'carrier_pigeon' (expected one of: serial, udp)"]
+
+
+@case
+def bad_hop_cost():
+    b = small()
+    l = b.network("radio", "serial", hop_cost=0)
+    return b, [f"{F}:{l}:1: error: network 'radio': attribute 'hop_cost' must be an integer >= 1, got 0"]
+
+
+@case
+def invalid_name():
+    b = small()
+    l = b.network("my-net", "udp")
+    return b, [f"{F}:{l}:1: error: network name 'my-net' is not a valid identifier (letters, digits, '_'; not starting with a digit)"]
+
+
+@case
+def unknown_board():
+    b = small()
+    l = b.node("n2", board="//platforms/boards:arduino_uno")
+    return b, [f"{F}:{l}:1: error: node 'n2': unknown board '//platforms/boards:arduino_uno'"]
+
+
+@case
+def node_unknown_network():
+    b = small()
+    l = b.node("n2", networks={"wifi": "10.0.0.9"})
+    return b, [f"{F}:{l}:1: error: node 'n2': unknown network 'wifi'"]
+
+
+@case
+def address_conflict():
+    b = small()
+    l = b.node("n2", networks={"lan": "10.0.0.1"})
+    return b, [f"{F}:{l}:1: error: node 'n2': address '10.0.0.1' on network 'lan' is already used by node 'host'"]
+
+
+@case
+def bad_serial_address():
+    b = small()
+    b.network("radio", "serial")
+    l = b.node("n2", networks={"radio": "0x12"})
+    return b, [f"{F}:{l}:1: error: node 'n2': address '0x12' on serial network 'radio' is not a channel number 0..65535"]
+
+
+@case
+def bad_udp_address():
+    b = small()
+    l = b.node("n2", networks={"lan": "10.0.0.1:80"})
+    return b, [f"{F}:{l}:1: error: node 'n2': address '10.0.0.1:80' on udp network 'lan' is not an IP address or host name"]
+
+
+@case
+def memory_budget_larger_than_board():
+    b = small()
+    l = b.node("mcu", board="//platforms/boards:mps2_an386", memory="8M")
+    return b, [f"{F}:{l}:1: error: node 'mcu': memory budget 8388608 bytes exceeds the RAM of board 'mps2_an386' (4194304 bytes)"]
+
+
+@case
+def bad_memory_value():
+    b = small()
+    l = b.node("n2", memory="lots")
+    return b, [f"{F}:{l}:1: error: node 'n2': attribute 'memory' must be a size in bytes like 4096 or \"64K\", got 'lots'"]
+
+
+@case
+def unknown_service():
+    b = small()
+    l = b.instance("x", "//services/nope")
+    b.deploy("host", ["x"])
+    return b, [f"{F}:{l}:1: error: instance 'x': unknown service '//services/nope:nope' (not an ambience_service this deployment depends on)"]
+
+
+@case
+def service_unknown_interface():
+    b = small()
+    b.service("//services/odd:odd", "camera_trap.Nope", {"x": "camera_trap.AlsoNope"})
+    b.instance("odd", "//services/odd")
+    b.deploy("host", ["odd"])
+    return b, [f"{F}:{len(b.lines) - 1}:1: error: instance 'odd': dependency 'x' (camera_trap.AlsoNope) of service '//services/odd:odd' is not bound",
+               "services/odd/BUILD.bazel:3:1: error: service '//services/odd:odd': dependency 'x' requires unknown interface 'camera_trap.AlsoNope'",
+               "services/odd/BUILD.bazel:3:1: error: service '//services/odd:odd': unknown interface 'camera_trap.Nope'"]
+
+
+@case
+def missing_binding():
+    b = small()
+    l = b.instance("detection", "//services/detection")
+    b.deploy("host", ["detection"])
+    return b, [f"{F}:{l}:1: error: instance 'detection': dependency 'next' (camera_trap.FrameHandler) of service '//services/detection:detection' is not bound"]
+
+
+@case
+def extra_binding():
+    b = small()
+    l = b.instance("database", "//services/database", {"cache": "database"})
+    b.deploy("host", ["database"])
+    return b, [f"{F}:{l}:1: error: instance 'database': service '//services/database:database' has no dependency 'cache' (its dependencies: none)"]
+
+
+@case
+def binding_to_unknown_instance():
+    b = small()
+    l = b.instance("recognition", "//services/recognition", {"log": "db"})
+    b.deploy("host", ["recognition"])
+    return b, [f"{F}:{l}:1: error: instance 'recognition': dependency 'log' is bound to unknown instance 'db'"]
+
+
+@case
+def wrong_interface():
+    b = small()
+    l = b.instance("detection", "//services/detection", {"next": "database"})
+    b.instance("database", "//services/database")
+    b.deploy("host", ["detection", "database"])
+    return b, [f"{F}:{l}:1: error: instance 'detection': dependency 'next' is bound to 'database' (camera_trap.EventLog), but the service requires camera_trap.FrameHandler"]
+
+
+@case
+def base_where_derived_required():
+    # FrameHandler does not conform to Recognizer (inheritance goes one way).
+    b = small()
+    b.service("//services/trainer:trainer", "camera_trap.EventLog", {"model": "camera_trap.Recognizer"})
+    l = b.instance("trainer", "//services/trainer", {"model": "detection"})
+    b.instance("detection", "//services/detection", {"next": "detection"})
+    b.deploy("host", ["trainer", "detection"])
+    return b, [f"{F}:{l}:1: error: instance 'trainer': dependency 'model' is bound to 'detection' (camera_trap.FrameHandler), but the service requires camera_trap.Recognizer",
+               f"{F}:{l + 1}:1: error: start-order cycle: detection -> detection (each depends on the next)"]
+
+
+@case
+def wrong_interface_of_import():
+    b = small()
+    b.import_service("remote", "camera_trap.FrameHandler", "lan", "10.0.0.50")
+    l = b.instance("recognition", "//services/recognition", {"log": "remote"})
+    b.deploy("host", ["recognition"])
+    return b, [f"{F}:{l}:1: error: instance 'recognition': dependency 'log' is bound to 'remote' (camera_trap.FrameHandler), but the service requires camera_trap.EventLog"]
+
+
+@case
+def group_unknown_instance():
+    b = small()
+    l = b.group("g", ["ghost"])
+    return b, [f"{F}:{l}:1: error: group 'g': unknown instance 'ghost'"]
+
+
+@case
+def empty_group():
+    b = small()
+    l = b.group("g", [])
+    b.deploy("host", ["g"])
+    return b, [f"{F}:{l}:1: error: group 'g' has no instances"]
+
+
+@case
+def instance_in_two_groups():
+    b = small()
+    b.instance("database", "//services/database")
+    b.group("g1", ["database"])
+    l = b.group("g2", ["database"])
+    b.deploy("host", ["g1", "g2"])
+    return b, [f"{F}:{l}:1: error: instance 'database' is in two groups: 'g1' and 'g2'"]
+
+
+@case
+def instance_not_deployed():
+    b = small()
+    l = b.instance("database", "//services/database")
+    return b, [f"{F}:{l}:1: error: instance 'database' is not deployed on any node (add it, or a group containing it, to a deploy())"]
+
+
+@case
+def group_not_deployed():
+    b = small()
+    b.instance("database", "//services/database")
+    l = b.group("g", ["database"])
+    return b, [f"{F}:{l}:1: error: group 'g' is not deployed on any node"]
+
+
+@case
+def default_group_name_taken():
+    b = small()
+    b.instance("database", "//services/database")
+    l = b.instance("other", "//services/database")
+    b.group("other", ["database"])
+    b.deploy("host", ["other"])
+    return b, [f"{F}:{l}:1: error: instance 'other' is in no group, and its default group name 'other' is taken by another group"]
+
+
+@case
+def group_on_two_nodes():
+    b = small()
+    b.node("n2", networks={"lan": "10.0.0.2"})
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.deploy("n2", ["database"])
+    return b, [f"{F}:{l}:1: error: group 'database' is deployed on two nodes: 'host' and 'n2'"]
+
+
+@case
+def group_on_node_twice():
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.deploy("host", ["database"])
+    return b, [f"{F}:{l}:1: error: group 'database' is deployed on node 'host' twice"]
+
+
+@case
+def deploy_unknown_node():
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.deploy("hots", [])
+    return b, [f"{F}:{l}:1: error: deploy: unknown node 'hots'"]
+
+
+@case
+def deploy_unknown_group():
+    b = small()
+    l = b.deploy("host", ["databse"])
+    return b, [f"{F}:{l}:1: error: deploy on 'host': unknown instance or group 'databse'"]
+
+
+@case
+def two_kernel_groups():
+    b = small()
+    b.instance("database", "//services/database")
+    b.instance("db2", "//services/database")
+    b.group("k1", ["database"], kernel=True)
+    b.group("k2", ["db2"], kernel=True)
+    l = b.deploy("host", ["k1", "k2"])
+    return b, [f"{F}:{l}:1: error: node 'host' has two kernel groups: 'k1' and 'k2'"]
+
+
+@case
+def no_network_path():
+    b = small()
+    b.network("radio", "serial")
+    b.node("island", networks={"radio": "1"})
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    l = b.instance("database", "//services/database")
+    b.deploy("island", ["recognition"])
+    b.deploy("host", ["database"])
+    return b, [f"{F}:{l - 1}:1: error: instance 'recognition': dependency 'log' is bound to 'database' on node 'host', but node 'island' has no network path to node 'host'"]
+
+
+@case
+def no_path_to_import():
+    b = small()
+    b.network("radio", "serial")
+    b.import_service("remote", "camera_trap.EventLog", "radio", "7")
+    l = b.instance("recognition", "//services/recognition", {"log": "remote"})
+    b.deploy("host", ["recognition"])
+    return b, [f"{F}:{l}:1: error: instance 'recognition': dependency 'log' is bound to import 'remote' on network 'radio', but node 'host' has no network path to it"]
+
+
+@case
+def start_order_cycle():
+    b = small()
+    b.service("//services/ping:ping", "camera_trap.FrameHandler", {"peer": "camera_trap.FrameHandler"})
+    l = b.instance("a", "//services/ping", {"peer": "b"})
+    b.instance("b", "//services/ping", {"peer": "c"})
+    b.instance("c", "//services/ping", {"peer": "a"})
+    b.deploy("host", ["a", "b", "c"])
+    return b, [f"{F}:{l}:1: error: start-order cycle: a -> b -> c -> a (each depends on the next)"]
+
+
+@case
+def memory_budget_exceeded_hosted():
+    b = small()
+    l = b.node("tiny", networks={"lan": "10.0.0.2"}, memory="4M")
+    b.instance("database", "//services/database")
+    b.deploy("tiny", ["database"])
+    return b, [f"{F}:{l}:1: error: node 'tiny': memory budget exceeded: needs 5308416 bytes, budget is 4194304 bytes"]
+
+
+@case
+def memory_budget_exceeded_mcu():
+    b = small()
+    l = b.node("mcu", board="//platforms/boards:mps2_an386", networks={"lan": "10.0.0.2"}, memory="64K")
+    b.instance("database", "//services/database", memory="40K")
+    b.deploy("mcu", ["database"])
+    # 40K + 2K ring overhead -> 64K MPU region, plus 16K kernel.
+    return b, [f"{F}:{l}:1: error: node 'mcu': memory budget exceeded: needs 81920 bytes, budget is 65536 bytes"]
+
+
+@case
+def too_many_mpu_regions():
+    b = small()
+    l = b.node("mcu", board="//platforms/boards:mps2_an386", networks={"lan": "10.0.0.2"})
+    names = [f"db{i}" for i in range(6)]
+    for n in names:
+        b.instance(n, "//services/database", memory="1K")
+    b.deploy("mcu", names)
+    return b, [f"{F}:{l}:1: error: node 'mcu': 6 isolated groups need 6 MPU regions, but board 'mps2_an386' (cortex-m4) leaves 5 for groups; merge groups with group()"]
+
+
+@case
+def export_unknown_instance():
+    b = small()
+    l = b.export("ghost", "lan", port=80)
+    return b, [f"{F}:{l}:1: error: export: unknown instance 'ghost'"]
+
+
+@case
+def export_unknown_network():
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.export("database", "wan", port=80)
+    return b, [f"{F}:{l}:1: error: export of 'database': unknown network 'wan'"]
+
+
+@case
+def export_port_conflict():
+    b = small()
+    b.instance("database", "//services/database")
+    b.instance("db2", "//services/database")
+    b.deploy("host", ["database", "db2"])
+    b.export("database", "lan", port=80)
+    l = b.export("db2", "lan", port=80)
+    return b, [f"{F}:{l}:1: error: export of 'db2': port 80 on network 'lan' of node 'host' is already exported"]
+
+
+@case
+def export_port_out_of_range():
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.export("database", "lan", port=70000)
+    return b, [f"{F}:{l}:1: error: export of 'database': attribute 'port' must be an integer between 0 and 65535, got 70000"]
+
+
+@case
+def export_unreachable_network():
+    b = small()
+    b.network("radio", "serial")
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.export("database", "radio", port=3)
+    return b, [f"{F}:{l}:1: error: export of 'database' on network 'radio': node 'host' is not attached to 'radio' and no node on 'radio' has a path to it"]
+
+
+@case
+def import_unknown_network_and_interface():
+    b = small()
+    l = b.import_service("remote", "camera_trap.Nope", "wan", "1.2.3.4")
+    return b, [f"{F}:{l}:1: error: import 'remote': unknown interface 'camera_trap.Nope'",
+               f"{F}:{l}:1: error: import 'remote': unknown network 'wan'"]
+
+
+@case
+def import_address_conflict():
+    b = small()
+    l = b.import_service("remote", "camera_trap.EventLog", "lan", "10.0.0.1")
+    return b, [f"{F}:{l}:1: error: import 'remote': address '10.0.0.1' on network 'lan' is already used by node 'host'"]
+
+
+@case
+def import_named_like_instance():
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.import_service("database", "camera_trap.EventLog", "lan", "10.0.0.5")
+    return b, [f"{F}:{l}:1: error: import 'database' has the same name as an instance"]
+
+
+@case
+def missing_kind_attribute():
+    b = small()
+    l = b.network("n", kind=None)
+    return b, [f"{F}:{l}:1: error: network 'n': missing attribute 'kind'"]
+
+
+@case
+def no_nodes():
+    b = ManifestBuilder()
+    return b, [f"{F}:3:1: error: deployment 'test' declares no node"]
+
+
+@pytest.mark.parametrize("make", CASES)
+def test_negative(make):
+    b, expected = make()
+    assert errors_of(b) == expected
+
+
+def test_at_least_thirty_negative_cases():
+    assert len(CASES) >= 30

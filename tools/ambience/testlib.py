@@ -1,0 +1,136 @@
+"""Builds deployments in memory for tests and benchmarks, as if written in a BUILD file.
+
+`ManifestBuilder` renders each declaration as one Starlark call on its own line, so the
+locations the planner reports (`BUILD.bazel:LINE:1`) point at real text that `source()`
+returns; tests pin exact diagnostics against it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from ambience.diagnostics import Reporter
+from ambience.interfaces import InterfaceRegistry, load_lidl_json
+from ambience.model import Deployment, load_description
+
+TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
+
+
+def _starlark(value) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_starlark(k)}: {_starlark(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_starlark(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+@dataclass
+class ManifestBuilder:
+    name: str = "test"
+    package: str = "deployments/test"
+    declarations: list[dict] = field(default_factory=list)
+    services: list[dict] = field(default_factory=list)
+    lines: list[str] = field(default_factory=lambda: ['load("//tools/bazel:defs.bzl", "deployment")', ""])
+
+    @property
+    def build_file(self) -> str:
+        return f"{self.package}/BUILD.bazel"
+
+    def _add(self, decl: str, **attrs) -> int:
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self.lines.append(f"{decl}(" + ", ".join(f"{k} = {_starlark(v)}" for k, v in attrs.items()) + ")")
+        line = len(self.lines)
+        self.declarations.append({"decl": decl, "loc": f"{self.build_file}:{line}:1", **attrs})
+        return line
+
+    def network(self, name, kind="udp", hop_cost=None, encrypted=None):
+        return self._add("network", name=name, kind=kind, hop_cost=hop_cost, encrypted=encrypted)
+
+    def node(self, name, board="//platforms:linux_x86_64", networks=None, memory=None):
+        return self._add("node", name=name, board=board, networks=networks or {}, memory=memory)
+
+    def instance(self, name, service, dependencies=None, memory=None):
+        return self._add("instance", name=name, service=service, dependencies=dependencies or {}, memory=memory)
+
+    def group(self, name, instances, kernel=None):
+        return self._add("group", name=name, instances=instances, kernel=kernel)
+
+    def deploy(self, node, groups):
+        return self._add("deploy", node=node, groups=groups)
+
+    def export(self, instance, network, port=None):
+        return self._add("export", instance=instance, network=network, port=port)
+
+    def import_service(self, name, interface, network, address, port=None):
+        return self._add("import_service", name=name, interface=interface, network=network, address=address, port=port)
+
+    def service(self, label, interface, dependencies=None, memory=None, style="async"):
+        pkg = label[2:].split(":")[0]
+        short = label.rsplit(":", 1)[-1]
+        self.services.append({
+            "ambience_service": 1, "label": label, "interface": interface,
+            "dependencies": dependencies or {}, "style": style, "memory": memory if memory is not None else 4096,
+            "cc_class": f"{interface.split('.')[0]}::{short.title().replace('_', '')}",
+            "header": f"{pkg}/{short}.hpp", "cc_library": label, "loc": f"{pkg}/BUILD.bazel:3:1",
+        })
+
+    def description(self) -> dict:
+        self.lines.append(f'deployment(name = "{self.name}")')
+        desc = {"ambience_description": 1, "name": self.name, "package": self.package,
+                "build_file": self.build_file, "loc": f"{self.build_file}:{len(self.lines)}:1",
+                "declarations": self.declarations}
+        self.lines.pop()
+        return desc
+
+    def source(self) -> str:
+        return "\n".join(self.lines + [f'deployment(name = "{self.name}")']) + "\n"
+
+    def model(self) -> tuple[Deployment, Reporter]:
+        rep = Reporter()
+        return load_description(self.description(), self.services, rep), rep
+
+
+def camera_trap_interfaces() -> InterfaceRegistry:
+    reg = InterfaceRegistry()
+    rep = Reporter()
+    for f in ("base.lidl.json", "camera_trap.lidl.json"):
+        with open(os.path.join(TESTDATA, f), encoding="utf-8") as fh:
+            load_lidl_json(json.load(fh), f, reg, rep)
+    rep.check()
+    return reg
+
+
+def camera_trap_services(b: ManifestBuilder) -> None:
+    b.service("//services/motion:motion", "camera_trap.MotionHandler", {"handler": "camera_trap.MotionHandler"})
+    b.service("//services/camera:camera", "camera_trap.MotionHandler", {"frames": "camera_trap.FrameHandler"})
+    b.service("//services/detection:detection", "camera_trap.FrameHandler", {"next": "camera_trap.FrameHandler"})
+    b.service("//services/recognition:recognition", "camera_trap.Recognizer", {"log": "camera_trap.EventLog"})
+    b.service("//services/database:database", "camera_trap.EventLog", memory=64 * 1024)
+
+
+def camera_trap_manifest() -> ManifestBuilder:
+    """The flagship deployment of EXAMPLES.md."""
+    b = ManifestBuilder(name="camera_trap", package="deployments/camera_trap")
+    camera_trap_services(b)
+    b.network("xbee", kind="serial", encrypted=True, hop_cost=10)
+    b.network("lan", kind="udp", hop_cost=1)
+    b.network("internet", kind="udp", hop_cost=5)
+    b.node("motion", board="//platforms/boards:mps2_an386", networks={"xbee": "1"})
+    b.node("camera", board="//platforms/boards:mps2_an500", networks={"xbee": "2", "lan": "10.0.0.2"})
+    b.node("edge", networks={"lan": "10.0.0.1", "internet": "edge"})
+    b.node("cloud", networks={"internet": "cloud"})
+    b.instance("motion_sensor", "//services/motion", {"handler": "camera_manager"})
+    b.instance("camera_manager", "//services/camera", {"frames": "detection"})
+    b.instance("detection", "//services/detection", {"next": "recognition"})
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.instance("database", "//services/database")
+    b.group("camera_group", ["camera_manager", "detection"])
+    b.deploy("motion", ["motion_sensor"])
+    b.deploy("camera", ["camera_group"])
+    b.deploy("edge", ["recognition"])
+    b.deploy("cloud", ["database"])
+    b.export("database", "internet", port=4898)
+    return b
