@@ -28,7 +28,7 @@ def _edge_json(e: Edge) -> dict:
 def node_plan_json(plan: Plan, np: NodePlan) -> dict:
     dep = plan.deployment
     services = dep.services
-    inst_by_name = {i.name: i for i in dep.instances}
+    inst_by_name = plan.instances_by_name
     edges_by_caller: dict[str, list[Edge]] = {}
     for e in np.edges:
         edges_by_caller.setdefault(e.caller, []).append(e)
@@ -84,7 +84,7 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
 
 
 def dumps(doc: dict) -> str:
-    return json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True) + "\n"
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
 
 
 def plan_documents(plan: Plan) -> dict[str, str]:

@@ -8,6 +8,7 @@ edge (direct / ipc / rpc), routes and forwarders, RPC endpoints, start order, ca
 """
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import re
 from collections import defaultdict
@@ -106,6 +107,7 @@ class Plan:
     start_order: list[str]
     overlay: nx.DiGraph
     router_stats: dict[str, int]
+    instances_by_name: dict[str, Instance]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -155,6 +157,28 @@ def _procedures(reg: InterfaceRegistry, iface: str) -> list[dict]:
 
 def _cycle_text(cycle: list[str]) -> str:
     return " -> ".join(cycle + [cycle[0]])
+
+
+def _report_cycles(rep: Reporter, instances: dict[str, Instance], dependents: dict[str, list[str]],
+                   blocked: set[str]) -> None:
+    """One diagnostic per dependency cycle (strongly connected component) among `blocked`."""
+    dg = nx.DiGraph()
+    dg.add_nodes_from(sorted(blocked))
+    for target in sorted(blocked):
+        for caller in dependents.get(target, ()):
+            if caller in blocked:
+                dg.add_edge(caller, target)  # caller depends on target
+    for comp in sorted((sorted(c) for c in nx.strongly_connected_components(dg)), key=lambda c: c[0]):
+        if len(comp) == 1 and not dg.has_edge(comp[0], comp[0]):
+            continue  # merely waits for a cycle elsewhere
+        start = comp[0]
+        sub = dg.subgraph(comp)
+        best: list[str] | None = None
+        for back in sorted(sub.predecessors(start)):
+            p = nx.shortest_path(sub, start, back)
+            if best is None or len(p) < len(best):
+                best = p
+        rep.error(instances[start].loc, f"start-order cycle: {_cycle_text(best or [start])} (each depends on the next)")
 
 
 # ----------------------------------------------------------------------------- planner
@@ -355,35 +379,27 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
     instance_group = {i: g.name for i, g in group_of.items() if g.name in node_of_group}
     instance_node = {i: node_of_group[g][0] for i, g in instance_group.items()}
 
-    # --- start order (dependencies start first)
-    dg = nx.DiGraph()
-    dg.add_nodes_from(sorted(instances))
-    for caller, edges in sorted(bindings.items()):
-        for _, _, target in edges:
+    # --- start order (dependencies start first); Kahn's algorithm, smallest name first on ties
+    dependents: dict[str, list[str]] = defaultdict(list)
+    indegree = dict.fromkeys(instances, 0)
+    for caller, bound_edges in bindings.items():
+        for _, _, target in bound_edges:
             if target in instances:
-                dg.add_edge(target, caller)
+                dependents[target].append(caller)
+                indegree[caller] += 1
+    ready = [n for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
     start_order: list[str] = []
-    has_cycle = False
-    for comp in sorted((sorted(c) for c in nx.strongly_connected_components(dg)), key=lambda c: c[0]):
-        if len(comp) == 1 and not dg.has_edge(comp[0], comp[0]):
-            continue
-        has_cycle = True
-        sub = dg.subgraph(comp)
-        start = comp[0]
-        # A shortest cycle through the smallest name, printed in call direction (caller first).
-        rev = sub.reverse(copy=False)
-        best = None
-        for pred in sorted(rev.predecessors(start)):
-            try:
-                p = nx.shortest_path(rev, start, pred)
-            except nx.NetworkXNoPath:
-                continue
-            if best is None or len(p) < len(best):
-                best = p
-        cycle = best or [start]
-        rep.error(instances[start].loc, f"start-order cycle: {_cycle_text(cycle)} (each depends on the next)")
-    if not has_cycle:
-        start_order = list(nx.lexicographical_topological_sort(dg))
+    while ready:
+        n = heapq.heappop(ready)
+        start_order.append(n)
+        for m in dependents.get(n, ()):
+            indegree[m] -= 1
+            if indegree[m] == 0:
+                heapq.heappush(ready, m)
+    if len(start_order) < len(instances):
+        _report_cycles(rep, instances, dependents, {n for n, d in indegree.items() if d > 0})
+        start_order = []
 
     # --- overlay, call paths and routes
     overlay = build_overlay(dep)
@@ -481,6 +497,10 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
     groups_by_node: dict[str, list[Group]] = defaultdict(list)
     for gname, (nname, _) in node_of_group.items():
         groups_by_node[nname].append(groups[gname])
+    instances_by_node: dict[str, list[str]] = defaultdict(list)
+    for iname in start_order:
+        if iname in instance_node:
+            instances_by_node[instance_node[iname]].append(iname)
     for nname, np in node_plans.items():
         gl = groups_by_node.get(nname, [])
         if nname not in kernel_group_of:
@@ -491,7 +511,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         for g in sorted(gl, key=lambda g: g.name):
             np.groups.append(GroupPlan(g.name, g.kernel, g.implicit, sorted(g.instances, key=order_index.__getitem__)))
         np.groups.sort(key=lambda gp: (not gp.kernel, gp.name))
-        np.instances = sorted((i for i in instance_node if instance_node[i] == nname), key=order_index.__getitem__)
+        np.instances = instances_by_node.get(nname, [])
         np.object_ids = {name: k + 1 for k, name in enumerate(sorted(np.instances))}
 
     # endpoints: one per (node, network) attachment; udp ports avoid the node's exported ports
@@ -537,17 +557,20 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
             fwd[relay][(a.network, b.network)].add(final)
             fwd[relay][(b.network, a.network)].add(origin)
             nxt[relay][final] = b
-            back_addr = nodes[a.src].addresses[a.network]
+            back_addr = overlay.edges[("net", a.network), ("node", a.src)]["address"]
             nxt[relay][origin] = Hop(a.network, relay, a.src, back_addr, endpoint_port[(a.src, a.network)])
     for nname, np in node_plans.items():
         np.forwarders = [Forwarder(f, t, sorted(d)) for (f, t), d in sorted(fwd.get(nname, {}).items())]
         np.next_hops = [{"destination": dest, **_hop_json(h)} for dest, h in sorted(nxt.get(nname, {}).items())]
 
     # capabilities: the callee's node enforces which caller may call which procedures
+    proc_cache: dict[str, list[dict]] = {}
     for e in edges:
         if e.target_kind != "instance":
             continue
-        procs = _procedures(reg, e.interface)
+        procs = proc_cache.get(e.interface)
+        if procs is None:
+            procs = proc_cache[e.interface] = _procedures(reg, e.interface)
         node_plans[e.target_node].capabilities.append({
             "caller": e.caller, "caller_node": instance_node[e.caller], "callee": e.target,
             "interface": e.interface, "path": e.path, "procedures": procs})
@@ -607,6 +630,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         deployment=dep, interfaces=reg, nodes=node_plans, instance_node=instance_node,
         instance_group=instance_group, edges=edges, start_order=start_order, overlay=overlay,
         router_stats={"searches": router.searches_started, "settled": router.vertices_settled},
+        instances_by_name=instances,
     )
 
 
