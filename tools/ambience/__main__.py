@@ -1,0 +1,5 @@
+import sys
+
+from ambience.cli import main
+
+sys.exit(main())

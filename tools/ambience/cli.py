@@ -1,0 +1,238 @@
+"""`ambience`: the deployment compiler's command line.
+
+Subcommands: plan, graph, sizes, explain (for people), compile (what the Bazel rule runs).
+Exit codes: 0 ok, 1 user error (diagnostic printed), 2 internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import traceback
+
+from ambience import report
+from ambience.compiler import compile_plan
+from ambience.diagnostics import DiagnosticError, format_all
+from ambience.plan_json import dumps, plan_documents
+
+INPUTS_FORMAT = 1
+
+
+class UserError(Exception):
+    pass
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise UserError(f"{path}: error: cannot read: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}:{e.colno}: error: invalid JSON: {e.msg}") from None
+
+
+def _workspace() -> str:
+    return os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
+
+
+def _resolve_deployment(target: str) -> tuple[str, str]:
+    """A deployment argument -> (path of its inputs bundle, workspace root for source lines).
+
+    Accepts the bundle file itself (`<name>.inputs.json`, written by `deployment()`), or a
+    Bazel package or label (`//deployments/hello`, `//deployments/hello:hello`), which is built
+    first with `bazel build`.
+    """
+    ws = _workspace()
+    if os.path.isfile(target):
+        return target, ws
+    if not target.startswith("//"):
+        cand = os.path.join(ws, target)
+        if os.path.isfile(cand):
+            return cand, ws
+        raise UserError(f"{target}: error: no such file; give a file <name>.inputs.json or a package like //deployments/hello")
+    pkg, _, name = target[2:].partition(":")
+    name = name or pkg.rsplit("/", 1)[-1]
+    label = f"//{pkg}:{name}.inputs.json"
+    bazel = shutil.which("bazel")
+    if bazel is None:
+        raise UserError("error: 'bazel' not found; pass the inputs file instead of a label")
+    build = subprocess.run([bazel, "build", "--color=no", "--noshow_progress", label], cwd=ws,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if build.returncode != 0:
+        sys.stderr.write(build.stderr)
+        raise UserError(f"error: building {label} failed")
+    info = subprocess.run([bazel, "info", "bazel-bin"], cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True)
+    path = os.path.join(info.stdout.strip(), pkg, f"{name}.inputs.json")
+    if not os.path.isfile(path):
+        raise UserError(f"error: {label} was built but {path} is missing")
+    return path, ws
+
+
+def _load_plan(target: str):
+    path, ws = _resolve_deployment(target)
+    bundle = _read_json(path)
+    if bundle.get("ambience_inputs") != INPUTS_FORMAT:
+        raise UserError(f"{path}: error: not an ambience inputs bundle (expected \"ambience_inputs\": {INPUTS_FORMAT})")
+    lidl = [(x["origin"], x["doc"]) for x in bundle.get("lidl", [])]
+    try:
+        return compile_plan(bundle["description"], bundle.get("services", []), lidl)
+    except DiagnosticError as e:
+        raise UserError(format_all(e.diagnostics, [ws])) from None
+
+
+# ----------------------------------------------------------------------------- subcommands
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    desc = _read_json(args.description)
+    services = [_read_json(p) for p in args.service]
+    lidl = [(p, _read_json(p)) for p in args.lidl]
+    if args.inputs_out:
+        with open(args.inputs_out, "w", encoding="utf-8") as f:
+            f.write(dumps({"ambience_inputs": INPUTS_FORMAT, "description": desc, "services": services,
+                           "lidl": [{"origin": o, "doc": d} for o, d in lidl]}))
+    try:
+        plan = compile_plan(desc, services, lidl)
+    except DiagnosticError as e:
+        sys.stderr.write(format_all(e.diagnostics, [args.source_root]) + "\n")
+        sys.stderr.write(f"{len(e.diagnostics)} error{'s' if len(e.diagnostics) != 1 else ''} in deployment "
+                         f"'{desc.get('name', '?')}'\n")
+        return 1
+    docs = plan_documents(plan)
+    if args.expect_nodes is not None:
+        expected = sorted(x for x in args.expect_nodes.split(",") if x)
+        if expected != sorted(docs):
+            raise RuntimeError(f"node list mismatch between rule ({expected}) and planner ({sorted(docs)})")
+    if args.plan_dir:
+        os.makedirs(args.plan_dir, exist_ok=True)
+        for node, text in docs.items():
+            with open(os.path.join(args.plan_dir, f"{node}.plan.json"), "w", encoding="utf-8") as f:
+                f.write(text)
+    for out in args.plan_out:
+        node, _, path = out.partition("=")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(docs[node])
+    if args.codegen_dir:
+        from ambience import codegen
+        codegen.write_all(plan, docs, args.codegen_dir)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = _load_plan(args.deployment)
+    if args.json:
+        print(json.dumps({"deployment": plan.deployment.name, "rows": report.summary_rows(plan),
+                          "start_order": plan.start_order}, indent=1, sort_keys=True))
+    elif args.node:
+        if args.node not in plan.nodes:
+            raise UserError(f"error: deployment '{plan.deployment.name}' has no node '{args.node}' "
+                            f"(nodes: {', '.join(plan.nodes)})")
+        sys.stdout.write(json.dumps(json.loads(plan_documents(plan)[args.node]), indent=1, sort_keys=True) + "\n")
+    else:
+        print(report.summary(plan))
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    plan = _load_plan(args.deployment)
+    dot = report.graph_dot(plan)
+    if not args.output or args.output.endswith(".dot"):
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(dot)
+        else:
+            sys.stdout.write(dot)
+        return 0
+    fmt = os.path.splitext(args.output)[1].lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf"):
+        raise UserError(f"error: cannot write '{args.output}': use a .svg, .png, .pdf or .dot file name")
+    dot_bin = shutil.which("dot")
+    if dot_bin is None:
+        raise UserError("error: Graphviz 'dot' is not installed (run tools/setup.sh)")
+    out = args.output if os.path.isabs(args.output) else os.path.join(_workspace(), args.output)
+    r = subprocess.run([dot_bin, f"-T{fmt}", "-o", out], input=dot, text=True, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        raise RuntimeError(f"dot failed: {r.stderr}")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_sizes(args: argparse.Namespace) -> int:
+    plan = _load_plan(args.deployment)
+    if args.json:
+        print(json.dumps(report.sizes_json(plan), indent=1, sort_keys=True))
+    else:
+        print(report.sizes(plan))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    plan = _load_plan(args.deployment)
+    text = report.explain(plan, args.instance)
+    if text is None:
+        names = ", ".join(sorted(plan.instance_node))
+        raise UserError(f"error: deployment '{plan.deployment.name}' has no instance '{args.instance}' (instances: {names})")
+    print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ambience", description="Ambience deployment compiler: plan, inspect and "
+                                "generate per-node code for a deployment.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def deployment_arg(sp):
+        sp.add_argument("deployment", help="a deployment package (//deployments/hello) or its <name>.inputs.json")
+
+    sp = sub.add_parser("plan", help="summary table: nodes, groups, instances and how they reach their dependencies")
+    deployment_arg(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable summary")
+    sp.add_argument("--node", help="print the full plan JSON of one node")
+    sp.set_defaults(fn=cmd_plan)
+
+    sp = sub.add_parser("graph", help="draw nodes, networks, groups and routes with Graphviz")
+    deployment_arg(sp)
+    sp.add_argument("-o", "--output", help="output file (.svg, .png, .pdf or .dot); default: dot text on stdout")
+    sp.set_defaults(fn=cmd_graph)
+
+    sp = sub.add_parser("sizes", help="memory per node: budget, need, MPU regions and their waste")
+    deployment_arg(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(fn=cmd_sizes)
+
+    sp = sub.add_parser("explain", help="where an instance runs, how each dependency is reached, and why")
+    deployment_arg(sp)
+    sp.add_argument("instance", help="instance name")
+    sp.set_defaults(fn=cmd_explain)
+
+    sp = sub.add_parser("compile", help="(used by the deployment() Bazel rule) validate, plan and generate code")
+    sp.add_argument("--description", required=True, help="deployment description JSON written by deployment()")
+    sp.add_argument("--service", action="append", default=[], help="service description JSON (repeatable)")
+    sp.add_argument("--lidl", action="append", default=[], help="lidl interface JSON (repeatable)")
+    sp.add_argument("--source-root", default=".", help="where BUILD files are, for source lines in diagnostics")
+    sp.add_argument("--inputs-out", help="write all inputs as one bundle, for the CLI")
+    sp.add_argument("--plan-dir", help="write <node>.plan.json files here")
+    sp.add_argument("--plan-out", action="append", default=[], metavar="NODE=PATH", help="write one node's plan")
+    sp.add_argument("--codegen-dir", help="write generated per-node C++ here")
+    sp.add_argument("--expect-nodes", help="comma-separated node names the build declared (consistency check)")
+    sp.set_defaults(fn=cmd_compile)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except UserError as e:
+        sys.stderr.write(str(e) + "\n")
+        return 1
+    except KeyboardInterrupt:
+        return 1
+    except Exception:  # an internal error: say so plainly, with the trace for the bug report
+        sys.stderr.write("ambience: internal error (please report):\n" + traceback.format_exc())
+        return 2

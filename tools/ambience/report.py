@@ -1,0 +1,179 @@
+"""Human-readable views of a plan: summary table, sizes, explanations, Graphviz graph.
+
+Pure functions from a Plan to text; the CLI only chooses which to print.
+"""
+from __future__ import annotations
+
+from ambience.planner import Edge, Plan
+
+PATH_WORD = {"direct": "direct", "ipc": "IPC", "rpc": "RPC"}
+
+
+def _via(e: Edge) -> str:
+    if e.path == "rpc":
+        nets = " > ".join(h.network for h in e.route)
+        return f"{e.target} via {nets} (RPC)"
+    if e.path == "ipc":
+        return f"{e.target} (IPC)"
+    return f"{e.target} (direct)"
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def summary_rows(plan: Plan) -> list[dict]:
+    rows = []
+    for nname, np in plan.nodes.items():
+        edges_by_group: dict[str, list[Edge]] = {}
+        for e in np.edges:
+            if e.path != "direct":
+                edges_by_group.setdefault(plan.instance_group[e.caller], []).append(e)
+        for g in np.groups:
+            if g.implicit and g.kernel and not g.instances and not np.forwarders:
+                continue
+            reaches = [_via(e) for e in edges_by_group.get(g.name, [])]
+            if g.kernel and np.forwarders:
+                reaches += [f"forwards {f.from_network} > {f.to_network}" for f in np.forwarders]
+            rows.append({"node": nname, "board": np.board.short_name, "group": g.name + (" (kernel)" if g.kernel else ""),
+                         "instances": ", ".join(sorted(g.instances)) or "-", "reaches": reaches})
+    return rows
+
+
+def summary(plan: Plan) -> str:
+    out = [["node", "board", "group", "instances", "reaches"]]
+    for r in summary_rows(plan):
+        reaches = r["reaches"] or [""]
+        out.append([r["node"], r["board"], r["group"], r["instances"], reaches[0]])
+        for extra in reaches[1:]:
+            out.append(["", "", "", "", extra])
+    return table(out)
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def sizes(plan: Plan) -> str:
+    out = [["node", "board", "part", "base", "size", "needed", "waste"]]
+    for nname, np in plan.nodes.items():
+        out.append([nname, np.board.short_name, "total", "", _kib(np.memory_budget) + " budget", _kib(np.memory_needed), ""])
+        if np.layout is not None:
+            for r in np.layout.regions:
+                out.append(["", "", f"group {r.group} (MPU)", f"0x{r.base:08x}", _kib(r.size), _kib(r.needed), _kib(r.waste)])
+            out.append(["", "", "kernel", f"0x{np.layout.kernel_base:08x}", _kib(np.layout.kernel_size), "", ""])
+        else:
+            for g in np.groups:
+                if g.instances or not g.kernel:
+                    out.append(["", "", f"group {g.name}", "", "", _kib(g.memory_needed), ""])
+    return table(out)
+
+
+def sizes_json(plan: Plan) -> dict:
+    res = {}
+    for nname, np in plan.nodes.items():
+        d = {"board": np.board.label, "needed": np.memory_needed, "budget": np.memory_budget}
+        if np.layout is not None:
+            d["regions"] = [{"group": r.group, "base": r.base, "size": r.size, "needed": r.needed, "waste": r.waste}
+                            for r in np.layout.regions]
+            d["kernel"] = {"base": np.layout.kernel_base, "size": np.layout.kernel_size}
+            d["waste"] = np.layout.waste
+        res[nname] = d
+    return res
+
+
+def explain(plan: Plan, name: str) -> str | None:
+    dep = plan.deployment
+    inst = plan.instances_by_name.get(name)
+    if inst is None or name not in plan.instance_node:
+        return None
+    node = plan.instance_node[name]
+    group = plan.instance_group[name]
+    np = plan.nodes[node]
+    svc = dep.services[inst.service]
+    gdecl = next((g for g in dep.groups if g.name == group), None)
+    ddecl = next((d for d in dep.deploys if group in d.groups and d.node == node), None)
+    lines = [f"instance '{name}' ({svc.label}, implements {svc.interface})",
+             f"  declared at {inst.loc}"]
+    if gdecl is not None:
+        lines.append(f"  runs in group '{group}' (declared at {gdecl.loc}) with {', '.join(x for x in gdecl.instances if x != name) or 'no other instance'}")
+    else:
+        lines.append(f"  runs in its own default group '{group}' (it is in no group())")
+    lines.append(f"  on node '{node}' (board {np.board.short_name}, {np.board.cpu})" + (f", deployed at {ddecl.loc}" if ddecl else ""))
+    lines.append(f"  starts as number {np.instances.index(name) + 1} of {len(np.instances)} on its node"
+                 " (after every local dependency)")
+    my_edges = [e for e in np.edges if e.caller == name]
+    if my_edges:
+        lines.append("  dependencies:")
+    for e in my_edges:
+        if e.path == "direct":
+            why = f"same group '{group}': a direct call, no copy"
+        elif e.path == "ipc":
+            why = f"'{e.target}' is in group '{e.target_group}' on the same node: IPC through the kernel's rings"
+        else:
+            route = ", then ".join(f"{h.src} -> {h.dst} over {h.network} ({h.address}:{h.port})" for h in e.route)
+            where = f"node '{e.target_node}'" if e.target_kind == "instance" else "outside the cluster (import)"
+            why = f"'{e.target}' runs on {where}: RPC, least-cost route (cost {e.cost}): {route}"
+            relays = [h.dst for h in e.route[:-1]]
+            if relays:
+                why += f"; forwarded by the kernel group of {', '.join(relays)}"
+        lines.append(f"    {e.dependency} ({e.interface}) -> {e.target}: {why}")
+    callers = [c for c in plan.nodes[node].capabilities if c["callee"] == name]
+    if callers:
+        lines.append("  may be called by:")
+        for c in callers:
+            procs = ", ".join(p["name"] for p in c["procedures"])
+            who = c["caller"] + (f" on {c['caller_node']}" if c["caller_node"] else " (token required)")
+            lines.append(f"    {who} via {PATH_WORD[c['path']]}: {procs}")
+    return "\n".join(lines)
+
+
+def _q(s: str) -> str:
+    return '"' + s.replace('"', '\\"') + '"'
+
+
+def graph_dot(plan: Plan) -> str:
+    dep = plan.deployment
+    out = [f"digraph {_q(dep.name)} {{", "  graph [rankdir=LR, fontname=Helvetica, compound=true];",
+           "  node [fontname=Helvetica, fontsize=10]; edge [fontname=Helvetica, fontsize=9];"]
+    for nname, np in plan.nodes.items():
+        out.append(f"  subgraph {_q('cluster_node_' + nname)} {{")
+        out.append(f"    label={_q(f'{nname} ({np.board.short_name})')}; style=rounded; color=gray40;")
+        out.append(f"    {_q('node:' + nname)} [shape=point, width=0.08, label=\"\"];")
+        for g in np.groups:
+            if g.kernel and not g.instances and not np.forwarders:
+                continue
+            out.append(f"    subgraph {_q('cluster_group_' + nname + '_' + g.name)} {{")
+            style = "filled" if g.kernel else "dashed"
+            out.append(f"      label={_q(g.name + (' (kernel)' if g.kernel else ''))}; style={style}; fillcolor=lightyellow;")
+            for i in g.instances:
+                out.append(f"      {_q('inst:' + i)} [shape=box, style=rounded, label={_q(i)}];")
+            if g.kernel:
+                for f in np.forwarders:
+                    fid = f"fwd:{nname}:{f.from_network}:{f.to_network}"
+                    out.append(f"      {_q(fid)} [shape=cds, label={_q(f'forward {f.from_network} > {f.to_network}')}];")
+            out.append("    }")
+        out.append("  }")
+    for net in sorted(dep.networks, key=lambda n: n.name):
+        label = f"{net.name}\\n{net.kind}, cost {net.hop_cost}" + (", encrypted" if net.encrypted else "")
+        out.append(f"  {_q('net:' + net.name)} [shape=ellipse, style=filled, fillcolor=lightblue, label={_q(label)}];")
+    for nname, np in plan.nodes.items():
+        for net_name, addr in np.node.networks:
+            out.append(f"  {_q('node:' + nname)} -> {_q('net:' + net_name)} [dir=none, color=gray50, label={_q(addr)}];")
+    for imp in sorted(dep.imports, key=lambda i: i.name):
+        out.append(f"  {_q('inst:' + imp.name)} [shape=box, style=dotted, label={_q(imp.name + ' (import)')}];")
+        out.append(f"  {_q('net:' + imp.network)} -> {_q('inst:' + imp.name)} [dir=none, style=dotted];")
+    colors = {"direct": "black", "ipc": "blue", "rpc": "red"}
+    for e in plan.edges:
+        label = e.dependency + (" via " + " > ".join(h.network for h in e.route) if e.route else f" ({e.path})")
+        style = "dashed" if e.path == "rpc" else "solid"
+        out.append(f"  {_q('inst:' + e.caller)} -> {_q('inst:' + e.target)} [color={colors[e.path]}, style={style}, label={_q(label)}];")
+    for nname, np in plan.nodes.items():
+        for ex in np.exports:
+            eid = f"export:{ex['instance']}:{ex['network']}"
+            elabel = f"export {ex['network']}:{ex['port']}"
+            out.append(f"  {_q(eid)} [shape=plaintext, label={_q(elabel)}];")
+            out.append(f"  {_q(eid)} -> {_q('inst:' + ex['instance'])} [style=dotted];")
+    out.append("}")
+    return "\n".join(out) + "\n"
