@@ -15,6 +15,7 @@ class Board:
     cpu: str
     ram_base: int
     ram_size: int
+    stack_reserved: int = 0  # main stack the board's linker script keeps at the top of RAM
     mpu_regions: int = 0  # MPU regions the board offers in total
     mpu_reserved: int = 0  # regions the kernel keeps for itself (flash text, peripherals, stack guard)
     kernel_ram: int = 0  # RAM the kernel proper needs before any group
@@ -35,13 +36,13 @@ MiB = 1024 * KiB
 BOARDS: dict[str, Board] = {
     b.label: b
     for b in (
-        # QEMU mps2-an386: Cortex-M4 (stands in for the nRF52840); 4 MiB SSRAM at 0x20000000,
-        # ARMv7-M MPU with 8 regions.
-        Board("//platforms/boards:mps2_an386", "mcu", "cortex-m4", 0x20000000, 4 * MiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=16 * KiB, group_overhead=2 * KiB),
+        # QEMU mps2-an386: Cortex-M4 (stands in for the nRF52840).  RAM as platforms/boards
+        # declares it (256 KiB at 0x20000000, 8 KiB main stack at the top); ARMv7-M MPU, 8 regions.
+        Board("//platforms/boards:mps2_an386", "mcu", "cortex-m4", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
+              mpu_regions=8, mpu_reserved=3, kernel_ram=24 * KiB, group_overhead=2 * KiB),
         # QEMU mps2-an500: Cortex-M7 (stands in for the STM32F746).
-        Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 4 * MiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=16 * KiB, group_overhead=2 * KiB),
+        Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
+              mpu_regions=8, mpu_reserved=3, kernel_ram=24 * KiB, group_overhead=2 * KiB),
         Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
               kernel_ram=4 * MiB, group_overhead=1 * MiB),
     )

@@ -77,7 +77,9 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
             "ram_size": lay.ram_size,
             "regions": [{"group": r.group, "base": r.base, "size": r.size, "needed": r.needed, "waste": r.waste}
                         for r in lay.regions],
-            "kernel": {"base": lay.kernel_base, "size": lay.kernel_size},
+            "kernel": {"base": lay.kernel_base, "size": lay.kernel_size, "needed": lay.kernel_needed},
+            "stack_reserved": lay.top_reserved,
+            "free": lay.free,
             "waste": lay.waste,
         }
     return doc

@@ -617,7 +617,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
                 rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups need {len(unpriv)} MPU regions, "
                                        f"but board '{b.short_name}' ({b.cpu}) leaves {avail} for groups; "
                                        f"merge groups with group()")
-            np.layout = layout_mcu(b.ram_base, b.ram_size, kernel_needed, unpriv)
+            np.layout = layout_mcu(b.ram_base, b.ram_size, b.stack_reserved, kernel_needed, unpriv)
             np.memory_needed = np.layout.used
         else:
             np.memory_needed = kernel_needed + sum(n for _, n in unpriv)

@@ -62,7 +62,8 @@ def sizes(plan: Plan) -> str:
         if np.layout is not None:
             for r in np.layout.regions:
                 out.append(["", "", f"group {r.group} (MPU)", f"0x{r.base:08x}", _kib(r.size), _kib(r.needed), _kib(r.waste)])
-            out.append(["", "", "kernel", f"0x{np.layout.kernel_base:08x}", _kib(np.layout.kernel_size), "", ""])
+            out.append(["", "", "kernel (data, bss, heap)", f"0x{np.layout.kernel_base:08x}", _kib(np.layout.kernel_size),
+                        _kib(np.layout.kernel_needed), ""])
         else:
             for g in np.groups:
                 if g.instances or not g.kernel:
@@ -77,7 +78,7 @@ def sizes_json(plan: Plan) -> dict:
         if np.layout is not None:
             d["regions"] = [{"group": r.group, "base": r.base, "size": r.size, "needed": r.needed, "waste": r.waste}
                             for r in np.layout.regions]
-            d["kernel"] = {"base": np.layout.kernel_base, "size": np.layout.kernel_size}
+            d["kernel"] = {"base": np.layout.kernel_base, "size": np.layout.kernel_size, "needed": np.layout.kernel_needed}
             d["waste"] = np.layout.waste
         res[nname] = d
     return res
