@@ -584,6 +584,37 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
     for np in node_plans.values():
         np.capabilities.sort(key=lambda c: (c["callee"], c["caller"], c["interface"]))
 
+    # group start order per node: a group starts after the groups on its node that it calls
+    group_deps: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for e in edges:
+        if e.path == "ipc":
+            group_deps[e.target_node][instance_group[e.caller]].add(e.target_group)
+    for nname, np in node_plans.items():
+        deps_of = group_deps.get(nname, {})
+        rank = {g.name: (not g.kernel, g.name) for g in np.groups}
+        waiting = {g.name: set(deps_of.get(g.name, ())) for g in np.groups}
+        ordered: list[str] = []
+        ready = sorted((rank[g], g) for g, d in waiting.items() if not d)
+        while ready:
+            _, g = ready.pop(0)
+            ordered.append(g)
+            for h, d in waiting.items():
+                if g in d:
+                    d.discard(g)
+                    if not d and h not in ordered:
+                        ready.append((rank[h], h))
+                        ready.sort()
+        if len(ordered) < len(np.groups):
+            stuck = sorted(g for g in waiting if g not in ordered)
+            calls = sorted(f"{e.caller} -> {e.target}" for e in edges if e.path == "ipc" and e.target_node == nname
+                           and instance_group[e.caller] in stuck and e.target_group in stuck)
+            first = min((instances[e.split(" -> ")[0]] for e in calls), key=lambda i: (i.loc.line, i.name))
+            rep.error(first.loc, f"node '{nname}': groups {', '.join(repr(g) for g in stuck)} call each other "
+                                 f"({'; '.join(calls)}), so none can start first; merge them with group()")
+            continue
+        pos = {g: i for i, g in enumerate(ordered)}
+        np.groups.sort(key=lambda gp: pos[gp.name])
+
     for e in edges:
         node_plans[instance_node[e.caller]].edges.append(e)
         if e.target_kind == "import":

@@ -68,6 +68,7 @@ def test_two_groups_on_one_node_use_ipc():
     b.deploy("host", ["front", "database"])
     p = plan_of(b)
     assert {(e.caller, e.path) for e in p.edges} == {("detection", "direct"), ("recognition", "ipc")}
+    assert [g.name for g in p.nodes["host"].groups] == ["kernel", "database", "front"]
 
 
 def test_forwarder_on_intermediate_node():
@@ -521,6 +522,21 @@ def start_order_cycle():
     b.instance("c", "//services/ping", {"peer": "a"})
     b.deploy("host", ["a", "b", "c"])
     return b, [f"{F}:{l}:1: error: start-order cycle: a -> b -> c -> a (each depends on the next)"]
+
+
+@case
+def groups_call_each_other():
+    b = small()
+    b.service("//services/ping:ping", "camera_trap.FrameHandler", {"peer": "camera_trap.FrameHandler"})
+    b.service("//services/pong:pong", "camera_trap.FrameHandler")
+    l = b.instance("a", "//services/ping", {"peer": "c"})
+    b.instance("b", "//services/ping", {"peer": "d"})
+    b.instance("c", "//services/pong")
+    b.instance("d", "//services/pong")
+    b.group("g1", ["a", "d"])
+    b.group("g2", ["b", "c"])
+    b.deploy("host", ["g1", "g2"])
+    return b, [f"{F}:{l}:1: error: node 'host': groups 'g1', 'g2' call each other (a -> c; b -> d), so none can start first; merge them with group()"]
 
 
 @case
