@@ -1,4 +1,4 @@
-"""MPU layout: power-of-two regions aligned to their size, packed without gaps after the kernel."""
+"""MPU layout: power-of-two regions aligned to their size, at the top of RAM below the stack."""
 from ambience.memory import layout_mcu, mpu_region_size
 
 
@@ -6,19 +6,28 @@ def test_region_sizes():
     assert [mpu_region_size(n) for n in (0, 1, 32, 33, 1000, 1024, 1025)] == [32, 32, 32, 64, 1024, 1024, 2048]
 
 
-def test_layout_packs_largest_first_after_aligned_kernel():
+def test_layout_fills_down_from_the_stack_without_gaps_when_possible():
+    # top = 0x2003e000 (256 KiB RAM, 8 KiB stack): only 8 KiB alignment there, so the 4 KiB region
+    # goes first, then the 128-byte one... greedy picks the largest region that fits exactly.
     lay = layout_mcu(0x20000000, 256 * 1024, 8 * 1024, 20 * 1024, [("a", 3000), ("b", 9000), ("c", 100), ("d", 9000)])
-    assert [(r.group, hex(r.base), r.size) for r in lay.regions] == [
-        ("b", "0x20008000", 16384), ("d", "0x2000c000", 16384), ("a", "0x20010000", 4096), ("c", "0x20011000", 128)]
     for r in lay.regions:
-        assert r.base % r.size == 0
-    for r1, r2 in zip(lay.regions, lay.regions[1:]):
-        assert r1.base + r1.size == r2.base
-    assert lay.kernel_size == 0x8000 and lay.kernel_slack == 12 * 1024
-    assert lay.waste == (16384 - 9000) * 2 + (4096 - 3000) + (128 - 100) + 12 * 1024
-    assert lay.used == 0x11080 + 8 * 1024 and lay.free == 256 * 1024 - 8 * 1024 - 0x11080
+        assert r.base % r.size == 0 and r.size >= r.needed
+    spans = sorted((r.base, r.base + r.size) for r in lay.regions)
+    for (_, e1), (b2, _) in zip(spans, spans[1:]):
+        assert e1 <= b2
+    assert spans[-1][1] <= 0x20040000 - 8 * 1024
+    assert {r.group: r.size for r in lay.regions} == {"a": 4096, "b": 16384, "c": 128, "d": 16384}
+    assert lay.regions_start == spans[0][0] and lay.kernel_size == spans[0][0] - 0x20000000
+    assert lay.waste == (16384 - 9000) * 2 + (4096 - 3000) + (128 - 100) + lay.gaps
+    assert lay.gaps < 4096
+
+
+def test_exact_fit_has_no_gap():
+    lay = layout_mcu(0x20000000, 256 * 1024, 8 * 1024, 1000, [("x", 16000), ("y", 8000)])
+    assert [(r.group, hex(r.base), r.size) for r in lay.regions] == [("x", "0x20038000", 16384), ("y", "0x2003c000", 8192)]
+    assert lay.gaps == 0 and lay.used == 1000 + 16384 + 8192 + 8192
 
 
 def test_layout_without_groups():
     lay = layout_mcu(0x20000000, 65536, 4096, 1001, [])
-    assert lay.regions == () and lay.kernel_size == 1008 and lay.used == 1008 + 4096
+    assert lay.regions == () and lay.kernel_size == 65536 - 4096 and lay.used == 1001 + 4096

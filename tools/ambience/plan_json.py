@@ -79,7 +79,7 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
                         for r in lay.regions],
             "kernel": {"base": lay.kernel_base, "size": lay.kernel_size, "needed": lay.kernel_needed},
             "stack_reserved": lay.top_reserved,
-            "free": lay.free,
+            "gaps": lay.gaps,
             "waste": lay.waste,
         }
     return doc

@@ -158,9 +158,9 @@ def test_mcu_layout_regions_are_power_of_two_and_aligned():
     lay = p.nodes["camera"].layout
     for r in lay.regions:
         assert r.size & (r.size - 1) == 0 and r.base % r.size == 0 and r.size >= r.needed
-    # kernel 24 KiB rounded up to the 16 KiB alignment of the region: 8 KiB slack, then the region.
+    # Below the 8 KiB stack at the top of 256 KiB RAM, 16 KiB-aligned: an 8 KiB gap above the region.
     assert lay.regions[0].needed == 2 * 4096 + 2048 and lay.regions[0].size == 16384
-    assert lay.kernel_size == 32768 and lay.regions[0].base == 0x20008000 and lay.waste == 6144 + 8192
+    assert lay.regions[0].base == 0x20038000 and lay.kernel_size == 0x38000 and lay.waste == 6144 + 8192
 
 
 def test_plan_json_is_byte_reproducible_and_order_independent():
@@ -554,8 +554,8 @@ def memory_budget_exceeded_mcu():
     l = b.node("mcu", board="//platforms/boards:mps2_an386", networks={"lan": "10.0.0.2"}, memory="64K")
     b.instance("database", "//services/database", memory="40K")
     b.deploy("mcu", ["database"])
-    # 40K + 2K ring overhead -> a 64K MPU region, aligned to 64K after the 24K kernel, + 8K stack.
-    return b, [f"{F}:{l}:1: error: node 'mcu': memory budget exceeded: needs 139264 bytes, budget is 65536 bytes"]
+    # 24K kernel + (40K + 2K rings -> a 64K MPU region, 64K-aligned below the 8K stack: 56K gap) + 8K stack.
+    return b, [f"{F}:{l}:1: error: node 'mcu': memory budget exceeded: needs 155648 bytes, budget is 65536 bytes"]
 
 
 @case

@@ -64,6 +64,7 @@ def sizes(plan: Plan) -> str:
                 out.append(["", "", f"group {r.group} (MPU)", f"0x{r.base:08x}", _kib(r.size), _kib(r.needed), _kib(r.waste)])
             out.append(["", "", "kernel (data, bss, heap)", f"0x{np.layout.kernel_base:08x}", _kib(np.layout.kernel_size),
                         _kib(np.layout.kernel_needed), ""])
+            out.append(["", "", "main stack", "", _kib(np.layout.top_reserved), "", ""])
         else:
             for g in np.groups:
                 if g.instances or not g.kernel:
