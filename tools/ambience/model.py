@@ -42,7 +42,7 @@ class Node:
 class Service:
     label: str
     interface: str
-    dependencies: tuple[tuple[str, str], ...]  # (dependency name, required interface)
+    dependencies: tuple[tuple[str, str], ...]  # (dependency name, required interface), declaration order
     style: str
     memory: int
     cc_class: str
@@ -197,12 +197,12 @@ class _Attrs:
             return ()
         return tuple(v)
 
-    def str_dict(self, key: str) -> tuple[tuple[str, str], ...]:
+    def str_dict(self, key: str, keep_order: bool = False) -> tuple[tuple[str, str], ...]:
         v = self.decl.get(key, {})
         if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
             self._bad(f"attribute '{key}' must be a dict of strings, got {v!r}")
             return ()
-        return tuple(sorted(v.items()))
+        return tuple(v.items()) if keep_order else tuple(sorted(v.items()))
 
 
 def load_service(data: dict, reporter: Reporter, origin: str = "<service>") -> Service | None:
@@ -216,7 +216,7 @@ def load_service(data: dict, reporter: Reporter, origin: str = "<service>") -> S
     svc = Service(
         label=normalize_label(a.string("label"), package),
         interface=a.string("interface"),
-        dependencies=a.str_dict("dependencies"),
+        dependencies=a.str_dict("dependencies", keep_order=True),  # = constructor parameter order
         style=a.string("style", "async"),
         memory=a.size("memory") or 0,
         cc_class=a.string("cc_class"),

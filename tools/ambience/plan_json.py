@@ -47,6 +47,7 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
             "start_index": idx,
             "object_id": np.object_ids[name],
             "dependencies": [_edge_json(e) for e in edges_by_caller.get(name, [])],
+            "constructor_args": [d for d, _ in svc.dependencies],
         })
     doc = {
         "ambience_plan": PLAN_FORMAT,

@@ -145,8 +145,10 @@ def _address_ok(kind: str, address: str) -> bool:
 
 def _procedures(reg: InterfaceRegistry, iface: str) -> list[dict]:
     """Every procedure callable through `iface`, including inherited ones, in a stable order."""
+    # lidl flattens inherited procedures into each service (with the ids its dispatch uses), so
+    # the required interface's own entry comes first; ancestors only fill gaps.
     seen: dict[tuple[str, str], dict] = {}
-    for name in sorted(reg.ancestors(iface)):
+    for name in [iface] + sorted(reg.ancestors(iface) - {iface}):
         i = reg.get(name)
         if i is None:
             continue
@@ -339,27 +341,32 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         group_of[inst.name] = g
 
     # --- deploys
-    node_of_group: dict[str, tuple[str, Location]] = {}
+    node_of_group: dict[str, tuple[str, Location, bool]] = {}
     claimed: set[str] = set()  # groups named by a deploy(), even a broken one: no "not deployed" cascade
     for d in dep.deploys:
-        claimed.update(d.groups)
+        claimed.update(group_of[n].name if n in group_of else n for n in d.groups)
         if d.node not in nodes:
             rep.error(d.loc, f"deploy: unknown node '{d.node}'")
             continue
-        for gname in d.groups:
+        for name in d.groups:
+            # A deploy may name a group, or an instance: then it means the instance's group.
+            via_member = name not in groups and name in group_of
+            gname = group_of[name].name if via_member else name
+            claimed.add(gname)
             if gname not in groups:
-                what = "instance or group"
-                rep.error(d.loc, f"deploy on '{d.node}': unknown {what} '{gname}'")
+                rep.error(d.loc, f"deploy on '{d.node}': unknown instance or group '{name}'")
                 continue
             prev = node_of_group.get(gname)
             if prev is not None:
+                if prev[0] == d.node and (via_member or prev[2]):
+                    continue  # the same group named again through one of its members
                 if prev[0] == d.node:
                     rep.error(d.loc, f"group '{gname}' is deployed on node '{d.node}' twice", Note(prev[1], "first deployed here"))
                 else:
                     rep.error(d.loc, f"group '{gname}' is deployed on two nodes: '{prev[0]}' and '{d.node}'",
                               Note(prev[1], f"deployed on '{prev[0]}' here"))
                 continue
-            node_of_group[gname] = (d.node, d.loc)
+            node_of_group[gname] = (d.node, d.loc, via_member)
     for g in groups.values():
         if g.name not in claimed and g.instances and all(i in instances for i in g.instances):
             if g.implicit:
@@ -367,7 +374,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
             else:
                 rep.error(g.loc, f"group '{g.name}' is not deployed on any node")
     kernel_group_of: dict[str, Group] = {}
-    for gname, (nname, dloc) in sorted(node_of_group.items()):
+    for gname, (nname, dloc, _) in sorted(node_of_group.items()):
         g = groups[gname]
         if g.kernel:
             prev = kernel_group_of.get(nname)
@@ -495,7 +502,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         node_plans[nname] = NodePlan(node=node, board=boards[nname])
     order_index = {n: i for i, n in enumerate(start_order)}
     groups_by_node: dict[str, list[Group]] = defaultdict(list)
-    for gname, (nname, _) in node_of_group.items():
+    for gname, (nname, _, _) in node_of_group.items():
         groups_by_node[nname].append(groups[gname])
     instances_by_node: dict[str, list[str]] = defaultdict(list)
     for iname in start_order:

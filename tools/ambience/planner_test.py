@@ -71,6 +71,17 @@ def test_two_groups_on_one_node_use_ipc():
     assert [g.name for g in p.nodes["host"].groups] == ["kernel", "database", "front"]
 
 
+def test_deploy_by_member_name_means_its_group():
+    b = small()
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.instance("database", "//services/database")
+    b.group("app", ["recognition", "database"])
+    b.deploy("host", ["database"])
+    b.deploy("host", ["recognition"])
+    p = plan_of(b)
+    assert [g.name for g in p.nodes["host"].groups] == ["kernel", "app"] and p.edges[0].path == "direct"
+
+
 def test_forwarder_on_intermediate_node():
     b = camera_trap_manifest()
     b.instance("watcher", "//services/motion", {"handler": "camera_manager"})
@@ -462,6 +473,18 @@ def group_on_node_twice():
     b.deploy("host", ["database"])
     l = b.deploy("host", ["database"])
     return b, [f"{F}:{l}:1: error: group 'database' is deployed on node 'host' twice"]
+
+
+@case
+def group_on_two_nodes_via_members():
+    b = small()
+    b.node("n2", networks={"lan": "10.0.0.2"})
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.instance("database", "//services/database")
+    b.group("app", ["recognition", "database"])
+    b.deploy("host", ["database"])
+    l = b.deploy("n2", ["recognition"])
+    return b, [f"{F}:{l}:1: error: group 'app' is deployed on two nodes: 'host' and 'n2'"]
 
 
 @case
