@@ -58,6 +58,10 @@ def naive_routing(plan) -> float:
     return time.perf_counter() - t0
 
 
+def _size_id(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=2, help="runs per size; the best is reported (default 2)")
@@ -80,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbaseline (naive full Dijkstra per calling node, {args.small} nodes, routing only): {naive:.2f} s "
           f"vs whole planner {t_small:.2f} s")
     print(f"t({args.large}) / t({args.small}) = {ratio:.2f} (target <= 15); t({args.large}) target <= 30 s")
-    print(f"RESULT planner_t_1k value={t_small:.3f} unit=s baseline={naive:.3f} ratio={t_small / naive:.3f}")
-    print(f"RESULT planner_t_10k value={t_large:.3f} unit=s")
-    print(f"RESULT planner_scaling_ratio value={ratio:.2f} unit=x")
+    small_id, large_id = _size_id(args.small), _size_id(args.large)
+    print(f"RESULT planner_t_{small_id} value={t_small:.3f} unit=s baseline={naive:.3f} ratio={t_small / naive:.3f}")
+    print(f"RESULT planner_t_{large_id} value={t_large:.3f} unit=s")
+    print(f"RESULT planner_scaling_{large_id}_over_{small_id} value={ratio:.2f} unit=x")
     return 0
 
 

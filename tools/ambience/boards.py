@@ -39,10 +39,10 @@ BOARDS: dict[str, Board] = {
         # QEMU mps2-an386: Cortex-M4 (stands in for the nRF52840).  RAM as platforms/boards
         # declares it (256 KiB at 0x20000000, 8 KiB main stack at the top); ARMv7-M MPU, 8 regions.
         Board("//platforms/boards:mps2_an386", "mcu", "cortex-m4", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=24 * KiB, group_overhead=2 * KiB),
+              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=2 * KiB),
         # QEMU mps2-an500: Cortex-M7 (stands in for the STM32F746).
         Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=24 * KiB, group_overhead=2 * KiB),
+              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=2 * KiB),
         Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
               kernel_ram=4 * MiB, group_overhead=1 * MiB),
     )

@@ -55,11 +55,21 @@ def _resolve_deployment(target: str) -> tuple[str, str]:
             return cand, ws
         raise UserError(f"{target}: error: no such file; give a file <name>.inputs.json or a package like //deployments/hello")
     pkg, _, name = target[2:].partition(":")
-    name = name or pkg.rsplit("/", 1)[-1]
-    label = f"//{pkg}:{name}.inputs.json"
     bazel = shutil.which("bazel")
     if bazel is None:
         raise UserError("error: 'bazel' not found; pass the inputs file instead of a label")
+    if not name:
+        q = subprocess.run([bazel, "query", "--output=label", f'kind("_ambience_plan", //{pkg}:*)'], cwd=ws,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        found = [x for x in q.stdout.split() if x]
+        if q.returncode != 0 or not found:
+            if q.returncode != 0:
+                sys.stderr.write(q.stderr)
+            raise UserError(f"error: no deployment() in //{pkg}")
+        if len(found) > 1:
+            raise UserError(f"error: //{pkg} has several deployments ({', '.join(found)}); name one")
+        name = found[0].rsplit(":", 1)[1]
+    label = f"//{pkg}:{name}"  # the deployment() target; its outputs include <name>.inputs.json
     build = subprocess.run([bazel, "build", "--color=no", "--noshow_progress", label], cwd=ws,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if build.returncode != 0:

@@ -56,6 +56,12 @@ def node_main_cc(doc: dict) -> str:
             '#include "kernel/core/console.hpp"', '#include "kernel/core/scheduler.hpp"',
             '#include "kernel/core/task.hpp"', '#include "tools/node_runtime/node_runtime.hpp"']
     out += [f'#include "{h}"' for h in headers]
+    regions_early = {r["group"] for r in doc.get("memory", {}).get("layout", {}).get("regions", [])}
+    if is_mcu and regions_early:
+        out += ["", f"// Bounds of each group's MPU region, from {node}_groups.ld."]
+        for g in sorted(regions_early):
+            out.append(f'extern "C" char __ambience_group_{g}_start[];')
+            out.append(f'extern "C" char __ambience_group_{g}_end[];')
     out += ["", "namespace {", "", "namespace rt = ::ambience::node;", "",
             f"constexpr const char kDeployment[] = {_str(doc['deployment'])};",
             f"constexpr const char kNode[] = {_str(node)};", ""]
@@ -105,8 +111,6 @@ def node_main_cc(doc: dict) -> str:
         out.append(f"// Builds group '{gname}': its instances in start order, each after its clients.")
         out.append(f"void construct_group_{gname}() {{")
         if is_mcu and gname in regions:
-            out.append(f"  extern char __ambience_group_{gname}_start[];  // from {node}_groups.ld")
-            out.append(f"  extern char __ambience_group_{gname}_end[];")
             out.append(f"  std::memset(__ambience_group_{gname}_start, 0, static_cast<std::size_t>("
                        f"__ambience_group_{gname}_end - __ambience_group_{gname}_start));")
         for name in g["instances"]:

@@ -1,0 +1,84 @@
+"""Moving an instance between groups or nodes changes only the manifest.
+
+The three hello deployments (base: two groups; one_group; on_board) differ from each other in
+exactly one BUILD line and use the same service targets; the planner gives the greeter's `out`
+dependency a different call path in each, the generated node code binds a different client, and
+every image builds (they are data of this test) and runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import unittest
+
+VARIANTS = {"": "ipc", "one_group": "direct", "on_board": "rpc"}
+
+
+def pkg(variant: str) -> str:
+    return "deployments/hello" + (f"/{variant}" if variant else "")
+
+
+def read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+class PlacementTest(unittest.TestCase):
+    def test_manifests_differ_in_one_line(self):
+        base = read("deployments/hello/BUILD.bazel").splitlines()
+        for variant in ("one_group", "on_board"):
+            other = read(f"{pkg(variant)}/BUILD.bazel").splitlines()
+            self.assertEqual(len(base), len(other), variant)
+            changed = [i for i, (a, b) in enumerate(zip(base, other)) if a != b]
+            self.assertEqual(len(changed), 1, f"{variant}: lines {changed} differ")
+
+    def test_same_services_everywhere(self):
+        labels = set()
+        for variant in VARIANTS:
+            desc = json.loads(read(f"{pkg(variant)}/hello.description.json"))
+            labels.add(tuple(sorted(d["service"] for d in desc["declarations"] if d["decl"] == "instance")))
+        self.assertEqual(labels, {("//deployments/hello/services:console", "//deployments/hello/services:greeter")})
+
+    def test_call_path_follows_the_manifest(self):
+        for variant, path in VARIANTS.items():
+            node = "board" if variant == "on_board" else "host"
+            plan = json.loads(read(f"{pkg(variant)}/hello/{node}.plan.json"))
+            greeter = next(i for i in plan["instances"] if i["name"] == "greeter")
+            self.assertEqual([(d["dependency"], d["path"]) for d in greeter["dependencies"]], [("out", path)], variant)
+            main = read(f"{pkg(variant)}/hello/{node}_main.cc")
+            client = {"direct": "i_greeter.emplace(i_console.get());",
+                      "ipc": "i_greeter.emplace(d_greeter__out_client.get());",
+                      "rpc": "i_greeter.emplace(d_greeter__out_client.get());"}[path]
+            self.assertIn(client, main, variant)
+            kind = {"direct": None, "ipc": "ConsoleZeroCopyClient<rt::LocalChannel<::hello::Console>>",
+                    "rpc": "ConsoleRpcClient<rt::RouteTransport>"}[path]
+            if kind:
+                self.assertIn(kind, main, variant)
+
+    def test_hosted_images_run(self):
+        expect_greeting = {"": True, "one_group": True, "on_board": False}
+        for variant, greets in expect_greeting.items():
+            out = subprocess.run([f"{pkg(variant)}/host"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stdout)
+            self.assertEqual('[greeter] greet("world") -> "hello, world!"' in out.stdout, greets, out.stdout)
+            self.assertIn("ambience: node 'host' of 'hello'", out.stdout)
+
+    def test_mcu_image_places_the_group_in_its_region(self):
+        plan = json.loads(read("deployments/hello/on_board/hello/board.plan.json"))
+        region = plan["memory"]["layout"]["regions"][0]
+        self.assertEqual(region["group"], "greeter")
+        nm = subprocess.run(["arm-none-eabi-nm", "deployments/hello/on_board/board.elf"], stdout=subprocess.PIPE,
+                            text=True, check=True).stdout
+        syms = {line.split()[-1]: int(line.split()[0], 16) for line in nm.splitlines() if len(line.split()) == 3}
+        start = syms["__ambience_group_greeter_start"]
+        end = syms["__ambience_group_greeter_end"]
+        self.assertEqual(start, region["base"])
+        self.assertLessEqual(end - start, region["size"])
+        greeter = next(v for k, v in syms.items() if "i_greeter" in k)
+        self.assertTrue(start <= greeter < end)
+
+
+if __name__ == "__main__":
+    unittest.main()

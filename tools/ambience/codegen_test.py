@@ -1,0 +1,68 @@
+"""Node code generation: the client each dependency gets follows the plan's call path."""
+from __future__ import annotations
+
+import json
+
+from ambience.codegen import node_groups_ld, node_main_cc
+from ambience.plan_json import plan_documents
+from ambience.planner import make_plan
+from ambience.testlib import camera_trap_interfaces, camera_trap_manifest
+
+
+def docs_of(b):
+    dep, rep = b.model()
+    rep.check()
+    return {n: json.loads(t) for n, t in plan_documents(make_plan(dep, camera_trap_interfaces())).items()}
+
+
+def test_direct_dependency_passes_the_implementation():
+    cc = node_main_cc(docs_of(camera_trap_manifest())["camera"])
+    assert "  i_camera_manager.emplace(i_detection.get());" in cc
+    # start order inside the group: detection before camera_manager
+    assert cc.index("co_await rt::start_service(i_detection.get());") < cc.index(
+        "co_await rt::start_service(i_camera_manager.get());")
+
+
+def test_rpc_dependency_gets_serializing_client_over_route():
+    cc = node_main_cc(docs_of(camera_trap_manifest())["camera"])
+    assert 'constexpr rt::Route d_detection__next_route{"lan", "udp", "10.0.0.1", 4800, "edge", 1};' in cc
+    assert "rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RouteTransport>> d_detection__next_client;" in cc
+    assert "  i_detection.emplace(d_detection__next_client.get());" in cc
+
+
+def test_ipc_dependency_gets_zero_copy_client_with_grant():
+    b = camera_trap_manifest()
+    b.group("g2", ["detection"])  # detection leaves camera_group... make it a second group
+    b.group("camera_group", ["camera_manager"])
+    b.declarations = [d for d in b.declarations if not (d["decl"] == "group" and d["name"] == "camera_group"
+                                                        and d["instances"] == ["camera_manager", "detection"])]
+    b.deploy("camera", ["g2"])
+    cc = node_main_cc(docs_of(b)["camera"])
+    assert "rt::Slot<rt::LocalChannel<::camera_trap::FrameHandler>> d_camera_manager__frames_channel;" in cc
+    assert "  d_camera_manager__frames_channel.emplace(i_detection.get(), rt::Grant{0x1ull});" in cc
+    assert "  i_camera_manager.emplace(d_camera_manager__frames_client.get());" in cc
+    # g2 (the callee) is built and started before camera_group (the caller)
+    assert cc.index("construct_group_g2();") < cc.index("construct_group_camera_group();")
+
+
+def test_mcu_groups_live_in_their_region_sections():
+    docs = docs_of(camera_trap_manifest())
+    cc = node_main_cc(docs["camera"])
+    assert '__attribute__((section(".ambience.group.camera_group"))) rt::Slot<camera_trap::Detection> i_detection;' in cc
+    ld = node_groups_ld(docs["camera"])
+    assert "  .ambience_group_camera_group 0x20038000 (NOLOAD) : ALIGN(8)" in ld
+    assert "ASSERT(end <= 0x20038000," in ld
+    assert "__attribute__((section" not in node_main_cc(docs["edge"])  # hosted: no MPU sections
+
+
+def test_served_objects_carry_caller_grants():
+    cc = node_main_cc(docs_of(camera_trap_manifest())["cloud"])
+    assert '{"external:internet", rt::Grant{0x7ull}},' in cc
+    assert '{"recognition@edge", rt::Grant{0x7ull}},' in cc
+    assert '{1, "database", &serve_database, database_grants},' in cc
+
+
+def test_generated_code_is_deterministic():
+    a = {n: node_main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
+    b = {n: node_main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
+    assert a == b

@@ -1,0 +1,405 @@
+"""Ambience deployments in BUILD files: services, networks, nodes, instances, groups, deploys.
+
+    load("//tools/bazel:defs.bzl", "ambience_service", "deploy", "deployment", "export", "group",
+         "import_service", "instance", "network", "node")
+
+These macros only *collect* declarations; every check and decision is the planner's
+(tools/ambience, a Python action).  Each declaration becomes a tiny private target whose
+attributes carry it; Bazel records where the macro was called (`generator_location`), so the
+planner's diagnostics point at the BUILD line.  `deployment(name)`, called last in the BUILD
+file, gathers them in source order into one JSON description, runs the planner and the node code
+generator, and declares one image per node.  See tools/README.md for the reference.
+"""
+
+load("//lidl:defs.bzl", "LidlInfo")
+load("//platforms:copts.bzl", "AMBIENCE_COPTS")
+load("//platforms:defs.bzl", "mcu_image")
+load("//platforms/boards:boards.bzl", "BOARDS")
+
+AmbienceServiceInfo = provider(
+    doc = "An ambience_service: its description for the planner and the lidl JSON it needs.",
+    fields = {
+        "json": "File: the service description (<name>.service.json)",
+        "lidl_json": "depset of lidl JSON interface descriptions (implemented and used interfaces)",
+    },
+)
+
+# ----------------------------------------------------------------------------- locations
+
+def _noop_impl(ctx):
+    return []
+
+# One declaration of the deployment language; `payload` is its attributes as JSON.
+_ambience_decl = rule(
+    implementation = _noop_impl,
+    attrs = {
+        "decl": attr.string(),
+        "payload": attr.string(),
+    },
+)
+
+def _location_of(target_name):
+    """`path/BUILD.bazel:LINE:COL` of the macro call that created `target_name`.
+
+    Bazel points at the call's opening parenthesis; step back over the macro's name so the
+    caret lands where the declaration starts.
+    """
+    r = native.existing_rule(target_name)
+    loc = r.get("generator_location") or ""
+    fn = r.get("generator_function") or ""
+    parts = loc.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        col = int(parts[2])
+        if col > len(fn):
+            col -= len(fn)
+        return "%s:%s:%d" % (parts[0], parts[1], col)
+    return loc
+
+def _unique_name(base):
+    name = base
+    k = 1
+    for _ in range(1000):
+        if native.existing_rule(name) == None:
+            return name
+        k += 1
+        name = "%s_%d" % (base, k)
+    fail("too many declarations named like " + base)
+
+def _declare(decl, key, payload):
+    _ambience_decl(
+        name = _unique_name("_ambience_%s_%s" % (decl, key)),
+        decl = decl,
+        payload = json.encode(payload),
+        visibility = ["//visibility:private"],
+    )
+
+# ----------------------------------------------------------------------------- services
+
+def _lidl_cc(label):
+    # lidl_library(name) makes name_cc; "//a/b" means "//a/b:b".
+    if ":" in label:
+        return label + "_cc"
+    return label + ":" + label.split("/")[-1] + "_cc"
+
+def _service_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".service.json")
+    label = "//%s:%s" % (ctx.label.package, ctx.label.name)
+    desc = {
+        "ambience_service": 1,
+        "label": label,
+        "interface": ctx.attr.interface,
+        "dependencies": ctx.attr.dependencies,
+        "style": ctx.attr.style,
+        "cc_class": ctx.attr.cc_class,
+        "header": ctx.attr.header,
+        "cc_library": "//%s:%s" % (ctx.label.package, ctx.attr.cc_library_name),
+        "loc": ctx.attr.loc,
+    }
+    if ctx.attr.memory:
+        desc["memory"] = ctx.attr.memory
+    ctx.actions.write(out, json.encode_indent(desc, indent = " ") + "\n")
+    lidl = depset(transitive = [d[LidlInfo].json for d in ctx.attr.implements + ctx.attr.interfaces])
+    return [
+        DefaultInfo(files = depset([out])),
+        AmbienceServiceInfo(json = out, lidl_json = lidl),
+    ]
+
+_ambience_service = rule(
+    implementation = _service_impl,
+    attrs = {
+        "implements": attr.label_list(providers = [LidlInfo]),
+        "interfaces": attr.label_list(providers = [LidlInfo]),
+        "interface": attr.string(mandatory = True),
+        "dependencies": attr.string_dict(),
+        "style": attr.string(default = "async"),
+        "memory": attr.string(),
+        "cc_class": attr.string(mandatory = True),
+        "header": attr.string(mandatory = True),
+        "cc_library_name": attr.string(mandatory = True),
+        "loc": attr.string(),
+    },
+)
+
+def _camel(name):
+    return "".join([p[:1].upper() + p[1:] for p in name.split("_") if p])
+
+def ambience_service(
+        name,
+        implements,
+        interface,
+        dependencies = {},
+        srcs = [],
+        hdrs = [],
+        deps = [],
+        interfaces = [],
+        cc_class = None,
+        style = "async",
+        memory = None,
+        copts = [],
+        visibility = None,
+        **kwargs):
+    """A service: a C++ implementation of one lidl interface, with typed dependencies.
+
+    Args:
+      implements: the lidl_library declaring `interface`.
+      interface: fully qualified lidl service name, e.g. "camera_trap.FrameHandler".
+      dependencies: dependency name -> required lidl interface; the C++ constructor takes one
+        reference per dependency, in this order, typed as the interface's abstract class.
+      srcs, hdrs, deps, copts: as for cc_library (headers in srcs are exported too).
+      interfaces: further lidl_library targets whose interfaces the dependencies use.
+      cc_class: the C++ class (default: the interface's namespace + CamelCase(name)).
+      style: "async" (coroutines) or "sync" (derives from the generated *Sync base).
+      memory: RAM one instance needs, e.g. "8K" (planner default: 4 KiB).
+    Creates :name (for instance(service = ...)) and :name_cc (the cc_library).
+    """
+    headers = hdrs + [s for s in srcs if s.endswith(".hpp") or s.endswith(".h")]
+    sources = [s for s in srcs if not (s.endswith(".hpp") or s.endswith(".h"))]
+    if not headers:
+        fail("ambience_service '%s': needs a header declaring its class (in hdrs or srcs)" % name)
+    native.cc_library(
+        name = name + "_cc",
+        srcs = sources,
+        hdrs = headers,
+        copts = AMBIENCE_COPTS + copts,
+        deps = deps + [_lidl_cc(implements)] + [_lidl_cc(i) for i in interfaces] + ["//kernel/core"],
+        visibility = visibility,
+        **kwargs
+    )
+    marker = _unique_name("_ambience_service_" + name)
+    _ambience_decl(name = marker, decl = "service", payload = "{}", visibility = ["//visibility:private"])
+    namespace = "::".join(interface.split(".")[:-1])
+    pkg = native.package_name()
+    _ambience_service(
+        name = name,
+        implements = [implements],
+        interfaces = interfaces,
+        interface = interface,
+        dependencies = dependencies,
+        style = style,
+        memory = str(memory) if memory != None else "",
+        cc_class = cc_class or (namespace + "::" + _camel(name)),
+        header = (pkg + "/" if pkg else "") + headers[0],
+        cc_library_name = name + "_cc",
+        loc = _location_of(marker),
+        visibility = visibility,
+    )
+
+# ----------------------------------------------------------------------------- deployment language
+
+def network(name, kind, hop_cost = 1, encrypted = False):
+    """A link between nodes: kind "udp" or "serial"; hop_cost weighs routes (lower is preferred)."""
+    _declare("network", name, {"name": name, "kind": kind, "hop_cost": hop_cost, "encrypted": encrypted})
+
+def node(name, board, networks = {}, memory = None):
+    """A machine running one image. board: a //platforms board; networks: network -> address."""
+    p = {"name": name, "board": board, "networks": networks}
+    if memory != None:
+        p["memory"] = memory
+    _declare("node", name, p)
+
+def instance(name, service, dependencies = {}, memory = None):
+    """A named service object; dependencies: dependency name -> instance (or import) name."""
+    p = {"name": name, "service": service, "dependencies": dependencies}
+    if memory != None:
+        p["memory"] = memory
+    _declare("instance", name, p)
+
+def group(name, instances, kernel = False):
+    """Instances sharing one address space (direct calls); kernel = True: the node's kernel group."""
+    _declare("group", name, {"name": name, "instances": instances, "kernel": kernel})
+
+def deploy(node, groups):
+    """Runs groups (or instances: their group) on a node."""
+    _declare("deploy", node, {"node": node, "groups": groups})
+
+def export(instance, network, port = None):
+    """Makes an instance callable from outside the cluster on a network (token required)."""
+    p = {"instance": instance, "network": network}
+    if port != None:
+        p["port"] = port
+    _declare("export", instance, p)
+
+def import_service(name, interface, network, address, port = None):
+    """A service outside the cluster, reachable on a network; instances may depend on it by name."""
+    p = {"name": name, "interface": interface, "network": network, "address": address}
+    if port != None:
+        p["port"] = port
+    _declare("import_service", name, p)
+
+# ----------------------------------------------------------------------------- deployment()
+
+def _plan_impl(ctx):
+    desc = ctx.actions.declare_file(ctx.label.name + ".description.json")
+    ctx.actions.write(desc, ctx.attr.description)
+    inputs_bundle = ctx.actions.declare_file(ctx.label.name + ".inputs.json")
+    services = [s[AmbienceServiceInfo] for s in ctx.attr.services]
+    lidl = depset(transitive = [s.lidl_json for s in services]).to_list()
+    outputs = [inputs_bundle]
+    groups = {}
+    args = ctx.actions.args()
+    args.add("compile")
+    args.add("--description", desc)
+    for s in services:
+        args.add("--service", s.json)
+    for f in lidl:
+        args.add("--lidl", f)
+    args.add("--inputs-out", inputs_bundle)
+    args.add("--expect-nodes", ",".join(ctx.attr.nodes))
+    gen_dir = None
+    for n in ctx.attr.nodes:
+        plan = ctx.actions.declare_file("%s/%s.plan.json" % (ctx.label.name, n))
+        main = ctx.actions.declare_file("%s/%s_main.cc" % (ctx.label.name, n))
+        args.add("--plan-out", "%s=%s" % (n, plan.path))
+        outputs += [plan, main]
+        groups["plan_" + n] = depset([plan])
+        groups["main_" + n] = depset([main])
+        if n in ctx.attr.mcu_nodes:
+            ld = ctx.actions.declare_file("%s/%s_groups.ld" % (ctx.label.name, n))
+            outputs.append(ld)
+            groups["ld_" + n] = depset([ld])
+        gen_dir = main.dirname
+    if gen_dir:
+        args.add("--codegen-dir", gen_dir)
+    ctx.actions.run(
+        executable = ctx.executable._compiler,
+        arguments = [args],
+        inputs = [desc] + [s.json for s in services] + lidl + ctx.files.build_file,
+        outputs = outputs,
+        mnemonic = "AmbiencePlan",
+        progress_message = "Planning deployment %s" % ctx.label,
+    )
+    default = [desc, inputs_bundle] + [f for f in outputs if f.path.endswith(".plan.json")]
+    return [
+        DefaultInfo(files = depset(default), runfiles = ctx.runfiles(files = default)),
+        OutputGroupInfo(**groups),
+    ]
+
+_ambience_plan = rule(
+    implementation = _plan_impl,
+    attrs = {
+        "description": attr.string(mandatory = True),
+        "services": attr.label_list(providers = [AmbienceServiceInfo]),
+        "nodes": attr.string_list(),
+        "mcu_nodes": attr.string_list(),
+        "build_file": attr.label_list(allow_files = True),
+        "_compiler": attr.label(default = "//tools:ambience_cli", executable = True, cfg = "exec"),
+    },
+)
+
+def _sort_key(loc):
+    # "path:LINE:COL" -> (path, line, col), so declarations sort in source order
+    parts = loc.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return (parts[0], int(parts[1]), int(parts[2]))
+    return (loc, 0, 0)
+
+def _absolute(label):
+    if label.startswith(":"):
+        return "//" + native.package_name() + label
+    if label.startswith("//") or label.startswith("@"):
+        return label
+    return "//" + native.package_name() + ":" + label
+
+def deployment(name, visibility = None):
+    """Call last in the BUILD file. Plans the deployment and declares one image per node.
+
+    Creates :name (the plan: description, per-node plans, inputs bundle for the CLI),
+    :<node> for every node (a cc_binary for hosted boards, an mcu_image for Cortex-M boards,
+    which produces .elf, .bin and a size report), :<node>_plan and :name_images.
+    """
+    # Images, plans and generated code are for anyone (tests, clusters, the CLI); the BUILD file
+    # too, so tools can show the manifest next to its diagnostics.
+    visibility = visibility or ["//visibility:public"]
+    decls = []
+    for rname, r in native.existing_rules().items():
+        if r["kind"] != "_ambience_decl" or r["decl"] == "service":
+            continue
+        loc = _location_of(rname)
+        d = json.decode(r["payload"])
+        d["decl"] = r["decl"]
+        d["loc"] = loc
+        decls.append((_sort_key(loc), rname, d))
+    decls = [d for _, _, d in sorted(decls)]
+
+    # Which services each node links: resolution of the declared names only (no decisions).
+    instances = {}
+    group_members = {}
+    nodes = []
+    for d in decls:
+        if d["decl"] == "instance":
+            instances[d["name"]] = _absolute(d["service"])
+        elif d["decl"] == "group":
+            group_members[d["name"]] = d["instances"]
+        elif d["decl"] == "node":
+            nodes.append(d)
+    for g, members in group_members.items():
+        for m in members:
+            if m not in group_members:
+                group_members[m] = members  # naming a member in deploy() means its group
+    node_services = {}
+    for d in decls:
+        if d["decl"] == "deploy":
+            svcs = node_services.setdefault(d["node"], {})
+            for g in d["groups"]:
+                for i in group_members.get(g, [g]):
+                    if i in instances:
+                        svcs[instances[i]] = True
+
+    services = sorted({s: True for s in instances.values()}.keys())
+    node_names = [n["name"] for n in nodes]
+    mcu_nodes = [n["name"] for n in nodes if n["board"].split(":")[-1] in BOARDS]
+
+    pkg = native.package_name()
+    build_files = native.glob(["BUILD.bazel", "BUILD"])
+    native.exports_files(build_files, visibility = visibility)
+    description = {
+        "ambience_description": 1,
+        "name": name,
+        "package": pkg,
+        "build_file": pkg + "/" + (build_files[0] if build_files else "BUILD.bazel"),
+        "declarations": decls,
+    }
+    _ambience_plan(
+        name = name,
+        description = json.encode_indent(description, indent = " ") + "\n",
+        services = services,
+        nodes = node_names,
+        mcu_nodes = mcu_nodes,
+        build_file = build_files,
+        visibility = visibility,
+    )
+
+    images = []
+    for n in nodes:
+        nname = n["name"]
+        for kind in ["plan", "main"] + (["ld"] if nname in mcu_nodes else []):
+            native.filegroup(
+                name = "%s_%s" % (nname, kind),
+                srcs = [":" + name],
+                output_group = "%s_%s" % (kind, nname),
+                visibility = visibility,
+            )
+        libs = [s + "_cc" for s in sorted(node_services.get(nname, {}).keys())]
+        runtime = ["//kernel/core", "//tools/node_runtime"]
+        if nname in mcu_nodes:
+            mcu_image(
+                name = nname,
+                board = n["board"],
+                srcs = [":%s_main" % nname],
+                deps = libs + runtime,
+                copts = AMBIENCE_COPTS,
+                additional_linker_inputs = [":%s_ld" % nname],
+                linkopts = ["-T$(location :%s_ld)" % nname],
+                visibility = visibility,
+            )
+        else:
+            native.cc_binary(
+                name = nname,
+                srcs = [":%s_main" % nname],
+                deps = libs + runtime,
+                copts = AMBIENCE_COPTS,
+                data = [":%s_plan" % nname],
+                visibility = visibility,
+            )
+        images.append(":" + nname)
+    native.filegroup(name = name + "_images", srcs = images, visibility = visibility)
