@@ -277,3 +277,16 @@ AMBIENCE_TEST(dispatch_rejects_bad_requests) {
 }
 
 }  // namespace lidl_codegen_test
+
+namespace lidl_codegen_test {
+
+AMBIENCE_TEST(procedure_table_lists_inherited_procedures_first) {
+  static_assert(demo::Store::procedures.size() == 5);
+  CHECK(std::string_view(demo::Store::procedures[0].name) == "name");
+  CHECK(std::string_view(demo::Store::procedures[0].declared_in) == "demo.base.Named");
+  CHECK(demo::Store::procedures[0].idempotent);
+  CHECK(demo::Store::procedures[4].has_views);
+  CHECK(!demo::Store::procedures[1].idempotent);
+}
+
+}  // namespace lidl_codegen_test

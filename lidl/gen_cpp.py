@@ -340,7 +340,12 @@ class _CppGen:
         out += [f"class {n}" + (f" : {bases}" if bases else "") + " {", " public:",
                 f"  static constexpr std::uint64_t schema_hash = 0x{s.schema_hash:016x}ull;",
                 f"  static constexpr const char* service_name = \"{s.fullname}\";",
-                f"  static constexpr std::size_t procedure_count = {len(s.procedures)};", "",
+                f"  static constexpr std::size_t procedure_count = {len(s.procedures)};",
+                f"  static constexpr std::array<{L}::ProcedureInfo, {len(s.procedures)}> procedures{{{{"]
+        for p in s.procedures:
+            out.append(f'      {{{p.id}, "{p.name}", "{p.declared_in}", {str("idempotent" in p.attributes).lower()}, '
+                       f'{str(p.has_views).lower()}}},')
+        out += ["  }};", "",
                 f"  virtual ~{n}() = default;"]
         for p in s.own_procedures():
             out += self.doc(p.doc, "  ")

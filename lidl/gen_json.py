@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from lidl import schema as t
+from lidl.gen_common import cpp_header, py_module
 
 
 def _type_json(d) -> dict:
@@ -24,6 +25,7 @@ def _type_json(d) -> dict:
 def _service_json(s: t.RService) -> dict:
     return {
         "name": s.fullname,
+        "cpp_class": "::" + s.fullname.replace(".", "::"),
         "extends": list(s.extends),
         "doc": s.doc,
         "schema_hash": f"{s.schema_hash:016x}",
@@ -50,6 +52,8 @@ def interface_description(schema: t.Schema, path: str) -> dict:
         "source": f.source,
         "namespace": f.namespace,
         "imports": [schema.files[i].source for i in f.imports],
+        "cpp_header": cpp_header(f.source),
+        "py_module": py_module(f.source),
         "types": [_type_json(d) for d in f.decls if not isinstance(d, t.RService)],
         "services": [_service_json(d) for d in f.decls if isinstance(d, t.RService)],
     }

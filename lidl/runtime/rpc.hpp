@@ -95,6 +95,16 @@ struct Header {
   }
 };
 
+// Static description of a procedure, generated into every interface class as `procedures[]` (for
+// retry policies, capability tables and diagnostics).
+struct ProcedureInfo {
+  std::uint16_t id;
+  const char* name;
+  const char* declared_in;
+  bool idempotent;  // safe to retry after a timeout or a restart of the callee
+  bool has_views;   // takes string_view/span parameters (zero-copy on the server side)
+};
+
 // Memory for one message.  prepare(n) returns n writable bytes at an 8-byte-aligned address (or
 // an empty span when it cannot hold n bytes); message() is what was last prepared.
 class MessageBuffer {
