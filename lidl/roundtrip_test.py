@@ -136,3 +136,51 @@ def test_validators_agree_on_mutated_messages(reencode, type_name, desc, data):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+class _CppServerTransport:
+    """Sends request messages to the C++ demo.Store server inside the re-encoder process."""
+
+    def __init__(self, reencode):
+        self.reencode = reencode
+
+    def call(self, request: bytes) -> bytes:
+        reply = self.reencode("REQ", request)
+        assert reply.startswith("OK "), reply
+        return bytes.fromhex(reply[3:])
+
+
+def _checksum(data: bytes, label: str, points) -> int:
+    s = 0
+    for b in data:
+        s = (s * 31 + b) & 0xFFFFFFFF
+    for ch in label.encode():
+        s = (s * 31 + ch) & 0xFFFFFFFF
+    for p in points:
+        s = (s * 31 + ((p.x - p.y) & 0xFFFFFFFF)) & 0xFFFFFFFF
+    return s
+
+
+def test_python_client_against_cpp_server(reencode):
+    client = everything.StoreClient(_CppServerTransport(reencode))
+    assert client.name() == "c++ store"
+    thing = everything.Everything(text="from python", blob=b"\x00\x01", points=[everything.Point(1, 2)],
+                                  shapes=[everything.Shape("label", "x")], maybe=5)
+    ident = client.put(thing)
+    assert client.get(ident) == thing
+    assert client.get(ident + 1000) is None
+    pts = [everything.Point(7, 3), everything.Point(-1, 4)]
+    assert client.checksum(b"abc", "lbl", pts) == _checksum(b"abc", "lbl", pts)
+    client.clear()
+    assert client.get(ident) is None
+
+
+def test_messages_have_no_small_size_cap(reencode):
+    """A 3 MiB payload (the original lidl capped messages at 32 KiB) crosses both runtimes."""
+    big = bytes(range(256)) * (3 * 4096)
+    frame = frames.Frame(width=1, height=2, taken_at_ms=3, pixels=big)
+    encoded = c.encode(frames.Frame_WIRE, frame)
+    reply = reencode("camera_trap.Frame", encoded)
+    assert reply.startswith("OK ") and bytes.fromhex(reply[3:]) == encoded
+    client = everything.StoreClient(_CppServerTransport(reencode))
+    assert client.checksum(big, "", []) == _checksum(big, "", [])

@@ -1,12 +1,67 @@
-// Re-encoder for the hand-written test schemas (see reencode.hpp for the line protocol).
-#include "lidl/testing/reencode.hpp"
+// Re-encoder for the hand-written test schemas (see reencode.hpp for the line protocol), plus a
+// C++ demo.Store server: "REQ <hex>" runs the request through the generated dispatch() and
+// answers "OK <hex of the reply message>", so Python clients can be tested against C++ servers.
+#include <map>
 
+#include "kernel/core/scheduler.hpp"
+#include "kernel/core/task.hpp"
 #include "lidl/testdata/everything.lidl.hpp"
 #include "lidl/testdata/frames.lidl.hpp"
+#include "lidl/testing/reencode.hpp"
+
+namespace lidl_testing {
+
+// A small store: put() keeps things by id, get() returns them, checksum() sums its views.
+class CppStore final : public demo::StoreSync {
+ public:
+  std::string name_sync() override { return "c++ store"; }
+  std::uint64_t put_sync(const demo::Everything& thing) override {
+    things_[++next_] = thing;
+    return next_;
+  }
+  std::optional<demo::Everything> get_sync(std::uint64_t id) override {
+    auto it = things_.find(id);
+    if (it == things_.end()) return std::nullopt;
+    return it->second;
+  }
+  void clear_sync() override { things_.clear(); }
+  std::uint32_t checksum_sync(std::span<const std::uint8_t> data, std::string_view label,
+                              std::span<const demo::Point> points) override {
+    std::uint32_t s = 0;
+    for (auto b : data) s = s * 31 + b;
+    for (auto c : label) s = s * 31 + static_cast<unsigned char>(c);
+    for (const auto& p : points) s = s * 31 + static_cast<std::uint32_t>(p.x - p.y);
+    return s;
+  }
+
+ private:
+  std::map<std::uint64_t, demo::Everything> things_;
+  std::uint64_t next_ = 0;
+};
+
+std::string serve(CppStore& store, const std::byte* d, std::size_t n) {
+  ambience::lidl::HeapMessageBuffer reply;
+  auto run = [](CppStore& s, std::span<const std::byte> req, ambience::lidl::MessageBuffer& out) -> ambience::Task<void> {
+    co_await demo::dispatch(s, req, out);
+  };
+  if (ambience::spawn(run(store, {d, n}, reply)) != ambience::Status::ok) return "ERR no_memory";
+  ambience::Scheduler::current().run_until_idle();
+  static const char* hex = "0123456789abcdef";
+  std::string s = "OK ";
+  for (std::byte b : reply.message()) {
+    s += hex[std::to_integer<unsigned>(b) >> 4];
+    s += hex[std::to_integer<unsigned>(b) & 15];
+  }
+  return s;
+}
+
+}  // namespace lidl_testing
 
 int main() {
   using lidl_testing::reencode;
+  static lidl_testing::CppStore store;
   return lidl_testing::run_reencoder([](const std::string& type, const std::byte* d, std::size_t n) -> std::string {
+    if (type == "REQ") return lidl_testing::serve(store, d, n);
     if (type == "demo.Everything") return reencode<demo::Everything>(d, n);
     if (type == "demo.Tree") return reencode<demo::Tree>(d, n);
     if (type == "demo.Shape") return reencode<demo::Shape>(d, n);
