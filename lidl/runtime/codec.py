@@ -20,6 +20,7 @@ __all__ = [
     "U32", "U64", "F32", "F64", "STRING", "BYTES", "Vector", "Array", "Optional", "Enum", "Struct",
     "Union", "UnionValue", "encode", "decode", "encode_request", "decode_request", "encode_reply",
     "decode_reply", "Header", "read_header", "Transport", "Client", "ProcedureInfo", "dispatch",
+    "to_json", "from_json", "call_json", "JsonValueError",
 ]
 
 
@@ -566,3 +567,113 @@ def dispatch(impl, schema_hash: int, procedures: tuple[ProcedureInfo, ...], requ
         return encode_reply(schema_hash, h.procedure, h.call_id, Status.ok, proc.result, result)
     except Exception:  # noqa: BLE001 - the caller gets a status, the server keeps running
         return encode_reply(schema_hash, h.procedure, h.call_id, Status.internal)
+
+
+# --- JSON-shaped values (for command lines and logs) --------------------------------------------
+#
+# struct -> object, enum -> value name, union -> {"<variant>": value}, optional -> null or value,
+# bytes -> base64 string, vector/array -> list, floats/ints/bools/strings as themselves.
+
+
+def to_json(desc: Desc, value):
+    """A JSON-serialisable form of a value of `desc`."""
+    import base64  # noqa: PLC0415 - only needed here
+
+    if isinstance(desc, Struct):
+        return {n: to_json(d, getattr(value, n)) for n, _, d in desc.fields}
+    if isinstance(desc, Union):
+        d = dict(desc._variants.get())[value.tag]
+        return {value.tag: to_json(d, value.value)}
+    if isinstance(desc, Enum):
+        return desc.cls(value).name
+    if isinstance(desc, Optional):
+        return None if value is None else to_json(desc.elem, value)
+    if isinstance(desc, (Vector, Array)):
+        return [to_json(desc.elem, v) for v in value]
+    if isinstance(desc, _Bytes):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+class JsonValueError(ValueError):
+    """A JSON value that does not fit the type; `path` says where (e.g. 'frame.pixels')."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path or 'value'}: {message}")
+        self.path = path
+
+
+def from_json(desc: Desc, obj, path: str = ""):
+    """The value of `desc` described by a JSON-shaped object (inverse of to_json)."""
+    import base64  # noqa: PLC0415
+    import binascii  # noqa: PLC0415
+
+    def sub(p: str) -> str:
+        return f"{path}.{p}" if path else p
+
+    if isinstance(desc, Struct):
+        if not isinstance(obj, dict):
+            raise JsonValueError(path, f"expected an object for {desc.name}")
+        names = [n for n, _, _ in desc.fields]
+        unknown = sorted(set(obj) - set(names))
+        if unknown:
+            raise JsonValueError(path, f"unknown field(s) {', '.join(unknown)} of {desc.name}")
+        kwargs = {n: from_json(d, obj[n], sub(n)) for n, _, d in desc.fields if n in obj}
+        return desc.cls(**kwargs)
+    if isinstance(desc, Union):
+        variants = dict(desc._variants.get())
+        if not isinstance(obj, dict) or len(obj) != 1 or next(iter(obj)) not in variants:
+            raise JsonValueError(path, f"expected {{\"<variant>\": value}} with a variant of {desc.name} "
+                                 f"({', '.join(variants)})")
+        tag, v = next(iter(obj.items()))
+        return desc.cls(tag, from_json(variants[tag], v, sub(tag)))
+    if isinstance(desc, Enum):
+        if isinstance(obj, str) and obj in desc.cls.__members__:
+            return desc.cls[obj]
+        if isinstance(obj, int) and not isinstance(obj, bool) and obj in desc.values:
+            return desc.cls(obj)
+        raise JsonValueError(path, f"expected one of {', '.join(desc.cls.__members__)}")
+    if isinstance(desc, Optional):
+        return None if obj is None else from_json(desc.elem, obj, path)
+    if isinstance(desc, (Vector, Array)):
+        if not isinstance(obj, list):
+            raise JsonValueError(path, "expected a list")
+        if isinstance(desc, Array) and len(obj) != desc.n:
+            raise JsonValueError(path, f"expected {desc.n} elements, got {len(obj)}")
+        return [from_json(desc.elem, v, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(desc, _Bytes):
+        try:
+            return base64.b64decode(obj, validate=True) if isinstance(obj, str) else bytes(obj)
+        except (binascii.Error, TypeError, ValueError):
+            raise JsonValueError(path, "expected base64 text or a list of byte values") from None
+    if isinstance(desc, _String):
+        if not isinstance(obj, str):
+            raise JsonValueError(path, "expected a string")
+        return obj
+    if isinstance(desc, _Bool):
+        if not isinstance(obj, bool):
+            raise JsonValueError(path, "expected true or false")
+        return obj
+    if isinstance(desc, _Float):
+        if isinstance(obj, bool) or not isinstance(obj, (int, float)):
+            raise JsonValueError(path, "expected a number")
+        return float(obj)
+    if isinstance(desc, _Scalar):
+        if isinstance(obj, bool) or not isinstance(obj, int) or not desc.lo <= obj <= desc.hi:
+            raise JsonValueError(path, f"expected an integer in {desc.lo}..{desc.hi}")
+        return obj
+    raise TypeError(desc)
+
+
+def call_json(client: Client, procedure: str, args: dict):
+    """Call `procedure` of a generated client with JSON-shaped arguments; returns a JSON-shaped
+    result (used by command lines such as `ambience call`).  Raises JsonValueError, RemoteError."""
+    proc = next((p for p in client.PROCEDURES if p.name == procedure), None)  # type: ignore[attr-defined]
+    if proc is None:
+        names = ", ".join(p.name for p in client.PROCEDURES)  # type: ignore[attr-defined]
+        raise JsonValueError("", f"{client.SERVICE} has no procedure '{procedure}' (has: {names})")
+    params = from_json(proc.params, args)
+    result = client._call(proc, tuple(getattr(params, n) for n in proc.param_names))
+    if not proc.has_result:
+        return None
+    return to_json(dict((n, d) for n, _, d in proc.result.fields)["value"], result)

@@ -168,3 +168,41 @@ def test_request_envelope_layout(frames):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_json_values_roundtrip(frames):
+    f = frames.Frame(width=3, height=4, taken_at_ms=5, pixels=b"\x00\xff")
+    j = c.to_json(frames.Frame_WIRE, f)
+    assert j == {"width": 3, "height": 4, "taken_at_ms": 5, "pixels": "AP8="}
+    assert c.from_json(frames.Frame_WIRE, j) == f
+    s = c.from_json(frames.Sighting_WIRE, {"species": "cat", "confidence": 1})
+    assert s == frames.Sighting(frame_taken_at_ms=0, species=frames.Species.cat, confidence=1.0)
+    with pytest.raises(c.JsonValueError, match="species: expected one of unknown, cat, horse"):
+        c.from_json(frames.Sighting_WIRE, {"species": "dog"})
+    with pytest.raises(c.JsonValueError, match="unknown field"):
+        c.from_json(frames.Sighting_WIRE, {"colour": 1})
+    with pytest.raises(c.JsonValueError, match="width: expected an integer in 0..65535"):
+        c.from_json(frames.Frame_WIRE, {"width": -1})
+
+
+def test_call_json(frames):
+    log = _Log(frames)
+    client = frames.EventLogClient(_Loopback(lambda req: frames.EventLog_dispatch(log, req)))
+    assert c.call_json(client, "append", {"event": {"frame_taken_at_ms": 9, "species": "horse"}}) == 1
+    assert c.call_json(client, "range", {"first": 0, "count": 10}) == [
+        {"frame_taken_at_ms": 9, "species": "horse", "confidence": 0.0}]
+    with pytest.raises(c.JsonValueError, match="has no procedure 'nope'"):
+        c.call_json(client, "nope", {})
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 23, 24, 25, 40, 64])
+def test_random_bytes_only_ever_raise_wire_errors(frames, size):
+    import random
+    rng = random.Random(size)
+    for _ in range(300):
+        data = bytes(rng.randrange(256) for _ in range(size))
+        for desc in (frames.Frame_WIRE, frames.Sighting_WIRE):
+            try:
+                c.decode(desc, data)
+            except c.WireError:
+                pass
