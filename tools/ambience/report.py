@@ -38,6 +38,10 @@ def summary_rows(plan: Plan) -> list[dict]:
                 reaches += [f"forwards {f.from_network} > {f.to_network}" for f in np.forwarders]
             rows.append({"node": nname, "board": np.board.short_name, "group": g.name + (" (kernel)" if g.kernel else ""),
                          "instances": ", ".join(sorted(g.instances)) or "-", "reaches": reaches})
+        if not any(r["node"] == nname for r in rows):
+            nets = ", ".join(f"{n} {a}" for n, a in np.node.networks)
+            rows.append({"node": nname, "board": np.board.short_name, "group": "-", "instances": "-",
+                         "reaches": [f"(nothing deployed; on {nets})" if nets else "(nothing deployed)"]})
     return rows
 
 
