@@ -204,6 +204,23 @@ int main() {
   print_fixed(read_overhead * per_tick);
   println(" instructions");
 
+  // Resolution check: short intervals of known length (2*k instructions in dither(), plus its
+  // call overhead), measured the same way as the interrupt latency. The differences between
+  // rows must be 2*(k2-k1) if sub-tick intervals average out correctly.
+  for (std::uint32_t k : {5u, 10u, 20u, 40u}) {
+    std::uint64_t sum = 0;
+    for (std::uint32_t i = 0; i < 400; ++i) {
+      dither(1 + i % 20);
+      const std::uint32_t a = kTimer.value();
+      dither(k);
+      const std::uint32_t b = kTimer.value();
+      sum += a - b;
+    }
+    print("resolution check: dither(", k, ") = ", 2 * k, " instructions + call -> measured ");
+    print_fixed(static_cast<double>(sum) / 400 * per_tick);
+    println();
+  }
+
   // Round trips, timed inside the client group.
   constexpr std::uint32_t kCalls = 2000;
   auto run = [&](std::uint16_t method, const char* what) {

@@ -152,6 +152,7 @@ void GroupRuntime::serve_request(std::uint32_t index) {
 }
 
 bool GroupRuntime::poll() {
+  if (!endpoint_.has_incoming()) return false;
   ipc::Entry entries[kMaxRingElements];
   const std::size_t n = endpoint_.poll(entries);
   for (std::size_t i = 0; i < n; ++i) {

@@ -371,6 +371,8 @@ bool Supervisor::drain_deferred(Group& g) {
 
 bool Supervisor::route_from(Group& g) {
   if (g.state == State::dead || g.state == State::unused) return false;
+  // The common case is an empty ring: one load, no cursor store.
+  if (!g.endpoint.has_incoming()) return g.deferred_count != 0 && drain_deferred(g);
   ipc::Entry entries[kMaxRingElements];
   const std::size_t n = g.endpoint.poll(entries);
   if (g.endpoint.corrupted()) {
