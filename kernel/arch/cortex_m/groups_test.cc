@@ -32,7 +32,7 @@ volatile std::uint32_t g_kernel_secret = 0x5EC12E7;
 // Runs in each client group: the kernel tells it what to do through this service.
 struct Driver {
   static constexpr std::uint16_t kLoad = 1, kBackPressure = 2, kZeroCopy = 3, kScribble = 4,
-                                 kSame = 5, kForbidden = 6;
+                                 kSame = 5, kForbidden = 6, kFaultMidCall = 7;
   GroupRuntime* rt;
   std::byte* aligned;  // 64 bytes, 64-aligned: MPU-shareable
 
@@ -107,6 +107,14 @@ struct Driver {
       case kZeroCopy: out = d.zero_copy(); break;
       case kScribble: out = d.scribble(); break;
       case kSame: out = d.same(); break;
+      case kFaultMidCall: {
+        // A call in flight, then this group faults: the late response must be dropped.
+        std::int32_t h;
+        const std::uint32_t x = 9;
+        d.rt->start(kServerAcc, Acc::kMix, &x, 4, &h);
+        *reinterpret_cast<volatile std::uint32_t*>(arg) = 1;  // arg: an address it may not touch
+        break;
+      }
       case kForbidden: {
         std::uint32_t y, len;
         out = static_cast<std::uint32_t>(d.rt->call(kDriverBase + kFirstClient, kLoad, &arg, 4, &y, 4, &len));
@@ -228,6 +236,31 @@ AMBIENCE_TEST(group_touching_other_memory_faults_and_restarts_while_others_serve
   // Restarted from a clean region: the sum starts over.
   CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 3, &st), 3u);
   CHECK_EQ(call_u32(kServerAcc, Acc::kAdd, 1, &st), 14u);
+}
+
+AMBIENCE_TEST(usage_fault_in_a_group_is_recovered_too) {
+  Supervisor& s = setup();
+  const std::uint32_t faults = s.stats(kRogue).faults;
+  Status st;
+  call_u32(kRogueAcc, Acc::kUndefined, 0, &st);
+  CHECK_EQ(st, Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).faults, faults + 1);
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 4, &st), 4u);
+}
+
+AMBIENCE_TEST(caller_that_faults_with_a_call_in_flight_is_restarted_cleanly) {
+  Supervisor& s = setup();
+  const int client = kFirstClient + 1;
+  const std::uint32_t restarts = s.stats(client).restarts;
+  Status st;
+  call_u32(static_cast<std::uint16_t>(kDriverBase + client), Driver::kFaultMidCall,
+           reinterpret_cast<std::uint32_t>(&g_kernel_secret), &st);
+  CHECK_EQ(st, Status::peer_restarted);
+  CHECK_EQ(s.stats(client).restarts, restarts + 1);
+  CHECK_EQ(g_kernel_secret, 0x5EC12E7u);
+  // The server answered into the void (old generation) and keeps serving; the client works.
+  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 9, &st), Acc::mix(9));
+  CHECK_EQ(drive(client, Driver::kLoad, 20), 0u);
 }
 
 AMBIENCE_TEST(spinning_group_is_preempted_and_can_be_restarted) {

@@ -19,6 +19,7 @@ struct Accumulator {
   static constexpr std::uint16_t kMix = 6;       // u32 -> u32 pure function
   static constexpr std::uint16_t kScribble = 7;  // writes into its (read-only shared) argument
   static constexpr std::uint16_t kStats = 8;     // bytes -> {count,min,max,sum,checksum}
+  static constexpr std::uint16_t kUndefined = 9; // executes an undefined instruction
 
   std::uint32_t sum = 0;
   std::uint32_t calls = 0;
@@ -60,6 +61,9 @@ struct Accumulator {
         for (;;) asm volatile("" ::: "memory");
       case kMix:
         out = mix(word);
+        break;
+      case kUndefined:
+        asm volatile("udf #7" ::: "memory");
         break;
       case kScribble:
         const_cast<std::byte*>(c.arg)[0] = std::byte{0};
