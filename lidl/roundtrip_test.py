@@ -184,3 +184,36 @@ def test_messages_have_no_small_size_cap(reencode):
     assert reply.startswith("OK ") and bytes.fromhex(reply[3:]) == encoded
     client = everything.StoreClient(_CppServerTransport(reencode))
     assert client.checksum(big, "", []) == _checksum(big, "", [])
+
+
+def _aliased_tree(levels: int) -> bytes:
+    """A demo.Tree whose two children at every level point at the same subtree: 2**levels nodes
+    reachable from a message of ~32*levels bytes (never produced by an encoder)."""
+    import struct as s
+
+    size = 16 + 32 * levels
+    buf = bytearray(size)
+    base = [16 + 32 * k for k in range(levels)]
+    s.pack_into("<II", buf, 8, base[0] - 8, 2)  # root.children -> level 0
+    for k in range(levels):
+        for i in range(2):
+            slot = base[k] + 16 * i + 8
+            if k + 1 < levels:
+                s.pack_into("<II", buf, slot, base[k + 1] - slot, 2)
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("levels,accepted", [(3, True), (6, True), (24, False)])
+def test_aliased_messages_cost_the_same_in_both_validators(reencode, levels, accepted):
+    data = _aliased_tree(levels)
+    try:
+        c.decode(everything.Tree_WIRE, data)
+        py_ok = True
+    except c.WireError as e:
+        assert e.reason == "too_complex"
+        py_ok = False
+    reply = reencode("demo.Tree", data)
+    assert py_ok == accepted
+    assert reply.startswith("OK ") == accepted, reply
+    if not accepted:
+        assert reply == "ERR too_complex"

@@ -86,11 +86,18 @@ class _Reader:
 
 
 class Desc:
-    """A wire type: `size`/`align` of the inline part, write/read at a position."""
+    """A wire type: `size`/`align` of the inline part, write/read at a position.
+
+    `fixed`: no out-of-line data; `checks`: validation must look at each value.  A sequence's
+    elements cost validation budget only when they are not (fixed and check-free), exactly as in
+    the C++ runtime, so both validators accept and reject the same messages.
+    """
 
     size: int
     align: int
     name: str
+    fixed = True
+    checks = False
 
     def write(self, w: _Writer, pos: int, v) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -124,6 +131,7 @@ class _Scalar(Desc):
 class _Bool(Desc):
     name = "bool"
     size = align = 1
+    checks = True
 
     def write(self, w, pos, v):
         if not isinstance(v, bool):
@@ -175,12 +183,15 @@ def _read_slot(r: _Reader, pos: int, stride: int, align: int) -> tuple[int, int]
             raise WireError("out_of_bounds", pos)
     elif target > r.length or count > (r.length - target) // stride:
         raise WireError("out_of_bounds", pos)
+    r.spend(1, pos)
     return target, count
 
 
 class _Sequence(Desc):
     size = 8
     align = 4
+    fixed = False
+    checks = True
 
 
 class _String(_Sequence):
@@ -196,7 +207,6 @@ class _String(_Sequence):
         if depth >= MAX_DEPTH:
             raise WireError("too_deep", pos)
         target, n = _read_slot(r, pos, 1, 1)
-        r.spend(1, pos)
         try:
             return bytes(r.buf[target:target + n]).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -215,7 +225,6 @@ class _Bytes(_Sequence):
         if depth >= MAX_DEPTH:
             raise WireError("too_deep", pos)
         target, n = _read_slot(r, pos, 1, 1)
-        r.spend(1, pos)
         return bytes(r.buf[target:target + n])
 
 
@@ -253,7 +262,8 @@ class Vector(_Sequence):
             raise WireError("too_deep", pos)
         e = self.elem
         target, n = _read_slot(r, pos, e.size, e.align)
-        r.spend(1 + n, pos)
+        if n and not (e.fixed and not e.checks):
+            r.spend(n, target)
         return [e.read(r, target + i * e.size, depth + 1) for i in range(n)]
 
 
@@ -269,6 +279,14 @@ class Array(Desc):
     @property
     def align(self):
         return self.elem.align
+
+    @property
+    def fixed(self):
+        return self.elem.fixed
+
+    @property
+    def checks(self):
+        return self.elem.checks
 
     def write(self, w, pos, v):
         if len(v) != self.n:
@@ -295,6 +313,12 @@ class Optional(Desc):
     def size(self):
         return _align_up(self.elem.align + self.elem.size, self.elem.align)
 
+    checks = True
+
+    @property
+    def fixed(self):
+        return self.elem.fixed
+
     def write(self, w, pos, v):
         if v is not None:
             w.buf[pos] = 1
@@ -311,6 +335,7 @@ class Enum(Desc):
     def __init__(self, name: str, underlying: Desc, cls: type[enum.IntEnum]):
         self.name, self.base, self.cls = name, underlying, cls
         self.size = self.align = underlying.size
+        self.checks = True
         self.values = {int(m) for m in cls}
 
     def write(self, w, pos, v):
@@ -370,6 +395,14 @@ class Struct(Desc):
     def fields(self):
         return self.layout()[0]
 
+    @property
+    def fixed(self):
+        return all(d.fixed for _, _, d in self.layout()[0])
+
+    @property
+    def checks(self):
+        return any(d.checks for _, _, d in self.layout()[0])
+
     def write(self, w, pos, v):
         for fname, off, d in self.layout()[0]:
             try:
@@ -392,6 +425,8 @@ class UnionValue:
 class Union(Desc):
     size = 8
     align = 4
+    fixed = False
+    checks = True
 
     def __init__(self, name: str, cls, variants: Callable[[], list[tuple[str, Desc]]]):
         self.name, self.cls = name, cls

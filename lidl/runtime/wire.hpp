@@ -199,8 +199,10 @@ concept Scalar = std::is_arithmetic_v<T> && !std::is_same_v<T, char> && !std::is
 
 template <Scalar T>
 struct Codec<T> {
+  // Natural alignment (= size) on every target, whatever the C++ ABI says; generated plain structs
+  // static_assert that their C++ layout matches.
   static constexpr std::size_t size = sizeof(T);
-  static constexpr std::size_t align = alignof(T);
+  static constexpr std::size_t align = sizeof(T);
   static constexpr bool fixed = true;
   static constexpr bool bitwise = true;
   static constexpr bool checks = std::is_same_v<T, bool>;  // needs per-value validation
@@ -227,7 +229,7 @@ template <class E>
 struct Codec<E> {
   using U = std::underlying_type_t<E>;
   static constexpr std::size_t size = sizeof(U);
-  static constexpr std::size_t align = alignof(U);
+  static constexpr std::size_t align = sizeof(U);
   static constexpr bool fixed = true;
   static constexpr bool bitwise = true;
   static constexpr bool checks = true;
@@ -399,6 +401,7 @@ struct Codec<std::vector<bool>> {
     std::size_t target;
     std::uint32_t n;
     if (!v.sequence(at, 1, 1, depth, target, n)) return false;
+    if (n && !v.spend(n, target)) return false;  // bool elements are checked, so they cost budget
     for (std::size_t i = 0; i < n; ++i)
       if (std::to_integer<unsigned>(v.data()[target + i]) > 1) return v.fail(WireError::bad_bool, target + i);
     return true;
