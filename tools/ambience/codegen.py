@@ -190,6 +190,196 @@ def node_main_cc(doc: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def uses_group_processes(doc: dict) -> bool:
+    """Hosted nodes run every non-kernel group as its own process under the kernel's supervisor."""
+    return doc["node"]["kind"] == "hosted" and any(not g["kernel"] for g in doc["groups"])
+
+
+def hosted_main_cc(doc: dict) -> str:
+    """A hosted node whose groups are processes: supervisor + group entry points in one executable
+    (the supervisor re-executes it once per group, see kernel/arch/hosted_linux/node.hpp)."""
+    node = doc["node"]["name"]
+    insts = {i["name"]: i for i in doc["instances"]}
+    groups = doc["groups"]
+    user_groups = [g for g in groups if not g["kernel"]]
+    gid = {g["name"]: k for k, g in enumerate(user_groups)}
+    gid.update({g["name"]: -1 for g in groups if g["kernel"]})
+    group_of = {i["name"]: i["group"] for i in doc["instances"]}
+    ipc_callees = sorted({d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"})
+    rpc_served = sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+    headers = sorted({i["header"] for i in doc["instances"]})
+    out = [HEADER.format(node=node, deployment=doc["deployment"], package=doc["package"])]
+    out += ["#include <cstddef>", "#include <string_view>", "",
+            '#include "kernel/arch/hosted_linux/node.hpp"', '#include "kernel/core/console.hpp"',
+            '#include "kernel/core/scheduler.hpp"', '#include "kernel/core/task.hpp"',
+            '#include "tools/node_runtime/hosted_node.hpp"', '#include "tools/node_runtime/node_runtime.hpp"']
+    out += [f'#include "{h}"' for h in headers]
+    out += ["", "namespace {", "", "namespace rt = ::ambience::node;", "namespace hosted = ::ambience::hosted;", "",
+            f"constexpr const char kDeployment[] = {_str(doc['deployment'])};",
+            f"constexpr const char kNode[] = {_str(node)};",
+            "hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)", ""]
+    out.append("// Group ids in the supervisor: " + ", ".join(f"{g['name']} = {gid[g['name']]}" for g in user_groups)
+               + "; the kernel group (-1) stays in the supervisor process.")
+    out.append("")
+
+    # storage: every process has all slots; each fills only its own group's
+    for g in groups:
+        proc = "supervisor process" if g["kernel"] else f"process of group '{g['name']}'"
+        out.append(f"// ---- group '{g['name']}' ({proc})")
+        for name in g["instances"]:
+            inst = insts[name]
+            for d in inst["dependencies"]:
+                tag = f"d_{name}__{d['dependency']}"
+                iface = cxx_name(d["interface"])
+                if d["path"] == "ipc":
+                    out.append(f"rt::Slot<rt::ChannelTransport> {tag}_transport;")
+                elif d["path"] == "rpc":
+                    hop = d["route"][0]
+                    kind = _network_kind(doc, hop["network"])
+                    out.append(f"constexpr rt::Route {tag}_route{{{_str(hop['network'])}, {_str(kind)}, "
+                               f"{_str(hop['address'])}, {hop['port']}, {_str(d.get('target_node', ''))}, "
+                               f"{d.get('object_id', 0)}}};")
+                    out.append(f"rt::Slot<rt::RouteTransport> {tag}_transport;")
+                if d["path"] in ("ipc", "rpc"):
+                    tr = "rt::ChannelTransport" if d["path"] == "ipc" else "rt::RouteTransport"
+                    out.append(f"rt::Slot<rt::RpcBuffer> {tag}_request;")
+                    out.append(f"rt::Slot<rt::RpcBuffer> {tag}_reply;")
+                    out.append(f"rt::Slot<{iface}RpcClient<{tr}>> {tag}_client;")
+            out.append(f"rt::Slot<{inst['cc_class']}> i_{name};")
+            if name in ipc_callees:
+                out.append(f"rt::LidlTarget t_{name}{{nullptr, &rt::dispatch_as<{cxx_name(inst['interface'])}>}};")
+        out.append("")
+
+    def arg(inst: dict, dep_name: str) -> str:
+        d = next(x for x in inst["dependencies"] if x["dependency"] == dep_name)
+        if d["path"] == "direct":
+            return f"i_{d['target']}.get()"
+        return f"d_{inst['name']}__{dep_name}_client.get()"
+
+    for g in groups:
+        gname = g["name"]
+        param = "hosted::Node& node" if g["kernel"] else "hosted::Channel& to_kernel"
+        out.append(f"// Builds group '{gname}': its instances in start order, each after its clients.")
+        out.append(f"void construct_group_{gname}([[maybe_unused]] {param}) {{")
+        for name in g["instances"]:
+            inst = insts[name]
+            for d in inst["dependencies"]:
+                tag = f"d_{name}__{d['dependency']}"
+                if d["path"] == "ipc":
+                    ch = f"node.channel({gid[group_of[d['target']]]})" if g["kernel"] else "to_kernel"
+                    out.append(f"  {tag}_transport.emplace({ch}, {insts[d['target']]['object_id']});")
+                elif d["path"] == "rpc":
+                    out.append(f"  {tag}_transport.emplace({tag}_route);")
+                if d["path"] in ("ipc", "rpc"):
+                    out.append(f"  {tag}_request.emplace();")
+                    out.append(f"  {tag}_reply.emplace();")
+                    out.append(f"  {tag}_client.emplace({tag}_transport.get(), {tag}_request.get(), {tag}_reply.get());")
+            args = ", ".join(arg(inst, a) for a in inst["constructor_args"])
+            out.append(f"  i_{name}.emplace({args});")
+            if name in ipc_callees:
+                out.append(f"  t_{name}.impl = static_cast<{cxx_name(inst['interface'])}*>(&i_{name}.get());")
+        out.append("}")
+        out.append("")
+        out.append(f"::ambience::Task<void> start_group_{gname}() {{")
+        for name in g["instances"]:
+            out.append(f"  co_await rt::start_service(i_{name}.get());")
+        out.append("  co_return;")
+        out.append("}")
+        out.append("")
+
+    # group processes: what each one builds and serves
+    out.append("// Runs in a group process (before its sandbox closes): builds the group and serves it.")
+    out.append("void install(hosted::GroupRuntime& group) {")
+    out.append("  const std::string_view name = group.name();")
+    for g in user_groups:
+        out.append(f"  if (name == {_str(g['name'])}) {{")
+        out.append(f"    construct_group_{g['name']}(group.channel());")
+        for name in g["instances"]:
+            if name in ipc_callees:
+                out.append(f"    group.services().add({insts[name]['object_id']}, &rt::serve_lidl, &t_{name});")
+        out.append(f"    (void)::ambience::spawn(start_group_{g['name']}());")
+        out.append("    return;")
+        out.append("  }")
+    out.append("}")
+    out.append("")
+
+    # supervisor: capability-checked relays for every IPC callee
+    for name in ipc_callees:
+        grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "ipc"]
+        out.append(f"constexpr rt::GroupGrant g_{name}_grants[] = {{")
+        for c in grants:
+            out.append(f"    {{{gid[group_of[c['caller']]]}, rt::Grant{{{_mask(c['procedures'])}}}}},  "
+                       f"// {c['caller']} ({c['interface']})")
+        out.append("};")
+        out.append(f"rt::HostedRelay r_{name}{{nullptr, {insts[name]['object_id']}, {gid[group_of[name]]}, {{}}, "
+                   f"g_{name}_grants}};")
+    out.append("")
+
+    for name in rpc_served:
+        inst = insts[name]
+        grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "rpc"]
+        out.append(f"::ambience::Task<::ambience::Status> serve_{name}(std::span<const std::byte> request, "
+                   f"::ambience::lidl::MessageBuffer& reply) {{")
+        if gid[group_of[name]] < 0:
+            out.append(f"  {cxx_name(inst['interface'])}& impl = i_{name}.get();")
+            out.append("  co_return co_await dispatch(impl, request, reply);")
+        else:
+            out.append(f"  co_return co_await rt::channel_round_trip(g_node->channel({gid[group_of[name]]}), "
+                       f"{inst['object_id']}, request, reply);")
+        out.append("}")
+        out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
+        for c in grants:
+            who = c["caller"] if c["caller"].startswith("external:") else f"{c['caller']}@{c['caller_node']}"
+            out.append(f"    {{{_str(who)}, rt::Grant{{{_mask(c['procedures'])}}}}},  // {c['interface']}")
+        out.append("};")
+    out.append("")
+    out.append("}  // namespace")
+    out.append("")
+    out.append("namespace ambience::generated {")
+    out.append("")
+    out.append("// What this node serves over the network (RPC targets and exports), by object id.")
+    if rpc_served:
+        out.append("const ::ambience::node::ServedObject kServedObjects[] = {")
+        for name in rpc_served:
+            out.append(f"    {{{insts[name]['object_id']}, {_str(name)}, &serve_{name}, {name}_grants}},")
+        out.append("};")
+    else:
+        out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
+    out.append(f"constexpr std::size_t kServedObjectCount = {len(rpc_served)};")
+    out.append("")
+    kernel = next(g for g in groups if g["kernel"])
+    n_inst = len(doc["instances"])
+    out.append("::ambience::Task<void> start_kernel_group() {")
+    out.append(f"  co_await start_group_{kernel['name']}();")
+    out.append(f"  ::ambience::println(\"ambience: node '\", kNode, \"' of '\", kDeployment, \"': {n_inst} instance"
+               f"{'s' if n_inst != 1 else ''}, {len(user_groups)} group process{'es' if len(user_groups) != 1 else ''}"
+               f" started\");")
+    out.append("}")
+    out.append("")
+    out.append("}  // namespace ambience::generated")
+    out.append("")
+    out.append("int main(int argc, char** argv) {")
+    out.append("  hosted::run_group_if_requested(argc, argv, &install);  // group processes never return")
+    out.append("  hosted::Node node;")
+    out.append("  g_node = &node;")
+    for g in user_groups:
+        out.append(f"  node.add_group(rt::hosted_group_options({_str(g['name'])}));  // {gid[g['name']]}")
+    out.append(f"  construct_group_{kernel['name']}(node);")
+    for name in ipc_callees:
+        out.append(f"  r_{name}.node = &node;")
+        if gid[group_of[name]] < 0:
+            out.append(f"  r_{name}.local = t_{name};")
+        out.append(f"  node.services().add({insts[name]['object_id']}, &rt::relay, &r_{name});")
+    out.append("  if (node.start() != ::ambience::Status::ok) {")
+    out.append("    ::ambience::println(\"ambience: node '\", kNode, \"': the group processes did not start\");")
+    out.append("    return 2;")
+    out.append("  }")
+    out.append("  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;")
+    out.append("  return rt::run_supervisor(node, argc, argv);")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
 def _network_kind(doc: dict, network: str) -> str:
     for e in doc["endpoints"]:
         if e["network"] == network:
@@ -225,7 +415,7 @@ def write_all(plan, docs: dict[str, str], out_dir: str) -> None:
     for node, text in docs.items():
         doc = json.loads(text)
         with open(os.path.join(out_dir, f"{node}_main.cc"), "w", encoding="utf-8") as f:
-            f.write(node_main_cc(doc))
+            f.write(hosted_main_cc(doc) if uses_group_processes(doc) else node_main_cc(doc))
         if doc["node"]["kind"] == "mcu":
             with open(os.path.join(out_dir, f"{node}_groups.ld"), "w", encoding="utf-8") as f:
                 f.write(node_groups_ld(doc))

@@ -66,3 +66,25 @@ def test_generated_code_is_deterministic():
     a = {n: node_main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
     b = {n: node_main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
     assert a == b
+
+
+def test_hosted_groups_become_processes_with_capability_checked_relays():
+    from ambience.codegen import hosted_main_cc, uses_group_processes
+    from ambience.testlib import ManifestBuilder, camera_trap_services
+
+    b = ManifestBuilder()
+    camera_trap_services(b)
+    b.network("lan", "udp")
+    b.node("host", networks={"lan": "10.0.0.1"})
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.instance("database", "//services/database")
+    b.deploy("host", ["recognition", "database"])
+    doc = docs_of(b)["host"]
+    assert uses_group_processes(doc)
+    cc = hosted_main_cc(doc)
+    # database is group 0, recognition group 1; the relay admits only recognition's group
+    assert 'node.add_group(rt::hosted_group_options("database"));  // 0' in cc
+    assert "    {1, rt::Grant{0x7ull}},  // recognition (camera_trap.EventLog)" in cc
+    assert "  d_recognition__log_transport.emplace(to_kernel, 1);" in cc
+    assert "    group.services().add(1, &rt::serve_lidl, &t_database);" in cc
+    assert "  node.services().add(1, &rt::relay, &r_database);" in cc

@@ -396,7 +396,7 @@ def deployment(name, visibility = None):
             native.cc_binary(
                 name = nname,
                 srcs = [":%s_main" % nname],
-                deps = libs + runtime,
+                deps = libs + runtime + ["//tools/node_runtime:hosted"],
                 copts = AMBIENCE_COPTS,
                 data = [":%s_plan" % nname],
                 visibility = visibility,

@@ -1,0 +1,92 @@
+// Hosted-Linux glue for generated node code: every non-kernel group of a hosted node runs as its
+// own sandboxed process under the kernel's supervisor (kernel/arch/hosted_linux/node.hpp).
+//
+// Cross-group calls are lidl messages in ring elements: a caller's ChannelTransport writes the
+// serialized request into an element of its ring to the kernel; the supervisor relays it
+// (HostedRelay: capability check on the caller's group and the procedure, then the callee
+// group's ring) or serves it itself (an instance of the kernel group); the callee's group
+// process dispatches it to the implementation (serve_lidl) and the reply travels back the same
+// way. Each hop copies the message out of shared memory before using it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "kernel/arch/hosted_linux/node.hpp"
+#include "kernel/core/console.hpp"
+#include "kernel/core/status.hpp"
+#include "kernel/core/task.hpp"
+#include "lidl/runtime/rpc.hpp"
+#include "tools/node_runtime/node_runtime.hpp"
+
+namespace ambience::node {
+
+// Ring shape of generated hosted groups: messages up to 1 KiB travel inline.
+inline constexpr ipc::RingConfig kHostedRing{64, 64, 1024};
+
+inline hosted::GroupOptions hosted_group_options(const char* name) {
+  hosted::GroupOptions o;
+  o.name = name;
+  o.ring = kHostedRing;
+  return o;
+}
+
+// Sends one lidl message over a channel and copies the reply out (lidl's Transport concept).
+Task<Status> channel_round_trip(hosted::Channel& channel, std::uint32_t target, std::span<const std::byte> request,
+                                lidl::MessageBuffer& reply);
+
+// The IPC path of a hosted node (lidl Transport): to `target` through `channel` (a group's ring
+// to the kernel, or in the supervisor the callee group's ring).
+class ChannelTransport {
+ public:
+  ChannelTransport(hosted::Channel& channel, std::uint32_t target) : channel_(channel), target_(target) {}
+  Task<Status> call(std::span<const std::byte> request, lidl::MessageBuffer& reply) {
+    return channel_round_trip(channel_, target_, request, reply);
+  }
+
+ private:
+  hosted::Channel& channel_;
+  std::uint32_t target_;
+};
+
+// Serves one request element with a generated lidl dispatch function, answering in place.
+using DispatchFn = Task<Status> (*)(void* impl, std::span<const std::byte> request, lidl::MessageBuffer& reply);
+
+struct LidlTarget {
+  void* impl;
+  DispatchFn dispatch;
+};
+
+template <class Interface>
+Task<Status> dispatch_as(void* impl, std::span<const std::byte> request, lidl::MessageBuffer& reply) {
+  Interface& service = *static_cast<Interface*>(impl);
+  co_return co_await dispatch(service, request, reply);
+}
+
+// ServiceHandler (kernel/arch/hosted_linux) serving a LidlTarget.
+void serve_lidl(void* target, hosted::ServiceContext& sc, const hosted::Channel::Request& request);
+
+// Which caller group may call which procedures of one target (the plan's capabilities).
+struct GroupGrant {
+  int caller_group;  // node group id; -1 = the kernel group
+  Grant grant;
+};
+
+// Supervisor side: a request from some group for `target`, checked, then either served here
+// (`local` set: an instance of the kernel group) or relayed to `callee_group`.
+struct HostedRelay {
+  hosted::Node* node;
+  std::uint32_t target;
+  int callee_group;  // -1: served by `local`
+  LidlTarget local;
+  std::span<const GroupGrant> grants;
+  std::uint32_t denied = 0;
+};
+void relay(void* relay, hosted::ServiceContext& sc, const hosted::Channel::Request& request);
+
+// Runs the supervisor loop: until `--exit-after-ms N` elapsed (from argv), or for ever.
+int run_supervisor(hosted::Node& node, int argc, char** argv);
+
+}  // namespace ambience::node
