@@ -13,6 +13,31 @@ for pair in mps2_an386:mps2-an386:m4 mps2_an500:mps2-an500:m7; do
       -kernel "$here/bench_$board.elf" </dev/null | tr -d '\r'; then
     echo "benchmark on $board FAILED"; status=1
   fi
+  # Interrupt -> first service instruction, counted exactly from QEMU's instruction trace:
+  # every instruction executed from the NVIC pend (ambience_bench_pend_irq) until the probe
+  # service's first instruction, 8 samples per placement (irq_trace image = bench.cc, trace mode).
+  telf="$here/irq_trace_$board.elf"
+  tlog="$(mktemp "${TMPDIR:-/tmp}/irq_trace.XXXXXX")"
+  timeout 120 qemu-system-arm -M "$machine" -nographic -monitor none -icount shift=0,sleep=off \
+    -semihosting-config enable=on,target=native -d in_asm,exec,nochain -D "$tlog" -kernel "$telf" \
+    </dev/null >/dev/null || { echo "trace run on $board FAILED"; status=1; }
+  start=$(arm-none-eabi-nm "$telf" | awk '$3 == "ambience_bench_pend_irq" {print $1}')
+  stop=$(arm-none-eabi-nm -C "$telf" | awk '/Probe::handle/ {print $1}')
+  if counts=$(python3 "$here/trace_count.py" "$tlog" "$start" "$stop"); then
+    read -r -a c <<<"$counts"
+    echo "instruction trace, interrupt pend -> first service instruction (8 samples each):"
+    echo "  kernelized: ${c[*]:0:8}"
+    echo "  user group: ${c[*]:8:8}"
+    # Median: the steady state (the first user-group sample also pays one-time costs, shown above).
+    median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {printf "%.1f", (v[int((NR+1)/2)] + v[int(NR/2)+1]) / 2}'; }
+    kmean=$(median "${c[@]:0:8}")
+    umean=$(median "${c[@]:8:8}")
+    echo "RESULT mcu_irq_to_service_kernelized_trace_$cpu value=$kmean unit=instructions"
+    echo "RESULT mcu_irq_to_service_user_group_trace_$cpu value=$umean unit=instructions baseline=$kmean ratio=$(awk -v u=$umean -v k=$kmean 'BEGIN{printf "%.1f", u/k}')"
+  else
+    echo "trace count on $board FAILED"; status=1
+  fi
+  rm -f "$tlog"
   elf="$here/minimal_node_$board.elf"
   read -r text data bss < <(arm-none-eabi-size -A "$elf" | awk '
     $1 ~ /^\.(text|ARM\.exidx|ARM\.extab)$/ { t += $2 } $1 == ".data" { d += $2 } $1 == ".bss" { b += $2 }

@@ -56,7 +56,7 @@ Status GroupRuntime::start_call(std::uint16_t instance, std::uint16_t method, co
   h->aux[1] = by_reference ? arg_len : 0;
   h->aux[2] = reinterpret_cast<std::uint32_t>(result);
   h->aux[3] = result != nullptr ? result_cap : 0;
-  if (!by_reference && arg_len != 0) std::memcpy(endpoint_.payload(index), arg, arg_len);
+  if (!by_reference && arg_len != 0) copy_bytes(endpoint_.payload(index), arg, arg_len);
   done_[index] = false;
   if (endpoint_.push(ipc::EntryKind::request, static_cast<std::uint32_t>(index)) != Status::ok) {
     endpoint_.release(static_cast<std::uint32_t>(index));
@@ -78,17 +78,14 @@ Status GroupRuntime::finish(std::int32_t handle, void* result, std::uint32_t res
   while (!done_[index]) {
     if (!poll()) wait();
   }
-  ipc::ElementHeader h;
-  Status st = endpoint_.read_header(index, h);
-  if (st == Status::ok) {
-    st = static_cast<Status>(h.status);
-    // Results the kernel wrote into our result space are there already; inline ones are copied.
-    const std::uint32_t n = h.size < result_cap ? h.size : result_cap;
-    if (result != nullptr && endpoint_.header(index)->aux[3] == 0 && n != 0) {
-      std::memcpy(result, endpoint_.payload(index), n);
-    }
-    if (result_len != nullptr) *result_len = n;
-  }
+  // Only status and size matter here, written by the (trusted) kernel; size is still bounded.
+  const ipc::ElementHeader* h = endpoint_.header(index);
+  const auto st = static_cast<Status>(h->status);
+  std::uint32_t n = h->size < result_cap ? h->size : result_cap;
+  if (n > kGroupRing.payload_bytes && h->aux[3] == 0) n = kGroupRing.payload_bytes;
+  // Results the kernel wrote into our result space are there already; inline ones are copied.
+  if (result != nullptr && h->aux[3] == 0 && n != 0) copy_bytes(result, endpoint_.payload(index), n);
+  if (result_len != nullptr) *result_len = n;
   endpoint_.release(index);
   return st;
 }
@@ -137,7 +134,7 @@ void GroupRuntime::serve_request(std::uint32_t index) {
       arg = reinterpret_cast<const std::byte*>(h.aux[0]);  // granted read-only by the kernel
       arg_len = h.aux[1];
     } else {
-      std::memcpy(args, endpoint_.payload(index), arg_len);  // results reuse the payload
+      copy_bytes(args, endpoint_.payload(index), arg_len);  // results reuse the payload
     }
     std::uint32_t cap = kGroupRing.payload_bytes;
     if (h.aux[3] != 0 && h.aux[3] < cap) cap = h.aux[3];

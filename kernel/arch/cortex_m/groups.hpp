@@ -109,7 +109,10 @@ class Supervisor {
   // Kernel-side completion of a call the kernel (or an interrupt) made.
   using Completion = void (*)(void* ctx, Status status, std::uint32_t result_len);
 
-  static Supervisor& instance();
+  static Supervisor& instance() {
+    static Supervisor supervisor;
+    return supervisor;
+  }
 
   // Set-up, before start(). Returns the group id.
   int add_group(const GroupConfig& config);
@@ -122,8 +125,20 @@ class Supervisor {
 
   // Kernel-side call (thread or interrupt context). Kernelized instances run right here;
   // calls to a user group return would_block when its ring partition is exhausted.
+  // Inline so that an interrupt reaching a kernelized instance pays only for the call itself.
   Status submit(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
-                void* result, std::uint32_t result_cap, Completion done, void* ctx);
+                void* result, std::uint32_t result_cap, Completion done, void* ctx) {
+    if (instance < kMaxInstances && instances_[instance].bound && instances_[instance].group < 0) {
+      // Kernelized: the service runs here, in the caller's context (thread or interrupt).
+      ServiceCall call{method, static_cast<const std::byte*>(arg), arg_len,
+                       static_cast<std::byte*>(result), result_cap, 0};
+      const ServiceBinding& b = instances_[instance].kernel;
+      const Status st = b.fn(b.self, call);
+      if (done != nullptr) done(ctx, st, call.result_len);
+      return Status::ok;
+    }
+    return submit_to_group(instance, method, arg, arg_len, result, result_cap, done, ctx);
+  }
   // Blocking kernel-side call: submits, then runs the supervisor until it completes.
   Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
               void* result, std::uint32_t result_cap, std::uint32_t* result_len);
@@ -193,6 +208,9 @@ class Supervisor {
   };
 
   Supervisor() = default;
+  Status submit_to_group(std::uint16_t instance, std::uint16_t method, const void* arg,
+                         std::uint32_t arg_len, void* result, std::uint32_t result_cap,
+                         Completion done, void* ctx);
   void restart(Group& g, const char* why);
   void prepare_region(Group& g);
   bool route_from(Group& g);

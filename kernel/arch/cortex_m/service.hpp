@@ -11,6 +11,12 @@
 namespace ambience::mcu {
 
 struct ServiceCall {
+  // A constructor, not aggregate initialisation: GCC -Os zeroes aggregates with a memset call,
+  // which would be the most expensive part of an interrupt-to-kernelized-service dispatch.
+  ServiceCall(std::uint16_t m, const std::byte* a, std::uint32_t a_len, std::byte* r,
+              std::uint32_t r_cap, std::uint32_t r_len = 0)
+      : method(m), arg(a), arg_len(a_len), result(r), result_cap(r_cap), result_len(r_len) {}
+
   std::uint16_t method;
   const std::byte* arg;      // arguments (copied, or a zero-copy read-only buffer)
   std::uint32_t arg_len;
@@ -32,5 +38,16 @@ struct ServiceBinding {
 //   flags  = kFlagBufferArg: aux[0]/aux[1] = address/length of a by-reference argument buffer,
 //   aux[2]/aux[3] = address/capacity of the caller's result space (0/0: results inline).
 constexpr std::uint8_t kFlagBufferArg = 1u << 0;
+
+// Copies call arguments/results. Most are a few bytes: an inline loop beats a library call.
+inline void copy_bytes(void* dst, const void* src, std::uint32_t n) {
+  if (n > 16) {
+    __builtin_memcpy(dst, src, n);
+    return;
+  }
+  auto* d = static_cast<std::byte*>(dst);
+  const auto* s = static_cast<const std::byte*>(src);
+  for (std::uint32_t i = 0; i < n; ++i) d[i] = s[i];
+}
 
 }  // namespace ambience::mcu

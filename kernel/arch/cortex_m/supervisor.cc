@@ -44,11 +44,6 @@ unsigned ceil_log2(std::uint32_t v) {
 
 }  // namespace
 
-Supervisor& Supervisor::instance() {
-  static Supervisor supervisor;
-  return supervisor;
-}
-
 int Supervisor::add_group(const GroupConfig& config) {
   if (started_ || group_count_ >= kMaxGroups) fatal("supervisor: too many groups (or already started)");
   Group& g = groups_[group_count_];
@@ -176,19 +171,11 @@ void Supervisor::respond(Group& g, std::uint16_t index, Status status, std::uint
   if (g.endpoint.push(ipc::EntryKind::response, index) == Status::ok) g.endpoint.flush();
 }
 
-Status Supervisor::submit(std::uint16_t instance, std::uint16_t method, const void* arg,
-                          std::uint32_t arg_len, void* result, std::uint32_t result_cap,
-                          Completion done, void* ctx) {
+Status Supervisor::submit_to_group(std::uint16_t instance, std::uint16_t method, const void* arg,
+                                   std::uint32_t arg_len, void* result, std::uint32_t result_cap,
+                                   Completion done, void* ctx) {
   if (instance >= kMaxInstances || !instances_[instance].bound) return Status::not_found;
   const Binding& b = instances_[instance];
-  if (b.group < 0) {
-    // Kernelized: the service runs here, in the caller's context (thread or interrupt).
-    ServiceCall call{method, static_cast<const std::byte*>(arg), arg_len,
-                     static_cast<std::byte*>(result), result_cap, 0};
-    const Status st = b.kernel.fn(b.kernel.self, call);
-    if (done != nullptr) done(ctx, st, call.result_len);
-    return Status::ok;
-  }
   Group& callee = groups_[b.group];
   arch::LockGuard guard(lock_);
   if (callee.state == State::dead || callee.state == State::exited) return Status::unavailable;
@@ -198,7 +185,7 @@ Status Supervisor::submit(std::uint16_t instance, std::uint16_t method, const vo
   ipc::ElementHeader* h = callee.endpoint.header(k);
   *h = ipc::ElementHeader{static_cast<std::uint32_t>(k), instance, method, 0, 0, arg_len,
                           {0, 0, 0, result_cap}};
-  std::memcpy(callee.endpoint.payload(k), arg, arg_len);
+  copy_bytes(callee.endpoint.payload(k), arg, arg_len);
   Pending& p = callee.pending[k];
   p = Pending{true, true, 0, 0, 0, static_cast<std::byte*>(result), result_cap, -1, done, ctx};
   callee.endpoint.push(ipc::EntryKind::request, k);
@@ -244,7 +231,7 @@ void Supervisor::finish_pending(Group& callee, Pending& p, Status status, const 
   revoke(callee, p.grant);
   const std::uint32_t n = result_len < p.result_cap ? result_len : p.result_cap;
   if (p.kernel_caller) {
-    if (n != 0 && result != nullptr) std::memcpy(p.result, result, n);
+    if (n != 0 && result != nullptr) copy_bytes(p.result, result, n);
     p.used = false;
     if (p.done != nullptr) p.done(p.ctx, status, n);
     return;
@@ -252,7 +239,7 @@ void Supervisor::finish_pending(Group& callee, Pending& p, Status status, const 
   p.used = false;
   Group& caller = groups_[p.caller];
   if (caller.generation != p.caller_generation || caller.state == State::dead) return;  // restarted
-  if (n != 0 && result != nullptr) std::memcpy(p.result, result, n);
+  if (n != 0 && result != nullptr) copy_bytes(p.result, result, n);
   respond(caller, p.caller_index, status, n);
 }
 
@@ -309,7 +296,7 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
     // Kernelized instance: runs now, reads the caller's buffer in place, writes its result space.
     std::byte args_copy[kGroupRing.payload_bytes];
     if (!by_reference) {  // the element doubles as the inline result space: copy arguments first
-      std::memcpy(args_copy, arg, arg_len);
+      copy_bytes(args_copy, arg, arg_len);
       arg = args_copy;
     }
     ServiceCall call{h.method, arg, arg_len, result, result_cap, 0};
@@ -335,7 +322,7 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
     out->aux[1] = h.aux[1];
     ++callee.stats.zero_copy;
   } else if (arg_len <= kGroupRing.payload_bytes) {
-    std::memcpy(callee.endpoint.payload(k), arg, arg_len);
+    copy_bytes(callee.endpoint.payload(k), arg, arg_len);
     out->size = arg_len;
     if (by_reference) ++callee.stats.copied;
   } else {
@@ -382,13 +369,22 @@ bool Supervisor::route_from(Group& g) {
   for (std::size_t i = 0; i < n; ++i) {
     const auto index = static_cast<std::uint16_t>(entries[i].index);
     if (entries[i].kind == ipc::EntryKind::request) {
+      if (g.deferred_count == 0) {
+        const Status st = forward(g, index);
+        if (st == Status::ok) continue;
+        if (st != Status::would_block) {
+          restart(g, "malformed request");
+          return true;
+        }
+      }
       g.deferred[(g.deferred_head + g.deferred_count) % kMaxRingElements] = index;
       ++g.deferred_count;
     } else {
       complete(g, index);
     }
   }
-  return drain_deferred(g) || n != 0;
+  if (g.deferred_count != 0) drain_deferred(g);
+  return n != 0;
 }
 
 void Supervisor::restart(Group& g, const char* why) {
