@@ -290,3 +290,14 @@ AMBIENCE_TEST(procedure_table_lists_inherited_procedures_first) {
 }
 
 }  // namespace lidl_codegen_test
+
+namespace lidl_codegen_test {
+
+AMBIENCE_TEST(default_values_encode_to_valid_messages) {
+  const demo::Everything e{};  // Color has no 0 value: fields start at the first declared value
+  CHECK(e.color == demo::Color::red);
+  const std::size_t n = wire::encode(e, g_buf);
+  CHECK(wire::validate<demo::Everything>({g_buf, n}) == wire::WireError::none);
+}
+
+}  // namespace lidl_codegen_test

@@ -66,6 +66,14 @@ class _CppGen:
             return self.cpp(ty)
         return f"const {self.cpp(ty)}&"
 
+    def init(self, ty) -> str:
+        """Default member initialiser: enums start at their first declared value (which need not
+        be 0), so a default-constructed value always encodes to a valid message."""
+        if isinstance(ty, t.Named) and ty.kind == "enum":
+            d = self.schema.decls[ty.fullname]
+            return f"{{{self.cpp(ty)}::{d.values[0].name}}}"
+        return "{}"
+
     @staticmethod
     def int_literal(value: int, kind: str) -> str:
         """A literal of the given lidl integer type that compiles without warnings."""
@@ -142,7 +150,7 @@ class _CppGen:
         out.append(f"struct {d.name} {{")
         for f in d.fields:
             out += self.doc(f.doc, "  ")
-            out.append(f"  {self.cpp(f.type)} {f.name}{{}};")
+            out.append(f"  {self.cpp(f.type)} {f.name}{self.init(f.type)};")
         out += ["", f"  friend bool operator==(const {d.name}&, const {d.name}&) = default;", "};"]
         return out
 
@@ -324,10 +332,10 @@ class _CppGen:
             out += [f"  const {self.cpp(x.type)}* {x.name};" for x in p.params]
             out += ["};", f"// {s.fullname}.{p.name}: parameters as the server receives them.",
                     f"struct {base}_Params {{"]
-            out += [f"  {self.cpp(x.type)} {x.name}{{}};" for x in p.params]
+            out += [f"  {self.cpp(x.type)} {x.name}{self.init(x.type)};" for x in p.params]
             out += ["};", f"struct {base}_Result {{"]
             if p.result is not None:
-                out.append(f"  {self.cpp(p.result)} value{{}};")
+                out.append(f"  {self.cpp(p.result)} value{self.init(p.result)};")
             out += ["};", ""]
         return out
 
