@@ -45,6 +45,24 @@ def _str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _served_interfaces(doc: dict, name: str, paths: tuple[str, ...]) -> list[str]:
+    """Interfaces an instance is called through on `paths` (its own or bases it extends)."""
+    return sorted({c["interface"] for c in doc["capabilities"] if c["callee"] == name and c["path"] in paths})
+
+
+def _serve_by_schema(name: str, ifaces: list[str]) -> list[str]:
+    """Body of a serve function: pick the interface by the request's schema hash."""
+    out = ["  ::ambience::lidl::Header header;",
+           "  if (!header.read(request)) co_return ::ambience::Status::bad_message;"]
+    for iface in ifaces:
+        out += [f"  if (header.schema_hash == {cxx_name(iface)}::schema_hash) {{",
+                f"    {cxx_name(iface)}& impl = i_{name}.get();",
+                "    co_return co_await dispatch(impl, request, reply);",
+                "  }"]
+    out.append("  co_return ::ambience::Status::schema_mismatch;")
+    return out
+
+
 def node_main_cc(doc: dict) -> str:
     node = doc["node"]["name"]
     is_mcu = doc["node"]["kind"] == "mcu"
@@ -145,8 +163,7 @@ def node_main_cc(doc: dict) -> str:
         grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "rpc"]
         out.append(f"::ambience::Task<::ambience::Status> serve_{name}(std::span<const std::byte> request, "
                    f"::ambience::lidl::MessageBuffer& reply) {{")
-        out.append(f"  {cxx_name(inst['interface'])}& impl = i_{name}.get();")
-        out.append(f"  co_return co_await dispatch(impl, request, reply);")
+        out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
         out.append("}")
         out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
         for c in grants:
@@ -207,6 +224,9 @@ def hosted_main_cc(doc: dict) -> str:
     group_of = {i["name"]: i["group"] for i in doc["instances"]}
     ipc_callees = sorted({d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"})
     rpc_served = sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+    group_of_early = {i["name"]: i["group"] for i in doc["instances"]}
+    # instances a group process serves on its ring: IPC callees, and RPC targets the supervisor relays
+    ring_served = sorted(set(ipc_callees) | {n for n in rpc_served if gid[group_of_early[n]] >= 0})
     headers = sorted({i["header"] for i in doc["instances"]})
     out = [HEADER.format(node=node, deployment=doc["deployment"], package=doc["package"])]
     out += ["#include <cstddef>", "#include <string_view>", "",
@@ -246,8 +266,12 @@ def hosted_main_cc(doc: dict) -> str:
                     out.append(f"rt::Slot<rt::RpcBuffer> {tag}_reply;")
                     out.append(f"rt::Slot<{iface}RpcClient<{tr}>> {tag}_client;")
             out.append(f"rt::Slot<{inst['cc_class']}> i_{name};")
-            if name in ipc_callees:
-                out.append(f"rt::LidlTarget t_{name}{{nullptr, &rt::dispatch_as<{cxx_name(inst['interface'])}>}};")
+            if name in ring_served or name in ipc_callees:
+                ifaces = _served_interfaces(doc, name, ("ipc", "rpc"))
+                entries = ", ".join(f"{{{cxx_name(i)}::schema_hash, nullptr, &rt::dispatch_as<{cxx_name(i)}>}}"
+                                    for i in ifaces)
+                out.append(f"rt::LidlEntry t_{name}_entries[] = {{{entries}}};")
+                out.append(f"rt::LidlTarget t_{name}{{t_{name}_entries}};")
         out.append("")
 
     def arg(inst: dict, dep_name: str) -> str:
@@ -276,8 +300,9 @@ def hosted_main_cc(doc: dict) -> str:
                     out.append(f"  {tag}_client.emplace({tag}_transport.get(), {tag}_request.get(), {tag}_reply.get());")
             args = ", ".join(arg(inst, a) for a in inst["constructor_args"])
             out.append(f"  i_{name}.emplace({args});")
-            if name in ipc_callees:
-                out.append(f"  t_{name}.impl = static_cast<{cxx_name(inst['interface'])}*>(&i_{name}.get());")
+            if name in ring_served or name in ipc_callees:
+                for k, i in enumerate(_served_interfaces(doc, name, ("ipc", "rpc"))):
+                    out.append(f"  t_{name}_entries[{k}].impl = static_cast<{cxx_name(i)}*>(&i_{name}.get());")
         out.append("}")
         out.append("")
         out.append(f"::ambience::Task<void> start_group_{gname}() {{")
@@ -295,7 +320,7 @@ def hosted_main_cc(doc: dict) -> str:
         out.append(f"  if (name == {_str(g['name'])}) {{")
         out.append(f"    construct_group_{g['name']}(group.channel());")
         for name in g["instances"]:
-            if name in ipc_callees:
+            if name in ring_served:
                 out.append(f"    group.services().add({insts[name]['object_id']}, &rt::serve_lidl, &t_{name});")
         out.append(f"    (void)::ambience::spawn(start_group_{g['name']}());")
         out.append("    return;")
@@ -311,7 +336,7 @@ def hosted_main_cc(doc: dict) -> str:
             out.append(f"    {{{gid[group_of[c['caller']]]}, rt::Grant{{{_mask(c['procedures'])}}}}},  "
                        f"// {c['caller']} ({c['interface']})")
         out.append("};")
-        out.append(f"rt::HostedRelay r_{name}{{nullptr, {insts[name]['object_id']}, {gid[group_of[name]]}, {{}}, "
+        out.append(f"rt::HostedRelay r_{name}{{nullptr, {insts[name]['object_id']}, {gid[group_of[name]]}, nullptr, "
                    f"g_{name}_grants}};")
     out.append("")
 
@@ -321,8 +346,7 @@ def hosted_main_cc(doc: dict) -> str:
         out.append(f"::ambience::Task<::ambience::Status> serve_{name}(std::span<const std::byte> request, "
                    f"::ambience::lidl::MessageBuffer& reply) {{")
         if gid[group_of[name]] < 0:
-            out.append(f"  {cxx_name(inst['interface'])}& impl = i_{name}.get();")
-            out.append("  co_return co_await dispatch(impl, request, reply);")
+            out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
         else:
             out.append(f"  co_return co_await rt::channel_round_trip(g_node->channel({gid[group_of[name]]}), "
                        f"{inst['object_id']}, request, reply);")
@@ -368,7 +392,7 @@ def hosted_main_cc(doc: dict) -> str:
     for name in ipc_callees:
         out.append(f"  r_{name}.node = &node;")
         if gid[group_of[name]] < 0:
-            out.append(f"  r_{name}.local = t_{name};")
+            out.append(f"  r_{name}.local = &t_{name};")
         out.append(f"  node.services().add({insts[name]['object_id']}, &rt::relay, &r_{name});")
     out.append("  if (node.start() != ::ambience::Status::ok) {")
     out.append("    ::ambience::println(\"ambience: node '\", kNode, \"': the group processes did not start\");")

@@ -34,10 +34,10 @@ Status answer(hosted::Channel& ch, const hosted::Channel::Request& r, Status sta
   return ch.respond(r, Status::ok, static_cast<std::uint32_t>(reply.size()));
 }
 
-Task<void> serve_task(LidlTarget target, hosted::Channel* ch, hosted::Channel::Request r) {
+Task<void> serve_task(const LidlTarget* target, hosted::Channel* ch, hosted::Channel::Request r) {
   const std::vector<std::byte> request = copy_request(*ch, r);
   lidl::HeapMessageBuffer reply;
-  Status s = request.empty() ? Status::bad_message : co_await target.dispatch(target.impl, request, reply);
+  Status s = request.empty() ? Status::bad_message : co_await dispatch_target(*target, request, reply);
   (void)answer(*ch, r, s, reply.message());
 }
 
@@ -61,7 +61,7 @@ Task<void> relay_task(HostedRelay* rel, hosted::Channel* from, hosted::Channel::
   lidl::HeapMessageBuffer reply;
   Status s;
   if (rel->callee_group < 0) {
-    s = co_await rel->local.dispatch(rel->local.impl, request, reply);
+    s = rel->local == nullptr ? Status::not_found : co_await dispatch_target(*rel->local, request, reply);
   } else {
     s = co_await channel_round_trip(rel->node->channel(rel->callee_group), rel->target, request, reply);
   }
@@ -92,8 +92,17 @@ Task<Status> channel_round_trip(hosted::Channel& channel, std::uint32_t target, 
   co_return s;
 }
 
+Task<Status> dispatch_target(const LidlTarget& target, std::span<const std::byte> request, lidl::MessageBuffer& reply) {
+  lidl::Header header;
+  if (!header.read(request)) co_return Status::bad_message;
+  for (const auto& e : target.entries) {
+    if (e.schema_hash == header.schema_hash && e.impl != nullptr) co_return co_await e.dispatch(e.impl, request, reply);
+  }
+  co_return Status::schema_mismatch;
+}
+
 void serve_lidl(void* target, hosted::ServiceContext& sc, const hosted::Channel::Request& request) {
-  (void)spawn(serve_task(*static_cast<LidlTarget*>(target), sc.channel, request));
+  (void)spawn(serve_task(static_cast<const LidlTarget*>(target), sc.channel, request));
 }
 
 void relay(void* rel, hosted::ServiceContext& sc, const hosted::Channel::Request& request) {

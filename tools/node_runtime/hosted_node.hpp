@@ -54,10 +54,20 @@ class ChannelTransport {
 // Serves one request element with a generated lidl dispatch function, answering in place.
 using DispatchFn = Task<Status> (*)(void* impl, std::span<const std::byte> request, lidl::MessageBuffer& reply);
 
-struct LidlTarget {
-  void* impl;
+// One interface an instance is called through (its own, or a base it extends): requests carry
+// the interface's schema hash, which selects the entry.
+struct LidlEntry {
+  std::uint64_t schema_hash;
+  void* impl;  // the instance, as a pointer to that interface
   DispatchFn dispatch;
 };
+
+struct LidlTarget {
+  std::span<LidlEntry> entries;
+};
+
+// Dispatches by the request's schema hash; schema_mismatch if the instance is not called that way.
+Task<Status> dispatch_target(const LidlTarget& target, std::span<const std::byte> request, lidl::MessageBuffer& reply);
 
 template <class Interface>
 Task<Status> dispatch_as(void* impl, std::span<const std::byte> request, lidl::MessageBuffer& reply) {
@@ -79,8 +89,8 @@ struct GroupGrant {
 struct HostedRelay {
   hosted::Node* node;
   std::uint32_t target;
-  int callee_group;  // -1: served by `local`
-  LidlTarget local;
+  int callee_group;  // -1: served by `local` (an instance of the kernel group)
+  const LidlTarget* local;
   std::span<const GroupGrant> grants;
   std::uint32_t denied = 0;
 };
