@@ -112,6 +112,42 @@ __attribute__((noinline)) void dither(std::uint32_t k) {
   asm volatile("1: subs %0, %0, #1\n bne 1b\n" : "+r"(k)::"cc");
 }
 
+// One request/response over a kernel/ipc ring with both ends in this thread: what the ring itself
+// costs (a cross-group call crosses two rings: caller<->kernel and kernel<->callee).
+alignas(64) std::byte g_ring_mem[kRingBytes];
+
+double ring_only_round_trip(double per_tick) {
+  Endpoint kernel_end, group_end;
+  Scheduler scheduler;
+  if (ipc::format_region(g_ring_mem, kRingBytes, kGroupRing, 0) != Status::ok ||
+      kernel_end.attach(ipc::Side::kernel, g_ring_mem, kRingBytes, kGroupRing, nullptr, nullptr, scheduler) != Status::ok ||
+      group_end.attach(ipc::Side::group, g_ring_mem, kRingBytes, kGroupRing, nullptr, nullptr, scheduler) != Status::ok) {
+    return -1;
+  }
+  constexpr std::uint32_t kRounds = 2000;
+  std::uint32_t bad = 0;
+  const std::uint32_t t0 = kTimer.value();
+  for (std::uint32_t i = 0; i < kRounds; ++i) {
+    const std::int32_t e = group_end.try_acquire();
+    if (e < 0) return -1;
+    group_end.header(e)->target = 1;
+    group_end.header(e)->size = 4;
+    std::memcpy(group_end.payload(e), &i, 4);
+    group_end.push(ipc::EntryKind::request, e);
+    group_end.flush();
+    ipc::Entry in[1];
+    ipc::ElementHeader h;
+    if (kernel_end.poll(in) != 1 || kernel_end.read_header(in[0].index, h) != Status::ok) ++bad;
+    kernel_end.header(in[0].index)->status = 0;
+    kernel_end.push(ipc::EntryKind::response, in[0].index);
+    kernel_end.flush();
+    if (group_end.poll(in) != 1 || group_end.read_header(in[0].index, h) != Status::ok) ++bad;
+    group_end.release(in[0].index);
+  }
+  const std::uint32_t ticks = t0 - kTimer.value();
+  return bad ? -1 : static_cast<double>(ticks) * per_tick / kRounds;
+}
+
 // The interrupt source: one store to the NVIC. A marker for the trace-based count (run_bench.sh).
 extern "C" __attribute__((noinline, used)) void ambience_bench_pend_irq() {
   board::armv7m::nvic::set_pending(kProbeIrq);
@@ -252,7 +288,12 @@ int main() {
     println("benchmark FAILED: a call went wrong");
     return 1;
   }
+  const double ring_only = ring_only_round_trip(per_tick);
+  print("ring only (kernel/ipc/ring.hpp request+response, both ends in one thread, no switch): ");
+  print_fixed(ring_only);
+  println(" instructions/round trip");
   result("mcu_cross_group_round_trip", cross, "instructions", same);
+  result("mcu_ring_only_round_trip", ring_only, "instructions");
   result("mcu_group_to_kernel_round_trip", to_kernel, "instructions", same);
 
   // Interrupt to first service instruction.
