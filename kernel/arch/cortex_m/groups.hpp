@@ -56,9 +56,11 @@ struct GroupBoot {
 constexpr std::uint32_t kBootBytes = 64;
 static_assert(sizeof(GroupBoot) <= kBootBytes);
 
-// Bytes a group needs: ring region, boot block, service state, stack (all 8-byte aligned).
+// A group's region, from its base: stack (at the bottom, so an overflow leaves the region and
+// faults at once instead of overwriting the ring), ring region, boot block, service state.
+constexpr std::uint32_t group_ring_offset(std::uint32_t stack_bytes) { return align_up(stack_bytes, 64); }
 constexpr std::uint32_t group_needed_bytes(std::uint32_t stack_bytes, std::uint32_t state_bytes) {
-  return align_up(kRingBytes, 64) + kBootBytes + align_up(state_bytes, 8) + align_up(stack_bytes, 8);
+  return group_ring_offset(stack_bytes) + align_up(kRingBytes, 64) + kBootBytes + align_up(state_bytes, 8);
 }
 constexpr RegionFit group_region(std::uint32_t stack_bytes, std::uint32_t state_bytes) {
   return fit_region(group_needed_bytes(stack_bytes, state_bytes));
@@ -80,6 +82,8 @@ struct GroupConfig {
   // Optional peripheral window the group may access unprivileged (a user-group driver).
   std::uintptr_t device_base = 0;
   unsigned device_size_log2 = 0;
+  // Watchdog: a call the group serves for longer than this (ms) restarts it; 0 = no limit.
+  std::uint32_t call_budget_ms = 0;
 };
 
 // Saved state of a group's thread. Offsets are used by the switch code (supervisor.cc).
@@ -186,6 +190,7 @@ class Supervisor {
     std::int8_t grant = -1;         // MPU grant slot in the callee (0/1), -1 none
     Completion done = nullptr;
     void* ctx = nullptr;
+    std::uint32_t started_ms = 0;   // when it reached the callee (watchdog)
   };
 
   struct Group {
@@ -212,6 +217,9 @@ class Supervisor {
                          std::uint32_t arg_len, void* result, std::uint32_t result_cap,
                          Completion done, void* ctx);
   void restart(Group& g, const char* why);
+  bool overdue(const Group& g) const;
+  // After a push into g's ring: a corrupted ring (the group scribbled over it) restarts g.
+  bool check_ring(Group& g);
   void prepare_region(Group& g);
   bool route_from(Group& g);
   bool drain_deferred(Group& g);

@@ -156,7 +156,9 @@ Supervisor& setup() {
   if (done) return s;
   done = true;
   s.add_group({"server", g_server_mem, kStack, kState, &server_entry});
-  s.add_group({"rogue", g_rogue_mem, kStack, kState, &rogue_entry});
+  GroupConfig rogue{"rogue", g_rogue_mem, kStack, kState, &rogue_entry};
+  rogue.call_budget_ms = 50;  // watchdog
+  s.add_group(rogue);
   s.add_group({"client0", g_client0_mem, kStack, kState, &client_entry});
   s.add_group({"client1", g_client1_mem, kStack, kState, &client_entry});
   s.add_group({"client2", g_client2_mem, kStack, kState, &client_entry});
@@ -263,23 +265,61 @@ AMBIENCE_TEST(caller_that_faults_with_a_call_in_flight_is_restarted_cleanly) {
   CHECK_EQ(drive(client, Driver::kLoad, 20), 0u);
 }
 
-AMBIENCE_TEST(spinning_group_is_preempted_and_can_be_restarted) {
+AMBIENCE_TEST(spinning_group_is_preempted_and_its_watchdog_restarts_it) {
   Supervisor& s = setup();
   struct Done { bool done = false; Status st = Status::ok; } spin;
   const std::uint32_t x = 0;
   std::uint32_t out = 0;
+  const std::uint32_t restarts = s.stats(kRogue).restarts;
   CHECK_EQ(s.submit(kRogueAcc, Acc::kSpin, &x, 4, &out, 4,
                     [](void* c, Status st, std::uint32_t) { static_cast<Done*>(c)->done = true; static_cast<Done*>(c)->st = st; },
                     &spin),
            Status::ok);
   Status st;
-  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 5, &st), Acc::mix(5));
-  CHECK(s.stats(kRogue).preemptions > 0 || !spin.done);
+  // Others keep serving while it spins (it is preempted every time slice).
+  for (std::uint32_t i = 0; i < 5; ++i) CHECK_EQ(call_u32(kServerAcc, Acc::kMix, i, &st), Acc::mix(i));
   CHECK(!spin.done);
-  s.restart_group(kRogue, "watchdog");
-  CHECK(spin.done);
+  // Its caller gets an error, not a hang: the 50 ms call budget restarts it.
+  s.run_until([&] { return spin.done; });
   CHECK_EQ(spin.st, Status::peer_restarted);
+  CHECK(s.stats(kRogue).preemptions > 0);
+  CHECK_EQ(s.stats(kRogue).restarts, restarts + 1);
   CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 2, &st), 2u);
+  // The kernel can also restart a group on its own decision.
+  s.restart_group(kRogue, "operator");
+  CHECK_EQ(s.stats(kRogue).restarts, restarts + 2);
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 5, &st), 5u);
+}
+
+AMBIENCE_TEST(stack_overflow_faults_at_the_region_boundary) {
+  Supervisor& s = setup();
+  const std::uint32_t faults = s.stats(kRogue).faults;
+  Status st;
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kRecurse, 4, &st), 1u + 4 + 3 + 2 + 1);
+  call_u32(kRogueAcc, Acc::kRecurse, 1000, &st);  // ~80 KiB of frames in a 1.5 KiB stack
+  CHECK_EQ(st, Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).faults, faults + 1);
+  const auto base = reinterpret_cast<std::uint32_t>(g_rogue_mem);
+  CHECK(s.stats(kRogue).last_fault_address < base);  // just below the region: the guard works
+  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 3, &st), Acc::mix(3));
+}
+
+AMBIENCE_TEST(group_scribbling_over_its_ring_is_restarted) {
+  Supervisor& s = setup();
+  const std::uint32_t restarts = s.stats(kRogue).restarts;
+  // The consumer cursor of the kernel->group ring lives in the rogue's own region: it may write
+  // it, and the kernel must notice instead of trusting it.
+  const auto layout = ipc::RingLayout::of(kGroupRing);
+  const auto cursor = reinterpret_cast<std::uint32_t>(g_rogue_mem + group_ring_offset(kStack) +
+                                                      layout.ring_offset[0] + ipc::kCacheLine);
+  Status st;
+  call_u32(kRogueAcc, Acc::kPoke, cursor, &st);
+  CHECK_EQ(st, Status::ok);  // the write itself is allowed: its own memory
+  call_u32(kRogueAcc, Acc::kAdd, 1, &st);
+  CHECK_EQ(st, Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).restarts, restarts + 1);
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 6, &st), 6u);
+  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 4, &st), Acc::mix(4));
 }
 
 AMBIENCE_TEST(round_trips_stay_correct_under_load_from_several_groups) {

@@ -36,6 +36,8 @@ constexpr std::uint32_t kMaxRestarts = 50; // then the group stays dead (callers
 // A region that is off: RBAR selects the region, RASR = 0.
 constexpr std::uint32_t off_rbar(unsigned region) { return mpu::rbar(0, region); }
 
+std::uint32_t now_ms() { return static_cast<std::uint32_t>(arch::now_us() / 1000); }
+
 unsigned ceil_log2(std::uint32_t v) {
   unsigned n = 5;
   while ((std::uint64_t{1} << n) < v) ++n;
@@ -93,18 +95,18 @@ void Supervisor::start() {
 void Supervisor::prepare_region(Group& g) {
   std::byte* base = g.config.memory;
   std::memset(base, 0, g.fit.size);
-  if (ipc::format_region(base, kRingBytes, kGroupRing, g.generation) != Status::ok ||
-      g.endpoint.attach(ipc::Side::kernel, base, kRingBytes, kGroupRing, &Supervisor::notify, &g) !=
+  std::byte* ring = base + group_ring_offset(g.config.stack_bytes);
+  if (ipc::format_region(ring, kRingBytes, kGroupRing, g.generation) != Status::ok ||
+      g.endpoint.attach(ipc::Side::kernel, ring, kRingBytes, kGroupRing, &Supervisor::notify, &g) !=
           Status::ok) {
     fatal("supervisor: cannot format a group's ring region");
   }
-  auto* boot = reinterpret_cast<GroupBoot*>(base + align_up(kRingBytes, 64));
+  auto* boot = reinterpret_cast<GroupBoot*>(ring + align_up(kRingBytes, 64));
   std::byte* state = reinterpret_cast<std::byte*>(boot) + kBootBytes;
-  *boot = GroupBoot{base, kRingBytes, state, align_up(g.config.state_bytes, 8), g.generation,
+  *boot = GroupBoot{ring, kRingBytes, state, align_up(g.config.state_bytes, 8), g.generation,
                     static_cast<std::uint32_t>(&g - groups_), {0, 0}};
-  // The stack is the top of the needed bytes; the first exception frame starts the entry.
-  const std::uint32_t top = reinterpret_cast<std::uint32_t>(base) +
-                            group_needed_bytes(g.config.stack_bytes, g.config.state_bytes);
+  // The stack ends where the ring begins; the first exception frame starts the entry.
+  const std::uint32_t top = reinterpret_cast<std::uint32_t>(ring);
   auto* frame = reinterpret_cast<std::uint32_t*>((top & ~7u) - 32);
   frame[0] = reinterpret_cast<std::uint32_t>(boot);                          // r0
   frame[1] = frame[2] = frame[3] = frame[4] = 0;                             // r1-r3, r12
@@ -168,7 +170,27 @@ void Supervisor::respond(Group& g, std::uint16_t index, Status status, std::uint
   ipc::ElementHeader* h = g.endpoint.header(index);
   h->status = static_cast<std::uint8_t>(status);
   h->size = result_len;
-  if (g.endpoint.push(ipc::EntryKind::response, index) == Status::ok) g.endpoint.flush();
+  if (g.endpoint.push(ipc::EntryKind::response, index) == Status::ok) {
+    g.endpoint.flush();
+  } else {
+    check_ring(g);
+  }
+}
+
+bool Supervisor::check_ring(Group& g) {
+  if (!g.endpoint.corrupted()) return true;
+  println("*** group '", g.config.name, "' corrupted its ring: ", g.endpoint.fault());
+  restart(g, "ring corrupted");
+  return false;
+}
+
+bool Supervisor::overdue(const Group& g) const {
+  if (g.config.call_budget_ms == 0) return false;
+  const std::uint32_t now = now_ms();
+  for (const Pending& p : g.pending) {
+    if (p.used && now - p.started_ms > g.config.call_budget_ms) return true;
+  }
+  return false;
 }
 
 Status Supervisor::submit_to_group(std::uint16_t instance, std::uint16_t method, const void* arg,
@@ -187,8 +209,13 @@ Status Supervisor::submit_to_group(std::uint16_t instance, std::uint16_t method,
                           {0, 0, 0, result_cap}};
   copy_bytes(callee.endpoint.payload(k), arg, arg_len);
   Pending& p = callee.pending[k];
-  p = Pending{true, true, 0, 0, 0, static_cast<std::byte*>(result), result_cap, -1, done, ctx};
-  callee.endpoint.push(ipc::EntryKind::request, k);
+  p = Pending{true, true, 0, 0, 0, static_cast<std::byte*>(result), result_cap, -1, done, ctx,
+              callee.config.call_budget_ms != 0 ? now_ms() : 0};
+  if (callee.endpoint.push(ipc::EntryKind::request, k) != Status::ok) {
+    p.used = false;
+    check_ring(callee);  // restarts the group: this call never reached it
+    return Status::peer_restarted;
+  }
   callee.endpoint.flush();
   if (callee.state == State::waiting) {
     callee.state = State::ready;
@@ -331,8 +358,13 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
     return Status::ok;
   }
   callee.pending[k] = Pending{true, false, static_cast<std::uint8_t>(gid), index, g.generation,
-                              result, result_cap, static_cast<std::int8_t>(slot), nullptr, nullptr};
-  callee.endpoint.push(ipc::EntryKind::request, k);
+                              result, result_cap, static_cast<std::int8_t>(slot), nullptr, nullptr,
+                              callee.config.call_budget_ms != 0 ? now_ms() : 0};
+  if (callee.endpoint.push(ipc::EntryKind::request, k) != Status::ok) {
+    // The callee's ring is corrupted: restarting it answers this call with peer_restarted.
+    check_ring(callee);
+    return Status::ok;
+  }
   callee.endpoint.flush();
   if (callee.state == State::waiting) callee.state = State::ready;
   ++g.stats.calls_routed;
@@ -465,6 +497,7 @@ bool Supervisor::run_once() {
     } else if (reason == kReasonPreempted) {
       ++g.stats.preemptions;
       g.state = State::ready;
+      if (overdue(g)) restart(g, "watchdog: a call exceeded its time budget");
     } else {
       ++g.stats.faults;
       restart(g, "fault");

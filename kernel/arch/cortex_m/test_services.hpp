@@ -20,6 +20,7 @@ struct Accumulator {
   static constexpr std::uint16_t kScribble = 7;  // writes into its (read-only shared) argument
   static constexpr std::uint16_t kStats = 8;     // bytes -> {count,min,max,sum,checksum}
   static constexpr std::uint16_t kUndefined = 9; // executes an undefined instruction
+  static constexpr std::uint16_t kRecurse = 10;  // u32 depth: recursion with 64-byte frames
 
   std::uint32_t sum = 0;
   std::uint32_t calls = 0;
@@ -35,6 +36,13 @@ struct Accumulator {
     x ^= x >> 15;
     x *= 0x846ca68bu;
     return x ^ (x >> 16);
+  }
+
+  static __attribute__((noinline)) std::uint32_t recurse(std::uint32_t depth) {
+    volatile std::uint32_t frame[16];
+    frame[0] = depth;
+    if (depth == 0) return 1;
+    return recurse(depth - 1) + frame[0];
   }
 
   static Status handle(void* self, ServiceCall& c) {
@@ -61,6 +69,9 @@ struct Accumulator {
         for (;;) asm volatile("" ::: "memory");
       case kMix:
         out = mix(word);
+        break;
+      case kRecurse:
+        out = recurse(word);
         break;
       case kUndefined:
         asm volatile("udf #7" ::: "memory");
