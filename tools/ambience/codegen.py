@@ -45,6 +45,36 @@ def _str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _network_tables(doc: dict) -> list[str]:
+    """The node's endpoints and forwarding table (next hops), for the network layer."""
+    out = ["// Where this node listens (one endpoint per network it is on).",
+           "constexpr ::ambience::node::Endpoint kEndpoints[] = {"]
+    for e in doc["endpoints"]:
+        port = e.get("port", e.get("channel", 0))
+        out.append(f"    {{{_str(e['network'])}, {_str(e['kind'])}, {_str(e['address'])}, {port}}},")
+    if not doc["endpoints"]:
+        out.append("    {\"\", \"\", \"\", 0},  // (no network)")
+    out.append("};")
+    out.append(f"constexpr std::size_t kEndpointCount = {len(doc['endpoints'])};")
+    out.append("")
+    kinds = {e["network"]: e["kind"] for e in doc["endpoints"]}
+    if doc["forwarders"]:
+        out.append("// Forwarders (kernel group): " + "; ".join(
+            f"{f['from_network']} > {f['to_network']} for {', '.join(f['destinations'])}" for f in doc["forwarders"]))
+    out.append("// Next hop per destination node this node relays for.")
+    if doc["next_hops"]:
+        out.append("constexpr ::ambience::node::NextHop kNextHops[] = {")
+        for h in doc["next_hops"]:
+            out.append(f"    {{{_str(h['destination'])}, {{{_str(h['network'])}, {_str(kinds[h['network']])}, "
+                       f"{_str(h['address'])}, {h['port']}, {_str(h['destination'])}, 0}}}},")
+        out.append("};")
+    else:
+        out.append("constexpr const ::ambience::node::NextHop* kNextHops = nullptr;")
+    out.append(f"constexpr std::size_t kNextHopCount = {len(doc['next_hops'])};")
+    out.append("")
+    return out
+
+
 def _served_interfaces(doc: dict, name: str, paths: tuple[str, ...]) -> list[str]:
     """Interfaces an instance is called through on `paths` (its own or bases it extends)."""
     return sorted({c["interface"] for c in doc["capabilities"] if c["callee"] == name and c["path"] in paths})
@@ -185,6 +215,7 @@ def node_main_cc(doc: dict) -> str:
         out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
     out.append(f"constexpr std::size_t kServedObjectCount = {len(served)};")
     out.append("")
+    out += _network_tables(doc)
     out.append("// Builds and starts every group in the plan's group order.")
     out.append("::ambience::Task<void> start_node() {")
     for g in groups:
@@ -371,6 +402,7 @@ def hosted_main_cc(doc: dict) -> str:
         out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
     out.append(f"constexpr std::size_t kServedObjectCount = {len(rpc_served)};")
     out.append("")
+    out += _network_tables(doc)
     kernel = next(g for g in groups if g["kernel"])
     n_inst = len(doc["instances"])
     out.append("::ambience::Task<void> start_kernel_group() {")

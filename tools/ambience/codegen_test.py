@@ -88,3 +88,16 @@ def test_hosted_groups_become_processes_with_capability_checked_relays():
     assert "  d_recognition__log_transport.emplace(to_kernel, 1);" in cc
     assert "    group.services().add(1, &rt::serve_lidl, &t_database);" in cc
     assert "  node.services().add(1, &rt::relay, &r_database);" in cc
+
+
+def test_forwarding_tables_on_intermediate_nodes():
+    b = camera_trap_manifest()
+    b.instance("watcher", "//services/motion", {"handler": "camera_manager"})
+    b.deploy("cloud", ["watcher"])
+    from ambience.codegen import hosted_main_cc
+
+    cc = hosted_main_cc(docs_of(b)["edge"])
+    assert '    {"camera", {"lan", "udp", "10.0.0.2", 4800, "camera", 0}},' in cc
+    assert '    {"cloud", {"internet", "udp", "cloud", 4800, "cloud", 0}},' in cc
+    assert "// Forwarders (kernel group): internet > lan for camera; lan > internet for cloud" in cc
+    assert '    {"internet", "udp", "edge", 4800},' in cc

@@ -35,6 +35,22 @@ NetworkDriver* network_driver(std::string_view kind) {
   return nullptr;
 }
 
+const NextHop* next_hop(std::span<const NextHop> table, std::string_view destination) {
+  for (const auto& h : table) {
+    if (h.destination == destination) return &h;
+  }
+  return nullptr;
+}
+
+Task<Status> forward(std::span<const NextHop> table, std::string_view destination, std::span<const std::byte> request,
+                     lidl::MessageBuffer& reply) {
+  const NextHop* hop = next_hop(table, destination);
+  if (hop == nullptr) co_return Status::unavailable;
+  NetworkDriver* driver = network_driver(hop->via.kind);
+  if (driver == nullptr) co_return Status::unavailable;
+  co_return co_await driver->call(hop->via, request, reply);
+}
+
 Task<Status> serve(std::span<const ServedObject> objects, std::uint16_t object_id, std::string_view caller,
                    std::span<const std::byte> request, lidl::MessageBuffer& reply) {
   for (const auto& obj : objects) {

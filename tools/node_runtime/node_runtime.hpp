@@ -145,6 +145,29 @@ struct ServedObject {
   std::span<const RemoteGrant> grants;
 };
 
+// This node's end of a network (the plan's endpoints): where it listens.
+struct Endpoint {
+  std::string_view network;
+  std::string_view kind;
+  std::string_view address;
+  std::uint16_t port;  // udp port or serial channel
+};
+
+// Forwarding (the plan's next hops): a message for `destination` (a node) that arrives here
+// leaves through `via`. Forwarders run in the kernel group of intermediate nodes.
+struct NextHop {
+  std::string_view destination;
+  Route via;
+};
+
+// The next hop towards `destination`, or nullptr if this node does not relay for it.
+const NextHop* next_hop(std::span<const NextHop> table, std::string_view destination);
+
+// Relays a message for `destination` one hop further (a forwarder's job); unavailable without a
+// route or a driver for the next hop's network.
+Task<Status> forward(std::span<const NextHop> table, std::string_view destination, std::span<const std::byte> request,
+                     lidl::MessageBuffer& reply);
+
 // Serves one request that arrived from the network for `object_id` on behalf of `caller`:
 // unknown objects and callers without a capability for the procedure get an error, never a call.
 Task<Status> serve(std::span<const ServedObject> objects, std::uint16_t object_id, std::string_view caller,

@@ -146,4 +146,41 @@ AMBIENCE_TEST(route_transport_uses_the_registered_driver) {
   CHECK_EQ(g_served.calls, 1);
 }
 
+// ---------------------------------------------------------------- forwarding
+
+constexpr rt::NextHop kHops[] = {{"edge", {"lan", "udp", "10.0.0.1", 4800, "edge", 3}}};
+
+Task<void> forwarded_calls(RecordingDriver& driver, Ctx& ambience_test_context_) {
+  CHECK(rt::next_hop(kHops, "edge") == &kHops[0]);
+  CHECK(rt::next_hop(kHops, "cloud") == nullptr);
+  ambience::lidl::FixedMessageBuffer<256> req, rep;
+  // Build a real request with a client over a capturing transport, then forward it.
+  struct Capture {
+    ambience::lidl::FixedMessageBuffer<256>* out;
+    Task<Status> call(std::span<const std::byte> request, ambience::lidl::MessageBuffer&) {
+      auto dst = out->prepare(request.size());
+      for (std::size_t i = 0; i < request.size(); ++i) dst[i] = request[i];
+      co_return Status::unavailable;
+    }
+  };
+  ambience::lidl::FixedMessageBuffer<256> captured;
+  Capture cap{&captured};
+  camera_trap::FrameHandlerRpcClient<Capture> client(cap, req, rep);
+  (void)co_await client.handle(frame(40));
+  CHECK(co_await rt::forward(kHops, "cloud", captured.message(), rep) == Status::unavailable);  // no route
+  CHECK(co_await rt::forward(kHops, "edge", captured.message(), rep) == Status::unavailable);   // no driver
+  rt::register_network_driver("udp", &driver);
+  CHECK(co_await rt::forward(kHops, "edge", captured.message(), rep) == Status::ok);
+  CHECK(driver.last == &kHops[0].via);
+  rt::register_network_driver("udp", nullptr);
+}
+
+AMBIENCE_TEST(forwarders_relay_by_destination) {
+  RecordingDriver driver;
+  g_served.calls = 0;
+  CHECK(ambience::spawn(forwarded_calls(driver, ambience_test_context_)) == Status::ok);
+  Scheduler::current().run_until_idle();
+  CHECK_EQ(g_served.calls, 1);
+}
+
 }  // namespace
