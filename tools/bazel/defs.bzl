@@ -286,6 +286,41 @@ _ambience_plan = rule(
     },
 )
 
+def _bundle_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".tar")
+    exe = ctx.attr.binary[DefaultInfo].files_to_run.executable
+    plan = ctx.file.plan
+    ctx.actions.run_shell(
+        inputs = [exe, plan],
+        outputs = [out],
+        command = """set -e
+stage=$(mktemp -d)
+mkdir -p "$stage/$4/bin"
+cp -L "$1" "$stage/$4/bin/$4"
+cp -L "$2" "$stage/$4/plan.json"
+printf '#!/bin/sh\n# Starts node %s: the supervisor, which starts one process per group.\nexec "$(dirname "$0")/bin/%s" "$@"\n' "$4" "$4" > "$stage/$4/run"
+chmod 0755 "$stage/$4" "$stage/$4/bin" "$stage/$4/run" "$stage/$4/bin/$4"
+chmod 0644 "$stage/$4/plan.json"
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$stage" -cf "$3" "$4"
+rm -rf "$stage"
+""",
+        arguments = [exe.path, plan.path, out.path, ctx.attr.node],
+        mnemonic = "AmbienceBundle",
+        progress_message = "Bundling hosted node %s" % ctx.label,
+    )
+    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
+
+# A hosted node as one reproducible archive: <node>/run, <node>/bin/<node> (supervisor and,
+# re-executed, every group process), <node>/plan.json.
+_hosted_bundle = rule(
+    implementation = _bundle_impl,
+    attrs = {
+        "binary": attr.label(executable = True, cfg = "target"),
+        "plan": attr.label(allow_single_file = True),
+        "node": attr.string(),
+    },
+)
+
 def _sort_key(loc):
     # "path:LINE:COL" -> (path, line, col), so declarations sort in source order
     parts = loc.rsplit(":", 2)
@@ -304,8 +339,9 @@ def deployment(name, visibility = None):
     """Call last in the BUILD file. Plans the deployment and declares one image per node.
 
     Creates :name (the plan: description, per-node plans, inputs bundle for the CLI),
-    :<node> for every node (a cc_binary for hosted boards, an mcu_image for Cortex-M boards,
-    which produces .elf, .bin and a size report), :<node>_plan and :name_images.
+    :<node> for every node (a cc_binary for hosted boards, plus :<node>_bundle, a tar of
+    supervisor + plan; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
+    report), :<node>_plan and :name_images.
     """
     # Images, plans and generated code are for anyone (tests, clusters, the CLI); the BUILD file
     # too, so tools can show the manifest next to its diagnostics.
@@ -401,5 +437,13 @@ def deployment(name, visibility = None):
                 data = [":%s_plan" % nname],
                 visibility = visibility,
             )
+            _hosted_bundle(
+                name = nname + "_bundle",
+                binary = ":" + nname,
+                plan = ":%s_plan" % nname,
+                node = nname,
+                visibility = visibility,
+            )
+            images.append(":%s_bundle" % nname)
         images.append(":" + nname)
     native.filegroup(name = name + "_images", srcs = images, visibility = visibility)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tarfile
 import unittest
 
 VARIANTS = {"": "ipc", "one_group": "direct", "on_board": "rpc"}
@@ -67,6 +68,15 @@ class PlacementTest(unittest.TestCase):
             processes = {"": 2, "one_group": 1, "on_board": 1}[variant]
             self.assertIn(f"group process{'es' if processes > 1 else ''} started", out.stdout)
             self.assertIn(f", {processes} group process", out.stdout)
+
+    def test_hosted_bundle(self):
+        with tarfile.open("deployments/hello/host_bundle.tar") as t:
+            members = {m.name: m for m in t.getmembers()}
+            self.assertEqual(sorted(members), ["host", "host/bin", "host/bin/host", "host/plan.json", "host/run"])
+            self.assertTrue(all(m.mtime == 0 and m.uid == 0 for m in members.values()))
+            plan = json.loads(t.extractfile("host/plan.json").read())
+            self.assertEqual(plan["node"]["name"], "host")
+            self.assertEqual([g["name"] for g in plan["groups"]], ["kernel", "console", "greeter"])
 
     def test_mcu_image_places_the_group_in_its_region(self):
         plan = json.loads(read("deployments/hello/on_board/hello/board.plan.json"))
