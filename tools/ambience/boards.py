@@ -19,7 +19,8 @@ class Board:
     mpu_regions: int = 0  # MPU regions the board offers in total
     mpu_reserved: int = 0  # regions the kernel keeps for itself (flash text, peripherals, stack guard)
     kernel_ram: int = 0  # RAM the kernel proper needs before any group
-    group_overhead: int = 0  # per isolated group: ring pool, request elements, stack
+    group_overhead: int = 0  # per isolated group: ring region, boot block, stack
+    group_stack: int = 0  # the stack part of group_overhead
 
     @property
     def short_name(self) -> str:
@@ -33,16 +34,26 @@ class Board:
 KiB = 1024
 MiB = 1024 * KiB
 
+# What kernel/arch/cortex_m puts in a group's MPU region besides its services' state
+# (group_needed_bytes in groups.hpp): the ring region (1600 bytes for the MCU ring shape
+# {4, 4, 64}, 64-aligned), a 64-byte boot block, and the group's stack.
+MCU_RING_BYTES = 1600
+MCU_BOOT_BYTES = 64
+MCU_GROUP_STACK = 1536
+MCU_GROUP_OVERHEAD = MCU_RING_BYTES + MCU_BOOT_BYTES + MCU_GROUP_STACK
+
 BOARDS: dict[str, Board] = {
     b.label: b
     for b in (
         # QEMU mps2-an386: Cortex-M4 (stands in for the nRF52840).  RAM as platforms/boards
         # declares it (256 KiB at 0x20000000, 8 KiB main stack at the top); ARMv7-M MPU, 8 regions.
         Board("//platforms/boards:mps2_an386", "mcu", "cortex-m4", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=2 * KiB),
+              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
+              group_stack=MCU_GROUP_STACK),
         # QEMU mps2-an500: Cortex-M7 (stands in for the STM32F746).
         Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=2 * KiB),
+              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
+              group_stack=MCU_GROUP_STACK),
         Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
               kernel_ram=4 * MiB, group_overhead=1 * MiB),
     )

@@ -60,7 +60,8 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
             "cpu": np.board.cpu,
         },
         "groups": [{"name": g.name, "kernel": g.kernel, "implicit": g.implicit, "instances": g.instances,
-                    "memory_needed": g.memory_needed} for g in np.groups],
+                    "memory_needed": g.memory_needed, "state_bytes": g.state_bytes, "stack_bytes": g.stack_bytes}
+                   for g in np.groups],
         "instances": instances,
         "endpoints": np.endpoints,
         "forwarders": [{"from_network": f.from_network, "to_network": f.to_network, "destinations": f.destinations}

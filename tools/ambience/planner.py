@@ -68,6 +68,8 @@ class GroupPlan:
     implicit: bool
     instances: list[str]  # in start order
     memory_needed: int = 0
+    state_bytes: int = 0  # the instances' memory (what AMBIENCE_GROUP_MEMORY calls state)
+    stack_bytes: int = 0
 
 
 @dataclass
@@ -642,7 +644,9 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         kernel_needed = b.kernel_ram + FORWARDER_RAM * len(np.forwarders)
         unpriv: list[tuple[str, int]] = []
         for gp in np.groups:
-            need = sum(mem_of[i] for i in gp.instances)
+            need = sum((mem_of[i] + 7) // 8 * 8 for i in gp.instances)  # state, 8-byte aligned per instance
+            gp.state_bytes = need
+            gp.stack_bytes = 0 if gp.kernel else b.group_stack
             if gp.kernel:
                 kernel_needed += need
                 gp.memory_needed = need
