@@ -39,7 +39,7 @@ def _workspace() -> str:
     return os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
 
 
-def _resolve_deployment(target: str) -> tuple[str, str]:
+def _resolve_deployment(target: str, extra_targets: tuple[str, ...] = ()) -> tuple[str, str]:
     """A deployment argument -> (path of its inputs bundle, workspace root for source lines).
 
     Accepts the bundle file itself (`<name>.inputs.json`, written by `deployment()`), or a
@@ -70,7 +70,8 @@ def _resolve_deployment(target: str) -> tuple[str, str]:
             raise UserError(f"error: //{pkg} has several deployments ({', '.join(found)}); name one")
         name = found[0].rsplit(":", 1)[1]
     label = f"//{pkg}:{name}"  # the deployment() target; its outputs include <name>.inputs.json
-    build = subprocess.run([bazel, "build", "--color=no", "--noshow_progress", label], cwd=ws,
+    extra = [f"//{pkg}:{name}{t}" for t in extra_targets]
+    build = subprocess.run([bazel, "build", "--color=no", "--noshow_progress", label, *extra], cwd=ws,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if build.returncode != 0:
         sys.stderr.write(build.stderr)
@@ -83,8 +84,8 @@ def _resolve_deployment(target: str) -> tuple[str, str]:
     return path, ws
 
 
-def _load_plan(target: str):
-    path, ws = _resolve_deployment(target)
+def _load_plan(target: str, extra_targets: tuple[str, ...] = ()):
+    path, ws = _resolve_deployment(target, extra_targets)
     bundle = _read_json(path)
     if bundle.get("ambience_inputs") != INPUTS_FORMAT:
         raise UserError(f"{path}: error: not an ambience inputs bundle (expected \"ambience_inputs\": {INPUTS_FORMAT})")
@@ -172,12 +173,44 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_sizes(inputs_path: str, nodes: list[str]) -> dict[str, dict]:
+    """Size reports of built MCU images (<node>.size beside the deployment's outputs), if any."""
+    out = {}
+    d = os.path.dirname(inputs_path)
+    for n in nodes:
+        p = os.path.join(d, f"{n}.size")
+        if not os.path.isfile(p):
+            continue
+        words = open(p, encoding="utf-8").read().split()
+        vals = {words[i]: words[i + 1] for i in range(0, len(words) - 1, 2)}
+        try:
+            out[n] = {k: int(vals[k]) for k in ("text", "data", "bss", "flash", "ram")}
+        except (KeyError, ValueError):
+            continue
+    return out
+
+
 def cmd_sizes(args: argparse.Namespace) -> int:
-    plan = _load_plan(args.deployment)
+    extra = ("_images",) if args.images and args.deployment.startswith("//") else ()
+    plan = _load_plan(args.deployment, extra)
+    path, _ = (args.deployment, None) if os.path.isfile(args.deployment) else _resolve_deployment(args.deployment)
+    images = _image_sizes(path, list(plan.nodes))
+    data = report.sizes_json(plan)
+    for n, img in images.items():
+        data[n]["image"] = img
     if args.json:
-        print(json.dumps(report.sizes_json(plan), indent=1, sort_keys=True))
-    else:
-        print(report.sizes(plan))
+        print(json.dumps(data, indent=1, sort_keys=True))
+        return 0
+    print(report.sizes(plan))
+    if images:
+        print()
+        rows = [["node", "image text", "data", "bss", "kernel RAM in plan", "fits"]]
+        for n, img in sorted(images.items()):
+            lay = plan.nodes[n].layout
+            room = lay.kernel_size if lay else 0
+            rows.append([n, str(img["text"]), str(img["data"]), str(img["bss"]), str(room),
+                         "yes" if img["ram"] <= room else "NO"])
+        print(report.table(rows))
     return 0
 
 
@@ -213,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sizes", help="memory per node: budget, need, MPU regions and their waste")
     deployment_arg(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--images", action="store_true", help="build the images first and compare their size reports")
     sp.set_defaults(fn=cmd_sizes)
 
     sp = sub.add_parser("explain", help="where an instance runs, how each dependency is reached, and why")
