@@ -84,6 +84,13 @@ struct GroupConfig {
   unsigned device_size_log2 = 0;
   // Watchdog: a call the group serves for longer than this (ms) restarts it; 0 = no limit.
   std::uint32_t call_budget_ms = 0;
+  // When the region comes from the plan's layout (a generated linker fragment) instead of
+  // AMBIENCE_GROUP_MEMORY: its size (a power of two; 0 = computed from the budget), and the bytes
+  // at its start that hold linker-placed objects (.ambience.group.<name>); the runtime area
+  // (stack, ring, boot block, state) follows them. The whole region is zeroed at every (re)start:
+  // the group's entry rebuilds its objects.
+  std::uint32_t region_bytes = 0;
+  std::uint32_t objects_bytes = 0;
 };
 
 // Saved state of a group's thread. Offsets are used by the switch code (supervisor.cc).
@@ -196,6 +203,7 @@ class Supervisor {
   struct Group {
     GroupConfig config{};
     RegionFit fit{};
+    std::uint32_t runtime_offset = 0;  // align64(objects_bytes)
     GroupContext context{};
     Endpoint endpoint;
     State state = State::unused;

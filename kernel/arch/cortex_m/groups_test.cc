@@ -25,6 +25,12 @@ AMBIENCE_GROUP_MEMORY(g_client0_mem, kStack, kState);
 AMBIENCE_GROUP_MEMORY(g_client1_mem, kStack, kState);
 AMBIENCE_GROUP_MEMORY(g_client2_mem, kStack, kState);
 
+// A region as a plan's linker fragment would give it: explicit size, objects at its start.
+alignas(8192) std::byte g_planned_region[8192];
+constexpr std::uint16_t kPlannedAcc = 14;
+constexpr int kPlanned = 5;
+constexpr std::uint32_t kPlannedObjects = 256;
+
 Acc g_kernel_acc;                  // the kernelized placement
 Acc g_kernel_twin;                 // kernel-side twin of the server's instance 6
 volatile std::uint32_t g_kernel_secret = 0x5EC12E7;
@@ -150,6 +156,16 @@ void client_entry(const GroupBoot* boot) {
   rt.serve_forever();
 }
 
+// Its objects live at the region start (where .ambience.group.<name> would be placed); the
+// entry rebuilds them at every start, the runtime area follows.
+void planned_entry(const GroupBoot* boot) {
+  GroupRuntime& rt = GroupRuntime::create(boot);
+  auto* acc = new (g_planned_region) Acc();
+  acc->sum = 1000;
+  rt.serve(kPlannedAcc, acc->binding());
+  rt.serve_forever();
+}
+
 Supervisor& setup() {
   static bool done = false;
   Supervisor& s = Supervisor::instance();
@@ -162,6 +178,11 @@ Supervisor& setup() {
   s.add_group({"client0", g_client0_mem, kStack, kState, &client_entry});
   s.add_group({"client1", g_client1_mem, kStack, kState, &client_entry});
   s.add_group({"client2", g_client2_mem, kStack, kState, &client_entry});
+  GroupConfig planned{"planned", g_planned_region, kStack, kState, &planned_entry};
+  planned.region_bytes = sizeof g_planned_region;
+  planned.objects_bytes = kPlannedObjects;
+  if (s.add_group(planned) != kPlanned) fatal("test setup: group ids");
+  s.bind_group_instance(kPlannedAcc, kPlanned);
   s.bind_group_instance(kServerAcc, kServer);
   s.bind_group_instance(kServerTwin, kServer);
   s.bind_group_instance(kRogueAcc, kRogue);
@@ -193,12 +214,25 @@ AMBIENCE_TEST(layout_is_computed_at_build_time) {
   Supervisor& s = setup();
   s.print_layout();
   static_assert(group_region(kStack, kState).size == 4096, "ring+boot+state+stack fit 4 KiB");
-  for (int g = 0; g < s.group_count(); ++g) {
+  for (int g = 0; g < kPlanned; ++g) {  // the groups sized from their budget
     const RegionFit f = s.region(g);
     CHECK_EQ(f.size, 4096u);
     CHECK_EQ(f.waste, f.size - group_needed_bytes(kStack, kState));
   }
   CHECK_EQ(reinterpret_cast<std::uintptr_t>(g_server_mem) % 4096, 0u);
+}
+
+AMBIENCE_TEST(planned_region_with_linker_placed_objects) {
+  Supervisor& s = setup();
+  const RegionFit f = s.region(kPlanned);
+  CHECK_EQ(f.size, 8192u);
+  CHECK_EQ(f.needed, kPlannedObjects + group_needed_bytes(kStack, kState));
+  CHECK_EQ(f.waste, 8192u - f.needed);
+  Status st;
+  CHECK_EQ(call_u32(kPlannedAcc, Acc::kAdd, 1, &st), 1001u);
+  CHECK_EQ(st, Status::ok);
+  s.restart_group(kPlanned, "test");
+  CHECK_EQ(call_u32(kPlannedAcc, Acc::kAdd, 2, &st), 1002u);  // objects rebuilt by the entry
 }
 
 AMBIENCE_TEST(kernel_calls_a_user_group) {

@@ -50,7 +50,18 @@ int Supervisor::add_group(const GroupConfig& config) {
   if (started_ || group_count_ >= kMaxGroups) fatal("supervisor: too many groups (or already started)");
   Group& g = groups_[group_count_];
   g.config = config;
-  g.fit = group_region(config.stack_bytes, config.state_bytes);
+  g.runtime_offset = align_up(config.objects_bytes, 64);
+  const std::uint32_t needed = g.runtime_offset + group_needed_bytes(config.stack_bytes, config.state_bytes);
+  g.fit = fit_region(needed);
+  if (config.region_bytes != 0) {
+    const std::uint32_t size = config.region_bytes;
+    if (size < 32 || (size & (size - 1)) != 0 || size < needed) {
+      println("supervisor: group '", config.name, "': planned region of ", size, " bytes is not a ",
+              "power of two >= 32 holding the ", needed, " bytes it needs");
+      fatal("supervisor: bad planned region");
+    }
+    g.fit = RegionFit{needed, size, log2_exact(size), size - needed};
+  }
   if (reinterpret_cast<std::uintptr_t>(config.memory) % g.fit.size != 0) {
     fatal("supervisor: group memory is not aligned to its MPU region size");
   }
@@ -95,7 +106,7 @@ void Supervisor::start() {
 void Supervisor::prepare_region(Group& g) {
   std::byte* base = g.config.memory;
   std::memset(base, 0, g.fit.size);
-  std::byte* ring = base + group_ring_offset(g.config.stack_bytes);
+  std::byte* ring = base + g.runtime_offset + group_ring_offset(g.config.stack_bytes);
   if (ipc::format_region(ring, kRingBytes, kGroupRing, g.generation) != Status::ok ||
       g.endpoint.attach(ipc::Side::kernel, ring, kRingBytes, kGroupRing, &Supervisor::notify, &g) !=
           Status::ok) {
