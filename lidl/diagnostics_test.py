@@ -586,6 +586,18 @@ CASES = {
         'service S { f() -> string_view; }\n'
         '                   ^\n',
     ),
+    'several_syntax_errors': (
+        {'t.lidl': H + 'struct A { x u8; }\nstruct B { y: u8; }\nenum C { a = 1 b }\nservice S {\n  f() -> ;\n}\n'},
+        "t.lidl:2:14: error: unexpected name 'u8', expected ':'\n"
+        'struct A { x u8; }\n'
+        '             ^\n'
+        "t.lidl:4:16: error: unexpected name 'b', expected ',' or '}'\n"
+        'enum C { a = 1 b }\n'
+        '               ^\n'
+        "t.lidl:6:10: error: unexpected ';', expected a name\n"
+        '  f() -> ;\n'
+        '         ^\n',
+    ),
     'tab_indented_caret': (
         {'t.lidl': H + 'struct A {\n\tx:\tNope;\n}\n'},
         "t.lidl:3:5: error: unknown type 'Nope'\n"

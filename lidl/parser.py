@@ -290,15 +290,54 @@ def _follows_nested_comment(text: str, pos: int) -> bool:
     return False
 
 
+MAX_SYNTAX_ERRORS = 20
+# Where parsing can resume after a syntax error: a top-level keyword at the start of a line.
+_RESYNC = re.compile(r"^[ \t]*(?:struct|enum|union|service|import|namespace)\b", re.M)
+
+
+def _error_offset(text: str, exc: lark.exceptions.UnexpectedInput) -> int:
+    if isinstance(exc, lark.exceptions.UnexpectedToken) and exc.token.type != "$END":
+        return exc.token.start_pos
+    pos = getattr(exc, "pos_in_stream", None)
+    return len(text) if pos is None else pos
+
+
 def parse(text: str, path: str) -> tuple[m.SourceFile | None, list[Diagnostic]]:
-    """Parse one file.  Returns the model, or None and the (first) syntax error."""
+    """Parse one file.  Returns the model, or None and its syntax errors.
+
+    After a syntax error, parsing resumes at the next line that starts a top-level declaration
+    (everything before it is blanked, keeping line and column numbers), so one run reports the
+    syntax errors of independent declarations instead of only the first.
+    """
     parser, _ = _parser_and_terminals()
     docs = _Docs(text)
     try:
         tree = _parse_with_docs(parser, text, docs)
+        return _ToModel(path, docs).transform(tree), []
     except lark.exceptions.UnexpectedInput as exc:
-        return None, [_syntax_diagnostic(path, text, exc)]
-    return _ToModel(path, docs).transform(tree), []
+        diags = [_syntax_diagnostic(path, text, exc)]
+        at = _error_offset(text, exc)
+        if diags[0].message == "unterminated block comment":
+            return None, diags  # the rest of the file is inside the comment
+    while len(diags) < MAX_SYNTAX_ERRORS:
+        line_end = text.find("\n", at)
+        if line_end < 0:
+            break
+        resync = _RESYNC.search(text, line_end + 1)
+        if resync is None:
+            break
+        # Blank the prefix but keep newlines, so positions in the rest stay exact.
+        rest = "".join(ch if ch == "\n" else " " for ch in text[: resync.start()]) + text[resync.start():]
+        try:
+            _parse_with_docs(parser, rest, _Docs(rest))
+            break
+        except lark.exceptions.UnexpectedInput as exc:
+            d = _syntax_diagnostic(path, text, exc) if _error_offset(rest, exc) < len(rest) else None
+            if d is None or d.loc.line <= diags[-1].loc.line:
+                break
+            diags.append(d)
+            at = _error_offset(rest, exc)
+    return None, diags
 
 
 def _parse_with_docs(parser: lark.Lark, text: str, docs: _Docs):
