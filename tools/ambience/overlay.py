@@ -1,6 +1,6 @@
 """The overlay: a weighted directed graph of nodes, networks and external endpoints.
 
-Vertices are `("node", name)`, `("net", name)` and `("import", name)`.  Attaching a node to a
+Vertices are `("node", name)`, `("net", name)`, `("import", name)` and `("export", "inst@net")`.  Attaching a node to a
 network adds node->net with the network's hop cost and net->node with cost 0, so a route's cost
 is the sum of the hop costs of the networks it crosses.  Imports hang off their network.
 
@@ -35,6 +35,11 @@ def build_overlay(dep: Deployment, known_networks: set[str] | None = None) -> nx
                 continue
             g.add_edge(("node", node.name), ("net", net_name), weight=net.hop_cost, address=address)
             g.add_edge(("net", net_name), ("node", node.name), weight=0, address=address)
+    # Exports: where callers from outside the cluster come in (drawn and listed; not relays).
+    for ex in sorted(dep.exports, key=lambda e: (e.instance, e.network)):
+        if ex.network in nets:
+            g.add_node(("export", f"{ex.instance}@{ex.network}"), port=ex.port)
+            g.add_edge(("export", f"{ex.instance}@{ex.network}"), ("net", ex.network), weight=0, address="")
     for imp in sorted(dep.imports, key=lambda i: i.name):
         if imp.network in nets:
             g.add_node(("import", imp.name), address=imp.address)
@@ -85,8 +90,8 @@ class Router:
                 continue
             s.settled.add(v)
             self.vertices_settled += 1
-            # Only nodes and networks relay traffic; an import is an end point.
-            if v[0] == "import" and v != source:
+            # Only nodes and networks relay traffic; imports and exports are end points.
+            if v[0] in ("import", "export") and v != source:
                 continue
             for w, weight in adj[v]:
                 nd = d + weight

@@ -465,19 +465,15 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         if ex.instance not in instance_node:
             continue
         tnode = instance_node[ex.instance]
-        gateway = tnode
-        hops: tuple[Hop, ...] = ()
-        if ex.network not in nodes[tnode].addresses:
-            best = None
-            for cand in sorted(n.name for n in nodes.values() if ex.network in n.addresses):
-                r = router.route(("node", cand), ("node", tnode))
-                if r is not None and (best is None or r[0] < best[0]):
-                    best = (r[0], cand, r[1])
-            if best is None:
-                rep.error(ex.loc, f"export of '{ex.instance}' on network '{ex.network}': node '{tnode}' is not attached "
-                                  f"to '{ex.network}' and no node on '{ex.network}' has a path to it")
-                continue
-            gateway, hops = best[1], _hops(best[2], overlay, None)
+        # Least-cost way in from outside: the export vertex hangs off its network, so the route's
+        # first node is the best gateway (the instance's own node if it is on that network).
+        r = router.route(("export", f"{ex.instance}@{ex.network}"), ("node", tnode))
+        if r is None:
+            rep.error(ex.loc, f"export of '{ex.instance}' on network '{ex.network}': node '{tnode}' is not attached "
+                              f"to '{ex.network}' and no node on '{ex.network}' has a path to it")
+            continue
+        gateway, hops = r[1][2][1], _hops(r[1][2:], overlay, None)
+        if hops:
             gateway_routes.append((gateway, hops))
         if ex.port is not None:
             other = export_ports[(gateway, ex.network)].get(ex.port)

@@ -60,7 +60,7 @@ class PlacementTest(unittest.TestCase):
     def test_hosted_images_run(self):
         expect_greeting = {"": True, "one_group": True, "on_board": False}
         for variant, greets in expect_greeting.items():
-            out = subprocess.run([f"{pkg(variant)}/host", "--exit-after-ms", "500"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            out = subprocess.run([f"{pkg(variant)}/host", "--exit-after-ms", "2000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, timeout=30)
             self.assertEqual(out.returncode, 0, out.stdout)
             self.assertEqual('[greeter] greet("world") -> "hello, world!"' in out.stdout, greets, out.stdout)
