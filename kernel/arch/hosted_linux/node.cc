@@ -73,7 +73,7 @@ void GroupRuntime::end_hook(void* self) { static_cast<GroupRuntime*>(self)->chan
 int run_group(int argc, char** argv, void (*install)(GroupRuntime&)) {
   // argv: exe --ambience-group name region_bytes kernel_elems group_elems payload
   //       kernel_arena_bytes group_arena_bytes sandbox spin_us
-  if (argc < 12) {
+  if (argc < 13) {
     std::fprintf(stderr, "ambience group: bad arguments\n");
     return 2;
   }
@@ -119,6 +119,7 @@ int run_group(int argc, char** argv, void (*install)(GroupRuntime&)) {
   rt.hook_.end_sleep = &GroupRuntime::end_hook;
   rt.hook_.ctx = &rt;
   rt.hook_.spin_budget_us = spin_us;
+  rt.hook_.yield_while_spinning = std::atoi(argv[12]) != 0;
   set_idle_hook(&rt.hook_);
   install(rt);
   if (sandbox && install_group_sandbox() != Status::ok) {
@@ -282,7 +283,7 @@ Status Node::spawn(Group& g) {
   for (int fd : fds) {
     if (fd < 0) return Status::no_memory;
   }
-  std::string args[11] = {
+  std::string args[12] = {
       "--ambience-group",
       g.options.name,
       std::to_string(g.region.size()),
@@ -294,12 +295,13 @@ Status Node::spawn(Group& g) {
       g.options.sandbox ? "1" : "0",
       std::to_string(g.options.spin_us),
       std::to_string(g.status.generation),
+      g.options.yield_while_spinning ? "1" : "0",
   };
   std::string exe = g.options.executable.empty() ? "/proc/self/exe" : g.options.executable;
-  char* argv[13];
+  char* argv[14];
   argv[0] = exe.data();
-  for (int i = 0; i < 11; ++i) argv[i + 1] = args[i].data();
-  argv[12] = nullptr;
+  for (int i = 0; i < 12; ++i) argv[i + 1] = args[i].data();
+  argv[13] = nullptr;
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {

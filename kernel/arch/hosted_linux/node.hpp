@@ -109,6 +109,7 @@ struct GroupOptions {
   bool restart = true;
   int cpu = -1;                              // pin the group process to this CPU (-1: no pinning)
   std::uint32_t spin_us = 50;                // adaptive spinning budget before sleeping
+  bool yield_while_spinning = false;         // for a group sharing a CPU with its peer
   std::string executable;                    // default: /proc/self/exe
 };
 

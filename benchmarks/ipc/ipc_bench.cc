@@ -1,0 +1,940 @@
+// IPC benchmark (issue 4): argument-passing strategies, throughput vs requests in flight,
+// same-group vs cross-group, coroutine frames vs fiber stacks. Every figure is measured against a
+// baseline in the same run; see README.md for the method. Prints a table and RESULT lines and
+// writes results as JSON (for the plots) to --json.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernel/arch/hosted_linux/node.hpp"
+#include "kernel/core/fiber.hpp"
+#include "kernel/core/job.hpp"
+#include "kernel/core/task.hpp"
+
+using namespace ambience;
+using namespace ambience::hosted;
+
+namespace {
+
+// ------------------------------------------------------------------ payload shapes and codecs
+
+enum class FieldType : std::uint8_t { u8 = 1, u16, u32, u64, span };
+std::size_t width(FieldType t) {
+  switch (t) {
+    case FieldType::u8: return 1;
+    case FieldType::u16: return 2;
+    case FieldType::u32: return 4;
+    case FieldType::u64: return 8;
+    default: return 16;
+  }
+}
+
+// Uniform: S/4 u32 fields. Mixed: greedy u64,u32,u16,u8,u8 cycle filling S bytes.
+std::vector<FieldType> shape(bool mixed, std::size_t bytes) {
+  std::vector<FieldType> out;
+  if (!mixed) {
+    for (std::size_t i = 0; i < bytes / 4; ++i) out.push_back(FieldType::u32);
+    return out;
+  }
+  const FieldType cycle[] = {FieldType::u64, FieldType::u32, FieldType::u16, FieldType::u8, FieldType::u8};
+  std::size_t used = 0, k = 0;
+  while (used < bytes) {
+    FieldType t = cycle[k++ % 5];
+    while (width(t) > bytes - used) t = static_cast<FieldType>(static_cast<int>(t) - 1);
+    out.push_back(t);
+    used += width(t);
+  }
+  return out;
+}
+
+// "User" / "Linux" serialization: per field a type tag and the little-endian value; a span is
+// tag + u64 length + the bytes. Decoding validates every tag and length.
+struct Serializer {
+  static std::size_t size(const std::vector<FieldType>& s) {
+    std::size_t n = 0;
+    for (auto t : s) n += 1 + width(t);
+    return n;
+  }
+  static std::size_t write(std::byte* out, const std::vector<FieldType>& s, const void* const* fields) {
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      out[at++] = static_cast<std::byte>(s[i]);
+      std::memcpy(out + at, fields[i], width(s[i]));
+      at += width(s[i]);
+    }
+    return at;
+  }
+  // Reads into `values` (packed); returns bytes consumed or 0 if invalid.
+  static std::size_t read(const std::byte* in, std::size_t n, std::byte* values, std::size_t max_values) {
+    std::size_t at = 0, v = 0;
+    while (at < n) {
+      const auto t = static_cast<FieldType>(in[at++]);
+      if (t < FieldType::u8 || t > FieldType::u64) return 0;
+      const std::size_t w = width(t);
+      if (at + w > n || v + w > max_values) return 0;
+      std::memcpy(values + v, in + at, w);
+      at += w;
+      v += w;
+    }
+    return at;
+  }
+};
+
+// Values of one payload: packed bytes plus pointers to each field (the Dynamic strategy's list).
+struct Payload {
+  std::vector<FieldType> fields;
+  std::vector<std::byte> packed;
+  std::vector<const void*> pointers;
+  Payload(bool mixed, std::size_t bytes) : fields(shape(mixed, bytes)), packed(bytes) {
+    for (std::size_t i = 0; i < bytes; ++i) packed[i] = static_cast<std::byte>(i * 31 + 7);
+    std::size_t at = 0;
+    for (auto t : fields) {
+      pointers.push_back(packed.data() + at);
+      at += width(t);
+    }
+  }
+};
+
+enum Target : std::uint32_t {
+  kEchoRaw = 1,      // echo payload bytes (Static / Dynamic)
+  kEchoUser = 2,     // validate + deserialize + serialize back (User)
+  kTouchSpan = 3,    // payload: BufferRef; touch first and last byte
+  kTouchUser = 4,    // payload: BufferRef to a serialized [tag len bytes] message
+  kEcho32 = 5,       // u32 -> u32 + 1 (throughput / same-group comparison)
+};
+
+// ------------------------------------------------------------------ group services
+
+void echo_raw(void*, ServiceContext& sc, const Channel::Request& r) { (void)sc.channel->respond(r, Status::ok, r.header.size); }
+
+void echo_user(void*, ServiceContext& sc, const Channel::Request& r) {
+  std::byte values[256];
+  std::byte* p = sc.channel->payload(r.index);
+  const std::size_t used = Serializer::read(p, r.header.size, values, sizeof values);
+  if (used == 0 && r.header.size != 0) {
+    (void)sc.channel->respond(r, Status::bad_message, 0);
+    return;
+  }
+  // Serialize the decoded values back (the reply carries the same fields).
+  std::size_t at = 0, v = 0;
+  while (at < used) {
+    const auto t = static_cast<FieldType>(p[at]);
+    const std::size_t w = width(t);
+    std::memcpy(p + at + 1, values + v, w);
+    at += 1 + w;
+    v += w;
+  }
+  (void)sc.channel->respond(r, Status::ok, static_cast<std::uint32_t>(used));
+}
+
+void touch_span(void*, ServiceContext& sc, const Channel::Request& r) {
+  BufferRef ref;
+  if (r.header.size != sizeof ref) {
+    (void)sc.channel->respond(r, Status::bad_message, 0);
+    return;
+  }
+  std::memcpy(&ref, sc.channel->payload(r.index), sizeof ref);
+  bool ok = false;
+  auto bytes = resolve(sc.peer_arena.data(), sc.peer_arena.size(), ref, ok);
+  if (!ok || bytes.empty()) {
+    (void)sc.channel->respond(r, Status::bad_message, 0);
+    return;
+  }
+  const std::uint64_t v = static_cast<std::uint8_t>(bytes.front()) + static_cast<std::uint8_t>(bytes.back()) + bytes.size();
+  std::memcpy(sc.channel->payload(r.index), &v, 8);
+  (void)sc.channel->respond(r, Status::ok, 8);
+}
+
+void touch_user(void*, ServiceContext& sc, const Channel::Request& r) {
+  BufferRef ref;
+  std::memcpy(&ref, sc.channel->payload(r.index), sizeof ref);
+  bool ok = false;
+  auto msg = resolve(sc.peer_arena.data(), sc.peer_arena.size(), ref, ok);
+  std::uint64_t len = 0;
+  if (ok && msg.size() >= 9 && msg[0] == static_cast<std::byte>(FieldType::span)) std::memcpy(&len, msg.data() + 1, 8);
+  if (!ok || msg.size() < 9 || len != msg.size() - 9 || len == 0) {
+    (void)sc.channel->respond(r, Status::bad_message, 0);
+    return;
+  }
+  const std::uint64_t v = static_cast<std::uint8_t>(msg[9]) + static_cast<std::uint8_t>(msg.back()) + len;
+  std::memcpy(sc.channel->payload(r.index), &v, 8);
+  (void)sc.channel->respond(r, Status::ok, 8);
+}
+
+void echo32(void*, ServiceContext& sc, const Channel::Request& r) {
+  std::uint32_t v;
+  std::memcpy(&v, sc.channel->payload(r.index), 4);
+  ++v;
+  std::memcpy(sc.channel->payload(r.index), &v, 4);
+  (void)sc.channel->respond(r, Status::ok, 4);
+}
+
+void install(GroupRuntime& rt) {
+  rt.services().add(kEchoRaw, echo_raw, nullptr);
+  rt.services().add(kEchoUser, echo_user, nullptr);
+  rt.services().add(kTouchSpan, touch_span, nullptr);
+  rt.services().add(kTouchUser, touch_user, nullptr);
+  rt.services().add(kEcho32, echo32, nullptr);
+}
+
+// ------------------------------------------------------------------ timing helpers
+
+double now_s() { return static_cast<double>(arch::now_us()) * 1e-6; }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void pin_self(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (cpu < 0) {
+    CPU_SET(0, &set);
+    CPU_SET(1, &set);
+  } else {
+    CPU_SET(cpu, &set);
+  }
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+struct Placement {
+  const char* name;
+  int client_cpu;
+  int server_cpu;
+};
+const Placement kPlacements[] = {{"unpinned", -1, -1}, {"same", 0, 0}, {"split", 0, 1}};
+
+// ------------------------------------------------------------------ ring strategies (client side)
+
+struct Bench {
+  Node* node;
+  int g;
+  Channel& ch() { return node->channel(g); }
+};
+
+// One call of a scalar payload with strategy 0 Static, 1 Dynamic, 2 User.
+template <std::size_t S>
+struct Fixed {
+  std::byte b[S];
+};
+
+template <std::size_t S>
+void static_copy(std::byte* dst, const std::byte* src) {
+  *reinterpret_cast<Fixed<S>*>(dst) = *reinterpret_cast<const Fixed<S>*>(src);
+}
+using StaticCopy = void (*)(std::byte*, const std::byte*);
+StaticCopy static_copy_for(std::size_t s) {
+  switch (s) {
+    case 4: return static_copy<4>;
+    case 8: return static_copy<8>;
+    case 16: return static_copy<16>;
+    case 32: return static_copy<32>;
+    case 64: return static_copy<64>;
+    default: return static_copy<128>;
+  }
+}
+
+Task<Status> scalar_call(Channel* ch, int strategy, const Payload* p, StaticCopy sc, std::byte* out) {
+  auto slot = co_await ch->begin();
+  if (!slot) co_return slot.status();
+  std::byte* dst = ch->payload(slot.index());
+  std::uint32_t size = 0;
+  std::uint32_t target = kEchoRaw;
+  if (strategy == 0) {
+    sc(dst, p->packed.data());
+    size = static_cast<std::uint32_t>(p->packed.size());
+  } else if (strategy == 1) {
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < p->fields.size(); ++i) {
+      switch (p->fields[i]) {
+        case FieldType::u8: std::memcpy(dst + at, p->pointers[i], 1); at += 1; break;
+        case FieldType::u16: std::memcpy(dst + at, p->pointers[i], 2); at += 2; break;
+        case FieldType::u32: std::memcpy(dst + at, p->pointers[i], 4); at += 4; break;
+        case FieldType::u64: std::memcpy(dst + at, p->pointers[i], 8); at += 8; break;
+        default: break;
+      }
+    }
+    size = static_cast<std::uint32_t>(at);
+  } else {
+    std::byte staging[512];
+    const std::size_t n = Serializer::write(staging, p->fields, p->pointers.data());
+    std::memcpy(dst, staging, n);  // the byte copy through the ring
+    size = static_cast<std::uint32_t>(n);
+    target = kEchoUser;
+  }
+  ch->header(slot.index())->size = size;
+  const auto reply = co_await ch->call(slot, target, 0);
+  Status s = reply.status == Status::ok ? reply.remote() : reply.status;
+  if (s == Status::ok) {
+    const std::byte* src = ch->payload(slot.index());
+    if (strategy == 0) {
+      sc(out, src);
+    } else if (strategy == 1) {
+      std::memcpy(out, src, reply.header.size);
+    } else {
+      std::byte staging[512];
+      std::memcpy(staging, src, reply.header.size);
+      if (Serializer::read(staging, reply.header.size, out, 512) == 0) s = Status::bad_message;
+    }
+  }
+  ch->finish(slot);
+  co_return s;
+}
+
+// Span argument: strategy 0/1 pass the arena buffer by reference; 2 serializes into staging.
+Task<Status> span_call(Channel* ch, int strategy, const SharedBuffer* buf, SharedBuffer* staging, std::uint64_t* out) {
+  auto slot = co_await ch->begin();
+  if (!slot) co_return slot.status();
+  BufferRef ref;
+  std::uint32_t target = kTouchSpan;
+  SharedBuffer hold;  // the call keeps the buffer alive (refcount) until the reply
+  if (strategy <= 1) {
+    hold = *buf;
+    ref = hold.ref();
+  } else {
+    std::byte* m = staging->data();
+    m[0] = static_cast<std::byte>(FieldType::span);
+    const std::uint64_t len = buf->size();
+    std::memcpy(m + 1, &len, 8);
+    std::memcpy(m + 9, buf->data(), buf->size());
+    ref = BufferRef{staging->ref().offset, len + 9};
+    target = kTouchUser;
+  }
+  std::memcpy(ch->payload(slot.index()), &ref, sizeof ref);
+  ch->header(slot.index())->size = sizeof ref;
+  const auto reply = co_await ch->call(slot, target, 0);
+  const Status s = reply.status == Status::ok ? reply.remote() : reply.status;
+  if (s == Status::ok) std::memcpy(out, ch->payload(slot.index()), 8);
+  ch->finish(slot);
+  co_return s;
+}
+
+// Runs `make_call` in a loop for ~`seconds` with `inflight` concurrent callers; returns calls/s.
+template <class MakeCall>
+double run_loop(Node& node, int inflight, double seconds, MakeCall make_call, int min_calls = 3) {
+  struct State {
+    double deadline;
+    long calls = 0;
+    int running = 0;
+    bool failed = false;
+  } st;
+  st.deadline = now_s() + seconds;
+  auto worker = [](State* s, MakeCall* mk, int min_c) -> Task<void> {
+    while (now_s() < s->deadline || s->calls < min_c) {
+      const Status r = co_await (*mk)();
+      if (r != Status::ok) {
+        s->failed = true;
+        break;
+      }
+      ++s->calls;
+    }
+    --s->running;
+  };
+  const double t0 = now_s();
+  for (int i = 0; i < inflight; ++i) {
+    ++st.running;
+    (void)spawn(worker(&st, &make_call, min_calls));
+  }
+  node.run_until([&] { return st.running == 0; });
+  const double elapsed = now_s() - t0;
+  if (st.failed) {
+    std::fprintf(stderr, "benchmark call failed\n");
+    std::exit(2);
+  }
+  return static_cast<double>(st.calls) / elapsed;
+}
+
+// ------------------------------------------------------------------ Linux pipes baseline
+
+// Child: reads frames [u32 len][serialized], replies [u32 len][serialized] (echo values) or,
+// for span frames, [u32 8][u64]. Batches: reads all available, answers all in one write.
+int pipe_server(int in, int out) {
+  std::vector<std::byte> buf(40u << 20), reply(1 << 20);
+  std::size_t have = 0;
+  for (;;) {
+    const ssize_t n = read(in, buf.data() + have, buf.size() - have);
+    if (n <= 0) return 0;
+    have += static_cast<std::size_t>(n);
+    std::size_t at = 0, rn = 0;
+    while (have - at >= 4) {
+      std::uint32_t len;
+      std::memcpy(&len, buf.data() + at, 4);
+      if (have - at < 4 + std::size_t{len}) break;
+      const std::byte* m = buf.data() + at + 4;
+      if (len >= 9 && m[0] == static_cast<std::byte>(FieldType::span)) {
+        std::uint64_t blen;
+        std::memcpy(&blen, m + 1, 8);
+        const std::uint64_t v = static_cast<std::uint8_t>(m[9]) + static_cast<std::uint8_t>(m[len - 1]) + blen;
+        const std::uint32_t eight = 8;
+        std::memcpy(reply.data() + rn, &eight, 4);
+        std::memcpy(reply.data() + rn + 4, &v, 8);
+        rn += 12;
+      } else {
+        std::byte values[256];
+        const std::size_t used = Serializer::read(m, len, values, sizeof values);
+        // Re-serialize (same work as the ring's User server).
+        std::memcpy(reply.data() + rn, &len, 4);
+        std::size_t a = 0, v = 0;
+        while (a < used) {
+          const std::size_t w = width(static_cast<FieldType>(m[a]));
+          reply[rn + 4 + a] = m[a];
+          std::memcpy(reply.data() + rn + 4 + a + 1, values + v, w);
+          a += 1 + w;
+          v += w;
+        }
+        rn += 4 + len;
+      }
+      at += 4 + len;
+      if (rn > reply.size() - 512) break;
+    }
+    std::memmove(buf.data(), buf.data() + at, have - at);
+    have -= at;
+    for (std::size_t w = 0; w < rn;) {
+      const ssize_t k = write(out, reply.data() + w, rn - w);
+      if (k <= 0) return 1;
+      w += static_cast<std::size_t>(k);
+    }
+  }
+}
+
+struct PipePeer {
+  pid_t pid = -1;
+  int to = -1, from = -1;
+  void start(int cpu) {
+    int a[2], b[2];
+    if (pipe2(a, O_CLOEXEC) != 0 || pipe2(b, O_CLOEXEC) != 0) std::exit(2);
+    fcntl(a[1], F_SETPIPE_SZ, 1 << 20);
+    fcntl(b[1], F_SETPIPE_SZ, 1 << 20);
+    pid = fork();
+    if (pid == 0) {
+      prctl_pdeath();
+      if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        sched_setaffinity(0, sizeof set, &set);
+      }
+      close(a[1]);
+      close(b[0]);
+      _exit(pipe_server(a[0], b[1]));
+    }
+    close(a[0]);
+    close(b[1]);
+    to = a[1];
+    from = b[0];
+  }
+  static void prctl_pdeath();
+  void stop() {
+    if (pid > 0) {
+      close(to);
+      close(from);
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+  }
+};
+
+}  // namespace
+
+#include <sys/prctl.h>
+void PipePeer::prctl_pdeath() { prctl(PR_SET_PDEATHSIG, SIGKILL); }
+
+namespace {
+
+void write_all(int fd, const std::byte* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t k = write(fd, p, n);
+    if (k <= 0) std::exit(2);
+    p += k;
+    n -= static_cast<std::size_t>(k);
+  }
+}
+
+// Pipes client with `inflight` requests outstanding; batches all writes of one round.
+// frame: the serialized request (without length prefix). Returns calls/s.
+double pipe_loop(PipePeer& peer, const std::vector<std::byte>& frame, int inflight, double seconds, int min_calls = 3) {
+  std::vector<std::byte> out((frame.size() + 4) * inflight), in(1 << 20);
+  const std::uint32_t len = static_cast<std::uint32_t>(frame.size());
+  auto fill = [&](int k) {
+    for (int i = 0; i < k; ++i) {
+      std::memcpy(out.data() + i * (frame.size() + 4), &len, 4);
+      std::memcpy(out.data() + i * (frame.size() + 4) + 4, frame.data(), frame.size());
+    }
+    return static_cast<std::size_t>(k) * (frame.size() + 4);
+  };
+  const double t0 = now_s(), deadline = t0 + seconds;
+  long done = 0, sent = 0;
+  write_all(peer.to, out.data(), fill(inflight));
+  sent = inflight;
+  std::size_t have = 0;
+  while (done < sent) {
+    const ssize_t n = read(peer.from, in.data() + have, in.size() - have);
+    if (n <= 0) std::exit(2);
+    have += static_cast<std::size_t>(n);
+    std::size_t at = 0;
+    int replies = 0;
+    while (have - at >= 4) {
+      std::uint32_t rl;
+      std::memcpy(&rl, in.data() + at, 4);
+      if (have - at < 4 + std::size_t{rl}) break;
+      at += 4 + rl;
+      ++replies;
+    }
+    std::memmove(in.data(), in.data() + at, have - at);
+    have -= at;
+    done += replies;
+    if (replies > 0 && (now_s() < deadline || done < min_calls)) {
+      write_all(peer.to, out.data(), fill(replies));  // one write for the whole batch
+      sent += replies;
+    }
+  }
+  return static_cast<double>(done) / (now_s() - t0);
+}
+
+// ------------------------------------------------------------------ same group vs cross group
+
+// The service interface as generated code would declare it; one implementation, two clients.
+class Echo {
+ public:
+  virtual ~Echo() = default;
+  virtual Task<std::uint32_t> echo(std::uint32_t v) = 0;
+};
+class EchoImpl final : public Echo {
+ public:
+  Task<std::uint32_t> echo(std::uint32_t v) override { co_return v + 1; }
+};
+Task<std::uint32_t> echo_direct(std::uint32_t v) { co_return v + 1; }  // the coroutine called directly
+
+class EchoIpcClient final : public Echo {
+ public:
+  explicit EchoIpcClient(Channel& ch) : ch_(ch) {}
+  Task<std::uint32_t> echo(std::uint32_t v) override {
+    auto slot = co_await ch_.begin();
+    if (!slot) co_return 0;
+    std::memcpy(ch_.payload(slot.index()), &v, 4);
+    ch_.header(slot.index())->size = 4;
+    const auto reply = co_await ch_.call(slot, kEcho32, 0);
+    std::uint32_t out = 0;
+    if (reply.status == Status::ok) std::memcpy(&out, ch_.payload(slot.index()), 4);
+    ch_.finish(slot);
+    co_return out;
+  }
+
+ private:
+  Channel& ch_;
+};
+
+// Harness config: where the echo instance runs, chosen by a string (the deployment compiler
+// will generate this).
+Echo& bind_echo(const std::string& placement, EchoImpl& local, EchoIpcClient& remote) {
+  return placement == "same_group" ? static_cast<Echo&>(local) : static_cast<Echo&>(remote);
+}
+
+// ------------------------------------------------------------------ output
+
+struct Row {
+  std::string section, strategy, payload, placement;
+  double value;
+  std::string unit;
+};
+std::vector<Row> g_rows;
+void row(const std::string& section, const std::string& strategy, const std::string& payload,
+         const std::string& placement, double value, const std::string& unit) {
+  g_rows.push_back({section, strategy, payload, placement, value, unit});
+}
+void result(const char* id, double value, const char* unit, double baseline = -1, double ratio = -1) {
+  std::printf("RESULT %s value=%.4g unit=%s", id, value, unit);
+  if (baseline >= 0) std::printf(" baseline=%.4g", baseline);
+  if (ratio >= 0) std::printf(" ratio=%.4g", ratio);
+  std::printf("\n");
+}
+
+std::unique_ptr<Node> make_node(const Placement& pl, std::size_t arena_bytes) {
+  pin_self(pl.client_cpu);
+  auto node = std::make_unique<Node>();
+  GroupOptions o;
+  o.name = "server";
+  o.ring = ipc::RingConfig{256, 16, 192};
+  o.kernel_arena_bytes = arena_bytes;
+  o.cpu = pl.server_cpu;
+  o.yield_while_spinning = pl.client_cpu >= 0 && pl.client_cpu == pl.server_cpu;
+  node->idle_hook().yield_while_spinning = o.yield_while_spinning;
+  node->add_group(o);
+  if (node->start() != Status::ok) {
+    std::fprintf(stderr, "cannot start the node\n");
+    std::exit(2);
+  }
+  return node;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  run_group_if_requested(argc, argv, install);
+  const char* json_path = nullptr;
+  double scale = 1.0;
+  int reps = 3;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      scale = 0.25;
+      reps = 1;
+    }
+  }
+  const double t_short = 0.03 * scale, t_tp = 0.12 * scale;
+  std::printf("ambience IPC benchmark: %ld CPUs online; medians of %d repetitions\n", sysconf(_SC_NPROCESSORS_ONLN), reps);
+  std::printf("client = supervisor (kernel group); server = sandboxed group process; pipes = forked process\n\n");
+
+  const std::size_t kArena = 40u << 20;
+  const char* strategies[] = {"static", "dynamic", "user", "linux"};
+  const std::size_t scalar_sizes[] = {4, 8, 16, 32, 64, 128};
+  const std::size_t buffer_sizes[] = {1u << 10, 4u << 10, 64u << 10, 1u << 20, 16u << 20};
+
+  // ---------------- 1. argument passing, 1 in flight, unpinned
+  std::printf("== argument passing: round trip, 1 request in flight, unpinned (us/call) ==\n");
+  std::printf("%-22s %10s %10s %10s %10s\n", "payload", "static", "dynamic", "user", "linux");
+  double rtt_static_16 = 0, rtt_linux_16 = 0, span4k = 0, span16m = 0, span1m = 0, linux1m = 0;
+  {
+    auto node = make_node(kPlacements[0], kArena);
+    PipePeer pipes;
+    pipes.start(-1);
+    Channel* ch = &node->channel(0);
+    for (int mixed = 0; mixed < 2; ++mixed) {
+      for (std::size_t s : scalar_sizes) {
+        if (mixed == 0 && s < 4) continue;
+        Payload p(mixed != 0, s);
+        StaticCopy sc = static_copy_for(s);
+        std::byte out[512];
+        double us[4];
+        for (int strat = 0; strat < 4; ++strat) {
+          std::vector<double> v;
+          for (int r = 0; r < reps; ++r) {
+            double rate;
+            if (strat < 3) {
+              auto mk = [&, strat]() { return scalar_call(ch, strat, &p, sc, out); };
+              rate = run_loop(*node, 1, t_short, mk);
+            } else {
+              std::vector<std::byte> frame(Serializer::size(p.fields));
+              Serializer::write(frame.data(), p.fields, p.pointers.data());
+              rate = pipe_loop(pipes, frame, 1, t_short);
+            }
+            v.push_back(1e6 / rate);
+          }
+          us[strat] = median(v);
+          row("args", strategies[strat], std::string(mixed ? "mixed " : "uniform ") + std::to_string(s) + " B",
+              "unpinned", us[strat], "us");
+        }
+        if (mixed == 0 && s == 16) {
+          rtt_static_16 = us[0];
+          rtt_linux_16 = us[3];
+        }
+        std::printf("%-22s %10.2f %10.2f %10.2f %10.2f\n",
+                    (std::string(mixed ? "mixed " : "uniform ") + std::to_string(s) + " B").c_str(), us[0], us[1],
+                    us[2], us[3]);
+      }
+    }
+    SharedBuffer staging = node->arena(0).allocate((16u << 20) + 64, 4096);
+    for (int aligned = 1; aligned >= 0; --aligned) {
+      for (std::size_t s : buffer_sizes) {
+        SharedBuffer buf = node->arena(0).allocate(s, 4096, aligned ? 0 : 13);
+        std::memset(buf.data(), 0x5a, s);
+        double us[4];
+        for (int strat = 0; strat < 4; ++strat) {
+          std::vector<double> v;
+          for (int r = 0; r < reps; ++r) {
+            double rate;
+            std::uint64_t out = 0;
+            if (strat < 3) {
+              auto mk = [&, strat]() { return span_call(ch, strat, &buf, &staging, &out); };
+              rate = run_loop(*node, 1, t_short, mk);
+            } else {
+              std::vector<std::byte> frame(9 + s);
+              frame[0] = static_cast<std::byte>(FieldType::span);
+              const std::uint64_t len = s;
+              std::memcpy(frame.data() + 1, &len, 8);
+              std::memcpy(frame.data() + 9, buf.data(), s);
+              rate = pipe_loop(pipes, frame, 1, t_short);
+            }
+            v.push_back(1e6 / rate);
+          }
+          us[strat] = median(v);
+          const std::string name = std::string("span ") +
+                                   (s >= (1u << 20) ? std::to_string(s >> 20) + " MiB" : std::to_string(s >> 10) + " KiB") +
+                                   (aligned ? " aligned" : " unaligned");
+          row("args", strategies[strat], name, "unpinned", us[strat], "us");
+        }
+        if (aligned) {
+          if (s == (4u << 10)) span4k = us[0];
+          if (s == (16u << 20)) span16m = us[0];
+          if (s == (1u << 20)) {
+            span1m = us[0];
+            linux1m = us[3];
+          }
+        }
+        const std::string name = std::string("span ") +
+                                 (s >= (1u << 20) ? std::to_string(s >> 20) + " MiB" : std::to_string(s >> 10) + " KiB") +
+                                 (aligned ? " aligned" : " unaligned");
+        std::printf("%-22s %10.2f %10.2f %10.2f %10.2f\n", name.c_str(), us[0], us[1], us[2], us[3]);
+      }
+    }
+    pipes.stop();
+  }
+
+  // ---------------- 2. throughput vs in flight, three placements
+  std::printf("\n== echo throughput (k calls/s) vs requests in flight: ring (static) / pipes (batched) ==\n");
+  const int inflights[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  double rtt1[3][2] = {}, tp64[3][2] = {};
+  for (int pi = 0; pi < 3; ++pi) {
+    const Placement& pl = kPlacements[pi];
+    auto node = make_node(pl, 1 << 20);
+    PipePeer pipes;
+    pipes.start(pl.server_cpu);
+    Channel* ch = &node->channel(0);
+    Payload p(false, 16);
+    std::vector<std::byte> frame(Serializer::size(p.fields));
+    Serializer::write(frame.data(), p.fields, p.pointers.data());
+    std::byte out[512];
+    std::printf("%-9s", pl.name);
+    for (int k : inflights) {
+      std::vector<double> ring, pipe;
+      for (int r = 0; r < reps; ++r) {
+        auto mk = [&]() { return scalar_call(ch, 0, &p, static_copy_for(16), out); };
+        ring.push_back(run_loop(*node, k, t_tp, mk, k));
+        pipe.push_back(pipe_loop(pipes, frame, k, t_tp, k));
+      }
+      const double rm = median(ring), pm = median(pipe);
+      row("throughput", "ring", std::to_string(k), pl.name, rm, "calls/s");
+      row("throughput", "pipes", std::to_string(k), pl.name, pm, "calls/s");
+      if (k == 1) {
+        rtt1[pi][0] = 1e6 / rm;
+        rtt1[pi][1] = 1e6 / pm;
+      }
+      if (k == 64) {
+        tp64[pi][0] = rm;
+        tp64[pi][1] = pm;
+      }
+      std::printf(" %4d:%7.0f/%-7.0f", k, rm / 1e3, pm / 1e3);
+      std::fflush(stdout);
+    }
+    std::printf("\n");
+    pipes.stop();
+  }
+  pin_self(-1);
+
+  // ---------------- 3. same group vs cross group (configuration only)
+  std::printf("\n== same group vs cross group (ns/call, 1 in flight, unpinned) ==\n");
+  double direct_ns, same_ns, cross_ns;
+  {
+    auto node = make_node(kPlacements[0], 1 << 20);
+    EchoImpl impl;
+    EchoIpcClient client(node->channel(0));
+    auto loop_echo = [&](Echo* e, double seconds) {
+      struct S {
+        long n = 0;
+        bool done = false;
+      } s;
+      auto t = [](Echo* e, S* s, double deadline) -> Task<void> {
+        std::uint32_t v = 0;
+        while (now_s() < deadline) {
+          for (int i = 0; i < 64; ++i) v = co_await e->echo(v);
+          s->n += 64;
+        }
+        s->done = v == 0;  // keep v alive
+        s->done = true;
+      };
+      const double t0 = now_s();
+      (void)spawn(t(e, &s, t0 + seconds));
+      node->run_until([&] { return s.done; });
+      return (now_s() - t0) * 1e9 / static_cast<double>(s.n);
+    };
+    auto loop_direct = [&](double seconds) {
+      struct S {
+        long n = 0;
+        bool done = false;
+      } s;
+      auto t = [](S* s, double deadline) -> Task<void> {
+        std::uint32_t v = 0;
+        while (now_s() < deadline) {
+          for (int i = 0; i < 64; ++i) v = co_await echo_direct(v);
+          s->n += 64;
+        }
+        s->done = v == 0;
+        s->done = true;
+      };
+      const double t0 = now_s();
+      (void)spawn(t(&s, t0 + seconds));
+      node->run_until([&] { return s.done; });
+      return (now_s() - t0) * 1e9 / static_cast<double>(s.n);
+    };
+    std::vector<double> d, sm, cr;
+    for (int r = 0; r < reps; ++r) {
+      d.push_back(loop_direct(t_short * 2));
+      sm.push_back(loop_echo(&bind_echo("same_group", impl, client), t_short * 2));
+      cr.push_back(loop_echo(&bind_echo("cross_group", impl, client), t_short * 2));
+    }
+    direct_ns = median(d);
+    same_ns = median(sm);
+    cross_ns = median(cr);
+    std::printf("direct coroutine %.1f  same-group (generated-style glue) %.1f  cross-group %.1f\n", direct_ns, same_ns,
+                cross_ns);
+    row("placement", "direct", "u32", "unpinned", direct_ns, "ns");
+    row("placement", "same_group", "u32", "unpinned", same_ns, "ns");
+    row("placement", "cross_group", "u32", "unpinned", cross_ns, "ns");
+  }
+
+  // ---------------- 4. coroutine frames vs fibers (resolver-style server: each request waits)
+  std::printf("\n== per in-flight request: coroutine frame vs fiber stack (256 requests waiting on upstream) ==\n");
+  double frame_per_req, fiber_per_req, fiber_touched, coro_rate, fiber_rate;
+  {
+    constexpr int kN = 256;
+    constexpr std::size_t kFiberStack = 32u << 10;
+    struct Upstream {
+      Job<std::uint32_t> job[kN];
+    };
+    static Upstream* up = new Upstream();
+    static std::uint32_t answers[kN];
+    auto handler = [](int i) -> Task<void> {
+      // What a resolver does per request: wait for upstream, then write the reply.
+      Job<std::uint32_t>* upstream = &up->job[i];
+      const std::uint32_t a = co_await *upstream;
+      answers[i] = a + 1;
+    };
+    auto& fa = FrameAllocator::instance();
+    // Frame bytes while all requests wait.
+    for (auto& j : up->job) j.reset();
+    const FrameStats before = fa.stats();
+    for (int i = 0; i < kN; ++i) (void)spawn(handler(i));
+    Scheduler::current().run_ready();
+    const FrameStats during = fa.stats();
+    frame_per_req = static_cast<double>(during.live_bytes - before.live_bytes) / kN;
+    for (int i = 0; i < kN; ++i) up->job[i].complete(static_cast<std::uint32_t>(i));
+    Scheduler::current().run_until_idle();
+    for (int i = 0; i < kN; ++i) {
+      if (answers[i] != static_cast<std::uint32_t>(i) + 1) {
+        std::fprintf(stderr, "resolver benchmark: wrong answer\n");
+        return 2;
+      }
+    }
+
+    static std::vector<std::byte> stacks(kN * kFiberStack);
+    static Fiber* fibers[kN];
+    struct Arg {
+      int i;
+    };
+    static Arg args[kN];
+    auto fiber_entry = [](void* p) {
+      const int i = static_cast<Arg*>(p)->i;
+      answers[i] = fiber_await(up->job[i]) + 1;
+    };
+    alignas(Fiber) static std::byte fiber_mem[kN][sizeof(Fiber)];
+    auto run_fibers = [&]() {
+      for (auto& j : up->job) j.reset();
+      for (int i = 0; i < kN; ++i) {
+        args[i].i = i;
+        fibers[i] = new (fiber_mem[i]) Fiber({stacks.data() + i * kFiberStack, kFiberStack}, fiber_entry, &args[i]);
+        fibers[i]->start();
+      }
+      Scheduler::current().run_ready();
+      for (int i = 0; i < kN; ++i) up->job[i].complete(static_cast<std::uint32_t>(i));
+      Scheduler::current().run_until_idle();
+    };
+    auto run_coros = [&]() {
+      for (auto& j : up->job) j.reset();
+      for (int i = 0; i < kN; ++i) (void)spawn(handler(i));
+      Scheduler::current().run_ready();
+      for (int i = 0; i < kN; ++i) up->job[i].complete(static_cast<std::uint32_t>(i));
+      Scheduler::current().run_until_idle();
+    };
+    run_fibers();
+    fiber_touched = 0;
+    for (int i = 0; i < kN; ++i) fiber_touched += static_cast<double>(fibers[i]->stack_high_water());
+    fiber_touched /= kN;
+    fiber_per_req = kFiberStack;
+    auto rate_of = [&](auto fn) {
+      std::vector<double> v;
+      for (int r = 0; r < reps; ++r) {
+        const double t0 = now_s();
+        long n = 0;
+        while (now_s() - t0 < t_short * 2) {
+          fn();
+          n += kN;
+        }
+        v.push_back(static_cast<double>(n) / (now_s() - t0));
+      }
+      return median(v);
+    };
+    coro_rate = rate_of(run_coros);
+    fiber_rate = rate_of(run_fibers);
+    std::printf("coroutine frame %.0f B/request (%.0f k requests/s); fiber stack %.0f B/request (touched %.0f B; %.0f k requests/s)\n",
+                frame_per_req, coro_rate / 1e3, fiber_per_req, fiber_touched, fiber_rate / 1e3);
+    row("frames", "coroutine", "bytes", "-", frame_per_req, "B");
+    row("frames", "fiber", "bytes", "-", fiber_per_req, "B");
+    row("frames", "coroutine", "rate", "-", coro_rate, "requests/s");
+    row("frames", "fiber", "rate", "-", fiber_rate, "requests/s");
+  }
+
+  // ---------------- summary: targets
+  std::printf("\n== targets (ratios from this run) ==\n");
+  const double r1 = rtt1[0][1] / rtt1[0][0];
+  std::printf("1 in flight unpinned RTT: ring %.2f us vs pipes %.2f us -> %.1fx (target >= 10x)\n", rtt1[0][0], rtt1[0][1], r1);
+  std::printf("  (same CPU: ring %.2f vs pipes %.2f us; split: ring %.2f vs pipes %.2f us)\n", rtt1[1][0], rtt1[1][1],
+              rtt1[2][0], rtt1[2][1]);
+  const double r64 = tp64[2][0] / tp64[2][1];
+  std::printf("64 in flight split: ring %.0f vs batched pipes %.0f calls/s -> %.1fx (target >= 3x)\n", tp64[2][0],
+              tp64[2][1], r64);
+  std::printf("same-group glue %.1f ns vs direct coroutine %.1f ns -> %.2fx (target <= 2x); cross/same = %.0fx\n",
+              same_ns, direct_ns, same_ns / direct_ns, cross_ns / same_ns);
+  std::printf("span 16 MiB %.2f us vs 4 KiB %.2f us -> %.2fx (target <= 2x); pipes/ring at 1 MiB = %.0fx (target >= 50x)\n",
+              span16m, span4k, span16m / span4k, linux1m / span1m);
+  std::printf("coroutine frame %.0f B/request (target <= 256); coroutine/fiber throughput %.1fx (target >= 2x)\n",
+              frame_per_req, coro_rate / fiber_rate);
+  std::printf("(scalar 16 B, 1 in flight, args table: static %.2f us vs linux %.2f us)\n\n", rtt_static_16, rtt_linux_16);
+
+  result("ipc_rtt_c1_unpinned_us", rtt1[0][0], "us", rtt1[0][1], r1);
+  result("ipc_rtt_c1_same_cpu_us", rtt1[1][0], "us", rtt1[1][1], rtt1[1][1] / rtt1[1][0]);
+  result("ipc_rtt_c1_split_us", rtt1[2][0], "us", rtt1[2][1], rtt1[2][1] / rtt1[2][0]);
+  result("ipc_cross_group_rps_c64_split", tp64[2][0], "calls/s", tp64[2][1], r64);
+  result("ipc_cross_group_rps_c64_unpinned", tp64[0][0], "calls/s", tp64[0][1], tp64[0][0] / tp64[0][1]);
+  result("ipc_cross_group_rps_c64_same_cpu", tp64[1][0], "calls/s", tp64[1][1], tp64[1][0] / tp64[1][1]);
+  result("ipc_same_group_glue_ns", same_ns, "ns", direct_ns, same_ns / direct_ns);
+  result("ipc_cross_vs_same_group_ratio", cross_ns / same_ns, "ratio");
+  result("ipc_span_16mib_vs_4kib", span16m, "us", span4k, span16m / span4k);
+  result("ipc_span_1mib_vs_pipes", span1m, "us", linux1m, linux1m / span1m);
+  result("ipc_coroutine_frame_bytes_per_request", frame_per_req, "B", fiber_per_req, fiber_per_req / frame_per_req);
+  result("ipc_coroutine_vs_fiber_rps", coro_rate, "requests/s", fiber_rate, coro_rate / fiber_rate);
+  for (const Row& r : g_rows) {
+    if (r.section != "args") continue;
+    std::string id = "ipc_args_" + r.strategy + "_" + r.payload;
+    for (char& c : id) c = (c == ' ') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    result(id.c_str(), r.value, "us");
+  }
+
+  if (json_path != nullptr) {
+    FILE* f = std::fopen(json_path, "w");
+    if (f != nullptr) {
+      std::fprintf(f, "[\n");
+      for (std::size_t i = 0; i < g_rows.size(); ++i) {
+        const Row& r = g_rows[i];
+        std::fprintf(f, "  {\"section\": \"%s\", \"strategy\": \"%s\", \"payload\": \"%s\", \"placement\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}%s\n",
+                     r.section.c_str(), r.strategy.c_str(), r.payload.c_str(), r.placement.c_str(), r.value,
+                     r.unit.c_str(), i + 1 < g_rows.size() ? "," : "");
+      }
+      std::fprintf(f, "]\n");
+      std::fclose(f);
+    }
+  }
+  return 0;
+}
