@@ -28,7 +28,8 @@ class Row:
 
 def find_binary() -> Path:
     here = Path(__file__).resolve().parent
-    for candidate in (here / "ipc_bench", Path(os.environ.get("RUNFILES_DIR", "")) / "ambience/benchmarks/ipc/ipc_bench"):
+    runfiles = Path(os.environ.get("RUNFILES_DIR", str(Path(sys.argv[0]).resolve()) + ".runfiles"))
+    for candidate in (here / "ipc_bench_opt", runfiles / "ambience/benchmarks/ipc/ipc_bench_opt"):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("ipc_bench binary not found next to the runner")

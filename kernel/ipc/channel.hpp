@@ -230,7 +230,10 @@ class BasicChannel {
     BasicChannel* channel;
   };
   static void run_flush(Runnable* r) { static_cast<FlushNode*>(r)->channel->endpoint_.flush(); }
-  void schedule_flush() { scheduler_->post(&flush_node_); }
+  // Only the loop thread posts or runs the flush node, so reading `queued` here needs no lock.
+  void schedule_flush() {
+    if (!flush_node_.queued) scheduler_->post(&flush_node_);
+  }
 
   // Returns true if the caller must suspend (request pushed), false if it completed at once.
   bool submit(SendAwaiter* a) {

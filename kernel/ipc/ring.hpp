@@ -69,11 +69,19 @@ struct RingConfig {
 
 // A consumer's doorbell: `seq` is the word a sleeping consumer waits on (a futex on Linux),
 // `sleeping` tells producers whether a wake-up is needed at all (batched wake-ups).
+// `seq` (and the statistics) and `sleeping` sit on separate cache lines: the consumer's own loop
+// may bump `seq` often (hosted: it is the loop's wake word), while producers read `sleeping` on
+// every flush.
 struct alignas(kCacheLine) Doorbell {
   std::atomic<std::uint32_t> seq{0};
-  std::atomic<std::uint32_t> sleeping{0};
   std::atomic<std::uint32_t> rings{0};  // statistics: how many wake-ups were sent
+  char pad[kCacheLine - 8];
+  std::atomic<std::uint32_t> sleeping{0};
+  // Hosted only: the CPU the consumer last ran on (-1 unknown). A peer on the same CPU should
+  // not spin waiting for it: the spinner would only keep it from running.
+  std::atomic<std::int32_t> cpu{-1};
 };
+static_assert(sizeof(Doorbell) == 2 * kCacheLine);
 
 // Header of every element in shared memory. The payload follows it.
 struct ElementHeader {

@@ -28,6 +28,9 @@ std::atomic<std::uint32_t> g_private_wake_word{0};
 std::atomic<std::atomic<std::uint32_t>*> g_wake_word{&g_private_wake_word};
 std::atomic<bool> g_wake_shared{false};
 hosted::IdleHook* g_idle_hook = nullptr;
+// Threads of this process sleeping on the wake word: wake() skips the futex system call when there
+// are none, so post() from the loop itself (the common case) costs no system call.
+std::atomic<int> g_sleepers{0};
 
 int wait_op() { return g_wake_shared.load(std::memory_order_relaxed) ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE; }
 int wake_op() { return g_wake_shared.load(std::memory_order_relaxed) ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE; }
@@ -48,8 +51,10 @@ std::uint32_t wake_epoch() { return g_wake_word.load(std::memory_order_acquire)-
 
 void wake() {
   std::atomic<std::uint32_t>* word = g_wake_word.load(std::memory_order_acquire);
-  word->fetch_add(1, std::memory_order_acq_rel);
-  futex(word, wake_op(), INT_MAX, nullptr);
+  word->fetch_add(1, std::memory_order_seq_cst);
+  // Pairs with the increment in idle_wait: either we see the sleeper, or its futex wait sees the
+  // new word value and does not sleep.
+  if (g_sleepers.load(std::memory_order_seq_cst) > 0) futex(word, wake_op(), INT_MAX, nullptr);
 }
 
 namespace hosted {
@@ -69,22 +74,40 @@ void idle_wait(std::uint64_t deadline_us, std::uint32_t epoch) {
   hosted::IdleHook* hook = g_idle_hook;
   if (hook != nullptr) {
     // Adaptive spinning: a peer's reply usually arrives within microseconds, much sooner than a
-    // sleep/wake pair across CPUs (~30 us). Spin only right after activity, so an idle node
-    // sleeps at once and uses no CPU.
+    // sleep/wake pair across CPUs (~30 us). Spinning stops after a run of misses (e.g. the peer
+    // shares our CPU or went quiet) and is probed again now and then; a hit restores the full
+    // budget. Spinning only follows activity, so an idle node sleeps and uses no CPU. After a few
+    // Spinners that know they share a CPU with their peer yield instead of pausing; others never
+    // yield (on a loaded machine a yield can cost a whole time slice).
+    // Always look once, spinning or not: prepare_sleep() refuses to sleep while work is pending,
+    // and only poll() consumes it.
+    if (hook->poll(hook->ctx)) return;
+    if (hook->spin_current_us == 0 && ++hook->probe_counter % 16 == 0) hook->spin_current_us = hook->spin_budget_us;
+    std::uint32_t budget = hook->spin_current_us;
+    // A peer that last ran on our CPU cannot answer while we spin: sleep at once (a wake-up on
+    // the same CPU is cheap, and yielding on a busy machine can cost a whole time slice).
+    if (budget != 0 && hook->should_spin != nullptr && !hook->should_spin(hook->ctx, sched_getcpu())) budget = 0;
+    const bool yield = hook->yield_while_spinning;
     const std::uint64_t start = now_us();
-    const std::uint64_t spin_until = start + hook->spin_budget_us;
-    while (now_us() < spin_until) {
+    const std::uint64_t spin_until = start + budget;
+    for (std::uint64_t now = start; now < spin_until; now = now_us()) {
       if (hook->poll(hook->ctx)) {
         hook->spin_hits++;
+        hook->consecutive_misses = 0;
+        hook->spin_current_us = hook->spin_budget_us;
         return;
       }
       if (g_wake_word.load(std::memory_order_relaxed)->load(std::memory_order_acquire) != epoch) return;
-      if (deadline_us != UINT64_MAX && now_us() >= deadline_us) return;
-      if (hook->yield_while_spinning) {
+      if (deadline_us != UINT64_MAX && now >= deadline_us) return;
+      if (yield) {
         sched_yield();
       } else {
-        __builtin_ia32_pause();
+        for (int i = 0; i < 16; ++i) __builtin_ia32_pause();
       }
+    }
+    if (budget != 0) {
+      hook->spin_misses++;
+      if (++hook->consecutive_misses >= 8) hook->spin_current_us = 0;
     }
     if (!hook->prepare_sleep(hook->ctx)) return;
     hook->sleeps++;
@@ -99,7 +122,9 @@ void idle_wait(std::uint64_t deadline_us, std::uint32_t epoch) {
     rel.tv_nsec = static_cast<long>((wait % 1000000u) * 1000u);
     timeout = &rel;
   }
+  g_sleepers.fetch_add(1, std::memory_order_seq_cst);
   futex(g_wake_word.load(std::memory_order_acquire), wait_op(), epoch, timeout);
+  g_sleepers.fetch_sub(1, std::memory_order_relaxed);
   if (hook != nullptr) hook->end_sleep(hook->ctx);
 }
 

@@ -22,11 +22,18 @@ struct IdleHook {
   bool (*poll)(void* ctx) = nullptr;
   bool (*prepare_sleep)(void* ctx) = nullptr;
   void (*end_sleep)(void* ctx) = nullptr;
+  // Optional: given the CPU we run on, whether a peer we wait for runs on another CPU (if not,
+  // spinning cannot pay off and the loop sleeps at once). Also where we publish our CPU to peers.
+  bool (*should_spin)(void* ctx, int cpu) = nullptr;
   void* ctx = nullptr;
-  std::uint32_t spin_budget_us = 50;
+  std::uint32_t spin_budget_us = 50;  // upper bound of the adaptive spin
   bool yield_while_spinning = false;  // sched_yield instead of pause: for a shared CPU
-  // Statistics (written by the loop thread only).
+  // State and statistics (the loop thread only).
+  std::uint32_t spin_current_us = 50;  // adapted: full after a hit, 0 after a run of misses
+  std::uint32_t consecutive_misses = 0;
+  std::uint32_t probe_counter = 0;
   std::uint64_t spin_hits = 0;
+  std::uint64_t spin_misses = 0;
   std::uint64_t sleeps = 0;
 };
 

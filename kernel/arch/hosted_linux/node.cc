@@ -69,6 +69,11 @@ bool GroupRuntime::prepare_hook(void* self) {
   return static_cast<GroupRuntime*>(self)->channel_.endpoint().prepare_sleep(seq);
 }
 void GroupRuntime::end_hook(void* self) { static_cast<GroupRuntime*>(self)->channel_.endpoint().end_sleep(); }
+bool GroupRuntime::spin_hook(void* self, int cpu) {
+  auto& e = static_cast<GroupRuntime*>(self)->channel_.endpoint();
+  if (e.my_doorbell()->cpu.load(std::memory_order_relaxed) != cpu) e.my_doorbell()->cpu.store(cpu, std::memory_order_relaxed);
+  return e.peer_doorbell()->cpu.load(std::memory_order_relaxed) != cpu;
+}
 
 int run_group(int argc, char** argv, void (*install)(GroupRuntime&)) {
   // argv: exe --ambience-group name region_bytes kernel_elems group_elems payload
@@ -117,8 +122,10 @@ int run_group(int argc, char** argv, void (*install)(GroupRuntime&)) {
   rt.hook_.poll = &GroupRuntime::poll_hook;
   rt.hook_.prepare_sleep = &GroupRuntime::prepare_hook;
   rt.hook_.end_sleep = &GroupRuntime::end_hook;
+  rt.hook_.should_spin = &GroupRuntime::spin_hook;
   rt.hook_.ctx = &rt;
   rt.hook_.spin_budget_us = spin_us;
+  rt.hook_.spin_current_us = spin_us;
   rt.hook_.yield_while_spinning = std::atoi(argv[12]) != 0;
   set_idle_hook(&rt.hook_);
   install(rt);
@@ -192,6 +199,18 @@ void Node::notify_group(void*, ipc::Doorbell* bell) { futex_wake_shared(&bell->s
 
 bool Node::poll_hook(void* self) { return static_cast<Node*>(self)->poll_all() != 0; }
 
+// Spin only if some group we may be waiting for runs on another CPU; publish ours to all.
+bool Node::spin_hook(void* self, int cpu) {
+  bool worth = false;
+  for (auto& g : static_cast<Node*>(self)->groups_) {
+    if (!g->status.running || g->killing) continue;
+    auto& e = g->channel.endpoint();
+    if (e.my_doorbell()->cpu.load(std::memory_order_relaxed) != cpu) e.my_doorbell()->cpu.store(cpu, std::memory_order_relaxed);
+    worth = worth || e.peer_doorbell()->cpu.load(std::memory_order_relaxed) != cpu;
+  }
+  return worth;
+}
+
 bool Node::prepare_hook(void* self) {
   auto* node = static_cast<Node*>(self);
   for (auto& g : node->groups_) {
@@ -235,6 +254,7 @@ Status Node::start() {
   hook_.poll = &Node::poll_hook;
   hook_.prepare_sleep = &Node::prepare_hook;
   hook_.end_sleep = &Node::end_hook;
+  hook_.should_spin = &Node::spin_hook;
   hook_.ctx = this;
   set_idle_hook(&hook_);
   for (auto& gp : groups_) {

@@ -83,6 +83,7 @@ class GroupRuntime {
   static bool poll_hook(void* self);
   static bool prepare_hook(void* self);
   static void end_hook(void* self);
+  static bool spin_hook(void* self, int cpu);
   std::string name_;
   ServiceTable services_;
   Channel channel_;
@@ -162,6 +163,7 @@ class Node {
   static bool poll_hook(void* self);
   static bool prepare_hook(void* self);
   static void end_hook(void* self);
+  static bool spin_hook(void* self, int cpu);
   static void notify_group(void* ctx, ipc::Doorbell* bell);
   static void on_death(Runnable* r);
   std::size_t poll_all();

@@ -17,6 +17,7 @@ Status install_group_sandbox() {
       SYS_clock_nanosleep,  // sleeps
       SYS_nanosleep,
       SYS_sched_yield,      // spinning politely on a shared CPU
+      SYS_getcpu,           // which CPU we spin on (normally vDSO/rseq; the fallback)
       SYS_write,            // console diagnostics (stdout/stderr inherited)
       SYS_exit,
       SYS_exit_group,
