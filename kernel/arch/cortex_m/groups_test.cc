@@ -213,6 +213,8 @@ std::uint32_t drive(int client, std::uint16_t method, std::uint32_t arg = 0) {
 AMBIENCE_TEST(layout_is_computed_at_build_time) {
   Supervisor& s = setup();
   s.print_layout();
+  println("layout group_runtime_bytes=", sizeof(GroupRuntime));  // part of every group's state
+  static_assert(sizeof(GroupRuntime) <= 384, "README promises the runtime fits 384 bytes of state");
   static_assert(group_region(kStack, kState).size == 4096, "ring+boot+state+stack fit 4 KiB");
   for (int g = 0; g < kPlanned; ++g) {  // the groups sized from their budget
     const RegionFit f = s.region(g);
