@@ -313,8 +313,8 @@ AMBIENCE_TEST(spinning_group_is_preempted_and_its_watchdog_restarts_it) {
            Status::ok);
   Status st;
   // Others keep serving while it spins (it is preempted every time slice).
+  // (The watchdog may already fire during these calls: QEMU time follows the host's load.)
   for (std::uint32_t i = 0; i < 5; ++i) CHECK_EQ(call_u32(kServerAcc, Acc::kMix, i, &st), Acc::mix(i));
-  CHECK(!spin.done);
   // Its caller gets an error, not a hang: the 50 ms call budget restarts it.
   s.run_until([&] { return spin.done; });
   CHECK_EQ(spin.st, Status::peer_restarted);
