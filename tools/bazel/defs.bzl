@@ -65,7 +65,11 @@ def _unique_name(base):
         name = "%s_%d" % (base, k)
     fail("too many declarations named like " + base)
 
+_MARKER = "_ambience_deployment"
+
 def _declare(decl, key, payload):
+    if native.existing_rule(_MARKER) != None:
+        fail("%s '%s' comes after deployment(): deployment() must be the last call in the BUILD file" % (decl, key))
     _ambience_decl(
         name = _unique_name("_ambience_%s_%s" % (decl, key)),
         decl = decl,
@@ -343,12 +347,18 @@ def deployment(name, visibility = None):
     supervisor + plan; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
     report), :<node>_plan and :name_images.
     """
+    # One deployment per package; later declarations would be missed, so they fail (_declare).
+    if native.existing_rule(_MARKER) != None:
+        fail("deployment '%s': a package holds one deployment(), and %s already has one (at %s)" %
+             (name, native.package_name(), _location_of(_MARKER)))
+    _ambience_decl(name = _MARKER, decl = "deployment", payload = "{}", visibility = ["//visibility:private"])
+
     # Images, plans and generated code are for anyone (tests, clusters, the CLI); the BUILD file
     # too, so tools can show the manifest next to its diagnostics.
     visibility = visibility or ["//visibility:public"]
     decls = []
     for rname, r in native.existing_rules().items():
-        if r["kind"] != "_ambience_decl" or r["decl"] == "service":
+        if r["kind"] != "_ambience_decl" or r["decl"] in ("service", "deployment"):
             continue
         loc = _location_of(rname)
         d = json.decode(r["payload"])
