@@ -378,7 +378,8 @@ class _CppGen:
         # Serializing client.
         out += [f"// Calls {s.fullname} through a Transport (the serializing path: other node, or any byte pipe).",
                 "// The interface methods return a default value on failure and record the Status in",
-                "// last_status(); call_<procedure>() returns the Status explicitly.",
+                "// last_status(); call_<procedure>() returns the Status explicitly.  Concurrent calls are",
+                "// queued (FIFO) because they share the two message buffers.",
                 f"template <{L}::Transport T>",
                 f"class {n}RpcClient final : public {n} {{", " public:",
                 f"  {n}RpcClient(T& transport, {L}::MessageBuffer& request_buffer, {L}::MessageBuffer& reply_buffer)",
@@ -389,6 +390,7 @@ class _CppGen:
             args_init = "{" + ", ".join(f"&{x.name}" for x in p.params) + "}"
             if p.result is None:
                 out += [f"  ::ambience::Task<::ambience::Status> call_{p.name}({self.sig(p)}) {{",
+                        "    co_await gate_.acquire();", f"    const {L}::CallGate::Held held(gate_);",
                         f"    const {base}_Args args{args_init};", f"    {base}_Result result;",
                         f"    co_return co_await {L}::rpc_call(transport_, request_, reply_, schema_hash, {p.id}, "
                         "next_call_id_++, args, result);", "  }",
@@ -397,6 +399,7 @@ class _CppGen:
             else:
                 rc = self.result_cpp(p)
                 out += [f"  ::ambience::Task<::ambience::Result<{rc}>> call_{p.name}({self.sig(p)}) {{",
+                        "    co_await gate_.acquire();", f"    const {L}::CallGate::Held held(gate_);",
                         f"    const {base}_Args args{args_init};", f"    {base}_Result result;",
                         f"    const ::ambience::Status s = co_await {L}::rpc_call(transport_, request_, reply_, "
                         f"schema_hash, {p.id}, next_call_id_++, args, result);",
@@ -408,6 +411,7 @@ class _CppGen:
                         f"    if (!r.ok()) co_return {rc}{{}};",
                         "    co_return std::move(r.value());", "  }"]
         out += ["", " private:", "  T& transport_;", f"  {L}::MessageBuffer& request_;", f"  {L}::MessageBuffer& reply_;",
+                f"  {L}::CallGate gate_;  // one call at a time owns request_/reply_",
                 "  std::uint32_t next_call_id_ = 1;", "  ::ambience::Status last_status_ = ::ambience::Status::ok;",
                 "};", ""]
         # Zero-copy client.

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <concepts>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "kernel/core/scheduler.hpp"
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/wire.hpp"
@@ -165,6 +167,72 @@ concept Transport = requires(T& t, std::span<const std::byte> request, MessageBu
 template <class T>
 concept ZeroCopyChannel = requires(T& c, std::uint16_t procedure, const void* args, void* result) {
   { c.invoke(procedure, args, result) } -> std::same_as<Task<Status>>;
+};
+
+// Serializes the calls that share one request/reply buffer pair (an RpcClient's): one call in
+// flight, later callers wait in FIFO order.  Intrusive and allocation-free: each waiter's node
+// lives in its own coroutine frame.  Used from one scheduler loop (as everything in a group is).
+class CallGate {
+ public:
+  struct Waiter : Runnable {
+    std::coroutine_handle<> handle;
+    Waiter* next_waiter = nullptr;
+  };
+
+  class Acquire {
+   public:
+    explicit Acquire(CallGate& gate) : gate_(gate) {}
+    bool await_ready() noexcept {
+      if (gate_.busy_) return false;
+      gate_.busy_ = true;
+      return true;
+    }
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+      node_.handle = h;
+      node_.run = [](Runnable* r) { static_cast<Waiter*>(r)->handle.resume(); };
+      if (gate_.tail_) {
+        gate_.tail_->next_waiter = &node_;
+      } else {
+        gate_.head_ = &node_;
+      }
+      gate_.tail_ = &node_;
+    }
+    void await_resume() noexcept {}  // the gate was handed over by release()
+
+   private:
+    CallGate& gate_;
+    Waiter node_;
+  };
+
+  // Releases the gate when the holder's scope ends.
+  class Held {
+   public:
+    explicit Held(CallGate& gate) : gate_(gate) {}
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+    ~Held() { gate_.release(); }
+
+   private:
+    CallGate& gate_;
+  };
+
+  Acquire acquire() { return Acquire(*this); }
+  bool busy() const { return busy_; }
+
+  void release() {
+    if (Waiter* w = head_) {  // hand over directly: busy_ stays true
+      head_ = w->next_waiter;
+      if (!head_) tail_ = nullptr;
+      Scheduler::current().post(w);
+    } else {
+      busy_ = false;
+    }
+  }
+
+ private:
+  bool busy_ = false;
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
 };
 
 // Writes a reply carrying only a status.
