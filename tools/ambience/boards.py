@@ -35,9 +35,10 @@ KiB = 1024
 MiB = 1024 * KiB
 
 # What kernel/arch/cortex_m puts in a group's MPU region besides its services' state
-# (group_needed_bytes in groups.hpp): the ring region (1600 bytes for the MCU ring shape
-# {4, 4, 64}, 64-aligned), a 64-byte boot block, and the group's stack.
-MCU_RING_BYTES = 1600
+# (group_needed_bytes in groups.hpp): the ring region (ipc::region_bytes of the MCU ring shape
+# {4, 4, 64}: 1728 bytes, 64-aligned), a 64-byte boot block, and the group's stack. Every
+# generated MCU image static_asserts that the kernel computes the same regions as the plan.
+MCU_RING_BYTES = 1728
 MCU_BOOT_BYTES = 64
 MCU_GROUP_STACK = 1536
 MCU_GROUP_OVERHEAD = MCU_RING_BYTES + MCU_BOOT_BYTES + MCU_GROUP_STACK

@@ -62,8 +62,8 @@ def test_explain(bundle, capsys):
 def test_sizes(bundle, capsys):
     assert main(["sizes", bundle, "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
-    assert s["camera"]["regions"] == [{"group": "camera_group", "base": 0x20038000, "size": 16384, "needed": 11392,
-                                       "waste": 4992}]
+    assert s["camera"]["regions"] == [{"group": "camera_group", "base": 0x20038000, "size": 16384, "needed": 11520,
+                                       "waste": 4864}]
     assert main(["sizes", bundle]) == 0
     assert "group camera_group (MPU)" in capsys.readouterr().out
 

@@ -103,9 +103,19 @@ def node_main_cc(doc: dict) -> str:
     out += ["#include <cstddef>", "#include <cstring>", "",
             '#include "kernel/core/console.hpp"', '#include "kernel/core/scheduler.hpp"',
             '#include "kernel/core/task.hpp"', '#include "tools/node_runtime/node_runtime.hpp"']
+    if is_mcu:
+        out.append('#include "kernel/arch/cortex_m/groups.hpp"')
     out += [f'#include "{h}"' for h in headers]
     regions_early = {r["group"] for r in doc.get("memory", {}).get("layout", {}).get("regions", [])}
     if is_mcu and regions_early:
+        out += ["", "// The plan's regions must be what the Cortex-M group supervisor computes for the same",
+                "// budgets (kernel/arch/cortex_m/groups.hpp): a disagreement fails the build here."]
+        by_name = {g["name"]: g for g in doc["groups"]}
+        for r in doc["memory"]["layout"]["regions"]:
+            g = by_name[r["group"]]
+            out.append(f"static_assert(::ambience::mcu::group_region({g['stack_bytes']}, {g['state_bytes']}).size == "
+                       f"{r['size']} && ::ambience::mcu::group_needed_bytes({g['stack_bytes']}, {g['state_bytes']}) == "
+                       f"{r['needed']}, \"plan and kernel disagree on the MPU region of group '{r['group']}'\");")
         out += ["", f"// Bounds of each group's MPU region, from {node}_groups.ld."]
         for g in sorted(regions_early):
             out.append(f'extern "C" char __ambience_group_{g}_start[];')

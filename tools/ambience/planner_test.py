@@ -170,10 +170,10 @@ def test_mcu_layout_regions_are_power_of_two_and_aligned():
     for r in lay.regions:
         assert r.size & (r.size - 1) == 0 and r.base % r.size == 0 and r.size >= r.needed
     # Below the 8 KiB stack at the top of 256 KiB RAM, 16 KiB-aligned: an 8 KiB gap above the region.
-    # needed = state (2 instances x 4 KiB) + ring region 1600 + boot block 64 + stack 1536, as
+    # needed = state (2 instances x 4 KiB) + ring region 1728 + boot block 64 + stack 1536, as
     # kernel/arch/cortex_m's group_needed_bytes computes it
-    assert lay.regions[0].needed == 2 * 4096 + 1600 + 64 + 1536 and lay.regions[0].size == 16384
-    assert lay.regions[0].base == 0x20038000 and lay.kernel_size == 0x38000 and lay.waste == 4992 + 8192
+    assert lay.regions[0].needed == 2 * 4096 + 1728 + 64 + 1536 and lay.regions[0].size == 16384
+    assert lay.regions[0].base == 0x20038000 and lay.kernel_size == 0x38000 and lay.waste == 4864 + 8192
 
 
 def test_plan_json_is_byte_reproducible_and_order_independent():
