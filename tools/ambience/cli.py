@@ -220,6 +220,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if text is None:
         names = ", ".join(sorted(plan.instance_node))
         raise UserError(f"error: deployment '{plan.deployment.name}' has no instance '{args.instance}' (instances: {names})")
+    if args.json:
+        node = plan.instance_node[args.instance]
+        doc = json.loads(plan_documents(plan)[node])
+        inst = next(i for i in doc["instances"] if i["name"] == args.instance)
+        print(json.dumps({"node": doc["node"], "instance": inst,
+                          "callers": [c for c in doc["capabilities"] if c["callee"] == args.instance]},
+                         indent=1, sort_keys=True))
+        return 0
     print(text)
     return 0
 
@@ -252,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("explain", help="where an instance runs, how each dependency is reached, and why")
     deployment_arg(sp)
     sp.add_argument("instance", help="instance name")
+    sp.add_argument("--json", action="store_true", help="the instance's plan entry, node and callers as JSON")
     sp.set_defaults(fn=cmd_explain)
 
     sp = sub.add_parser("compile", help="(used by the deployment() Bazel rule) validate, plan and generate code")

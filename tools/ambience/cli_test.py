@@ -57,6 +57,11 @@ def test_explain(bundle, capsys):
     assert "next (camera_trap.FrameHandler) -> recognition: 'recognition' runs on node 'edge': RPC" in out
     assert "camera_manager on camera via direct: handle" in out
     assert main(["explain", bundle, "nobody"]) == 1
+    capsys.readouterr()
+    assert main(["explain", bundle, "detection", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["node"]["name"] == "camera" and doc["instance"]["dependencies"][0]["path"] == "rpc"
+    assert [c["caller"] for c in doc["callers"]] == ["camera_manager"]
 
 
 def test_sizes(bundle, capsys):
