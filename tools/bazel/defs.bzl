@@ -371,12 +371,13 @@ def deployment(name, visibility = None):
     instances = {}
     group_members = {}
     nodes = []
+    # Malformed attributes (wrong types) are skipped here: the planner reports them with locations.
     for d in decls:
-        if d["decl"] == "instance":
+        if d["decl"] == "instance" and type(d.get("service")) == "string" and type(d.get("name")) == "string":
             instances[d["name"]] = _absolute(d["service"])
-        elif d["decl"] == "group":
-            group_members[d["name"]] = d["instances"]
-        elif d["decl"] == "node":
+        elif d["decl"] == "group" and type(d.get("instances")) == "list" and type(d.get("name")) == "string":
+            group_members[d["name"]] = [m for m in d["instances"] if type(m) == "string"]
+        elif d["decl"] == "node" and type(d.get("name")) == "string" and type(d.get("board")) == "string":
             nodes.append(d)
     for g, members in group_members.items():
         for m in members:
@@ -384,11 +385,11 @@ def deployment(name, visibility = None):
                 group_members[m] = members  # naming a member in deploy() means its group
     node_services = {}
     for d in decls:
-        if d["decl"] == "deploy":
+        if d["decl"] == "deploy" and type(d.get("node")) == "string" and type(d.get("groups")) == "list":
             svcs = node_services.setdefault(d["node"], {})
             for g in d["groups"]:
                 for i in group_members.get(g, [g]):
-                    if i in instances:
+                    if type(i) == "string" and i in instances:
                         svcs[instances[i]] = True
 
     services = sorted({s: True for s in instances.values()}.keys())
