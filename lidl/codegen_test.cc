@@ -346,3 +346,23 @@ AMBIENCE_TEST(concurrent_calls_on_one_client_are_queued) {
 }
 
 }  // namespace lidl_codegen_test
+
+namespace lidl_codegen_test {
+
+AMBIENCE_TEST(envelope_header_bytes_match_the_spec) {
+  // Same bytes as lidl/runtime/codec_test.py::test_request_envelope_layout (WIRE.md §3).
+  alignas(8) std::byte h[24];
+  wire::Header{wire::kKindRequest, 3, 0x1122334455667788ull, 42, 0}.write(h);
+  const std::uint8_t expected[24] = {0x4c, 0x49, 0x44, 0x4c, 0x01, 0x01, 0x03, 0x00, 0x88, 0x77, 0x66, 0x55,
+                                     0x44, 0x33, 0x22, 0x11, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+  CHECK(std::memcmp(h, expected, 24) == 0);
+  // And the Frame encoding pinned in codec_test.py::test_frame_bytes_are_pinned.
+  camera_trap::Frame f{2, 1, 7, {9, 8}};
+  const std::uint8_t frame[] = {0x02, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0x07, 0, 0, 0, 0, 0, 0, 0,
+                                0x08, 0, 0, 0, 0x02, 0, 0, 0, 0x09, 0x08};
+  const std::size_t n = wire::encode(f, g_buf);
+  CHECK_EQ(n, sizeof frame);
+  CHECK(std::memcmp(g_buf, frame, sizeof frame) == 0);
+}
+
+}  // namespace lidl_codegen_test
