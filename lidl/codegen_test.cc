@@ -8,6 +8,7 @@
 #include "kernel/core/task.hpp"
 #include "kernel/testing/test.hpp"
 #include "lidl/testdata/everything.lidl.hpp"
+#include "lidl/testdata/frames.lidl.hpp"
 
 namespace lidl_codegen_test {
 
