@@ -566,6 +566,38 @@ class _Checker:
         has_views = any(t.is_view(x.type) for x in params)
         return t.RProcedure(p.name, -1, service, params, res, attrs, p.doc, has_views)
 
+    # --- names the generators add ---------------------------------------------------------
+    def check_generated_names(self) -> None:
+        """A declaration may not take a name that generated C++/Python code uses for another one."""
+        generated: dict[str, tuple[str, str]] = {}  # full name -> (origin, what)
+        for full, (d, path) in self.decl_src.items():
+            ns = self.namespaces[path]
+            pre = f"{ns}." if ns else ""
+            names: list[tuple[str, str]] = []
+            if isinstance(d, (m.StructDecl, m.UnionDecl)):
+                names += [(d.name + "View", "its in-place view class"), (d.name + "_WIRE", "its Python descriptor"),
+                          (d.name + "_wire", "its Python descriptor function")]
+            elif isinstance(d, m.EnumDecl):
+                names.append((d.name + "_WIRE", "its Python descriptor"))
+            else:
+                names += [(d.name + "Sync", "its sync server base"), (d.name + "RpcClient", "its RPC client"),
+                          (d.name + "ZeroCopyClient", "its zero-copy client"), (d.name + "Client", "its Python client"),
+                          (d.name + "_dispatch", "its Python dispatcher")]
+                names += [(f"{d.name}_{p.name}_{k}", f"procedure {p.name}'s {k.lower()} struct")
+                          for p in d.procedures for k in ("Args", "Params", "Result")]
+            for n, what in names:
+                generated.setdefault(pre + n, (full, what))
+        fixed = {"dispatch": "the C++ dispatch functions", "dispatch_zero_copy": "the C++ dispatch functions",
+                 "lidl_valid": "the C++ enum validity checks", "to_string": "the C++ enum names",
+                 "NAMESPACE": "the Python module's constant", "SOURCE": "the Python module's constant"}
+        for full, (d, path) in self.decl_src.items():
+            if full in generated:
+                origin, what = generated[full]
+                self.sink.error(d.loc, f"'{d.name}' collides with the name lidl generates for '{origin}' ({what}); "
+                                "rename one of them")
+            elif d.name in fixed:
+                self.sink.error(d.loc, f"'{d.name}' collides with {fixed[d.name]} in generated code")
+
     # --- types that contain themselves ----------------------------------------------------
     def check_recursion(self) -> None:
         """A value may not contain itself except through vector/string/bytes (heap/out-of-line)."""
@@ -646,6 +678,7 @@ def check_files(paths: list[str], options: Options | None = None,
     checker = _Checker(sink, loader)
     checker.collect()
     checker.check_decls()
+    checker.check_generated_names()
     checker.check_recursion()
     if sink:
         raise LidlError(sink.diagnostics, loader.sources)

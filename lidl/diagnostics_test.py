@@ -598,6 +598,27 @@ CASES = {
         '  f() -> ;\n'
         '         ^\n',
     ),
+    'name_collides_with_view_class': (
+        {'t.lidl': H + 'struct Frame { x: u8; }\nstruct FrameView { y: u8; }\n'},
+        "t.lidl:3:8: error: 'FrameView' collides with the name lidl generates for 't.Frame' (its in-place view class); rename one of them\n"
+        'struct FrameView { y: u8; }\n'
+        '       ^\n',
+    ),
+    'name_collides_with_service_class': (
+        {'t.lidl': H + 'service Log { f() -> void; }\nstruct LogRpcClient { y: u8; }\nstruct Log_f_Args { z: u8; }\n'},
+        "t.lidl:3:8: error: 'LogRpcClient' collides with the name lidl generates for 't.Log' (its RPC client); rename one of them\n"
+        'struct LogRpcClient { y: u8; }\n'
+        '       ^\n'
+        "t.lidl:4:8: error: 'Log_f_Args' collides with the name lidl generates for 't.Log' (procedure f's args struct); rename one of them\n"
+        'struct Log_f_Args { z: u8; }\n'
+        '       ^\n',
+    ),
+    'name_collides_with_generated_function': (
+        {'t.lidl': H + 'struct dispatch { y: u8; }\n'},
+        "t.lidl:2:8: error: 'dispatch' collides with the C++ dispatch functions in generated code\n"
+        'struct dispatch { y: u8; }\n'
+        '       ^\n',
+    ),
     'tab_indented_caret': (
         {'t.lidl': H + 'struct A {\n\tx:\tNope;\n}\n'},
         "t.lidl:3:5: error: unknown type 'Nope'\n"
