@@ -21,6 +21,7 @@ class Board:
     kernel_ram: int = 0  # RAM the kernel proper needs before any group
     group_overhead: int = 0  # per isolated group: ring region, boot block, stack
     group_stack: int = 0  # the stack part of group_overhead
+    max_ring_targets: int = 0  # hosted: instances one process can serve on its ring (ServiceTable)
 
     @property
     def short_name(self) -> str:
@@ -55,8 +56,9 @@ BOARDS: dict[str, Board] = {
         Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
               mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
               group_stack=MCU_GROUP_STACK),
+        # kernel/arch/hosted_linux: ServiceTable::kMax = 16 targets per process.
         Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
-              kernel_ram=4 * MiB, group_overhead=1 * MiB),
+              kernel_ram=4 * MiB, group_overhead=1 * MiB, max_ring_targets=16),
     )
 }
 

@@ -632,6 +632,26 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         np.edges.sort(key=lambda e: (e.caller, e.dependency))
         np.imports.sort(key=lambda r: r["name"])
 
+    # hosted: each process serves at most `max_ring_targets` instances on its ring; the supervisor
+    # relays for every instance called across groups
+    for nname, np in node_plans.items():
+        b = np.board
+        if b.is_mcu or not b.max_ring_targets:
+            continue
+        ipc_callees = {e.target for e in edges if e.path == "ipc" and e.target_node == nname}
+        rpc_served = {e.target for e in edges if e.path == "rpc" and e.target_node == nname}
+        per_group: dict[str, set[str]] = defaultdict(set)
+        for t in ipc_callees | rpc_served:
+            per_group[instance_group[t]].add(t)
+        for gname, served in sorted(per_group.items()):
+            if len(served) > b.max_ring_targets:
+                rep.error(np.node.loc, f"node '{nname}': group '{gname}' serves {len(served)} instances to other groups "
+                                       f"or nodes, but a hosted group process serves at most {b.max_ring_targets}; "
+                                       f"split the group")
+        if len(ipc_callees) > b.max_ring_targets:
+            rep.error(np.node.loc, f"node '{nname}': {len(ipc_callees)} instances are called across groups, but the "
+                                   f"hosted supervisor relays for at most {b.max_ring_targets}; merge groups with group()")
+
     # memory: MCU -> MPU layout; hosted -> budget only
     for nname, np in node_plans.items():
         b = np.board

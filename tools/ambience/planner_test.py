@@ -595,6 +595,20 @@ def too_many_mpu_regions():
 
 
 @case
+def too_many_targets_in_one_hosted_process():
+    b = small()
+    l = b.node("big", networks={"lan": "10.0.0.2"})
+    names = [f"db{i}" for i in range(17)]
+    for n in names:
+        b.instance(n, "//services/database")
+        b.instance(f"r{n}", "//services/recognition", {"log": n})
+    b.group("dbs", names)
+    b.deploy("big", ["dbs"] + [f"r{n}" for n in names])
+    return b, [f"{F}:{l}:1: error: node 'big': 17 instances are called across groups, but the hosted supervisor relays for at most 16; merge groups with group()",
+               f"{F}:{l}:1: error: node 'big': group 'dbs' serves 17 instances to other groups or nodes, but a hosted group process serves at most 16; split the group"]
+
+
+@case
 def export_unknown_instance():
     b = small()
     l = b.export("ghost", "lan", port=80)
