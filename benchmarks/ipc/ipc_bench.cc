@@ -274,7 +274,7 @@ Task<Status> scalar_call(Channel* ch, int strategy, const Payload* p, StaticCopy
     }
     size = static_cast<std::uint32_t>(at);
   } else {
-    std::byte staging[512];
+    static std::byte staging[512];  // not in the coroutine frame: keep frames small
     const std::size_t n = Serializer::write(staging, p->fields, p->pointers.data());
     std::memcpy(dst, staging, n);  // the byte copy through the ring
     size = static_cast<std::uint32_t>(n);
@@ -290,7 +290,7 @@ Task<Status> scalar_call(Channel* ch, int strategy, const Payload* p, StaticCopy
     } else if (strategy == 1) {
       std::memcpy(out, src, reply.header.size);
     } else {
-      std::byte staging[512];
+      static std::byte staging[512];
       std::memcpy(staging, src, reply.header.size);
       if (Serializer::read(staging, reply.header.size, out, 512) == 0) s = Status::bad_message;
     }

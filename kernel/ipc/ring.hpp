@@ -264,9 +264,9 @@ class BasicRingEndpoint {
   std::int32_t try_acquire() {
     if (!attached()) return -1;
     const std::uint32_t words = (mine_count_ + 31) / 32;
-    const std::uint32_t start = hint_.load(std::memory_order_relaxed) % words;
-    for (std::uint32_t k = 0; k < words; ++k) {
-      const std::uint32_t w = (start + k) % words;
+    std::uint32_t w = hint_.load(std::memory_order_relaxed);
+    if (w >= words) w = 0;
+    for (std::uint32_t k = 0; k < words; ++k, w = (w + 1 == words) ? 0 : w + 1) {
       std::uint32_t v = free_[w].load(std::memory_order_acquire);
       while (v != 0) {
         const std::uint32_t bit = static_cast<std::uint32_t>(__builtin_ctz(v));

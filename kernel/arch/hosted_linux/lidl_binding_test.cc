@@ -49,7 +49,8 @@ void install(GroupRuntime& rt) {
   static EchoImpl impl;
   static LidlServer<ipctest::Echo> server(impl, &rt.arena());
   server.install(rt.services(), kEchoTarget);
-  static ChannelTransport to_kernel(rt.channel(), kKernelEchoTarget, &rt.arena(), {});
+  server.install(rt.services(), kKernelEchoTarget);  // reached from other groups through a route
+  static ChannelTransport to_kernel(rt.channel(), kKernelEchoTarget, &rt.arena(), rt.kernel_arena());
   static ambience::lidl::HeapMessageBuffer req, rep;
   static RemoteEcho upstream(to_kernel, req, rep);
   static RelayEcho relay(upstream);
@@ -162,6 +163,41 @@ AMBIENCE_TEST(group_calls_the_service_placed_in_the_supervisor) {
   CHECK(r.text == "echo:relay:x");  // supervisor -> group relay -> supervisor's echo
   CHECK(r.sum.ok());
   if (r.sum.ok()) CHECK_EQ(r.sum.value(), 42u);
+}
+
+AMBIENCE_TEST(group_calls_a_service_in_another_group_through_the_supervisor) {
+  Node node;
+  GroupOptions oa, ob;
+  oa.name = "callers";
+  ob.name = "servers";
+  ob.kernel_arena_bytes = oa.kernel_arena_bytes = 4 << 20;
+  ob.group_arena_bytes = oa.group_arena_bytes = 4 << 20;
+  const int a = node.add_group(oa);
+  const int b = node.add_group(ob);
+  // The relay in group a calls target 9; the plan says group b serves it (as target 9 there).
+  CHECK(node.route(kKernelEchoTarget, b));
+  CHECK(node.start() == Status::ok);
+  // Every group process here serves echo under 9 too (see install), so the route reaches b's echo.
+  ChannelTransport transport(node.channel(a), kRelayTarget, &node.arena(a), node.group_arena(a));
+  ambience::lidl::HeapMessageBuffer req, rep;
+  RemoteEcho relay(transport, req, rep);
+  struct R {
+    std::string text;
+    ambience::Result<std::uint32_t> sum = Status::internal;
+    bool done = false;
+  } r;
+  auto t = [](RemoteEcho* relay, R* r) -> Task<void> {
+    r->text = co_await relay->echo(std::string(5000, 'z'));  // larger than an element both ways
+    r->sum = co_await relay->call_add(1, 2);
+    r->done = true;
+  };
+  (void)ambience::spawn(t(&relay, &r));
+  node.run_until([&] { return r.done; });
+  CHECK(r.text == "echo:relay:" + std::string(5000, 'z'));  // supervisor -> a -> (route) -> b -> back
+  CHECK(r.sum.ok());
+  if (r.sum.ok()) CHECK_EQ(r.sum.value(), 3u);
+  CHECK_EQ(node.status(a).restarts, 0u);
+  CHECK_EQ(node.status(b).restarts, 0u);
 }
 
 AMBIENCE_TEST(placement_config_errors_point_at_the_column) {

@@ -167,6 +167,7 @@ struct Node::Group {
   Node* node = nullptr;
   GroupStatus status;
   std::string pending_fault;  // set when we kill it for bad input
+  std::vector<SharedBuffer> held_replies;  // forwarded large replies it still reads
   bool killing = false;
   std::thread watcher;
 };
@@ -402,6 +403,7 @@ void Node::handle_death(Group& g, int st) {
     g.channel.endpoint().detach();
     return;
   }
+  g.held_replies.clear();
   ++g.status.generation;
   ++g.status.restarts;
   g.group_arena_rw.zero();
@@ -412,6 +414,127 @@ void Node::handle_death(Group& g, int st) {
     return;
   }
   if (spawn(g) != Status::ok) report(g, "cannot start the group process again");
+}
+
+// ---------------------------------------------------------------- forwarding between groups
+
+namespace {
+
+constexpr std::uint8_t kArenaFlag = 1;  // = lidl_binding.hpp kFlagArenaPayload
+
+struct ForwardArgs {
+  Channel* from;             // the caller group's channel (we answer on it)
+  Channel::Request request;  // the caller's request (header copied)
+  std::span<const std::byte> from_arena;  // caller's arena, read-only here
+  Channel* to;               // the callee group's channel
+  Arena* to_arena;           // kernel arena shared with the callee
+  std::span<const std::byte> to_reply_arena;  // callee's arena, read-only here
+  Arena* from_reply_arena;   // kernel arena shared with the caller (for large replies)
+  std::vector<SharedBuffer>* held;  // large replies to the caller, by element index
+};
+
+Task<void> forward_call(ForwardArgs a) {
+  Channel& from = *a.from;
+  const Channel::Request& r = a.request;
+  auto slot = co_await a.to->begin();
+  if (!slot) {
+    (void)from.respond(r, Status::unavailable, 0);
+    co_return;
+  }
+  SharedBuffer staged;  // lives until the callee answered
+  std::uint32_t size = r.header.size;
+  if ((r.header.flags & kArenaFlag) != 0) {
+    BufferRef ref;
+    bool ok = r.header.size == sizeof ref;
+    std::span<const std::byte> bytes;
+    if (ok) {
+      std::memcpy(&ref, from.payload(r.index), sizeof ref);
+      bytes = resolve(a.from_arena.data(), a.from_arena.size(), ref, ok);
+    }
+    if (ok) staged = a.to_arena->allocate(bytes.size(), 64);
+    if (!ok || !staged) {
+      a.to->finish(slot);
+      (void)from.respond(r, ok ? Status::no_memory : Status::bad_message, 0);
+      co_return;
+    }
+    std::memcpy(staged.data(), bytes.data(), bytes.size());
+    const BufferRef out = staged.ref();
+    std::memcpy(a.to->payload(slot.index()), &out, sizeof out);
+    size = sizeof out;
+  } else {
+    std::memcpy(a.to->payload(slot.index()), from.payload(r.index), size);
+  }
+  a.to->header(slot.index())->size = size;
+  const auto reply = co_await a.to->call(slot, r.header.target, r.header.method, r.header.flags & kArenaFlag);
+  Status s = reply.status == Status::ok ? reply.remote() : reply.status;
+  std::uint32_t reply_size = 0;
+  std::uint8_t reply_flags = 0;
+  SharedBuffer reply_buffer;
+  if (s == Status::ok) {
+    std::span<const std::byte> bytes{a.to->payload(slot.index()), reply.header.size};
+    bool ok = true;
+    if ((reply.header.flags & kArenaFlag) != 0) {
+      BufferRef ref;
+      ok = reply.header.size == sizeof ref;
+      if (ok) {
+        std::memcpy(&ref, a.to->payload(slot.index()), sizeof ref);
+        bytes = resolve(a.to_reply_arena.data(), a.to_reply_arena.size(), ref, ok);
+      }
+    }
+    if (!ok) {
+      s = Status::bad_message;
+    } else if (bytes.size() <= from.payload_capacity()) {
+      std::memcpy(from.payload(r.index), bytes.data(), bytes.size());
+      reply_size = static_cast<std::uint32_t>(bytes.size());
+    } else {
+      reply_buffer = a.from_reply_arena->allocate(bytes.size(), 64);
+      if (!reply_buffer) {
+        s = Status::no_memory;
+      } else {
+        std::memcpy(reply_buffer.data(), bytes.data(), bytes.size());
+        const BufferRef out = reply_buffer.ref();
+        std::memcpy(from.payload(r.index), &out, sizeof out);
+        reply_size = sizeof out;
+        reply_flags = kArenaFlag;
+      }
+    }
+  }
+  a.to->finish(slot);
+  from.header(r.index)->flags = reply_flags;
+  (void)from.respond(r, s, reply_size);
+  // The caller reads a large reply in place; keep it until the caller reuses this element (it
+  // released it, so it is done reading).
+  if (reply_buffer && a.held != nullptr) {
+    if (a.held->size() <= r.index) a.held->resize(r.index + 1);
+    (*a.held)[r.index] = std::move(reply_buffer);
+  }
+}
+
+}  // namespace
+
+bool Node::route(std::uint32_t target, int group) {
+  if (group < 0 || group >= groups()) return false;
+  routes_.push_back(std::make_unique<Route>(Route{this, group}));
+  return services_.add(target, &Node::forward, routes_.back().get());
+}
+
+void Node::forward(void* ctx, ServiceContext& sc, const Channel::Request& request) {
+  auto* route = static_cast<Route*>(ctx);
+  Node& node = *route->node;
+  Group& to = *node.groups_[route->group];
+  // Which group is calling: the one whose channel this is.
+  Group* from = nullptr;
+  for (auto& g : node.groups_) {
+    if (&g->channel == sc.channel) from = g.get();
+  }
+  if (from == nullptr || from == &to || !to.status.running) {
+    (void)sc.channel->respond(request, from == &to ? Status::not_found : Status::unavailable, 0);
+    return;
+  }
+  if (request.index < from->held_replies.size()) from->held_replies[request.index] = SharedBuffer();
+  ForwardArgs a{sc.channel, request, sc.peer_arena, &to.channel, &to.arena,
+                {to.group_arena_ro.data(), to.group_arena_ro.size()}, &from->arena, &from->held_replies};
+  if (ambience::spawn(forward_call(a)) != Status::ok) (void)sc.channel->respond(request, Status::no_memory, 0);
 }
 
 bool Node::wait_restarted(int group, std::uint32_t generation, std::uint64_t timeout_us) {

@@ -76,6 +76,9 @@ class GroupRuntime {
   ServiceTable& services() { return services_; }
   Channel& channel() { return channel_; }      // to the kernel (make calls with it, too)
   Arena& arena() { return arena_; }            // own arena (kernel reads it)
+  // The kernel's arena shared with this group, read-only: arguments and large replies the
+  // supervisor hands us.
+  std::span<const std::byte> kernel_arena() const { return {kernel_arena_.data(), kernel_arena_.size()}; }
   std::uint32_t generation() const { return generation_; }
 
  private:
@@ -140,6 +143,11 @@ class Node {
   Arena& arena(int group);                                 // the kernel's arena shared with `group`
   std::span<const std::byte> group_arena(int group) const;  // `group`'s arena, read-only here
   ServiceTable& services() { return services_; }            // kernel-group services groups may call
+  // Group-to-group calls: requests any group sends for `target` are forwarded by the supervisor
+  // to `group` (which serves `target`), and the replies back. Inline payloads are copied element
+  // to element; arena payloads (flag 1, see lidl_binding.hpp) are copied once into the kernel's
+  // arena for the callee, large replies into the kernel's arena for the caller.
+  bool route(std::uint32_t target, int group);
   GroupStatus status(int group) const;
   int groups() const { return static_cast<int>(groups_.size()); }
 
@@ -171,6 +179,12 @@ class Node {
   void handle_death(Group& g, int wait_status);
   void report(Group& g, const std::string& why);
 
+  struct Route {
+    Node* node;
+    int group;
+  };
+  static void forward(void* ctx, ServiceContext& sc, const Channel::Request& request);
+  std::vector<std::unique_ptr<Route>> routes_;
   std::vector<std::unique_ptr<Group>> groups_;
   ServiceTable services_;
   SharedMemory bell_;
