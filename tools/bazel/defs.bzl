@@ -325,6 +325,41 @@ _hosted_bundle = rule(
     },
 )
 
+def _cluster_impl(ctx):
+    runner = ctx.attr._runner[DefaultInfo].files_to_run.executable
+    args = []
+    files = []
+    for img, name in zip(ctx.attr.hosted, ctx.attr.hosted_names):
+        exe = img[DefaultInfo].files_to_run.executable
+        args.append("--hosted=%s=$r/%s" % (name, exe.short_path))
+    for img, name, machine in zip(ctx.attr.mcu, ctx.attr.mcu_names, ctx.attr.mcu_machines):
+        elf = [f for f in img[DefaultInfo].files.to_list() if f.path.endswith(".elf")][0]
+        files.append(elf)
+        args.append("--mcu=%s=$r/%s=%s" % (name, elf.short_path, machine))
+    script = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.write(script, """#!/bin/sh
+# Runs every node of %s: hosted nodes as processes, MCU nodes in QEMU.
+r="${RUNFILES_DIR:-$0.runfiles}/ambience"
+exec "$r/%s" %s "$@"
+""" % (ctx.label.package, runner.short_path, " ".join(['"%s"' % a for a in args])), is_executable = True)
+    runfiles = ctx.runfiles(files = files + [runner]).merge(ctx.attr._runner[DefaultInfo].default_runfiles)
+    for img in ctx.attr.hosted:
+        runfiles = runfiles.merge(img[DefaultInfo].default_runfiles)
+    return [DefaultInfo(executable = script, runfiles = runfiles)]
+
+_cluster = rule(
+    implementation = _cluster_impl,
+    executable = True,
+    attrs = {
+        "hosted": attr.label_list(),
+        "hosted_names": attr.string_list(),
+        "mcu": attr.label_list(),
+        "mcu_names": attr.string_list(),
+        "mcu_machines": attr.string_list(),
+        "_runner": attr.label(default = "//tools:cluster_runner", executable = True, cfg = "target"),
+    },
+)
+
 def _sort_key(loc):
     # "path:LINE:COL" -> (path, line, col), so declarations sort in source order
     parts = loc.rsplit(":", 2)
@@ -458,3 +493,14 @@ def deployment(name, visibility = None):
             images.append(":%s_bundle" % nname)
         images.append(":" + nname)
     native.filegroup(name = name + "_images", srcs = images, visibility = visibility)
+    hosted_nodes = [n["name"] for n in nodes if n["name"] not in mcu_nodes]
+    mcu = [n for n in nodes if n["name"] in mcu_nodes]
+    _cluster(
+        name = "cluster",
+        hosted = [":" + n for n in hosted_nodes],
+        hosted_names = hosted_nodes,
+        mcu = [":" + n["name"] for n in mcu],
+        mcu_names = [n["name"] for n in mcu],
+        mcu_machines = [BOARDS[n["board"].split(":")[-1]].qemu_machine for n in mcu],
+        visibility = visibility,
+    )
