@@ -41,7 +41,20 @@ class RelayTest(unittest.TestCase):
     def test_host_serves_the_console_to_the_greeter_only(self):
         cc = main_cc("host")
         self.assertIn('    {"greeter@sensor", rt::Grant{0x1ull}},  // hello.Console', cc)
+        self.assertIn('    {"external:lan", rt::Grant{0x1ull}},  // hello.Console', cc)
+        self.assertEqual(plan("host")["exports"], [{"instance": "console", "network": "lan", "node": "host",
+                                                    "object_id": 1, "port": 5000, "route": []}])
         self.assertIn('{1, "console", &serve_console, console_grants},', cc)
+
+    def test_import_is_reached_directly_on_its_network(self):
+        host = plan("host")
+        g2 = next(i for i in host["instances"] if i["name"] == "greeter2")
+        dep = g2["dependencies"][0]
+        self.assertEqual((dep["path"], dep["target_kind"]), ("rpc", "import"))
+        self.assertEqual(dep["route"], [{"address": "10.0.0.99", "from": "host", "network": "lan", "port": 6000,
+                                         "to": "import:remote_console"}])
+        self.assertIn('constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0};',
+                      main_cc("host"))
 
     def test_images_exist(self):
         for f in ("sensor.elf", "gateway.elf", "host"):
