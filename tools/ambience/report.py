@@ -34,6 +34,11 @@ def summary_rows(plan: Plan) -> list[dict]:
             if g.implicit and g.kernel and not g.instances and not np.forwarders:
                 continue
             reaches = [_via(e) for e in edges_by_group.get(g.name, [])]
+            for gw in plan.nodes.values():
+                for ex in gw.exports:
+                    if ex["instance"] in g.instances and ex["node"] == nname:
+                        via = f" via {ex['route'][0]['from']}" if ex["route"] else ""
+                        reaches.append(f"exported on {ex['network']}:{ex['port']}{via}")
             if g.kernel and np.forwarders:
                 reaches += [f"forwards {f.from_network} > {f.to_network}" for f in np.forwarders]
             rows.append({"node": nname, "board": np.board.short_name, "group": g.name + (" (kernel)" if g.kernel else ""),
