@@ -43,6 +43,8 @@ class Options:
     search_paths: tuple[str, ...] = ()
     # Maps a file path as opened to the path generated code reports (e.g. workspace-relative).
     strip_prefixes: tuple[str, ...] = ()
+    # Appended to "cannot find imported file" (Bazel: the dependency may be missing from deps).
+    missing_import_hint: str = ""
 
 
 def _reserved_reason(name: str) -> str | None:
@@ -89,7 +91,8 @@ class _Loader:
             if os.path.isfile(c):
                 return c
         where = ", ".join(f"'{c}'" for c in candidates)
-        self.sink.error(imp.loc, f"cannot find imported file \"{imp.path}\" (looked in {where})")
+        hint = f"; {self.options.missing_import_hint}" if self.options.missing_import_hint else ""
+        self.sink.error(imp.loc, f"cannot find imported file \"{imp.path}\" (looked in {where}){hint}")
         return None
 
     def load(self, path: str, loc: Loc | None = None) -> None:

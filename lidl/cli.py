@@ -17,7 +17,9 @@ from lidl.diagnostics import LidlError
 
 
 def _options(args) -> Options:
-    return Options(search_paths=tuple(args.include or ()), strip_prefixes=tuple(args.strip_prefix or ()))
+    hint = "is the lidl_library that holds it listed in deps?" if getattr(args, "bazel", False) else ""
+    return Options(search_paths=tuple(args.include or ()), strip_prefixes=tuple(args.strip_prefix or ()),
+                   missing_import_hint=hint)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -25,6 +27,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="search directory for imports (after the importing file's directory)")
     p.add_argument("--strip-prefix", action="append", metavar="DIR",
                    help="path prefix removed from file names in generated code (e.g. a Bazel output root)")
+    p.add_argument("--bazel", action="store_true", help="running inside a Bazel action (adds hints)")
 
 
 def _generate(lang: str, schema, path: str, args) -> str:

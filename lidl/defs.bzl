@@ -42,6 +42,7 @@ def _lidl_library_impl(ctx):
             # Imports resolve relative to the importing file, then from the workspace root
             # (import "services/base/base.lidl"), for sources and generated .lidl files alike.
             args.add_all(["-I", ".", "-I", ctx.bin_dir.path])
+            args.add("--bazel")
             args.add("--strip-prefix", ctx.bin_dir.path)
             args.add("--strip-prefix", ctx.genfiles_dir.path)
             ctx.actions.run(
