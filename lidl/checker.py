@@ -594,6 +594,19 @@ class _Checker:
                  "lidl_valid": "the C++ enum validity checks", "to_string": "the C++ enum names",
                  "NAMESPACE": "the Python module's constant", "SOURCE": "the Python module's constant"}
         for full, (d, path) in self.decl_src.items():
+            members: list[tuple[str, Loc, str]] = []
+            if isinstance(d, m.StructDecl):
+                members = [(f.name, f.loc, "field") for f in d.fields if f.name == "to_owned"]
+            elif isinstance(d, m.UnionDecl):
+                members = [(f.name, f.loc, "union variant") for f in d.variants if f.name in ("kind", "to_owned")]
+            elif isinstance(d, m.ServiceDecl):
+                own = {p.name for p in d.procedures}
+                for pr in d.procedures:
+                    if pr.name == "last_status" or (pr.name.endswith("_sync") and pr.name[:-5] in own) or (
+                            pr.name.startswith("call_") and pr.name[5:] in own):
+                        members.append((pr.name, pr.loc, "procedure"))
+            for name, loc, what in members:
+                self.sink.error(loc, f"{what} '{name}' collides with a member lidl generates for '{full}'; rename it")
             if full in generated:
                 origin, what = generated[full]
                 self.sink.error(d.loc, f"'{d.name}' collides with the name lidl generates for '{origin}' ({what}); "

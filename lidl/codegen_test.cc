@@ -367,3 +367,67 @@ AMBIENCE_TEST(envelope_header_bytes_match_the_spec) {
 }
 
 }  // namespace lidl_codegen_test
+
+namespace lidl_codegen_test {
+
+class GenericImpl final : public demo::GenericSync {
+ public:
+  demo::Box<std::string> swap_sync(const demo::Box<std::uint32_t>& b, demo::Color c, const demo::Shape& s) override {
+    return {std::to_string(b.value) + (c == demo::Color::blue ? "b" : "?") + (s.as_label() ? *s.as_label() : "")};
+  }
+  std::array<demo::Ring<std::uint8_t, 4>, 2> ring_sync(const demo::Ring<std::uint8_t, 4>& r) override {
+    return {r, r};
+  }
+  std::uint8_t names_sync(std::uint8_t args, std::uint8_t result, std::uint8_t r, std::uint8_t impl, std::uint8_t request,
+                          std::uint8_t reply, std::uint8_t params, std::uint8_t transport_) override {
+    return static_cast<std::uint8_t>(args + 2 * result + 3 * r + 4 * impl + 5 * request + 6 * reply + 7 * params +
+                                     8 * transport_);
+  }
+};
+
+struct GenericLoopback {
+  demo::Generic& server;
+  Task<Status> call(std::span<const std::byte> request, wire::MessageBuffer& reply) {
+    co_return co_await demo::dispatch(server, request, reply);
+  }
+};
+struct GenericChannel {
+  demo::Generic& server;
+  Task<Status> invoke(std::uint16_t procedure, const void* args, void* result) {
+    co_return co_await demo::dispatch_zero_copy(server, procedure, args, result);
+  }
+};
+
+}  // namespace lidl_codegen_test
+
+// Instantiate every member of the client templates, used or not.
+template class demo::GenericRpcClient<lidl_codegen_test::GenericLoopback>;
+template class demo::GenericZeroCopyClient<lidl_codegen_test::GenericChannel>;
+template class demo::StoreZeroCopyClient<lidl_codegen_test::DirectChannel>;
+
+namespace lidl_codegen_test {
+
+Task<void> generic_calls(GenericImpl& impl, ambience::testing::Context& ambience_test_context_) {
+  GenericLoopback t{impl};
+  wire::FixedMessageBuffer<512> req, rep;
+  demo::GenericRpcClient<GenericLoopback> rpc(t, req, rep);
+  GenericChannel ch{impl};
+  demo::GenericZeroCopyClient<GenericChannel> zc(ch);
+  for (demo::Generic* g : {static_cast<demo::Generic*>(&rpc), static_cast<demo::Generic*>(&zc)}) {
+    const auto b = co_await g->swap({7}, demo::Color::blue, demo::Shape::make_label("L"));
+    CHECK(b.value == "7bL");
+    demo::Ring<std::uint8_t, 4> r{{1, 2, 3, 4}, 4};
+    const auto rr = co_await g->ring(r);
+    CHECK(rr[1] == r);
+    CHECK_EQ(co_await g->names(1, 1, 1, 1, 1, 1, 1, 1), 36);
+  }
+  CHECK(rpc.last_status() == Status::ok);
+}
+
+AMBIENCE_TEST(generic_types_and_awkward_parameter_names) {
+  GenericImpl impl;
+  CHECK(ambience::spawn(generic_calls(impl, ambience_test_context_)) == Status::ok);
+  Scheduler::current().run_until_idle();
+}
+
+}  // namespace lidl_codegen_test

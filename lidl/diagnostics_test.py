@@ -619,6 +619,21 @@ CASES = {
         'struct dispatch { y: u8; }\n'
         '       ^\n',
     ),
+    'member_collides_with_generated_member': (
+        {'t.lidl': H + 'struct A { to_owned: u8; }\nunion U { kind: u8; }\nservice S {\n  f() -> void;\n  f_sync() -> void;\n  last_status() -> u8;\n}\n'},
+        "t.lidl:2:12: error: field 'to_owned' collides with a member lidl generates for 't.A'; rename it\n"
+        'struct A { to_owned: u8; }\n'
+        '           ^\n'
+        "t.lidl:3:11: error: union variant 'kind' collides with a member lidl generates for 't.U'; rename it\n"
+        'union U { kind: u8; }\n'
+        '          ^\n'
+        "t.lidl:6:3: error: procedure 'f_sync' collides with a member lidl generates for 't.S'; rename it\n"
+        '  f_sync() -> void;\n'
+        '  ^\n'
+        "t.lidl:7:3: error: procedure 'last_status' collides with a member lidl generates for 't.S'; rename it\n"
+        '  last_status() -> u8;\n'
+        '  ^\n',
+    ),
     'tab_indented_caret': (
         {'t.lidl': H + 'struct A {\n\tx:\tNope;\n}\n'},
         "t.lidl:3:5: error: unknown type 'Nope'\n"

@@ -295,22 +295,22 @@ class _CppGen:
             out.append(head.rstrip("\n"))
         out += [f"// Reads a validated {d.fullname} in place (no copy, no allocation).",
                 f"class {d.name}View {{", " public:",
-                f"  {d.name}View(const std::byte* base, std::size_t at) : base_(base), at_(at) {{}}"]
+                f"  {d.name}View(const std::byte* base, std::size_t at) : _base(base), _at(at) {{}}"]
         if isinstance(d, t.RStruct):
             for f in d.fields:
                 ct = self.cpp(f.type)
                 out += self.doc(f.doc, "  ")
                 out.append(f"  typename {L}::Codec<{ct}>::View {f.name}() const {{ return {L}::Codec<{ct}>::view("
-                           f"base_, at_ + {L}::Codec<{q}>::off_{f.name}); }}")
+                           f"_base, _at + {L}::Codec<{q}>::off_{f.name}); }}")
         else:
-            out.append(f"  {q}::Kind kind() const {{ return static_cast<{q}::Kind>({L}::UnionSlot::tag(base_, at_)); }}")
+            out.append(f"  {q}::Kind kind() const {{ return static_cast<{q}::Kind>({L}::UnionSlot::tag(_base, _at)); }}")
             for i, v in enumerate(d.variants):
                 ct = self.cpp(v.type)
                 out.append(f"  // Only valid when kind() == Kind::{v.name}.")
                 out.append(f"  typename {L}::Codec<{ct}>::View {v.name}() const {{ return {L}::Codec<{ct}>::view("
-                           f"base_, {L}::UnionSlot::target(base_, at_)); }}")
-        out += [f"  {q} to_owned() const {{", f"    {q} out{{}};", f"    {L}::Codec<{q}>::read(base_, at_, out);",
-                "    return out;", "  }", "", " private:", "  const std::byte* base_;", "  std::size_t at_;", "};"]
+                           f"_base, {L}::UnionSlot::target(_base, _at)); }}")
+        out += [f"  {q} to_owned() const {{", f"    {q} out{{}};", f"    {L}::Codec<{q}>::read(_base, _at, out);",
+                "    return out;", "  }", "", " private:", "  const std::byte* _base;", "  std::size_t _at;", "};"]
         return out
 
     # --- services ---------------------------------------------------------------------------
@@ -383,58 +383,59 @@ class _CppGen:
                 f"template <{L}::Transport T>",
                 f"class {n}RpcClient final : public {n} {{", " public:",
                 f"  {n}RpcClient(T& transport, {L}::MessageBuffer& request_buffer, {L}::MessageBuffer& reply_buffer)",
-                "      : transport_(transport), request_(request_buffer), reply_(reply_buffer) {}",
-                "  ::ambience::Status last_status() const { return last_status_; }", ""]
+                "      : _transport(transport), _request(request_buffer), _reply(reply_buffer) {}",
+                "  ::ambience::Status last_status() const { return _last_status; }", ""]
         for p in s.procedures:
             base = f"{n}_{p.name}"
             args_init = "{" + ", ".join(f"&{x.name}" for x in p.params) + "}"
             if p.result is None:
                 out += [f"  ::ambience::Task<::ambience::Status> call_{p.name}({self.sig(p)}) {{",
-                        "    co_await gate_.acquire();", f"    const {L}::CallGate::Held held(gate_);",
-                        f"    const {base}_Args args{args_init};", f"    {base}_Result result;",
-                        f"    co_return co_await {L}::rpc_call(transport_, request_, reply_, schema_hash, {p.id}, "
-                        "next_call_id_++, args, result);", "  }",
+                        "    co_await _gate.acquire();", f"    const {L}::CallGate::Held held(_gate);",
+                        f"    const {base}_Args _args{args_init};", f"    {base}_Result _result;",
+                        f"    co_return co_await {L}::rpc_call(_transport, _request, _reply, schema_hash, {p.id}, "
+                        "_next_call_id++, _args, _result);", "  }",
                         f"  ::ambience::Task<void> {p.name}({self.sig(p)}) override {{",
-                        f"    last_status_ = co_await call_{p.name}({', '.join(x.name for x in p.params)});", "  }"]
+                        f"    _last_status = co_await call_{p.name}({', '.join(x.name for x in p.params)});", "  }"]
             else:
                 rc = self.result_cpp(p)
                 out += [f"  ::ambience::Task<::ambience::Result<{rc}>> call_{p.name}({self.sig(p)}) {{",
-                        "    co_await gate_.acquire();", f"    const {L}::CallGate::Held held(gate_);",
-                        f"    const {base}_Args args{args_init};", f"    {base}_Result result;",
-                        f"    const ::ambience::Status s = co_await {L}::rpc_call(transport_, request_, reply_, "
-                        f"schema_hash, {p.id}, next_call_id_++, args, result);",
-                        f"    if (s != ::ambience::Status::ok) co_return ::ambience::Result<{rc}>(s);",
-                        f"    co_return ::ambience::Result<{rc}>(std::move(result.value));", "  }",
+                        "    co_await _gate.acquire();", f"    const {L}::CallGate::Held held(_gate);",
+                        f"    const {base}_Args _args{args_init};", f"    {base}_Result _result;",
+                        f"    const ::ambience::Status _status = co_await {L}::rpc_call(_transport, _request, _reply, "
+                        f"schema_hash, {p.id}, _next_call_id++, _args, _result);",
+                        f"    if (_status != ::ambience::Status::ok) co_return ::ambience::Result<{rc}>(_status);",
+                        f"    co_return ::ambience::Result<{rc}>(std::move(_result.value));", "  }",
                         f"  ::ambience::Task<{rc}> {p.name}({self.sig(p)}) override {{",
-                        f"    auto r = co_await call_{p.name}({', '.join(x.name for x in p.params)});",
-                        "    last_status_ = r.status();",
-                        f"    if (!r.ok()) co_return {rc}{{}};",
-                        "    co_return std::move(r.value());", "  }"]
-        out += ["", " private:", "  T& transport_;", f"  {L}::MessageBuffer& request_;", f"  {L}::MessageBuffer& reply_;",
-                f"  {L}::CallGate gate_;  // one call at a time owns request_/reply_",
-                "  std::uint32_t next_call_id_ = 1;", "  ::ambience::Status last_status_ = ::ambience::Status::ok;",
+                        f"    auto _r = co_await call_{p.name}({', '.join(x.name for x in p.params)});",
+                        "    _last_status = _r.status();",
+                        f"    if (!_r.ok()) co_return {rc}{{}};",
+                        "    co_return std::move(_r.value());", "  }"]
+        out += ["", " private:", "  T& _transport;", f"  {L}::MessageBuffer& _request;", f"  {L}::MessageBuffer& _reply;",
+                f"  {L}::CallGate _gate;  // one call at a time owns _request/_reply",
+                "  std::uint32_t _next_call_id = 1;", "  ::ambience::Status _last_status = ::ambience::Status::ok;",
                 "};", ""]
         # Zero-copy client.
         out += [f"// Calls {s.fullname} through a ZeroCopyChannel: passes pointers to the arguments and to a result",
                 "// slot that the callee fills (same node, other group).",
                 f"template <{L}::ZeroCopyChannel C>",
                 f"class {n}ZeroCopyClient final : public {n} {{", " public:",
-                f"  explicit {n}ZeroCopyClient(C& channel) : channel_(channel) {{}}",
-                "  ::ambience::Status last_status() const { return last_status_; }", ""]
+                f"  explicit {n}ZeroCopyClient(C& channel) : _channel(channel) {{}}",
+                "  ::ambience::Status last_status() const { return _last_status; }", ""]
         for p in s.procedures:
             base = f"{n}_{p.name}"
             args_init = "{" + ", ".join(f"&{x.name}" for x in p.params) + "}"
             rc = self.result_cpp(p)
             out += [f"  ::ambience::Task<{rc}> {p.name}({self.sig(p)}) override {{",
-                    f"    const {base}_Args args{args_init};", f"    {base}_Result result{{}};",
-                    f"    last_status_ = co_await channel_.invoke({p.id}, &args, &result);"]
-            out += ["    co_return;" if p.result is None else "    co_return std::move(result.value);", "  }"]
-        out += ["", " private:", "  C& channel_;", "  ::ambience::Status last_status_ = ::ambience::Status::ok;", "};", ""]
+                    f"    const {base}_Args _args{args_init};", f"    {base}_Result _result{{}};",
+                    f"    _last_status = co_await _channel.invoke({p.id}, &_args, &_result);"]
+            out += ["    co_return;" if p.result is None else "    co_return std::move(_result.value);", "  }"]
+        out += ["", " private:", "  C& _channel;", "  ::ambience::Status _last_status = ::ambience::Status::ok;", "};", ""]
         # Dispatchers.
         out += [f"// Serves one serialized request: checks the envelope (schema hash, procedure id), validates the",
                 "// parameters, calls `impl` and writes the reply (or a status reply) into `reply`.  Returns",
                 "// Status::ok when a reply was written.  `request` must stay valid until the task completes.",
-                f"inline ::ambience::Task<::ambience::Status> dispatch({n}& impl, std::span<const std::byte> request,",
+                f"inline ::ambience::Task<::ambience::Status> dispatch([[maybe_unused]] {n}& impl,",
+                f"                                                   std::span<const std::byte> request,",
                 f"                                                   {L}::MessageBuffer& reply) {{",
                 "  ::ambience::Status written = ::ambience::Status::ok;",
                 f"  const auto check = {L}::check_request(request, {n}::schema_hash, {n}::procedure_count, reply, written);",
@@ -454,8 +455,10 @@ class _CppGen:
                 f"  co_return {L}::write_status_reply(reply, check.header, {n}::schema_hash, "
                 f"{L}::WireStatus::unknown_procedure);", "}", "",
                 "// Serves one zero-copy call: `args` points to the procedure's _Args block, `result` to its _Result.",
-                f"inline ::ambience::Task<::ambience::Status> dispatch_zero_copy({n}& impl, std::uint16_t procedure,",
-                "                                                             const void* args, void* result) {",
+                f"inline ::ambience::Task<::ambience::Status> dispatch_zero_copy([[maybe_unused]] {n}& impl,",
+                "                                                             std::uint16_t procedure,",
+                "                                                             [[maybe_unused]] const void* args,",
+                "                                                             [[maybe_unused]] void* result) {",
                 "  switch (procedure) {"]
         for p in s.procedures:
             base = f"{n}_{p.name}"
