@@ -269,10 +269,12 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
             continue
         reported_services.add(svc.label)
         if reg.get(svc.interface) is None:
-            rep.error(svc.loc, f"service '{svc.label}': unknown interface '{svc.interface}'")
+            rep.error(svc.loc, f"service '{svc.label}': unknown interface '{svc.interface}' "
+                               f"(not in the lidl_library of `implements`)")
         for dname, diface in svc.dependencies:
             if reg.get(diface) is None:
-                rep.error(svc.loc, f"service '{svc.label}': dependency '{dname}' requires unknown interface '{diface}'")
+                rep.error(svc.loc, f"service '{svc.label}': dependency '{dname}' requires unknown interface '{diface}' "
+                                   f"(is its lidl_library in `implements` or `interfaces`?)")
 
     # --- bindings and interface checks
     def provided_interface(target: str) -> str | None:

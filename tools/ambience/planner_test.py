@@ -350,8 +350,8 @@ def service_unknown_interface():
     b.instance("odd", "//services/odd")
     b.deploy("host", ["odd"])
     return b, [f"{F}:{len(b.lines) - 1}:1: error: instance 'odd': dependency 'x' (camera_trap.AlsoNope) of service '//services/odd:odd' is not bound",
-               "services/odd/BUILD.bazel:3:1: error: service '//services/odd:odd': dependency 'x' requires unknown interface 'camera_trap.AlsoNope'",
-               "services/odd/BUILD.bazel:3:1: error: service '//services/odd:odd': unknown interface 'camera_trap.Nope'"]
+               "services/odd/BUILD.bazel:3:1: error: service '//services/odd:odd': dependency 'x' requires unknown interface 'camera_trap.AlsoNope' (is its lidl_library in `implements` or `interfaces`?)",
+               "services/odd/BUILD.bazel:3:1: error: service '//services/odd:odd': unknown interface 'camera_trap.Nope' (not in the lidl_library of `implements`)"]
 
 
 @case
