@@ -54,6 +54,8 @@ def _reserved_reason(name: str) -> str | None:
         return "a C++ keyword"
     if name in PY_KEYWORDS:
         return "a Python keyword"
+    if name == "self":
+        return "the first parameter of every generated Python method"
     if name.startswith("_"):
         return "names starting with '_' are reserved for generated code"
     return None
@@ -592,7 +594,9 @@ class _Checker:
                 generated.setdefault(pre + n, (full, what))
         fixed = {"dispatch": "the C++ dispatch functions", "dispatch_zero_copy": "the C++ dispatch functions",
                  "lidl_valid": "the C++ enum validity checks", "to_string": "the C++ enum names",
-                 "NAMESPACE": "the Python module's constant", "SOURCE": "the Python module's constant"}
+                 "NAMESPACE": "the Python module's constant", "SOURCE": "the Python module's constant",
+                 "dataclasses": "a module the generated Python imports",
+                 "typing": "a module the generated Python imports"}
         for full, (d, path) in self.decl_src.items():
             members: list[tuple[str, Loc, str]] = []
             if isinstance(d, m.StructDecl):

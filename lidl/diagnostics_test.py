@@ -1,7 +1,9 @@
 """Negative tests: every checker/parser diagnostic pinned exactly (message, position, caret).
 
 Each case writes its files into a temporary directory, checks the first one and compares the full
-rendered output.  Regenerate nothing automatically here: a changed message is a reviewed change.
+rendered output.  Nothing is regenerated automatically: a changed message is a reviewed change.
+To add a case, add its files with an empty expectation and print what the checker says with
+    PYTHONPATH=. python3 lidl/diagnostics_test.py --show CASE_NAME
 """
 from __future__ import annotations
 
@@ -634,6 +636,15 @@ CASES = {
         '  last_status() -> u8;\n'
         '  ^\n',
     ),
+    'python_module_and_self': (
+        {'t.lidl': 'namespace a;\nstruct typing { x: u8; }\nservice S { f(self: u8) -> void; }\n'},
+        "t.lidl:2:8: error: 'typing' collides with a module the generated Python imports in generated code\n"
+        'struct typing { x: u8; }\n'
+        '       ^\n'
+        "t.lidl:3:15: error: parameter 'self' is a reserved word (the first parameter of every generated Python method)\n"
+        'service S { f(self: u8) -> void; }\n'
+        '              ^\n',
+    ),
     'tab_indented_caret': (
         {'t.lidl': H + 'struct A {\n\tx:\tNope;\n}\n'},
         "t.lidl:3:5: error: unknown type 'Nope'\n"
@@ -658,6 +669,31 @@ def test_case_count():
     assert len(CASES) >= 40
 
 
+def _render(name: str) -> str:
+    """What the checker prints for a case today (to author a new case: add it, then --show it)."""
+    import tempfile
+
+    files, _ = CASES[name]
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as d:
+        for path, text in files.items():
+            with open(os.path.join(d, path), "w", encoding="utf-8") as fh:
+                fh.write(text)
+        os.chdir(d)
+        try:
+            check_files([next(iter(files))])
+            return "(no error)\n"
+        except LidlError as err:
+            return err.render()
+        finally:
+            os.chdir(cwd)
+
+
 if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--show":
+        sys.stdout.write(_render(sys.argv[2]))
+        raise SystemExit(0)
     raise SystemExit(pytest.main([__file__, "-q"]))
 
