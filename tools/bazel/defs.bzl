@@ -79,6 +79,17 @@ def _declare(decl, key, payload):
 
 # ----------------------------------------------------------------------------- services
 
+# lidl JSON of a lidl_library and of every library it imports (LidlInfo.json holds only the
+# library's own), so interfaces a service inherits from another library are known too.
+_LidlJsonInfo = provider(fields = {"json": "depset of lidl JSON files, transitive over deps"})
+
+def _lidl_json_aspect_impl(target, ctx):
+    direct = [target[LidlInfo].json] if LidlInfo in target else []
+    deps = [d[_LidlJsonInfo].json for d in getattr(ctx.rule.attr, "deps", []) if _LidlJsonInfo in d]
+    return [_LidlJsonInfo(json = depset(transitive = direct + deps))]
+
+_lidl_json_aspect = aspect(implementation = _lidl_json_aspect_impl, attr_aspects = ["deps"])
+
 def _lidl_cc(label):
     # lidl_library(name) makes name_cc; "//a/b" means "//a/b:b".
     if ":" in label:
@@ -102,7 +113,7 @@ def _service_impl(ctx):
     if ctx.attr.memory:
         desc["memory"] = ctx.attr.memory
     ctx.actions.write(out, json.encode_indent(desc, indent = " ") + "\n")
-    lidl = depset(transitive = [d[LidlInfo].json for d in ctx.attr.implements + ctx.attr.interfaces])
+    lidl = depset(transitive = [d[_LidlJsonInfo].json for d in ctx.attr.implements + ctx.attr.interfaces])
     return [
         DefaultInfo(files = depset([out])),
         AmbienceServiceInfo(json = out, lidl_json = lidl),
@@ -111,8 +122,8 @@ def _service_impl(ctx):
 _ambience_service = rule(
     implementation = _service_impl,
     attrs = {
-        "implements": attr.label_list(providers = [LidlInfo]),
-        "interfaces": attr.label_list(providers = [LidlInfo]),
+        "implements": attr.label_list(providers = [LidlInfo], aspects = [_lidl_json_aspect]),
+        "interfaces": attr.label_list(providers = [LidlInfo], aspects = [_lidl_json_aspect]),
         "interface": attr.string(mandatory = True),
         "dependencies": attr.string_dict(),
         "style": attr.string(default = "async"),
@@ -186,6 +197,7 @@ def ambience_service(
         cc_library_name = name + "_cc",
         loc = _location_of(marker),
         visibility = visibility,
+        testonly = kwargs.get("testonly", False),
     )
 
 # ----------------------------------------------------------------------------- deployment language
@@ -374,8 +386,10 @@ def _absolute(label):
         return label
     return "//" + native.package_name() + ":" + label
 
-def deployment(name, visibility = None):
+def deployment(name, visibility = None, testonly = False):
     """Call last in the BUILD file. Plans the deployment and declares one image per node.
+
+    testonly: set it when the services are testonly (e.g. built on lidl test data).
 
     Creates :name (the plan: description, per-node plans, inputs bundle for the CLI),
     :<node> for every node (a cc_binary for hosted boards, plus :<node>_bundle, a tar of
@@ -449,6 +463,7 @@ def deployment(name, visibility = None):
         mcu_nodes = mcu_nodes,
         build_file = build_files,
         visibility = visibility,
+        testonly = testonly,
     )
 
     images = []
@@ -460,6 +475,7 @@ def deployment(name, visibility = None):
                 srcs = [":" + name],
                 output_group = "%s_%s" % (kind, nname),
                 visibility = visibility,
+                testonly = testonly,
             )
         libs = [s + "_cc" for s in sorted(node_services.get(nname, {}).keys())]
         runtime = ["//kernel/core", "//tools/node_runtime"]
@@ -473,6 +489,7 @@ def deployment(name, visibility = None):
                 additional_linker_inputs = [":%s_ld" % nname],
                 linkopts = ["-T$(location :%s_ld)" % nname],
                 visibility = visibility,
+                testonly = testonly,
             )
         else:
             native.cc_binary(
@@ -482,6 +499,7 @@ def deployment(name, visibility = None):
                 copts = AMBIENCE_COPTS,
                 data = [":%s_plan" % nname],
                 visibility = visibility,
+                testonly = testonly,
             )
             _hosted_bundle(
                 name = nname + "_bundle",
@@ -489,10 +507,11 @@ def deployment(name, visibility = None):
                 plan = ":%s_plan" % nname,
                 node = nname,
                 visibility = visibility,
+                testonly = testonly,
             )
             images.append(":%s_bundle" % nname)
         images.append(":" + nname)
-    native.filegroup(name = name + "_images", srcs = images, visibility = visibility)
+    native.filegroup(name = name + "_images", srcs = images, visibility = visibility, testonly = testonly)
     hosted_nodes = [n["name"] for n in nodes if n["name"] not in mcu_nodes]
     mcu = [n for n in nodes if n["name"] in mcu_nodes]
     _cluster(
@@ -503,4 +522,5 @@ def deployment(name, visibility = None):
         mcu_names = [n["name"] for n in mcu],
         mcu_machines = [BOARDS[n["board"].split(":")[-1]].qemu_machine for n in mcu],
         visibility = visibility,
+        testonly = testonly,
     )
