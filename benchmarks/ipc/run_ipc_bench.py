@@ -26,13 +26,13 @@ class Row:
     unit: str
 
 
-def find_binary() -> Path:
-    here = Path(__file__).resolve().parent
-    runfiles = Path(os.environ.get("RUNFILES_DIR", str(Path(sys.argv[0]).resolve()) + ".runfiles"))
+def find_binary() -> Path | None:
+    here = Path(os.path.abspath(__file__)).parent  # the runfiles copy, not the source file
+    runfiles = Path(os.environ.get("RUNFILES_DIR", os.path.abspath(sys.argv[0]) + ".runfiles"))
     for candidate in (here / "ipc_bench_opt", runfiles / "ambience/benchmarks/ipc/ipc_bench_opt"):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError("ipc_bench binary not found next to the runner")
+    return None
 
 
 def load_rows(path: Path) -> list[Row]:
@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     out = ns.out or Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", ".")) / "out" / "benchmarks" / "ipc"
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.json"
-    cmd = [str(find_binary()), "--json", str(results)] + (["--quick"] if ns.quick else [])
+    binary = find_binary()
+    if binary is None:
+        print("error: ipc_bench_opt not found in the runfiles (run with `bazel run //benchmarks/ipc`)", file=sys.stderr)
+        return 2
+    cmd = [str(binary), "--json", str(results)] + (["--quick"] if ns.quick else [])
     rc = subprocess.call(cmd)
     if rc != 0:
         print(f"ipc_bench failed with exit status {rc}", file=sys.stderr)

@@ -241,6 +241,11 @@ class BasicRingEndpoint {
     out_tail_ = out_->tail.load(std::memory_order_acquire);
     in_head_ = in_->head.load(std::memory_order_acquire);
     published_tail_ = out_tail_;
+    out_head_seen_ = out_->head.load(std::memory_order_acquire);
+    if (out_tail_ - out_head_seen_ > l.ring_capacity) {
+      base_ = nullptr;
+      return Status::bad_message;
+    }
     for (std::uint32_t i = 0; i < kWords; ++i) free_[i].store(0, std::memory_order_relaxed);
     for (std::uint32_t i = 0; i < mine_count_; ++i) {
       free_[i / 32].fetch_or(1u << (i % 32), std::memory_order_relaxed);
@@ -374,12 +379,14 @@ class BasicRingEndpoint {
       if (is_mine(index) || state_[index].load(std::memory_order_relaxed) != kServing) return Status::internal;
       state_[index].store(kIdle, std::memory_order_relaxed);
     }
-    const std::uint32_t head = out_->head.load(std::memory_order_acquire);
-    const std::uint32_t used = out_tail_ - head;
-    if (used > layout_.ring_capacity) return corrupt("peer moved its consumer cursor past ours");
-    if (used == layout_.ring_capacity) {
-      // Impossible for an honest peer: every element is in at most one ring.
-      return corrupt("outgoing ring full: peer does not consume");
+    // The peer's consumer cursor is read (and validated) only when our cached copy says the ring
+    // is full, and at every flush: reading it on every push would pull its cache line across.
+    if (out_tail_ - out_head_seen_ >= layout_.ring_capacity) {
+      if (refresh_peer_head() != Status::ok) return Status::bad_message;
+      if (out_tail_ - out_head_seen_ >= layout_.ring_capacity) {
+        // Impossible for an honest peer: every element is in at most one ring.
+        return corrupt("outgoing ring full: peer does not consume");
+      }
     }
     slots(side_)[out_tail_ & (layout_.ring_capacity - 1)].store(detail::encode(kind, index), std::memory_order_relaxed);
     ++out_tail_;
@@ -390,6 +397,7 @@ class BasicRingEndpoint {
   // the peer sleeps (batched wake-ups). Returns true if a wake-up was sent.
   bool flush() {
     if (!attached() || out_tail_ == published_tail_) return false;
+    if (refresh_peer_head() != Status::ok) return false;
     out_->tail.store(out_tail_, std::memory_order_release);
     published_tail_ = out_tail_;
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -451,7 +459,7 @@ class BasicRingEndpoint {
       }
       ++in_head_;
     }
-    in_->head.store(in_head_, std::memory_order_release);
+    if (n != 0) in_->head.store(in_head_, std::memory_order_release);  // no write while idle-polling
     return n;
   }
 
@@ -525,6 +533,14 @@ class BasicRingEndpoint {
 
  private:
   static constexpr std::uint32_t kWords = (MaxElements + 31) / 32;
+
+  // Reads the peer's consumer cursor: it may only move forward, up to what we produced.
+  Status refresh_peer_head() {
+    const std::uint32_t head = out_->head.load(std::memory_order_acquire);
+    if (head - out_head_seen_ > out_tail_ - out_head_seen_) return corrupt("peer moved its consumer cursor past ours");
+    out_head_seen_ = head;
+    return Status::ok;
+  }
 
   detail::SharedRingCursors* cursors(Side producer) {
     return reinterpret_cast<detail::SharedRingCursors*>(base_ + layout_.ring_offset[static_cast<int>(producer)]);
@@ -605,6 +621,7 @@ class BasicRingEndpoint {
   detail::SharedRingCursors* in_ = nullptr;
   std::uint32_t out_tail_ = 0;        // private producer cursor
   std::uint32_t published_tail_ = 0;  // last value stored to shared memory
+  std::uint32_t out_head_seen_ = 0;   // peer's consumer cursor as last read (validated)
   std::uint32_t in_head_ = 0;         // private consumer cursor
 
   std::atomic<std::uint32_t> free_[kWords] = {};
