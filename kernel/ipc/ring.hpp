@@ -379,14 +379,12 @@ class BasicRingEndpoint {
       if (is_mine(index) || state_[index].load(std::memory_order_relaxed) != kServing) return Status::internal;
       state_[index].store(kIdle, std::memory_order_relaxed);
     }
-    // The peer's consumer cursor is read (and validated) only when our cached copy says the ring
-    // is full, and at every flush: reading it on every push would pull its cache line across.
+    // The peer's consumer cursor is validated on every push (so garbage is caught before anything
+    // is sent); it is cheap because the consumer writes it once per batch, not per entry.
+    if (refresh_peer_head() != Status::ok) return Status::bad_message;
     if (out_tail_ - out_head_seen_ >= layout_.ring_capacity) {
-      if (refresh_peer_head() != Status::ok) return Status::bad_message;
-      if (out_tail_ - out_head_seen_ >= layout_.ring_capacity) {
-        // Impossible for an honest peer: every element is in at most one ring.
-        return corrupt("outgoing ring full: peer does not consume");
-      }
+      // Impossible for an honest peer: every element is in at most one ring.
+      return corrupt("outgoing ring full: peer does not consume");
     }
     slots(side_)[out_tail_ & (layout_.ring_capacity - 1)].store(detail::encode(kind, index), std::memory_order_relaxed);
     ++out_tail_;
@@ -397,7 +395,6 @@ class BasicRingEndpoint {
   // the peer sleeps (batched wake-ups). Returns true if a wake-up was sent.
   bool flush() {
     if (!attached() || out_tail_ == published_tail_) return false;
-    if (refresh_peer_head() != Status::ok) return false;
     out_->tail.store(out_tail_, std::memory_order_release);
     published_tail_ = out_tail_;
     std::atomic_thread_fence(std::memory_order_seq_cst);
