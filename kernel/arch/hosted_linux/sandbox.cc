@@ -30,6 +30,14 @@ Status install_group_sandbox() {
       SYS_mmap,
       SYS_munmap,
       SYS_madvise,
+#if defined(__SANITIZE_ADDRESS__)
+      // AddressSanitizer's runtime probes memory through a pipe and manages its own stacks.
+      SYS_pipe2,
+      SYS_read,
+      SYS_close,
+      SYS_sigaltstack,
+      SYS_prlimit64,
+#endif
   };
   constexpr unsigned kCount = sizeof(kAllowed) / sizeof(kAllowed[0]);
   sock_filter filter[4 + 2 * kCount + 1];
