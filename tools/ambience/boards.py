@@ -56,9 +56,11 @@ BOARDS: dict[str, Board] = {
         Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
               mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
               group_stack=MCU_GROUP_STACK),
-        # kernel/arch/hosted_linux: ServiceTable::kMax = 16 targets per process.
+        # kernel/arch/hosted_linux: ServiceTable::kMax = 16 targets per process. Per group process:
+        # its ring region (tools/node_runtime kHostedRing: 32 elements of 64 KiB, ~2 MiB) and the
+        # two 1 MiB payload arenas.
         Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
-              kernel_ram=4 * MiB, group_overhead=1 * MiB, max_ring_targets=16),
+              kernel_ram=4 * MiB, group_overhead=4 * MiB, max_ring_targets=16),
     )
 }
 

@@ -42,7 +42,8 @@ def _mask(procedures: list[dict]) -> str:
 
 
 def _str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A C++ string literal (names are identifiers, addresses printable: only these escapes occur)."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _network_tables(doc: dict) -> list[str]:
@@ -121,8 +122,8 @@ def node_main_cc(doc: dict) -> str:
             out.append(f'extern "C" char __ambience_group_{g}_start[];')
             out.append(f'extern "C" char __ambience_group_{g}_end[];')
     out += ["", "namespace {", "", "namespace rt = ::ambience::node;", "",
-            f"constexpr const char kDeployment[] = {_str(doc['deployment'])};",
-            f"constexpr const char kNode[] = {_str(node)};", ""]
+            f"[[maybe_unused]] constexpr const char kDeployment[] = {_str(doc['deployment'])};",
+            f"[[maybe_unused]] constexpr const char kNode[] = {_str(node)};", ""]
 
     group_of = {i["name"]: i["group"] for i in doc["instances"]}
     groups = doc["groups"]
@@ -233,8 +234,9 @@ def node_main_cc(doc: dict) -> str:
         out.append(f"  co_await start_group_{g['name']}();")
     n_inst = len(doc["instances"])
     n_groups = sum(1 for g in groups if g["instances"])
-    out.append(f"  ::ambience::println(\"ambience: node '\", kNode, \"' of '\", kDeployment, \"': {n_inst} instance"
-               f"{'s' if n_inst != 1 else ''} in {n_groups} group{'s' if n_groups != 1 else ''} started\");")
+    msg = (f"ambience: node '{node}' of '{doc['deployment']}': {n_inst} instance{'s' if n_inst != 1 else ''} in "
+           f"{n_groups} group{'s' if n_groups != 1 else ''} started\n")
+    out.append(f"  ::ambience::print({_str(msg)});  // one write: lines of group processes do not interleave")
     out.append("  co_return;")
     out.append("}")
     out.append("")
@@ -276,8 +278,8 @@ def hosted_main_cc(doc: dict) -> str:
             '#include "tools/node_runtime/hosted_node.hpp"', '#include "tools/node_runtime/node_runtime.hpp"']
     out += [f'#include "{h}"' for h in headers]
     out += ["", "namespace {", "", "namespace rt = ::ambience::node;", "namespace hosted = ::ambience::hosted;", "",
-            f"constexpr const char kDeployment[] = {_str(doc['deployment'])};",
-            f"constexpr const char kNode[] = {_str(node)};",
+            f"[[maybe_unused]] constexpr const char kDeployment[] = {_str(doc['deployment'])};",
+            f"[[maybe_unused]] constexpr const char kNode[] = {_str(node)};",
             "hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)", ""]
     out.append("// Group ids in the supervisor: " + ", ".join(f"{g['name']} = {gid[g['name']]}" for g in user_groups)
                + "; the kernel group (-1) stays in the supervisor process.")
@@ -417,9 +419,9 @@ def hosted_main_cc(doc: dict) -> str:
     n_inst = len(doc["instances"])
     out.append("::ambience::Task<void> start_kernel_group() {")
     out.append(f"  co_await start_group_{kernel['name']}();")
-    out.append(f"  ::ambience::println(\"ambience: node '\", kNode, \"' of '\", kDeployment, \"': {n_inst} instance"
-               f"{'s' if n_inst != 1 else ''}, {len(user_groups)} group process{'es' if len(user_groups) != 1 else ''}"
-               f" started\");")
+    msg = (f"ambience: node '{node}' of '{doc['deployment']}': {n_inst} instance{'s' if n_inst != 1 else ''}, "
+           f"{len(user_groups)} group process{'es' if len(user_groups) != 1 else ''} started\n")
+    out.append(f"  ::ambience::print({_str(msg)});  // one write: lines of group processes do not interleave")
     out.append("}")
     out.append("")
     out.append("}  // namespace ambience::generated")
@@ -437,7 +439,8 @@ def hosted_main_cc(doc: dict) -> str:
             out.append(f"  r_{name}.local = &t_{name};")
         out.append(f"  node.services().add({insts[name]['object_id']}, &rt::relay, &r_{name});")
     out.append("  if (node.start() != ::ambience::Status::ok) {")
-    out.append("    ::ambience::println(\"ambience: node '\", kNode, \"': the group processes did not start\");")
+    failed = _str(f"ambience: node '{node}': the group processes did not start\n")
+    out.append(f"    ::ambience::print({failed});")
     out.append("    return 2;")
     out.append("  }")
     out.append("  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;")

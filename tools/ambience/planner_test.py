@@ -570,7 +570,7 @@ def memory_budget_exceeded_hosted():
     l = b.node("tiny", networks={"lan": "10.0.0.2"}, memory="4M")
     b.instance("database", "//services/database")
     b.deploy("tiny", ["database"])
-    return b, [f"{F}:{l}:1: error: node 'tiny': memory budget exceeded: needs 5308416 bytes, budget is 4194304 bytes"]
+    return b, [f"{F}:{l}:1: error: node 'tiny': memory budget exceeded: needs 8454144 bytes, budget is 4194304 bytes"]
 
 
 @case

@@ -23,8 +23,9 @@
 
 namespace ambience::node {
 
-// Ring shape of generated hosted groups: messages up to 1 KiB travel inline.
-inline constexpr ipc::RingConfig kHostedRing{64, 64, 1024};
+// Ring shape of generated hosted groups: messages up to 64 KiB travel inline (2 MiB of shared
+// memory per group); larger ones fail with no_memory until the arena path is wired.
+inline constexpr ipc::RingConfig kHostedRing{16, 16, 64 * 1024};
 
 inline hosted::GroupOptions hosted_group_options(const char* name) {
   hosted::GroupOptions o;

@@ -1,11 +1,15 @@
 #include "deployments/hello/services/console.hpp"
 
+#include <string>
+
 #include "kernel/core/console.hpp"
 
 namespace hello {
 
 ::ambience::Task<std::uint32_t> ConsoleService::print(const std::string& line) {
-  ::ambience::println("[console] ", std::string_view(line));
+  // One write per line: other processes of the node print too.
+  const std::string out = "[console] " + line + "\n";
+  ::ambience::print(std::string_view(out));
   co_return ++lines_;
 }
 

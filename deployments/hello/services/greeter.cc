@@ -13,7 +13,8 @@ namespace hello {
 
 ::ambience::Task<void> GreeterService::start() {
   const std::string said = co_await greet("world");
-  ::ambience::println("[greeter] greet(\"world\") -> \"", std::string_view(said), "\"");
+  const std::string out = "[greeter] greet(\"world\") -> \"" + said + "\"\n";  // one write per line
+  ::ambience::print(std::string_view(out));
 }
 
 }  // namespace hello

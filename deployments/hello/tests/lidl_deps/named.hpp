@@ -14,7 +14,8 @@ class NamedService final : public demo::base::Named {
  public:
   ambience::Task<std::string> name() override { co_return std::string("fixture"); }
   ambience::Task<void> start() {
-    ambience::println("[named] I am ", std::string_view(co_await name()));
+    const std::string line = "[named] I am " + co_await name() + "\n";  // one write per line
+    ambience::print(std::string_view(line));
   }
 };
 
