@@ -33,7 +33,10 @@ enum Target : std::uint32_t {
   kWriteKernelArena = 7,
   kHold = 8,
   kCallKernel = 9,
+  kScribble = 10,
+  kBadRefToKernel = 11,
   kKernelDouble = 100,
+  kKernelSum = 101,
 };
 
 // ---------------------------------------------------------------- services of the group processes
@@ -113,7 +116,56 @@ void call_kernel(void*, ServiceContext& sc, const Channel::Request& r) {
   (void)ambience::spawn(call_kernel_then_reply(sc.channel, r));
 }
 
+// Fuzzing the supervisor: scribbles `count` random words over its whole ring region (cursors,
+// slots, doorbells, element headers), then answers honestly.
+void scribble(void*, ServiceContext& sc, const Channel::Request& r) {
+  std::uint32_t seed = 1, count = 0;
+  if (r.header.size >= 8) {
+    std::memcpy(&seed, sc.channel->payload(r.index), 4);
+    std::memcpy(&count, sc.channel->payload(r.index) + 4, 4);
+  }
+  auto& e = sc.channel->endpoint();
+  const RingLayout& l = e.layout();
+  auto* base = reinterpret_cast<std::byte*>(e.header(0)) - l.elements_offset;
+  auto* tail = reinterpret_cast<std::atomic<std::uint32_t>*>(base + l.ring_offset[1]);
+  auto* slots = reinterpret_cast<std::atomic<std::uint32_t>*>(base + l.ring_offset[1] + 2 * ambience::ipc::kCacheLine);
+  const std::uint32_t t = tail->load();
+  (void)sc.channel->respond(r, Status::ok, 0);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    // Odd seeds: only the control part (header, doorbells, cursors, slots); even: anywhere.
+    const std::size_t span = (count & 1) != 0 ? l.elements_offset : l.total_bytes;
+    const std::size_t at = (seed >> 4) % (span / 4) * 4;
+    seed = seed * 1664525u + 1013904223u;
+    reinterpret_cast<std::atomic<std::uint32_t>*>(base + at)->store(seed);
+  }
+  // Most random words land where the supervisor never looks (it trusts none of it, and keeps its
+  // own state privately); every third round also forges the entry it is about to read.
+  if (count % 3 == 0) slots[t & (l.ring_capacity - 1)].store(seed | 1u << 20);
+  sc.channel->flush();
+}
+
+Task<void> call_kernel_with_bad_ref(Channel* ch, Channel::Request r) {
+  auto slot = co_await ch->begin();
+  Status s = slot.status();
+  if (slot) {
+    const BufferRef bad{~0ull - 8, 64};  // wraps around: must be refused, not followed
+    std::memcpy(ch->payload(slot.index()), &bad, sizeof bad);
+    ch->header(slot.index())->size = sizeof bad;
+    const auto reply = co_await ch->call(slot, kKernelSum, 0);
+    s = reply.status == Status::ok ? reply.remote() : reply.status;
+    ch->finish(slot);
+  }
+  (void)ch->respond(r, s, 0);
+}
+
+void bad_ref_to_kernel(void*, ServiceContext& sc, const Channel::Request& r) {
+  (void)ambience::spawn(call_kernel_with_bad_ref(sc.channel, r));
+}
+
 void install(GroupRuntime& rt) {
+  rt.services().add(kScribble, scribble, nullptr);
+  rt.services().add(kBadRefToKernel, bad_ref_to_kernel, nullptr);
   auto& t = rt.services();
   t.add(kEcho, echo, nullptr);
   t.add(kSum, sum, nullptr);
@@ -332,6 +384,53 @@ AMBIENCE_TEST(many_callers_few_elements_across_processes) {
   int right = 0;
   for (int k = 0; k < kCalls; ++k) right += results[k].status == Status::ok && results[k].payload == u32(k);
   CHECK_EQ(right, kCalls);
+}
+
+AMBIENCE_TEST(random_garbage_over_a_ring_never_hurts_the_supervisor_or_others) {
+  Node node;
+  const int bad = node.add_group(options("fuzzed"));
+  const int good = node.add_group(options("bystander"));
+  CHECK(node.start() == Status::ok);
+  int restarts_seen = 0;
+  for (std::uint32_t round = 1; round <= 40; ++round) {
+    const std::uint32_t generation = node.status(bad).generation;
+    std::string args = u32(round * 2654435761u) + u32(round % 9);
+    const CallResult r = call(node, bad, kScribble, args);
+    CHECK(r.status == Status::ok || r.status == Status::peer_restarted || r.status == Status::bad_message);
+    // Poke it again: either it still works, or the supervisor noticed and restarted it.
+    const CallResult again = call(node, bad, kEcho, "?");
+    if (again.status != Status::ok) {
+      CHECK(node.wait_restarted(bad, generation, 5'000'000));
+      ++restarts_seen;
+    }
+    CHECK(call(node, good, kEcho, "fine").payload == "fine");
+  }
+  ambience::println("  40 scribble rounds: fuzzed group restarted ", node.status(bad).restarts, " times (",
+                    restarts_seen, " noticed only by the follow-up call)");
+  CHECK(node.status(bad).restarts > 0);  // garbage was noticed at least once
+  CHECK_EQ(node.status(good).restarts, 0u);
+  CHECK(call(node, bad, kEcho, "end").status == Status::ok ||
+        node.wait_restarted(bad, node.status(bad).generation, 5'000'000));
+}
+
+void kernel_sum(void*, ServiceContext& sc, const Channel::Request& r) {
+  BufferRef ref;
+  bool ok = r.header.size == sizeof ref;
+  if (ok) {
+    std::memcpy(&ref, sc.channel->payload(r.index), sizeof ref);
+    (void)resolve(sc.peer_arena.data(), sc.peer_arena.size(), ref, ok);
+  }
+  (void)sc.channel->respond(r, ok ? Status::ok : Status::bad_message, 0);
+}
+
+AMBIENCE_TEST(bad_arena_reference_from_a_group_is_refused) {
+  Node node;
+  node.services().add(kKernelSum, kernel_sum, nullptr);
+  const int g = node.add_group(options("liar"));
+  CHECK(node.start() == Status::ok);
+  CHECK(call(node, g, kBadRefToKernel, "").status == Status::bad_message);
+  CHECK_EQ(node.status(g).restarts, 0u);
+  CHECK(call(node, g, kEcho, "ok").payload == "ok");
 }
 
 double cpu_seconds_of(pid_t pid) {
