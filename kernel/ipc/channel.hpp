@@ -219,6 +219,9 @@ class BasicChannel {
     endpoint_.fail_waiters();
   }
 
+  // True when nothing of this channel is queued on the scheduler (safe to destroy it).
+  bool quiescent() const { return !flush_node_.queued && calls_in_flight() == 0; }
+
   std::uint32_t calls_in_flight() const {
     std::uint32_t n = 0;
     for (auto* p : pending_) n += p != nullptr;

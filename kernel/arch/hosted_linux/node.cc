@@ -567,8 +567,18 @@ void Node::stop() {
     if (g->watcher.joinable()) g->watcher.join();
     g->status.running = false;
   }
-  // Nothing queued may point into this node after it is gone.
-  while (death_node_.queued) Scheduler::current().run_ready();
+  // Calls still in flight complete with `unavailable`; then nothing queued may point into this
+  // node after it is gone (callers' coroutines run to completion here).
+  for (auto& g : groups_) {
+    g->channel.reset_peer(Status::unavailable);
+    g->channel.endpoint().detach();
+  }
+  for (int round = 0; round < 64; ++round) {
+    Scheduler::current().run_ready();  // at least once: resumes the callers reset_peer() posted
+    bool quiet = !death_node_.queued;
+    for (auto& g : groups_) quiet = quiet && g->channel.quiescent();
+    if (quiet) break;
+  }
   {
     std::lock_guard<std::mutex> lock(deaths_lock_);
     deaths_.clear();
