@@ -185,11 +185,13 @@ class _ToModel(Transformer):
                 out.append(str(c))
         return ("args", out)
 
-    def attribute(self, children):
+    @v_args(meta=True)
+    def attribute(self, meta, children):
         name = children[0]
         has_args = len(children) > 1
         args = children[1][1] if has_args else []
-        return m.Attribute(str(name), args, Loc(self.path, name.line, name.column - 1), has_args)
+        return m.Attribute(str(name), args, self._loc(meta), has_args)  # at the '@'
+
 
     @v_args(meta=True)
     def procedure(self, meta, children):
