@@ -53,5 +53,27 @@ def test_random_types_roundtrip(reencode, type_name, desc, data):
     assert _same(c.decode(desc, encoded), value)
 
 
+
+@pytest.mark.parametrize("type_name,desc", TYPES, ids=[t for t, _ in TYPES])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_types_validators_agree(reencode, type_name, desc, data):
+    """Mutated and truncated messages: Python and C++ accept or reject them alike."""
+    encoded = bytearray(c.encode(desc, data.draw(strategy(desc))))
+    if encoded:
+        for _ in range(data.draw(st.integers(1, 3))):
+            encoded[data.draw(st.integers(0, len(encoded) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        encoded = encoded[: data.draw(st.integers(0, len(encoded)))]
+    try:
+        c.decode(desc, bytes(encoded))
+        py_ok = True
+    except c.WireError:
+        py_ok = False
+    reply = reencode(type_name, bytes(encoded))
+    assert reply.startswith("OK ") == py_ok, (reply, bytes(encoded).hex())
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
