@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -170,6 +171,14 @@ struct Node::Group {
   std::vector<SharedBuffer> held_replies;  // forwarded large replies it still reads
   bool killing = false;
   std::thread watcher;
+  // Restart back-off: a group that keeps dying right after it started is restarted ever later
+  // (10 ms doubling up to 1 s), so a crash loop cannot eat the node.
+  std::uint64_t started_us = 0;
+  std::uint32_t quick_deaths = 0;
+  Timer restart_timer;
+  struct RestartNode : Runnable {
+    Group* group;
+  } restart_node;
 };
 
 Node::Node() {
@@ -348,6 +357,7 @@ Status Node::spawn(Group& g) {
   for (int fd : fds) close(fd);
   g.status.pid = pid;
   g.status.running = true;
+  g.started_us = arch::now_us();
   g.killing = false;
   g.pending_fault.clear();
   const int id = g.id;
@@ -404,6 +414,8 @@ void Node::handle_death(Group& g, int st) {
     return;
   }
   g.held_replies.clear();
+  const std::uint64_t now = arch::now_us();
+  g.quick_deaths = now - g.started_us < 200'000 ? g.quick_deaths + 1 : 0;
   ++g.status.generation;
   ++g.status.restarts;
   g.group_arena_rw.zero();
@@ -413,6 +425,24 @@ void Node::handle_death(Group& g, int st) {
     report(g, "cannot re-create the ring region");
     return;
   }
+  if (g.quick_deaths >= 3) {
+    const std::uint32_t shift = g.quick_deaths - 3 < 7 ? g.quick_deaths - 3 : 7;
+    const std::uint64_t delay = std::min<std::uint64_t>(1'000'000, std::uint64_t{10'000} << shift);
+    g.status.backoff_us = delay;
+    std::fprintf(stderr, "ambience node: group '%s' keeps dying at start: next start in %llu ms\n",
+                 g.options.name.c_str(), static_cast<unsigned long long>(delay / 1000));
+    g.restart_node.group = &g;
+    g.restart_node.run = [](Runnable* r) {
+      Group& grp = *static_cast<Group::RestartNode*>(r)->group;
+      if (grp.node->stopping_ || grp.status.running) return;
+      if (grp.node->spawn(grp) != Status::ok) grp.node->report(grp, "cannot start the group process again");
+    };
+    g.restart_timer.deadline_us = now + delay;
+    g.restart_timer.on_expiry = &g.restart_node;
+    Scheduler::current().arm(g.restart_timer);
+    return;
+  }
+  g.status.backoff_us = 0;
   if (spawn(g) != Status::ok) report(g, "cannot start the group process again");
 }
 
@@ -566,6 +596,7 @@ void Node::stop() {
   for (auto& g : groups_) {
     if (g->watcher.joinable()) g->watcher.join();
     g->status.running = false;
+    Scheduler::current().cancel(g->restart_timer);
   }
   // Calls still in flight complete with `unavailable`; then nothing queued may point into this
   // node after it is gone (callers' coroutines run to completion here).
@@ -576,7 +607,7 @@ void Node::stop() {
   for (int round = 0; round < 64; ++round) {
     Scheduler::current().run_ready();  // at least once: resumes the callers reset_peer() posted
     bool quiet = !death_node_.queued;
-    for (auto& g : groups_) quiet = quiet && g->channel.quiescent();
+    for (auto& g : groups_) quiet = quiet && g->channel.quiescent() && !g->restart_node.queued;
     if (quiet) break;
   }
   {

@@ -123,6 +123,7 @@ struct GroupStatus {
   std::uint32_t restarts = 0;
   bool running = false;
   std::string last_fault;  // "" or why the last instance ended
+  std::uint64_t backoff_us = 0;  // delay before the pending restart (crash loop), 0 if none
 };
 
 class Node {

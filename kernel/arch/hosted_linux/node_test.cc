@@ -164,6 +164,7 @@ void bad_ref_to_kernel(void*, ServiceContext& sc, const Channel::Request& r) {
 }
 
 void install(GroupRuntime& rt) {
+  if (rt.name() == "crashloop") std::abort();  // dies before it serves anything
   rt.services().add(kScribble, scribble, nullptr);
   rt.services().add(kBadRefToKernel, bad_ref_to_kernel, nullptr);
   auto& t = rt.services();
@@ -431,6 +432,32 @@ AMBIENCE_TEST(bad_arena_reference_from_a_group_is_refused) {
   CHECK(call(node, g, kBadRefToKernel, "").status == Status::bad_message);
   CHECK_EQ(node.status(g).restarts, 0u);
   CHECK(call(node, g, kEcho, "ok").payload == "ok");
+}
+
+AMBIENCE_TEST(crash_loop_backs_off_and_callers_do_not_hang) {
+  Node node;
+  const int loop = node.add_group(options("crashloop"));
+  const int good = node.add_group(options("steady"));
+  CHECK(node.start() == Status::ok);
+  // Calls to the crash-looping group complete (with peer_restarted), never hang.
+  const CallResult r = call(node, loop, kEcho, "anyone?", 3'000'000);
+  CHECK(r.status == Status::peer_restarted);
+  const std::uint64_t until = ambience::arch::now_us() + 600'000;
+  ambience::Runnable tick;
+  tick.run = [](ambience::Runnable*) {};
+  ambience::Timer timer;
+  timer.deadline_us = until;
+  timer.on_expiry = &tick;
+  Scheduler::current().arm(timer);
+  node.run_until([&] { return ambience::arch::now_us() >= until; });
+  while (tick.queued) Scheduler::current().run_ready();
+  const std::uint32_t restarts = node.status(loop).restarts;
+  ambience::println("  crash loop: ", restarts, " restarts in ~0.6 s, back-off now ",
+                    static_cast<std::uint32_t>(node.status(loop).backoff_us / 1000), " ms");
+  CHECK(restarts >= 3);
+  CHECK(restarts < 15);  // without back-off this is hundreds
+  CHECK(node.status(loop).backoff_us > 0);
+  CHECK(call(node, good, kEcho, "unaffected").payload == "unaffected");
 }
 
 double cpu_seconds_of(pid_t pid) {
