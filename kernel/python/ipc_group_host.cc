@@ -56,7 +56,34 @@ void garbage(void*, ServiceContext& sc, const Channel::Request& r) {
   sc.channel->flush();
 }
 
+Task<void> ask_kernel_then_reply(Channel* ch, Channel::Request r) {
+  // payload: u32 kernel target, then the bytes to send it; replies with the kernel's answer.
+  std::uint32_t target = 0;
+  const std::uint32_t n = r.header.size >= 4 ? r.header.size - 4 : 0;
+  if (r.header.size >= 4) std::memcpy(&target, ch->payload(r.index), 4);
+  auto slot = co_await ch->begin();
+  Status s = slot.status();
+  std::uint32_t reply_size = 0;
+  if (slot) {
+    std::memcpy(ch->payload(slot.index()), ch->payload(r.index) + 4, n);
+    ch->header(slot.index())->size = n;
+    const auto reply = co_await ch->call(slot, target, 0);
+    s = reply.status == Status::ok ? reply.remote() : reply.status;
+    if (reply.status == Status::ok) {
+      reply_size = reply.header.size;
+      std::memcpy(ch->payload(r.index), ch->payload(slot.index()), reply_size);
+    }
+    ch->finish(slot);
+  }
+  (void)ch->respond(r, s, reply_size);
+}
+
+void ask_kernel(void*, ServiceContext& sc, const Channel::Request& r) {
+  if (spawn(ask_kernel_then_reply(sc.channel, r)) != Status::ok) (void)sc.channel->respond(r, Status::no_memory, 0);
+}
+
 void install(GroupRuntime& rt) {
+  rt.services().add(6, ask_kernel, nullptr);
   rt.services().add(1, echo, nullptr);
   rt.services().add(2, add, nullptr);
   rt.services().add(3, slow, nullptr);

@@ -179,7 +179,11 @@ class PyNode {
     if (!loop_.joinable()) return;
     stop_.store(true);
     arch::wake();
-    loop_.join();
+    {
+      // The loop may be waiting for the GIL inside a Python handler: let it finish.
+      py::gil_scoped_release release;
+      loop_.join();
+    }
     node_.stop();
     active_ = false;
   }
@@ -241,6 +245,18 @@ class PyNode {
     return d;
   }
 
+  // Serves `target` in the kernel group with a Python callable: fn(bytes) -> (status, bytes).
+  // It runs on the node's loop thread (holding the GIL while it runs).
+  void serve(std::uint32_t target, py::function fn) {
+    auto entry = std::make_unique<PyService>();
+    entry->fn = std::move(fn);
+    PyService* raw = entry.get();
+    bool added = false;
+    on_loop([&] { added = node_.services().add(target, &PyNode::serve_python, raw); });
+    if (!added) throw std::runtime_error("service table full");
+    services_.push_back(std::move(entry));
+  }
+
   void kill(int signal) {
     on_loop([&] { node_.kill_group(group_, signal); });
   }
@@ -283,6 +299,41 @@ class PyNode {
     delete t;
   }
 
+  struct PyService {
+    py::function fn;
+  };
+  static Status parse_status(const std::string& name) {
+    for (int i = 0; i <= static_cast<int>(Status::internal); ++i) {
+      if (name == to_string(static_cast<Status>(i))) return static_cast<Status>(i);
+    }
+    return Status::internal;
+  }
+  static void serve_python(void* ctx, hosted::ServiceContext& sc, const hosted::Channel::Request& r) {
+    auto* service = static_cast<PyService*>(ctx);
+    Status status = Status::internal;
+    std::string reply;
+    {
+      py::gil_scoped_acquire gil;
+      try {
+        py::tuple out = service->fn(py::bytes(reinterpret_cast<const char*>(sc.channel->payload(r.index)), r.header.size));
+        status = parse_status(out[0].cast<std::string>());
+        reply = out[1].cast<std::string>();
+      } catch (py::error_already_set& e) {
+        e.discard_as_unraisable("ambience_ipc.Node.serve handler");
+        status = Status::internal;
+      } catch (std::exception&) {
+        status = Status::internal;
+      }
+    }
+    if (reply.size() > sc.channel->payload_capacity()) {
+      status = Status::no_memory;
+      reply.clear();
+    }
+    std::memcpy(sc.channel->payload(r.index), reply.data(), reply.size());
+    (void)sc.channel->respond(r, status, static_cast<std::uint32_t>(reply.size()));
+  }
+
+  std::vector<std::unique_ptr<PyService>> services_;
   hosted::Node node_;
   int group_ = 0;
   std::thread loop_;
@@ -351,6 +402,8 @@ PYBIND11_MODULE(ambience_ipc, m) {
            py::arg("timeout") = 10.0, "-> (status name, reply bytes); safe from any thread")
       .def("status", &PyNode::status)
       .def("snapshot", &PyNode::snapshot)
+      .def("serve", &PyNode::serve, py::arg("target"), py::arg("handler"),
+           "serve a kernel-group target with handler(bytes) -> (status, bytes), for calls from the group")
       .def("kill", &PyNode::kill)
       .def("wait_generation", &PyNode::wait_generation, py::arg("above"), py::arg("timeout") = 10.0)
       .def("close", &PyNode::close)

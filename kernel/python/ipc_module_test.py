@@ -1,7 +1,7 @@
 """ambience_ipc from Python: ring state, back-pressure, concurrency, bad input, crash/restart.
 
 Group host services (ipc_group_host.cc): 1 echo, 2 add(u32, u32) -> u32, 3 slow(u32 ms) echo,
-4 crash (abort), 5 answers with a garbage ring entry.
+4 crash (abort), 5 answers with a garbage ring entry, 6 calls the kernel (u32 target + bytes).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 import ambience_ipc as ipc
 
-ECHO, ADD, SLOW, CRASH, GARBAGE = 1, 2, 3, 4, 5
+ECHO, ADD, SLOW, CRASH, GARBAGE, ASK_KERNEL = 1, 2, 3, 4, 5, 6
 
 
 def group_host() -> str:
@@ -236,3 +236,19 @@ def test_garbage_ring_entry_restarts_the_group(node):
     assert node.wait_generation(above=1)
     assert "bad input" in node.status()["last_fault"]
     assert node.call(ECHO, b"fine") == ("ok", b"fine")
+
+
+def test_group_calls_a_service_served_from_python(node):
+    seen: list[bytes] = []
+
+    def upper(payload: bytes) -> tuple[str, bytes]:
+        seen.append(payload)
+        if payload == b"fail":
+            return "access_denied", b""
+        return "ok", payload.upper()
+
+    node.serve(100, upper)
+    assert node.call(ASK_KERNEL, struct.pack("<I", 100) + b"hello") == ("ok", b"HELLO")
+    assert node.call(ASK_KERNEL, struct.pack("<I", 100) + b"fail")[0] == "access_denied"
+    assert node.call(ASK_KERNEL, struct.pack("<I", 101) + b"x")[0] == "not_found"
+    assert seen == [b"hello", b"fail"]
