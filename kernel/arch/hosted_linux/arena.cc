@@ -4,7 +4,7 @@
 
 namespace ambience::hosted {
 
-SharedBuffer::SharedBuffer(const SharedBuffer& o) : arena_(o.arena_), block_(o.block_), offset_(o.offset_), size_(o.size_) {
+SharedBuffer::SharedBuffer(const SharedBuffer& o) : arena_(o.arena_), offset_(o.offset_), size_(o.size_) {
   if (arena_ != nullptr) arena_->ref(arena_->find(offset_));
 }
 SharedBuffer& SharedBuffer::operator=(const SharedBuffer& o) {
@@ -15,12 +15,11 @@ SharedBuffer& SharedBuffer::operator=(const SharedBuffer& o) {
   return *this;
 }
 SharedBuffer::SharedBuffer(SharedBuffer&& o) noexcept
-    : arena_(std::exchange(o.arena_, nullptr)), block_(o.block_), offset_(o.offset_), size_(o.size_) {}
+    : arena_(std::exchange(o.arena_, nullptr)), offset_(o.offset_), size_(o.size_) {}
 SharedBuffer& SharedBuffer::operator=(SharedBuffer&& o) noexcept {
   if (this != &o) {
     drop();
     arena_ = std::exchange(o.arena_, nullptr);
-    block_ = o.block_;
     offset_ = o.offset_;
     size_ = o.size_;
   }
@@ -80,7 +79,6 @@ SharedBuffer Arena::allocate(std::size_t bytes, std::size_t align, std::size_t s
     if (rest != 0) blocks_[at + 1] = Block{start + bytes, end - start - bytes, 0};
     count_ += extra;
     out.arena_ = this;
-    out.block_ = at;
     out.offset_ = start;
     out.size_ = bytes;
     return out;

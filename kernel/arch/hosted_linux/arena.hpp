@@ -50,7 +50,6 @@ class SharedBuffer {
   friend class Arena;
   void drop();
   Arena* arena_ = nullptr;
-  std::uint32_t block_ = 0;
   std::uint64_t offset_ = 0;
   std::size_t size_ = 0;
 };
