@@ -431,3 +431,58 @@ AMBIENCE_TEST(generic_types_and_awkward_parameter_names) {
 }
 
 }  // namespace lidl_codegen_test
+
+namespace lidl_codegen_test {
+
+// Fails the first `failures` calls with `status` (as a lossy link would), then delivers.
+struct FlakyLoopback {
+  demo::Store& server;
+  int failures;
+  Status status = Status::timeout;
+  int calls = 0;
+  Task<Status> call(std::span<const std::byte> request, wire::MessageBuffer& reply) {
+    ++calls;
+    if (failures > 0) {
+      --failures;
+      co_return status;
+    }
+    co_return co_await demo::dispatch(server, request, reply);
+  }
+};
+
+wire::FixedMessageBuffer<4096> g_req3;
+wire::FixedMessageBuffer<4096> g_rep3;
+
+Task<void> retries(StoreImpl& impl, ambience::testing::Context& ambience_test_context_) {
+  // get() is @idempotent: retried (twice by default) after a timeout.
+  FlakyLoopback t{impl, 2};
+  demo::StoreRpcClient<FlakyLoopback> client(t, g_req3, g_rep3);
+  auto got = co_await client.call_get(0);
+  CHECK(got.ok());
+  CHECK_EQ(t.calls, 3);
+  // put() is not: a timeout is reported, never re-sent (it might have been applied).
+  t.failures = 1;
+  t.calls = 0;
+  auto put = co_await client.call_put(sample());
+  CHECK(put.status() == Status::timeout);
+  CHECK_EQ(t.calls, 1);
+  // Retries are bounded, and other errors are not retried.
+  t.failures = 5;
+  t.calls = 0;
+  CHECK((co_await client.call_get(1)).status() == Status::timeout);
+  CHECK_EQ(t.calls, 3);
+  client.set_retries(0);
+  t.failures = 1;
+  t.calls = 0;
+  t.status = Status::peer_restarted;
+  CHECK((co_await client.call_get(1)).status() == Status::peer_restarted);
+  CHECK_EQ(t.calls, 1);
+}
+
+AMBIENCE_TEST(idempotent_procedures_are_retried_others_are_not) {
+  StoreImpl impl;
+  CHECK(ambience::spawn(retries(impl, ambience_test_context_)) == Status::ok);
+  Scheduler::current().run_until_idle();
+}
+
+}  // namespace lidl_codegen_test

@@ -384,16 +384,19 @@ class _CppGen:
                 f"class {n}RpcClient final : public {n} {{", " public:",
                 f"  {n}RpcClient(T& transport, {L}::MessageBuffer& request_buffer, {L}::MessageBuffer& reply_buffer)",
                 "      : _transport(transport), _request(request_buffer), _reply(reply_buffer) {}",
-                "  ::ambience::Status last_status() const { return _last_status; }", ""]
+                "  ::ambience::Status last_status() const { return _last_status; }",
+                "  // How often an @idempotent procedure is re-sent after timeout/peer_restarted (default 2).",
+                "  void set_retries(unsigned retries) { _retries = retries; }", ""]
         for p in s.procedures:
             base = f"{n}_{p.name}"
             args_init = "{" + ", ".join(f"&{x.name}" for x in p.params) + "}"
+            retries = "_retries" if "idempotent" in p.attributes else "0"
             if p.result is None:
                 out += [f"  ::ambience::Task<::ambience::Status> call_{p.name}({self.sig(p)}) {{",
                         "    co_await _gate.acquire();", f"    const {L}::CallGate::Held held(_gate);",
                         f"    const {base}_Args _args{args_init};", f"    {base}_Result _result;",
-                        f"    co_return co_await {L}::rpc_call(_transport, _request, _reply, schema_hash, {p.id}, "
-                        "_next_call_id++, _args, _result);", "  }",
+                        f"    co_return co_await {L}::rpc_call_retrying(_transport, _request, _reply, schema_hash, {p.id}, "
+                        f"_next_call_id, _args, _result, {retries});", "  }",
                         f"  ::ambience::Task<void> {p.name}({self.sig(p)}) override {{",
                         f"    _last_status = co_await call_{p.name}({', '.join(x.name for x in p.params)});", "  }"]
             else:
@@ -401,8 +404,8 @@ class _CppGen:
                 out += [f"  ::ambience::Task<::ambience::Result<{rc}>> call_{p.name}({self.sig(p)}) {{",
                         "    co_await _gate.acquire();", f"    const {L}::CallGate::Held held(_gate);",
                         f"    const {base}_Args _args{args_init};", f"    {base}_Result _result;",
-                        f"    const ::ambience::Status _status = co_await {L}::rpc_call(_transport, _request, _reply, "
-                        f"schema_hash, {p.id}, _next_call_id++, _args, _result);",
+                        f"    const ::ambience::Status _status = co_await {L}::rpc_call_retrying(_transport, _request, "
+                        f"_reply, schema_hash, {p.id}, _next_call_id, _args, _result, {retries});",
                         f"    if (_status != ::ambience::Status::ok) co_return ::ambience::Result<{rc}>(_status);",
                         f"    co_return ::ambience::Result<{rc}>(std::move(_result.value));", "  }",
                         f"  ::ambience::Task<{rc}> {p.name}({self.sig(p)}) override {{",
@@ -412,8 +415,8 @@ class _CppGen:
                         "    co_return std::move(_r.value());", "  }"]
         out += ["", " private:", "  T& _transport;", f"  {L}::MessageBuffer& _request;", f"  {L}::MessageBuffer& _reply;",
                 f"  {L}::CallGate _gate;  // one call at a time owns _request/_reply",
-                "  std::uint32_t _next_call_id = 1;", "  ::ambience::Status _last_status = ::ambience::Status::ok;",
-                "};", ""]
+                "  std::uint32_t _next_call_id = 1;", "  unsigned _retries = 2;",
+                "  ::ambience::Status _last_status = ::ambience::Status::ok;", "};", ""]
         # Zero-copy client.
         out += [f"// Calls {s.fullname} through a ZeroCopyChannel: passes pointers to the arguments and to a result",
                 "// slot that the callee fills (same node, other group).",

@@ -176,7 +176,8 @@ class _PyGen:
                     f"{base} = _c.ProcedureInfo({p.name!r}, {p.id}, "
                     f"_c.Struct({s.fullname + '.' + p.name + '.params'!r}, {base}_Params, lambda: [{pf}]), "
                     f"_c.Struct({s.fullname + '.' + p.name + '.result'!r}, {base}_Result, lambda: [{rf}]), "
-                    f"({''.join(repr(x.name) + ', ' for x in p.params)}), {p.result is not None})", "", ""]
+                    f"({''.join(repr(x.name) + ', ' for x in p.params)}), {p.result is not None}, "
+                    f"idempotent={'idempotent' in p.attributes})", "", ""]
             infos.append(base)
         out += [f"class {s.name}:"] + self.docstring(s.doc or f"Interface {s.fullname}.", "    ")
         out += [f"    SERVICE = {s.fullname!r}", f"    SCHEMA_HASH = 0x{s.schema_hash:016x}",

@@ -555,28 +555,46 @@ class ProcedureInfo:
     result: Struct
     param_names: tuple[str, ...]
     has_result: bool
+    idempotent: bool = False
 
 
 class Client:
-    """Base of generated clients: encodes a call, sends it, validates and decodes the reply."""
+    """Base of generated clients: encodes a call, sends it, validates and decodes the reply.
+
+    The transport's call(bytes) -> bytes may raise TimeoutError (-> Status.timeout) or
+    ConnectionError (-> Status.unavailable).  @idempotent procedures are re-sent up to `retries`
+    times after timeout or peer_restarted; others never are (they might have been applied).
+    """
 
     SCHEMA_HASH = 0
     SERVICE = ""
+    _RETRYABLE = (Status.timeout, Status.peer_restarted)
 
-    def __init__(self, transport: Transport):
+    def __init__(self, transport: Transport, retries: int = 2):
         self._transport = transport
         self._next_call_id = 1
+        self._retries = retries
 
     def _call(self, proc: ProcedureInfo, args: tuple):
-        call_id = self._next_call_id
-        self._next_call_id = (self._next_call_id + 1) & 0xFFFFFFFF
         params = proc.params.cls(**dict(zip(proc.param_names, args)))
-        request = encode_request(self.SCHEMA_HASH, proc.id, call_id, proc.params, params)
-        reply = self._transport.call(request)
-        status, result = decode_reply(reply, self.SCHEMA_HASH, proc.id, call_id, proc.result)
-        if status != Status.ok:
-            raise RemoteError(status, f"{self.SERVICE}.{proc.name}")
-        return result.value if proc.has_result else None
+        attempts = 1 + (self._retries if proc.idempotent else 0)
+        for attempt in range(attempts):
+            call_id = self._next_call_id
+            self._next_call_id = (self._next_call_id + 1) & 0xFFFFFFFF
+            request = encode_request(self.SCHEMA_HASH, proc.id, call_id, proc.params, params)
+            try:
+                reply = self._transport.call(request)
+                status, result = decode_reply(reply, self.SCHEMA_HASH, proc.id, call_id, proc.result)
+            except TimeoutError:
+                status, result = Status.timeout, None
+            except ConnectionError:
+                status, result = Status.unavailable, None
+            if status in self._RETRYABLE and attempt + 1 < attempts:
+                continue
+            if status != Status.ok:
+                raise RemoteError(status, f"{self.SERVICE}.{proc.name}")
+            return result.value if proc.has_result else None
+        raise AssertionError("unreachable")
 
 
 def dispatch(impl, schema_hash: int, procedures: tuple[ProcedureInfo, ...], request: bytes) -> bytes:

@@ -133,6 +133,30 @@ def test_client_over_transport(frames):
     assert client.range(0, 1) == [s]
 
 
+def test_idempotent_procedures_are_retried(frames):
+    log = _Log(frames)
+    fail = {"n": 0}
+
+    def flaky(req):
+        if fail["n"] > 0:
+            fail["n"] -= 1
+            raise TimeoutError("lost")
+        return frames.EventLog_dispatch(log, req)
+
+    client = frames.EventLogClient(_Loopback(flaky))
+    fail["n"] = 2
+    assert client.range(0, 1) == []  # @idempotent: two timeouts, third attempt succeeds
+    fail["n"] = 1
+    with pytest.raises(c.RemoteError) as e:
+        client.append(frames.Sighting())  # not idempotent: never re-sent
+    assert e.value.status == c.Status.timeout
+    assert log.events == []
+    fail["n"] = 3
+    with pytest.raises(c.RemoteError) as e:
+        client.range(0, 1)  # retries are bounded
+    assert e.value.status == c.Status.timeout
+
+
 def test_schema_mismatch_and_unknown_procedure(frames):
     log = _Log(frames)
     t = _Loopback(lambda req: frames.EventLog_dispatch(log, req))

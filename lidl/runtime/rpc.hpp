@@ -324,4 +324,19 @@ Task<Status> rpc_call(T& transport, MessageBuffer& request_buffer, MessageBuffer
   co_return Status::ok;
 }
 
+// rpc_call, repeated while the transport reports timeout or peer_restarted and attempts remain.
+// Generated clients pass retries > 0 only for @idempotent procedures (safe to run twice); each
+// attempt takes a fresh call id so a late reply to an earlier attempt is never mistaken for this one.
+template <Transport T, class A, class R>
+Task<Status> rpc_call_retrying(T& transport, MessageBuffer& request_buffer, MessageBuffer& reply_buffer,
+                               std::uint64_t schema_hash, std::uint16_t procedure, std::uint32_t& next_call_id,
+                               const A& args, R& result, unsigned retries) {
+  for (unsigned attempt = 0;; ++attempt) {
+    const Status s = co_await rpc_call(transport, request_buffer, reply_buffer, schema_hash, procedure,
+                                       next_call_id++, args, result);
+    if ((s == Status::timeout || s == Status::peer_restarted) && attempt < retries) continue;
+    co_return s;
+  }
+}
+
 }  // namespace ambience::lidl
