@@ -8,7 +8,6 @@ every image builds (they are data of this test) and runs.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tarfile
 import unittest
