@@ -636,14 +636,20 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
 
     # hosted: each process serves at most `max_ring_targets` instances on its ring; the supervisor
     # relays for every instance called across groups
+    ipc_callees_of: dict[str, set[str]] = defaultdict(set)
+    served_of: dict[str, set[str]] = defaultdict(set)
+    for e in edges:
+        if e.path == "ipc" or (e.path == "rpc" and e.target_kind == "instance"):
+            served_of[e.target_node].add(e.target)
+            if e.path == "ipc":
+                ipc_callees_of[e.target_node].add(e.target)
     for nname, np in node_plans.items():
         b = np.board
         if b.is_mcu or not b.max_ring_targets:
             continue
-        ipc_callees = {e.target for e in edges if e.path == "ipc" and e.target_node == nname}
-        rpc_served = {e.target for e in edges if e.path == "rpc" and e.target_node == nname}
+        ipc_callees = ipc_callees_of.get(nname, set())
         per_group: dict[str, set[str]] = defaultdict(set)
-        for t in ipc_callees | rpc_served:
+        for t in served_of.get(nname, ()):
             per_group[instance_group[t]].add(t)
         for gname, served in sorted(per_group.items()):
             if len(served) > b.max_ring_targets:
