@@ -357,10 +357,13 @@ struct Codec<std::vector<T>> {
   static void read(const std::byte* base, std::size_t at, std::vector<T>& out) {
     const auto off = load<std::uint32_t>(base + at);
     const auto n = load<std::uint32_t>(base + at + 4);
-    out.resize(n);
     if constexpr (Codec<T>::bitwise) {
-      if (n) std::memcpy(out.data(), base + at + off, n * Codec<T>::size);
+      // One copy, no zero-fill first (resize() would write every byte twice).  The target is
+      // aligned for T: validation checked it.
+      const T* first = n ? reinterpret_cast<const T*>(base + at + off) : nullptr;
+      out.assign(first, first + n);
     } else {
+      out.resize(n);
       for (std::size_t i = 0; i < n; ++i) Codec<T>::read(base, at + off + i * Codec<T>::size, out[i]);
     }
   }
