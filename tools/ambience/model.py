@@ -32,6 +32,7 @@ class Node:
     memory: int | None  # RAM budget in bytes; None = the board's RAM
     networks: tuple[tuple[str, str], ...]  # (network, address), sorted by network
     loc: Location
+    provides: tuple[tuple[str, str], ...] = ()  # (service name on this node, service label)
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -272,6 +273,7 @@ def load_description(desc: dict, services: list[dict], reporter: Reporter) -> De
                 memory=a.size("memory"),
                 networks=a.str_dict("networks"),
                 loc=loc,
+                provides=tuple((k, normalize_label(v, package)) for k, v in a.str_dict("provides")),
             ))
             if not decl.get("board"):
                 a.string("board")

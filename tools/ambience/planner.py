@@ -110,6 +110,7 @@ class Plan:
     overlay: nx.DiGraph
     router_stats: dict[str, int]
     instances_by_name: dict[str, Instance]
+    provided_by: dict[str, str]  # instance -> node, for instances a node provides (node(provides=))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -253,6 +254,28 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         if imp.interface and reg.get(imp.interface) is None:
             rep.error(imp.loc, f"import '{imp.name}': unknown interface '{imp.interface}'")
 
+    # --- node-provided services: one instance per (node, name), named <node>_<name>, in the
+    # node's kernel group; a dependency bound to <name> means the one on the caller's own node
+    provided: dict[str, dict[str, str]] = defaultdict(dict)  # name -> node -> instance
+    synthetic: dict[str, str] = {}  # instance -> node providing it
+    for node in nodes.values():
+        for pname, label in node.provides:
+            if not _NAME.match(pname):
+                rep.error(node.loc, f"node '{node.name}': provided service name '{pname}' is not a valid identifier")
+                continue
+            if pname in instances or pname in imports:
+                rep.error(node.loc, f"node '{node.name}' provides '{pname}', which is also the name of an "
+                                    f"{'instance' if pname in instances else 'import'}")
+                continue
+            syn = f"{node.name}_{pname}"
+            if syn in instances:
+                rep.error(node.loc, f"node '{node.name}': its provided service '{pname}' runs as instance '{syn}', "
+                                    f"but that name is taken", Note(instances[syn].loc, f"instance '{syn}' declared here"))
+                continue
+            instances[syn] = Instance(syn, label, (), None, node.loc)
+            provided[pname][node.name] = syn
+            synthetic[syn] = node.name
+
     # --- services
     services: dict[str, Service] = {}
     reported_services: set[str] = set()
@@ -261,7 +284,12 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
             continue
         svc = dep.services.get(inst.service)
         if svc is None:
-            rep.error(inst.loc, f"instance '{inst.name}': unknown service '{inst.service}' "
+            if inst.name in synthetic:
+                owner = synthetic[inst.name]
+                who = f"node '{owner}': provided service '{inst.name[len(owner) + 1:]}'"
+            else:
+                who = f"instance '{inst.name}'"
+            rep.error(inst.loc, f"{who}: unknown service '{inst.service}' "
                                 f"(not an ambience_service this deployment depends on)")
             continue
         services[inst.name] = svc
@@ -277,12 +305,21 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
                                    f"(is its lidl_library in `implements` or `interfaces`?)")
 
     # --- bindings and interface checks
+    provided_iface: dict[str, str | None] = {}
+    for pname, by_node in sorted(provided.items()):
+        ifaces = sorted({services[i].interface for i in by_node.values() if i in services})
+        if len(ifaces) > 1:
+            first = nodes[sorted(by_node)[0]]
+            rep.error(first.loc, f"nodes provide '{pname}' with different interfaces ({', '.join(ifaces)}); "
+                                 f"dependencies on it could not be type-checked")
+        provided_iface[pname] = ifaces[0] if len(ifaces) == 1 else None
+
     def provided_interface(target: str) -> str | None:
         if target in services:
             return services[target].interface
         if target in imports:
             return imports[target].interface
-        return None
+        return provided_iface.get(target)
 
     bindings: dict[str, list[tuple[str, str, str]]] = {}  # caller -> [(dep, required iface, target)]
     for inst in instances.values():
@@ -292,6 +329,12 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         required = dict(svc.dependencies)
         bound = dict(inst.dependencies)
         ok_edges = []
+        if inst.name in synthetic and required:
+            owner = synthetic[inst.name]
+            rep.error(inst.loc, f"node '{owner}': provided service '{inst.name[len(owner) + 1:]}' ({svc.label}) has "
+                                f"dependencies ({', '.join(sorted(required))}); a node-provided service cannot")
+            bindings[inst.name] = []
+            continue
         for dname in sorted(required):
             if dname not in bound:
                 rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' ({required[dname]}) of service "
@@ -302,15 +345,15 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
                 rep.error(inst.loc, f"instance '{inst.name}': service '{svc.label}' has no dependency '{dname}' "
                                     f"(its dependencies: {known})")
                 continue
-            if target not in instances and target not in imports:
+            if target not in instances and target not in imports and target not in provided:
                 rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to unknown instance '{target}'")
                 continue
-            provided = provided_interface(target)
+            offered = provided_interface(target)
             want = required[dname]
-            if provided is None:
+            if offered is None:
                 continue  # target's own service is unknown: already reported
-            if reg.get(want) is not None and reg.get(provided) is not None and not reg.conforms(provided, want):
-                rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to '{target}' ({provided}), "
+            if reg.get(want) is not None and reg.get(offered) is not None and not reg.conforms(offered, want):
+                rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to '{target}' ({offered}), "
                                     f"but the service requires {want}")
                 continue
             ok_edges.append((dname, want, target))
@@ -322,6 +365,10 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         if not g.instances:
             rep.error(g.loc, f"group '{g.name}' has no instances")
         for iname in g.instances:
+            if iname in synthetic:
+                rep.error(g.loc, f"group '{g.name}': '{iname}' is provided by node '{synthetic[iname]}' and runs in "
+                                 f"that node's kernel group")
+                continue
             if iname not in instances:
                 rep.error(g.loc, f"group '{g.name}': unknown instance '{iname}'")
                 continue
@@ -333,7 +380,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
             group_of[iname] = g
     groups: dict[str, Group] = dict(explicit_groups)
     for inst in instances.values():
-        if inst.name in group_of:
+        if inst.name in group_of or inst.name in synthetic:
             continue
         if inst.name in explicit_groups:
             rep.error(inst.loc, f"instance '{inst.name}' is in no group, and its default group name "
@@ -389,6 +436,27 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
 
     instance_group = {i: g.name for i, g in group_of.items() if g.name in node_of_group}
     instance_node = {i: node_of_group[g][0] for i, g in instance_group.items()}
+    kernel_default = KERNEL_GROUP_DEFAULT
+    while kernel_default in groups:
+        kernel_default = "_" + kernel_default
+    for syn, nname in synthetic.items():
+        instance_node[syn] = nname
+        instance_group[syn] = kernel_group_of[nname].name if nname in kernel_group_of else kernel_default
+    for caller, bound_edges in bindings.items():
+        resolved = []
+        for dname, want, target in bound_edges:
+            if target in provided and target not in instances and target not in imports:
+                cnode = instance_node.get(caller)
+                if cnode is None:
+                    continue  # not deployed: reported already
+                if cnode not in provided[target]:
+                    rep.error(instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to "
+                                                     f"'{target}', which node '{cnode}' does not provide (provided by: "
+                                                     f"{', '.join(sorted(provided[target]))})")
+                    continue
+                target = provided[target][cnode]
+            resolved.append((dname, want, target))
+        bindings[caller] = resolved
 
     # --- start order (dependencies start first); Kahn's algorithm, smallest name first on ties
     dependents: dict[str, list[str]] = defaultdict(list)
@@ -504,19 +572,21 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
     groups_by_node: dict[str, list[Group]] = defaultdict(list)
     for gname, (nname, _, _) in node_of_group.items():
         groups_by_node[nname].append(groups[gname])
+    provided_on: dict[str, list[str]] = defaultdict(list)
+    for syn, n in synthetic.items():
+        provided_on[n].append(syn)
     instances_by_node: dict[str, list[str]] = defaultdict(list)
     for iname in start_order:
         if iname in instance_node:
             instances_by_node[instance_node[iname]].append(iname)
     for nname, np in node_plans.items():
         gl = groups_by_node.get(nname, [])
+        own = provided_on.get(nname, [])  # instances this node provides: kernel group
         if nname not in kernel_group_of:
-            kname = KERNEL_GROUP_DEFAULT
-            while kname in groups:
-                kname = "_" + kname
-            np.groups.append(GroupPlan(kname, True, True, []))
+            np.groups.append(GroupPlan(kernel_default, True, True, sorted(own, key=order_index.__getitem__)))
         for g in sorted(gl, key=lambda g: g.name):
-            np.groups.append(GroupPlan(g.name, g.kernel, g.implicit, sorted(g.instances, key=order_index.__getitem__)))
+            members = list(g.instances) + (own if g.kernel else [])
+            np.groups.append(GroupPlan(g.name, g.kernel, g.implicit, sorted(members, key=order_index.__getitem__)))
         np.groups.sort(key=lambda gp: (not gp.kernel, gp.name))
         np.instances = instances_by_node.get(nname, [])
         np.object_ids = {name: k + 1 for k, name in enumerate(sorted(np.instances))}
@@ -697,6 +767,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
         instance_group=instance_group, edges=edges, start_order=start_order, overlay=overlay,
         router_stats={"searches": router.searches_started, "settled": router.vertices_settled},
         instances_by_name=instances,
+        provided_by=synthetic,
     )
 
 

@@ -82,6 +82,25 @@ def test_deploy_by_member_name_means_its_group():
     assert [g.name for g in p.nodes["host"].groups] == ["kernel", "app"] and p.edges[0].path == "direct"
 
 
+def test_node_provided_service_is_the_one_on_the_callers_node():
+    b = ManifestBuilder()
+    camera_trap_services(b)
+    b.network("lan", "udp")
+    b.node("a", networks={"lan": "10.0.0.1"}, provides={"log": "//services/database"})
+    b.node("b", board="//platforms/boards:mps2_an386", networks={"lan": "10.0.0.2"},
+           provides={"log": "//services/database"})
+    b.instance("r1", "//services/recognition", {"log": "log"})
+    b.instance("r2", "//services/recognition", {"log": "log"})
+    b.deploy("a", ["r1"])
+    b.deploy("b", ["r2"])
+    p = plan_of(b)
+    assert {(e.caller, e.target, e.path) for e in p.edges} == {("r1", "a_log", "ipc"), ("r2", "b_log", "ipc")}
+    assert [(g.name, g.kernel, g.instances) for g in p.nodes["b"].groups] == [
+        ("kernel", True, ["b_log"]), ("r2", False, ["r2"])]
+    assert p.provided_by == {"a_log": "a", "b_log": "b"}
+    assert p.start_order.index("a_log") < p.start_order.index("r1")
+
+
 def test_forwarder_on_intermediate_node():
     b = camera_trap_manifest()
     b.instance("watcher", "//services/motion", {"handler": "camera_manager"})
@@ -606,6 +625,58 @@ def too_many_targets_in_one_hosted_process():
     b.deploy("big", ["dbs"] + [f"r{n}" for n in names])
     return b, [f"{F}:{l}:1: error: node 'big': 17 instances are called across groups, but the hosted supervisor relays for at most 16; merge groups with group()",
                f"{F}:{l}:1: error: node 'big': group 'dbs' serves 17 instances to other groups or nodes, but a hosted group process serves at most 16; split the group"]
+
+
+@case
+def provided_service_missing_on_callers_node():
+    b = small()
+    b.node("n2", networks={"lan": "10.0.0.2"}, provides={"log": "//services/database"})
+    l = b.instance("recognition", "//services/recognition", {"log": "log"})
+    b.deploy("host", ["recognition"])
+    return b, [f"{F}:{l}:1: error: instance 'recognition': dependency 'log' is bound to 'log', which node 'host' does not provide (provided by: n2)"]
+
+
+@case
+def provided_service_with_dependencies():
+    b = small()
+    l = b.node("n2", networks={"lan": "10.0.0.2"}, provides={"fh": "//services/detection"})
+    return b, [f"{F}:{l}:1: error: node 'n2': provided service 'fh' (//services/detection:detection) has dependencies (next); a node-provided service cannot"]
+
+
+@case
+def provided_service_wrong_interface():
+    b = small()
+    b.service("//services/sink:sink", "camera_trap.FrameHandler")
+    b.node("n2", networks={"lan": "10.0.0.2"}, provides={"log": "//services/sink"})
+    l = b.instance("recognition", "//services/recognition", {"log": "log"})
+    b.deploy("n2", ["recognition"])
+    return b, [f"{F}:{l}:1: error: instance 'recognition': dependency 'log' is bound to 'log' (camera_trap.FrameHandler), but the service requires camera_trap.EventLog"]
+
+
+@case
+def provided_name_clashes_with_instance():
+    b = small()
+    l = b.node("n2", networks={"lan": "10.0.0.2"}, provides={"database": "//services/database"})
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    return b, [f"{F}:{l}:1: error: node 'n2' provides 'database', which is also the name of an instance"]
+
+
+@case
+def provided_service_unknown():
+    b = small()
+    l = b.node("n2", networks={"lan": "10.0.0.2"}, provides={"log": "//services/nope"})
+    return b, [f"{F}:{l}:1: error: node 'n2': provided service 'log': unknown service '//services/nope:nope' (not an ambience_service this deployment depends on)"]
+
+
+@case
+def provided_instance_listed_in_a_group():
+    b = small()
+    b.node("n2", networks={"lan": "10.0.0.2"}, provides={"log": "//services/database"})
+    b.instance("recognition", "//services/recognition", {"log": "log"})
+    l = b.group("g", ["recognition", "n2_log"])
+    b.deploy("n2", ["g"])
+    return b, [f"{F}:{l}:1: error: group 'g': 'n2_log' is provided by node 'n2' and runs in that node's kernel group"]
 
 
 @case

@@ -107,7 +107,10 @@ def explain(plan: Plan, name: str) -> str | None:
     ddecl = next((d for d in dep.deploys if group in d.groups and d.node == node), None)
     lines = [f"instance '{name}' ({svc.label}, implements {svc.interface})",
              f"  declared at {inst.loc}"]
-    if gdecl is not None:
+    if name in plan.provided_by:
+        lines.append(f"  provided by node '{plan.provided_by[name]}' (node(provides = ...)): runs in its kernel group "
+                     f"'{group}'; dependencies on this service from instances on that node are bound here")
+    elif gdecl is not None:
         lines.append(f"  runs in group '{group}' (declared at {gdecl.loc}) with {', '.join(x for x in gdecl.instances if x != name) or 'no other instance'}")
     else:
         lines.append(f"  runs in its own default group '{group}' (it is in no group())")

@@ -50,8 +50,8 @@ class ManifestBuilder:
     def network(self, name, kind="udp", hop_cost=None, encrypted=None):
         return self._add("network", name=name, kind=kind, hop_cost=hop_cost, encrypted=encrypted)
 
-    def node(self, name, board="//platforms:linux_x86_64", networks=None, memory=None):
-        return self._add("node", name=name, board=board, networks=networks or {}, memory=memory)
+    def node(self, name, board="//platforms:linux_x86_64", networks=None, memory=None, provides=None):
+        return self._add("node", name=name, board=board, networks=networks or {}, memory=memory, provides=provides)
 
     def instance(self, name, service, dependencies=None, memory=None):
         return self._add("instance", name=name, service=service, dependencies=dependencies or {}, memory=memory)

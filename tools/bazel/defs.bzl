@@ -206,9 +206,15 @@ def network(name, kind, hop_cost = 1, encrypted = False):
     """A link between nodes: kind "udp" or "serial"; hop_cost weighs routes (lower is preferred)."""
     _declare("network", name, {"name": name, "kind": kind, "hop_cost": hop_cost, "encrypted": encrypted})
 
-def node(name, board, networks = {}, memory = None):
-    """A machine running one image. board: a //platforms board; networks: network -> address."""
+def node(name, board, networks = {}, memory = None, provides = {}):
+    """A machine running one image. board: a //platforms board; networks: network -> address.
+
+    provides: service name -> ambience_service the node runs in its kernel group; a dependency
+    bound to that name means the one on the caller's own node.
+    """
     p = {"name": name, "board": board, "networks": networks}
+    if provides:
+        p["provides"] = provides
     if memory != None:
         p["memory"] = memory
     _declare("node", name, p)
@@ -420,6 +426,7 @@ def deployment(name, visibility = None, testonly = False):
     instances = {}
     group_members = {}
     nodes = []
+    provided_services = {}  # node -> service labels it provides
     # Malformed attributes (wrong types) are skipped here: the planner reports them with locations.
     for d in decls:
         if d["decl"] == "instance" and type(d.get("service")) == "string" and type(d.get("name")) == "string":
@@ -428,6 +435,10 @@ def deployment(name, visibility = None, testonly = False):
             group_members[d["name"]] = [m for m in d["instances"] if type(m) == "string"]
         elif d["decl"] == "node" and type(d.get("name")) == "string" and type(d.get("board")) == "string":
             nodes.append(d)
+            if type(d.get("provides")) == "dict":
+                for pname, label in d["provides"].items():
+                    if type(label) == "string":
+                        provided_services.setdefault(d["name"], []).append(_absolute(label))
     for g, members in group_members.items():
         for m in members:
             if m not in group_members:
@@ -441,7 +452,12 @@ def deployment(name, visibility = None, testonly = False):
                     if type(i) == "string" and i in instances:
                         svcs[instances[i]] = True
 
-    services = sorted({s: True for s in instances.values()}.keys())
+    for nname, labels in provided_services.items():
+        for label in labels:
+            node_services.setdefault(nname, {})[label] = True
+    services = sorted({s: True for s in list(instances.values()) + [
+        l for labels in provided_services.values() for l in labels
+    ]}.keys())
     node_names = [n["name"] for n in nodes]
     mcu_nodes = [n["name"] for n in nodes if n["board"].split(":")[-1] in BOARDS]
 
