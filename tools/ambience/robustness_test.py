@@ -29,7 +29,9 @@ network = st.fixed_dictionaries({"decl": st.just("network"), "name": name,
 node = st.fixed_dictionaries({"decl": st.just("node"), "name": name, "board": st.sampled_from(BOARDS),
                               "networks": st.dictionaries(name, st.sampled_from(["1", "2", "10.0.0.1", "x:y"]),
                                                           max_size=2),
-                              "memory": st.one_of(st.none(), st.sampled_from(["64K", "1M", "lots", 10]))})
+                              "memory": st.one_of(st.none(), st.sampled_from(["64K", "1M", "lots", 10])),
+                              "provides": st.one_of(st.none(), st.dictionaries(
+                                  st.sampled_from(["db", "log", "a", "x-y"]), st.sampled_from(SERVICES), max_size=2))})
 instance = st.fixed_dictionaries({"decl": st.just("instance"), "name": name, "service": st.sampled_from(SERVICES),
                                   "dependencies": st.dictionaries(st.sampled_from(DEPS), name, max_size=2)})
 group = st.fixed_dictionaries({"decl": st.just("group"), "name": name, "instances": st.lists(name, max_size=3),
@@ -76,12 +78,16 @@ def valid_ish_deployment(draw):
     b.network("wan", "udp", hop_cost=draw(st.integers(1, 20)))
     n_nodes = draw(st.integers(1, 6))
     nodes = []
+    any_provides = False
     for k in range(n_nodes):
         # n0 is a hub on every network, so most pairs are reachable, many through it (forwarders)
         nets = {"lan", "radio", "wan"} if k == 0 else draw(st.sets(st.sampled_from(["lan", "radio", "wan"]),
                                                                      min_size=1, max_size=1))
         addr = {"lan": f"10.0.0.{k + 1}", "radio": str(k + 1), "wan": f"n{k}"}
-        b.node(f"n{k}", board=draw(st.sampled_from(BOARDS[:3])), networks={n: addr[n] for n in sorted(nets)})
+        provides = {"db": "//services/database"} if draw(st.booleans()) else None
+        any_provides = any_provides or provides is not None
+        b.node(f"n{k}", board=draw(st.sampled_from(BOARDS[:3])), networks={n: addr[n] for n in sorted(nets)},
+               provides=provides)
         nodes.append(f"n{k}")
     n_inst = draw(st.integers(1, 8))
     kinds = []
@@ -90,7 +96,7 @@ def valid_ish_deployment(draw):
         kinds.append(kind)
         deps = {}
         if kind == "recognition":
-            dbs = [f"i{j}" for j in range(k) if kinds[j] == "database"]
+            dbs = [f"i{j}" for j in range(k) if kinds[j] == "database"] + (["db"] if any_provides else [])
             if not dbs:
                 kinds[-1] = kind = "database"
             else:
@@ -125,10 +131,12 @@ def test_plans_satisfy_invariants(b):
         # only the errors a random topology can legitimately cause
         for d in e.diagnostics:
             assert ("has no network path" in d.message or "MPU regions" in d.message
-                    or "memory budget exceeded" in d.message), d.message
+                    or "memory budget exceeded" in d.message or "does not provide" in d.message), d.message
         return
     for e in plan.edges:
         cnode, tnode = plan.instance_node[e.caller], plan.instance_node[e.target]
+        if e.target in plan.provided_by:
+            assert tnode == cnode and e.path in ("direct", "ipc")  # always the caller's own node's
         if e.path == "direct":
             assert plan.instance_group[e.caller] == plan.instance_group[e.target]
         elif e.path == "ipc":
