@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Layout and plainness walk struct-containment chains recursively; give long chains room.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     args = build_parser().parse_args(argv)
     # `bazel run` executes in the runfiles tree; resolve user paths against the caller's cwd.
     wd = os.environ.get("BUILD_WORKING_DIRECTORY")

@@ -8,6 +8,24 @@ def align_up(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
+def _memo(kind: str):
+    """Caches a (schema, type) function per schema: generators ask about every struct, and
+    containment chains would otherwise be walked again for each of them."""
+
+    def wrap(fn):
+        def cached(schema: t.Schema, ty, *rest):
+            cache = schema.__dict__.setdefault("_layout_cache", {})
+            key = (kind, t.canon(ty) if not isinstance(ty, t.RStruct) else ty.fullname, rest)
+            if key not in cache:
+                cache[key] = fn(schema, ty, *rest)
+            return cache[key]
+
+        return cached
+
+    return wrap
+
+
+@_memo("size_align")
 def size_align(schema: t.Schema, ty) -> tuple[int, int]:
     if isinstance(ty, t.Prim):
         n = t.SCALARS[ty.name]
@@ -45,6 +63,7 @@ def struct_layout(schema: t.Schema, d: t.RStruct, args: tuple = ()) -> tuple[lis
     return offsets, align_up(off, align), align
 
 
+@_memo("is_plain")
 def is_plain(schema: t.Schema, ty) -> bool:
     """Same bytes layout in memory (C++) and on the wire, so a span can point into a message."""
     if isinstance(ty, t.Prim):
@@ -61,6 +80,7 @@ def is_plain(schema: t.Schema, ty) -> bool:
     return False
 
 
+@_memo("has_padding")
 def has_padding(schema: t.Schema, ty) -> bool:
     """True if the inline part has bytes that belong to no field (only meaningful for plain types)."""
     if isinstance(ty, t.Prim):

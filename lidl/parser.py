@@ -304,6 +304,28 @@ def _error_offset(text: str, exc: lark.exceptions.UnexpectedInput) -> int:
     return len(text) if pos is None else pos
 
 
+MAX_TYPE_NESTING = 64
+
+
+def _too_deep(parser: lark.Lark, text: str, path: str) -> Diagnostic | None:
+    """Type arguments nested deeper than any real schema (the tree walk is recursive)."""
+    depth = 0
+    try:
+        for tok in parser.lex(text, dont_ignore=False):
+            if tok.value == "<":
+                depth += 1
+                if depth > MAX_TYPE_NESTING:
+                    return Diagnostic(Loc(path, tok.line, tok.column),
+                                      f"type arguments nested more than {MAX_TYPE_NESTING} levels deep")
+            elif tok.value == ">":
+                depth = max(0, depth - 1)
+            elif tok.value in (";", "{", "}"):
+                depth = 0
+    except lark.exceptions.LarkError:
+        return None  # the parser reports lexical errors with a better message
+    return None
+
+
 def parse(text: str, path: str) -> tuple[m.SourceFile | None, list[Diagnostic]]:
     """Parse one file.  Returns the model, or None and its syntax errors.
 
@@ -312,6 +334,9 @@ def parse(text: str, path: str) -> tuple[m.SourceFile | None, list[Diagnostic]]:
     syntax errors of independent declarations instead of only the first.
     """
     parser, _ = _parser_and_terminals()
+    too_deep = _too_deep(parser, text, path)
+    if too_deep is not None:
+        return None, [too_deep]
     docs = _Docs(text)
     try:
         tree = _parse_with_docs(parser, text, docs)
