@@ -645,6 +645,12 @@ CASES = {
         'service S { f(self: u8) -> void; }\n'
         '              ^\n',
     ),
+    'type_nesting_too_deep': (
+        {'t.lidl': H + 'struct A { x: optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<u8>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>; }\n'},
+        't.lidl:2:599: error: type arguments nested more than 64 levels deep\n'
+        'struct A { x: optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<optional<u8>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>; }\n'
+        '                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                      ^\n',
+    ),
     'tab_indented_caret': (
         {'t.lidl': H + 'struct A {\n\tx:\tNope;\n}\n'},
         "t.lidl:3:5: error: unknown type 'Nope'\n"
