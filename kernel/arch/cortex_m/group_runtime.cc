@@ -93,6 +93,23 @@ Status GroupRuntime::finish(std::int32_t handle, void* result, std::uint32_t res
 Status GroupRuntime::call(std::uint16_t instance, std::uint16_t method, const void* arg,
                           std::uint32_t arg_len, void* result, std::uint32_t result_cap,
                           std::uint32_t* result_len) {
+  if (arg_len <= kGroupRing.payload_bytes && (result != nullptr || result_cap == 0)) {
+    DirectCall d;
+    d.instance_method = instance | (std::uint32_t{method} << 16);
+    d.arg = reinterpret_cast<std::uint32_t>(arg);
+    d.arg_len = arg_len;
+    d.result = reinterpret_cast<std::uint32_t>(result);
+    d.result_cap = result_cap;
+    d.done = 0;
+    if (sys::call_direct(&d) == kDirectAccepted) {
+      // Usually done already; else requests for us arrived meanwhile: serve them while waiting.
+      while (d.done == 0) {
+        if (!poll()) wait();
+      }
+      if (result_len != nullptr) *result_len = d.result_len;
+      return static_cast<Status>(d.status);
+    }
+  }
   std::int32_t handle;
   Status st;
   while ((st = start_call(instance, method, arg, arg_len, false, result, result_cap, &handle)) ==
@@ -116,13 +133,32 @@ Status GroupRuntime::call_buffer(std::uint16_t instance, std::uint16_t method, c
   return finish(handle, nullptr, result_cap, result_len);
 }
 
+ServiceBinding* GroupRuntime::find_local(std::uint16_t instance) {
+  if (instance == kNoInstance) return nullptr;
+  for (Local& l : local_) {
+    if (l.instance == instance) return &l.binding;
+  }
+  return nullptr;
+}
+
+// A direct call the kernel put in `slot` (our own memory; the kernel bounded the lengths).
+Status GroupRuntime::serve_direct(DirectSlot& slot) {
+  ServiceBinding* binding = find_local(slot.instance);
+  slot.result_len = 0;
+  if (binding == nullptr) return Status::not_found;
+  const std::uint32_t cap = slot.result_cap < kGroupRing.payload_bytes ? slot.result_cap : kGroupRing.payload_bytes;
+  const std::uint32_t arg_len = slot.arg_len < kGroupRing.payload_bytes ? slot.arg_len : kGroupRing.payload_bytes;
+  ServiceCall call{slot.method, slot.arg, arg_len, slot.result, cap, 0};
+  const Status st = binding->fn(binding->self, call);
+  slot.result_len = call.result_len < cap ? call.result_len : cap;
+  return st;
+}
+
 void GroupRuntime::serve_request(std::uint32_t index) {
   ipc::ElementHeader h;
   if (endpoint_.read_header(index, h) != Status::ok) return;  // corrupted: the kernel restarts us
-  ServiceBinding* binding = nullptr;
-  for (Local& l : local_) {
-    if (l.instance == h.target) binding = &l.binding;
-  }
+  ServiceBinding* binding = find_local(static_cast<std::uint16_t>(h.target));
+  if (h.target > 0xFFFF) binding = nullptr;
   ipc::ElementHeader* out = endpoint_.header(index);
   Status st = Status::not_found;
   std::uint32_t result_len = 0;
@@ -164,7 +200,11 @@ bool GroupRuntime::poll() {
 
 void GroupRuntime::wait() {
   std::uint32_t seq;
-  if (endpoint_.prepare_sleep(seq)) sys::wait();
+  if (endpoint_.prepare_sleep(seq)) {
+    DirectSlot slot;  // valid while we sleep in the SVCs below
+    std::uint32_t r = sys::wait_direct(&slot, sizeof slot);
+    while (r == kWaitDirectCall) r = sys::reply_direct(static_cast<std::uint32_t>(serve_direct(slot)));
+  }
   endpoint_.end_sleep();
 }
 

@@ -38,7 +38,8 @@ class GroupRuntime {
   void serve(std::uint16_t instance, ServiceBinding binding);
 
   // Blocking call (serves incoming requests while it waits). Arguments are copied; results go to
-  // `result` (caller-provided, in this group's region).
+  // `result` (caller-provided, in this group's region). Tries the kernel's direct-call fast path
+  // first (arguments and result space in this group's region, callee waiting), else the ring.
   Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
               void* result, std::uint32_t result_cap, std::uint32_t* result_len);
   // Same, but the argument is a buffer in this group's region passed by reference: shared
@@ -57,7 +58,8 @@ class GroupRuntime {
 
   // Serves what arrived, collects responses; false if the ring was empty.
   bool poll();
-  // Sleeps until the kernel rings the doorbell (returns at once if something is pending).
+  // Sleeps until the kernel rings the doorbell (returns at once if something is pending); serves
+  // direct calls the kernel hands it meanwhile.
   void wait();
   [[noreturn]] void serve_forever();
 
@@ -69,6 +71,8 @@ class GroupRuntime {
                     std::uint32_t arg_len, bool by_reference, void* result,
                     std::uint32_t result_cap, std::int32_t* handle);
   void serve_request(std::uint32_t index);
+  Status serve_direct(DirectSlot& slot);
+  ServiceBinding* find_local(std::uint16_t instance);
 
   struct Local {
     std::uint16_t instance = kNoInstance;

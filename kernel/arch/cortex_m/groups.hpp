@@ -71,6 +71,36 @@ constexpr RegionFit group_region(std::uint32_t stack_bytes, std::uint32_t state_
   alignas(::ambience::mcu::group_region((stack_bytes), (state_bytes)).size) std::byte             \
       var[::ambience::mcu::group_region((stack_bytes), (state_bytes)).size]
 
+// Direct calls: the fast path for a synchronous call whose callee group is waiting (or whose
+// instance is kernelized). The caller passes a DirectCall in its own region with kSysCall; the
+// kernel copies it out, validates every pointer and length against the caller's region, checks
+// the capability, copies the arguments into the DirectSlot the callee passed with its last
+// kSysWait (validated against the callee's region) and switches straight to the callee; its
+// kSysReply copies the result (length validated) into the caller's result space, completes the
+// DirectCall and switches straight back. No ring element is used, so nothing is queued: when the
+// callee is not waiting (busy, restarting, back-pressured) the kernel declines and the caller
+// uses its ring, as before.
+struct DirectCall {
+  std::uint32_t instance_method;  // instance | method << 16
+  std::uint32_t arg;              // address in the caller's region (arg_len bytes)
+  std::uint32_t arg_len;          // <= kGroupRing.payload_bytes
+  std::uint32_t result;           // address in the caller's region (result_cap bytes)
+  std::uint32_t result_cap;
+  // Written by the kernel on completion.
+  volatile std::uint32_t done;
+  std::uint32_t status;
+  std::uint32_t result_len;
+};
+struct DirectSlot {
+  std::uint16_t instance;
+  std::uint16_t method;
+  std::uint32_t arg_len;     // written by the kernel (<= payload)
+  std::uint32_t result_cap;  // written by the kernel (<= payload)
+  std::uint32_t result_len;  // written by the callee; validated by the kernel
+  std::byte arg[kGroupRing.payload_bytes];
+  std::byte result[kGroupRing.payload_bytes];
+};
+
 using GroupEntry = void (*)(const GroupBoot* boot);
 
 struct GroupConfig {
@@ -111,6 +141,7 @@ struct GroupStats {
   std::uint32_t calls_routed = 0;  // requests this group made that reached their target
   std::uint32_t zero_copy = 0;     // requests to this group whose buffer was shared, not copied
   std::uint32_t copied = 0;        // requests to this group whose buffer argument was copied
+  std::uint32_t direct = 0;        // calls this group made over the direct-call fast path
   std::uint32_t last_fault_address = 0;
   std::uint32_t last_fault_pc = 0;
 };
@@ -184,7 +215,20 @@ class Supervisor {
   void tick();
 
  private:
-  enum class State : std::uint8_t { unused, ready, running, waiting, exited, dead };
+  // calling: blocked in kSysCall until its direct call completes (or a request for it arrives).
+  enum class State : std::uint8_t { unused, ready, running, waiting, calling, exited, dead };
+
+  // The direct call a group is serving (kernel memory: nothing here is group-writable).
+  struct Direct {
+    bool active = false;
+    std::uint8_t caller = 0;
+    std::uint32_t caller_generation = 0;
+    std::uint32_t descriptor = 0;  // caller's DirectCall (validated)
+    std::uint32_t result = 0;      // caller's result space (validated)
+    std::uint32_t result_cap = 0;
+    std::uint32_t slot = 0;        // callee's DirectSlot holding the call (validated)
+    std::uint32_t started_ms = 0;  // watchdog
+  };
 
   struct Pending {
     bool used = false;
@@ -217,6 +261,8 @@ class Supervisor {
     std::uint16_t deferred[kMaxRingElements];
     std::uint8_t deferred_head = 0, deferred_count = 0;
     bool grant_used[2] = {false, false};
+    std::uint32_t direct_slot = 0;  // DirectSlot of its current wait (validated), 0 none
+    Direct direct;
     GroupStats stats;
   };
 
@@ -238,6 +284,11 @@ class Supervisor {
   void finish_pending(Group& callee, Pending& p, Status status, const std::byte* result,
                       std::uint32_t result_len);
   void handle_svc(Group& g);
+  void direct_call(Group& g, std::uint32_t descriptor);
+  void direct_reply(Group& g, std::uint32_t status);
+  void finish_direct(Group& callee, Status status, const std::byte* result, std::uint32_t result_len);
+  // A group asleep in kSysWait/kSysReply (frame r0 = result) with an optional direct slot.
+  void sleep_in_wait(Group& g, std::uint32_t slot);
   bool in_region(const Group& g, std::uint32_t address, std::uint32_t bytes) const;
   int grant(Group& callee, std::uint32_t base, std::uint32_t bytes);
   void revoke(Group& callee, int slot);
@@ -254,6 +305,7 @@ class Supervisor {
   Binding instances_[kMaxInstances];
   std::uint32_t allowed_[kMaxGroups] = {};  // bit per instance
   Group* running_ = nullptr;
+  Group* handoff_ = nullptr;  // set by a direct call/reply: the group to switch to next
   arch::QueueLock lock_;
   bool started_ = false;
 };

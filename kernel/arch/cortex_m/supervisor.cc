@@ -141,6 +141,8 @@ void Supervisor::prepare_region(Group& g) {
   g.grant_used[0] = g.grant_used[1] = false;
   g.deferred_head = g.deferred_count = 0;
   g.doorbell = false;
+  g.direct_slot = 0;
+  g.direct.active = false;
   g.state = State::ready;
 }
 
@@ -171,7 +173,8 @@ void Supervisor::revoke(Group& callee, int slot) {
 void Supervisor::notify(void* ctx, ipc::Doorbell*) {
   auto* g = static_cast<Group*>(ctx);
   g->doorbell = true;
-  if (g->state == State::waiting) g->state = State::ready;
+  // A group blocked in a direct call wakes too: it serves its ring while the call completes.
+  if (g->state == State::waiting || g->state == State::calling) g->state = State::ready;
   Supervisor& s = instance();
   // Another group holds the CPU: preempt it so the kernel can schedule this one.
   if (s.running_ != nullptr && s.running_ != g) scb::pend_pendsv();
@@ -198,6 +201,7 @@ bool Supervisor::check_ring(Group& g) {
 bool Supervisor::overdue(const Group& g) const {
   if (g.config.call_budget_ms == 0) return false;
   const std::uint32_t now = now_ms();
+  if (g.direct.active && now - g.direct.started_ms > g.config.call_budget_ms) return true;
   for (const Pending& p : g.pending) {
     if (p.used && now - p.started_ms > g.config.call_budget_ms) return true;
   }
@@ -228,7 +232,7 @@ Status Supervisor::submit_to_group(std::uint16_t instance, std::uint16_t method,
     return Status::peer_restarted;
   }
   callee.endpoint.flush();
-  if (callee.state == State::waiting) {
+  if (callee.state == State::waiting || callee.state == State::calling) {
     callee.state = State::ready;
     if (running_ != nullptr && running_ != &callee) scb::pend_pendsv();
   }
@@ -377,7 +381,7 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
     return Status::ok;
   }
   callee.endpoint.flush();
-  if (callee.state == State::waiting) callee.state = State::ready;
+  if (callee.state == State::waiting || callee.state == State::calling) callee.state = State::ready;
   ++g.stats.calls_routed;
   return Status::ok;
 }
@@ -438,6 +442,8 @@ void Supervisor::restart(Group& g, const char* why) {
   for (std::uint32_t k = 0; k < kMaxRingElements; ++k) {
     if (g.pending[k].used) finish_pending(g, g.pending[k], Status::peer_restarted, nullptr, 0);
   }
+  if (g.direct.active) finish_direct(g, Status::peer_restarted, nullptr, 0);
+  g.direct_slot = 0;
   if (g.stats.restarts > kMaxRestarts) {
     println("*** group '", g.config.name, "' keeps failing: stopped");
     g.state = State::dead;
@@ -451,13 +457,28 @@ void Supervisor::restart_group(int group, const char* why) {
   restart(groups_[group], why);
 }
 
+void Supervisor::sleep_in_wait(Group& g, std::uint32_t slot) {
+  auto* frame = reinterpret_cast<std::uint32_t*>(g.context.psp);
+  frame[0] = kWaitWoken;
+  // The slot lives in the group's region (its wait() frame); checked here, used only while the
+  // group stays asleep in this very SVC.
+  g.direct_slot = (slot % 4 == 0 && in_region(g, slot, sizeof(DirectSlot))) ? slot : 0;
+  // A doorbell rung while it ran (an interrupt's request) means there is work already.
+  g.state = g.doorbell ? State::ready : State::waiting;
+}
+
 void Supervisor::handle_svc(Group& g) {
   auto* frame = reinterpret_cast<std::uint32_t*>(g.context.psp);
   const std::uint32_t number = frame[0];
   switch (number) {
+    case kSysCall:
+      direct_call(g, frame[1]);
+      break;
+    case kSysReply:
+      direct_reply(g, frame[1]);
+      break;
     case kSysWait:
-      // A doorbell rung while it ran (an interrupt's request) means there is work already.
-      g.state = g.doorbell ? State::ready : State::waiting;
+      sleep_in_wait(g, frame[1]);
       break;
     case kSysYield:
       g.state = State::ready;
@@ -477,11 +498,120 @@ void Supervisor::handle_svc(Group& g) {
     case kSysExit:
       g.exit_code = static_cast<int>(frame[1]);
       g.state = State::exited;
+      g.direct_slot = 0;
+      if (g.direct.active) finish_direct(g, Status::unavailable, nullptr, 0);
       break;
     default:
       frame[0] = static_cast<std::uint32_t>(Status::not_found);
       g.state = State::ready;
       break;
+  }
+}
+
+// kSysCall: the caller's DirectCall is copied out of its region first, then every address and
+// length is checked against the caller's region before the kernel touches it. Anything but the
+// common case is declined and goes over the rings (which report not_found, access_denied, ...).
+void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
+  auto* frame = reinterpret_cast<std::uint32_t*>(g.context.psp);
+  frame[0] = kDirectDeclined;
+  g.state = State::ready;
+  handoff_ = &g;  // declined or done at once: the caller continues without a scheduler round
+  if (descriptor % 4 != 0 || !in_region(g, descriptor, sizeof(DirectCall))) return;
+  const auto* shared = reinterpret_cast<const DirectCall*>(descriptor);
+  const std::uint32_t instance_method = shared->instance_method, arg = shared->arg,
+                      arg_len = shared->arg_len, result = shared->result,
+                      result_cap = shared->result_cap;
+  const std::uint32_t instance = instance_method & 0xFFFF;
+  if (instance >= kMaxInstances || !instances_[instance].bound) return;
+  const int gid = static_cast<int>(&g - groups_);
+  if ((allowed_[gid] & (1u << instance)) == 0) return;
+  if (arg_len > kGroupRing.payload_bytes || (arg_len != 0 && !in_region(g, arg, arg_len))) return;
+  if (result_cap != 0 && !in_region(g, result, result_cap)) return;
+  auto* call_desc = const_cast<DirectCall*>(shared);
+  const Binding& b = instances_[instance];
+  const auto method = static_cast<std::uint16_t>(instance_method >> 16);
+  if (b.group < 0) {
+    // Kernelized: runs here. Arguments are copied first (the result space may overlap them).
+    std::byte args[kGroupRing.payload_bytes];
+    copy_bytes(args, reinterpret_cast<const void*>(arg), arg_len);
+    ServiceCall call{method, args, arg_len, reinterpret_cast<std::byte*>(result), result_cap, 0};
+    const Status st = b.kernel.fn(b.kernel.self, call);
+    call_desc->result_len = call.result_len < result_cap ? call.result_len : result_cap;
+    call_desc->status = static_cast<std::uint32_t>(st);
+    call_desc->done = 1;
+    frame[0] = kDirectAccepted;
+    ++g.stats.direct;
+    ++g.stats.calls_routed;
+    return;
+  }
+  Group& callee = groups_[b.group];
+  // Only a callee asleep in its wait with a slot and nothing else to do takes a direct call;
+  // a busy one gets it through its ring (queued, with back-pressure).
+  if (callee.state != State::waiting || callee.direct_slot == 0 || callee.direct.active || &callee == &g) return;
+  auto* slot = reinterpret_cast<DirectSlot*>(callee.direct_slot);
+  const std::uint32_t cap = result_cap < kGroupRing.payload_bytes ? result_cap : kGroupRing.payload_bytes;
+  slot->instance = static_cast<std::uint16_t>(instance);
+  slot->method = method;
+  slot->arg_len = arg_len;
+  slot->result_cap = cap;
+  slot->result_len = 0;
+  copy_bytes(slot->arg, reinterpret_cast<const void*>(arg), arg_len);
+  Direct& d = callee.direct;
+  d.active = true;
+  d.caller = static_cast<std::uint8_t>(gid);
+  d.caller_generation = g.generation;
+  d.descriptor = descriptor;
+  d.result = result;
+  d.result_cap = cap;
+  d.slot = callee.direct_slot;
+  d.started_ms = callee.config.call_budget_ms != 0 ? now_ms() : 0;
+  reinterpret_cast<std::uint32_t*>(callee.context.psp)[0] = kWaitDirectCall;
+  callee.direct_slot = 0;  // in use until its kSysReply
+  callee.state = State::ready;
+  frame[0] = kDirectAccepted;
+  g.state = State::calling;
+  ++g.stats.direct;
+  ++g.stats.calls_routed;
+  handoff_ = &callee;
+}
+
+// kSysReply: the result length comes from the callee's memory: checked before use.
+void Supervisor::direct_reply(Group& g, std::uint32_t status) {
+  const std::uint32_t slot_address = g.direct.slot;
+  if (g.direct.active) {
+    const auto* slot = reinterpret_cast<const DirectSlot*>(slot_address);
+    const std::uint32_t n = slot->result_len;  // read once
+    if (n > g.direct.result_cap) {
+      restart(g, "direct reply longer than the caller's result space");  // fails the call
+      return;
+    }
+    finish_direct(g, static_cast<Status>(status & 0xFF), slot->result, n);
+  }
+  sleep_in_wait(g, slot_address);  // kSysReply waits like kSysWait, in the same slot
+}
+
+// Completes the direct call `callee` serves: result into the caller's (validated) result space,
+// status into its DirectCall, and the caller runs next if it is still blocked in kSysCall.
+void Supervisor::finish_direct(Group& callee, Status status, const std::byte* result, std::uint32_t n) {
+  Direct& d = callee.direct;
+  d.active = false;
+  Group& caller = groups_[d.caller];
+  if (caller.generation != d.caller_generation || caller.state == State::dead ||
+      caller.state == State::exited) {
+    return;  // the caller was restarted meanwhile: its region is not what it was
+  }
+  if (n != 0 && result != nullptr) copy_bytes(reinterpret_cast<void*>(d.result), result, n);
+  auto* call_desc = reinterpret_cast<DirectCall*>(d.descriptor);
+  call_desc->result_len = result != nullptr ? n : 0;
+  call_desc->status = static_cast<std::uint32_t>(status);
+  call_desc->done = 1;
+  if (caller.state == State::calling) {
+    caller.state = State::ready;
+    handoff_ = &caller;
+  } else {
+    // It was woken meanwhile to serve its ring and now waits for `done`: wake it again.
+    caller.doorbell = true;
+    if (caller.state == State::waiting) caller.state = State::ready;
   }
 }
 
@@ -492,28 +622,41 @@ bool Supervisor::run_once() {
     progress |= route_from(groups_[i]);
   }
   for (std::uint32_t i = 0; i < group_count_; ++i) {
-    Group& g = groups_[i];
-    if (g.state != State::ready) continue;
-    progress = true;
-    g.doorbell = false;
-    g.slice_ticks = 0;
-    g.state = State::running;
-    running_ = &g;
-    ++g.stats.entries;
-    const std::uint32_t reason = ambience_mcu_enter_group(&g.context);
-    running_ = nullptr;
-    arch::LockGuard guard(lock_);
-    if (reason == kReasonSvc) {
-      handle_svc(g);
-    } else if (reason == kReasonPreempted) {
-      ++g.stats.preemptions;
-      g.state = State::ready;
-      if (overdue(g)) restart(g, "watchdog: a call exceeded its time budget");
-    } else {
-      ++g.stats.faults;
-      restart(g, "fault");
+    Group* next = &groups_[i];
+    std::uint32_t slice_ticks = 0;
+    handoff_ = nullptr;
+    // A direct call or reply names the group to run next (handoff_): it is entered at once,
+    // without a scheduler round. The chain shares one time slice, so it cannot starve the rest.
+    while (next != nullptr && next->state == State::ready) {
+      Group& g = *next;
+      progress = true;
+      // The doorbell is cleared when the group will look at its ring next. A group entered to
+      // serve a direct call stays inside its wait: a doorbell rung meanwhile must survive until
+      // its kSysReply, which then wakes it instead of letting it sleep on a non-empty ring.
+      if (!g.direct.active) g.doorbell = false;
+      g.slice_ticks = slice_ticks;
+      g.state = State::running;
+      running_ = &g;
+      ++g.stats.entries;
+      const std::uint32_t reason = ambience_mcu_enter_group(&g.context);
+      running_ = nullptr;
+      arch::LockGuard guard(lock_);
+      slice_ticks = g.slice_ticks;
+      next = nullptr;
+      if (reason == kReasonSvc) {
+        handle_svc(g);
+        next = handoff_;
+      } else if (reason == kReasonPreempted) {
+        ++g.stats.preemptions;
+        g.state = State::ready;
+        if (overdue(g)) restart(g, "watchdog: a call exceeded its time budget");
+      } else {
+        ++g.stats.faults;
+        restart(g, "fault");
+      }
+      handoff_ = nullptr;
+      route_from(g);
     }
-    route_from(g);
   }
   return progress;
 }
