@@ -143,12 +143,13 @@ ServiceBinding* GroupRuntime::find_local(std::uint16_t instance) {
 
 // A direct call the kernel put in `slot` (our own memory; the kernel bounded the lengths).
 Status GroupRuntime::serve_direct(DirectSlot& slot) {
-  ServiceBinding* binding = find_local(slot.instance);
+  ServiceBinding* binding = find_local(static_cast<std::uint16_t>(slot.instance_method));
   slot.result_len = 0;
   if (binding == nullptr) return Status::not_found;
   const std::uint32_t cap = slot.result_cap < kGroupRing.payload_bytes ? slot.result_cap : kGroupRing.payload_bytes;
   const std::uint32_t arg_len = slot.arg_len < kGroupRing.payload_bytes ? slot.arg_len : kGroupRing.payload_bytes;
-  ServiceCall call{slot.method, slot.arg, arg_len, slot.result, cap, 0};
+  ServiceCall call{static_cast<std::uint16_t>(slot.instance_method >> 16), slot.arg, arg_len,
+                   slot.result, cap, 0};
   const Status st = binding->fn(binding->self, call);
   slot.result_len = call.result_len < cap ? call.result_len : cap;
   return st;

@@ -92,8 +92,7 @@ struct DirectCall {
   std::uint32_t result_len;
 };
 struct DirectSlot {
-  std::uint16_t instance;
-  std::uint16_t method;
+  std::uint32_t instance_method;  // written by the kernel: instance | method << 16
   std::uint32_t arg_len;     // written by the kernel (<= payload)
   std::uint32_t result_cap;  // written by the kernel (<= payload)
   std::uint32_t result_len;  // written by the callee; validated by the kernel
@@ -286,6 +285,11 @@ class Supervisor {
   void handle_svc(Group& g);
   void direct_call(Group& g, std::uint32_t descriptor);
   void direct_reply(Group& g, std::uint32_t status);
+  [[gnu::noinline]] void direct_call_kernelized(Group& g, DirectCall* call_desc,
+                                                const ServiceBinding& binding,
+                                                std::uint32_t instance_method, std::uint32_t arg,
+                                                std::uint32_t arg_len, std::uint32_t result,
+                                                std::uint32_t result_cap);
   void finish_direct(Group& callee, Status status, const std::byte* result, std::uint32_t result_len);
   // A group asleep in kSysWait/kSysReply (frame r0 = result) with an optional direct slot.
   void sleep_in_wait(Group& g, std::uint32_t slot);

@@ -39,15 +39,31 @@ struct ServiceBinding {
 //   aux[2]/aux[3] = address/capacity of the caller's result space (0/0: results inline).
 constexpr std::uint8_t kFlagBufferArg = 1u << 0;
 
-// Copies call arguments/results. Most are a few bytes: an inline loop beats a library call.
-inline void copy_bytes(void* dst, const void* src, std::uint32_t n) {
+// Copies call arguments/results. Most are a few bytes: an inline loop beats a library call, and
+// aligned ones go a word at a time (the IPC hot path copies twice per call).
+[[gnu::always_inline]] inline void copy_bytes(void* dst, const void* src, std::uint32_t n) {
   if (n > 16) {
     __builtin_memcpy(dst, src, n);
     return;
   }
   auto* d = static_cast<std::byte*>(dst);
   const auto* s = static_cast<const std::byte*>(src);
-  for (std::uint32_t i = 0; i < n; ++i) d[i] = s[i];
+  std::uint32_t i = 0;
+  if (((reinterpret_cast<std::uintptr_t>(d) | reinterpret_cast<std::uintptr_t>(s)) & 3) == 0 && n >= 4) {
+    // Up to four words, straight-line (a loop costs more to set up than it saves here).
+    auto* dw = reinterpret_cast<std::uint32_t*>(d);
+    const auto* sw = reinterpret_cast<const std::uint32_t*>(s);
+    dw[0] = sw[0];
+    if (n >= 8) {
+      dw[1] = sw[1];
+      if (n >= 12) {
+        dw[2] = sw[2];
+        if (n >= 16) dw[3] = sw[3];
+      }
+    }
+    i = n & ~3u;
+  }
+  for (; i < n; ++i) d[i] = s[i];
 }
 
 }  // namespace ambience::mcu

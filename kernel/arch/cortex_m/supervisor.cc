@@ -527,21 +527,10 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
   if ((allowed_[gid] & (1u << instance)) == 0) return;
   if (arg_len > kGroupRing.payload_bytes || (arg_len != 0 && !in_region(g, arg, arg_len))) return;
   if (result_cap != 0 && !in_region(g, result, result_cap)) return;
-  auto* call_desc = const_cast<DirectCall*>(shared);
   const Binding& b = instances_[instance];
-  const auto method = static_cast<std::uint16_t>(instance_method >> 16);
   if (b.group < 0) {
-    // Kernelized: runs here. Arguments are copied first (the result space may overlap them).
-    std::byte args[kGroupRing.payload_bytes];
-    copy_bytes(args, reinterpret_cast<const void*>(arg), arg_len);
-    ServiceCall call{method, args, arg_len, reinterpret_cast<std::byte*>(result), result_cap, 0};
-    const Status st = b.kernel.fn(b.kernel.self, call);
-    call_desc->result_len = call.result_len < result_cap ? call.result_len : result_cap;
-    call_desc->status = static_cast<std::uint32_t>(st);
-    call_desc->done = 1;
-    frame[0] = kDirectAccepted;
-    ++g.stats.direct;
-    ++g.stats.calls_routed;
+    direct_call_kernelized(g, const_cast<DirectCall*>(shared), b.kernel, instance_method, arg,
+                           arg_len, result, result_cap);
     return;
   }
   Group& callee = groups_[b.group];
@@ -550,11 +539,9 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
   if (callee.state != State::waiting || callee.direct_slot == 0 || callee.direct.active || &callee == &g) return;
   auto* slot = reinterpret_cast<DirectSlot*>(callee.direct_slot);
   const std::uint32_t cap = result_cap < kGroupRing.payload_bytes ? result_cap : kGroupRing.payload_bytes;
-  slot->instance = static_cast<std::uint16_t>(instance);
-  slot->method = method;
+  slot->instance_method = instance_method;
   slot->arg_len = arg_len;
   slot->result_cap = cap;
-  slot->result_len = 0;
   copy_bytes(slot->arg, reinterpret_cast<const void*>(arg), arg_len);
   Direct& d = callee.direct;
   d.active = true;
@@ -575,10 +562,30 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
   handoff_ = &callee;
 }
 
+// A direct call to a kernelized instance: runs here, in the kernel's context.
+void Supervisor::direct_call_kernelized(Group& g, DirectCall* call_desc, const ServiceBinding& binding,
+                                        std::uint32_t instance_method, std::uint32_t arg,
+                                        std::uint32_t arg_len, std::uint32_t result,
+                                        std::uint32_t result_cap) {
+  // Arguments are copied first: the result space may overlap them.
+  std::byte args[kGroupRing.payload_bytes];
+  copy_bytes(args, reinterpret_cast<const void*>(arg), arg_len);
+  ServiceCall call{static_cast<std::uint16_t>(instance_method >> 16), args, arg_len,
+                   reinterpret_cast<std::byte*>(result), result_cap, 0};
+  const Status st = binding.fn(binding.self, call);
+  call_desc->result_len = call.result_len < result_cap ? call.result_len : result_cap;
+  call_desc->status = static_cast<std::uint32_t>(st);
+  call_desc->done = 1;
+  reinterpret_cast<std::uint32_t*>(g.context.psp)[0] = kDirectAccepted;
+  ++g.stats.direct;
+  ++g.stats.calls_routed;
+}
+
 // kSysReply: the result length comes from the callee's memory: checked before use.
 void Supervisor::direct_reply(Group& g, std::uint32_t status) {
-  const std::uint32_t slot_address = g.direct.slot;
+  std::uint32_t slot_address = 0;  // a reply without a call: a plain wait without a slot
   if (g.direct.active) {
+    slot_address = g.direct.slot;
     const auto* slot = reinterpret_cast<const DirectSlot*>(slot_address);
     const std::uint32_t n = slot->result_len;  // read once
     if (n > g.direct.result_cap) {
@@ -587,7 +594,10 @@ void Supervisor::direct_reply(Group& g, std::uint32_t status) {
     }
     finish_direct(g, static_cast<Status>(status & 0xFF), slot->result, n);
   }
-  sleep_in_wait(g, slot_address);  // kSysReply waits like kSysWait, in the same slot
+  // kSysReply waits like kSysWait, in the same slot (validated when it was armed).
+  reinterpret_cast<std::uint32_t*>(g.context.psp)[0] = kWaitWoken;
+  g.direct_slot = slot_address;
+  g.state = g.doorbell ? State::ready : State::waiting;
 }
 
 // Completes the direct call `callee` serves: result into the caller's (validated) result space,
@@ -655,7 +665,8 @@ bool Supervisor::run_once() {
         restart(g, "fault");
       }
       handoff_ = nullptr;
-      route_from(g);
+      // Route what it queued on its ring; most switches (direct calls) leave it empty.
+      if (g.deferred_count != 0 || g.endpoint.has_incoming()) route_from(g);
     }
   }
   return progress;
