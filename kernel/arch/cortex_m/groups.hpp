@@ -247,6 +247,7 @@ class Supervisor {
     GroupConfig config{};
     RegionFit fit{};
     std::uint32_t runtime_offset = 0;  // align64(objects_bytes)
+    std::uint8_t id = 0;               // index in groups_
     GroupContext context{};
     Endpoint endpoint;
     State state = State::unused;
@@ -290,7 +291,8 @@ class Supervisor {
                                                 std::uint32_t instance_method, std::uint32_t arg,
                                                 std::uint32_t arg_len, std::uint32_t result,
                                                 std::uint32_t result_cap);
-  void finish_direct(Group& callee, Status status, const std::byte* result, std::uint32_t result_len);
+  [[gnu::always_inline]] inline void finish_direct(Group& callee, Status status,
+                                                  const std::byte* result, std::uint32_t result_len);
   // A group asleep in kSysWait/kSysReply (frame r0 = result) with an optional direct slot.
   void sleep_in_wait(Group& g, std::uint32_t slot);
   bool in_region(const Group& g, std::uint32_t address, std::uint32_t bytes) const;
