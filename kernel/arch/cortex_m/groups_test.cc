@@ -38,7 +38,8 @@ volatile std::uint32_t g_kernel_secret = 0x5EC12E7;
 // Runs in each client group: the kernel tells it what to do through this service.
 struct Driver {
   static constexpr std::uint16_t kLoad = 1, kBackPressure = 2, kZeroCopy = 3, kScribble = 4,
-                                 kSame = 5, kForbidden = 6, kFaultMidCall = 7;
+                                 kSame = 5, kForbidden = 6, kFaultMidCall = 7, kRogueRecurse = 8,
+                                 kRogueSpin = 9, kDirectProbe = 10;
   GroupRuntime* rt;
   std::byte* aligned;  // 64 bytes, 64-aligned: MPU-shareable
 
@@ -103,6 +104,30 @@ struct Driver {
     return diffs;
   }
 
+  // Hostile direct-call descriptors: each must be declined without the kernel touching the
+  // memory they name. Returns a bit per case that behaved.
+  std::uint32_t direct_probe() {
+    std::uint32_t ok = 0, y = 0;
+    const std::uint32_t x = 5;
+    const auto secret = reinterpret_cast<std::uint32_t>(&g_kernel_secret);
+    const std::uint32_t mix = kServerAcc | (std::uint32_t{Acc::kMix} << 16);
+    DirectCall d{mix, secret, 4, reinterpret_cast<std::uint32_t>(&y), 4, 0, 0, 0};  // arg: kernel's
+    if (sys::call_direct(&d) == kDirectDeclined && d.done == 0) ok |= 1;
+    d = DirectCall{mix, reinterpret_cast<std::uint32_t>(&x), 4, secret, 4, 0, 0, 0};  // result: kernel's
+    if (sys::call_direct(&d) == kDirectDeclined && d.done == 0) ok |= 2;
+    if (sys::call(kSysCall, secret) == kDirectDeclined) ok |= 4;                  // descriptor: kernel's
+    d = DirectCall{mix, reinterpret_cast<std::uint32_t>(&x), 65, reinterpret_cast<std::uint32_t>(&y), 4, 0, 0, 0};
+    if (sys::call_direct(&d) == kDirectDeclined && d.done == 0) ok |= 8;          // too long
+    d = DirectCall{mix, reinterpret_cast<std::uint32_t>(&x), 4, reinterpret_cast<std::uint32_t>(&y), 4, 0, 0, 0};
+    if (sys::call_direct(&d) == kDirectAccepted) {                                // the honest one
+      while (d.done == 0) {
+        if (!rt->poll()) rt->wait();
+      }
+      if (d.status == static_cast<std::uint32_t>(Status::ok) && d.result_len == 4 && y == Acc::mix(5)) ok |= 16;
+    }
+    return ok;
+  }
+
   static Status handle(void* self, ServiceCall& c) {
     auto& d = *static_cast<Driver*>(self);
     std::uint32_t arg = 0, out = 0;
@@ -121,6 +146,19 @@ struct Driver {
         *reinterpret_cast<volatile std::uint32_t*>(arg) = 1;  // arg: an address it may not touch
         break;
       }
+      case kRogueRecurse: {  // a direct call whose callee overflows its stack
+        const std::uint32_t depth = 1000;
+        std::uint32_t y = 0, len = 0;
+        out = static_cast<std::uint32_t>(d.rt->call(kRogueAcc, Acc::kRecurse, &depth, 4, &y, 4, &len));
+        break;
+      }
+      case kRogueSpin: {  // a direct call whose callee never answers
+        const std::uint32_t x = 0;
+        std::uint32_t y = 0, len = 0;
+        out = static_cast<std::uint32_t>(d.rt->call(kRogueAcc, Acc::kSpin, &x, 4, &y, 4, &len));
+        break;
+      }
+      case kDirectProbe: out = d.direct_probe(); break;
       case kForbidden: {
         std::uint32_t y, len;
         out = static_cast<std::uint32_t>(d.rt->call(kDriverBase + kFirstClient, kLoad, &arg, 4, &y, 4, &len));
@@ -377,7 +415,63 @@ AMBIENCE_TEST(round_trips_stay_correct_under_load_from_several_groups) {
     CHECK_EQ(jobs[c].st, Status::ok);
     CHECK_EQ(jobs[c].bad, 0u);
     CHECK(s.stats(kFirstClient + c).calls_routed >= n);
+    // Most calls took the direct path (the server was waiting), the rest queued on the rings.
+    CHECK(s.stats(kFirstClient + c).direct > 0);
   }
+}
+
+AMBIENCE_TEST(callee_faulting_during_a_direct_call_fails_it_and_is_restarted) {
+  Supervisor& s = setup();
+  const std::uint32_t faults = s.stats(kRogue).faults, direct = s.stats(kFirstClient).direct;
+  const std::uint32_t r = drive(kFirstClient, Driver::kRogueRecurse);
+  CHECK_EQ(static_cast<Status>(r), Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).faults, faults + 1);
+  CHECK_EQ(s.stats(kFirstClient).direct, direct + 1);
+  Status st;
+  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 11, &st), Acc::mix(11));
+  CHECK_EQ(drive(kFirstClient, Driver::kLoad, 20), 0u);
+}
+
+AMBIENCE_TEST(spinning_callee_of_a_direct_call_is_restarted_by_its_watchdog) {
+  Supervisor& s = setup();
+  const std::uint32_t restarts = s.stats(kRogue).restarts, direct = s.stats(kFirstClient).direct;
+  CHECK_EQ(static_cast<Status>(drive(kFirstClient, Driver::kRogueSpin)), Status::peer_restarted);
+  CHECK_EQ(s.stats(kRogue).restarts, restarts + 1);
+  CHECK_EQ(s.stats(kFirstClient).direct, direct + 1);
+  Status st;
+  CHECK_EQ(call_u32(kRogueAcc, Acc::kAdd, 3, &st), 3u);
+}
+
+AMBIENCE_TEST(group_blocked_in_a_direct_call_still_serves_its_ring) {
+  Supervisor& s = setup();
+  // client0 blocks in a direct call to the rogue, which spins until its watchdog fires ...
+  struct Done { bool done = false; Status st = Status::internal; std::uint32_t out = 0; } spin;
+  const std::uint32_t zero = 0;
+  CHECK_EQ(s.submit(static_cast<std::uint16_t>(kDriverBase + kFirstClient), Driver::kRogueSpin, &zero, 4,
+                    &spin.out, 4,
+                    [](void* c, Status st, std::uint32_t) {
+                      static_cast<Done*>(c)->done = true;
+                      static_cast<Done*>(c)->st = st;
+                    },
+                    &spin),
+           Status::ok);
+  const std::uint32_t direct = s.stats(kFirstClient).direct;
+  s.run_until([&] { return s.stats(kFirstClient).direct > direct; });
+  // ... meanwhile a request for client0 arrives on its ring: it is woken and serves it (one
+  // call: well within the rogue's 50 ms budget, of which each round gives it a 10 ms slice).
+  CHECK_EQ(drive(kFirstClient, Driver::kLoad, 1), 0u);
+  CHECK(!spin.done);
+  s.run_until([&] { return spin.done; });
+  CHECK_EQ(spin.st, Status::ok);
+  CHECK_EQ(static_cast<Status>(spin.out), Status::peer_restarted);
+}
+
+AMBIENCE_TEST(direct_call_descriptors_are_validated) {
+  Supervisor& s = setup();
+  const std::uint32_t secret = g_kernel_secret;
+  CHECK_EQ(drive(kFirstClient, Driver::kDirectProbe), 31u);
+  CHECK_EQ(g_kernel_secret, secret);
+  CHECK(s.stats(kFirstClient).direct > 0);
 }
 
 AMBIENCE_TEST(exhausted_ring_gives_back_pressure) {
