@@ -41,7 +41,12 @@ constexpr std::uint8_t kFlagBufferArg = 1u << 0;
 
 // Copies call arguments/results. Most are a few bytes: an inline loop beats a library call, and
 // aligned ones go a word at a time (the IPC hot path copies twice per call).
-[[gnu::always_inline]] inline void copy_bytes(void* dst, const void* src, std::uint32_t n) {
+#if defined(__OPTIMIZE_SIZE__)
+#define AMBIENCE_COPY_INLINE inline  // -Os images (the minimal node): let the compiler decide
+#else
+#define AMBIENCE_COPY_INLINE [[gnu::always_inline]] inline
+#endif
+AMBIENCE_COPY_INLINE void copy_bytes(void* dst, const void* src, std::uint32_t n) {
   if (n > 16) {
     __builtin_memcpy(dst, src, n);
     return;
