@@ -12,7 +12,7 @@
 #include <cstring>
 #include <algorithm>
 #include <cstdlib>
-#include <functional>
+#include <array>
 #include <vector>
 
 #include "benchmarks/lidl/bench.lidl.hpp"
@@ -50,30 +50,36 @@ double ns_per_op(F&& op) {
   return best;
 }
 
-// A timed batch of one operation: returns ns per operation for `n` runs.
-using Batch = std::function<double(std::size_t)>;
+// ns per operation over a batch of n runs (op is inlined into the loop: no indirect call).
+template <class F>
+double run_batch(F& op, std::size_t n) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < n; ++i) op();
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+         static_cast<double>(n);
+}
 
 template <class F>
-Batch batch(F op) {
-  return [op](std::size_t n) mutable {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < n; ++i) op();
-    return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
-  };
+std::size_t calibrate(F& op) {
+  std::size_t n = 1;
+  while (run_batch(op, n) * static_cast<double>(n) < 10e6) n *= 2;
+  return n;
 }
 
 // Figure and baseline are measured alternately (10 rounds of ~10 ms batches each, best kept), so
 // load from other processes affects both alike and the ratio stays meaningful.
-std::vector<double> interleaved(std::vector<Batch> batches) {
-  std::vector<std::size_t> iters;
-  for (auto& b : batches) {
-    std::size_t n = 1;
-    while (b(n) * static_cast<double>(n) < 10e6) n *= 2;
-    iters.push_back(n);
+template <class... F>
+std::array<double, sizeof...(F)> interleaved(F... ops) {
+  constexpr std::size_t N = sizeof...(F);
+  std::array<std::size_t, N> iters{};
+  std::size_t k = 0;
+  ((iters[k++] = calibrate(ops)), ...);
+  std::array<double, N> best;
+  best.fill(1e300);
+  for (int round = 0; round < 10; ++round) {
+    std::size_t i = 0;
+    ((best[i] = std::min(best[i], run_batch(ops, iters[i])), ++i), ...);
   }
-  std::vector<double> best(batches.size(), 1e300);
-  for (int round = 0; round < 10; ++round)
-    for (std::size_t i = 0; i < batches.size(); ++i) best[i] = std::min(best[i], batches[i](iters[i]));
   return best;
 }
 
@@ -100,19 +106,19 @@ void bench_struct(const char* kind, int bytes) {
   // so the baseline is a memcpy of that constant size (what a hand-written copy would be).
   static_assert(wire::Codec<T>::fixed);
   if (n != wire::Codec<T>::size) std::abort();
-  const auto t = interleaved({batch([&] {
+  const auto t = interleaved([&] {
                                 std::memcpy(g_dst, g_msg, wire::Codec<T>::size);
                                 clobber();
-                              }),
-                              batch([&] {
+                              },
+                              [&] {
                                 keep(wire::encode(value, std::span<std::byte>(g_dst, sizeof g_dst)));
                                 clobber();
-                              }),
-                              batch([&] {
+                              },
+                              [&] {
                                 T out;
                                 keep(wire::decode<T>({g_msg, n}, out));
                                 keep(out);
-                              })});
+                              });
   const double memcpy_ns = t[0], enc_ns = t[1], dec_ns = t[2];
   std::printf("%-8s %4d B  encode %7.2f ns  decode %7.2f ns  memcpy %6.2f ns  encode/memcpy %5.2fx  decode/memcpy %5.2fx\n",
               kind, bytes, enc_ns, dec_ns, memcpy_ns, enc_ns / memcpy_ns, dec_ns / memcpy_ns);
@@ -127,26 +133,26 @@ double bench_bytes(std::size_t size, const char* label) {
   bench::Blob blob;
   blob.data.assign(size, 0x5A);
   const std::size_t n = wire::encode(blob, g_msg);
-  const auto t = interleaved({batch([&] {
+  const auto t = interleaved([&] {
                                 std::memcpy(g_dst, g_msg, n);
                                 clobber();
-                              }),
-                              batch([&] {
+                              },
+                              [&] {
                                 keep(wire::encode(blob, std::span<std::byte>(g_dst, sizeof g_dst)));
                                 clobber();
-                              }),
-                              batch([&] {
+                              },
+                              [&] {
                                 const bool ok = wire::validate<bench::Blob>({g_msg, n}) == wire::WireError::none;
                                 auto data = wire::view<bench::Blob>({g_msg, n}).data();
                                 keep(ok);
                                 keep(data.data());
                                 keep(data.size());
-                              }),
-                              batch([&] {
+                              },
+                              [&] {
                                 bench::Blob out;
                                 keep(wire::decode<bench::Blob>({g_msg, n}, out));
                                 keep(out.data.data());
-                              })});
+                              });
   const double memcpy_ns = t[0], enc_ns = t[1], inplace_ns = t[2], owned_ns = t[3];
   std::printf("bytes %8s  encode %10.1f ns  read in place %6.2f ns  decode owned %10.1f ns  memcpy %10.1f ns  "
               "encode/memcpy %5.2fx\n", label, enc_ns, inplace_ns, owned_ns, memcpy_ns, enc_ns / memcpy_ns);
