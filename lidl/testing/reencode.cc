@@ -55,9 +55,68 @@ std::string serve(CppStore& store, const std::byte* d, std::size_t n) {
   return s;
 }
 
+// Client mode: the generated C++ StoreRpcClient calls a server on the other end of stdin/stdout
+// (lines "REQ <hex>" out, "<hex>" reply in), i.e. a Python implementation in the test.
+struct PipeTransport {
+  ambience::Task<ambience::Status> call(std::span<const std::byte> request, ambience::lidl::MessageBuffer& reply) {
+    static const char* hex = "0123456789abcdef";
+    std::string line = "REQ ";
+    for (std::byte b : request) {
+      line += hex[std::to_integer<unsigned>(b) >> 4];
+      line += hex[std::to_integer<unsigned>(b) & 15];
+    }
+    std::cout << line << std::endl;
+    std::string in;
+    if (!std::getline(std::cin, in)) co_return ambience::Status::unavailable;
+    auto out = reply.prepare(in.size() / 2);
+    if (out.size() != in.size() / 2) co_return ambience::Status::no_memory;
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = static_cast<std::byte>(nibble(in[2 * i]) * 16 + nibble(in[2 * i + 1]));
+    co_return ambience::Status::ok;
+  }
+};
+
+int failures = 0;
+void expect(bool ok, const char* what) {
+  std::cout << (ok ? "PASS " : "FAIL ") << what << std::endl;
+  if (!ok) ++failures;
+}
+
+ambience::Task<void> client_calls() {
+  PipeTransport t;
+  ambience::lidl::HeapMessageBuffer req, rep;
+  demo::StoreRpcClient<PipeTransport> client(t, req, rep);
+  expect(co_await client.name() == "python store", "name");
+  demo::Everything e;
+  e.text = "from c++";
+  e.blob = {1, 2, 3};
+  e.points = {{5, 6}};
+  e.shapes.push_back(demo::Shape::make_label("s"));
+  e.maybe = 9u;
+  const std::uint64_t id = co_await client.put(e);
+  expect(id == 1, "put");
+  auto got = co_await client.get(id);
+  expect(got.has_value() && *got == e, "get");
+  const std::uint8_t data[] = {1, 2, 3, 4};
+  const demo::Point pts[] = {{7, 3}};
+  expect(co_await client.checksum(data, "ab", pts) == 10u + 'a' + 'b' + 4u, "checksum with views");
+  co_await client.clear();
+  expect(client.last_status() == ambience::Status::ok, "clear");
+  auto missing = co_await client.call_get(id);
+  expect(missing.ok() && !missing.value().has_value(), "get after clear");
+  std::cout << "DONE" << std::endl;
+}
+
+int run_client() {
+  if (ambience::spawn(client_calls()) != ambience::Status::ok) return 2;
+  ambience::Scheduler::current().run_until_idle();
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace lidl_testing
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "client") return lidl_testing::run_client();
   using lidl_testing::reencode;
   static lidl_testing::CppStore store;
   return lidl_testing::run_reencoder([](const std::string& type, const std::byte* d, std::size_t n) -> std::string {
