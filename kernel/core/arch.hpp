@@ -6,6 +6,48 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace ambience {
+class Scheduler;
+class FrameAllocator;
+}  // namespace ambience
+
+namespace ambience::arch {
+
+// The kernel-core state of an execution context other than the kernel itself: an MCU group that
+// runs unprivileged inside its MPU region may not touch the kernel's scheduler, frame arena, wake
+// word, heap or console, so it brings its own instances, all inside its region
+// (kernel/arch/cortex_m/group_runtime.hpp). Scheduler::current(), FrameAllocator::instance(),
+// wake(), console_write() and (on Cortex-M) operator new use them while the group runs.
+struct CoreContext {
+  Scheduler* scheduler;
+  FrameAllocator* frames;  // also serves operator new in the group
+  std::uint32_t wake;
+  void (*console_write)(const char* data, std::size_t size);
+};
+
+// The running group's CoreContext; nullptr in the kernel (privileged code, interrupt handlers)
+// and always on hosted targets.
+#if defined(__arm__)
+CoreContext* core_context();
+
+// Kernel state a Cortex-M group may read but not write: its own 32-byte MPU region (privileged
+// read-write, unprivileged read-only), rewritten by the supervisor on every switch into a group.
+struct alignas(32) PublishedCore {
+  CoreContext* const* volatile slot;  // the running group's CoreContext pointer (in its region)
+  std::uint32_t unused0;
+  volatile std::uint64_t ticks;  // SysTick milliseconds: a group's clock (SysTick itself is privileged)
+  std::uint32_t unused[4];
+};
+static_assert(sizeof(PublishedCore) == 32);
+#else
+inline CoreContext* core_context() { return nullptr; }
+#endif
+}  // namespace ambience::arch
+
+#if defined(__arm__)
+extern "C" ambience::arch::PublishedCore ambience_published_core;  // kernel/arch/cortex_m/arch.cc
+#endif
+
 namespace ambience::arch {
 
 // Monotonic microseconds since boot (Linux: CLOCK_MONOTONIC; Cortex-M: SysTick).

@@ -5,10 +5,6 @@
 namespace ambience {
 namespace {
 
-// Frames are allocated on the event-loop thread, but a debug tool or a second loop may touch
-// the allocator too; the lock is uncontended in practice.
-arch::QueueLock g_lock;
-
 #ifndef AMBIENCE_FRAME_ARENA_BYTES
 #if defined(__arm__)
 #define AMBIENCE_FRAME_ARENA_BYTES (24 * 1024)
@@ -36,7 +32,7 @@ int FrameAllocator::size_class(std::size_t bytes) {
 
 void* FrameAllocator::allocate(std::size_t bytes) {
   const int c = size_class(bytes);
-  arch::LockGuard guard(g_lock);
+  arch::LockGuard guard(lock_);
   if (c < 0) {
     ++stats_.failures;
     return nullptr;
@@ -65,7 +61,7 @@ void* FrameAllocator::allocate(std::size_t bytes) {
 void FrameAllocator::deallocate(void* frame, std::size_t bytes) {
   if (frame == nullptr) return;
   const int c = size_class(bytes);
-  arch::LockGuard guard(g_lock);
+  arch::LockGuard guard(lock_);
   auto* block = static_cast<FreeBlock*>(frame);
   block->next = free_[c];
   free_[c] = block;
@@ -74,16 +70,20 @@ void FrameAllocator::deallocate(void* frame, std::size_t bytes) {
 }
 
 FrameStats FrameAllocator::stats() const {
-  arch::LockGuard guard(g_lock);
+  arch::LockGuard guard(lock_);
   return stats_;
 }
 
 void FrameAllocator::reset_peak() {
-  arch::LockGuard guard(g_lock);
+  arch::LockGuard guard(lock_);
   stats_.peak_live_bytes = stats_.live_bytes;
 }
 
 FrameAllocator& FrameAllocator::instance() {
+#if defined(__arm__)
+  // An MPU-isolated group allocates from its own arena, inside its region.
+  if (arch::CoreContext* c = arch::core_context(); c != nullptr && c->frames != nullptr) return *c->frames;
+#endif
   static FrameAllocator allocator(g_arena, sizeof(g_arena));
   return allocator;
 }

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernel/core/arch.hpp"
+
 namespace ambience {
 
 struct FrameStats {
@@ -31,6 +33,11 @@ class FrameAllocator {
   FrameStats stats() const;
   void reset_peak();
 
+  // True if `p` lies in this allocator's arena.
+  bool owns(const void* p) const {
+    return static_cast<const std::byte*>(p) >= begin_ && static_cast<const std::byte*>(p) < end_;
+  }
+
   // The allocator coroutine frames use (defaults to a static arena, size per target).
   static FrameAllocator& instance();
 
@@ -45,6 +52,10 @@ class FrameAllocator {
   std::byte* end_;
   FreeBlock* free_[kClasses] = {};
   FrameStats stats_{};
+  // Frames are allocated on the event-loop thread, but a debug tool or a second loop may touch
+  // the allocator too; the lock is uncontended in practice. Per instance: an MCU group's
+  // allocator (in its region) must not write kernel RAM.
+  mutable arch::QueueLock lock_;
 };
 
 }  // namespace ambience

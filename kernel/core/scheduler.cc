@@ -148,6 +148,10 @@ void Scheduler::run_until_idle() {
 }
 
 Scheduler& Scheduler::current() {
+#if defined(__arm__)
+  // An MPU-isolated group has its own scheduler in its region (the kernel's is out of its reach).
+  if (arch::CoreContext* c = arch::core_context(); c != nullptr && c->scheduler != nullptr) return *c->scheduler;
+#endif
   static Scheduler scheduler;
   return scheduler;
 }

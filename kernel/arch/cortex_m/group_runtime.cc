@@ -27,6 +27,38 @@ void* GroupRuntime::allocate(std::size_t bytes, std::size_t alignment) {
   return reinterpret_cast<void*>(p);
 }
 
+namespace {
+
+void group_console_write(const char* data, std::size_t size) {
+  sys::log(data, static_cast<std::uint32_t>(size));
+}
+
+Task<void> run_and_flag(Task<void> task, bool* done) {
+  co_await std::move(task);
+  *done = true;
+}
+
+}  // namespace
+
+bool GroupRuntime::enable_core(std::size_t arena_bytes) {
+  void* arena = allocate(arena_bytes, 16);
+  FrameAllocator* frames = arena != nullptr ? make<FrameAllocator>(arena, arena_bytes) : nullptr;
+  if (frames == nullptr) return false;
+  core_ = arch::CoreContext{&scheduler_, frames, 0, &group_console_write};
+  // The boot block is in our region: the kernel publishes this slot's address, never its value.
+  const_cast<GroupBoot*>(boot_)->core = &core_;
+  return true;
+}
+
+Status GroupRuntime::run(Task<void> task) {
+  bool done = false;
+  if (spawn(run_and_flag(std::move(task), &done), scheduler_) != Status::ok) return Status::no_memory;
+  while (!done) {
+    if (scheduler_.run_ready() == 0 && !done && !poll()) wait();
+  }
+  return Status::ok;
+}
+
 void GroupRuntime::serve(std::uint16_t instance, ServiceBinding binding) {
   for (Local& l : local_) {
     if (l.instance == kNoInstance || l.instance == instance) {

@@ -14,8 +14,10 @@
 #include "kernel/arch/cortex_m/groups.hpp"
 #include "kernel/arch/cortex_m/service.hpp"
 #include "kernel/arch/cortex_m/syscalls.hpp"
+#include "kernel/core/frame_allocator.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/status.hpp"
+#include "kernel/core/task.hpp"
 
 namespace ambience::mcu {
 
@@ -33,6 +35,18 @@ class GroupRuntime {
     void* p = allocate(sizeof(T), alignof(T));
     return p == nullptr ? nullptr : new (p) T(std::forward<Args>(args)...);
   }
+
+  // Gives the group its own kernel-core state, all in its region: this runtime's scheduler, a
+  // frame arena of `arena_bytes` carved from the state area (coroutine frames and operator new)
+  // and console output through the log system call. While the group runs, Scheduler::current(),
+  // FrameAllocator::instance(), arch::wake() and console output use them (arch::core_context()),
+  // so lidl coroutine services run unprivileged unchanged. False if the state area is too small.
+  bool enable_core(std::size_t arena_bytes);
+  FrameAllocator* frames() const { return core_.frames; }
+
+  // Runs `task` on this group's scheduler until it completes, serving incoming requests while it
+  // waits. Needs enable_core(). Status::no_memory if the task got no frame.
+  Status run(Task<void> task);
 
   // Places `instance` in this group: requests for it are served by `binding`.
   void serve(std::uint16_t instance, ServiceBinding binding);
@@ -82,6 +96,7 @@ class GroupRuntime {
 
   const GroupBoot* boot_;
   Scheduler scheduler_;  // the ring's waiter hand-over needs one; this group's own
+  arch::CoreContext core_{};
   Endpoint endpoint_;
   Local local_[kMaxLocal];
   bool done_[kMaxRingElements] = {};

@@ -51,7 +51,10 @@ struct GroupBoot {
   std::uint32_t state_bytes;
   std::uint32_t generation;  // counts restarts
   std::uint32_t group_id;
-  std::uint32_t reserved[2];
+  // Written by the group (GroupRuntime::enable_core): its own scheduler, frame arena and console.
+  // The kernel publishes this slot's address while the group runs (arch::core_context()).
+  arch::CoreContext* core;
+  std::uint32_t reserved;
 };
 constexpr std::uint32_t kBootBytes = 64;
 static_assert(sizeof(GroupBoot) <= kBootBytes);
@@ -248,6 +251,7 @@ class Supervisor {
     RegionFit fit{};
     std::uint32_t runtime_offset = 0;  // align64(objects_bytes)
     std::uint8_t id = 0;               // index in groups_
+    arch::CoreContext* const* core_slot = nullptr;  // &boot->core in the group's region
     GroupContext context{};
     Endpoint endpoint;
     State state = State::unused;

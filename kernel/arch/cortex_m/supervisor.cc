@@ -29,7 +29,7 @@ namespace ambience::mcu {
 namespace {
 
 constexpr std::uint32_t kReasonSvc = 0, kReasonPreempted = 1, kReasonFault = 2;
-constexpr unsigned kRegionFlash = 0, kRegionGroup = 4, kRegionDevice = 5, kRegionGrant0 = 6;
+constexpr unsigned kRegionFlash = 0, kRegionPublished = 1, kRegionGroup = 4, kRegionDevice = 5, kRegionGrant0 = 6;
 constexpr std::uint32_t kSliceTicks = 10;  // 10 ms with the 1 ms SysTick
 constexpr std::uint32_t kMaxRestarts = 50; // then the group stays dead (callers: unavailable)
 
@@ -110,6 +110,10 @@ void Supervisor::start() {
   mpu::set_region(kRegionFlash, mpu::rbar(0, kRegionFlash),
                   mpu::rasr(ceil_log2(code_end), mpu::Access::read_only, mpu::Memory::normal, true));
   for (unsigned r = 1; r < 8; ++r) mpu::disable_region(r);
+  // Region 1: the published CoreContext slot, readable (not writable) by the running group.
+  mpu::set_region(kRegionPublished,
+                  mpu::rbar(reinterpret_cast<std::uint32_t>(&ambience_published_core), kRegionPublished),
+                  mpu::rasr(5, mpu::Access::privileged_rw_user_ro, mpu::Memory::normal, false));
   mpu::enable();
   arch::now_us();  // starts SysTick: time slices need it
   for (std::uint32_t i = 0; i < group_count_; ++i) prepare_region(groups_[i]);
@@ -129,7 +133,8 @@ void Supervisor::prepare_region(Group& g) {
   auto* boot = reinterpret_cast<GroupBoot*>(ring + align_up(kRingBytes, 64));
   std::byte* state = reinterpret_cast<std::byte*>(boot) + kBootBytes;
   *boot = GroupBoot{ring, kRingBytes, state, align_up(g.config.state_bytes, 8), g.generation,
-                    static_cast<std::uint32_t>(&g - groups_), {0, 0}};
+                    static_cast<std::uint32_t>(&g - groups_), nullptr, 0};
+  g.core_slot = &boot->core;
   // The stack ends where the ring begins; the first exception frame starts the entry.
   const std::uint32_t top = reinterpret_cast<std::uint32_t>(ring);
   auto* frame = reinterpret_cast<std::uint32_t*>((top & ~7u) - 32);
@@ -662,6 +667,7 @@ bool Supervisor::run_once() {
       g.state = State::running;
       running_ = &g;
       ++g.stats.entries;
+      ambience_published_core.slot = g.core_slot;  // Scheduler::current() etc. of this group
       const std::uint32_t reason = ambience_mcu_enter_group(&g.context);
       running_ = nullptr;
       IrqMask mask;

@@ -1,0 +1,88 @@
+// The hello services (unchanged lidl coroutine services: std::string, co_await) in two
+// MPU-isolated, unprivileged groups under the kernel/arch/cortex_m supervisor. The greeter calls
+// the console through the kernel's rings (capability-checked routing); each group has its own
+// scheduler, frame arena and heap inside its region. On its first start the greeter then reads
+// the console group's memory: the MPU faults it, the supervisor restarts only the greeter, which
+// greets again through the still-running console.
+//
+// This is what the deployment compiler is to generate for an MCU node whose plan puts two groups
+// on it (see tools/README.md, "MCU groups"): today it is written by hand.
+#include <cstdint>
+#include <string>
+
+#include "deployments/hello/services/console.hpp"
+#include "deployments/hello/services/greeter.hpp"
+#include "kernel/arch/cortex_m/group_runtime.hpp"
+#include "kernel/arch/cortex_m/groups.hpp"
+#include "kernel/core/console.hpp"
+#include "tools/node_runtime/mcu_group.hpp"
+
+namespace {
+
+namespace mcu = ::ambience::mcu;
+namespace rt = ::ambience::node;
+
+constexpr std::uint32_t kStack = 2048;
+constexpr std::uint32_t kState = 6144;
+constexpr std::size_t kArena = 4096;
+constexpr std::uint16_t kConsoleInstance = 0;
+
+AMBIENCE_GROUP_MEMORY(g_console_mem, kStack, kState);
+AMBIENCE_GROUP_MEMORY(g_greeter_mem, kStack, kState);
+
+void console_entry(const mcu::GroupBoot* boot) {
+  mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
+  if (!runtime.enable_core(kArena)) mcu::sys::exit(10);
+  auto* console = runtime.make<hello::ConsoleService>();
+  auto* server = runtime.make<rt::RingServer<hello::Console>>(runtime, *console);
+  if (console == nullptr || server == nullptr) mcu::sys::exit(11);
+  runtime.serve(kConsoleInstance, server->binding());
+  runtime.serve_forever();
+}
+
+using ConsoleClient = hello::ConsoleRpcClient<rt::RingTransport>;
+using Buffer = ::ambience::lidl::FixedMessageBuffer<256>;
+
+void greeter_entry(const mcu::GroupBoot* boot) {
+  mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
+  if (!runtime.enable_core(kArena)) mcu::sys::exit(20);
+  auto* transport = runtime.make<rt::RingTransport>(runtime, kConsoleInstance);
+  auto* request = runtime.make<Buffer>();
+  auto* reply = runtime.make<Buffer>();
+  auto* client = runtime.make<ConsoleClient>(*transport, *request, *reply);
+  auto* greeter = runtime.make<hello::GreeterService>(*client);
+  if (greeter == nullptr) mcu::sys::exit(21);
+  // start() greets "world" through the console group and prints what it got back.
+  if (runtime.run(greeter->start()) != ::ambience::Status::ok) mcu::sys::exit(22);
+  if (boot->generation == 0) {
+    runtime.log("greeter: now reading the console group memory\n");
+    const std::uint32_t stolen = *reinterpret_cast<volatile std::uint32_t*>(g_console_mem + 256);
+    mcu::sys::exit(static_cast<int>(stolen));  // not reached: the MPU faults the read
+  }
+  std::string line = "greeter: restarted (generation " + std::to_string(boot->generation) +
+                     "), heap in arena: " + std::to_string(runtime.frames()->stats().live_frames) + " blocks\n";
+  runtime.log(line.c_str());
+  mcu::sys::exit(0);
+}
+
+}  // namespace
+
+int main() {
+  mcu::Supervisor& s = mcu::Supervisor::instance();
+  const int console = s.add_group({"console", g_console_mem, kStack, kState, &console_entry});
+  const int greeter = s.add_group({"greeter", g_greeter_mem, kStack, kState, &greeter_entry});
+  s.bind_group_instance(kConsoleInstance, console);
+  s.allow(greeter, kConsoleInstance);
+  s.start();
+  s.print_layout();
+  s.run_until([&] { return s.exited(greeter) || s.stats(greeter).restarts > 3; });
+  const mcu::GroupStats& g = s.stats(greeter);
+  const mcu::GroupStats& c = s.stats(console);
+  ::ambience::println("greeter: exit ", s.exit_code(greeter), " faults ", g.faults, " restarts ", g.restarts,
+                      " calls ", g.calls_routed, "; console: faults ", c.faults, " restarts ", c.restarts,
+                      " entries ", c.entries);
+  const bool ok = s.exited(greeter) && s.exit_code(greeter) == 0 && g.faults == 1 && g.restarts == 1 &&
+                  g.calls_routed == 2 && c.faults == 0 && c.restarts == 0 && !s.exited(console);
+  ::ambience::println(ok ? "UNPRIVILEGED HELLO PASSED" : "UNPRIVILEGED HELLO FAILED");
+  return ok ? 0 : 1;
+}
