@@ -250,6 +250,223 @@ def node_main_cc(doc: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+MAX_MCU_GROUPS = 6       # kernel/arch/cortex_m/groups.hpp: AMBIENCE_MCU_MAX_GROUPS (the :groups variant)
+MAX_RING_INSTANCES = 16  # kernel/arch/cortex_m/groups.hpp: kMaxInstances
+
+
+def mcu_isolation_gap(doc: dict) -> str | None:
+    """Why this MCU node's groups cannot (yet) run MPU-isolated under the Cortex-M supervisor,
+    or None when they can: every user group then runs unprivileged in its planned region and
+    same-node cross-group calls go through the kernel's rings."""
+    if doc["node"]["kind"] != "mcu":
+        return "not a microcontroller node"
+    regions = {r["group"] for r in doc.get("memory", {}).get("layout", {}).get("regions", [])}
+    user = [g for g in doc["groups"] if not g["kernel"] and g["instances"]]
+    if not user:
+        return "no user group"
+    if any(g["name"] not in regions for g in user):
+        return "a user group has no planned MPU region"
+    if len(user) > MAX_MCU_GROUPS:
+        return f"more than {MAX_MCU_GROUPS} user groups"
+    kernel_groups = {g["name"] for g in doc["groups"] if g["kernel"]}
+    for i in doc["instances"]:
+        in_user = i["group"] not in kernel_groups
+        for d in i["dependencies"]:
+            if d["path"] == "rpc" and in_user:
+                return f"instance '{i['name']}' in a user group calls over the network (needs a kernel relay)"
+            if d["path"] == "ipc" and (not in_user or d.get("target_group") in kernel_groups):
+                return f"instance '{i['name']}' calls between the kernel group and a user group"
+    for c in doc["capabilities"]:
+        if c["path"] == "rpc" and next(i for i in doc["instances"] if i["name"] == c["callee"])["group"] not in kernel_groups:
+            return f"instance '{c['callee']}' in a user group is served over the network (needs a kernel relay)"
+    callees = {d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"}
+    if len(callees) > MAX_RING_INSTANCES:
+        return f"more than {MAX_RING_INSTANCES} instances called across groups"
+    return None
+
+
+def mcu_isolated_main_cc(doc: dict) -> str:
+    """An MCU node whose user groups run unprivileged, each in its planned MPU region, under the
+    kernel/arch/cortex_m supervisor: each group's entry builds its objects (in its region), gets
+    its own scheduler, frame arena and heap (GroupRuntime::enable_core), starts its services and
+    serves its ring; cross-group calls are lidl RPC messages the kernel routes between the groups'
+    rings after checking the caller's capability."""
+    node = doc["node"]["name"]
+    insts = {i["name"]: i for i in doc["instances"]}
+    groups = doc["groups"]
+    regions = {r["group"]: r for r in doc["memory"]["layout"]["regions"]}
+    user = [g for g in groups if not g["kernel"] and g["instances"]]
+    kernel = [g for g in groups if g["kernel"]]
+    callees = sorted({d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"})
+    ring_id = {name: k for k, name in enumerate(callees)}
+    headers = sorted({i["header"] for i in doc["instances"]})
+    out = [HEADER.format(node=node, deployment=doc["deployment"], package=doc["package"])]
+    out += ["#include <cstddef>", "#include <cstdint>", "#include <span>", "",
+            '#include "kernel/arch/cortex_m/group_runtime.hpp"', '#include "kernel/arch/cortex_m/groups.hpp"',
+            '#include "kernel/core/console.hpp"', '#include "kernel/core/scheduler.hpp"',
+            '#include "kernel/core/task.hpp"', '#include "tools/node_runtime/mcu_group.hpp"',
+            '#include "tools/node_runtime/node_runtime.hpp"']
+    out += [f'#include "{h}"' for h in headers]
+    out += ["", "// The plan's regions must be what the Cortex-M group supervisor computes for the same",
+            "// budgets (kernel/arch/cortex_m/groups.hpp): a disagreement fails the build here."]
+    by_name = {g["name"]: g for g in groups}
+    for r in doc["memory"]["layout"]["regions"]:
+        g = by_name[r["group"]]
+        out.append(f"static_assert(::ambience::mcu::group_region({g['stack_bytes']}, {g['state_bytes']}).size == "
+                   f"{r['size']} && ::ambience::mcu::group_needed_bytes({g['stack_bytes']}, {g['state_bytes']}) == "
+                   f"{r['needed']}, \"plan and kernel disagree on the MPU region of group '{r['group']}'\");")
+    out += ["", f"// Bounds of each group's MPU region, from {node}_groups.ld: its objects lie at the start."]
+    for g in sorted(regions):
+        out.append(f'extern "C" char __ambience_group_{g}_start[];')
+        out.append(f'extern "C" char __ambience_group_{g}_end[];')
+    out += ["", "namespace {", "", "namespace rt = ::ambience::node;", "namespace mcu = ::ambience::mcu;", "",
+            f"[[maybe_unused]] constexpr const char kDeployment[] = {_str(doc['deployment'])};",
+            f"[[maybe_unused]] constexpr const char kNode[] = {_str(node)};", ""]
+    if callees:
+        out.append("// Ring instance ids (the kernel routes by these): " +
+                   ", ".join(f"{n} = {ring_id[n]}" for n in callees) + ".")
+        out.append("")
+
+    def arg(inst: dict, dep_name: str) -> str:
+        d = next(x for x in inst["dependencies"] if x["dependency"] == dep_name)
+        if d["path"] == "direct":
+            return f"i_{d['target']}.get()"
+        return f"d_{inst['name']}__{dep_name}_client.get()"
+
+    for g in groups:
+        if not g["instances"]:
+            continue
+        sec = _section(doc, g)
+        where = " (kernel group: privileged)" if g["kernel"] else ""
+        if g["name"] in regions:
+            r = regions[g["name"]]
+            where = f" (unprivileged, MPU region 0x{r['base']:08x}, {r['size']} bytes, {r['needed']} needed)"
+        out.append(f"// ---- group '{g['name']}'{where}")
+        for name in g["instances"]:
+            inst = insts[name]
+            for d in inst["dependencies"]:
+                if d["path"] != "ipc":
+                    continue
+                tag = f"d_{name}__{d['dependency']}"
+                iface = cxx_name(d["interface"])
+                out.append(f"{sec}rt::Slot<rt::RingTransport> {tag}_transport;")
+                out.append(f"{sec}rt::Slot<rt::RingMessageBuffer> {tag}_request;")
+                out.append(f"{sec}rt::Slot<rt::RingMessageBuffer> {tag}_reply;")
+                out.append(f"{sec}rt::Slot<{iface}RpcClient<rt::RingTransport>> {tag}_client;")
+            out.append(f"{sec}rt::Slot<{inst['cc_class']}> i_{name};")
+        out.append("")
+
+    for name in callees:
+        out.append(f"// Serves a request from another group's ring for '{name}' (runs in its group).")
+        out.append(f"::ambience::Task<::ambience::Status> serve_{name}(void*, std::span<const std::byte> request, "
+                   f"::ambience::lidl::MessageBuffer& reply) {{")
+        out += _serve_by_schema(name, _served_interfaces(doc, name, ("ipc",)))
+        out.append("}")
+        out.append("")
+
+    for g in groups:
+        if not g["instances"]:
+            continue
+        gname = g["name"]
+        param = "[[maybe_unused]] mcu::GroupRuntime& runtime" if not g["kernel"] else ""
+        out.append(f"// Builds group '{gname}': its instances in start order, each after its clients.")
+        out.append(f"void construct_group_{gname}({param}) {{")
+        for name in g["instances"]:
+            inst = insts[name]
+            for d in inst["dependencies"]:
+                if d["path"] != "ipc":
+                    continue
+                tag = f"d_{name}__{d['dependency']}"
+                out.append(f"  {tag}_transport.emplace(runtime, {ring_id[d['target']]});  // -> {d['target']}")
+                out.append(f"  {tag}_request.emplace();")
+                out.append(f"  {tag}_reply.emplace();")
+                out.append(f"  {tag}_client.emplace({tag}_transport.get(), {tag}_request.get(), {tag}_reply.get());")
+            args = ", ".join(arg(inst, a) for a in inst["constructor_args"])
+            out.append(f"  i_{name}.emplace({args});")
+        out.append("}")
+        out.append("")
+        out.append(f"::ambience::Task<void> start_group_{gname}() {{")
+        for name in g["instances"]:
+            out.append(f"  co_await rt::start_service(i_{name}.get());")
+        out.append("  co_return;")
+        out.append("}")
+        out.append("")
+
+    for k, g in enumerate(user):
+        gname = g["name"]
+        served = [n for n in g["instances"] if n in ring_id]
+        out.append(f"// Entry of group '{gname}' (unprivileged, at every (re)start; the kernel zeroed its region).")
+        out.append(f"void entry_{gname}(const mcu::GroupBoot* boot) {{")
+        out.append("  mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);")
+        for name in served:
+            out.append(f"  rt::RingServer* s_{name} = runtime.make<rt::RingServer>(runtime, &serve_{name});")
+            out.append(f"  if (s_{name} == nullptr) mcu::sys::exit(-10);")
+            out.append(f"  runtime.serve({ring_id[name]}, s_{name}->binding());")
+        out.append("  // The rest of the state area: this group's coroutine frames and heap.")
+        out.append("  if (!runtime.enable_core()) mcu::sys::exit(-11);")
+        out.append(f"  construct_group_{gname}(runtime);")
+        out.append(f"  if (runtime.run(start_group_{gname}()) != ::ambience::Status::ok) mcu::sys::exit(-12);")
+        out.append("  runtime.serve_forever();")
+        out.append("}")
+        out.append("")
+    out.append("}  // namespace")
+    out.append("")
+    out.append("namespace ambience::generated {")
+    out.append("")
+    out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
+    out.append("constexpr std::size_t kServedObjectCount = 0;")
+    out.append("")
+    out += _network_tables(doc)
+    out.append("::ambience::Task<void> start_kernel_group() {")
+    for g in kernel:
+        if g["instances"]:
+            out.append(f"  construct_group_{g['name']}();")
+            out.append(f"  co_await start_group_{g['name']}();")
+    out.append("  co_return;")
+    out.append("}")
+    out.append("")
+    out.append("}  // namespace ambience::generated")
+    out.append("")
+    out.append("int main() {")
+    out.append("  mcu::Supervisor& supervisor = mcu::Supervisor::instance();")
+    for k, g in enumerate(user):
+        gname = g["name"]
+        r = regions[gname]
+        out.append(f"  supervisor.add_group({{{_str(gname)}, reinterpret_cast<std::byte*>(__ambience_group_{gname}_start), "
+                   f"{g['stack_bytes']}, {g['state_bytes']}, &entry_{gname}, 0, 0, 0, {r['size']}, "
+                   f"static_cast<std::uint32_t>(__ambience_group_{gname}_end - __ambience_group_{gname}_start)}});  // {k}")
+    gid = {g["name"]: k for k, g in enumerate(user)}
+    for name in callees:
+        out.append(f"  supervisor.bind_group_instance({ring_id[name]}, {gid[insts[name]['group']]});  // {name}")
+    for c in sorted(doc["capabilities"], key=lambda c: (c["caller"], c["callee"], c["interface"])):
+        if c["path"] != "ipc":
+            continue
+        caller_group = insts[c["caller"]]["group"]
+        out.append(f"  supervisor.allow({gid[caller_group]}, {ring_id[c['callee']]});  "
+                   f"// {c['caller']} -> {c['callee']} ({c['interface']})")
+    out.append("  supervisor.start();")
+    n_inst = len(doc["instances"])
+    msg = (f"ambience: node '{node}' of '{doc['deployment']}': {n_inst} instance{'s' if n_inst != 1 else ''} in "
+           f"{len(user)} group{'s' if len(user) != 1 else ''} started ({len(user)} MPU-isolated, unprivileged)\n")
+    out.append(f"  ::ambience::print({_str(msg)});")
+    out.append("  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;")
+    out.append("  ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();")
+    out.append("  // Until nothing can happen any more: no group has work, the kernel loop is idle.")
+    out.append("  for (;;) {")
+    out.append("    const bool groups_ran = supervisor.run_once();")
+    out.append("    const bool kernel_ran = kernel.run_ready() != 0;")
+    out.append("    if (groups_ran || kernel_ran || kernel.has_work()) continue;")
+    out.append("    for (int k = 0; k < supervisor.group_count(); ++k) {")
+    out.append("      const mcu::GroupStats& st = supervisor.stats(k);")
+    out.append("      ::ambience::println(\"ambience: group \", supervisor.name(k), \" faults \", st.faults, \" restarts \", "
+               "st.restarts, \" calls \", st.calls_routed);")
+    out.append("    }")
+    out.append("    return 0;")
+    out.append("  }")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
 def uses_group_processes(doc: dict) -> bool:
     """Hosted nodes run every non-kernel group as its own process under the kernel's supervisor."""
     return doc["node"]["kind"] == "hosted" and any(not g["kernel"] for g in doc["groups"])
@@ -471,6 +688,13 @@ def node_groups_ld(doc: dict) -> str:
         g = r["group"]
         lines.append(f"ASSERT(__ambience_group_{g}_end - __ambience_group_{g}_start <= {r['size']}, "
                      f"\"group '{g}' outgrew its {r['size']}-byte MPU region: raise memory = of its instances\")")
+    if doc["node"]["kind"] == "mcu" and mcu_isolation_gap(doc) is None:
+        # Isolated groups: the runtime area (stack, ring, boot block, state) follows the objects.
+        for r in lay["regions"]:
+            g = r["group"]
+            lines.append(f"ASSERT(ALIGN(__ambience_group_{g}_end - __ambience_group_{g}_start, 64) + {r['needed']} <= "
+                         f"{r['size']}, \"group '{g}': its objects and its runtime area ({r['needed']} bytes) "
+                         f"outgrow its {r['size']}-byte MPU region: raise memory = of its instances\")")
     if lay["regions"]:
         low = min(r["base"] for r in lay["regions"])
         lines.append(f"ASSERT(end <= 0x{low:08x}, \"the kernel's data and bss reach into the MPU regions of the groups\")")
@@ -484,7 +708,12 @@ def write_all(plan, docs: dict[str, str], out_dir: str) -> None:
     for node, text in docs.items():
         doc = json.loads(text)
         with open(os.path.join(out_dir, f"{node}_main.cc"), "w", encoding="utf-8") as f:
-            f.write(hosted_main_cc(doc) if uses_group_processes(doc) else node_main_cc(doc))
+            if uses_group_processes(doc):
+                f.write(hosted_main_cc(doc))
+            elif doc["node"]["kind"] == "mcu" and mcu_isolation_gap(doc) is None:
+                f.write(mcu_isolated_main_cc(doc))
+            else:
+                f.write(node_main_cc(doc))
         if doc["node"]["kind"] == "mcu":
             with open(os.path.join(out_dir, f"{node}_groups.ld"), "w", encoding="utf-8") as f:
                 f.write(node_groups_ld(doc))

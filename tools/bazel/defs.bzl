@@ -500,7 +500,7 @@ def deployment(name, visibility = None, testonly = False):
                 name = nname,
                 board = n["board"],
                 srcs = [":%s_main" % nname],
-                deps = libs + runtime + ["//kernel/arch/cortex_m:groups"],
+                deps = libs + runtime + ["//kernel/arch/cortex_m:groups", "//tools/node_runtime:mcu_group"],
                 copts = AMBIENCE_COPTS,
                 additional_linker_inputs = [":%s_ld" % nname],
                 linkopts = ["-T$(location :%s_ld)" % nname],

@@ -46,25 +46,32 @@ class RingTransport {
   std::uint16_t instance_;
 };
 
-// Serves one lidl service in a group: `Service` is the generated interface (dispatch() overload).
-template <class Service>
+// Message buffers of a ring client: a request or reply is at most one ring payload.
+using RingMessageBuffer = lidl::FixedMessageBuffer<mcu::kGroupRing.payload_bytes>;
+
+// Serves one instance on the group's ring: runs `serve` (a generated function that picks the
+// interface by schema hash and calls the generated dispatch()) on the group's own scheduler
+// (GroupRuntime::enable_core) and copies the reply into the result space the kernel validated.
 class RingServer {
  public:
-  RingServer(mcu::GroupRuntime& runtime, Service& impl) : runtime_(runtime), impl_(impl) {}
+  using Serve = Task<Status> (*)(void* context, std::span<const std::byte> request, lidl::MessageBuffer& reply);
 
-  mcu::ServiceBinding binding() { return {&RingServer::serve, this}; }
+  RingServer(mcu::GroupRuntime& runtime, Serve serve, void* context = nullptr)
+      : runtime_(runtime), serve_(serve), context_(context) {}
+
+  mcu::ServiceBinding binding() { return {&RingServer::handle, this}; }
 
  private:
-  static Task<void> dispatch_into(Service& impl, std::span<const std::byte> request,
-                                  lidl::MessageBuffer& reply, Status* status) {
-    *status = co_await dispatch(impl, request, reply);
+  static Task<void> serve_into(Serve serve, void* context, std::span<const std::byte> request,
+                               lidl::MessageBuffer& reply, Status* status) {
+    *status = co_await serve(context, request, reply);
   }
 
-  static Status serve(void* self, mcu::ServiceCall& call) {
+  static Status handle(void* self, mcu::ServiceCall& call) {
     auto& s = *static_cast<RingServer*>(self);
     Status written = Status::internal;
-    lidl::FixedMessageBuffer<mcu::kGroupRing.payload_bytes> reply;
-    const Status ran = s.runtime_.run(dispatch_into(s.impl_, {call.arg, call.arg_len}, reply, &written));
+    RingMessageBuffer reply;
+    const Status ran = s.runtime_.run(serve_into(s.serve_, s.context_, {call.arg, call.arg_len}, reply, &written));
     if (ran != Status::ok) return ran;
     if (written != Status::ok) return written;
     const std::span<const std::byte> message = reply.message();
@@ -75,7 +82,8 @@ class RingServer {
   }
 
   mcu::GroupRuntime& runtime_;
-  Service& impl_;
+  Serve serve_;
+  void* context_;
 };
 
 }  // namespace ambience::node

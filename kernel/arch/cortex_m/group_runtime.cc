@@ -54,7 +54,13 @@ Status GroupRuntime::run(Task<void> task) {
   bool done = false;
   if (spawn(run_and_flag(std::move(task), &done), scheduler_) != Status::ok) return Status::no_memory;
   while (!done) {
-    if (scheduler_.run_ready() == 0 && !done && !poll()) wait();
+    if (scheduler_.run_ready() != 0 || done || poll()) continue;
+    // A coroutine waiting on a timer: stay ready (the kernel's clock advances), else sleep.
+    if (scheduler_.has_work()) {
+      sys::yield();
+    } else {
+      wait();
+    }
   }
   return Status::ok;
 }

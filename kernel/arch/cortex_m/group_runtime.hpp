@@ -42,6 +42,15 @@ class GroupRuntime {
   // FrameAllocator::instance(), arch::wake() and console output use them (arch::core_context()),
   // so lidl coroutine services run unprivileged unchanged. False if the state area is too small.
   bool enable_core(std::size_t arena_bytes);
+  // Same, with everything left in the state area as the arena (the plan's `memory =` of the
+  // group's instances is what their coroutine frames and heap get).
+  bool enable_core() { return enable_core(arena_left()); }
+  std::size_t arena_left() const {
+    const auto used = (reinterpret_cast<std::uintptr_t>(next_) + 15) & ~std::uintptr_t{15};
+    const auto end = reinterpret_cast<std::uintptr_t>(end_);
+    const std::size_t overhead = (sizeof(FrameAllocator) + 15) & ~std::size_t{15};
+    return end > used + overhead ? (end - used - overhead) & ~std::size_t{15} : 0;
+  }
   FrameAllocator* frames() const { return core_.frames; }
 
   // Runs `task` on this group's scheduler until it completes, serving incoming requests while it

@@ -30,11 +30,16 @@ constexpr std::uint16_t kConsoleInstance = 0;
 AMBIENCE_GROUP_MEMORY(g_console_mem, kStack, kState);
 AMBIENCE_GROUP_MEMORY(g_greeter_mem, kStack, kState);
 
+::ambience::Task<::ambience::Status> serve_console(void* console, std::span<const std::byte> request,
+                                                   ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await dispatch(*static_cast<hello::Console*>(console), request, reply);
+}
+
 void console_entry(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
   if (!runtime.enable_core(kArena)) mcu::sys::exit(10);
   auto* console = runtime.make<hello::ConsoleService>();
-  auto* server = runtime.make<rt::RingServer<hello::Console>>(runtime, *console);
+  auto* server = runtime.make<rt::RingServer>(runtime, &serve_console, static_cast<hello::Console*>(console));
   if (console == nullptr || server == nullptr) mcu::sys::exit(11);
   runtime.serve(kConsoleInstance, server->binding());
   runtime.serve_forever();
