@@ -107,6 +107,9 @@ def node_main_cc(doc: dict) -> str:
     if is_mcu:
         out.append('#include "kernel/arch/cortex_m/groups.hpp"')
     out += [f'#include "{h}"' for h in headers]
+    gap = mcu_isolation_gap(doc) if is_mcu else None
+    if gap is not None and gap != "no user group":
+        out += ["", f"// The groups of this node run in one privileged image, not MPU-isolated: {gap}."]
     regions_early = {r["group"] for r in doc.get("memory", {}).get("layout", {}).get("regions", [])}
     if is_mcu and regions_early:
         out += ["", "// The plan's regions must be what the Cortex-M group supervisor computes for the same",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ambience.codegen import node_groups_ld, node_main_cc
+from ambience.codegen import mcu_isolated_main_cc, mcu_isolation_gap, node_groups_ld, node_main_cc
 from ambience.plan_json import plan_documents
 from ambience.planner import make_plan
 from ambience.testlib import camera_trap_interfaces, camera_trap_manifest
@@ -101,3 +101,43 @@ def test_forwarding_tables_on_intermediate_nodes():
     assert '    {"cloud", {"internet", "udp", "cloud", 4800, "cloud", 0}},' in cc
     assert "// Forwarders (kernel group): internet > lan for camera; lan > internet for cloud" in cc
     assert '    {"internet", "udp", "edge", 4800},' in cc
+
+
+def two_group_mcu_manifest():
+    """The camera node with only the camera_manager -> detection edge: two user groups, no RPC."""
+    from ambience.testlib import ManifestBuilder, camera_trap_services
+    b = ManifestBuilder(name="iso", package="deployments/iso")
+    camera_trap_services(b)
+    b.node("camera", board="//platforms/boards:mps2_an500")
+    b.instance("camera_manager", "//services/camera", {"frames": "detection"})
+    b.instance("detection", "//services/detection", {"next": "recognition"})
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.instance("database", "//services/database", memory="8K")
+    b.deploy("camera", ["camera_manager"])
+    b.deploy("camera", ["detection"])
+    b.group("backend", ["recognition", "database"])
+    b.deploy("camera", ["backend"])
+    return b
+
+
+def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
+    doc = docs_of(two_group_mcu_manifest())["camera"]
+    assert mcu_isolation_gap(doc) is None
+    cc = mcu_isolated_main_cc(doc)
+    # the caller's client is a lidl RPC client over the group's ring, placed in its region
+    assert ('__attribute__((section(".ambience.group.camera_manager"))) '
+            "rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RingTransport>> d_camera_manager__frames_client;") in cc
+    # the callee serves its ring; the kernel routes only what the plan's capabilities allow
+    assert "  runtime.serve(0, s_detection->binding());" in cc
+    assert "supervisor.allow(" in cc and "// camera_manager -> detection (camera_trap.FrameHandler)" in cc
+    assert "supervisor.start();" in cc
+    assert "if (!runtime.enable_core()) mcu::sys::exit(-11);" in cc
+    assert "LocalChannel" not in cc  # no in-image shortcut between groups
+    ld = node_groups_ld(doc)
+    assert "ASSERT(ALIGN(__ambience_group_detection_end - __ambience_group_detection_start, 64) + " in ld
+
+
+def test_mcu_isolation_gaps_are_named():
+    docs = docs_of(camera_trap_manifest())
+    assert mcu_isolation_gap(docs["edge"]) == "not a microcontroller node"
+    assert "calls over the network" in mcu_isolation_gap(docs["camera"])
