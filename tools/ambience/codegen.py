@@ -257,10 +257,25 @@ MAX_MCU_GROUPS = 6       # kernel/arch/cortex_m/groups.hpp: AMBIENCE_MCU_MAX_GRO
 MAX_RING_INSTANCES = 16  # kernel/arch/cortex_m/groups.hpp: kMaxInstances
 
 
+def _kernel_groups(doc: dict) -> set[str]:
+    return {g["name"] for g in doc["groups"] if g["kernel"]}
+
+
+def _ring_ids(doc: dict) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Ring instance ids on an isolated MCU node: IPC callees first, then one relay per RPC
+    dependency of a user-group instance (the kernel forwards its messages over the route)."""
+    kernel = _kernel_groups(doc)
+    callees = sorted({d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"})
+    ids = {name: k for k, name in enumerate(callees)}
+    relays = sorted((i["name"], d["dependency"]) for i in doc["instances"] if i["group"] not in kernel
+                    for d in i["dependencies"] if d["path"] == "rpc")
+    return ids, {r: len(ids) + k for k, r in enumerate(relays)}
+
+
 def mcu_isolation_gap(doc: dict) -> str | None:
     """Why this MCU node's groups cannot (yet) run MPU-isolated under the Cortex-M supervisor,
-    or None when they can: every user group then runs unprivileged in its planned region and
-    same-node cross-group calls go through the kernel's rings."""
+    or None when they can: every user group then runs unprivileged in its planned region, and
+    its calls (to other groups, to the kernel group, over the network) go through the kernel."""
     if doc["node"]["kind"] != "mcu":
         return "not a microcontroller node"
     regions = {r["group"] for r in doc.get("memory", {}).get("layout", {}).get("regions", [])}
@@ -271,37 +286,37 @@ def mcu_isolation_gap(doc: dict) -> str | None:
         return "a user group has no planned MPU region"
     if len(user) > MAX_MCU_GROUPS:
         return f"more than {MAX_MCU_GROUPS} user groups"
-    kernel_groups = {g["name"] for g in doc["groups"] if g["kernel"]}
+    kernel = _kernel_groups(doc)
+    group_of = {i["name"]: i["group"] for i in doc["instances"]}
     for i in doc["instances"]:
-        in_user = i["group"] not in kernel_groups
         for d in i["dependencies"]:
-            if d["path"] == "rpc" and in_user:
-                return f"instance '{i['name']}' in a user group calls over the network (needs a kernel relay)"
-            if d["path"] == "ipc" and (not in_user or d.get("target_group") in kernel_groups):
-                return f"instance '{i['name']}' calls between the kernel group and a user group"
+            if d["path"] == "ipc" and i["group"] in kernel and group_of[d["target"]] not in kernel:
+                return f"kernel-group instance '{i['name']}' calls user-group instance '{d['target']}'"
     for c in doc["capabilities"]:
-        if c["path"] == "rpc" and next(i for i in doc["instances"] if i["name"] == c["callee"])["group"] not in kernel_groups:
-            return f"instance '{c['callee']}' in a user group is served over the network (needs a kernel relay)"
-    callees = {d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"}
-    if len(callees) > MAX_RING_INSTANCES:
-        return f"more than {MAX_RING_INSTANCES} instances called across groups"
+        if c["path"] == "rpc" and group_of[c["callee"]] not in kernel:
+            return f"instance '{c['callee']}' in a user group is served over the network"
+    ids, relays = _ring_ids(doc)
+    if len(ids) + len(relays) > MAX_RING_INSTANCES:
+        return f"more than {MAX_RING_INSTANCES} ring instances (callees and network relays)"
     return None
 
 
 def mcu_isolated_main_cc(doc: dict) -> str:
     """An MCU node whose user groups run unprivileged, each in its planned MPU region, under the
-    kernel/arch/cortex_m supervisor: each group's entry builds its objects (in its region), gets
+    kernel/arch/cortex_m supervisor. Each group's entry builds its objects (in its region), gets
     its own scheduler, frame arena and heap (GroupRuntime::enable_core), starts its services and
-    serves its ring; cross-group calls are lidl RPC messages the kernel routes between the groups'
-    rings after checking the caller's capability."""
+    serves its ring. Every call a user group makes is a lidl RPC message on its ring that the
+    kernel routes after checking the caller's capability: to another group's ring, to a
+    kernel-group instance (served in place), or to a network relay (the RPC dependencies)."""
     node = doc["node"]["name"]
     insts = {i["name"]: i for i in doc["instances"]}
     groups = doc["groups"]
     regions = {r["group"]: r for r in doc["memory"]["layout"]["regions"]}
+    kernel_names = _kernel_groups(doc)
     user = [g for g in groups if not g["kernel"] and g["instances"]]
-    kernel = [g for g in groups if g["kernel"]]
-    callees = sorted({d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"})
-    ring_id = {name: k for k, name in enumerate(callees)}
+    gid = {g["name"]: k for k, g in enumerate(user)}
+    ring_id, relay_id = _ring_ids(doc)
+    in_kernel = {n: insts[n]["group"] in kernel_names for n in insts}
     headers = sorted({i["header"] for i in doc["instances"]})
     out = [HEADER.format(node=node, deployment=doc["deployment"], package=doc["package"])]
     out += ["#include <cstddef>", "#include <cstdint>", "#include <span>", "",
@@ -325,9 +340,9 @@ def mcu_isolated_main_cc(doc: dict) -> str:
     out += ["", "namespace {", "", "namespace rt = ::ambience::node;", "namespace mcu = ::ambience::mcu;", "",
             f"[[maybe_unused]] constexpr const char kDeployment[] = {_str(doc['deployment'])};",
             f"[[maybe_unused]] constexpr const char kNode[] = {_str(node)};", ""]
-    if callees:
-        out.append("// Ring instance ids (the kernel routes by these): " +
-                   ", ".join(f"{n} = {ring_id[n]}" for n in callees) + ".")
+    if ring_id or relay_id:
+        names = [f"{n} = {k}" for n, k in ring_id.items()] + [f"relay {i}.{d} = {k}" for (i, d), k in relay_id.items()]
+        out.append("// Ring instance ids (the kernel routes by these): " + ", ".join(names) + ".")
         out.append("")
 
     def arg(inst: dict, dep_name: str) -> str:
@@ -335,6 +350,12 @@ def mcu_isolated_main_cc(doc: dict) -> str:
         if d["path"] == "direct":
             return f"i_{d['target']}.get()"
         return f"d_{inst['name']}__{dep_name}_client.get()"
+
+    def route(tag: str, d: dict) -> str:
+        hop = d["route"][0]
+        kind = _network_kind(doc, hop["network"])
+        return (f"constexpr rt::Route {tag}_route{{{_str(hop['network'])}, {_str(kind)}, {_str(hop['address'])}, "
+                f"{hop['port']}, {_str(d.get('target_node', ''))}, {d.get('object_id', 0)}}};")
 
     for g in groups:
         if not g["instances"]:
@@ -348,10 +369,21 @@ def mcu_isolated_main_cc(doc: dict) -> str:
         for name in g["instances"]:
             inst = insts[name]
             for d in inst["dependencies"]:
-                if d["path"] != "ipc":
-                    continue
                 tag = f"d_{name}__{d['dependency']}"
                 iface = cxx_name(d["interface"])
+                if d["path"] == "direct":
+                    continue
+                if g["kernel"]:  # kernel group: only RPC (an IPC edge to a user group is a gap)
+                    out.append(route(tag, d))
+                    out.append(f"rt::Slot<rt::RouteTransport> {tag}_transport;")
+                    out.append(f"rt::Slot<rt::RpcBuffer> {tag}_request;")
+                    out.append(f"rt::Slot<rt::RpcBuffer> {tag}_reply;")
+                    out.append(f"rt::Slot<{iface}RpcClient<rt::RouteTransport>> {tag}_client;")
+                    continue
+                if d["path"] == "rpc":  # the kernel half: a relay over the route, in kernel RAM
+                    out.append(route(tag, d))
+                    out.append(f"rt::RouteTransport {tag}_relay_transport{{{tag}_route}};")
+                    out.append(f"rt::KernelRingServer {tag}_relay{{&rt::relay_over_route, &{tag}_relay_transport}};")
                 out.append(f"{sec}rt::Slot<rt::RingTransport> {tag}_transport;")
                 out.append(f"{sec}rt::Slot<rt::RingMessageBuffer> {tag}_request;")
                 out.append(f"{sec}rt::Slot<rt::RingMessageBuffer> {tag}_reply;")
@@ -359,12 +391,15 @@ def mcu_isolated_main_cc(doc: dict) -> str:
             out.append(f"{sec}rt::Slot<{inst['cc_class']}> i_{name};")
         out.append("")
 
-    for name in callees:
-        out.append(f"// Serves a request from another group's ring for '{name}' (runs in its group).")
+    for name in ring_id:
+        where = "the kernel, in place" if in_kernel[name] else "its group"
+        out.append(f"// Serves a request from a group's ring for '{name}' (runs in {where}).")
         out.append(f"::ambience::Task<::ambience::Status> serve_{name}(void*, std::span<const std::byte> request, "
                    f"::ambience::lidl::MessageBuffer& reply) {{")
         out += _serve_by_schema(name, _served_interfaces(doc, name, ("ipc",)))
         out.append("}")
+        if in_kernel[name]:
+            out.append(f"rt::KernelRingServer ks_{name}{{&serve_{name}}};")
         out.append("")
 
     for g in groups:
@@ -377,10 +412,16 @@ def mcu_isolated_main_cc(doc: dict) -> str:
         for name in g["instances"]:
             inst = insts[name]
             for d in inst["dependencies"]:
-                if d["path"] != "ipc":
-                    continue
                 tag = f"d_{name}__{d['dependency']}"
-                out.append(f"  {tag}_transport.emplace(runtime, {ring_id[d['target']]});  // -> {d['target']}")
+                if d["path"] == "direct":
+                    continue
+                if g["kernel"]:
+                    out.append(f"  {tag}_transport.emplace({tag}_route);")
+                elif d["path"] == "ipc":
+                    out.append(f"  {tag}_transport.emplace(runtime, {ring_id[d['target']]});  // -> {d['target']}")
+                else:
+                    out.append(f"  {tag}_transport.emplace(runtime, {relay_id[(name, d['dependency'])]});  "
+                               f"// -> the kernel's relay to {d.get('target_node', '') or 'the network'}")
                 out.append(f"  {tag}_request.emplace();")
                 out.append(f"  {tag}_reply.emplace();")
                 out.append(f"  {tag}_client.emplace({tag}_transport.get(), {tag}_request.get(), {tag}_reply.get());")
@@ -395,7 +436,7 @@ def mcu_isolated_main_cc(doc: dict) -> str:
         out.append("}")
         out.append("")
 
-    for k, g in enumerate(user):
+    for g in user:
         gname = g["name"]
         served = [n for n in g["instances"] if n in ring_id]
         out.append(f"// Entry of group '{gname}' (unprivileged, at every (re)start; the kernel zeroed its region).")
@@ -412,18 +453,38 @@ def mcu_isolated_main_cc(doc: dict) -> str:
         out.append("  runtime.serve_forever();")
         out.append("}")
         out.append("")
+
+    # Objects served to other nodes (kernel-group instances only; see mcu_isolation_gap).
+    served_rpc = sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+    for name in served_rpc:
+        grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "rpc"]
+        out.append(f"::ambience::Task<::ambience::Status> serve_remote_{name}(std::span<const std::byte> request, "
+                   f"::ambience::lidl::MessageBuffer& reply) {{")
+        out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
+        out.append("}")
+        out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
+        for c in grants:
+            who = c["caller"] if c["caller"].startswith("external:") else f"{c['caller']}@{c['caller_node']}"
+            out.append(f"    {{{_str(who)}, rt::Grant{{{_mask(c['procedures'])}}}}},  // {c['interface']}")
+        out.append("};")
     out.append("}  // namespace")
     out.append("")
     out.append("namespace ambience::generated {")
     out.append("")
-    out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
-    out.append("constexpr std::size_t kServedObjectCount = 0;")
+    out.append("// What this node serves over the network (RPC targets and exports), by object id.")
+    if served_rpc:
+        out.append("const ::ambience::node::ServedObject kServedObjects[] = {")
+        for name in served_rpc:
+            out.append(f"    {{{insts[name]['object_id']}, {_str(name)}, &serve_remote_{name}, {name}_grants}},")
+        out.append("};")
+    else:
+        out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
+    out.append(f"constexpr std::size_t kServedObjectCount = {len(served_rpc)};")
     out.append("")
     out += _network_tables(doc)
     out.append("::ambience::Task<void> start_kernel_group() {")
-    for g in kernel:
-        if g["instances"]:
-            out.append(f"  construct_group_{g['name']}();")
+    for g in groups:
+        if g["kernel"] and g["instances"]:
             out.append(f"  co_await start_group_{g['name']}();")
     out.append("  co_return;")
     out.append("}")
@@ -432,28 +493,39 @@ def mcu_isolated_main_cc(doc: dict) -> str:
     out.append("")
     out.append("int main() {")
     out.append("  mcu::Supervisor& supervisor = mcu::Supervisor::instance();")
-    for k, g in enumerate(user):
+    for g in user:
         gname = g["name"]
         r = regions[gname]
         out.append(f"  supervisor.add_group({{{_str(gname)}, reinterpret_cast<std::byte*>(__ambience_group_{gname}_start), "
                    f"{g['stack_bytes']}, {g['state_bytes']}, &entry_{gname}, 0, 0, 0, {r['size']}, "
-                   f"static_cast<std::uint32_t>(__ambience_group_{gname}_end - __ambience_group_{gname}_start)}});  // {k}")
-    gid = {g["name"]: k for k, g in enumerate(user)}
-    for name in callees:
-        out.append(f"  supervisor.bind_group_instance({ring_id[name]}, {gid[insts[name]['group']]});  // {name}")
+                   f"static_cast<std::uint32_t>(__ambience_group_{gname}_end - __ambience_group_{gname}_start)}});  "
+                   f"// {gid[gname]}")
+    for name, k in ring_id.items():
+        if in_kernel[name]:
+            out.append(f"  supervisor.bind_kernel_instance({k}, ks_{name}.binding());  // {name} (kernel group)")
+        else:
+            out.append(f"  supervisor.bind_group_instance({k}, {gid[insts[name]['group']]});  // {name}")
+    for (name, dep), k in relay_id.items():
+        out.append(f"  supervisor.bind_kernel_instance({k}, d_{name}__{dep}_relay.binding());  // relay for {name}.{dep}")
+        out.append(f"  supervisor.allow({gid[insts[name]['group']]}, {k});")
     for c in sorted(doc["capabilities"], key=lambda c: (c["caller"], c["callee"], c["interface"])):
-        if c["path"] != "ipc":
+        if c["path"] != "ipc" or in_kernel[c["caller"]]:
             continue
-        caller_group = insts[c["caller"]]["group"]
-        out.append(f"  supervisor.allow({gid[caller_group]}, {ring_id[c['callee']]});  "
+        out.append(f"  supervisor.allow({gid[insts[c['caller']]['group']]}, {ring_id[c['callee']]});  "
                    f"// {c['caller']} -> {c['callee']} ({c['interface']})")
+    for g in groups:
+        if g["kernel"] and g["instances"]:
+            out.append(f"  construct_group_{g['name']}();  // before any group can call it")
+    out.append("  ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();")
+    out.append("  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;")
+    out.append("  while (kernel.run_ready() != 0) {")
+    out.append("  }")
     out.append("  supervisor.start();")
     n_inst = len(doc["instances"])
+    n_groups = sum(1 for g in groups if g["instances"])
     msg = (f"ambience: node '{node}' of '{doc['deployment']}': {n_inst} instance{'s' if n_inst != 1 else ''} in "
-           f"{len(user)} group{'s' if len(user) != 1 else ''} started ({len(user)} MPU-isolated, unprivileged)\n")
+           f"{n_groups} group{'s' if n_groups != 1 else ''} started ({len(user)} MPU-isolated, unprivileged)\n")
     out.append(f"  ::ambience::print({_str(msg)});")
-    out.append("  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;")
-    out.append("  ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();")
     out.append("  // Until nothing can happen any more: no group has work, the kernel loop is idle.")
     out.append("  for (;;) {")
     out.append("    const bool groups_ran = supervisor.run_once();")

@@ -140,4 +140,15 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
 def test_mcu_isolation_gaps_are_named():
     docs = docs_of(camera_trap_manifest())
     assert mcu_isolation_gap(docs["edge"]) == "not a microcontroller node"
-    assert "calls over the network" in mcu_isolation_gap(docs["camera"])
+    assert mcu_isolation_gap(docs["camera"]) == "instance 'camera_manager' in a user group is served over the network"
+
+
+def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():
+    doc = docs_of(camera_trap_manifest())["motion"]
+    assert mcu_isolation_gap(doc) is None
+    cc = mcu_isolated_main_cc(doc)
+    # the group's client sends over its ring to ring id 0, the kernel's relay over the route
+    assert "  d_motion_sensor__handler_transport.emplace(runtime, 0);" in cc
+    assert "rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, &d_motion_sensor__handler_relay_transport};" in cc
+    assert "  supervisor.bind_kernel_instance(0, d_motion_sensor__handler_relay.binding());  // relay for motion_sensor.handler" in cc
+    assert "  supervisor.allow(0, 0);" in cc

@@ -18,6 +18,7 @@
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
+#include "tools/node_runtime/node_runtime.hpp"
 
 namespace ambience::node {
 
@@ -85,5 +86,64 @@ class RingServer {
   Serve serve_;
   void* context_;
 };
+
+// Serves a ring instance that lives in the kernel group (a kernel-group callee, or the relay of a
+// user group's RPC dependency): the supervisor calls the binding in place, and it runs `serve` on
+// the kernel's scheduler. The request is copied first (the caller's element is reused for the
+// reply). A service that would have to wait (for a network reply, a timer) cannot finish in
+// place: the call fails with `unavailable` and the instance stays busy (further calls fail the
+// same way) until the task completes — never a hang, never a dangling buffer.
+class KernelRingServer {
+ public:
+  using Serve = RingServer::Serve;
+
+  explicit KernelRingServer(Serve serve, void* context = nullptr) : serve_(serve), context_(context) {}
+
+  mcu::ServiceBinding binding() { return {&KernelRingServer::handle, this}; }
+
+ private:
+  static Task<void> run(KernelRingServer* self) {
+    self->written_ = co_await self->serve_(self->context_, self->request_.message(), self->reply_);
+    self->busy_ = false;
+  }
+
+  static Status handle(void* p, mcu::ServiceCall& call) {
+    auto& s = *static_cast<KernelRingServer*>(p);
+    if (s.busy_) return Status::unavailable;
+    const std::span<std::byte> in = s.request_.prepare(call.arg_len);
+    if (in.size() != call.arg_len) return Status::no_memory;
+    mcu::copy_bytes(in.data(), call.arg, call.arg_len);
+    s.busy_ = true;
+    s.written_ = Status::internal;
+    Scheduler& kernel = Scheduler::current();  // the supervisor runs privileged: the kernel's
+    if (spawn(run(&s), kernel) != Status::ok) {
+      s.busy_ = false;
+      return Status::no_memory;
+    }
+    while (s.busy_ && kernel.run_ready() != 0) {
+    }
+    if (s.busy_) return Status::unavailable;
+    if (s.written_ != Status::ok) return s.written_;
+    const std::span<const std::byte> message = s.reply_.message();
+    if (message.size() > call.result_cap) return Status::no_memory;
+    mcu::copy_bytes(call.result, message.data(), static_cast<std::uint32_t>(message.size()));
+    call.result_len = static_cast<std::uint32_t>(message.size());
+    return Status::ok;
+  }
+
+  Serve serve_;
+  void* context_;
+  RingMessageBuffer request_;
+  RingMessageBuffer reply_;
+  Status written_ = Status::ok;
+  bool busy_ = false;
+};
+
+// The kernel half of a user group's RPC dependency: the group's lidl RPC client sends its
+// request over its ring to this relay (a KernelRingServer context), which forwards the same
+// message over the route's network transport.
+inline Task<Status> relay_over_route(void* transport, std::span<const std::byte> request, lidl::MessageBuffer& reply) {
+  co_return co_await static_cast<RouteTransport*>(transport)->call(request, reply);
+}
 
 }  // namespace ambience::node

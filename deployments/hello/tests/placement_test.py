@@ -51,9 +51,14 @@ class PlacementTest(unittest.TestCase):
                       "ipc": "i_greeter.emplace(d_greeter__out_client.get());",
                       "rpc": "i_greeter.emplace(d_greeter__out_client.get());"}[path]
             self.assertIn(client, main, variant)
-            kind = {"direct": None, "ipc": "ConsoleRpcClient<rt::ChannelTransport>",
-                    "rpc": "ConsoleRpcClient<rt::RouteTransport>"}[path]
-            if kind:
+            # on the board the greeter's group is unprivileged: its RPC client talks over its ring
+            # to the kernel's relay, which sends the same message over the route
+            kinds = {"direct": [], "ipc": ["ConsoleRpcClient<rt::ChannelTransport>"],
+                     "rpc": ["ConsoleRpcClient<rt::RingTransport>",
+                             'constexpr rt::Route d_greeter__out_route{"uart", "serial", "1", 1, "host", 1};',
+                             "rt::KernelRingServer d_greeter__out_relay{&rt::relay_over_route, &d_greeter__out_relay_transport};",
+                             "supervisor.bind_kernel_instance(0, d_greeter__out_relay.binding());"]}[path]
+            for kind in kinds:
                 self.assertIn(kind, main, variant)
 
     def test_hosted_images_run(self):
