@@ -262,11 +262,14 @@ def _kernel_groups(doc: dict) -> set[str]:
 
 
 def _ring_ids(doc: dict) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
-    """Ring instance ids on an isolated MCU node: IPC callees first, then one relay per RPC
-    dependency of a user-group instance (the kernel forwards its messages over the route)."""
+    """Ring instance ids on an isolated MCU node: IPC callees and user-group instances served over
+    the network first, then one relay per RPC dependency of a user-group instance (the kernel
+    forwards its messages over the route)."""
     kernel = _kernel_groups(doc)
-    callees = sorted({d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"})
-    ids = {name: k for k, name in enumerate(callees)}
+    group_of = {i["name"]: i["group"] for i in doc["instances"]}
+    targets = {d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"}
+    targets |= {c["callee"] for c in doc["capabilities"] if c["path"] == "rpc" and group_of[c["callee"]] not in kernel}
+    ids = {name: k for k, name in enumerate(sorted(targets))}
     relays = sorted((i["name"], d["dependency"]) for i in doc["instances"] if i["group"] not in kernel
                     for d in i["dependencies"] if d["path"] == "rpc")
     return ids, {r: len(ids) + k for k, r in enumerate(relays)}
@@ -286,15 +289,6 @@ def mcu_isolation_gap(doc: dict) -> str | None:
         return "a user group has no planned MPU region"
     if len(user) > MAX_MCU_GROUPS:
         return f"more than {MAX_MCU_GROUPS} user groups"
-    kernel = _kernel_groups(doc)
-    group_of = {i["name"]: i["group"] for i in doc["instances"]}
-    for i in doc["instances"]:
-        for d in i["dependencies"]:
-            if d["path"] == "ipc" and i["group"] in kernel and group_of[d["target"]] not in kernel:
-                return f"kernel-group instance '{i['name']}' calls user-group instance '{d['target']}'"
-    for c in doc["capabilities"]:
-        if c["path"] == "rpc" and group_of[c["callee"]] not in kernel:
-            return f"instance '{c['callee']}' in a user group is served over the network"
     ids, relays = _ring_ids(doc)
     if len(ids) + len(relays) > MAX_RING_INSTANCES:
         return f"more than {MAX_RING_INSTANCES} ring instances (callees and network relays)"
@@ -373,7 +367,13 @@ def mcu_isolated_main_cc(doc: dict) -> str:
                 iface = cxx_name(d["interface"])
                 if d["path"] == "direct":
                     continue
-                if g["kernel"]:  # kernel group: only RPC (an IPC edge to a user group is a gap)
+                if g["kernel"] and d["path"] == "ipc":  # to a user group: over Supervisor::submit
+                    out.append(f"rt::Slot<rt::GroupCallTransport> {tag}_transport;")
+                    out.append(f"rt::Slot<rt::RingMessageBuffer> {tag}_request;")
+                    out.append(f"rt::Slot<rt::RingMessageBuffer> {tag}_reply;")
+                    out.append(f"rt::Slot<{iface}RpcClient<rt::GroupCallTransport>> {tag}_client;")
+                    continue
+                if g["kernel"]:
                     out.append(route(tag, d))
                     out.append(f"rt::Slot<rt::RouteTransport> {tag}_transport;")
                     out.append(f"rt::Slot<rt::RpcBuffer> {tag}_request;")
@@ -396,7 +396,7 @@ def mcu_isolated_main_cc(doc: dict) -> str:
         out.append(f"// Serves a request from a group's ring for '{name}' (runs in {where}).")
         out.append(f"::ambience::Task<::ambience::Status> serve_{name}(void*, std::span<const std::byte> request, "
                    f"::ambience::lidl::MessageBuffer& reply) {{")
-        out += _serve_by_schema(name, _served_interfaces(doc, name, ("ipc",)))
+        out += _serve_by_schema(name, _served_interfaces(doc, name, ("ipc", "rpc")))
         out.append("}")
         if in_kernel[name]:
             out.append(f"rt::KernelRingServer ks_{name}{{&serve_{name}}};")
@@ -415,7 +415,10 @@ def mcu_isolated_main_cc(doc: dict) -> str:
                 tag = f"d_{name}__{d['dependency']}"
                 if d["path"] == "direct":
                     continue
-                if g["kernel"]:
+                if g["kernel"] and d["path"] == "ipc":
+                    out.append(f"  {tag}_transport.emplace(mcu::Supervisor::instance(), {ring_id[d['target']]});  "
+                               f"// -> {d['target']} (group '{insts[d['target']]['group']}')")
+                elif g["kernel"]:
                     out.append(f"  {tag}_transport.emplace({tag}_route);")
                 elif d["path"] == "ipc":
                     out.append(f"  {tag}_transport.emplace(runtime, {ring_id[d['target']]});  // -> {d['target']}")
@@ -454,13 +457,18 @@ def mcu_isolated_main_cc(doc: dict) -> str:
         out.append("}")
         out.append("")
 
-    # Objects served to other nodes (kernel-group instances only; see mcu_isolation_gap).
+    # Objects served to other nodes: kernel-group instances in place, user-group ones through
+    # their group's ring.
     served_rpc = sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
     for name in served_rpc:
         grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "rpc"]
         out.append(f"::ambience::Task<::ambience::Status> serve_remote_{name}(std::span<const std::byte> request, "
                    f"::ambience::lidl::MessageBuffer& reply) {{")
-        out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
+        if in_kernel[name]:
+            out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
+        else:
+            out.append(f"  rt::GroupCallTransport transport(mcu::Supervisor::instance(), {ring_id[name]});")
+            out.append("  co_return co_await transport.call(request, reply);")
         out.append("}")
         out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
         for c in grants:
@@ -516,11 +524,9 @@ def mcu_isolated_main_cc(doc: dict) -> str:
     for g in groups:
         if g["kernel"] and g["instances"]:
             out.append(f"  construct_group_{g['name']}();  // before any group can call it")
+    out.append("  supervisor.start();")
     out.append("  ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();")
     out.append("  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;")
-    out.append("  while (kernel.run_ready() != 0) {")
-    out.append("  }")
-    out.append("  supervisor.start();")
     n_inst = len(doc["instances"])
     n_groups = sum(1 for g in groups if g["instances"])
     msg = (f"ambience: node '{node}' of '{doc['deployment']}': {n_inst} instance{'s' if n_inst != 1 else ''} in "

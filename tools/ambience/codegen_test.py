@@ -140,7 +140,15 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
 def test_mcu_isolation_gaps_are_named():
     docs = docs_of(camera_trap_manifest())
     assert mcu_isolation_gap(docs["edge"]) == "not a microcontroller node"
-    assert mcu_isolation_gap(docs["camera"]) == "instance 'camera_manager' in a user group is served over the network"
+    assert mcu_isolation_gap(docs["camera"]) is None
+
+
+def test_mcu_user_group_served_over_the_network_is_reached_through_its_ring():
+    cc = mcu_isolated_main_cc(docs_of(camera_trap_manifest())["camera"])
+    # the network request for camera_manager goes into its group's ring (ring id 0)
+    assert "  rt::GroupCallTransport transport(mcu::Supervisor::instance(), 0);" in cc
+    assert "  supervisor.bind_group_instance(0, 0);  // camera_manager" in cc
+    assert "  runtime.serve(0, s_camera_manager->binding());" in cc
 
 
 def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():

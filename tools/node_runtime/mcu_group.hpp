@@ -10,6 +10,7 @@
 // MPU-shareable, else refused), replies up to kGroupRing.payload_bytes.
 #pragma once
 
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -137,6 +138,66 @@ class KernelRingServer {
   RingMessageBuffer reply_;
   Status written_ = Status::ok;
   bool busy_ = false;
+};
+
+// The kernel group's client of an instance in a user group (a kernel-group dependency, or a
+// request for it that arrived from the network): a lidl Transport over Supervisor::submit. The
+// request is copied into the callee's ring; the coroutine sleeps until the supervisor completes
+// the call (the reply is then in `reply`), or the callee faults (peer_restarted). A full ring
+// (back-pressure) is retried after the kernel loop ran once.
+class GroupCallTransport {
+ public:
+  GroupCallTransport(mcu::Supervisor& supervisor, std::uint16_t instance)
+      : supervisor_(supervisor), instance_(instance) {}
+
+  Task<Status> call(std::span<const std::byte> request, lidl::MessageBuffer& reply) {
+    std::span<std::byte> out = reply.prepare(mcu::kGroupRing.payload_bytes);
+    if (out.empty()) co_return Status::no_memory;
+    Completion completion;
+    Status st;
+    while ((st = supervisor_.submit(instance_, 0, request.data(), static_cast<std::uint32_t>(request.size()),
+                                    out.data(), static_cast<std::uint32_t>(out.size()), &Completion::done,
+                                    &completion)) == Status::would_block) {
+      co_await yield();
+    }
+    if (st != Status::ok) co_return st;
+    co_await completion;
+    if (completion.status != Status::ok) co_return completion.status;
+    reply.prepare(completion.result_len);
+    co_return Status::ok;
+  }
+
+ private:
+  // Awaitable that the supervisor's completion callback resumes (through the kernel's scheduler).
+  struct Completion {
+    struct Resume : Runnable {
+      Completion* owner = nullptr;
+    };
+    Scheduler* scheduler = &Scheduler::current();
+    Resume node;
+    std::coroutine_handle<> waiter;
+    bool completed = false;
+    Status status = Status::internal;
+    std::uint32_t result_len = 0;
+
+    static void done(void* ctx, Status status, std::uint32_t result_len) {
+      auto* c = static_cast<Completion*>(ctx);
+      c->status = status;
+      c->result_len = result_len;
+      c->completed = true;
+      if (c->waiter) c->scheduler->post(&c->node);
+    }
+    bool await_ready() const noexcept { return completed; }
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+      waiter = h;
+      node.owner = this;
+      node.run = [](Runnable* r) { static_cast<Resume*>(r)->owner->waiter.resume(); };
+    }
+    void await_resume() const noexcept {}
+  };
+
+  mcu::Supervisor& supervisor_;
+  std::uint16_t instance_;
 };
 
 // The kernel half of a user group's RPC dependency: the group's lidl RPC client sends its
