@@ -52,6 +52,7 @@ class GroupRuntime {
     return end > used + overhead ? (end - used - overhead) & ~std::size_t{15} : 0;
   }
   FrameAllocator* frames() const { return core_.frames; }
+  Scheduler& scheduler() { return scheduler_; }
 
   // Runs `task` on this group's scheduler until it completes, serving incoming requests while it
   // waits. Needs enable_core(). Status::no_memory if the task got no frame.

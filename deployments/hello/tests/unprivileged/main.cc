@@ -3,7 +3,8 @@
 // the console through the kernel's rings (capability-checked routing); each group has its own
 // scheduler, frame arena and heap inside its region. On its first start the greeter then reads
 // the console group's memory: the MPU faults it, the supervisor restarts only the greeter, which
-// greets again through the still-running console.
+// greets again through the still-running console. A third group, the forger, attacks the
+// kernel-core state (see forger_entry).
 //
 // This is what the deployment compiler is to generate for an MCU node whose plan puts two groups
 // on it (see tools/README.md, "MCU groups"): today it is written by hand.
@@ -29,6 +30,31 @@ constexpr std::uint16_t kConsoleInstance = 0;
 
 AMBIENCE_GROUP_MEMORY(g_console_mem, kStack, kState);
 AMBIENCE_GROUP_MEMORY(g_greeter_mem, kStack, kState);
+AMBIENCE_GROUP_MEMORY(g_forger_mem, kStack, kState);
+
+// A group that attacks the kernel-core state: its first start tries to redirect the published
+// context word (read-only to groups: MemManage), its second exhausts its heap (operator new
+// traps: UsageFault), its third checks that its heap and scheduler are its own and exits.
+void forger_entry(const mcu::GroupBoot* boot) {
+  mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
+  if (!runtime.enable_core(1024)) mcu::sys::exit(30);
+  if (boot->generation == 0) {
+    runtime.log("forger: redirecting the published core context\n");
+    ambience_published_core.slot = nullptr;  // privileged read-write, unprivileged read-only
+    mcu::sys::exit(31);                       // not reached
+  }
+  if (boot->generation == 1) {
+    runtime.log("forger: exhausting its heap\n");
+    for (;;) (void)new std::string(200, 'x');  // never freed: the arena runs out, new traps
+  }
+  auto* text = new std::string("own heap");
+  const bool own_heap = runtime.frames()->owns(text->data()) || runtime.frames()->owns(text);
+  const bool own_scheduler = &::ambience::Scheduler::current() == &runtime.scheduler() &&
+                             runtime.frames() == &::ambience::FrameAllocator::instance();
+  delete text;
+  runtime.log(own_heap && own_scheduler ? "forger: heap, frame arena and scheduler are its own\n" : "forger: WRONG core context\n");
+  mcu::sys::exit(own_heap && own_scheduler ? 0 : 32);
+}
 
 ::ambience::Task<::ambience::Status> serve_console(void* console, std::span<const std::byte> request,
                                                    ::ambience::lidl::MessageBuffer& reply) {
@@ -76,18 +102,24 @@ int main() {
   mcu::Supervisor& s = mcu::Supervisor::instance();
   const int console = s.add_group({"console", g_console_mem, kStack, kState, &console_entry});
   const int greeter = s.add_group({"greeter", g_greeter_mem, kStack, kState, &greeter_entry});
+  const int forger = s.add_group({"forger", g_forger_mem, kStack, kState, &forger_entry});
   s.bind_group_instance(kConsoleInstance, console);
   s.allow(greeter, kConsoleInstance);
   s.start();
   s.print_layout();
-  s.run_until([&] { return s.exited(greeter) || s.stats(greeter).restarts > 3; });
+  s.run_until([&] {
+    return (s.exited(greeter) || s.stats(greeter).restarts > 3) && (s.exited(forger) || s.stats(forger).restarts > 3);
+  });
+  const mcu::GroupStats& f = s.stats(forger);
+  ::ambience::println("forger: exit ", s.exit_code(forger), " faults ", f.faults, " restarts ", f.restarts);
   const mcu::GroupStats& g = s.stats(greeter);
   const mcu::GroupStats& c = s.stats(console);
   ::ambience::println("greeter: exit ", s.exit_code(greeter), " faults ", g.faults, " restarts ", g.restarts,
                       " calls ", g.calls_routed, "; console: faults ", c.faults, " restarts ", c.restarts,
                       " entries ", c.entries);
   const bool ok = s.exited(greeter) && s.exit_code(greeter) == 0 && g.faults == 1 && g.restarts == 1 &&
-                  g.calls_routed == 2 && c.faults == 0 && c.restarts == 0 && !s.exited(console);
+                  g.calls_routed == 2 && c.faults == 0 && c.restarts == 0 && !s.exited(console) &&
+                  s.exited(forger) && s.exit_code(forger) == 0 && f.faults == 2 && f.restarts == 2;
   ::ambience::println(ok ? "UNPRIVILEGED HELLO PASSED" : "UNPRIVILEGED HELLO FAILED");
   return ok ? 0 : 1;
 }
