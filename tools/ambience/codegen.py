@@ -94,6 +94,42 @@ def _serve_by_schema(name: str, ifaces: list[str]) -> list[str]:
     return out
 
 
+def _rpc_served(doc: dict) -> list[str]:
+    """Instances this node serves to other nodes (RPC targets and exports), sorted."""
+    return sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+
+
+def _serve_remote_fn(doc: dict, name: str, fn: str, body: list[str]) -> list[str]:
+    """The coroutine serving `name` to other nodes, and its table of who may call what."""
+    out = [f"::ambience::Task<::ambience::Status> {fn}(std::span<const std::byte> request, "
+           f"::ambience::lidl::MessageBuffer& reply) {{"]
+    out += body
+    out.append("}")
+    out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
+    for c in doc["capabilities"]:
+        if c["callee"] != name or c["path"] != "rpc":
+            continue
+        who = c["caller"] if c["caller"].startswith("external:") else f"{c['caller']}@{c['caller_node']}"
+        out.append(f"    {{{_str(who)}, rt::Grant{{{_mask(c['procedures'])}}}}},  // {c['interface']}")
+    out.append("};")
+    return out
+
+
+def _served_objects_table(insts: dict, served: list[str], fn_prefix: str) -> list[str]:
+    """kServedObjects: what this node serves over the network, by object id."""
+    out = ["// What this node serves over the network (RPC targets and exports), by object id."]
+    if served:
+        out.append("const ::ambience::node::ServedObject kServedObjects[] = {")
+        for name in served:
+            out.append(f"    {{{insts[name]['object_id']}, {_str(name)}, &{fn_prefix}{name}, {name}_grants}},")
+        out.append("};")
+    else:
+        out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
+    out.append(f"constexpr std::size_t kServedObjectCount = {len(served)};")
+    out.append("")
+    return out
+
+
 def node_main_cc(doc: dict) -> str:
     node = doc["node"]["name"]
     is_mcu = doc["node"]["kind"] == "mcu"
@@ -201,34 +237,16 @@ def node_main_cc(doc: dict) -> str:
         out.append("")
 
     # Objects served to other nodes, with who may call which procedures.
-    served = sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+    served = _rpc_served(doc)
     for name in served:
-        inst = insts[name]
-        grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "rpc"]
-        out.append(f"::ambience::Task<::ambience::Status> serve_{name}(std::span<const std::byte> request, "
-                   f"::ambience::lidl::MessageBuffer& reply) {{")
-        out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
-        out.append("}")
-        out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
-        for c in grants:
-            who = c["caller"] if c["caller"].startswith("external:") else f"{c['caller']}@{c['caller_node']}"
-            out.append(f"    {{{_str(who)}, rt::Grant{{{_mask(c['procedures'])}}}}},  // {c['interface']}")
-        out.append("};")
+        out += _serve_remote_fn(doc, name, f"serve_{name}",
+                                _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",))))
     out.append("")
     out.append("}  // namespace")
     out.append("")
     out.append("namespace ambience::generated {")
     out.append("")
-    out.append("// What this node serves over the network (RPC targets and exports), by object id.")
-    if served:
-        out.append("const ::ambience::node::ServedObject kServedObjects[] = {")
-        for name in served:
-            out.append(f"    {{{insts[name]['object_id']}, {_str(name)}, &serve_{name}, {name}_grants}},")
-        out.append("};")
-    else:
-        out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
-    out.append(f"constexpr std::size_t kServedObjectCount = {len(served)};")
-    out.append("")
+    out += _served_objects_table(insts, served, "serve_")
     out += _network_tables(doc)
     out.append("// Builds and starts every group in the plan's group order.")
     out.append("::ambience::Task<void> start_node() {")
@@ -459,36 +477,19 @@ def mcu_isolated_main_cc(doc: dict) -> str:
 
     # Objects served to other nodes: kernel-group instances in place, user-group ones through
     # their group's ring.
-    served_rpc = sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+    served_rpc = _rpc_served(doc)
     for name in served_rpc:
-        grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "rpc"]
-        out.append(f"::ambience::Task<::ambience::Status> serve_remote_{name}(std::span<const std::byte> request, "
-                   f"::ambience::lidl::MessageBuffer& reply) {{")
         if in_kernel[name]:
-            out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
+            body = _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
         else:
-            out.append(f"  rt::GroupCallTransport transport(mcu::Supervisor::instance(), {ring_id[name]});")
-            out.append("  co_return co_await transport.call(request, reply);")
-        out.append("}")
-        out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
-        for c in grants:
-            who = c["caller"] if c["caller"].startswith("external:") else f"{c['caller']}@{c['caller_node']}"
-            out.append(f"    {{{_str(who)}, rt::Grant{{{_mask(c['procedures'])}}}}},  // {c['interface']}")
-        out.append("};")
+            body = [f"  rt::GroupCallTransport transport(mcu::Supervisor::instance(), {ring_id[name]});",
+                    "  co_return co_await transport.call(request, reply);"]
+        out += _serve_remote_fn(doc, name, f"serve_remote_{name}", body)
     out.append("}  // namespace")
     out.append("")
     out.append("namespace ambience::generated {")
     out.append("")
-    out.append("// What this node serves over the network (RPC targets and exports), by object id.")
-    if served_rpc:
-        out.append("const ::ambience::node::ServedObject kServedObjects[] = {")
-        for name in served_rpc:
-            out.append(f"    {{{insts[name]['object_id']}, {_str(name)}, &serve_remote_{name}, {name}_grants}},")
-        out.append("};")
-    else:
-        out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
-    out.append(f"constexpr std::size_t kServedObjectCount = {len(served_rpc)};")
-    out.append("")
+    out += _served_objects_table(insts, served_rpc, "serve_remote_")
     out += _network_tables(doc)
     out.append("::ambience::Task<void> start_kernel_group() {")
     for g in groups:
@@ -564,7 +565,7 @@ def hosted_main_cc(doc: dict) -> str:
     gid.update({g["name"]: -1 for g in groups if g["kernel"]})
     group_of = {i["name"]: i["group"] for i in doc["instances"]}
     ipc_callees = sorted({d["target"] for i in doc["instances"] for d in i["dependencies"] if d["path"] == "ipc"})
-    rpc_served = sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+    rpc_served = _rpc_served(doc)
     group_of_early = {i["name"]: i["group"] for i in doc["instances"]}
     # instances a group process serves on its ring: IPC callees, and RPC targets the supervisor relays
     ring_served = sorted(set(ipc_callees) | {n for n in rpc_served if gid[group_of_early[n]] >= 0})
@@ -682,36 +683,18 @@ def hosted_main_cc(doc: dict) -> str:
     out.append("")
 
     for name in rpc_served:
-        inst = insts[name]
-        grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "rpc"]
-        out.append(f"::ambience::Task<::ambience::Status> serve_{name}(std::span<const std::byte> request, "
-                   f"::ambience::lidl::MessageBuffer& reply) {{")
         if gid[group_of[name]] < 0:
-            out += _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
+            body = _serve_by_schema(name, _served_interfaces(doc, name, ("rpc",)))
         else:
-            out.append(f"  co_return co_await rt::channel_round_trip(g_node->channel({gid[group_of[name]]}), "
-                       f"{inst['object_id']}, request, reply);")
-        out.append("}")
-        out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
-        for c in grants:
-            who = c["caller"] if c["caller"].startswith("external:") else f"{c['caller']}@{c['caller_node']}"
-            out.append(f"    {{{_str(who)}, rt::Grant{{{_mask(c['procedures'])}}}}},  // {c['interface']}")
-        out.append("};")
+            body = [f"  co_return co_await rt::channel_round_trip(g_node->channel({gid[group_of[name]]}), "
+                    f"{insts[name]['object_id']}, request, reply);"]
+        out += _serve_remote_fn(doc, name, f"serve_{name}", body)
     out.append("")
     out.append("}  // namespace")
     out.append("")
     out.append("namespace ambience::generated {")
     out.append("")
-    out.append("// What this node serves over the network (RPC targets and exports), by object id.")
-    if rpc_served:
-        out.append("const ::ambience::node::ServedObject kServedObjects[] = {")
-        for name in rpc_served:
-            out.append(f"    {{{insts[name]['object_id']}, {_str(name)}, &serve_{name}, {name}_grants}},")
-        out.append("};")
-    else:
-        out.append("const ::ambience::node::ServedObject* const kServedObjects = nullptr;")
-    out.append(f"constexpr std::size_t kServedObjectCount = {len(rpc_served)};")
-    out.append("")
+    out += _served_objects_table(insts, rpc_served, "serve_")
     out += _network_tables(doc)
     kernel = next(g for g in groups if g["kernel"])
     n_inst = len(doc["instances"])
