@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <tuple>
 #include <vector>
 
 #include "kernel/core/scheduler.hpp"
@@ -167,6 +168,16 @@ concept Transport = requires(T& t, std::span<const std::byte> request, MessageBu
 template <class T>
 concept ZeroCopyChannel = requires(T& c, std::uint16_t procedure, const void* args, void* result) {
   { c.invoke(procedure, args, result) } -> std::same_as<Task<Status>>;
+};
+
+// The typed blocks of one procedure (generated `<Service>::procedure_types` lists them by id):
+// `Args` (pointers to the caller's values, `tie()` -> tuple of const references), `Params`
+// (values as the callee receives them, `tie()` -> tuple of references), `Result`.
+template <class A, class P, class R>
+struct ProcedureTypes {
+  using Args = A;
+  using Params = P;
+  using Result = R;
 };
 
 // Serializes the calls that share one request/reply buffer pair (an RpcClient's): one call in
