@@ -6,7 +6,9 @@
 // (HostedRelay: capability check on the caller's group and the procedure, then the callee
 // group's ring) or serves it itself (an instance of the kernel group); the callee's group
 // process dispatches it to the implementation (serve_lidl) and the reply travels back the same
-// way. Each hop copies the message out of shared memory before using it.
+// way. Each hop copies the message out of shared memory before using it. Messages larger than a
+// ring element (64 KiB) travel through the payload arenas: the sender copies the message into its
+// arena (which the receiver maps read-only) and the element names it (hosted::BufferRef).
 #pragma once
 
 #include <cstddef>
@@ -24,17 +26,22 @@
 namespace ambience::node {
 
 // Ring shape of generated hosted groups: messages up to 64 KiB travel inline (2 MiB of shared
-// memory per group); larger ones fail with no_memory until the arena path is wired.
+// memory per group); larger ones through the arenas (kHostedArenaBytes each way; memfd pages
+// cost memory only once touched), up to what an arena has free (else no_memory).
 inline constexpr ipc::RingConfig kHostedRing{16, 16, 64 * 1024};
+inline constexpr std::size_t kHostedArenaBytes = std::size_t{64} << 20;
 
 inline hosted::GroupOptions hosted_group_options(const char* name) {
   hosted::GroupOptions o;
   o.name = name;
   o.ring = kHostedRing;
+  o.kernel_arena_bytes = kHostedArenaBytes;
+  o.group_arena_bytes = kHostedArenaBytes;
   return o;
 }
 
-// Sends one lidl message over a channel and copies the reply out (lidl's Transport concept).
+// Sends one lidl message over a channel and copies the reply out (lidl's Transport concept);
+// inline, or through the arenas that go with the channel when larger than an element.
 Task<Status> channel_round_trip(hosted::Channel& channel, std::uint32_t target, std::span<const std::byte> request,
                                 lidl::MessageBuffer& reply);
 

@@ -20,6 +20,9 @@ namespace ambience::hosted {
 
 namespace {
 
+GroupRuntime* g_current_group = nullptr;  // see GroupRuntime::current()
+Node* g_current_node = nullptr;           // see Node::current()
+
 struct NodeBell {
   std::atomic<std::uint32_t> word;
 };
@@ -84,6 +87,7 @@ int run_group(int argc, char** argv, void (*install)(GroupRuntime&)) {
     return 2;
   }
   static GroupRuntime rt;
+  g_current_group = &rt;
   rt.name_ = argv[2];
   const std::size_t region_bytes = std::strtoull(argv[3], nullptr, 10);
   RingConfig config;
@@ -181,12 +185,19 @@ struct Node::Group {
   } restart_node;
 };
 
+GroupRuntime* GroupRuntime::current() { return g_current_group; }
+Node* Node::current() { return g_current_node; }
+
 Node::Node() {
+  g_current_node = this;
   death_node_.node = this;
   death_node_.run = &Node::on_death;
 }
 
-Node::~Node() { stop(); }
+Node::~Node() {
+  stop();
+  if (g_current_node == this) g_current_node = nullptr;
+}
 
 int Node::add_group(const GroupOptions& options) {
   auto g = std::make_unique<Group>();

@@ -80,6 +80,9 @@ class GroupRuntime {
   // supervisor hands us.
   std::span<const std::byte> kernel_arena() const { return {kernel_arena_.data(), kernel_arena_.size()}; }
   std::uint32_t generation() const { return generation_; }
+  // This process's group runtime (nullptr outside a group process): lets runtime code that only
+  // holds a Channel find the arenas that go with it.
+  static GroupRuntime* current();
 
  private:
   friend int run_group(int argc, char** argv, void (*install)(GroupRuntime&));
@@ -132,6 +135,9 @@ class Node {
   ~Node();  // stops every group process
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
+  // The live Node of this process (the last one constructed; nullptr when none): lets runtime
+  // code that only holds a Channel find the arenas that go with it.
+  static Node* current();
 
   // Declares a group (before start()); returns its id.
   int add_group(const GroupOptions& options);
