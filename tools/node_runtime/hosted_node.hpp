@@ -29,7 +29,7 @@ namespace ambience::node {
 // memory per group); larger ones through the arenas (kHostedArenaBytes each way; memfd pages
 // cost memory only once touched), up to what an arena has free (else no_memory).
 inline constexpr ipc::RingConfig kHostedRing{16, 16, 64 * 1024};
-inline constexpr std::size_t kHostedArenaBytes = std::size_t{64} << 20;
+inline constexpr std::size_t kHostedArenaBytes = std::size_t{32} << 20;
 
 inline hosted::GroupOptions hosted_group_options(const char* name) {
   hosted::GroupOptions o;

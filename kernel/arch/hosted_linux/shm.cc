@@ -97,7 +97,11 @@ int SharedMemory::open_read_only() const {
 }
 
 void SharedMemory::zero() {
-  if (data_ != nullptr && writable_) std::memset(data_, 0, size_);
+  if (data_ == nullptr || !writable_) return;
+  // Punching the whole file out zeroes it and gives its pages back (large arenas stay cheap after
+  // a restart); memset if the kernel refuses.
+  if (fd_ >= 0 && fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(size_)) == 0) return;
+  std::memset(data_, 0, size_);
 }
 
 }  // namespace ambience::hosted
