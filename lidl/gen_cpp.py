@@ -330,13 +330,13 @@ class _CppGen:
             out += [f"// {s.fullname}.{p.name}: arguments by pointer (serializing and zero-copy clients).",
                     f"struct {base}_Args {{"]
             out += [f"  const {self.cpp(x.type)}* {x.name};" for x in p.params]
-            # tie(): the arguments as a tuple of references, so an IPC layer can share each one
+            # _tie(): the arguments as a tuple of references, so an IPC layer can share each one
             # by its type (Sharer<T>, arena references for spans) without knowing the procedure.
-            out.append(f"  auto tie() const {{ return std::tie({', '.join('*' + x.name for x in p.params)}); }}")
+            out.append(f"  auto _tie() const {{ return std::tie({', '.join('*' + x.name for x in p.params)}); }}")
             out += ["};", f"// {s.fullname}.{p.name}: parameters as the server receives them.",
                     f"struct {base}_Params {{"]
             out += [f"  {self.cpp(x.type)} {x.name}{self.init(x.type)};" for x in p.params]
-            out.append(f"  auto tie() {{ return std::tie({', '.join(x.name for x in p.params)}); }}")
+            out.append(f"  auto _tie() {{ return std::tie({', '.join(x.name for x in p.params)}); }}")
             out += ["};", f"struct {base}_Result {{"]
             if p.result is not None:
                 out.append(f"  {self.cpp(p.result)} value{self.init(p.result)};")

@@ -171,8 +171,8 @@ concept ZeroCopyChannel = requires(T& c, std::uint16_t procedure, const void* ar
 };
 
 // The typed blocks of one procedure (generated `<Service>::procedure_types` lists them by id):
-// `Args` (pointers to the caller's values, `tie()` -> tuple of const references), `Params`
-// (values as the callee receives them, `tie()` -> tuple of references), `Result`.
+// `Args` (pointers to the caller's values, `_tie()` -> tuple of const references), `Params`
+// (values as the callee receives them, `_tie()` -> tuple of references), `Result`.
 template <class A, class P, class R>
 struct ProcedureTypes {
   using Args = A;

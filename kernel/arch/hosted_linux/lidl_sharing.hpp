@@ -2,7 +2,7 @@
 //
 // The generated `<Service>ZeroCopyClient<C>` calls `C::invoke(procedure, const void* args,
 // void* result)`. `SharingChannel<Service>` recovers the argument types from the generated
-// `Service::procedure_types` (lidl::ProcedureTypes, `Args::tie()`), and shares each argument by
+// `Service::procedure_types` (lidl::ProcedureTypes, `Args::_tie()`), and shares each argument by
 // its type:
 //
 //   std::span<const E> (E integer/float), std::string_view, bytes (std::vector<std::uint8_t>)
@@ -135,7 +135,7 @@ class SharingChannel {
   template <class Types>
   Task<Status> invoke_typed(std::uint16_t procedure, const typename Types::Args& args, typename Types::Result& result) {
     using namespace sharing;
-    const auto values = args.tie();
+    const auto values = args._tie();
     constexpr std::size_t N = std::tuple_size_v<std::remove_cvref_t<decltype(values)>>;
     std::array<ArgSlot, N> slots{};
     std::array<SharedBuffer, N> staged;  // copies of borrowed arguments, alive until the reply
@@ -338,7 +338,7 @@ class SharingServer {
                            std::vector<std::uint64_t>& reply, std::size_t& reply_size) {
     using namespace sharing;
     typename Types::Params params{};
-    auto fields = params.tie();
+    auto fields = params._tie();
     constexpr std::size_t N = std::tuple_size_v<decltype(fields)>;
     const std::size_t head = sizeof(CallHeader) + N * sizeof(ArgSlot);
     if (h.arg_count != N || call.size() < head || call.size() - head < h.body_size) co_return Status::bad_message;
