@@ -569,6 +569,18 @@ def hosted_main_cc(doc: dict) -> str:
     group_of_early = {i["name"]: i["group"] for i in doc["instances"]}
     # instances a group process serves on its ring: IPC callees, and RPC targets the supervisor relays
     ring_served = sorted(set(ipc_callees) | {n for n in rpc_served if gid[group_of_early[n]] >= 0})
+    kernel_instances = {n for g in groups if g["kernel"] for n in g["instances"]}
+
+    def shares(d: dict, caller: str) -> bool:
+        """Supervisor -> group edges go zero-copy (hosted::SharingChannel / SharingServer)."""
+        return d["path"] == "ipc" and caller in kernel_instances and gid[group_of_early[d["target"]]] >= 0
+
+    def sharing_index(target: str, interface: str) -> int:
+        return _served_interfaces(doc, target, ("ipc", "rpc")).index(interface)
+
+    # (instance, interface): served zero-copy to the supervisor by the instance's group process
+    shared_served = sorted({(d["target"], d["interface"]) for i in doc["instances"] for d in i["dependencies"]
+                            if shares(d, i["name"])})
     headers = sorted({i["header"] for i in doc["instances"]})
     out = [HEADER.format(node=node, deployment=doc["deployment"], package=doc["package"])]
     out += ["#include <cstddef>", "#include <string_view>", "",
@@ -593,6 +605,10 @@ def hosted_main_cc(doc: dict) -> str:
             for d in inst["dependencies"]:
                 tag = f"d_{name}__{d['dependency']}"
                 iface = cxx_name(d["interface"])
+                if shares(d, name):
+                    out.append(f"rt::Slot<rt::SupervisorSharing<{iface}>> {tag}_sharing;")
+                    out.append(f"rt::Slot<{iface}ZeroCopyClient<rt::SupervisorSharing<{iface}>>> {tag}_client;")
+                    continue
                 if d["path"] == "ipc":
                     out.append(f"rt::Slot<rt::ChannelTransport> {tag}_transport;")
                 elif d["path"] == "rpc":
@@ -614,6 +630,10 @@ def hosted_main_cc(doc: dict) -> str:
                                     for i in ifaces)
                 out.append(f"rt::LidlEntry t_{name}_entries[] = {{{entries}}};")
                 out.append(f"rt::LidlTarget t_{name}{{t_{name}_entries}};")
+            for target, interface in shared_served:
+                if target == name:
+                    out.append(f"rt::Slot<hosted::SharingServer<{cxx_name(interface)}>> "
+                               f"z_{name}_{sharing_index(name, interface)};  // {interface}, zero-copy")
         out.append("")
 
     def arg(inst: dict, dep_name: str) -> str:
@@ -631,6 +651,13 @@ def hosted_main_cc(doc: dict) -> str:
             inst = insts[name]
             for d in inst["dependencies"]:
                 tag = f"d_{name}__{d['dependency']}"
+                if shares(d, name):
+                    target = d["target"]
+                    out.append(f"  {tag}_sharing.emplace(node, {gid[group_of[target]]}, rt::sharing_target("
+                               f"{insts[target]['object_id']}, {sharing_index(target, d['interface'])}));  "
+                               f"// -> {target}, zero-copy")
+                    out.append(f"  {tag}_client.emplace({tag}_sharing.get());")
+                    continue
                 if d["path"] == "ipc":
                     ch = f"node.channel({gid[group_of[d['target']]]})" if g["kernel"] else "to_kernel"
                     out.append(f"  {tag}_transport.emplace({ch}, {insts[d['target']]['object_id']});")
@@ -664,6 +691,13 @@ def hosted_main_cc(doc: dict) -> str:
         for name in g["instances"]:
             if name in ring_served:
                 out.append(f"    group.services().add({insts[name]['object_id']}, &rt::serve_lidl, &t_{name});")
+            for target, interface in shared_served:
+                if target == name:
+                    k = sharing_index(name, interface)
+                    out.append(f"    z_{name}_{k}.emplace(static_cast<{cxx_name(interface)}&>(i_{name}.get()), "
+                               f"&group.arena());")
+                    out.append(f"    z_{name}_{k}.get().install(group.services(), "
+                               f"rt::sharing_target({insts[name]['object_id']}, {k}));")
         out.append(f"    (void)::ambience::spawn(start_group_{g['name']}());")
         out.append("    return;")
         out.append("  }")
@@ -671,6 +705,12 @@ def hosted_main_cc(doc: dict) -> str:
     out.append("")
 
     # supervisor: capability-checked relays for every IPC callee
+    out.append("// Calls from the supervisor (kernel group) into a group process use the zero-copy client")
+    out.append("// (rt::SupervisorSharing): span/string_view/bytes arguments cross as references into the kernel's")
+    out.append("// arena. Calls from a group stay serialized: the supervisor must check the caller's capability")
+    out.append("// on the procedure before serving or relaying it, and Node::route (group -> supervisor -> group)")
+    out.append("// does not understand call blocks; a block the caller can still rewrite after the check would")
+    out.append("// let it bypass the check, so relays copy the whole message first (rt::relay).")
     for name in ipc_callees:
         grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "ipc"]
         out.append(f"constexpr rt::GroupGrant g_{name}_grants[] = {{")

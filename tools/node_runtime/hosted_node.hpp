@@ -16,6 +16,7 @@
 #include <span>
 #include <string_view>
 
+#include "kernel/arch/hosted_linux/lidl_sharing.hpp"
 #include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/console.hpp"
 #include "kernel/core/status.hpp"
@@ -58,6 +59,41 @@ class ChannelTransport {
   hosted::Channel& channel_;
   std::uint32_t target_;
 };
+
+// Supervisor -> group calls of a generated zero-copy client (`<Service>ZeroCopyClient`): span,
+// string_view and bytes arguments cross as references into the kernel's arena for `group`
+// (hosted::SharingChannel: in place when the caller's bytes already lie there, else one copy).
+// The channel is built per call because a restarted group gets its arena mapped again.
+// The group serves it with a hosted::SharingServer under sharing_target(object id, interface).
+template <class Service>
+class SupervisorSharing {
+ public:
+  SupervisorSharing(hosted::Node& node, int group, std::uint32_t target) : node_(node), group_(group), target_(target) {}
+
+  Task<Status> invoke(std::uint16_t procedure, const void* args, void* result) {
+    hosted::SharingChannel<Service> channel(node_.channel(group_), target_, node_.arena(group_),
+                                            node_.group_arena(group_));
+    const Status s = co_await channel.invoke(procedure, args, result);
+    stats_.calls += channel.stats().calls;
+    stats_.in_place += channel.stats().in_place;
+    stats_.copied_in += channel.stats().copied_in;
+    stats_.bytes_copied += channel.stats().bytes_copied;
+    co_return s;
+  }
+  const hosted::SharingStats& stats() const { return stats_; }
+
+ private:
+  hosted::Node& node_;
+  int group_;
+  std::uint32_t target_;
+  hosted::SharingStats stats_;
+};
+
+// Target id of the SharingServer for interface number `interface` of the object `object_id` in
+// its group process (distinct from the object id, which serves serialized lidl messages).
+constexpr std::uint32_t sharing_target(std::uint32_t object_id, std::uint32_t interface) {
+  return 0x40000000u | (object_id << 8) | interface;
+}
 
 // Serves one request element with a generated lidl dispatch function, answering in place.
 using DispatchFn = Task<Status> (*)(void* impl, std::span<const std::byte> request, lidl::MessageBuffer& reply);
