@@ -575,6 +575,14 @@ def hosted_main_cc(doc: dict) -> str:
         """Supervisor -> group edges go zero-copy (hosted::SharingChannel / SharingServer)."""
         return d["path"] == "ipc" and caller in kernel_instances and gid[group_of_early[d["target"]]] >= 0
 
+    def shares_up(d: dict, caller: str) -> bool:
+        """Group -> kernel group edges go zero-copy too (served in the supervisor, capability-checked)."""
+        return d["path"] == "ipc" and caller not in kernel_instances and d["target"] in kernel_instances
+
+    # (kernel instance, interface, caller group id): a supervisor-side SharingServer each
+    served_up = sorted({(d["target"], d["interface"], gid[group_of_early[i["name"]]]) for i in doc["instances"]
+                        for d in i["dependencies"] if shares_up(d, i["name"])})
+
     def sharing_index(target: str, interface: str) -> int:
         return _served_interfaces(doc, target, ("ipc", "rpc")).index(interface)
 
@@ -605,9 +613,10 @@ def hosted_main_cc(doc: dict) -> str:
             for d in inst["dependencies"]:
                 tag = f"d_{name}__{d['dependency']}"
                 iface = cxx_name(d["interface"])
-                if shares(d, name):
-                    out.append(f"rt::Slot<rt::SupervisorSharing<{iface}>> {tag}_sharing;")
-                    out.append(f"rt::Slot<{iface}ZeroCopyClient<rt::SupervisorSharing<{iface}>>> {tag}_client;")
+                if shares(d, name) or shares_up(d, name):
+                    ch = "SupervisorSharing" if shares(d, name) else "GroupSharing"
+                    out.append(f"rt::Slot<rt::{ch}<{iface}>> {tag}_sharing;")
+                    out.append(f"rt::Slot<{iface}ZeroCopyClient<rt::{ch}<{iface}>>> {tag}_client;")
                     continue
                 if d["path"] == "ipc":
                     out.append(f"rt::Slot<rt::ChannelTransport> {tag}_transport;")
@@ -658,6 +667,13 @@ def hosted_main_cc(doc: dict) -> str:
                                f"// -> {target}, zero-copy")
                     out.append(f"  {tag}_client.emplace({tag}_sharing.get());")
                     continue
+                if shares_up(d, name):
+                    target = d["target"]
+                    out.append(f"  {tag}_sharing.emplace(to_kernel, rt::sharing_target({insts[target]['object_id']}, "
+                               f"{sharing_index(target, d['interface'])}, {gid[g['name']]}));  "
+                               f"// -> {target} (kernel group), zero-copy")
+                    out.append(f"  {tag}_client.emplace({tag}_sharing.get());")
+                    continue
                 if d["path"] == "ipc":
                     ch = f"node.channel({gid[group_of[d['target']]]})" if g["kernel"] else "to_kernel"
                     out.append(f"  {tag}_transport.emplace({ch}, {insts[d['target']]['object_id']});")
@@ -705,12 +721,13 @@ def hosted_main_cc(doc: dict) -> str:
     out.append("")
 
     # supervisor: capability-checked relays for every IPC callee
-    out.append("// Calls from the supervisor (kernel group) into a group process use the zero-copy client")
-    out.append("// (rt::SupervisorSharing): span/string_view/bytes arguments cross as references into the kernel's")
-    out.append("// arena. Calls from a group stay serialized: the supervisor must check the caller's capability")
-    out.append("// on the procedure before serving or relaying it, and Node::route (group -> supervisor -> group)")
-    out.append("// does not understand call blocks; a block the caller can still rewrite after the check would")
-    out.append("// let it bypass the check, so relays copy the whole message first (rt::relay).")
+    out.append("// Supervisor <-> group calls use the generated zero-copy client: span/string_view/bytes arguments")
+    out.append("// cross as references into the caller's arena (rt::SupervisorSharing, rt::GroupSharing). Calls")
+    out.append("// from a group into the kernel group are served by a SharingServer per caller group whose allow")
+    out.append("// hook (rt::allow_sharing) checks the same grants as the relay, on the procedure read from its")
+    out.append("// private copy of the call block. Group -> group calls stay serialized through rt::relay: the")
+    out.append("// supervisor forwards them (Node::route does not understand call blocks, and a block's")
+    out.append("// references point into the caller's arena, which the callee group does not map).")
     for name in ipc_callees:
         grants = [c for c in doc["capabilities"] if c["callee"] == name and c["path"] == "ipc"]
         out.append(f"constexpr rt::GroupGrant g_{name}_grants[] = {{")
@@ -720,6 +737,12 @@ def hosted_main_cc(doc: dict) -> str:
         out.append("};")
         out.append(f"rt::HostedRelay r_{name}{{nullptr, {insts[name]['object_id']}, {gid[group_of[name]]}, nullptr, "
                    f"g_{name}_grants}};")
+        for target, interface, caller in served_up:
+            if target == name:
+                z = f"zk_{name}_{sharing_index(name, interface)}_{caller}"
+                out.append(f"rt::Slot<hosted::SharingServer<{cxx_name(interface)}>> {z};  // {interface} for group "
+                           f"{caller}, zero-copy")
+                out.append(f"rt::SharingGrants {z}_grants{{nullptr, {caller}, g_{name}_grants}};")
     out.append("")
 
     for name in rpc_served:
@@ -759,6 +782,15 @@ def hosted_main_cc(doc: dict) -> str:
         if gid[group_of[name]] < 0:
             out.append(f"  r_{name}.local = &t_{name};")
         out.append(f"  node.services().add({insts[name]['object_id']}, &rt::relay, &r_{name});")
+        for target, interface, caller in served_up:
+            if target == name:
+                k = sharing_index(name, interface)
+                z = f"zk_{name}_{k}_{caller}"
+                out.append(f"  {z}.emplace(static_cast<{cxx_name(interface)}&>(i_{name}.get()), &node.arena({caller}));")
+                out.append(f"  {z}_grants.node = &node;")
+                out.append(f"  {z}.get().set_allow(&rt::allow_sharing, &{z}_grants);")
+                out.append(f"  {z}.get().install(node.services(), rt::sharing_target({insts[name]['object_id']}, "
+                           f"{k}, {caller}));")
     out.append("  if (node.start() != ::ambience::Status::ok) {")
     failed = _str(f"ambience: node '{node}': the group processes did not start\n")
     out.append(f"    ::ambience::print({failed});")

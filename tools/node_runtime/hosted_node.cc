@@ -147,6 +147,18 @@ void relay(void* rel, hosted::ServiceContext& sc, const hosted::Channel::Request
   (void)spawn(relay_task(static_cast<HostedRelay*>(rel), sc.channel, request, sc.peer_arena));
 }
 
+bool allow_sharing(void* grants, const hosted::ServiceContext& sc, std::uint16_t procedure) {
+  auto* g = static_cast<SharingGrants*>(grants);
+  bool allowed = false;
+  if (g->node != nullptr && caller_group_of(*g->node, sc.channel) == g->caller_group) {
+    for (const auto& grant : g->grants) {
+      if (grant.caller_group == g->caller_group && grant.grant.allows(procedure)) allowed = true;
+    }
+  }
+  if (!allowed) ++g->denied;
+  return allowed;
+}
+
 int run_supervisor(hosted::Node& node, int argc, char** argv) {
   long exit_after_ms = -1;
   for (int i = 1; i + 1 < argc; ++i) {

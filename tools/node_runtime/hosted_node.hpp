@@ -89,10 +89,32 @@ class SupervisorSharing {
   hosted::SharingStats stats_;
 };
 
-// Target id of the SharingServer for interface number `interface` of the object `object_id` in
-// its group process (distinct from the object id, which serves serialized lidl messages).
-constexpr std::uint32_t sharing_target(std::uint32_t object_id, std::uint32_t interface) {
-  return 0x40000000u | (object_id << 8) | interface;
+// Group -> kernel group calls of a generated zero-copy client: arguments cross as references
+// into the group's own arena (the supervisor maps it read-only). Served in the supervisor by a
+// hosted::SharingServer per caller group whose allow hook is allow_sharing (the capability check).
+template <class Service>
+class GroupSharing {
+ public:
+  GroupSharing(hosted::Channel& to_kernel, std::uint32_t target) : channel_(to_kernel), target_(target) {}
+
+  Task<Status> invoke(std::uint16_t procedure, const void* args, void* result) {
+    hosted::GroupRuntime* rt = hosted::GroupRuntime::current();
+    if (rt == nullptr) co_return Status::unavailable;
+    hosted::SharingChannel<Service> channel(channel_, target_, rt->arena(), rt->kernel_arena());
+    co_return co_await channel.invoke(procedure, args, result);
+  }
+
+ private:
+  hosted::Channel& channel_;
+  std::uint32_t target_;
+};
+
+// Target id of the SharingServer for interface number `interface` of the object `object_id`:
+// in its group process (caller_group -1: the supervisor calls), or in the supervisor for calls
+// from `caller_group` (one server per caller: replies go into that group's arena). Distinct from
+// the object id, which serves serialized lidl messages.
+constexpr std::uint32_t sharing_target(std::uint32_t object_id, std::uint32_t interface, int caller_group = -1) {
+  return 0x40000000u | (static_cast<std::uint32_t>(caller_group + 1) << 20) | (object_id << 8) | interface;
 }
 
 // Serves one request element with a generated lidl dispatch function, answering in place.
@@ -139,6 +161,16 @@ struct HostedRelay {
   std::uint32_t denied = 0;
 };
 void relay(void* relay, hosted::ServiceContext& sc, const hosted::Channel::Request& request);
+
+// Capability check of a supervisor-side SharingServer (SharingServer::set_allow): the request
+// must come over `caller_group`'s channel and its grant must allow the procedure.
+struct SharingGrants {
+  hosted::Node* node;
+  int caller_group;
+  std::span<const GroupGrant> grants;
+  std::uint32_t denied = 0;
+};
+bool allow_sharing(void* grants, const hosted::ServiceContext& sc, std::uint16_t procedure);
 
 // Runs the supervisor loop: until `--exit-after-ms N` elapsed (from argv), or for ever.
 int run_supervisor(hosted::Node& node, int argc, char** argv);

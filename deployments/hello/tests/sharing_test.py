@@ -13,14 +13,19 @@ class SharingTest(unittest.TestCase):
         with open("deployments/hello/tests/sharing/sharing/host_main.cc", encoding="utf-8") as f:
             main = f.read()
         self.assertIn("rt::SupervisorSharing<::sharetest::Sink>", main)
+        self.assertIn("rt::GroupSharing<::sharetest::Sink>", main)
         self.assertIn("hosted::SharingServer<::sharetest::Sink>", main)
+        self.assertIn("set_allow(&rt::allow_sharing", main)
+        # the supervisor's probe allocates in the arena of group 0: that must be the sink's
+        self.assertIn('node.add_group(rt::hosted_group_options("sink"));  // 0', main)
         out = subprocess.run(["deployments/hello/tests/sharing/host", "--exit-after-ms", "2000"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stdout)
-        m = re.search(r"\[probe\] span sent at arena offset (\d+), read by the group at offset (\d+)", out.stdout)
-        self.assertIsNotNone(m, out.stdout)
-        self.assertEqual(m.group(1), m.group(2), out.stdout)
-
+        for way in ("supervisor -> group", "group -> supervisor"):
+            m = re.search(r"\[probe " + way + r"\] span sent at arena offset (\d+), read by the callee at offset (\d+)",
+                          out.stdout)
+            self.assertIsNotNone(m, f"{way}:\n{out.stdout}")
+            self.assertEqual(m.group(1), m.group(2), f"{way}: the span was copied:\n{out.stdout}")
 
 if __name__ == "__main__":
     unittest.main()

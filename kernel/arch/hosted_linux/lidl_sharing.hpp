@@ -264,6 +264,14 @@ class SharingServer {
   bool install(ServiceTable& table, std::uint32_t target) { return table.add(target, &SharingServer::handle, this); }
   std::uint64_t rejected() const { return rejected_; }
 
+  // Optional capability check: called with the procedure read from the private copy of the call
+  // block (so the caller cannot change it after the check); false answers access_denied.
+  using Allow = bool (*)(void* ctx, const ServiceContext& sc, std::uint16_t procedure);
+  void set_allow(Allow allow, void* ctx) {
+    allow_ = allow;
+    allow_ctx_ = ctx;
+  }
+
  private:
   static void handle(void* self, ServiceContext& sc, const Channel::Request& r) {
     auto* server = static_cast<SharingServer*>(self);
@@ -298,6 +306,10 @@ class SharingServer {
     Status s = Status::bad_message;
     std::vector<std::uint64_t> reply;
     std::size_t reply_size = 0;
+    if (ok && allow_ != nullptr && !allow_(allow_ctx_, sc, h.procedure)) {
+      (void)ch.respond(r, Status::access_denied, 0);
+      co_return;
+    }
     if (ok) {
       std::optional<Task<Status>> typed;
       with_index<std::tuple_size_v<Procedures>>(h.procedure, [&]<std::size_t P>() {
@@ -392,6 +404,8 @@ class SharingServer {
 
   Service& impl_;
   Arena* arena_;
+  Allow allow_ = nullptr;
+  void* allow_ctx_ = nullptr;
   std::uint64_t rejected_ = 0;
   std::vector<SharedBuffer> held_;  // reply buffers by element index
 };

@@ -17,6 +17,7 @@ using ambience::Task;
 using namespace ambience::hosted;
 
 constexpr std::uint32_t kBulkTarget = 11;
+constexpr std::uint32_t kBlobOnlyTarget = 12;  // set_allow: only procedure 1 (blob)
 constexpr std::uint64_t kNotInArena = ~std::uint64_t{0};
 constexpr std::size_t kBig = 6 << 20;  // 6 MiB
 
@@ -46,6 +47,9 @@ void install(GroupRuntime& rt) {
   impl.kernel_arena = rt.kernel_arena();
   static SharingServer<sharetest::Bulk> server(impl, &rt.arena());
   server.install(rt.services(), kBulkTarget);
+  static SharingServer<sharetest::Bulk> blob_only(impl, &rt.arena());
+  blob_only.set_allow([](void*, const ServiceContext&, std::uint16_t procedure) { return procedure == 1; }, nullptr);
+  blob_only.install(rt.services(), kBlobOnlyTarget);
 }
 const bool g_group_mode = (run_group_if_requested(install), false);
 
@@ -170,6 +174,25 @@ AMBIENCE_TEST(bytes_argument_of_several_mib_goes_through_the_arena) {
   CHECK(client.last_status() == Status::ok);
   CHECK_EQ(got, sum + data.size());
   CHECK_EQ(channel.stats().bytes_copied, data.size());
+  f.node.stop();
+}
+
+// The allow hook sees the procedure of the call block: a denied one is answered access_denied
+// without running the implementation, an allowed one runs.
+AMBIENCE_TEST(allow_hook_denies_procedures_it_does_not_grant) {
+  Fixture f;
+  CHECK(f.node.start() == Status::ok);
+  SharingChannel<sharetest::Bulk> channel(f.node.channel(f.g), kBlobOnlyTarget, f.node.arena(f.g),
+                                          f.node.group_arena(f.g));
+  sharetest::BulkZeroCopyClient<SharingChannel<sharetest::Bulk>> client(channel);
+  std::vector<std::uint8_t> heap(64, 1);
+  Call call{&client, heap, "x", 1};
+  (void)run<sharetest::Seen>(f.node, do_inspect, &call);
+  CHECK(client.last_status() == Status::access_denied);
+  BlobCall blob{&client, &heap};
+  const std::uint64_t got = run<std::uint64_t>(f.node, do_blob, &blob);
+  CHECK(client.last_status() == Status::ok);
+  CHECK_EQ(got, 64u + 64u);
   f.node.stop();
 }
 

@@ -1,5 +1,6 @@
-// Runs in the supervisor (kernel group): hands the sink a span that lies in the kernel's arena for
-// the sink's group and prints where the sink read it (equal offsets: no copy on the way).
+// Hands the sink a span that lies in the caller's arena (in the supervisor: the kernel's arena for
+// the sink's group; in a group process: its own) and prints where the sink read it (equal offsets:
+// no copy on the way).
 #pragma once
 
 #include <cstdint>
@@ -19,15 +20,18 @@ class ProbeService final : public Probe {
   ::ambience::Task<std::uint32_t> passed() override { co_return passed_; }
 
   ::ambience::Task<void> start() {
-    ::ambience::hosted::Node* node = ::ambience::hosted::Node::current();
-    if (node == nullptr) {
-      ::ambience::print("[probe] no hosted node\n");
-      co_return;
-    }
+    // The caller's arena: the kernel's arena for the sink's group (supervisor), or this group's.
     constexpr std::size_t kBytes = 1 << 20;
-    ::ambience::hosted::SharedBuffer buf = node->arena(0).allocate(kBytes, 64);
+    ::ambience::hosted::SharedBuffer buf;
+    const char* who = "group -> supervisor";
+    if (::ambience::hosted::GroupRuntime* rt = ::ambience::hosted::GroupRuntime::current(); rt != nullptr) {
+      buf = rt->arena().allocate(kBytes, 64);
+    } else if (::ambience::hosted::Node* node = ::ambience::hosted::Node::current(); node != nullptr) {
+      buf = node->arena(0).allocate(kBytes, 64);  // group 0: the sink's
+      who = "supervisor -> group";
+    }
     if (!buf) {
-      ::ambience::print("[probe] arena full\n");
+      ::ambience::print("[probe] no arena\n");
       co_return;
     }
     for (std::size_t i = 0; i < kBytes; ++i) buf.data()[i] = static_cast<std::byte>(i * 7 + 3);
@@ -35,8 +39,8 @@ class ProbeService final : public Probe {
     const std::uint64_t read_at = co_await sink_.inspect(data);
     const std::uint64_t sent_at = buf.ref().offset;
     if (read_at == sent_at) ++passed_;
-    const std::string line = "[probe] span sent at arena offset " + std::to_string(sent_at) +
-                             ", read by the group at offset " + std::to_string(read_at) + "\n";
+    const std::string line = std::string("[probe ") + who + "] span sent at arena offset " + std::to_string(sent_at) +
+                             ", read by the callee at offset " + std::to_string(read_at) + "\n";
     ::ambience::print(std::string_view(line));
   }
 

@@ -1,4 +1,4 @@
-// Runs in a group process: reports where it found the span's bytes.
+// Reports where it found the span's bytes: at which offset of the caller's arena, if there.
 #pragma once
 
 #include <cstdint>
@@ -13,12 +13,26 @@ namespace sharetest {
 class SinkService final : public Sink {
  public:
   ::ambience::Task<std::uint64_t> inspect(std::span<const std::uint8_t> data) override {
-    const ::ambience::hosted::GroupRuntime* rt = ::ambience::hosted::GroupRuntime::current();
-    if (rt == nullptr || data.empty()) co_return ~std::uint64_t{0};
-    const std::span<const std::byte> arena = rt->kernel_arena();
-    const auto* p = reinterpret_cast<const std::byte*>(data.data());
-    if (p < arena.data() || p + data.size() > arena.data() + arena.size()) co_return ~std::uint64_t{0};
-    co_return static_cast<std::uint64_t>(p - arena.data());
+    co_return offset_in_caller_arena(reinterpret_cast<const std::byte*>(data.data()), data.size());
+  }
+
+ private:
+  // In a group process the caller's arena is the kernel's; in the supervisor, a group's arena.
+  static std::uint64_t offset_in_caller_arena(const std::byte* p, std::size_t n) {
+    constexpr std::uint64_t kElsewhere = ~std::uint64_t{0};
+    if (n == 0) return kElsewhere;
+    auto in = [&](std::span<const std::byte> arena) {
+      return p >= arena.data() && p + n <= arena.data() + arena.size();
+    };
+    if (const auto* rt = ::ambience::hosted::GroupRuntime::current(); rt != nullptr) {
+      return in(rt->kernel_arena()) ? static_cast<std::uint64_t>(p - rt->kernel_arena().data()) : kElsewhere;
+    }
+    if (const auto* node = ::ambience::hosted::Node::current(); node != nullptr) {
+      for (int g = 0; g < node->groups(); ++g) {
+        if (in(node->group_arena(g))) return static_cast<std::uint64_t>(p - node->group_arena(g).data());
+      }
+    }
+    return kElsewhere;
   }
 };
 
