@@ -161,4 +161,21 @@ AMBIENCE_TEST(messages_over_an_element_go_through_the_arenas) {
   node.stop();
 }
 
+// The capability check of supervisor-side SharingServers: only the bound caller group's channel,
+// only granted procedures (the groups need not run: the check looks at channels and grants).
+AMBIENCE_TEST(allow_sharing_checks_the_caller_group_and_the_procedure) {
+  hosted::Node node;
+  const int other = node.add_group(rt::hosted_group_options("other"));
+  const int caller = node.add_group(rt::hosted_group_options("caller"));
+  const rt::GroupGrant grants[] = {{caller, rt::Grant{0b10}}, {other, rt::Grant{0b01}}};
+  rt::SharingGrants sg{&node, caller, grants};
+  const hosted::ServiceContext from_caller{&node.channel(caller), {}};
+  const hosted::ServiceContext from_other{&node.channel(other), {}};
+  CHECK(rt::allow_sharing(&sg, from_caller, 1));
+  CHECK(!rt::allow_sharing(&sg, from_caller, 0));  // not granted to this caller
+  CHECK(!rt::allow_sharing(&sg, from_other, 0));   // granted to `other`, but this server is `caller`'s
+  CHECK(!rt::allow_sharing(&sg, from_other, 1));
+  CHECK_EQ(sg.denied, 3u);
+}
+
 }  // namespace
