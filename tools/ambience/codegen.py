@@ -706,14 +706,17 @@ def hosted_main_cc(doc: dict) -> str:
         out.append(f"    construct_group_{g['name']}(group.channel());")
         for name in g["instances"]:
             if name in ring_served:
-                out.append(f"    group.services().add({insts[name]['object_id']}, &rt::serve_lidl, &t_{name});")
+                full = _str(f"service table full: cannot serve '{name}' in group '{g['name']}'")
+                out.append(f"    if (!group.services().add({insts[name]['object_id']}, &rt::serve_lidl, &t_{name})) "
+                           f"::ambience::fatal({full});")
             for target, interface in shared_served:
                 if target == name:
                     k = sharing_index(name, interface)
                     out.append(f"    z_{name}_{k}.emplace(static_cast<{cxx_name(interface)}&>(i_{name}.get()), "
                                f"&group.arena());")
-                    out.append(f"    z_{name}_{k}.get().install(group.services(), "
-                               f"rt::sharing_target({insts[name]['object_id']}, {k}));")
+                    full = _str(f"service table full: cannot serve '{name}' zero-copy in group '{g['name']}'")
+                    out.append(f"    if (!z_{name}_{k}.get().install(group.services(), "
+                               f"rt::sharing_target({insts[name]['object_id']}, {k}))) ::ambience::fatal({full});")
         out.append(f"    (void)::ambience::spawn(start_group_{g['name']}());")
         out.append("    return;")
         out.append("  }")
@@ -781,7 +784,9 @@ def hosted_main_cc(doc: dict) -> str:
         out.append(f"  r_{name}.node = &node;")
         if gid[group_of[name]] < 0:
             out.append(f"  r_{name}.local = &t_{name};")
-        out.append(f"  node.services().add({insts[name]['object_id']}, &rt::relay, &r_{name});")
+        full = _str(f"service table full: cannot relay to '{name}'")
+        out.append(f"  if (!node.services().add({insts[name]['object_id']}, &rt::relay, &r_{name})) "
+                   f"::ambience::fatal({full});")
         for target, interface, caller in served_up:
             if target == name:
                 k = sharing_index(name, interface)
@@ -789,8 +794,9 @@ def hosted_main_cc(doc: dict) -> str:
                 out.append(f"  {z}.emplace(static_cast<{cxx_name(interface)}&>(i_{name}.get()), &node.arena({caller}));")
                 out.append(f"  {z}_grants.node = &node;")
                 out.append(f"  {z}.get().set_allow(&rt::allow_sharing, &{z}_grants);")
-                out.append(f"  {z}.get().install(node.services(), rt::sharing_target({insts[name]['object_id']}, "
-                           f"{k}, {caller}));")
+                full = _str(f"service table full: cannot serve '{name}' zero-copy to group {caller}")
+                out.append(f"  if (!{z}.get().install(node.services(), rt::sharing_target({insts[name]['object_id']}, "
+                           f"{k}, {caller}))) ::ambience::fatal({full});")
     out.append("  if (node.start() != ::ambience::Status::ok) {")
     failed = _str(f"ambience: node '{node}': the group processes did not start\n")
     out.append(f"    ::ambience::print({failed});")

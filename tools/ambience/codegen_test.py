@@ -86,8 +86,10 @@ def test_hosted_groups_become_processes_with_capability_checked_relays():
     assert 'node.add_group(rt::hosted_group_options("database"));  // 0' in cc
     assert "    {1, rt::Grant{0x7ull}},  // recognition (camera_trap.EventLog)" in cc
     assert "  d_recognition__log_transport.emplace(to_kernel, 1);" in cc
-    assert "    group.services().add(1, &rt::serve_lidl, &t_database);" in cc
-    assert "  node.services().add(1, &rt::relay, &r_database);" in cc
+    assert ("    if (!group.services().add(1, &rt::serve_lidl, &t_database)) "
+            "::ambience::fatal(\"service table full: cannot serve 'database' in group 'database'\");") in cc
+    assert ("  if (!node.services().add(1, &rt::relay, &r_database)) "
+            "::ambience::fatal(\"service table full: cannot relay to 'database'\");") in cc
 
 
 def test_forwarding_tables_on_intermediate_nodes():
