@@ -15,11 +15,14 @@ import sys
 TRACE = re.compile(r"Trace \d+: (0x[0-9a-f]+) \[[0-9a-f]+/([0-9a-f]+)/")
 
 
-def count_samples(lines, start: int, stop: int) -> list[int]:
+def executed_blocks(lines):
+    """Yields (pc, instructions) for every executed block of a `-d in_asm,exec,nochain` log.
+
+    A block's length is learnt from the `IN:` listing that precedes its first execution; a block
+    whose translation is not in the log counts as one instruction.
+    """
     block_len: dict[str, int] = {}
     translating: int | None = None
-    samples: list[int] = []
-    running: int | None = None
     for line in lines:
         if line.startswith("IN:"):
             translating = 0
@@ -34,14 +37,20 @@ def count_samples(lines, start: int, stop: int) -> list[int]:
         if translating:  # the first execution after a translation is that block
             block_len[host] = translating
         translating = None
-        pc = int(pc_text, 16)
+        yield int(pc_text, 16), block_len.get(host, 1)
+
+
+def count_samples(lines, start: int, stop: int) -> list[int]:
+    samples: list[int] = []
+    running: int | None = None
+    for pc, length in executed_blocks(lines):
         if running is not None and pc == stop:
             samples.append(running)
             running = None
         if pc == start:
             running = 0
         if running is not None:
-            running += block_len.get(host, 1)
+            running += length
     return samples
 
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
-import re
 import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
-TRACE = re.compile(r"Trace \d+: (0x[0-9a-f]+) \[[0-9a-f]+/([0-9a-f]+)/")
-
+from trace_count import executed_blocks  # same folder: the one trace parser
 
 @dataclass(frozen=True)
 class Symbols:
@@ -45,27 +43,11 @@ def parse_nm(text: str) -> Symbols:
 
 def profile(lines: Iterable[str], symbols: Symbols, start: str, stop: str, occurrence: int) -> Counter:
     """Instructions per function in the window (see module doc)."""
-    block_len: dict[str, int] = {}
-    translating: int | None = None
     seen = 0
     active = False
     counts: Counter = Counter()
     cache: dict[int, tuple[int, str]] = {}
-    for line in lines:
-        if line.startswith("IN:"):
-            translating = 0
-            continue
-        if translating is not None and line.startswith("0x"):
-            translating += 1
-            continue
-        m = TRACE.match(line)
-        if not m:
-            continue
-        host, pc_text = m.groups()
-        if translating:  # the first execution after a translation is that block
-            block_len[host] = translating
-        translating = None
-        pc = int(pc_text, 16)
+    for pc, length in executed_blocks(lines):
         entry, name = cache.get(pc) or cache.setdefault(pc, symbols.function_at(pc))
         if not active:
             if name.startswith(start) and entry == pc:
@@ -75,7 +57,7 @@ def profile(lines: Iterable[str], symbols: Symbols, start: str, stop: str, occur
                 continue
         elif name.startswith(stop):
             break
-        counts[name] += block_len.get(host, 1)
+        counts[name] += length
     return counts
 
 
