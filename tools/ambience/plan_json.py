@@ -88,7 +88,8 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
 
 
 def dumps(doc: dict) -> str:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
+    # Indented (one key a line) so golden files and reviews show plan changes line by line.
+    return json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True) + "\n"
 
 
 def plan_documents(plan: Plan) -> dict[str, str]:

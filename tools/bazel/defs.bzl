@@ -392,6 +392,26 @@ def _absolute(label):
         return label
     return "//" + native.package_name() + ":" + label
 
+def _golden_targets(pkg, generated, testonly):
+    """:golden_test compares the generated plans, node C++ and linker fragments with golden/;
+    `bazel run :golden_update` rewrites golden/ (tools/update_goldens.sh does every deployment)."""
+    native.filegroup(name = "golden_files", srcs = native.glob(["golden/*"]), testonly = testonly)
+    native.sh_test(
+        name = "golden_test",
+        size = "small",
+        srcs = ["//tools/bazel:golden_test.sh"],
+        args = [pkg, "$(locations :golden_files)", "--"] + ["$(locations %s)" % g for g in generated],
+        data = [":golden_files"] + generated,
+        testonly = testonly,
+    )
+    native.sh_binary(
+        name = "golden_update",
+        srcs = ["//tools/bazel:golden_update.sh"],
+        args = [pkg] + ["$(locations %s)" % g for g in generated],
+        data = generated,
+        testonly = testonly,
+    )
+
 def deployment(name, visibility = None, testonly = False):
     """Call last in the BUILD file. Plans the deployment and declares one image per node.
 
@@ -483,9 +503,11 @@ def deployment(name, visibility = None, testonly = False):
     )
 
     images = []
+    generated = []  # what the deployment compiler writes, compared with golden/ by :golden_test
     for n in nodes:
         nname = n["name"]
         for kind in ["plan", "main"] + (["ld"] if nname in mcu_nodes else []):
+            generated.append(":%s_%s" % (nname, kind))
             native.filegroup(
                 name = "%s_%s" % (nname, kind),
                 srcs = [":" + name],
@@ -528,6 +550,7 @@ def deployment(name, visibility = None, testonly = False):
             images.append(":%s_bundle" % nname)
         images.append(":" + nname)
     native.filegroup(name = name + "_images", srcs = images, visibility = visibility, testonly = testonly)
+    _golden_targets(pkg, generated, testonly)
     hosted_nodes = [n["name"] for n in nodes if n["name"] not in mcu_nodes]
     mcu = [n for n in nodes if n["name"] in mcu_nodes]
     _cluster(
