@@ -36,6 +36,24 @@ constexpr std::uint32_t kMaxInstances = 16;
 constexpr std::uint32_t kMaxRingElements = 8;  // per region, both partitions
 constexpr std::uint16_t kNoInstance = 0xFFFF;
 
+// Capabilities are per procedure: allow() takes a mask of the procedure ids a caller group may
+// invoke on an instance (bit p = procedure p, as the deployment plan computes them).
+constexpr std::uint64_t kAllProcedures = ~std::uint64_t{0};
+
+// Where the kernel finds the procedure id of a call, for the capability check. By default it is
+// the call's method (DirectCall::instance_method >> 16, ElementHeader::method). Calls made with
+// `method` carry a message envelope instead, with the procedure id inside their argument bytes:
+// a little-endian field of `width` (1, 2 or 4) bytes at `offset`. The kernel reads it from its
+// own copy of the arguments (or the callee's, which the caller cannot write), never from memory
+// the caller may still change. The runtime that defines the envelope tells the supervisor
+// (Supervisor::set_procedure_field); the kernel knows nothing else about the format. width 0:
+// no envelope, every call's procedure is its method.
+struct ProcedureField {
+  std::uint16_t method = 0;
+  std::uint16_t offset = 0;
+  std::uint8_t width = 0;
+};
+
 using Endpoint = ipc::BasicRingEndpoint<kMaxRingElements>;
 
 // The ring shape of every group region on a microcontroller (small: RAM is scarce).
@@ -99,9 +117,10 @@ struct DirectSlot {
   std::uint32_t arg_len;     // written by the kernel (<= payload)
   std::uint32_t result_cap;  // written by the kernel (<= payload)
   std::uint32_t result_len;  // written by the callee; validated by the kernel
-  std::byte arg[kGroupRing.payload_bytes];
-  std::byte result[kGroupRing.payload_bytes];
+  alignas(8) std::byte arg[kGroupRing.payload_bytes];  // 8-aligned: lidl messages are read in place
+  alignas(8) std::byte result[kGroupRing.payload_bytes];
 };
+static_assert(offsetof(DirectSlot, arg) == 16 && alignof(DirectSlot) == 8);
 
 using GroupEntry = void (*)(const GroupBoot* boot);
 
@@ -144,6 +163,7 @@ struct GroupStats {
   std::uint32_t zero_copy = 0;     // requests to this group whose buffer was shared, not copied
   std::uint32_t copied = 0;        // requests to this group whose buffer argument was copied
   std::uint32_t direct = 0;        // calls this group made over the direct-call fast path
+  std::uint32_t denied = 0;        // calls this group made that its capabilities did not allow
   std::uint32_t last_fault_address = 0;
   std::uint32_t last_fault_pc = 0;
 };
@@ -162,7 +182,11 @@ class Supervisor {
   int add_group(const GroupConfig& config);
   void bind_kernel_instance(std::uint16_t instance, ServiceBinding binding);
   void bind_group_instance(std::uint16_t instance, int group);
-  void allow(int caller_group, std::uint16_t instance);  // capability: group may call instance
+  // Capability: `caller_group` may invoke these procedures of `instance` (calls accumulate).
+  // Anything else is refused with Status::access_denied and counted (GroupStats::denied).
+  void allow(int caller_group, std::uint16_t instance, std::uint64_t procedures = kAllProcedures);
+  // Where calls carrying a message envelope keep their procedure id (see ProcedureField).
+  void set_procedure_field(ProcedureField field) { procedure_field_ = field; }
 
   // Enables the MPU, formats every group's region and makes each group ready to start.
   void start();
@@ -210,6 +234,8 @@ class Supervisor {
 
   // Prints each group's region: base, size, needed, waste.
   void print_layout() const;
+  // Prints one line per group: `ambience: group <name> faults F restarts R calls C denied D direct X`.
+  void print_stats() const;
 
   // Called by the fault hook (handler mode) for a fault in the running group.
   [[noreturn]] void group_faulted(std::uint32_t exception, std::uint32_t address, std::uint32_t pc);
@@ -294,12 +320,20 @@ class Supervisor {
                                                 const ServiceBinding& binding,
                                                 std::uint32_t instance_method, std::uint32_t arg,
                                                 std::uint32_t arg_len, std::uint32_t result,
-                                                std::uint32_t result_cap);
+                                                std::uint32_t result_cap, std::uint64_t allowed);
   [[gnu::always_inline]] inline void finish_direct(Group& callee, Status status,
                                                   const std::byte* result, std::uint32_t result_len);
   // A group asleep in kSysWait/kSysReply (frame r0 = result) with an optional direct slot.
   void sleep_in_wait(Group& g, std::uint32_t slot);
   bool in_region(const Group& g, std::uint32_t address, std::uint32_t bytes) const;
+  // The procedure check, on argument bytes the caller can no longer change: true if the mask
+  // `allowed` permits the call. reads_arguments(): whether it needs the bytes at all.
+  bool reads_arguments(std::uint64_t allowed, std::uint16_t method) const {
+    return allowed != kAllProcedures && procedure_field_.width != 0 && method == procedure_field_.method;
+  }
+  bool grant_allows(std::uint64_t allowed, std::uint16_t method, const std::byte* args,
+                    std::uint32_t arg_len) const;
+  void refuse_direct(Group& caller, DirectCall* call_desc);
   int grant(Group& callee, std::uint32_t base, std::uint32_t bytes);
   void revoke(Group& callee, int slot);
   void idle();
@@ -313,7 +347,9 @@ class Supervisor {
     bool bound = false;
   };
   Binding instances_[kMaxInstances];
-  std::uint32_t allowed_[kMaxGroups] = {};  // bit per instance
+  // Capabilities: procedure masks per caller group and instance (0: may not call it at all).
+  std::uint64_t grants_[kMaxGroups][kMaxInstances] = {};
+  ProcedureField procedure_field_;
   Group* running_ = nullptr;
   Group* handoff_ = nullptr;  // set by a direct call/reply: the group to switch to next
   arch::QueueLock lock_;

@@ -16,6 +16,11 @@ namespace {
 // Instance ids (a plan would number them).
 constexpr std::uint16_t kServerAcc = 1, kRogueAcc = 2, kKernelAcc = 3, kServerTwin = 6;
 constexpr std::uint16_t kDriverBase = 8;  // + group id: the client groups' drivers
+// Instances client0 may call only some procedures of: kMix, and envelope procedure 5.
+constexpr std::uint16_t kMaskedAcc = 7, kMaskedKernel = 4;
+// Calls with this method carry their procedure id in byte 2 of their arguments (an envelope).
+constexpr std::uint16_t kEnvelope = 0x40;
+constexpr std::uint64_t kMaskedGrant = (1ull << ambience::mcu::testing::Accumulator::kMix) | (1ull << 5);
 constexpr int kServer = 0, kRogue = 1, kFirstClient = 2, kClients = 3;
 
 constexpr std::uint32_t kStack = 1536, kState = 768;
@@ -32,6 +37,7 @@ constexpr int kPlanned = 5;
 constexpr std::uint32_t kPlannedObjects = 256;
 
 Acc g_kernel_acc;                  // the kernelized placement
+Acc g_masked_kernel;               // kernelized, behind a procedure mask
 Acc g_kernel_twin;                 // kernel-side twin of the server's instance 6
 volatile std::uint32_t g_kernel_secret = 0x5EC12E7;
 
@@ -39,7 +45,7 @@ volatile std::uint32_t g_kernel_secret = 0x5EC12E7;
 struct Driver {
   static constexpr std::uint16_t kLoad = 1, kBackPressure = 2, kZeroCopy = 3, kScribble = 4,
                                  kSame = 5, kForbidden = 6, kFaultMidCall = 7, kRogueRecurse = 8,
-                                 kRogueSpin = 9, kDirectProbe = 10;
+                                 kRogueSpin = 9, kDirectProbe = 10, kProcedures = 11;
   GroupRuntime* rt;
   std::byte* aligned;  // 64 bytes, 64-aligned: MPU-shareable
 
@@ -128,6 +134,47 @@ struct Driver {
     return ok;
   }
 
+  // Calls under a procedure mask (kMaskedGrant) over the direct path and over the ring, for a
+  // user-group and a kernelized callee. Returns a bit per call that got the expected answer:
+  // allowed calls reach the service (kMix answers; an envelope call, a method the Accumulator
+  // does not know, answers not_found), the others are refused with access_denied.
+  std::uint32_t procedures() {
+    std::uint32_t ok = 0, bit = 1;
+    const auto expect = [&](Status got, Status want) {
+      if (got == want) ok |= bit;
+      bit <<= 1;
+    };
+    const std::uint32_t x = 5;
+    const std::byte allowed_envelope[4] = {std::byte{0xAA}, std::byte{0}, std::byte{5}, std::byte{0}};
+    const std::byte refused_envelope[4] = {std::byte{0xAA}, std::byte{0}, std::byte{7}, std::byte{0}};
+    for (std::uint16_t target : {kMaskedAcc, kMaskedKernel}) {
+      std::uint32_t y = 0, len = 0;
+      expect(rt->call(target, Acc::kMix, &x, 4, &y, 4, &len), Status::ok);
+      expect(y == Acc::mix(5) ? Status::ok : Status::internal, Status::ok);
+      expect(rt->call(target, Acc::kAdd, &x, 4, &y, 4, &len), Status::access_denied);
+      expect(rt->call(target, kEnvelope, allowed_envelope, 4, &y, 4, &len), Status::not_found);
+      expect(rt->call(target, kEnvelope, refused_envelope, 4, &y, 4, &len), Status::access_denied);
+      expect(rt->call(target, kEnvelope, refused_envelope, 2, &y, 4, &len), Status::access_denied);  // no field
+      // The ring path: start + finish never take the direct call.
+      const auto ring = [&](std::uint16_t method, const void* arg) {
+        std::int32_t h = -1;
+        std::uint32_t out = 0, n = 0;
+        const Status st = rt->start(target, method, arg, 4, &h);
+        return st != Status::ok ? st : rt->finish(h, &out, 4, &n);
+      };
+      expect(ring(Acc::kMix, &x), Status::ok);
+      expect(ring(Acc::kAdd, &x), Status::access_denied);
+      expect(ring(kEnvelope, allowed_envelope), Status::not_found);
+      expect(ring(kEnvelope, refused_envelope), Status::access_denied);
+      // An envelope by reference: copied (not shared, the caller could rewrite it), then checked.
+      std::memcpy(aligned, refused_envelope, 4);
+      expect(rt->call_buffer(target, kEnvelope, aligned, 64, &y, 4, &len), Status::access_denied);
+      std::memcpy(aligned, allowed_envelope, 4);
+      expect(rt->call_buffer(target, kEnvelope, aligned, 64, &y, 4, &len), Status::not_found);
+    }
+    return ok;
+  }
+
   static Status handle(void* self, ServiceCall& c) {
     auto& d = *static_cast<Driver*>(self);
     std::uint32_t arg = 0, out = 0;
@@ -159,6 +206,7 @@ struct Driver {
         break;
       }
       case kDirectProbe: out = d.direct_probe(); break;
+      case kProcedures: out = d.procedures(); break;
       case kForbidden: {
         std::uint32_t y, len;
         out = static_cast<std::uint32_t>(d.rt->call(kDriverBase + kFirstClient, kLoad, &arg, 4, &y, 4, &len));
@@ -176,6 +224,7 @@ void server_entry(const GroupBoot* boot) {
   GroupRuntime& rt = GroupRuntime::create(boot);
   rt.serve(kServerAcc, rt.make<Acc>()->binding());
   rt.serve(kServerTwin, rt.make<Acc>()->binding());
+  rt.serve(kMaskedAcc, rt.make<Acc>()->binding());
   rt.serve_forever();
 }
 
@@ -225,6 +274,11 @@ Supervisor& setup() {
   s.bind_group_instance(kServerTwin, kServer);
   s.bind_group_instance(kRogueAcc, kRogue);
   s.bind_kernel_instance(kKernelAcc, g_kernel_acc.binding());
+  s.bind_group_instance(kMaskedAcc, kServer);
+  s.bind_kernel_instance(kMaskedKernel, g_masked_kernel.binding());
+  s.set_procedure_field(ProcedureField{kEnvelope, 2, 1});
+  s.allow(kFirstClient, kMaskedAcc, kMaskedGrant);
+  s.allow(kFirstClient, kMaskedKernel, kMaskedGrant);
   for (int c = 0; c < kClients; ++c) {
     const int g = kFirstClient + c;
     s.bind_group_instance(static_cast<std::uint16_t>(kDriverBase + g), g);
@@ -533,4 +587,18 @@ AMBIENCE_TEST(kernelized_and_user_group_placements_give_identical_results) {
 AMBIENCE_TEST(calls_without_a_capability_are_denied) {
   setup();
   CHECK_EQ(static_cast<Status>(drive(kFirstClient, Driver::kForbidden)), Status::access_denied);
+}
+
+AMBIENCE_TEST(procedures_outside_the_grant_are_refused_and_counted) {
+  Supervisor& s = setup();
+  const std::uint32_t denied = s.stats(kFirstClient).denied, kernel_calls = g_masked_kernel.calls;
+  const std::uint32_t zero_copy = s.stats(kServer).zero_copy;
+  CHECK_EQ(drive(kFirstClient, Driver::kProcedures), (1u << 24) - 1);  // 12 checks per callee
+  // Refused: per callee 2 direct (kAdd, envelope 7), 1 without a field, 2 ring, 1 by reference.
+  CHECK_EQ(s.stats(kFirstClient).denied, denied + 12);
+  // Only the allowed calls reached the kernelized service: 2 direct, 2 ring, 1 by reference.
+  CHECK_EQ(g_masked_kernel.calls, kernel_calls + 5);
+  // The by-reference envelope was copied, never shared with the callee.
+  CHECK_EQ(s.stats(kServer).zero_copy, zero_copy);
+  s.print_stats();
 }

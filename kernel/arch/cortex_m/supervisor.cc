@@ -95,10 +95,35 @@ void Supervisor::bind_group_instance(std::uint16_t instance, int group) {
   instances_[instance] = Binding{static_cast<std::int8_t>(group), {}, true};
 }
 
-void Supervisor::allow(int caller_group, std::uint16_t instance) {
+void Supervisor::allow(int caller_group, std::uint16_t instance, std::uint64_t procedures) {
   if (caller_group >= 0 && caller_group < static_cast<int>(kMaxGroups) && instance < kMaxInstances) {
-    allowed_[caller_group] |= 1u << instance;
+    grants_[caller_group][instance] |= procedures;
   }
+}
+
+bool Supervisor::grant_allows(std::uint64_t allowed, std::uint16_t method, const std::byte* args,
+                              std::uint32_t arg_len) const {
+  if (allowed == kAllProcedures) return true;
+  std::uint32_t procedure = method;
+  if (reads_arguments(allowed, method)) {
+    const ProcedureField& f = procedure_field_;
+    // Too short to hold the field: the kernel cannot tell what the call is, so it is refused.
+    if (f.width > 4 || arg_len < f.offset || arg_len - f.offset < f.width) return false;
+    procedure = 0;
+    for (unsigned i = 0; i < f.width; ++i) {
+      procedure |= std::uint32_t{std::to_integer<std::uint8_t>(args[f.offset + i])} << (8 * i);
+    }
+  }
+  return procedure < 64 && ((allowed >> procedure) & 1u) != 0;
+}
+
+// A direct call the capabilities refuse: answered at once (the callee never sees it), counted.
+void Supervisor::refuse_direct(Group& caller, DirectCall* call_desc) {
+  call_desc->result_len = 0;
+  call_desc->status = static_cast<std::uint32_t>(Status::access_denied);
+  call_desc->done = 1;
+  reinterpret_cast<std::uint32_t*>(caller.context.psp)[0] = kDirectAccepted;
+  ++caller.stats.denied;
 }
 
 void Supervisor::start() {
@@ -324,7 +349,12 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
     return Status::ok;
   }
   const int gid = static_cast<int>(&g - groups_);
-  if ((allowed_[gid] & (1u << h.target)) == 0) {
+  const std::uint64_t allowed = grants_[gid][h.target];
+  // The procedure is checked on a copy of the arguments the caller cannot write any more (the
+  // kernel's, or the callee's element) unless it is the method, which `h` holds already.
+  const bool check_copy = reads_arguments(allowed, h.method);
+  if (allowed == 0 || (!check_copy && !grant_allows(allowed, h.method, nullptr, 0))) {
+    ++g.stats.denied;
     respond(g, index, Status::access_denied, 0);
     return Status::ok;
   }
@@ -340,6 +370,13 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
     }
     arg = reinterpret_cast<const std::byte*>(h.aux[0]);
     arg_len = h.aux[1];
+  }
+  if (arg_len > kGroupRing.payload_bytes && check_copy && instances_[h.target].group >= 0) {
+    // A buffer the callee would read in place while the caller can still rewrite it: its
+    // procedure cannot be checked once and for all, and it is too large to copy.
+    ++g.stats.denied;
+    respond(g, index, Status::access_denied, 0);
+    return Status::ok;
   }
   // Results: into the caller's result space (checked), else inline in its element.
   std::byte* result = g.endpoint.payload(index);
@@ -360,6 +397,12 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
       copy_bytes(args_copy, arg, arg_len);
       arg = args_copy;
     }
+    // A buffer by reference is checked in place: no group runs until this call returns.
+    if (check_copy && !grant_allows(allowed, h.method, arg, arg_len)) {
+      ++g.stats.denied;
+      respond(g, index, Status::access_denied, 0);
+      return Status::ok;
+    }
     ServiceCall call{h.method, arg, arg_len, result, result_cap, 0};
     const Status st = b.kernel.fn(b.kernel.self, call);
     ++g.stats.calls_routed;
@@ -377,13 +420,22 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
   *out = ipc::ElementHeader{static_cast<std::uint32_t>(k), h.target, h.method, 0, 0, 0,
                             {0, 0, 0, result_cap < kGroupRing.payload_bytes ? result_cap : kGroupRing.payload_bytes}};
   int slot = -1;
-  if (by_reference && mpu_shareable(h.aux[0], h.aux[1]) && (slot = grant(callee, h.aux[0], h.aux[1])) >= 0) {
+  if (by_reference && !check_copy && mpu_shareable(h.aux[0], h.aux[1]) &&
+      (slot = grant(callee, h.aux[0], h.aux[1])) >= 0) {
     out->flags = kFlagBufferArg;  // zero-copy: the callee reads the caller's buffer, read-only
     out->aux[0] = h.aux[0];
     out->aux[1] = h.aux[1];
     ++callee.stats.zero_copy;
   } else if (arg_len <= kGroupRing.payload_bytes) {
-    copy_bytes(callee.endpoint.payload(k), arg, arg_len);
+    std::byte* copy = callee.endpoint.payload(k);
+    copy_bytes(copy, arg, arg_len);
+    if (check_copy && !grant_allows(allowed, h.method, copy, arg_len)) {
+      std::memset(copy, 0, arg_len);  // the callee never gets a refused request, not even its bytes
+      callee.endpoint.release(k);
+      ++g.stats.denied;
+      respond(g, index, Status::access_denied, 0);
+      return Status::ok;
+    }
     out->size = arg_len;
     if (by_reference) ++callee.stats.copied;
   } else {
@@ -543,13 +595,20 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
   const std::uint32_t instance = instance_method & 0xFFFF;
   if (instance >= kMaxInstances || !instances_[instance].bound) return;
   const int gid = g.id;
-  if ((allowed_[gid] & (1u << instance)) == 0) return;
   if (arg_len > kGroupRing.payload_bytes || (arg_len != 0 && !in_region(g, arg, arg_len))) return;
   if (result_cap != 0 && !in_region(g, result, result_cap)) return;
+  auto* call_desc = const_cast<DirectCall*>(shared);
+  const std::uint64_t allowed = grants_[gid][instance];
+  const auto method = static_cast<std::uint16_t>(instance_method >> 16);
+  const bool check_copy = reads_arguments(allowed, method);
+  if (allowed == 0 || (!check_copy && !grant_allows(allowed, method, nullptr, 0))) {
+    refuse_direct(g, call_desc);
+    return;
+  }
   const Binding& b = instances_[instance];
   if (b.group < 0) {
-    direct_call_kernelized(g, const_cast<DirectCall*>(shared), b.kernel, instance_method, arg,
-                           arg_len, result, result_cap);
+    direct_call_kernelized(g, call_desc, b.kernel, instance_method, arg, arg_len, result, result_cap,
+                           check_copy ? allowed : kAllProcedures);
     return;
   }
   Group& callee = groups_[b.group];
@@ -562,6 +621,12 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
   slot->arg_len = arg_len;
   slot->result_cap = cap;
   copy_bytes(slot->arg, reinterpret_cast<const void*>(arg), arg_len);
+  // The procedure in an envelope: checked on the callee's copy (asleep; the caller cannot write it).
+  if (check_copy && !grant_allows(allowed, method, slot->arg, arg_len)) {
+    std::memset(slot->arg, 0, arg_len);  // the callee never gets a refused request, not even its bytes
+    refuse_direct(g, call_desc);
+    return;
+  }
   Direct& d = callee.direct;
   d.active = true;
   d.caller = static_cast<std::uint8_t>(gid);
@@ -585,10 +650,14 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
 void Supervisor::direct_call_kernelized(Group& g, DirectCall* call_desc, const ServiceBinding& binding,
                                         std::uint32_t instance_method, std::uint32_t arg,
                                         std::uint32_t arg_len, std::uint32_t result,
-                                        std::uint32_t result_cap) {
-  // Arguments are copied first: the result space may overlap them.
+                                        std::uint32_t result_cap, std::uint64_t allowed) {
+  // Arguments are copied first: the result space may overlap them (and the check reads the copy).
   std::byte args[kGroupRing.payload_bytes];
   copy_bytes(args, reinterpret_cast<const void*>(arg), arg_len);
+  if (!grant_allows(allowed, static_cast<std::uint16_t>(instance_method >> 16), args, arg_len)) {
+    refuse_direct(g, call_desc);
+    return;
+  }
   ServiceCall call{static_cast<std::uint16_t>(instance_method >> 16), args, arg_len,
                    reinterpret_cast<std::byte*>(result), result_cap, 0};
   const Status st = binding.fn(binding.self, call);
@@ -719,6 +788,14 @@ void Supervisor::group_faulted(std::uint32_t exception, std::uint32_t address, s
   println("*** group '", g.config.name, "' faulted: ", exception < 7 ? kNames[exception] : "?",
           " address=", Hex{address}, " pc=", Hex{pc});
   ambience_mcu_resume_kernel(kReasonFault);
+}
+
+void Supervisor::print_stats() const {
+  for (std::uint32_t i = 0; i < group_count_; ++i) {
+    const GroupStats& st = groups_[i].stats;
+    println("ambience: group ", groups_[i].config.name, " faults ", st.faults, " restarts ", st.restarts,
+            " calls ", st.calls_routed, " denied ", st.denied, " direct ", st.direct);
+  }
 }
 
 void Supervisor::print_layout() const {
