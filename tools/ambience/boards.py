@@ -22,6 +22,8 @@ class Board:
     group_overhead: int = 0  # per isolated group: ring region, boot block, stack
     group_stack: int = 0  # the stack part of group_overhead
     max_ring_targets: int = 0  # hosted: instances one process can serve on its ring (ServiceTable)
+    max_groups: int = 0  # MCU: user groups the Cortex-M supervisor can run isolated (kMaxGroups)
+    max_ring_instances: int = 0  # MCU: ring instances the supervisor routes (kMaxInstances)
 
     @property
     def short_name(self) -> str:
@@ -51,11 +53,11 @@ BOARDS: dict[str, Board] = {
         # declares it (256 KiB at 0x20000000, 8 KiB main stack at the top); ARMv7-M MPU, 8 regions.
         Board("//platforms/boards:mps2_an386", "mcu", "cortex-m4", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
               mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
-              group_stack=MCU_GROUP_STACK),
+              group_stack=MCU_GROUP_STACK, max_groups=6, max_ring_instances=16),
         # QEMU mps2-an500: Cortex-M7 (stands in for the STM32F746).
         Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
               mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
-              group_stack=MCU_GROUP_STACK),
+              group_stack=MCU_GROUP_STACK, max_groups=6, max_ring_instances=16),
         # kernel/arch/hosted_linux: ServiceTable::kMax = 16 targets per process. Per group process:
         # its ring region (tools/node_runtime kHostedRing: 32 elements of 64 KiB, ~2 MiB) and the
         # two 1 MiB payload arenas.

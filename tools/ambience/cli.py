@@ -130,7 +130,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             f.write(docs[node])
     if args.codegen_dir:
         from ambience import codegen
-        codegen.write_all(plan, docs, args.codegen_dir)
+        codegen.write_all(docs, args.codegen_dir)
     return 0
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ambience.codegen import mcu_isolated_main_cc, mcu_isolation_gap, node_groups_ld, node_main_cc
+from ambience.codegen import groups_ld, main_cc
 from ambience.plan_json import plan_documents
 from ambience.planner import make_plan
 from ambience.testlib import camera_trap_interfaces, camera_trap_manifest
@@ -16,7 +16,7 @@ def docs_of(b):
 
 
 def test_direct_dependency_passes_the_implementation():
-    cc = node_main_cc(docs_of(camera_trap_manifest())["camera"])
+    cc = main_cc(docs_of(camera_trap_manifest())["camera"])
     assert "  i_camera_manager.emplace(i_detection.get());" in cc
     # start order inside the group: detection before camera_manager
     assert cc.index("co_await rt::start_service(i_detection.get());") < cc.index(
@@ -24,9 +24,11 @@ def test_direct_dependency_passes_the_implementation():
 
 
 def test_rpc_dependency_gets_serializing_client_over_route():
-    cc = node_main_cc(docs_of(camera_trap_manifest())["camera"])
+    cc = main_cc(docs_of(camera_trap_manifest())["camera"])
     assert 'constexpr rt::Route d_detection__next_route{"lan", "udp", "10.0.0.1", 4800, "edge", 1};' in cc
-    assert "rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RouteTransport>> d_detection__next_client;" in cc
+    # detection runs in an isolated group: its client talks to the kernel's relay, which owns the route
+    assert "rt::RouteTransport d_detection__next_relay_transport{d_detection__next_route};" in cc
+    assert ("rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RingTransport>> d_detection__next_client;") in cc
     assert "  i_detection.emplace(d_detection__next_client.get());" in cc
 
 
@@ -37,7 +39,16 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
     b.declarations = [d for d in b.declarations if not (d["decl"] == "group" and d["name"] == "camera_group"
                                                         and d["instances"] == ["camera_manager", "detection"])]
     b.deploy("camera", ["g2"])
-    cc = node_main_cc(docs_of(b)["camera"])
+    doc = docs_of(b)["camera"]
+    assert doc["runtime"]["kind"] == "mcu_isolated"
+    # The plan as it is for a node the planner keeps in one image (e.g. beyond the supervisor's
+    # ring instances): the same edge becomes a capability-checked local channel.
+    doc["runtime"].update(kind="mcu_single", reason="more than 16 ring instances", ring_ids={}, relay_ids={})
+    for inst in doc["instances"]:
+        for d in inst["dependencies"]:
+            d["connector"] = {"ipc": "local_channel", "rpc": "route"}.get(d["path"], d["connector"])
+    cc = main_cc(doc)
+    assert "not MPU-isolated: more than 16 ring instances." in cc
     assert "rt::Slot<rt::LocalChannel<::camera_trap::FrameHandler>> d_camera_manager__frames_channel;" in cc
     assert "  d_camera_manager__frames_channel.emplace(i_detection.get(), rt::Grant{0x1ull});" in cc
     assert "  i_camera_manager.emplace(d_camera_manager__frames_client.get());" in cc
@@ -47,29 +58,28 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
 
 def test_mcu_groups_live_in_their_region_sections():
     docs = docs_of(camera_trap_manifest())
-    cc = node_main_cc(docs["camera"])
+    cc = main_cc(docs["camera"])
     assert '__attribute__((section(".ambience.group.camera_group"))) rt::Slot<camera_trap::Detection> i_detection;' in cc
-    ld = node_groups_ld(docs["camera"])
+    ld = groups_ld(docs["camera"])
     assert "  .ambience_group_camera_group 0x20038000 (NOLOAD) : ALIGN(8)" in ld
     assert "ASSERT(end <= 0x20038000," in ld
-    assert "__attribute__((section" not in node_main_cc(docs["edge"])  # hosted: no MPU sections
+    assert "__attribute__((section" not in main_cc(docs["edge"])  # hosted: no MPU sections
 
 
 def test_served_objects_carry_caller_grants():
-    cc = node_main_cc(docs_of(camera_trap_manifest())["cloud"])
+    cc = main_cc(docs_of(camera_trap_manifest())["cloud"])
     assert '{"external:internet", rt::Grant{0x7ull}},' in cc
     assert '{"recognition@edge", rt::Grant{0x7ull}},' in cc
     assert '{1, "database", &serve_database, database_grants},' in cc
 
 
 def test_generated_code_is_deterministic():
-    a = {n: node_main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
-    b = {n: node_main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
+    a = {n: main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
+    b = {n: main_cc(d) for n, d in docs_of(camera_trap_manifest()).items()}
     assert a == b
 
 
 def test_hosted_groups_become_processes_with_capability_checked_relays():
-    from ambience.codegen import hosted_main_cc, uses_group_processes
     from ambience.testlib import ManifestBuilder, camera_trap_services
 
     b = ManifestBuilder()
@@ -80,8 +90,8 @@ def test_hosted_groups_become_processes_with_capability_checked_relays():
     b.instance("database", "//services/database")
     b.deploy("host", ["recognition", "database"])
     doc = docs_of(b)["host"]
-    assert uses_group_processes(doc)
-    cc = hosted_main_cc(doc)
+    assert doc["runtime"]["kind"] == "hosted_processes"
+    cc = main_cc(doc)
     # database is group 0, recognition group 1; the relay admits only recognition's group
     assert 'node.add_group(rt::hosted_group_options("database"));  // 0' in cc
     assert "    {1, rt::Grant{0x7ull}},  // recognition (camera_trap.EventLog)" in cc
@@ -96,9 +106,8 @@ def test_forwarding_tables_on_intermediate_nodes():
     b = camera_trap_manifest()
     b.instance("watcher", "//services/motion", {"handler": "camera_manager"})
     b.deploy("cloud", ["watcher"])
-    from ambience.codegen import hosted_main_cc
 
-    cc = hosted_main_cc(docs_of(b)["edge"])
+    cc = main_cc(docs_of(b)["edge"])
     assert '    {"camera", {"lan", "udp", "10.0.0.2", 4800, "camera", 0}},' in cc
     assert '    {"cloud", {"internet", "udp", "cloud", 4800, "cloud", 0}},' in cc
     assert "// Forwarders (kernel group): internet > lan for camera; lan > internet for cloud" in cc
@@ -124,8 +133,8 @@ def two_group_mcu_manifest():
 
 def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
     doc = docs_of(two_group_mcu_manifest())["camera"]
-    assert mcu_isolation_gap(doc) is None
-    cc = mcu_isolated_main_cc(doc)
+    assert doc["runtime"]["kind"] == "mcu_isolated"
+    cc = main_cc(doc)
     # the caller's client is a lidl RPC client over the group's ring, placed in its region
     assert ('__attribute__((section(".ambience.group.camera_manager"))) '
             "rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RingTransport>> d_camera_manager__frames_client;") in cc
@@ -135,18 +144,18 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
     assert "supervisor.start();" in cc
     assert "if (!runtime.enable_core()) mcu::sys::exit(-11);" in cc
     assert "LocalChannel" not in cc  # no in-image shortcut between groups
-    ld = node_groups_ld(doc)
+    ld = groups_ld(doc)
     assert "ASSERT(ALIGN(__ambience_group_detection_end - __ambience_group_detection_start, 64) + " in ld
 
 
 def test_mcu_isolation_gaps_are_named():
     docs = docs_of(camera_trap_manifest())
-    assert mcu_isolation_gap(docs["edge"]) == "not a microcontroller node"
-    assert mcu_isolation_gap(docs["camera"]) is None
+    assert docs["edge"]["runtime"]["kind"] == "hosted_processes"
+    assert docs["camera"]["runtime"]["kind"] == "mcu_isolated"
 
 
 def test_mcu_user_group_served_over_the_network_is_reached_through_its_ring():
-    cc = mcu_isolated_main_cc(docs_of(camera_trap_manifest())["camera"])
+    cc = main_cc(docs_of(camera_trap_manifest())["camera"])
     # the network request for camera_manager goes into its group's ring (ring id 0)
     assert "  rt::GroupCallTransport transport(mcu::Supervisor::instance(), 0);" in cc
     assert "  supervisor.bind_group_instance(0, 0);  // camera_manager" in cc
@@ -155,8 +164,8 @@ def test_mcu_user_group_served_over_the_network_is_reached_through_its_ring():
 
 def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():
     doc = docs_of(camera_trap_manifest())["motion"]
-    assert mcu_isolation_gap(doc) is None
-    cc = mcu_isolated_main_cc(doc)
+    assert doc["runtime"]["kind"] == "mcu_isolated"
+    cc = main_cc(doc)
     # the group's client sends over its ring to ring id 0, the kernel's relay over the route
     assert "  d_motion_sensor__handler_transport.emplace(runtime, 0);" in cc
     assert "rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, &d_motion_sensor__handler_relay_transport};" in cc

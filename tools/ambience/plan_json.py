@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 
+from ambience.backend import runtime_json
 from ambience.planner import Edge, NodePlan, Plan, _hop_json
 
 PLAN_FORMAT = 1
 
 
-def _edge_json(e: Edge) -> dict:
+def _edge_json(e: Edge, connector: str) -> dict:
     out = {"dependency": e.dependency, "interface": e.interface, "target": e.target, "target_kind": e.target_kind,
-           "path": e.path}
+           "path": e.path, "connector": connector}
     if e.target_kind == "instance":
         out["target_node"] = e.target_node
         out["target_group"] = e.target_group
@@ -46,7 +47,8 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
             "group": plan.instance_group[name],
             "start_index": idx,
             "object_id": np.object_ids[name],
-            "dependencies": [_edge_json(e) for e in edges_by_caller.get(name, [])],
+            "dependencies": [_edge_json(e, np.runtime.connectors[(e.caller, e.dependency)])
+                             for e in edges_by_caller.get(name, [])],
             "constructor_args": [d for d, _ in svc.dependencies],
         })
     doc = {
@@ -71,6 +73,7 @@ def node_plan_json(plan: Plan, np: NodePlan) -> dict:
         "exports": np.exports,
         "imports": np.imports,
         "memory": {"needed": np.memory_needed, "budget": np.memory_budget},
+        "runtime": runtime_json(np.runtime),
     }
     if np.layout is not None:
         lay = np.layout

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from ambience.backend import Runtime, check_mask_limits, plan_runtime
 from ambience.boards import Board, find_board
 from ambience.diagnostics import Location, Note, Reporter
 from ambience.interfaces import InterfaceRegistry
@@ -96,6 +97,7 @@ class NodePlan:
     memory_needed: int = 0
     memory_budget: int = 0
     layout: Layout | None = None
+    runtime: Runtime | None = None  # how the node's runtime realizes the plan (backend.py)
 
 
 @dataclass
@@ -761,6 +763,11 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
             rep.error(np.node.loc, f"node '{nname}': memory budget exceeded: needs {np.memory_needed} bytes, "
                                    f"budget is {budget} bytes")
     rep.check()
+
+    check_mask_limits(node_plans, services, instances, rep)
+    rep.check()
+    for np in node_plans.values():
+        np.runtime = plan_runtime(np)
 
     return Plan(
         deployment=dep, interfaces=reg, nodes=node_plans, instance_node=instance_node,

@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ambience.codegen import hosted_main_cc, node_main_cc, uses_group_processes
+from ambience.codegen import main_cc
 from ambience.diagnostics import DiagnosticError, format_all
 from ambience.plan_json import plan_documents
 from ambience.planner import make_plan
@@ -65,7 +65,7 @@ def test_random_manifests_give_a_plan_or_diagnostics(decls):
         return
     for doc_text in plan_documents(plan).values():
         doc = json.loads(doc_text)
-        (hosted_main_cc if uses_group_processes(doc) else node_main_cc)(doc)
+        main_cc(doc)
 
 
 @st.composite

@@ -1,0 +1,195 @@
+"""Hosted nodes whose groups are processes: supervisor and group entry points in one
+executable (the supervisor re-executes it once per group, kernel/arch/hosted_linux/node.hpp).
+The kernel group stays in the supervisor process; each other group is a sandboxed process
+reached over its ring."""
+from __future__ import annotations
+
+from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
+from ambience.codegen.cxx import (HOSTED_RUNTIME_HPP, NODE_RUNTIME_HPP, c_string, cxx_name, head, mask,
+                                  namespace_open, network_tables, plural, serve_by_schema, serve_remote_fn,
+                                  served_interfaces, served_objects_table, served_remotely, start_group_fn,
+                                  started_message)
+
+
+class HostedNode:
+    """The facts of the plan the hosted skeleton needs, derived once."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+        self.ctx = ctx = NodeContext.of(doc)
+        self.user_groups = [g for g in doc["groups"] if not g["kernel"]]
+        edges = [(i, d) for i in doc["instances"] for d in i["dependencies"]]
+        self.ipc_callees = sorted({d["target"] for _, d in edges if d["path"] == "ipc"})
+        self.rpc_served = served_remotely(doc)
+        # instances a group process serves on its ring: IPC callees, and RPC targets the supervisor relays
+        self.ring_served = sorted(set(self.ipc_callees) | {n for n in self.rpc_served
+                                                           if ctx.group_id(ctx.group_of[n]) >= 0})
+        # (instance, interface): served zero-copy to the supervisor by the instance's group process
+        self.shared_served = sorted({(d["target"], d["interface"]) for _, d in edges if d["connector"] == "share_down"})
+        # (kernel instance, interface, caller group id): a supervisor-side SharingServer each
+        self.served_up = sorted({(d["target"], d["interface"], ctx.group_id(i["group"])) for i, d in edges
+                                 if d["connector"] == "share_up"})
+
+    def gid(self, instance: str) -> int:
+        return self.ctx.group_id(self.ctx.group_of[instance])
+
+
+def main_cc(doc: dict) -> str:
+    h = HostedNode(doc)
+    ctx = h.ctx
+    out = head(doc, ["<cstddef>", "<string_view>", "kernel/arch/hosted_linux/node.hpp", "kernel/core/console.hpp",
+                     "kernel/core/scheduler.hpp", "kernel/core/task.hpp", HOSTED_RUNTIME_HPP, NODE_RUNTIME_HPP])
+    out += namespace_open(doc, ["namespace rt = ::ambience::node;", "namespace hosted = ::ambience::hosted;"])
+    out += ["hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)", ""]
+    out.append("// Group ids in the supervisor: " + ", ".join(f"{g['name']} = {ctx.group_id(g['name'])}"
+                                                            for g in h.user_groups)
+               + "; the kernel group (-1) stays in the supervisor process.")
+    out.append("")
+    out += _storage(h)
+    out += _construct(h)
+    out += _install(h)
+    out += _supervisor_tables(h)
+    for name in h.rpc_served:
+        if h.gid(name) < 0:
+            body = serve_by_schema(name, served_interfaces(doc, name, ("rpc",)))
+        else:
+            body = [f"  co_return co_await rt::channel_round_trip(g_node->channel({h.gid(name)}), "
+                    f"{ctx.insts[name]['object_id']}, request, reply);"]
+        out += serve_remote_fn(doc, name, f"serve_{name}", body)
+    out += ["", "}  // namespace", "", "namespace ambience::generated {", ""]
+    out += served_objects_table(doc, h.rpc_served, "serve_")
+    out += network_tables(doc)
+    kernel = next(g for g in doc["groups"] if g["kernel"])
+    msg = started_message(doc, f", {plural(len(h.user_groups), 'group process', 'group processes')}")
+    out += ["::ambience::Task<void> start_kernel_group() {",
+            f"  co_await start_group_{kernel['name']}();",
+            f"  ::ambience::print({c_string(msg)});  // one write: lines of group processes do not interleave",
+            "}", "", "}  // namespace ambience::generated", ""]
+    out += _main(h, kernel)
+    return "\n".join(out) + "\n"
+
+
+def _storage(h: HostedNode) -> list[str]:
+    """Every process has all slots; each fills only its own group's."""
+    ctx = h.ctx
+    out = []
+    for g in h.doc["groups"]:
+        proc = "supervisor process" if g["kernel"] else f"process of group '{g['name']}'"
+        out.append(f"// ---- group '{g['name']}' ({proc})")
+        for name in g["instances"]:
+            out += group_storage(ctx, {"instances": [name]}, "")
+            if name in h.ring_served or name in h.ipc_callees:
+                ifaces = served_interfaces(h.doc, name, ("ipc", "rpc"))
+                entries = ", ".join(f"{{{cxx_name(i)}::schema_hash, nullptr, &rt::dispatch_as<{cxx_name(i)}>}}"
+                                    for i in ifaces)
+                out.append(f"rt::LidlEntry t_{name}_entries[] = {{{entries}}};")
+                out.append(f"rt::LidlTarget t_{name}{{t_{name}_entries}};")
+            for target, interface in h.shared_served:
+                if target == name:
+                    out.append(f"rt::Slot<hosted::SharingServer<{cxx_name(interface)}>> "
+                               f"z_{name}_{ctx.sharing_index(name, interface)};  // {interface}, zero-copy")
+        out.append("")
+    return out
+
+
+def _construct(h: HostedNode) -> list[str]:
+    out = []
+    for g in h.doc["groups"]:
+        param = "hosted::Node& node" if g["kernel"] else "hosted::Channel& to_kernel"
+        out.append(f"// Builds group '{g['name']}': its instances in start order, each after its clients.")
+        out.append(f"void construct_group_{g['name']}([[maybe_unused]] {param}) {{")
+        for name in g["instances"]:
+            out += construct_instance(h.ctx, name)
+            if name in h.ring_served or name in h.ipc_callees:
+                for k, i in enumerate(served_interfaces(h.doc, name, ("ipc", "rpc"))):
+                    out.append(f"  t_{name}_entries[{k}].impl = static_cast<{cxx_name(i)}*>(&i_{name}.get());")
+        out += ["}", ""] + start_group_fn(g)
+    return out
+
+
+def _install(h: HostedNode) -> list[str]:
+    """What each group process builds and serves (before its sandbox closes)."""
+    ctx = h.ctx
+    out = ["// Runs in a group process (before its sandbox closes): builds the group and serves it.",
+           "void install(hosted::GroupRuntime& group) {", "  const std::string_view name = group.name();"]
+    for g in h.user_groups:
+        out.append(f"  if (name == {c_string(g['name'])}) {{")
+        out.append(f"    construct_group_{g['name']}(group.channel());")
+        for name in g["instances"]:
+            object_id = ctx.insts[name]["object_id"]
+            if name in h.ring_served:
+                full = c_string(f"service table full: cannot serve '{name}' in group '{g['name']}'")
+                out.append(f"    if (!group.services().add({object_id}, &rt::serve_lidl, &t_{name})) "
+                           f"::ambience::fatal({full});")
+            for target, interface in h.shared_served:
+                if target != name:
+                    continue
+                k = ctx.sharing_index(name, interface)
+                out.append(f"    z_{name}_{k}.emplace(static_cast<{cxx_name(interface)}&>(i_{name}.get()), "
+                           f"&group.arena());")
+                full = c_string(f"service table full: cannot serve '{name}' zero-copy in group '{g['name']}'")
+                out.append(f"    if (!z_{name}_{k}.get().install(group.services(), "
+                           f"rt::sharing_target({object_id}, {k}))) ::ambience::fatal({full});")
+        out += [f"    (void)::ambience::spawn(start_group_{g['name']}());", "    return;", "  }"]
+    return out + ["}", ""]
+
+
+def _supervisor_tables(h: HostedNode) -> list[str]:
+    """Capability-checked relays for every IPC callee, with their grants per caller group."""
+    ctx = h.ctx
+    out = ["// Supervisor <-> group calls use the generated zero-copy client: span/string_view/bytes arguments",
+           "// cross as references into the caller's arena (rt::SupervisorSharing, rt::GroupSharing). Calls",
+           "// from a group into the kernel group are served by a SharingServer per caller group whose allow",
+           "// hook (rt::allow_sharing) checks the same grants as the relay, on the procedure read from its",
+           "// private copy of the call block. Group -> group calls stay serialized through rt::relay: the",
+           "// supervisor forwards them (Node::route does not understand call blocks, and a block's",
+           "// references point into the caller's arena, which the callee group does not map)."]
+    for name in h.ipc_callees:
+        out.append(f"constexpr rt::GroupGrant g_{name}_grants[] = {{")
+        for c in h.doc["capabilities"]:
+            if c["callee"] == name and c["path"] == "ipc":
+                out.append(f"    {{{h.gid(c['caller'])}, rt::Grant{{{mask(c['procedures'])}}}}},  "
+                           f"// {c['caller']} ({c['interface']})")
+        out.append("};")
+        out.append(f"rt::HostedRelay r_{name}{{nullptr, {ctx.insts[name]['object_id']}, {h.gid(name)}, nullptr, "
+                   f"g_{name}_grants}};")
+        for target, interface, caller in h.served_up:
+            if target == name:
+                z = f"zk_{name}_{ctx.sharing_index(name, interface)}_{caller}"
+                out.append(f"rt::Slot<hosted::SharingServer<{cxx_name(interface)}>> {z};  // {interface} for group "
+                           f"{caller}, zero-copy")
+                out.append(f"rt::SharingGrants {z}_grants{{nullptr, {caller}, g_{name}_grants}};")
+    return out + [""]
+
+
+def _main(h: HostedNode, kernel: dict) -> list[str]:
+    ctx = h.ctx
+    out = ["int main(int argc, char** argv) {",
+           "  hosted::run_group_if_requested(argc, argv, &install);  // group processes never return",
+           "  hosted::Node node;", "  g_node = &node;"]
+    for g in h.user_groups:
+        out.append(f"  node.add_group(rt::hosted_group_options({c_string(g['name'])}));  // {ctx.group_id(g['name'])}")
+    out.append(f"  construct_group_{kernel['name']}(node);")
+    for name in h.ipc_callees:
+        object_id = ctx.insts[name]["object_id"]
+        out.append(f"  r_{name}.node = &node;")
+        if h.gid(name) < 0:
+            out.append(f"  r_{name}.local = &t_{name};")
+        full = c_string(f"service table full: cannot relay to '{name}'")
+        out.append(f"  if (!node.services().add({object_id}, &rt::relay, &r_{name})) ::ambience::fatal({full});")
+        for target, interface, caller in h.served_up:
+            if target != name:
+                continue
+            k = ctx.sharing_index(name, interface)
+            z = f"zk_{name}_{k}_{caller}"
+            out.append(f"  {z}.emplace(static_cast<{cxx_name(interface)}&>(i_{name}.get()), &node.arena({caller}));")
+            out.append(f"  {z}_grants.node = &node;")
+            out.append(f"  {z}.get().set_allow(&rt::allow_sharing, &{z}_grants);")
+            full = c_string(f"service table full: cannot serve '{name}' zero-copy to group {caller}")
+            out.append(f"  if (!{z}.get().install(node.services(), rt::sharing_target({object_id}, "
+                       f"{k}, {caller}))) ::ambience::fatal({full});")
+    failed = c_string(f"ambience: node '{h.doc['node']['name']}': the group processes did not start\n")
+    out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;", "  }",
+            "  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;",
+            "  return rt::run_supervisor(node, argc, argv);", "}"]
+    return out
