@@ -11,9 +11,10 @@ import os
 import random
 from dataclasses import dataclass, field
 
-from ambience.diagnostics import Reporter
+from ambience.diagnostics import DiagnosticError, Reporter
 from ambience.interfaces import InterfaceRegistry, load_lidl_json
 from ambience.model import Deployment, load_description
+from ambience.planner import make_plan
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
@@ -222,4 +223,34 @@ def random_deployment(n_nodes: int, seed: int = 1) -> ManifestBuilder:
             b.deploy(f"n{n}", [f"g{n}"])
         else:
             b.deploy(f"n{n}", names)
+    return b
+
+
+# Planner test helpers (planner_test.py, planner_diagnostics_test.py).
+F = "deployments/test/BUILD.bazel"
+
+
+def plan_of(b: ManifestBuilder):
+    dep, rep = b.model()
+    rep.check()
+    return make_plan(dep, camera_trap_interfaces())
+
+
+def errors_of(b: ManifestBuilder) -> list[str]:
+    dep, rep = b.model()
+    if rep.has_errors:
+        return [d.headline() for d in sorted(rep.diagnostics, key=lambda d: (d.loc.line, d.message))]
+    try:
+        make_plan(dep, camera_trap_interfaces())
+    except DiagnosticError as e:
+        return [d.headline() for d in e.diagnostics]
+    raise AssertionError("the deployment planned without errors")
+
+
+def small() -> ManifestBuilder:
+    """Two instances on one hosted node: detection -> recognition -> database."""
+    b = ManifestBuilder()
+    camera_trap_services(b)
+    b.network("lan", "udp")
+    b.node("host", networks={"lan": "10.0.0.1"})
     return b
