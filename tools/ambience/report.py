@@ -94,6 +94,14 @@ def sizes_json(plan: Plan) -> dict:
     return res
 
 
+RUNTIME_WORDS = {
+    "hosted_processes": "hosted: the kernel group in the supervisor, every other group a sandboxed process",
+    "hosted_single": "hosted: one process (only a kernel group)",
+    "mcu_isolated": "microcontroller: user groups unprivileged in their MPU regions, calls through the kernel",
+    "mcu_single": "microcontroller: all groups in one privileged image",
+}
+
+
 def explain(plan: Plan, name: str) -> str | None:
     dep = plan.deployment
     inst = plan.instances_by_name.get(name)
@@ -115,6 +123,9 @@ def explain(plan: Plan, name: str) -> str | None:
     else:
         lines.append(f"  runs in its own default group '{group}' (it is in no group())")
     lines.append(f"  on node '{node}' (board {np.board.short_name}, {np.board.cpu})" + (f", deployed at {ddecl.loc}" if ddecl else ""))
+    rt = np.runtime
+    if rt is not None:
+        lines.append(f"  node runtime: {RUNTIME_WORDS[rt.kind]}" + (f" (not isolated: {rt.reason})" if rt.reason else ""))
     lines.append(f"  starts as number {np.instances.index(name) + 1} of {len(np.instances)} on its node"
                  " (after every local dependency)")
     my_edges = [e for e in np.edges if e.caller == name]
@@ -132,7 +143,9 @@ def explain(plan: Plan, name: str) -> str | None:
             relays = [h.dst for h in e.route[:-1]]
             if relays:
                 why += f"; forwarded by the kernel group of {', '.join(relays)}"
-        lines.append(f"    {e.dependency} ({e.interface}) -> {e.target}: {why}")
+        connector = rt.connectors.get((e.caller, e.dependency)) if rt is not None else None
+        lines.append(f"    {e.dependency} ({e.interface}) -> {e.target}: {why}"
+                     + (f" [connector {connector}]" if connector else ""))
     callers = [c for c in plan.nodes[node].capabilities if c["callee"] == name]
     if callers:
         lines.append("  may be called by:")
