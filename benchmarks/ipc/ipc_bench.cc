@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "benchmarks/ipc/ipc_bench.lidl.hpp"
-#include "kernel/arch/hosted_linux/lidl_binding.hpp"
-#include "kernel/arch/hosted_linux/lidl_sharing.hpp"
+#include "runtime/hosted/lidl_binding.hpp"
+#include "runtime/hosted/lidl_sharing.hpp"
 #include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/fiber.hpp"
 #include "kernel/core/job.hpp"

@@ -20,8 +20,8 @@
 #include "kernel/core/task.hpp"
 #include "platforms/boards/board.hpp"
 #include "platforms/boards/cmsdk_timer.hpp"
-#include "tools/node_runtime/mcu_group.hpp"
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/cortex_m/mcu_group.hpp"
+#include "runtime/node_runtime.hpp"
 
 namespace mcu_lidl_bench {
 

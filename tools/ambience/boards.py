@@ -59,7 +59,7 @@ BOARDS: dict[str, Board] = {
               mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
               group_stack=MCU_GROUP_STACK, max_groups=6, max_ring_instances=16),
         # kernel/arch/hosted_linux: ServiceTable::kMax = 16 targets per process. Per group process:
-        # its ring region (tools/node_runtime kHostedRing: 32 elements of 64 KiB, ~2 MiB) and the
+        # its ring region (runtime/hosted kHostedRing: 32 elements of 64 KiB, ~2 MiB) and the
         # two 1 MiB payload arenas.
         Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
               kernel_ram=4 * MiB, group_overhead=4 * MiB, max_ring_targets=16),

@@ -516,13 +516,13 @@ def deployment(name, visibility = None, testonly = False):
                 testonly = testonly,
             )
         libs = [s + "_cc" for s in sorted(node_services.get(nname, {}).keys())]
-        runtime = ["//kernel/core", "//tools/node_runtime"]
+        runtime = ["//kernel/core", "//runtime"]
         if nname in mcu_nodes:
             mcu_image(
                 name = nname,
                 board = n["board"],
                 srcs = [":%s_main" % nname],
-                deps = libs + runtime + ["//kernel/arch/cortex_m:groups", "//tools/node_runtime:mcu_group"],
+                deps = libs + runtime + ["//kernel/arch/cortex_m:groups", "//runtime/cortex_m:mcu_group"],
                 copts = AMBIENCE_COPTS,
                 additional_linker_inputs = [":%s_ld" % nname],
                 linkopts = ["-T$(location :%s_ld)" % nname],
@@ -533,7 +533,7 @@ def deployment(name, visibility = None, testonly = False):
             native.cc_binary(
                 name = nname,
                 srcs = [":%s_main" % nname],
-                deps = libs + runtime + ["//tools/node_runtime:hosted"],
+                deps = libs + runtime + ["//runtime/hosted"],
                 copts = AMBIENCE_COPTS,
                 data = [":%s_plan" % nname],
                 visibility = visibility,

@@ -11,8 +11,8 @@
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
-#include "tools/node_runtime/mcu_group.hpp"
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/cortex_m/mcu_group.hpp"
+#include "runtime/node_runtime.hpp"
 #include "deployments/hello/services/greeter.hpp"
 
 // The plan's regions must be what the Cortex-M group supervisor computes for the same

@@ -9,8 +9,8 @@
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
-#include "tools/node_runtime/hosted_node.hpp"
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/hosted/hosted_node.hpp"
+#include "runtime/node_runtime.hpp"
 #include "deployments/hello/services/console.hpp"
 
 namespace {

@@ -16,7 +16,7 @@
 #include "kernel/arch/cortex_m/group_runtime.hpp"
 #include "kernel/arch/cortex_m/groups.hpp"
 #include "kernel/core/console.hpp"
-#include "tools/node_runtime/mcu_group.hpp"
+#include "runtime/cortex_m/mcu_group.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/node_runtime.hpp"
 #include "kernel/arch/cortex_m/groups.hpp"
 
 namespace {

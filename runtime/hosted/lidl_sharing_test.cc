@@ -1,13 +1,13 @@
 // Typed zero-copy calls of a generated service (testdata/bulk.lidl) from the supervisor to a
 // sandboxed group process: the callee reports where it read the span, so a copy anywhere on the
 // way fails the test.
-#include "kernel/arch/hosted_linux/lidl_sharing.hpp"
+#include "runtime/hosted/lidl_sharing.hpp"
 
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "kernel/arch/hosted_linux/testdata/bulk.lidl.hpp"
+#include "runtime/hosted/testdata/bulk.lidl.hpp"
 #include "kernel/testing/test.hpp"
 
 namespace {

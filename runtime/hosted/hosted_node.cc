@@ -1,4 +1,4 @@
-#include "tools/node_runtime/hosted_node.hpp"
+#include "runtime/hosted/hosted_node.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -6,10 +6,10 @@
 #include <utility>
 #include <vector>
 
-#include "kernel/arch/hosted_linux/lidl_binding.hpp"
 #include "kernel/core/arch.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/sleep.hpp"
+#include "runtime/hosted/lidl_binding.hpp"
 
 namespace ambience::node {
 namespace {

@@ -1,6 +1,6 @@
 // The runtime under generated node code, on the host and on both boards: capability checks on
 // the IPC channel and on served objects, and the RPC seam with and without a network driver.
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/node_runtime.hpp"
 
 #include <string_view>
 

@@ -1,11 +1,11 @@
 // A generated lidl service (testdata/echo.lidl) compiled once, run in the caller's group, in a
 // group process, or in the supervisor — chosen only by the placement config text.
-#include "kernel/arch/hosted_linux/lidl_binding.hpp"
+#include "runtime/hosted/lidl_binding.hpp"
 
 #include <algorithm>
 #include <numeric>
 
-#include "kernel/arch/hosted_linux/testdata/echo.lidl.hpp"
+#include "runtime/hosted/testdata/echo.lidl.hpp"
 #include "kernel/testing/test.hpp"
 
 namespace {

@@ -16,13 +16,13 @@
 #include <span>
 #include <string_view>
 
-#include "kernel/arch/hosted_linux/lidl_sharing.hpp"
 #include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/console.hpp"
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/hosted/lidl_sharing.hpp"
+#include "runtime/node_runtime.hpp"
 
 namespace ambience::node {
 

@@ -1,7 +1,7 @@
 // The hosted path generated nodes use (serve_lidl in group processes, the supervisor's relay,
 // node::ChannelTransport) with messages larger than a ring element (64 KiB): they go through the
 // payload arenas, both requests and replies, over every hop.
-#include "tools/node_runtime/hosted_node.hpp"
+#include "runtime/hosted/hosted_node.hpp"
 
 #include <cstdint>
 #include <string_view>
@@ -9,7 +9,7 @@
 
 #include "kernel/core/scheduler.hpp"
 #include "kernel/testing/test.hpp"
-#include "tools/node_runtime/testdata/big.lidl.hpp"
+#include "runtime/hosted/testdata/big.lidl.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/node_runtime.hpp"
 
 namespace ambience::node {
 namespace {

@@ -19,7 +19,7 @@
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
-#include "tools/node_runtime/node_runtime.hpp"
+#include "runtime/node_runtime.hpp"
 
 namespace ambience::node {
 

@@ -35,11 +35,11 @@
 #include <utility>
 #include <vector>
 
-#include "kernel/arch/hosted_linux/lidl_binding.hpp"
 #include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
+#include "runtime/hosted/lidl_binding.hpp"
 
 namespace ambience::hosted {
 

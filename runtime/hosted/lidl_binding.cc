@@ -1,4 +1,4 @@
-#include "kernel/arch/hosted_linux/lidl_binding.hpp"
+#include "runtime/hosted/lidl_binding.hpp"
 
 #include <cctype>
 #include <charconv>
