@@ -79,7 +79,7 @@ def test_generated_code_is_deterministic():
     assert a == b
 
 
-def test_hosted_groups_become_processes_with_capability_checked_relays():
+def test_hosted_groups_become_processes_called_zero_copy_through_checked_relays():
     from ambience.testlib import ManifestBuilder, camera_trap_services
 
     b = ManifestBuilder()
@@ -92,14 +92,14 @@ def test_hosted_groups_become_processes_with_capability_checked_relays():
     doc = docs_of(b)["host"]
     assert doc["runtime"]["kind"] == "hosted_processes"
     cc = main_cc(doc)
-    # database is group 0, recognition group 1; the relay admits only recognition's group
-    assert 'node.add_group(rt::hosted_group_options("database"));  // 0' in cc
+    # database is group 0 and maps the arena of its caller's group 1; the relay admits only group 1
+    assert 'node.add_group(rt::hosted_group_options("database", {1}));  // 0' in cc
     assert "    {1, rt::Grant{0x7ull}},  // recognition (camera_trap.EventLog)" in cc
-    assert "  d_recognition__log_transport.emplace(to_kernel, 1);" in cc
-    assert ("    if (!group.services().add(1, &rt::serve_lidl, &t_database)) "
-            "::ambience::fatal(\"service table full: cannot serve 'database' in group 'database'\");") in cc
-    assert ("  if (!node.services().add(1, &rt::relay, &r_database)) "
+    assert "  d_recognition__log_sharing.emplace(to_kernel, rt::sharing_target(1, 0));" in cc
+    assert "rt::SharingRelay s_database_0{nullptr, rt::sharing_target(1, 0), 0, g_database_grants};" in cc
+    assert ("  if (!node.services().add(s_database_0.target, &rt::relay_sharing, &s_database_0)) "
             "::ambience::fatal(\"service table full: cannot relay to 'database'\");") in cc
+    assert "rt::HostedRelay" not in cc and "serve_lidl" not in cc  # nothing serialized inside the node
 
 
 def test_forwarding_tables_on_intermediate_nodes():

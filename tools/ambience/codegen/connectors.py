@@ -193,13 +193,16 @@ class ShareUp(ShareDown):
                 f"// -> {target} (kernel group), zero-copy")
 
 
-class Relay(RpcClientConnector):
-    """Hosted, group process -> group process: the supervisor checks and relays the message."""
+class ShareAcross(ShareDown):
+    """Hosted, group process -> group process: zero-copy through the supervisor's SharingRelay."""
 
-    transport = "rt::ChannelTransport"
+    channel = "GroupSharing"
 
-    def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        return f"to_kernel, {ctx.insts[d['target']]['object_id']}"
+    def target_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
+        target = d["target"]
+        return (f"to_kernel, rt::sharing_target({ctx.insts[target]['object_id']}, "
+                f"{ctx.sharing_index(target, d['interface'])}));  "
+                f"// -> {target} (group '{ctx.group_of[target]}'), zero-copy")
 
 
 CONNECTORS: dict[str, Connector] = {
@@ -211,7 +214,7 @@ CONNECTORS: dict[str, Connector] = {
     "kernel_to_group": KernelToGroup(),
     "share_down": ShareDown(),
     "share_up": ShareUp(),
-    "relay": Relay(),
+    "share_across": ShareAcross(),
 }
 
 
