@@ -88,3 +88,39 @@ def test_a_document_without_a_kernel_fact_is_refused(facts):
     del facts["boards"][0]["kernel"]["max_groups"]
     with pytest.raises(boards.FactsError, match="missing fact 'max_groups'"):
         boards.use_facts(facts)
+
+
+def test_compile_plans_with_the_facts_it_is_given_and_bundles_them(tmp_path, capsys, monkeypatch, facts):
+    import os
+
+    from ambience.cli import main
+    from ambience.testlib import TESTDATA
+
+    for d in facts["boards"]:
+        if d["kind"] == "mcu":
+            d["kernel"]["max_groups"] = 2
+    f = tmp_path / "target_facts.json"
+    f.write_text(json.dumps(facts))
+    b = small()
+    line = b.node("mcu", board=MCU, networks={"lan": "10.0.0.2"})
+    for n in ("db0", "db1", "db2"):
+        b.instance(n, "//services/database", memory="1K")
+    b.deploy("mcu", ["db0", "db1", "db2"])
+    d = tmp_path / "desc.json"
+    d.write_text(json.dumps(b.description()))
+    args = ["compile", "--description", str(d), "--facts", str(f), "--inputs-out", str(tmp_path / "in.json")]
+    for k, s in enumerate(b.services):
+        p = tmp_path / f"s{k}.json"
+        p.write_text(json.dumps(s))
+        args += ["--service", str(p)]
+    for name in ("base.lidl.json", "camera_trap.lidl.json"):
+        args += ["--lidl", os.path.join(TESTDATA, name)]
+    want = f"{F}:{line}:1: error: node 'mcu': 3 isolated groups, but the Cortex-M supervisor runs at most 2"
+    assert main(args) == 1
+    assert want in capsys.readouterr().err
+    assert json.loads((tmp_path / "in.json").read_text())["facts"] == facts
+    # The CLI re-plans the bundle with the bundled facts, whatever the table holds now.
+    boards.use_facts(boards.load_facts())
+    monkeypatch.setenv("BUILD_WORKSPACE_DIRECTORY", str(tmp_path))
+    assert main(["plan", str(tmp_path / "in.json")]) == 1
+    assert want in capsys.readouterr().err
