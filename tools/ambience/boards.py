@@ -31,6 +31,7 @@ class Board:
     stack_reserved: int = 0  # main stack the board's linker script keeps at the top of RAM
     mpu_regions: int = 0  # MPU regions the board offers in total
     mpu_regions_needed: int = 0  # MCU: regions the supervisor programs (kMpuRegionsNeeded)
+    mpu_min_region: int = 0  # MCU: the smallest MPU region, also its alignment (fit_region(1))
     kernel_ram: int = 0  # RAM the kernel proper needs before any group
     group_overhead: int = 0  # per isolated group: ring region, boot block, stack
     group_stack: int = 0  # the stack part of group_overhead
@@ -56,7 +57,8 @@ def _board(d: dict[str, Any]) -> Board:
     if d["kind"] == "mcu":
         return Board(d["label"], "mcu", d["cpu"], d["ram_base"], d["ram_bytes"],
                      stack_reserved=d["main_stack_bytes"], mpu_regions=d["mpu_regions"],
-                     mpu_regions_needed=k["mpu_regions_needed"], kernel_ram=d["kernel_ram_bytes"],
+                     mpu_regions_needed=k["mpu_regions_needed"], mpu_min_region=k["mpu_min_region_bytes"],
+                     kernel_ram=d["kernel_ram_bytes"],
                      group_overhead=k["group_overhead_bytes"], group_stack=k["group_stack_bytes"],
                      max_groups=k["max_groups"], max_ring_instances=k["max_ring_instances"])
     if d["kind"] == "hosted":

@@ -42,8 +42,9 @@ def test_every_mcu_limit_is_a_kernel_fact():
         assert b is not None and b.ram_size == d["ram_bytes"]
         if d["kind"] == "mcu":
             k = d["kernel"]
-            assert (b.max_groups, b.max_ring_instances, b.group_stack, b.mpu_regions_needed) == (
-                k["max_groups"], k["max_ring_instances"], k["group_stack_bytes"], k["mpu_regions_needed"])
+            assert (b.max_groups, b.max_ring_instances, b.group_stack, b.mpu_regions_needed, b.mpu_min_region) == (
+                k["max_groups"], k["max_ring_instances"], k["group_stack_bytes"], k["mpu_regions_needed"],
+                k["mpu_min_region_bytes"])
             # groups.hpp's group_needed_bytes(stack, 0): stack, 64-aligned ring region, boot block.
             assert b.group_overhead == k["group_stack_bytes"] + k["ring_region_bytes"] + k["boot_block_bytes"]
         for alias in d.get("aliases", []):

@@ -419,7 +419,8 @@ def plan_memory(ctx: PlanContext) -> None:
             if len(unpriv) > b.max_groups:
                 rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups, but the Cortex-M supervisor "
                                        f"runs at most {b.max_groups} (kMaxGroups); merge groups with group()")
-            np.layout = layout_mcu(b.ram_base, b.ram_size, b.stack_reserved, kernel_needed, unpriv)
+            np.layout = layout_mcu(b.ram_base, b.ram_size, b.stack_reserved, kernel_needed, unpriv,
+                                   b.mpu_min_region)
             np.memory_needed = np.layout.used
         else:
             np.memory_needed = kernel_needed + sum(n for _, n in unpriv)
