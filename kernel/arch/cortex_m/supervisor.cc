@@ -21,7 +21,7 @@ ambience::mcu::GroupContext* ambience_mcu_current = nullptr;
 std::uint32_t ambience_mcu_enter_group(ambience::mcu::GroupContext* context);
 [[noreturn]] void ambience_mcu_resume_kernel(std::uint32_t reason);
 void ambience_mcu_group_returned();
-// Code/read-only data bounds (platforms/boards/cortex_m.ld).
+// Code/read-only data bounds (platforms/boards/cortex_m.ld.in).
 extern std::uint32_t __data_load;
 }
 
