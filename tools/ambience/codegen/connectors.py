@@ -188,21 +188,20 @@ class ShareUp(ShareDown):
 
     def target_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
         target = d["target"]
+        served_by = self.served_by(ctx, inst, target)
+        caller_group = f", {ctx.group_id(inst['group'])}" if served_by == "kernel group" else ""
         return (f"to_kernel, rt::sharing_target({ctx.insts[target]['object_id']}, "
-                f"{ctx.sharing_index(target, d['interface'])}, {ctx.group_id(inst['group'])}));  "
-                f"// -> {target} (kernel group), zero-copy")
+                f"{ctx.sharing_index(target, d['interface'])}{caller_group}));  // -> {target} ({served_by}), zero-copy")
+
+    def served_by(self, ctx: NodeContext, inst: dict, target: str) -> str:
+        return "kernel group"
 
 
-class ShareAcross(ShareDown):
+class ShareAcross(ShareUp):
     """Hosted, group process -> group process: zero-copy through the supervisor's SharingRelay."""
 
-    channel = "GroupSharing"
-
-    def target_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        target = d["target"]
-        return (f"to_kernel, rt::sharing_target({ctx.insts[target]['object_id']}, "
-                f"{ctx.sharing_index(target, d['interface'])}));  "
-                f"// -> {target} (group '{ctx.group_of[target]}'), zero-copy")
+    def served_by(self, ctx: NodeContext, inst: dict, target: str) -> str:
+        return f"group '{ctx.group_of[target]}'"
 
 
 CONNECTORS: dict[str, Connector] = {
