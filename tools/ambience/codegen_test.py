@@ -135,11 +135,17 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
     doc = docs_of(two_group_mcu_manifest())["camera"]
     assert doc["runtime"]["kind"] == "mcu_isolated"
     cc = main_cc(doc)
-    # the caller's client is a lidl RPC client over the group's ring, placed in its region
+    # the caller's client makes typed calls through the kernel (its direct-call fast path), placed
+    # in its region; the callee is called through one interface, so its ring server takes them
     assert ('__attribute__((section(".ambience.group.camera_manager"))) '
-            "rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RingTransport>> d_camera_manager__frames_client;") in cc
-    # the callee serves its ring; the kernel routes only what the plan's capabilities allow
+            "rt::Slot<::camera_trap::FrameHandlerZeroCopyClient<rt::RingZeroCopyChannel<::camera_trap::FrameHandler>>> "
+            "d_camera_manager__frames_client;") in cc
+    assert ("runtime.make<rt::RingServer>(runtime, &serve_detection, nullptr, "
+            "rt::typed_calls<::camera_trap::FrameHandler>(i_detection));") in cc
+    # the callee serves its ring; the kernel routes only what the plan's capabilities allow,
+    # for lidl messages by the procedure in their envelope
     assert "  runtime.serve(0, s_detection->binding());" in cc
+    assert "  supervisor.set_procedure_field(rt::kLidlProcedureField);" in cc
     assert "supervisor.allow(" in cc and "// camera_manager -> detection (camera_trap.FrameHandler)" in cc
     assert "supervisor.start();" in cc
     assert "if (!runtime.enable_core()) mcu::sys::exit(-11);" in cc
