@@ -6,8 +6,8 @@
 //                        generated dispatch() directly (serialization without isolation)
 //   isolated             caller and callee in two unprivileged MPU groups, the generated
 //                        zero-copy client over node::RingZeroCopyChannel: typed calls through the
-//                        kernel's direct call, served by serve_typed (what generated isolated
-//                        MCU nodes use for group -> group calls)
+//                        kernel's direct call, served in place by serve_procedure (what
+//                        generated isolated MCU nodes use for group -> group calls)
 //   isolated_serialized  the same groups, lidl RPC messages through the kernel
 //                        (node::RingTransport -> supervisor -> RingServer's dispatch())
 // Both isolated variants run under the plan's kind of grant (procedure `add` only, the lidl
@@ -99,11 +99,21 @@ Task<Status> serve_counter(void* impl, std::span<const std::byte> request, ::amb
   co_return co_await dispatch(*static_cast<bench::Counter*>(impl), request, reply);
 }
 
+// The typed calls of the counter, as the deployment compiler writes them (serve_typed_<instance>).
+Status serve_typed_counter(mcu::GroupRuntime& runtime, void* impl, mcu::ServiceCall& call) {
+  bench::Counter& counter = *static_cast<bench::Counter*>(impl);
+  switch (call.method) {
+    case 0: return rt::serve_procedure<bench::Counter, 0>(runtime, call, [&](auto&... a) { return counter.add(a...); });
+  }
+  return Status::not_found;
+}
+
 void server_entry(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
   auto* service = runtime.make<CounterService>();
   bench::Counter& counter = *service;
-  auto* server = runtime.make<rt::RingServer>(runtime, &serve_counter, &counter, rt::typed_calls<bench::Counter>(counter));
+  auto* server = runtime.make<rt::RingServer>(runtime, &serve_counter, &counter,
+                                              rt::TypedCalls{&serve_typed_counter, &counter});
   if (server == nullptr || !runtime.enable_core()) mcu::sys::exit(1);
   runtime.serve(kCounterInstance, server->binding());
   runtime.serve_forever();

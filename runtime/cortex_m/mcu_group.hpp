@@ -6,9 +6,10 @@
 //    the generated <Service>ZeroCopyClient, encodes the arguments once (canonical lidl encoding
 //    of the procedure's parameters, no envelope) and makes a blocking GroupRuntime::call: the
 //    kernel's direct-call fast path when the callee waits, else its ring. The kernel checks the
-//    procedure (the method it copied itself) against the caller's grant, copies the arguments
-//    into the callee's memory, and the callee's RingServer decodes them there and runs the
-//    generated dispatch_zero_copy() — no message envelope, no extra coroutine frames;
+//    procedure (the method it copied itself) against the caller's grant and copies the
+//    arguments into the callee's memory; the callee's RingServer hands them to its generated
+//    typed serve function, which decodes them (serve_procedure) and runs the procedure's
+//    method in place — no message envelope, no dispatch coroutine;
 //  * lidl messages (method = kLidlMessageMethod): RingTransport (a group's serializing
 //    Transport) and GroupCallTransport (the kernel calling into a group); the kernel reads the
 //    procedure id from its copy of the envelope (kLidlProcedureField), and RingServer /
@@ -54,18 +55,17 @@ bool with_procedure(std::size_t index, F&& f) {
   }(std::make_index_sequence<N>{});
 }
 
-// Runs a task to completion on the group's scheduler without a frame of its own: resumed here,
-// then the scheduler runs (serving incoming requests) until it is done.
-inline Status run_to_completion(mcu::GroupRuntime& runtime, Task<Status> task) {
-  auto handle = task.release();
-  if (!handle) return Status::no_memory;
+// Runs a started task to completion on the group's scheduler without a frame of its own:
+// resumed here, then the scheduler runs (serving incoming requests) until it is done. False if
+// the task got no frame.
+template <class Promise>
+bool run_to_completion(mcu::GroupRuntime& runtime, std::coroutine_handle<Promise> handle) {
+  if (!handle) return false;
   handle.resume();
   if (!handle.done()) {
     runtime.run_until([](void* h) { return std::coroutine_handle<>::from_address(h).done(); }, handle.address());
   }
-  const Status status = handle.promise().take();
-  handle.destroy();
-  return status;
+  return true;
 }
 
 }  // namespace detail
@@ -126,70 +126,43 @@ class RingZeroCopyChannel {
   std::uint16_t instance_;
 };
 
-// Serves one typed call (method = procedure id) of `Service` on `impl`: validates and decodes
-// the parameters (views point into this frame's copy, valid for the call), runs the generated dispatch_zero_copy() to completion and encodes the result into the
-// result space.
-template <class Service>
-Status serve_typed(mcu::GroupRuntime& runtime, Service& impl, mcu::ServiceCall& call) {
-  using Procedures = typename Service::procedure_types;
-  Status status = Status::not_found;
-  detail::with_procedure<std::tuple_size_v<Procedures>>(call.method, [&]<std::size_t P>() {
-    using Types = std::tuple_element_t<P, Procedures>;
-    using Params = typename Types::Params;
-    using Result = typename Types::Result;
-    // Validated and decoded from a private copy: the bytes may be a buffer the caller shares
-    // read-only (call_buffer) and can still rewrite between the check and the read.
-    constexpr std::uint32_t kPayload = mcu::kGroupRing.payload_bytes;
-    alignas(8) std::byte arg[kPayload];
-    if (call.arg_len < lidl::Codec<Params>::size || call.arg_len > kPayload) {
-      status = Status::bad_message;
-      return;
-    }
-    mcu::copy_bytes(arg, call.arg, call.arg_len);
-    lidl::Validator validator(arg, call.arg_len);
-    if (!lidl::Codec<Params>::validate(validator, 0, 0)) {
-      status = Status::bad_message;
-      return;
-    }
-    Params params{};
-    lidl::Codec<Params>::read(arg, 0, params);
-    const typename Types::Args args =
-        std::apply([](auto&... field) { return typename Types::Args{&field...}; }, params._tie());
-    Result result{};
-    status = detail::run_to_completion(runtime, dispatch_zero_copy(impl, call.method, &args, &result));
-    if (status != Status::ok) return;
-    const std::size_t n = lidl::encode(result, std::span<std::byte>(call.result, call.result_cap));
-    if (n == 0 && lidl::compute_size(result) != 0) {
-      status = Status::no_memory;
-      return;
-    }
-    call.result_len = static_cast<std::uint32_t>(n);
-  });
-  return status;
+// Serves one typed call of procedure P of `Service`: validates and decodes the parameters (views
+// point into this frame's copy, valid for the call), runs `invoke(params...)` — the procedure's
+// method on the instance, as the generated serve function names it — to completion and encodes
+// its result into the result space.
+template <class Service, std::size_t P, class Invoke>
+Status serve_procedure(mcu::GroupRuntime& runtime, mcu::ServiceCall& call, Invoke&& invoke) {
+  static_assert(P < std::tuple_size_v<typename Service::procedure_types>, "no such procedure");
+  using Types = std::tuple_element_t<P, typename Service::procedure_types>;
+  using Params = typename Types::Params;
+  using Result = typename Types::Result;
+  // Validated and decoded from a private copy: the bytes may be a buffer the caller shares
+  // read-only (call_buffer) and can still rewrite between the check and the read.
+  constexpr std::uint32_t kPayload = mcu::kGroupRing.payload_bytes;
+  alignas(8) std::byte arg[kPayload];
+  if (call.arg_len < lidl::Codec<Params>::size || call.arg_len > kPayload) return Status::bad_message;
+  mcu::copy_bytes(arg, call.arg, call.arg_len);
+  lidl::Validator validator(arg, call.arg_len);
+  if (!lidl::Codec<Params>::validate(validator, 0, 0)) return Status::bad_message;
+  Params params{};
+  lidl::Codec<Params>::read(arg, 0, params);
+  Result result{};
+  auto handle = std::apply(invoke, params._tie()).release();
+  if (!detail::run_to_completion(runtime, handle)) return Status::no_memory;
+  if constexpr (requires { result.value; }) result.value = handle.promise().take();
+  handle.destroy();
+  const std::size_t n = lidl::encode(result, std::span<std::byte>(call.result, call.result_cap));
+  if (n == 0 && lidl::compute_size(result) != 0) return Status::no_memory;
+  call.result_len = static_cast<std::uint32_t>(n);
+  return Status::ok;
 }
 
-// Which typed calls a RingServer serves: one lidl interface of one object.
+// Which typed calls a RingServer serves: a function (generated per instance) that picks the
+// procedure by call.method and serves it with serve_procedure.
 struct TypedCalls {
-  Status (*serve)(mcu::GroupRuntime& runtime, void* target, mcu::ServiceCall& call) = nullptr;
-  void* target = nullptr;
+  Status (*serve)(mcu::GroupRuntime& runtime, void* context, mcu::ServiceCall& call) = nullptr;
+  void* context = nullptr;
 };
-
-// The typed calls of `Service` on the object in `slot` (looked up at each call: the slot may be
-// constructed after the server).
-template <class Service, class Impl>
-TypedCalls typed_calls(Slot<Impl>& slot) {
-  return {[](mcu::GroupRuntime& runtime, void* target, mcu::ServiceCall& call) {
-            return serve_typed<Service>(runtime, static_cast<Service&>(static_cast<Slot<Impl>*>(target)->get()), call);
-          },
-          &slot};
-}
-template <class Service>
-TypedCalls typed_calls(Service& impl) {
-  return {[](mcu::GroupRuntime& runtime, void* target, mcu::ServiceCall& call) {
-            return serve_typed<Service>(runtime, *static_cast<Service*>(target), call);
-          },
-          &impl};
-}
 
 class RingTransport {
  public:
@@ -222,7 +195,7 @@ using RingMessageBuffer = lidl::FixedMessageBuffer<mcu::kGroupRing.payload_bytes
 // Serves one instance in a group: lidl messages with `serve` (a generated function that picks
 // the interface by schema hash and calls the generated dispatch()) on the group's own scheduler
 // (GroupRuntime::enable_core), the reply copied into the result space the kernel validated;
-// typed calls with `typed` (serve_typed of one interface), if given, else not_found.
+// typed calls with `typed`, if given, else not_found.
 class RingServer {
  public:
   using Serve = Task<Status> (*)(void* context, std::span<const std::byte> request, lidl::MessageBuffer& reply);
@@ -241,7 +214,7 @@ class RingServer {
   static Status handle(void* self, mcu::ServiceCall& call) {
     auto& s = *static_cast<RingServer*>(self);
     if (call.method != kLidlMessageMethod) {
-      return s.typed_.serve != nullptr ? s.typed_.serve(s.runtime_, s.typed_.target, call) : Status::not_found;
+      return s.typed_.serve != nullptr ? s.typed_.serve(s.runtime_, s.typed_.context, call) : Status::not_found;
     }
     Status written = Status::internal;
     RingMessageBuffer reply;

@@ -141,7 +141,9 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
             "rt::Slot<::camera_trap::FrameHandlerZeroCopyClient<rt::RingZeroCopyChannel<::camera_trap::FrameHandler>>> "
             "d_camera_manager__frames_client;") in cc
     assert ("runtime.make<rt::RingServer>(runtime, &serve_detection, nullptr, "
-            "rt::typed_calls<::camera_trap::FrameHandler>(i_detection));") in cc
+            "rt::TypedCalls{&serve_typed_detection});") in cc
+    assert ("    case 0: return rt::serve_procedure<::camera_trap::FrameHandler, 0>(runtime, call, "
+            "[&](auto&... a) { return impl.handle(a...); });") in cc
     # the callee serves its ring; the kernel routes only what the plan's capabilities allow,
     # for lidl messages by the procedure in their envelope
     assert "  runtime.serve(0, s_detection->binding());" in cc

@@ -52,6 +52,9 @@ def main_cc(doc: dict) -> str:
         if in_kernel[name]:
             out.append(f"rt::KernelRingServer ks_{name}{{&serve_{name}}};")
         out.append("")
+        typed = typed_ring_interface(ctx, name)
+        if typed:
+            out += _typed_serve_fn(doc, name, typed)
 
     for g in groups:
         param = "" if g["kernel"] else "[[maybe_unused]] mcu::GroupRuntime& runtime"
@@ -69,8 +72,7 @@ def main_cc(doc: dict) -> str:
         for name in g["instances"]:
             if name not in rt["ring_ids"]:
                 continue
-            typed = typed_ring_interface(ctx, name)
-            typed_arg = f", nullptr, rt::typed_calls<{cxx_name(typed)}>(i_{name})" if typed else ""
+            typed_arg = f", nullptr, rt::TypedCalls{{&serve_typed_{name}}}" if typed_ring_interface(ctx, name) else ""
             out.append(f"  rt::RingServer* s_{name} = runtime.make<rt::RingServer>(runtime, &serve_{name}{typed_arg});")
             out.append(f"  if (s_{name} == nullptr) mcu::sys::exit(-10);")
             out.append(f"  runtime.serve({rt['ring_ids'][name]}, s_{name}->binding());")
@@ -97,6 +99,22 @@ def main_cc(doc: dict) -> str:
     out += ["  co_return;", "}", "", "}  // namespace ambience::generated", ""]
     out += _main(doc, ctx, groups, user, in_kernel)
     return "\n".join(out) + "\n"
+
+
+def _typed_serve_fn(doc: dict, name: str, iface: str) -> list[str]:
+    """Serves the typed calls of a ring instance: the procedure's method, run in its group."""
+    procs = next(c["procedures"] for c in doc["capabilities"]
+                 if c["callee"] == name and c["interface"] == iface and c["path"] == "ipc")
+    t = cxx_name(iface)
+    out = [f"// Serves a typed call for '{name}' ({iface}; method = procedure id) in its group.",
+           f"::ambience::Status serve_typed_{name}(mcu::GroupRuntime& runtime, void*, mcu::ServiceCall& call) {{",
+           f"  {t}& impl = i_{name}.get();",
+           "  switch (call.method) {"]
+    for p in sorted(procs, key=lambda p: p["id"]):
+        out.append(f"    case {p['id']}: return rt::serve_procedure<{t}, {p['id']}>(runtime, call, "
+                   f"[&](auto&... a) {{ return impl.{p['name']}(a...); }});")
+    out += ["  }", "  return ::ambience::Status::not_found;", "}", ""]
+    return out
 
 
 def _main(doc: dict, ctx: NodeContext, groups: list[dict], user: list[dict], in_kernel: dict[str, bool]) -> list[str]:

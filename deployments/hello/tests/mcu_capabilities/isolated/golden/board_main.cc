@@ -69,6 +69,16 @@ __attribute__((section(".ambience.group.prober"))) rt::Slot<mcucap::ProberServic
   co_return ::ambience::Status::schema_mismatch;
 }
 
+// Serves a typed call for 'store' (mcucap.Store; method = procedure id) in its group.
+::ambience::Status serve_typed_store(mcu::GroupRuntime& runtime, void*, mcu::ServiceCall& call) {
+  ::mcucap::Store& impl = i_store.get();
+  switch (call.method) {
+    case 0: return rt::serve_procedure<::mcucap::Store, 0>(runtime, call, [&](auto&... a) { return impl.read(a...); });
+    case 1: return rt::serve_procedure<::mcucap::Store, 1>(runtime, call, [&](auto&... a) { return impl.write(a...); });
+  }
+  return ::ambience::Status::not_found;
+}
+
 // Builds group 'store': its instances in start order, each after its clients.
 void construct_group_store([[maybe_unused]] mcu::GroupRuntime& runtime) {
   i_store.emplace();
@@ -106,7 +116,7 @@ void construct_group_prober([[maybe_unused]] mcu::GroupRuntime& runtime) {
 // Entry of group 'store' (unprivileged, at every (re)start; the kernel zeroed its region).
 void entry_store(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
-  rt::RingServer* s_store = runtime.make<rt::RingServer>(runtime, &serve_store, nullptr, rt::typed_calls<::mcucap::Store>(i_store));
+  rt::RingServer* s_store = runtime.make<rt::RingServer>(runtime, &serve_store, nullptr, rt::TypedCalls{&serve_typed_store});
   if (s_store == nullptr) mcu::sys::exit(-10);
   runtime.serve(0, s_store->binding());
   // The rest of the state area: this group's coroutine frames and heap.
