@@ -52,6 +52,9 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
     assert "rt::Slot<rt::LocalChannel<::camera_trap::FrameHandler>> d_camera_manager__frames_channel;" in cc
     assert "  d_camera_manager__frames_channel.emplace(i_detection.get(), rt::Grant{0x1ull});" in cc
     assert "  i_camera_manager.emplace(d_camera_manager__frames_client.get());" in cc
+    # what each channel let through and refused is printed when the node stops
+    assert ('  ::ambience::println("ambience: channel camera_manager.frames -> detection calls ", '
+            'd_camera_manager__frames_channel.get().calls(), " denied ", d_camera_manager__frames_channel.get().denied());') in cc
     # g2 (the callee) is built and started before camera_group (the caller)
     assert cc.index("construct_group_g2();") < cc.index("construct_group_camera_group();")
 
