@@ -121,9 +121,13 @@ def typed_ring_interface(ctx: NodeContext, target: str) -> str | None:
     if ctx.group_id(ctx.group_of[target]) < 0:
         return None
     procs: dict[str, set] = {}
+    group_callers = False  # the kernel group calls with lidl messages (rt::GroupCallTransport)
     for c in ctx.doc["capabilities"]:
         if c["callee"] == target and c["path"] == "ipc":
             procs[c["interface"]] = {(p["declared_in"], p["name"], p["id"]) for p in c["procedures"]}
+            group_callers |= ctx.group_id(ctx.group_of[c["caller"]]) >= 0
+    if not group_callers:
+        return None
     for iface in sorted(procs):
         if all(other <= procs[iface] for other in procs.values()):
             return iface

@@ -55,15 +55,6 @@ rt::Slot<hello::GreeterService> i_greeter;
   co_return ::ambience::Status::schema_mismatch;
 }
 
-// Serves a typed call for 'console' (hello.Console; method = procedure id) in its group.
-::ambience::Status serve_typed_console(mcu::GroupRuntime& runtime, void*, mcu::ServiceCall& call) {
-  ::hello::Console& impl = i_console.get();
-  switch (call.method) {
-    case 0: return rt::serve_procedure<::hello::Console, 0>(runtime, call, [&](auto&... a) { return impl.print(a...); });
-  }
-  return ::ambience::Status::not_found;
-}
-
 // Builds group 'console': its instances in start order, each after its clients.
 void construct_group_console([[maybe_unused]] mcu::GroupRuntime& runtime) {
   i_console.emplace();
@@ -91,7 +82,7 @@ void construct_group_k() {
 // Entry of group 'console' (unprivileged, at every (re)start; the kernel zeroed its region).
 void entry_console(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
-  rt::RingServer* s_console = runtime.make<rt::RingServer>(runtime, &serve_console, nullptr, rt::TypedCalls{&serve_typed_console});
+  rt::RingServer* s_console = runtime.make<rt::RingServer>(runtime, &serve_console);
   if (s_console == nullptr) mcu::sys::exit(-10);
   runtime.serve(0, s_console->binding());
   // The rest of the state area: this group's coroutine frames and heap.
