@@ -52,6 +52,9 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
     assert "rt::Slot<rt::LocalChannel<::camera_trap::FrameHandler>> d_camera_manager__frames_channel;" in cc
     assert "  d_camera_manager__frames_channel.emplace(i_detection.get(), rt::Grant{0x1ull});" in cc
     assert "  i_camera_manager.emplace(d_camera_manager__frames_client.get());" in cc
+    # what each channel let through and refused is printed when the node stops
+    assert ('  ::ambience::println("ambience: channel camera_manager.frames -> detection calls ", '
+            'd_camera_manager__frames_channel.get().calls(), " denied ", d_camera_manager__frames_channel.get().denied());') in cc
     # g2 (the callee) is built and started before camera_group (the caller)
     assert cc.index("construct_group_g2();") < cc.index("construct_group_camera_group();")
 
@@ -135,11 +138,19 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
     doc = docs_of(two_group_mcu_manifest())["camera"]
     assert doc["runtime"]["kind"] == "mcu_isolated"
     cc = main_cc(doc)
-    # the caller's client is a lidl RPC client over the group's ring, placed in its region
+    # the caller's client makes typed calls through the kernel (its direct-call fast path), placed
+    # in its region; the callee is called through one interface, so its ring server takes them
     assert ('__attribute__((section(".ambience.group.camera_manager"))) '
-            "rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RingTransport>> d_camera_manager__frames_client;") in cc
-    # the callee serves its ring; the kernel routes only what the plan's capabilities allow
+            "rt::Slot<::camera_trap::FrameHandlerZeroCopyClient<rt::RingZeroCopyChannel<::camera_trap::FrameHandler>>> "
+            "d_camera_manager__frames_client;") in cc
+    assert ("runtime.make<rt::RingServer>(runtime, &serve_detection, nullptr, "
+            "rt::TypedCalls{&serve_typed_detection});") in cc
+    assert ("    case 0: return rt::serve_procedure<::camera_trap::FrameHandler, 0>(runtime, call, "
+            "[&](auto&... a) { return impl.handle(a...); });") in cc
+    # the callee serves its ring; the kernel routes only what the plan's capabilities allow,
+    # for lidl messages by the procedure in their envelope
     assert "  runtime.serve(0, s_detection->binding());" in cc
+    assert "  supervisor.set_procedure_field(rt::kLidlProcedureField);" in cc
     assert "supervisor.allow(" in cc and "// camera_manager -> detection (camera_trap.FrameHandler)" in cc
     assert "supervisor.start();" in cc
     assert "if (!runtime.enable_core()) mcu::sys::exit(-11);" in cc
