@@ -53,7 +53,9 @@ class ReplyCache {
     execute,      // new call: execute it, then complete(entry, ...)
     in_progress,  // already executing: send nothing now
     replay,       // send `status` / `reply` again, do not execute
-    forgotten,    // do not execute; answer with `status` (timeout: the outcome is unknown)
+    forgotten,    // do not execute and send nothing: the caller has the reply already or its call
+                  // times out (`status` = timeout, what it sees). An error reply here could
+                  // overtake the real reply of the first copy, still on its way.
     busy,         // do not execute; answer with `status` (would_block: back-pressure)
   };
   struct Admission {
