@@ -33,8 +33,37 @@ class CobsEncoder {
     ++pos_;
     if (++code_ == 0xFF) close_block();
   }
+  // Runs of non-zero bytes are copied in one loop with one bounds check per run; the byte form
+  // handles zeros, full blocks and the end of the buffer.
   void put(std::span<const std::byte> bytes) {
-    for (std::byte b : bytes) put(b);
+    const std::byte* p = bytes.data();
+    std::size_t n = bytes.size();
+    while (n != 0) {
+      const std::size_t block_room = 0xFF - code_;
+      const std::size_t limit = n < block_room ? n : block_room;
+      if (pos_ + limit > out_.size()) {  // near the end of `out`: the careful way
+        put(*p++);
+        --n;
+        continue;
+      }
+      // Locals: stores through std::byte may alias the members, which would be reloaded.
+      std::byte* out = out_.data() + pos_;
+      const std::byte* q = p;
+      const std::byte* const stop = p + limit;
+      while (q != stop && *q != std::byte{0}) *out++ = *q++;
+      const auto k = static_cast<std::size_t>(q - p);
+      pos_ += k;
+      code_ += static_cast<std::uint32_t>(k);
+      p += k;
+      n -= k;
+      if (code_ == 0xFF) {
+        close_block();
+      } else if (n != 0) {  // stopped at a zero
+        close_block();
+        ++p;
+        --n;
+      }
+    }
   }
   // The size of the encoding, or no_memory if it did not fit in `out` (whose content is then
   // unspecified).

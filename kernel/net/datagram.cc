@@ -1,5 +1,7 @@
 #include "kernel/net/datagram.hpp"
 
+#include <cstring>
+
 #include "kernel/net/bytes.hpp"
 #include "kernel/net/crc32.hpp"
 
@@ -12,7 +14,7 @@ Result<std::size_t> encode_datagram(LinkHeader h, std::span<const std::byte> pay
   const std::size_t size = datagram_size(payload.size());
   if (out.size() < size) return Status::no_memory;
   write_link_header(h, out.data());
-  for (std::size_t i = 0; i < payload.size(); ++i) out[kLinkHeaderSize + i] = payload[i];
+  if (!payload.empty()) std::memcpy(out.data() + kLinkHeaderSize, payload.data(), payload.size());
   const std::size_t covered = kLinkHeaderSize + payload.size();
   detail::store_le<std::uint32_t>(out.data() + covered, crc32(out.first(covered)));
   return size;

@@ -1,5 +1,7 @@
 #include "kernel/net/fragment.hpp"
 
+#include <cstring>
+
 namespace ambience::net {
 
 std::optional<ReassembledMessage> Reassembler::accept(std::uint32_t peer, const LinkFrame& frame, std::uint64_t now_us) {
@@ -50,8 +52,7 @@ std::optional<ReassembledMessage> Reassembler::accept(std::uint32_t peer, const 
     ++counters_.duplicates;
     return std::nullopt;
   }
-  std::byte* out = buffer(*s) + h.offset;
-  for (std::size_t i = 0; i < frame.payload.size(); ++i) out[i] = frame.payload[i];
+  if (!frame.payload.empty()) std::memcpy(buffer(*s) + h.offset, frame.payload.data(), frame.payload.size());
   s->seen[word] |= bit;
   if (++s->received < s->fragment_count) return std::nullopt;
   s->state = Slot::State::held;

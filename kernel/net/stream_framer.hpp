@@ -64,8 +64,26 @@ class StreamDecoder {
   // A chunk of bytes; on_frame(const LinkFrame&) is called for every valid frame, in order.
   template <class OnFrame>
   void feed(std::span<const std::byte> bytes, OnFrame&& on_frame) {
-    for (std::byte b : bytes) {
-      if (const LinkFrame* f = push(b)) on_frame(*f);
+    const std::byte* p = bytes.data();
+    const std::byte* const end = p + bytes.size();
+    while (p != end) {
+      // The data bytes of a COBS block are copied in one loop until the block, the input or the
+      // buffer ends or a 0x00 arrives; code bytes, delimiters and overflow take push().
+      if (state_ == State::in_frame && block_left_ != 0) {
+        std::size_t n = block_left_;
+        if (n > static_cast<std::size_t>(end - p)) n = static_cast<std::size_t>(end - p);
+        if (n > body_.size() - size_) n = body_.size() - size_;
+        std::byte* out = body_.data() + size_;  // a local: std::byte stores alias members
+        const std::byte* q = p;
+        const std::byte* const stop = p + n;
+        while (q != stop && *q != std::byte{0}) *out++ = *q++;
+        const auto k = static_cast<std::size_t>(q - p);
+        size_ += k;
+        block_left_ = static_cast<std::uint8_t>(block_left_ - k);
+        p += k;
+        if (k != 0) continue;
+      }
+      if (const LinkFrame* f = push(*p++)) on_frame(*f);
     }
   }
 
