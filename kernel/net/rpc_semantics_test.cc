@@ -98,11 +98,13 @@ std::uint32_t index_of(std::uint64_t call_id) {
 // Server state.
 std::uint64_t g_total = 0;
 std::uint8_t g_executions[kCalls + 1];
-StaticReplyCache<16, 8, 2> g_cache(kPolicy.timeout_us + 10'000);
+StaticReplyCache<16, 8, 2> g_roomy_cache(kPolicy.timeout_us + 10'000);
+StaticReplyCache<3, 8, 2> g_tight_cache(kPolicy.timeout_us + 10'000);
+ReplyCache* g_cache = &g_roomy_cache;
 
 void serve(Node& server, const DecodedEnvelope& req, std::uint64_t now) {
   const Envelope& h = req.header;
-  ReplyCache::Admission a = g_cache.admit(h.source_node, h.call_id, now);
+  ReplyCache::Admission a = g_cache->admit(h.source_node, h.call_id, now);
   std::byte reply[8];
   std::size_t reply_size = 0;
   Status status = a.status;
@@ -126,7 +128,7 @@ void serve(Node& server, const DecodedEnvelope& req, std::uint64_t now) {
       for (int i = 0; i < 8; ++i) reply[i] = static_cast<std::byte>(value >> (8 * i));
       reply_size = 8;
       status = Status::ok;
-      g_cache.complete(a.entry, status, {reply, reply_size}, now);
+      g_cache->complete(a.entry, status, {reply, reply_size}, now);
       break;
     }
   }
@@ -154,7 +156,8 @@ struct Outcome {
   int ok = 0, failed = 0, hung = 0, late = 0, executed_twice = 0, ok_not_executed = 0, wrong_value = 0;
 };
 
-Outcome run(int loss, int dup) {
+Outcome run(int loss, int dup, std::size_t max_request = kMaxMessage - kEnvelopeSize, ReplyCache& cache = g_roomy_cache) {
+  g_cache = &cache;
   g_net = Network{};
   g_net.loss_percent = loss;
   g_net.dup_percent = dup;
@@ -198,7 +201,7 @@ Outcome run(int loss, int dup) {
         const auto call = index_of(s->call_id);
         ClientCall& c = g_calls[call];
         c.idempotent = idempotent;
-        c.size = static_cast<std::uint16_t>(rng.below(kMaxMessage - kEnvelopeSize));
+        c.size = static_cast<std::uint16_t>(rng.below(static_cast<std::uint32_t>(max_request)));
         c.started_at = now;
         request_bytes(call, c.size);
         c.expected_checksum = checksum({g_request, c.size});
@@ -272,7 +275,17 @@ AMBIENCE_TEST(duplicating_link_never_executes_twice) {
   const Outcome o = run(0, 30);
   CHECK_EQ(o.ok, kCalls);
   CHECK_EQ(o.hung + o.late + o.wrong_value + o.executed_twice + o.ok_not_executed, 0);
-  CHECK(g_cache.counters().replayed + g_cache.counters().in_progress > 0);
+  CHECK(g_roomy_cache.counters().replayed + g_roomy_cache.counters().in_progress > 0);
+}
+
+// Single-frame requests (the link's memory of recent messages does not hide their duplicates)
+// and a 3-entry reply cache: duplicates arrive after their call was evicted, and only the
+// per-source floor keeps them from running again.
+AMBIENCE_TEST(tight_reply_cache_under_duplicates_never_executes_twice) {
+  const Outcome o = run(0, 50, kDatagram - kLinkOverhead - kEnvelopeSize, g_tight_cache);
+  CHECK_EQ(o.hung + o.late + o.wrong_value + o.executed_twice + o.ok_not_executed, 0);
+  CHECK(g_tight_cache.counters().forgotten > 0);
+  CHECK(o.ok > kCalls / 2);
 }
 
 AMBIENCE_TEST(lossy_link_every_call_ends_by_its_deadline) {
