@@ -170,6 +170,32 @@ AMBIENCE_TEST(out_of_order_and_duplicate_fragments) {
   CHECK(m.has_value() && equal(m->bytes, {g_message, 1000}));
 }
 
+AMBIENCE_TEST(the_last_eight_delivered_messages_are_remembered) {
+  StaticReassembler<kMaxMessage, 2> r(kTimeout);
+  LinkSender sender(100);
+  Fragments first;
+  CHECK(sender.send({g_message, 250}, first) == Status::ok);
+  std::optional<ReassembledMessage> m;
+  for (std::size_t k = 0; k < first.count; ++k) m = r.accept(0, first.frame(k), 0);
+  CHECK(m.has_value());
+  r.release(*m);
+  const auto deliver_another = [&] {
+    Fragments f;
+    CHECK(sender.send({g_message, 150}, f) == Status::ok);
+    for (std::size_t k = 0; k < f.count; ++k) m = r.accept(0, f.frame(k), 0);
+    if (m) r.release(*m);
+  };
+  for (int k = 0; k < 7; ++k) deliver_another();
+  CHECK(!r.accept(0, first.frame(0), 0));
+  CHECK_EQ(r.counters().duplicates, 1u);
+  CHECK_EQ(r.in_progress(), 0u);
+  deliver_another();  // the 9th message: the first one is no longer remembered
+  CHECK(!r.accept(0, first.frame(0), 0));
+  CHECK_EQ(r.counters().duplicates, 1u);
+  CHECK_EQ(r.in_progress(), 1u);  // a partial message that can only time out
+  CHECK_EQ(r.expire(kTimeout), 1u);
+}
+
 AMBIENCE_TEST(bounded_slots_and_held_messages) {
   Reassembler& r = g_small;
   Fragments a, b, c;

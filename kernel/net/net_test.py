@@ -117,6 +117,26 @@ def test_reassembly_trace_matches_cpp(records):
     assert delivered > 10
 
 
+def test_reassembler_remembers_the_last_eight_messages():
+    r = net.Reassembler(2, 1000, 10_000)
+    sender = net.LinkSender(100)
+    first = sender.fragments(bytes(250))
+    for h, p in first:
+        m = r.accept(0, h, p, 0)
+    assert m == bytes(250)
+    r.release()
+    for k in range(7):  # 7 more multi-fragment messages: the first is still remembered
+        for h, p in sender.fragments(bytes([k]) * 150):
+            m = r.accept(0, h, p, 0)
+        r.release()
+    assert r.accept(0, *first[0], 0) is None and r.counters.duplicates == 1
+    for h, p in sender.fragments(bytes(150)):  # the 9th: the first is forgotten
+        r.accept(0, h, p, 0)
+    r.release()
+    assert r.accept(0, *first[0], 0) is None and r.counters.duplicates == 1  # opens a partial message
+    assert r.expire(10_000) == 1
+
+
 def test_stream_decoder_resynchronises():
     rng = random.Random(3)
     d = net.StreamDecoder(300)

@@ -228,7 +228,7 @@ void reassembly_trace() {
         std::printf("none");
       }
       std::printf("\n");
-      if (rng.below(8) != 0) {  // sometimes the datagram stays: delivered again later (duplicate)
+      if (rng.below(3) != 0) {  // sometimes the datagram stays: delivered again later (duplicate)
         --count;
         for (std::size_t b = 0; b < sizes[count]; ++b) queue[i][b] = queue[count][b];
         sizes[i] = sizes[count];
