@@ -73,6 +73,29 @@ constexpr const char* to_string(LinkError e) {
   return "unknown";
 }
 
+// Loss accounting from sequence numbers, per sender: the stream decoder keeps one; a datagram
+// receiver keeps one per peer. Diagnostic only: lost messages are found by the reassembly
+// timeout and the callers' deadlines, not here.
+struct SequenceTracker {
+  std::uint32_t frames_missed = 0;   // sum of forward gaps
+  std::uint32_t sequence_jumps = 0;  // backwards or more than half the range ahead: the sender restarted
+  bool seen = false;
+  std::uint16_t last = 0;
+
+  void observe(std::uint16_t sequence) {
+    if (seen) {
+      const auto gap = static_cast<std::uint16_t>(sequence - last - 1);
+      if (gap < 0x8000) {
+        frames_missed += gap;
+      } else {
+        ++sequence_jumps;
+      }
+    }
+    seen = true;
+    last = sequence;
+  }
+};
+
 // Checks the header fields against each other (not the CRC, not the body size).
 LinkError check_link_header(const LinkHeader& h);
 

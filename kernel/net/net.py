@@ -148,12 +148,32 @@ decode_datagram = decode_link_body
 
 
 @dataclass
+class SequenceTracker:
+    """Loss accounting from sequence numbers, per sender (link.hpp SequenceTracker)."""
+
+    frames_missed: int = 0
+    sequence_jumps: int = 0
+    last: Optional[int] = None
+
+    def observe(self, sequence: int) -> None:
+        if self.last is not None:
+            gap = (sequence - self.last - 1) & 0xFFFF
+            if gap < 0x8000:
+                self.frames_missed += gap
+            else:
+                self.sequence_jumps += 1
+        self.last = sequence
+
+
+@dataclass
 class StreamCounters:
     frames_ok: int = 0
     crc_errors: int = 0
     framing_errors: int = 0
     header_errors: int = 0
     oversize: int = 0
+    frames_missed: int = 0
+    sequence_jumps: int = 0
 
 
 class StreamDecoder:
@@ -165,6 +185,7 @@ class StreamDecoder:
         self.counters = StreamCounters()
         self._raw = bytearray()
         self._skipping = False
+        self._sequence = SequenceTracker()
 
     def feed(self, data: bytes) -> list[tuple[LinkHeader, bytes]]:
         frames = []
@@ -193,6 +214,9 @@ class StreamDecoder:
             err, h, payload = decode_link_body(body)
             if err is LinkError.NONE:
                 self.counters.frames_ok += 1
+                self._sequence.observe(h.sequence)
+                self.counters.frames_missed = self._sequence.frames_missed
+                self.counters.sequence_jumps = self._sequence.sequence_jumps
                 frames.append((h, payload))
             elif err is LinkError.TOO_SHORT:
                 self.counters.framing_errors += 1

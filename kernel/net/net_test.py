@@ -137,6 +137,13 @@ def test_reassembler_remembers_the_last_eight_messages():
     assert r.expire(10_000) == 1
 
 
+def test_sequence_gaps_as_in_cpp():
+    d = net.StreamDecoder(16)
+    for s in (10, 11, 14, 15, 3):  # the C++ stream_framer_test's sequence
+        d.feed(net.encode_stream_frame(net.LinkHeader(sequence=s, message_length=4), bytes(4)))
+    assert (d.counters.frames_ok, d.counters.frames_missed, d.counters.sequence_jumps) == (5, 2, 1)
+
+
 def test_stream_decoder_resynchronises():
     rng = random.Random(3)
     d = net.StreamDecoder(300)

@@ -47,17 +47,9 @@ const LinkFrame* StreamDecoder::end_of_frame() {
     default: ++counters_.header_errors; return nullptr;
   }
   ++counters_.frames_ok;
-  const std::uint16_t sequence = frame_.header.sequence;
-  if (have_sequence_) {
-    const auto gap = static_cast<std::uint16_t>(sequence - last_sequence_ - 1);
-    if (gap < 0x8000) {
-      counters_.frames_missed += gap;
-    } else {
-      ++counters_.sequence_jumps;
-    }
-  }
-  have_sequence_ = true;
-  last_sequence_ = sequence;
+  sequence_.observe(frame_.header.sequence);
+  counters_.frames_missed = sequence_.frames_missed;
+  counters_.sequence_jumps = sequence_.sequence_jumps;
   return &frame_;
 }
 

@@ -94,7 +94,7 @@ class StreamDecoder {
     zero_pending_ = false;
     started_ = false;
     state_ = State::in_frame;
-    have_sequence_ = false;
+    sequence_ = {};
     counters_ = {};
   }
 
@@ -135,8 +135,7 @@ class StreamDecoder {
   bool zero_pending_ = false;    // the current block ends with an (implicit) zero unless last
   bool started_ = false;         // at least one byte of this frame seen
   State state_ = State::in_frame;
-  bool have_sequence_ = false;
-  std::uint16_t last_sequence_ = 0;
+  SequenceTracker sequence_;
   StreamCounters counters_;
   LinkFrame frame_;
 };
