@@ -10,8 +10,11 @@
 //
 // Prints `RESULT <id> value=... unit=instructions [baseline=... ratio=...]` lines.
 #include "kernel/core/console.hpp"
+#include "kernel/net/call_table.hpp"
 #include "kernel/net/crc32.hpp"
 #include "kernel/net/datagram.hpp"
+#include "kernel/net/fragment.hpp"
+#include "kernel/net/reply_cache.hpp"
 #include "kernel/net/stream_framer.hpp"
 #include "platforms/boards/board.hpp"
 #include "platforms/boards/cmsdk_timer.hpp"
@@ -130,6 +133,15 @@ int main() {
   result("net_stream_decode_1k", decode, copy);
   result("net_stream_encode_decode_1k", encode + decode, copy);
   result("net_datagram_encode_decode_1k", dgram_encode + dgram_decode, copy);
+  // RAM of one serial link and the RPC state of a small MCU node, as sized here.
+  using Decoder = StaticStreamDecoder<256>;
+  using Reasm = StaticReassembler<1024, 2>;
+  using Cache = StaticReplyCache<8, 64, 4>;
+  using Calls = StaticCallTable<8>;
+  println("RAM: StaticStreamDecoder<256> ", sizeof(Decoder), " B, StaticReassembler<1024, 2> ", sizeof(Reasm),
+          " B, StaticReplyCache<8, 64, 4> ", sizeof(Cache), " B, StaticCallTable<8> ", sizeof(Calls), " B");
+  println("RESULT net_ram_small_node_", cpu(), " value=", sizeof(Decoder) + sizeof(Reasm) + sizeof(Cache) + sizeof(Calls),
+          " unit=bytes");
   println(bad == 0 ? "BENCH DONE" : "BENCH FAILED");
   return bad == 0 ? 0 : 1;
 }

@@ -12,12 +12,11 @@ ReplyCache::Admission ReplyCache::admit(std::uint16_t source_node, std::uint64_t
   if (Entry* e = find(source_node, call_id)) {
     if (e->state == Entry::State::executing) {
       ++counters_.in_progress;
-      return {Verdict::in_progress, static_cast<int>(e - entries_.data()), Status::ok, {}};
+      return {Verdict::in_progress, -1, Status::ok, {}};
     }
     if (e->replayable) {
       ++counters_.replayed;
-      return {Verdict::replay, static_cast<int>(e - entries_.data()), e->status,
-              std::span<const std::byte>(reply_buffer(*e), e->reply_size)};
+      return {Verdict::replay, -1, e->status, std::span<const std::byte>(reply_buffer(*e), e->reply_size)};
     }
     ++counters_.forgotten;
     return {Verdict::forgotten, -1, Status::timeout, {}};

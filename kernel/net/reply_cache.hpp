@@ -60,7 +60,7 @@ class ReplyCache {
   };
   struct Admission {
     Verdict verdict = Verdict::busy;
-    int entry = -1;
+    int entry = -1;  // execute only: what complete() takes
     Status status = Status::ok;
     std::span<const std::byte> reply;  // replay: the stored reply (valid until the next admit)
   };
