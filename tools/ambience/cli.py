@@ -16,7 +16,8 @@ import traceback
 from ambience import report
 from ambience.compiler import compile_plan
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.plan_json import dumps, plan_documents
+from ambience.plan_json import (capability_json, dumps, instance_json, load_node_plan_text, node_info_json,
+                                plan_documents)
 
 INPUTS_FORMAT = 1
 
@@ -222,10 +223,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise UserError(f"error: deployment '{plan.deployment.name}' has no instance '{args.instance}' (instances: {names})")
     if args.json:
         node = plan.instance_node[args.instance]
-        doc = json.loads(plan_documents(plan)[node])
-        inst = next(i for i in doc["instances"] if i["name"] == args.instance)
-        print(json.dumps({"node": doc["node"], "instance": inst,
-                          "callers": [c for c in doc["capabilities"] if c["callee"] == args.instance]},
+        doc = load_node_plan_text(plan_documents(plan)[node])
+        inst = next(i for i in doc.instances if i.name == args.instance)
+        print(json.dumps({"node": node_info_json(doc.node), "instance": instance_json(inst),
+                          "callers": [capability_json(c) for c in doc.capabilities if c.callee == args.instance]},
                          indent=1, sort_keys=True))
         return 0
     print(text)

@@ -36,9 +36,9 @@ def summary_rows(plan: Plan) -> list[dict]:
             reaches = [_via(e) for e in edges_by_group.get(g.name, [])]
             for gw in plan.nodes.values():
                 for ex in gw.exports:
-                    if ex["instance"] in g.instances and ex["node"] == nname:
-                        via = f" via {ex['route'][0]['from']}" if ex["route"] else ""
-                        reaches.append(f"exported on {ex['network']}:{ex['port']}{via}")
+                    if ex.instance in g.instances and ex.node == nname:
+                        via = f" via {ex.route[0].src}" if ex.route else ""
+                        reaches.append(f"exported on {ex.network}:{ex.port}{via}")
             if g.kernel and np.forwarders:
                 reaches += [f"forwards {f.from_network} > {f.to_network}" for f in np.forwarders]
             rows.append({"node": nname, "board": np.board.short_name, "group": g.name + (" (kernel)" if g.kernel else ""),
@@ -146,13 +146,13 @@ def explain(plan: Plan, name: str) -> str | None:
         connector = rt.connectors.get((e.caller, e.dependency)) if rt is not None else None
         lines.append(f"    {e.dependency} ({e.interface}) -> {e.target}: {why}"
                      + (f" [connector {connector}]" if connector else ""))
-    callers = [c for c in plan.nodes[node].capabilities if c["callee"] == name]
+    callers = [c for c in plan.nodes[node].capabilities if c.callee == name]
     if callers:
         lines.append("  may be called by:")
         for c in callers:
-            procs = ", ".join(p["name"] for p in c["procedures"])
-            who = c["caller"] + (f" on {c['caller_node']}" if c["caller_node"] else " (token required)")
-            lines.append(f"    {who} via {PATH_WORD[c['path']]}: {procs}")
+            procs = ", ".join(p.name for p in c.procedures)
+            who = c.caller + (f" on {c.caller_node}" if c.caller_node else " (token required)")
+            lines.append(f"    {who} via {PATH_WORD[c.path]}: {procs}")
     return "\n".join(lines)
 
 
@@ -198,9 +198,9 @@ def graph_dot(plan: Plan) -> str:
         out.append(f"  {_q('inst:' + e.caller)} -> {_q('inst:' + e.target)} [color={colors[e.path]}, style={style}, label={_q(label)}];")
     for nname, np in plan.nodes.items():
         for ex in np.exports:
-            eid = f"export:{ex['instance']}:{ex['network']}"
-            elabel = f"export {ex['network']}:{ex['port']}"
+            eid = f"export:{ex.instance}:{ex.network}"
+            elabel = f"export {ex.network}:{ex.port}"
             out.append(f"  {_q(eid)} [shape=plaintext, label={_q(elabel)}];")
-            out.append(f"  {_q(eid)} -> {_q('inst:' + ex['instance'])} [style=dotted];")
+            out.append(f"  {_q(eid)} -> {_q('inst:' + ex.instance)} [style=dotted];")
     out.append("}")
     return "\n".join(out) + "\n"
