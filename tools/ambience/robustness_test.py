@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ambience.codegen import main_cc
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.plan_json import plan_documents
+from ambience.plan_json import load_node_plan_text, plan_documents
 from ambience.planner import make_plan
 from ambience.testlib import ManifestBuilder, camera_trap_interfaces, camera_trap_services
 
@@ -64,8 +64,7 @@ def test_random_manifests_give_a_plan_or_diagnostics(decls):
         assert all(line.startswith(b.build_file) or line.startswith("services/") for line in text.splitlines())
         return
     for doc_text in plan_documents(plan).values():
-        doc = json.loads(doc_text)
-        main_cc(doc)
+        main_cc(load_node_plan_text(doc_text))
 
 
 @st.composite
