@@ -12,12 +12,14 @@ import shutil
 import subprocess
 import sys
 import traceback
+from dataclasses import asdict
 
 from ambience import report
 from ambience.compiler import compile_plan
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.plan_json import (capability_json, dumps, instance_json, load_node_plan_text, node_info_json,
-                                plan_documents)
+from ambience.plan_json import (JsonObject, capability_json, dumps, instance_json, load_node_plan_text,
+                                node_info_json, plan_documents)
+from ambience.planner import Plan
 
 INPUTS_FORMAT = 1
 
@@ -26,10 +28,11 @@ class UserError(Exception):
     pass
 
 
-def _read_json(path: str) -> dict:
+def _read_json(path: str) -> JsonObject:
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            doc: JsonObject = json.load(f)
+            return doc
     except OSError as e:
         raise UserError(f"{path}: error: cannot read: {e.strerror}") from None
     except json.JSONDecodeError as e:
@@ -85,7 +88,7 @@ def _resolve_deployment(target: str, extra_targets: tuple[str, ...] = ()) -> tup
     return path, ws
 
 
-def _load_plan(target: str, extra_targets: tuple[str, ...] = ()):
+def _load_plan(target: str, extra_targets: tuple[str, ...] = ()) -> Plan:
     path, ws = _resolve_deployment(target, extra_targets)
     bundle = _read_json(path)
     if bundle.get("ambience_inputs") != INPUTS_FORMAT:
@@ -138,7 +141,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     plan = _load_plan(args.deployment)
     if args.json:
-        print(json.dumps({"deployment": plan.deployment.name, "rows": report.summary_rows(plan),
+        print(json.dumps({"deployment": plan.deployment.name, "rows": [asdict(r) for r in report.summary_rows(plan)],
                           "start_order": plan.start_order}, indent=1, sort_keys=True))
     elif args.node:
         if args.node not in plan.nodes:
@@ -174,7 +177,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_sizes(inputs_path: str, nodes: list[str]) -> dict[str, dict]:
+def _image_sizes(inputs_path: str, nodes: list[str]) -> dict[str, dict[str, int]]:
     """Size reports of built MCU images (<node>.size beside the deployment's outputs), if any."""
     out = {}
     d = os.path.dirname(inputs_path)
@@ -238,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "generate per-node code for a deployment.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def deployment_arg(sp):
+    def deployment_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("deployment", help="a deployment package (//deployments/hello) or its <name>.inputs.json")
 
     sp = sub.add_parser("plan", help="summary table: nodes, groups, instances and how they reach their dependencies")
@@ -281,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.fn(args)
+        status: int = args.fn(args)
+        return status
     except UserError as e:
         sys.stderr.write(str(e) + "\n")
         return 1

@@ -24,8 +24,16 @@ class NodeProcess:
     name: str
     argv: list[str]
     kind: str  # "hosted" | "mcu"
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     status: int | None = None
+
+    def started(self) -> subprocess.Popen[bytes]:
+        if self.proc is None:
+            raise RuntimeError(f"node {self.name} was not started")
+        return self.proc
+
+    def running(self) -> bool:
+        return self.started().poll() is None
 
 
 def _pump(node: NodeProcess, lock: threading.Lock, width: int) -> None:
@@ -86,21 +94,21 @@ def main(argv: list[str] | None = None) -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration + 5  # grace for clean exits
     interrupted = False
     try:
-        while any(n.proc.poll() is None for n in nodes):
+        while any(n.running() for n in nodes):
             if deadline is not None and time.monotonic() > deadline:
                 break
             time.sleep(0.05)
     except KeyboardInterrupt:
         interrupted = True
     for n in nodes:
-        if n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGTERM)
+        if n.running():
+            n.started().send_signal(signal.SIGTERM)
     for n in nodes:
         try:
-            n.status = n.proc.wait(timeout=5)
+            n.status = n.started().wait(timeout=5)
         except subprocess.TimeoutExpired:
-            n.proc.kill()
-            n.status = n.proc.wait()
+            n.started().kill()
+            n.status = n.started().wait()
     for t in pumps:
         t.join(timeout=2)
     bad = [n for n in nodes if n.status != 0]

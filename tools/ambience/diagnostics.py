@@ -90,7 +90,7 @@ class Reporter:
 
 def sorted_diagnostics(diags: list[Diagnostic]) -> list[Diagnostic]:
     """Source order, then message, so output is stable whatever order checks ran in."""
-    seen: set[tuple] = set()
+    seen: set[tuple[Location, str]] = set()
     out = []
     for d in sorted(diags, key=lambda d: (d.loc.file, d.loc.line, d.loc.col, d.message)):
         key = (d.loc, d.message)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from ambience.testlib import ManifestBuilder, camera_trap_interfaces, camera_tra
 F = "deployments/test/BUILD.bazel"
 
 
-def wide_interface(procedures: int) -> dict:
+def wide_interface(procedures: int) -> dict[str, Any]:
     """A lidl JSON document with one service of `procedures` procedures (ids 0..n-1)."""
     procs = [{"name": f"p{k}", "id": k, "declared_in": "wide.Wide", "params": [], "result": "void",
               "attributes": [], "has_views": False} for k in range(procedures)]

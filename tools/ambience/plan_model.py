@@ -243,7 +243,7 @@ def _cycle_text(cycle: list[str]) -> str:
 def _report_cycles(rep: Reporter, instances: dict[str, Instance], dependents: dict[str, list[str]],
                    blocked: set[str]) -> None:
     """One diagnostic per dependency cycle (strongly connected component) among `blocked`."""
-    dg = nx.DiGraph()
+    dg: nx.DiGraph[str] = nx.DiGraph()
     dg.add_nodes_from(sorted(blocked))
     for target in sorted(blocked):
         for caller in dependents.get(target, ()):

@@ -161,6 +161,7 @@ def test_mcu_layout_regions_are_power_of_two_and_aligned():
     b = camera_trap_manifest()
     p = plan_of(b)
     lay = p.nodes["camera"].layout
+    assert lay is not None
     for r in lay.regions:
         assert r.size & (r.size - 1) == 0 and r.base % r.size == 0 and r.size >= r.needed
     # Below the 8 KiB stack at the top of 256 KiB RAM, 16 KiB-aligned: an 8 KiB gap above the region.

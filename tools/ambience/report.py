@@ -4,6 +4,9 @@ Pure functions from a Plan to text; the CLI only chooses which to print.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from ambience.planner import Edge, Plan
 
 PATH_WORD = {"direct": "direct", "ipc": "IPC", "rpc": "RPC"}
@@ -23,7 +26,18 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def summary_rows(plan: Plan) -> list[dict]:
+@dataclass(frozen=True)
+class SummaryRow:
+    """One group of one node in the summary (`ambience plan`; its JSON rows have these keys)."""
+
+    node: str
+    board: str
+    group: str
+    instances: str
+    reaches: list[str]
+
+
+def summary_rows(plan: Plan) -> list[SummaryRow]:
     rows = []
     for nname, np in plan.nodes.items():
         edges_by_group: dict[str, list[Edge]] = {}
@@ -41,20 +55,20 @@ def summary_rows(plan: Plan) -> list[dict]:
                         reaches.append(f"exported on {ex.network}:{ex.port}{via}")
             if g.kernel and np.forwarders:
                 reaches += [f"forwards {f.from_network} > {f.to_network}" for f in np.forwarders]
-            rows.append({"node": nname, "board": np.board.short_name, "group": g.name + (" (kernel)" if g.kernel else ""),
-                         "instances": ", ".join(sorted(g.instances)) or "-", "reaches": reaches})
-        if not any(r["node"] == nname for r in rows):
+            rows.append(SummaryRow(nname, np.board.short_name, g.name + (" (kernel)" if g.kernel else ""),
+                                   ", ".join(sorted(g.instances)) or "-", reaches))
+        if not any(r.node == nname for r in rows):
             nets = ", ".join(f"{n} {a}" for n, a in np.node.networks)
-            rows.append({"node": nname, "board": np.board.short_name, "group": "-", "instances": "-",
-                         "reaches": [f"(nothing deployed; on {nets})" if nets else "(nothing deployed)"]})
+            rows.append(SummaryRow(nname, np.board.short_name, "-", "-",
+                                   [f"(nothing deployed; on {nets})" if nets else "(nothing deployed)"]))
     return rows
 
 
 def summary(plan: Plan) -> str:
     out = [["node", "board", "group", "instances", "reaches"]]
     for r in summary_rows(plan):
-        reaches = r["reaches"] or [""]
-        out.append([r["node"], r["board"], r["group"], r["instances"], reaches[0]])
+        reaches = r.reaches or [""]
+        out.append([r.node, r.board, r.group, r.instances, reaches[0]])
         for extra in reaches[1:]:
             out.append(["", "", "", "", extra])
     return table(out)
@@ -81,14 +95,15 @@ def sizes(plan: Plan) -> str:
     return table(out)
 
 
-def sizes_json(plan: Plan) -> dict:
-    res = {}
+def sizes_json(plan: Plan) -> dict[str, dict[str, Any]]:
+    res: dict[str, dict[str, Any]] = {}
     for nname, np in plan.nodes.items():
-        d = {"board": np.board.label, "needed": np.memory_needed, "budget": np.memory_budget}
+        d: dict[str, Any] = {"board": np.board.label, "needed": np.memory_needed, "budget": np.memory_budget}
         if np.layout is not None:
             d["regions"] = [{"group": r.group, "base": r.base, "size": r.size, "needed": r.needed, "waste": r.waste}
                             for r in np.layout.regions]
-            d["kernel"] = {"base": np.layout.kernel_base, "size": np.layout.kernel_size, "needed": np.layout.kernel_needed}
+            d["kernel"] = {"base": np.layout.kernel_base, "size": np.layout.kernel_size,
+                           "needed": np.layout.kernel_needed}
             d["waste"] = np.layout.waste
         res[nname] = d
     return res

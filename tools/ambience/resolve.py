@@ -42,9 +42,10 @@ def collect_declarations(ctx: PlanContext) -> None:
 def check_networks_and_nodes(ctx: PlanContext) -> None:
     """Network kinds, boards, addresses (one owner per address)."""
     # --- networks and nodes
-    for net in ctx.nets.values():
-        if net.kind and net.kind not in NETWORK_KINDS:
-            ctx.rep.error(net.loc, f"network '{net.name}': unknown kind '{net.kind}' (expected one of: {', '.join(NETWORK_KINDS)})")
+    for network in ctx.nets.values():
+        if network.kind and network.kind not in NETWORK_KINDS:
+            ctx.rep.error(network.loc, f"network '{network.name}': unknown kind '{network.kind}' "
+                                       f"(expected one of: {', '.join(NETWORK_KINDS)})")
     boards: dict[str, Board] = {}
     owner_of_address: dict[tuple[str, str], Node] = {}
     for node in ctx.nodes.values():
@@ -294,9 +295,9 @@ def place_groups(ctx: PlanContext) -> None:
     for gname, (nname, dloc, _) in sorted(node_of_group.items()):
         g = ctx.groups[gname]
         if g.kernel:
-            prev = kernel_group_of.get(nname)
-            if prev is not None:
-                ctx.rep.error(dloc, f"node '{nname}' has two kernel groups: '{prev.name}' and '{g.name}'")
+            first_kernel = kernel_group_of.get(nname)
+            if first_kernel is not None:
+                ctx.rep.error(dloc, f"node '{nname}' has two kernel groups: '{first_kernel.name}' and '{g.name}'")
             else:
                 kernel_group_of[nname] = g
 

@@ -126,9 +126,9 @@ def test_plans_satisfy_invariants(b):
     rep.check()
     try:
         plan = make_plan(dep, camera_trap_interfaces())
-    except DiagnosticError as e:
+    except DiagnosticError as err:
         # only the errors a random topology can legitimately cause
-        for d in e.diagnostics:
+        for d in err.diagnostics:
             assert ("has no network path" in d.message or "MPU regions" in d.message
                     or "memory budget exceeded" in d.message or "does not provide" in d.message), d.message
         return
