@@ -183,7 +183,7 @@ class _Checker:
                                     (Diagnostic(prev.loc, "previous definition is here", "note"),))
                     continue
                 self.decl_src[full] = (d, path)
-        for path, sf in self.loader.files.items():
+        for path in self.loader.files:
             vis = {f for f, (_, p) in self.decl_src.items() if p == path}
             for dep in self.loader.imports_of.get(path, []):
                 vis |= {f for f, (_, p) in self.decl_src.items() if p == dep}
@@ -307,7 +307,7 @@ class _Checker:
                             f"<{', '.join(p.name for p in decl.params)}>, got {nargs}")
             return None
         args = []
-        for p, a in zip(decl.params, te.args):
+        for p, a in zip(decl.params, te.args, strict=False):
             if p.kind is None:
                 if isinstance(a, m.IntArg):
                     self.sink.error(a.loc, f"parameter '{p.name}' of '{full}' is a type, got integer {a.value}")
@@ -364,7 +364,7 @@ class _Checker:
             decl, _ = self.decl_src[ty.fullname]
             if not decl.fields:
                 return False  # an empty C++ struct has size 1, its wire form size 0
-            local = {p.name: a for p, a in zip(decl.params, ty.args)}
+            local = {p.name: a for p, a in zip(decl.params, ty.args, strict=False)}
             fpath = self.decl_src[ty.fullname][1]
             for f in decl.fields:
                 sink = DiagnosticSink()
@@ -597,7 +597,7 @@ class _Checker:
                  "NAMESPACE": "the Python module's constant", "SOURCE": "the Python module's constant",
                  "dataclasses": "a module the generated Python imports",
                  "typing": "a module the generated Python imports"}
-        for full, (d, path) in self.decl_src.items():
+        for full, (d, _path) in self.decl_src.items():
             members: list[tuple[str, Loc, str]] = []
             if isinstance(d, m.StructDecl):
                 members = [(f.name, f.loc, "field") for f in d.fields if f.name == "to_owned"]

@@ -103,7 +103,7 @@ class _PyGen:
                 v0 = d.variants[0]
                 return f"{self.ref(ty.fullname, '')}({v0.name!r}, {self.value_default(v0.type)})"
             if d.params:
-                env = {p.name: a for p, a in zip(d.params, ty.args)}
+                env = {p.name: a for p, a in zip(d.params, ty.args, strict=False)}
                 args = ", ".join(f"{f.name}={self.value_default(t.substitute(f.type, env))}" for f in d.fields)
                 return f"{self.ref(ty.fullname, '')}({args})"
             return f"{self.ref(ty.fullname, '')}()"
@@ -191,7 +191,7 @@ class _PyGen:
         out += ["", "", f"class {s.name}Client(_c.Client, {s.name}):",
                 f'    """Calls {s.fullname} over a transport (an object with call(bytes) -> bytes)."""',
                 f"    SERVICE = {s.fullname!r}", f"    SCHEMA_HASH = 0x{s.schema_hash:016x}"]
-        for p, info in zip(s.procedures, infos):
+        for p, info in zip(s.procedures, infos, strict=True):
             args = "".join(f", {x.name}" for x in p.params)
             tup = "".join(f"{x.name}, " for x in p.params)
             out += ["", f"    def {p.name}(self{args}):", f"        return self._call({info}, ({tup}))"]

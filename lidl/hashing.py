@@ -64,7 +64,7 @@ def type_definition_text(d) -> str:
 
 
 def canonical_text(schema: t.Schema, svc: t.RService) -> str:
-    lines = [f"lidl-wire 1", f"service {svc.fullname}"]
+    lines = ["lidl-wire 1", f"service {svc.fullname}"]
     roots = []
     for p in svc.procedures:
         params = ",".join(f"{x.name}:{t.canon(x.type)}" for x in p.params)

@@ -51,7 +51,7 @@ def size_align(schema: t.Schema, ty) -> tuple[int, int]:
 
 
 def struct_layout(schema: t.Schema, d: t.RStruct, args: tuple = ()) -> tuple[list[int], int, int]:
-    env = {p.name: a for p, a in zip(d.params, args)}
+    env = {p.name: a for p, a in zip(d.params, args, strict=False)}
     offsets = []
     off, align = 0, 1
     for f in d.fields:
@@ -75,7 +75,7 @@ def is_plain(schema: t.Schema, ty) -> bool:
         if isinstance(d, t.REnum):
             return True
         if isinstance(d, t.RStruct) and d.fields:
-            env = {p.name: a for p, a in zip(d.params, ty.args)}
+            env = {p.name: a for p, a in zip(d.params, ty.args, strict=False)}
             return all(is_plain(schema, t.substitute(f.type, env)) for f in d.fields)
     return False
 
@@ -92,10 +92,10 @@ def has_padding(schema: t.Schema, ty) -> bool:
         if isinstance(d, t.REnum):
             return False
         if isinstance(d, t.RStruct):
-            env = {p.name: a for p, a in zip(d.params, ty.args)}
+            env = {p.name: a for p, a in zip(d.params, ty.args, strict=False)}
             offsets, size, _ = struct_layout(schema, d, ty.args)
             covered = 0
-            for f, off in zip(d.fields, offsets):
+            for f, off in zip(d.fields, offsets, strict=True):
                 ft = t.substitute(f.type, env)
                 if off != covered or has_padding(schema, ft):
                     return True

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from lidl.diagnostics import Loc
 
@@ -37,18 +36,18 @@ class Bytes:
 
 @dataclass(frozen=True)
 class Vector:
-    elem: "Type"
+    elem: Type
 
 
 @dataclass(frozen=True)
 class Array:
-    elem: "Type"
-    length: Union[int, str]  # str: an integer parameter of the enclosing generic struct
+    elem: Type
+    length: int | str  # str: an integer parameter of the enclosing generic struct
 
 
 @dataclass(frozen=True)
 class Optional:
-    elem: "Type"
+    elem: Type
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class StringView:
 
 @dataclass(frozen=True)
 class Span:
-    elem: "Type"
+    elem: Type
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class TypeVar:
     name: str
 
 
-Type = Union[Prim, String, Bytes, Vector, Array, Optional, StringView, Span, Named, TypeVar]
+Type = Prim | String | Bytes | Vector | Array | Optional | StringView | Span | Named | TypeVar
 
 
 def canon(t) -> str:
@@ -237,7 +236,7 @@ class RService:
         return [p for p in self.procedures if p.declared_in == self.fullname]
 
 
-Decl = Union[RStruct, REnum, RUnion, RService]
+Decl = RStruct | REnum | RUnion | RService
 
 
 @dataclass

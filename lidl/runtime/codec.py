@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct as _struct
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 MAGIC = 0x4C44494C
 VERSION = 1
@@ -576,7 +577,7 @@ class Client:
         self._retries = retries
 
     def _call(self, proc: ProcedureInfo, args: tuple):
-        params = proc.params.cls(**dict(zip(proc.param_names, args)))
+        params = proc.params.cls(**dict(zip(proc.param_names, args, strict=False)))
         attempts = 1 + (self._retries if proc.idempotent else 0)
         for attempt in range(attempts):
             call_id = self._next_call_id

@@ -78,7 +78,8 @@ def _mcu_isolation(np: NodePlan, group_of: dict[str, str], kernel: set[str],
     targets = {e.target for e in np.edges if e.path == "ipc"}
     targets |= {c.callee for c in np.capabilities if c.path == "rpc" and group_of[c.callee] not in kernel}
     ring_ids = {name: k for k, name in enumerate(sorted(targets))}
-    relays = sorted(f"{e.caller}.{e.dependency}" for e in np.edges if e.path == "rpc" and group_of[e.caller] not in kernel)
+    relays = sorted(f"{e.caller}.{e.dependency}" for e in np.edges
+                    if e.path == "rpc" and group_of[e.caller] not in kernel)
     relay_ids = {r: len(ring_ids) + k for k, r in enumerate(relays)}
     if len(ring_ids) + len(relay_ids) > np.board.max_ring_instances:
         return f"more than {np.board.max_ring_instances} ring instances (callees and network relays)", {}, {}

@@ -17,8 +17,15 @@ from dataclasses import asdict
 from ambience import report
 from ambience.compiler import compile_plan
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.plan_json import (JsonObject, capability_json, dumps, instance_json, load_node_plan_text,
-                                node_info_json, plan_documents)
+from ambience.plan_json import (
+    JsonObject,
+    capability_json,
+    dumps,
+    instance_json,
+    load_node_plan_text,
+    node_info_json,
+    plan_documents,
+)
 from ambience.planner import Plan
 
 INPUTS_FORMAT = 1
@@ -57,14 +64,15 @@ def _resolve_deployment(target: str, extra_targets: tuple[str, ...] = ()) -> tup
         cand = os.path.join(ws, target)
         if os.path.isfile(cand):
             return cand, ws
-        raise UserError(f"{target}: error: no such file; give a file <name>.inputs.json or a package like //deployments/hello")
+        raise UserError(f"{target}: error: no such file; give a file <name>.inputs.json or a package like "
+                        f"//deployments/hello")
     pkg, _, name = target[2:].partition(":")
     bazel = shutil.which("bazel")
     if bazel is None:
         raise UserError("error: 'bazel' not found; pass the inputs file instead of a label")
     if not name:
         q = subprocess.run([bazel, "query", "--output=label", f'kind("_ambience_plan", //{pkg}:*)'], cwd=ws,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           capture_output=True, text=True)
         found = [x for x in q.stdout.split() if x]
         if q.returncode != 0 or not found:
             if q.returncode != 0:
@@ -76,7 +84,7 @@ def _resolve_deployment(target: str, extra_targets: tuple[str, ...] = ()) -> tup
     label = f"//{pkg}:{name}"  # the deployment() target; its outputs include <name>.inputs.json
     extra = [f"//{pkg}:{name}{t}" for t in extra_targets]
     build = subprocess.run([bazel, "build", "--color=no", "--noshow_progress", label, *extra], cwd=ws,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           capture_output=True, text=True)
     if build.returncode != 0:
         sys.stderr.write(build.stderr)
         raise UserError(f"error: building {label} failed")
@@ -223,7 +231,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     text = report.explain(plan, args.instance)
     if text is None:
         names = ", ".join(sorted(plan.instance_node))
-        raise UserError(f"error: deployment '{plan.deployment.name}' has no instance '{args.instance}' (instances: {names})")
+        raise UserError(f"error: deployment '{plan.deployment.name}' has no instance '{args.instance}' "
+                        f"(instances: {names})")
     if args.json:
         node = plan.instance_node[args.instance]
         doc = load_node_plan_text(plan_documents(plan)[node])

@@ -53,8 +53,10 @@ def _spec(text: str, parts: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=float, default=None, help="seconds to run, then stop every node (default: until Ctrl-C or all exit)")
+    ap = argparse.ArgumentParser(prog="cluster", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=None,
+                    help="seconds to run, then stop every node (default: until Ctrl-C or all exit)")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE", help="(set by the build)")
     args = ap.parse_args(argv)

@@ -60,7 +60,8 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
 def test_mcu_groups_live_in_their_region_sections():
     docs = docs_of(camera_trap_manifest())
     cc = main_cc(docs["camera"])
-    assert '__attribute__((section(".ambience.group.camera_group"))) rt::Slot<camera_trap::Detection> i_detection;' in cc
+    assert ('__attribute__((section(".ambience.group.camera_group"))) '
+            'rt::Slot<camera_trap::Detection> i_detection;') in cc
     ld = groups_ld(docs["camera"])
     assert "  .ambience_group_camera_group 0x20038000 (NOLOAD) : ALIGN(8)" in ld
     assert "ASSERT(end <= 0x20038000," in ld
@@ -169,6 +170,8 @@ def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():
     cc = main_cc(doc)
     # the group's client sends over its ring to ring id 0, the kernel's relay over the route
     assert "  d_motion_sensor__handler_transport.emplace(runtime, 0);" in cc
-    assert "rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, &d_motion_sensor__handler_relay_transport};" in cc
-    assert "  supervisor.bind_kernel_instance(0, d_motion_sensor__handler_relay.binding());  // relay for motion_sensor.handler" in cc
+    assert ("rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, "
+            "&d_motion_sensor__handler_relay_transport};") in cc
+    assert ("  supervisor.bind_kernel_instance(0, d_motion_sensor__handler_relay.binding());  "
+            "// relay for motion_sensor.handler") in cc
     assert "  supervisor.allow(0, 0);" in cc

@@ -5,15 +5,34 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from itertools import pairwise
 
 from ambience.diagnostics import Location, Note
 from ambience.memory import layout_mcu
 from ambience.model import Group
 from ambience.overlay import Router, build_overlay
-from ambience.plan_model import (DEFAULT_INSTANCE_RAM, FIRST_SERIAL_CHANNEL, FORWARDER_RAM, UDP_BASE_PORT,
-                                 Capability, Edge, Endpoint, ExportPlan, ExportRoute, Forwarder, GroupPlan, Hop,
-                                 ImportPlan, NextHop, NodePlan, PlanContext, ProcedureRef, _hops, _procedures,
-                                 _with_port)
+from ambience.plan_model import (
+    DEFAULT_INSTANCE_RAM,
+    FIRST_SERIAL_CHANNEL,
+    FORWARDER_RAM,
+    UDP_BASE_PORT,
+    Capability,
+    Edge,
+    Endpoint,
+    ExportPlan,
+    ExportRoute,
+    Forwarder,
+    GroupPlan,
+    Hop,
+    ImportPlan,
+    NextHop,
+    NodePlan,
+    PlanContext,
+    ProcedureRef,
+    _hops,
+    _procedures,
+    _with_port,
+)
 
 
 def plan_call_paths(ctx: PlanContext) -> None:
@@ -33,11 +52,13 @@ def plan_call_paths(ctx: PlanContext) -> None:
                     continue
                 r = router.route(("node", cnode), ("import", target))
                 if r is None:
-                    ctx.rep.error(ctx.instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to import "
-                                                             f"'{target}' on network '{imp.network}', but node '{cnode}' has no "
-                                                             f"network path to it")
+                    ctx.rep.error(ctx.instances[caller].loc,
+                                  f"instance '{caller}': dependency '{dname}' is bound to import "
+                                  f"'{target}' on network '{imp.network}', but node '{cnode}' has no "
+                                  f"network path to it")
                     continue
-                edges.append(Edge(caller, dname, want, target, "import", "", "", "rpc", _hops(r[1], overlay, imp.port), r[0]))
+                edges.append(Edge(caller, dname, want, target, "import", "", "", "rpc", _hops(r[1], overlay, imp.port),
+                                  r[0]))
                 continue
             if target not in ctx.instance_node:
                 continue
@@ -48,10 +69,12 @@ def plan_call_paths(ctx: PlanContext) -> None:
                 continue
             r = router.route(("node", cnode), ("node", tnode))
             if r is None:
-                ctx.rep.error(ctx.instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to '{target}' on "
-                                                         f"node '{tnode}', but node '{cnode}' has no network path to node '{tnode}'")
+                ctx.rep.error(ctx.instances[caller].loc,
+                              f"instance '{caller}': dependency '{dname}' is bound to '{target}' on "
+                              f"node '{tnode}', but node '{cnode}' has no network path to node '{tnode}'")
                 continue
-            edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, "rpc", _hops(r[1], overlay, None), r[0]))
+            edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, "rpc",
+                              _hops(r[1], overlay, None), r[0]))
 
     ctx.edges = edges
     ctx.overlay = overlay
@@ -84,8 +107,9 @@ def plan_exports(ctx: PlanContext) -> None:
         # first node is the best gateway (the instance's own node if it is on that network).
         r = ctx.router.route(("export", f"{ex.instance}@{ex.network}"), ("node", tnode))
         if r is None:
-            ctx.rep.error(ex.loc, f"export of '{ex.instance}' on network '{ex.network}': node '{tnode}' is not attached "
-                                  f"to '{ex.network}' and no node on '{ex.network}' has a path to it")
+            ctx.rep.error(ex.loc,
+                          f"export of '{ex.instance}' on network '{ex.network}': node '{tnode}' is not attached "
+                          f"to '{ex.network}' and no node on '{ex.network}' has a path to it")
             continue
         gateway, hops = r[1][2][1], _hops(r[1][2:], ctx.overlay, None)
         if hops:
@@ -110,7 +134,10 @@ def size_instances(ctx: PlanContext) -> None:
     mem_of = {}
     for iname, inst in ctx.instances.items():
         svc = ctx.services.get(iname)
-        mem_of[iname] = inst.memory if inst.memory is not None else (svc.memory if svc and svc.memory else DEFAULT_INSTANCE_RAM)
+        if inst.memory is not None:
+            mem_of[iname] = inst.memory
+        else:
+            mem_of[iname] = svc.memory if svc and svc.memory else DEFAULT_INSTANCE_RAM
 
     ctx.mem_of = mem_of
 
@@ -192,7 +219,7 @@ def plan_forwarders(ctx: PlanContext) -> None:
     for route in routes:
         final = route[-1].dst
         origin = route[0].src
-        for a, b in zip(route, route[1:]):
+        for a, b in pairwise(route):
             relay = a.dst
             fwd[relay][(a.network, b.network)].add(final)
             fwd[relay][(b.network, a.network)].add(origin)
@@ -296,12 +323,14 @@ def check_hosted_limits(ctx: PlanContext) -> None:
             per_group[ctx.instance_group[t]].add(t)
         for gname, served in sorted(per_group.items()):
             if len(served) > b.max_ring_targets:
-                ctx.rep.error(np.node.loc, f"node '{nname}': group '{gname}' serves {len(served)} instances to other groups "
-                                           f"or nodes, but a hosted group process serves at most {b.max_ring_targets}; "
-                                           f"split the group")
+                ctx.rep.error(np.node.loc,
+                              f"node '{nname}': group '{gname}' serves {len(served)} instances to other groups "
+                              f"or nodes, but a hosted group process serves at most {b.max_ring_targets}; "
+                              f"split the group")
         if len(ipc_callees) > b.max_ring_targets:
-            ctx.rep.error(np.node.loc, f"node '{nname}': {len(ipc_callees)} instances are called across groups, but the "
-                                       f"hosted supervisor relays for at most {b.max_ring_targets}; merge groups with group()")
+            ctx.rep.error(np.node.loc,
+                          f"node '{nname}': {len(ipc_callees)} instances are called across groups, but the "
+                          f"hosted supervisor relays for at most {b.max_ring_targets}; merge groups with group()")
 
 
 def plan_memory(ctx: PlanContext) -> None:
@@ -326,9 +355,10 @@ def plan_memory(ctx: PlanContext) -> None:
         if b.is_mcu:
             avail = b.mpu_regions - b.mpu_reserved
             if len(unpriv) > avail:
-                ctx.rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups need {len(unpriv)} MPU regions, "
-                                           f"but board '{b.short_name}' ({b.cpu}) leaves {avail} for groups; "
-                                           f"merge groups with group()")
+                ctx.rep.error(np.node.loc,
+                              f"node '{nname}': {len(unpriv)} isolated groups need {len(unpriv)} MPU regions, "
+                              f"but board '{b.short_name}' ({b.cpu}) leaves {avail} for groups; "
+                              f"merge groups with group()")
             np.layout = layout_mcu(b.ram_base, b.ram_size, b.stack_reserved, kernel_needed, unpriv)
             np.memory_needed = np.layout.used
         else:

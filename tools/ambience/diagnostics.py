@@ -28,7 +28,7 @@ class Location(NamedTuple):
         return f"{self.file}:{self.line}:{self.col}"
 
     @staticmethod
-    def parse(text: str | None, default_file: str = "<deployment>") -> "Location":
+    def parse(text: str | None, default_file: str = "<deployment>") -> Location:
         """Parses `file:line[:col]` as Bazel writes `generator_location`."""
         if not text:
             return Location(default_file)

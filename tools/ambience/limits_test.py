@@ -8,8 +8,8 @@ import pytest
 
 from ambience.diagnostics import DiagnosticError, Reporter, format_all
 from ambience.interfaces import load_lidl_json
-from ambience.planner import make_plan
 from ambience.plan_json import plan_documents
+from ambience.planner import make_plan
 from ambience.testlib import ManifestBuilder, camera_trap_interfaces, camera_trap_services
 
 F = "deployments/test/BUILD.bazel"

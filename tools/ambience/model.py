@@ -241,7 +241,8 @@ def load_description(desc: dict[str, Any], services: list[dict[str, Any]], repor
         loc=Location.parse(desc.get("loc"), build_file),
     )
     if desc.get("ambience_description") != 1:
-        reporter.error(Location(build_file), "not an ambience deployment description (expected \"ambience_description\": 1)")
+        reporter.error(Location(build_file),
+                       "not an ambience deployment description (expected \"ambience_description\": 1)")
         return dep
     for s in services:
         svc = load_service(s, reporter)

@@ -14,8 +14,20 @@ from typing import Any
 
 from ambience.backend import Runtime, runtime_json
 from ambience.memory import Layout, Region
-from ambience.plan_model import (Capability, Edge, Endpoint, ExportPlan, Forwarder, GroupPlan, Hop, ImportPlan,
-                                 NextHop, NodePlan, Plan, ProcedureRef)
+from ambience.plan_model import (
+    Capability,
+    Edge,
+    Endpoint,
+    ExportPlan,
+    Forwarder,
+    GroupPlan,
+    Hop,
+    ImportPlan,
+    NextHop,
+    NodePlan,
+    Plan,
+    ProcedureRef,
+)
 
 PLAN_FORMAT = 1
 

@@ -183,7 +183,8 @@ class Plan:
 
 def _check_name(rep: Reporter, what: str, name: str, loc: Location) -> None:
     if name and not _NAME.match(name):
-        rep.error(loc, f"{what} name '{name}' is not a valid identifier (letters, digits, '_'; not starting with a digit)")
+        rep.error(loc,
+                  f"{what} name '{name}' is not a valid identifier (letters, digits, '_'; not starting with a digit)")
 
 
 class _Declared(Protocol):

@@ -5,8 +5,7 @@ from typing import Any
 
 import pytest
 
-from ambience.testlib import F, ManifestBuilder, camera_trap_manifest, camera_trap_services, errors_of, small
-
+from ambience.testlib import F, ManifestBuilder, errors_of, small
 
 # ----------------------------------------------------------------------------- negative, pinned
 

@@ -6,11 +6,19 @@ import json
 import pytest
 
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.planner import make_plan
 from ambience.plan_json import plan_documents
 from ambience.plan_model import Capability, Endpoint, ProcedureRef
-from ambience.testlib import (F, ManifestBuilder, camera_trap_interfaces, camera_trap_manifest, camera_trap_services,
-                              errors_of, plan_of, small)
+from ambience.planner import make_plan
+from ambience.testlib import (
+    F,
+    ManifestBuilder,
+    camera_trap_interfaces,
+    camera_trap_manifest,
+    camera_trap_services,
+    errors_of,
+    plan_of,
+    small,
+)
 
 # ----------------------------------------------------------------------------- positive
 
@@ -128,7 +136,8 @@ def test_export_port_and_endpoint_allocation():
     b = camera_trap_manifest()
     b.export("database", "internet", port=4800)  # collides with the default endpoint port
     errs = errors_of(b)
-    assert errs == [f"deployments/camera_trap/BUILD.bazel:{len(b.lines)}:1: error: instance 'database' is exported on network 'internet' twice"]
+    assert errs == [f"deployments/camera_trap/BUILD.bazel:{len(b.lines)}:1: error: instance 'database' is exported "
+                    f"on network 'internet' twice"]
     b2 = camera_trap_manifest()
     b2.instance("other_db", "//services/database")
     b2.deploy("cloud", ["other_db"])
@@ -190,8 +199,10 @@ def test_many_errors_in_one_run():
     errs = errors_of(b)
     assert errs == [
         f"{F}:{l1}:1: error: instance 'detection': dependency 'next' is bound to unknown instance 'nobody'",
-        f"{F}:{l2}:1: error: instance 'recognition' is not deployed on any node (add it, or a group containing it, to a deploy())",
-        f"{F}:{l2}:1: error: instance 'recognition': dependency 'log' (camera_trap.EventLog) of service '//services/recognition:recognition' is not bound",
+        f"{F}:{l2}:1: error: instance 'recognition' is not deployed on any node "
+        "(add it, or a group containing it, to a deploy())",
+        f"{F}:{l2}:1: error: instance 'recognition': dependency 'log' (camera_trap.EventLog) of service "
+        "'//services/recognition:recognition' is not bound",
         f"{F}:{l3}:1: error: deploy: unknown node 'ghost'",
     ]
 

@@ -10,8 +10,16 @@ from collections import defaultdict
 from ambience.boards import Board, find_board
 from ambience.diagnostics import Location, Note
 from ambience.model import NETWORK_KINDS, Group, Instance, Node, Service
-from ambience.plan_model import (_NAME, KERNEL_GROUP_DEFAULT, Binding, PlanContext, _address_ok, _check_name,
-                                 _report_cycles, _unique)
+from ambience.plan_model import (
+    _NAME,
+    KERNEL_GROUP_DEFAULT,
+    Binding,
+    PlanContext,
+    _address_ok,
+    _check_name,
+    _report_cycles,
+    _unique,
+)
 
 
 def collect_declarations(ctx: PlanContext) -> None:
@@ -56,8 +64,9 @@ def check_networks_and_nodes(ctx: PlanContext) -> None:
         else:
             boards[node.name] = board
             if node.memory is not None and node.memory > board.ram_size:
-                ctx.rep.error(node.loc, f"node '{node.name}': memory budget {node.memory} bytes exceeds the RAM of board "
-                                        f"'{board.short_name}' ({board.ram_size} bytes)")
+                ctx.rep.error(node.loc,
+                              f"node '{node.name}': memory budget {node.memory} bytes exceeds the RAM of board "
+                              f"'{board.short_name}' ({board.ram_size} bytes)")
         for net_name, address in node.networks:
             net = ctx.nets.get(net_name)
             if net is None:
@@ -70,8 +79,9 @@ def check_networks_and_nodes(ctx: PlanContext) -> None:
                 continue
             other = owner_of_address.get((net_name, address))
             if other is not None:
-                ctx.rep.error(node.loc, f"node '{node.name}': address '{address}' on network '{net_name}' is already "
-                                        f"used by node '{other.name}'", Note(other.loc, f"node '{other.name}' declared here"))
+                ctx.rep.error(node.loc,
+                              f"node '{node.name}': address '{address}' on network '{net_name}' is already "
+                              f"used by node '{other.name}'", Note(other.loc, f"node '{other.name}' declared here"))
             else:
                 owner_of_address[(net_name, address)] = node
 
@@ -85,13 +95,16 @@ def check_imports(ctx: PlanContext) -> None:
     for imp in ctx.imports.values():
         net = ctx.nets.get(imp.network)
         if net is None:
-            ctx.rep.error(imp.loc, f"import '{imp.name}': unknown network '{imp.network}'")
+            ctx.rep.error(imp.loc,
+                          f"import '{imp.name}': unknown network '{imp.network}'")
         elif net.kind in NETWORK_KINDS and not _address_ok(net.kind, imp.address):
-            ctx.rep.error(imp.loc, f"import '{imp.name}': address '{imp.address}' is not valid on {net.kind} network '{imp.network}'")
+            ctx.rep.error(imp.loc, f"import '{imp.name}': address '{imp.address}' is not valid on {net.kind} network "
+                                   f"'{imp.network}'")
         elif (imp.network, imp.address) in ctx.owner_of_address:
             other = ctx.owner_of_address[(imp.network, imp.address)]
-            ctx.rep.error(imp.loc, f"import '{imp.name}': address '{imp.address}' on network '{imp.network}' is already "
-                                   f"used by node '{other.name}'")
+            ctx.rep.error(imp.loc,
+                          f"import '{imp.name}': address '{imp.address}' on network '{imp.network}' is already "
+                          f"used by node '{other.name}'")
         if imp.interface and ctx.reg.get(imp.interface) is None:
             ctx.rep.error(imp.loc, f"import '{imp.name}': unknown interface '{imp.interface}'")
 
@@ -106,7 +119,8 @@ def add_provided_services(ctx: PlanContext) -> None:
     for node in ctx.nodes.values():
         for pname, label in node.provides:
             if not _NAME.match(pname):
-                ctx.rep.error(node.loc, f"node '{node.name}': provided service name '{pname}' is not a valid identifier")
+                ctx.rep.error(node.loc,
+                              f"node '{node.name}': provided service name '{pname}' is not a valid identifier")
                 continue
             if pname in ctx.instances or pname in ctx.imports:
                 ctx.rep.error(node.loc, f"node '{node.name}' provides '{pname}', which is also the name of an "
@@ -114,8 +128,10 @@ def add_provided_services(ctx: PlanContext) -> None:
                 continue
             syn = f"{node.name}_{pname}"
             if syn in ctx.instances:
-                ctx.rep.error(node.loc, f"node '{node.name}': its provided service '{pname}' runs as instance '{syn}', "
-                                        f"but that name is taken", Note(ctx.instances[syn].loc, f"instance '{syn}' declared here"))
+                ctx.rep.error(node.loc,
+                              f"node '{node.name}': its provided service '{pname}' runs as instance '{syn}', "
+                              f"but that name is taken",
+                              Note(ctx.instances[syn].loc, f"instance '{syn}' declared here"))
                 continue
             ctx.instances[syn] = Instance(syn, label, (), None, node.loc)
             provided[pname][node.name] = syn
@@ -148,12 +164,14 @@ def check_services(ctx: PlanContext) -> None:
             continue
         reported_services.add(svc.label)
         if ctx.reg.get(svc.interface) is None:
-            ctx.rep.error(svc.loc, f"service '{svc.label}': unknown interface '{svc.interface}' "
-                                   f"(not in the lidl_library of `implements`)")
+            ctx.rep.error(svc.loc,
+                          f"service '{svc.label}': unknown interface '{svc.interface}' "
+                          f"(not in the lidl_library of `implements`)")
         for dname, diface in svc.dependencies:
             if ctx.reg.get(diface) is None:
-                ctx.rep.error(svc.loc, f"service '{svc.label}': dependency '{dname}' requires unknown interface '{diface}' "
-                                       f"(is its lidl_library in `implements` or `interfaces`?)")
+                ctx.rep.error(svc.loc,
+                              f"service '{svc.label}': dependency '{dname}' requires unknown interface '{diface}' "
+                              f"(is its lidl_library in `implements` or `interfaces`?)")
 
     ctx.services = services
 
@@ -187,8 +205,9 @@ def bind_dependencies(ctx: PlanContext) -> None:
         ok_edges: list[Binding] = []
         if inst.name in ctx.synthetic and required:
             owner = ctx.synthetic[inst.name]
-            ctx.rep.error(inst.loc, f"node '{owner}': provided service '{inst.name[len(owner) + 1:]}' ({svc.label}) has "
-                                    f"dependencies ({', '.join(sorted(required))}); a node-provided service cannot")
+            ctx.rep.error(inst.loc,
+                          f"node '{owner}': provided service '{inst.name[len(owner) + 1:]}' ({svc.label}) has "
+                          f"dependencies ({', '.join(sorted(required))}); a node-provided service cannot")
             bindings[inst.name] = []
             continue
         for dname in sorted(required):
@@ -202,15 +221,17 @@ def bind_dependencies(ctx: PlanContext) -> None:
                                         f"(its dependencies: {known})")
                 continue
             if target not in ctx.instances and target not in ctx.imports and target not in ctx.provided:
-                ctx.rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to unknown instance '{target}'")
+                ctx.rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to unknown instance "
+                                        f"'{target}'")
                 continue
             offered = provided_interface(target)
             want = required[dname]
             if offered is None:
                 continue  # target's own service is unknown: already reported
-            if ctx.reg.get(want) is not None and ctx.reg.get(offered) is not None and not ctx.reg.conforms(offered, want):
-                ctx.rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to '{target}' ({offered}), "
-                                        f"but the service requires {want}")
+            both_known = ctx.reg.get(want) is not None and ctx.reg.get(offered) is not None
+            if both_known and not ctx.reg.conforms(offered, want):
+                ctx.rep.error(inst.loc, f"instance '{inst.name}': dependency '{dname}' is bound to '{target}' "
+                                        f"({offered}), but the service requires {want}")
                 continue
             ok_edges.append((dname, want, target))
         bindings[inst.name] = ok_edges
@@ -227,8 +248,8 @@ def assign_groups(ctx: PlanContext) -> None:
             ctx.rep.error(g.loc, f"group '{g.name}' has no instances")
         for iname in g.instances:
             if iname in ctx.synthetic:
-                ctx.rep.error(g.loc, f"group '{g.name}': '{iname}' is provided by node '{ctx.synthetic[iname]}' and runs in "
-                                     f"that node's kernel group")
+                ctx.rep.error(g.loc, f"group '{g.name}': '{iname}' is provided by node '{ctx.synthetic[iname]}' and "
+                                     f"runs in that node's kernel group")
                 continue
             if iname not in ctx.instances:
                 ctx.rep.error(g.loc, f"group '{g.name}': unknown instance '{iname}'")
@@ -279,7 +300,8 @@ def place_groups(ctx: PlanContext) -> None:
                 if prev[0] == d.node and (via_member or prev[2]):
                     continue  # the same group named again through one of its members
                 if prev[0] == d.node:
-                    ctx.rep.error(d.loc, f"group '{gname}' is deployed on node '{d.node}' twice", Note(prev[1], "first deployed here"))
+                    ctx.rep.error(d.loc, f"group '{gname}' is deployed on node '{d.node}' twice",
+                                  Note(prev[1], "first deployed here"))
                 else:
                     ctx.rep.error(d.loc, f"group '{gname}' is deployed on two nodes: '{prev[0]}' and '{d.node}'",
                                   Note(prev[1], f"deployed on '{prev[0]}' here"))
@@ -288,7 +310,8 @@ def place_groups(ctx: PlanContext) -> None:
     for g in ctx.groups.values():
         if g.name not in claimed and g.instances and all(i in ctx.instances for i in g.instances):
             if g.implicit:
-                ctx.rep.error(g.loc, f"instance '{g.name}' is not deployed on any node (add it, or a group containing it, to a deploy())")
+                ctx.rep.error(g.loc, f"instance '{g.name}' is not deployed on any node (add it, or a group containing "
+                                     f"it, to a deploy())")
             else:
                 ctx.rep.error(g.loc, f"group '{g.name}' is not deployed on any node")
     kernel_group_of: dict[str, Group] = {}
@@ -317,9 +340,10 @@ def place_groups(ctx: PlanContext) -> None:
                 if cnode is None:
                     continue  # not deployed: reported already
                 if cnode not in ctx.provided[target]:
-                    ctx.rep.error(ctx.instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to "
-                                                             f"'{target}', which node '{cnode}' does not provide (provided by: "
-                                                             f"{', '.join(sorted(ctx.provided[target]))})")
+                    ctx.rep.error(ctx.instances[caller].loc,
+                                  f"instance '{caller}': dependency '{dname}' is bound to "
+                                  f"'{target}', which node '{cnode}' does not provide (provided by: "
+                                  f"{', '.join(sorted(ctx.provided[target]))})")
                     continue
                 target = ctx.provided[target][cnode]
             resolved.append((dname, want, target))

@@ -3,7 +3,7 @@ Python exception. Random manifests (hypothesis) over a small vocabulary of names
 of them are almost right."""
 from __future__ import annotations
 
-import json
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -111,7 +111,7 @@ def valid_ish_deployment(draw):
     for k in range(n_inst):
         placed[f"i{k}"] = draw(st.sampled_from(nodes))
     if n_inst >= 2 and draw(st.booleans()):
-        a, c = f"i0", f"i1"
+        a, c = "i0", "i1"
         if placed[a] == placed[c]:
             b.group("g", [a, c])
     for k in range(n_inst):
@@ -143,7 +143,7 @@ def test_plans_satisfy_invariants(b):
         else:
             assert cnode != tnode and e.route[0].src == cnode and e.route[-1].dst == tnode
             assert e.cost == sum(next(n.hop_cost for n in dep.networks if n.name == h.network) for h in e.route)
-            for h1, h2 in zip(e.route, e.route[1:]):
+            for h1, h2 in pairwise(e.route):
                 assert h1.dst == h2.src
                 assert any(f.from_network == h1.network and f.to_network == h2.network and tnode in f.destinations
                            for f in plan.nodes[h1.dst].forwarders)

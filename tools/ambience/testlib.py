@@ -49,7 +49,8 @@ class ManifestBuilder:
         self.declarations.append({"decl": decl, "loc": f"{self.build_file}:{line}:1", **attrs})
         return line
 
-    def network(self, name: str, kind: str | None = "udp", hop_cost: int | None = None, encrypted: bool | None = None) -> int:
+    def network(self, name: str, kind: str | None = "udp", hop_cost: int | None = None,
+                encrypted: bool | None = None) -> int:
         return self._add("network", name=name, kind=kind, hop_cost=hop_cost, encrypted=encrypted)
 
     def node(self, name: str, board: str = "//platforms:linux_x86_64", networks: dict[str, str] | None = None,

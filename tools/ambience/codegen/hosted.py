@@ -5,10 +5,24 @@ reached over its ring."""
 from __future__ import annotations
 
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
-from ambience.codegen.cxx import (HOSTED_RUNTIME_HPP, NODE_RUNTIME_HPP, c_string, cxx_name, head, mask,
-                                  namespace_open, network_tables, plural, serve_by_schema, serve_remote_fn,
-                                  served_interfaces, served_objects_table, served_remotely, start_group_fn,
-                                  started_message)
+from ambience.codegen.cxx import (
+    HOSTED_RUNTIME_HPP,
+    NODE_RUNTIME_HPP,
+    c_string,
+    cxx_name,
+    head,
+    mask,
+    namespace_open,
+    network_tables,
+    plural,
+    serve_by_schema,
+    serve_remote_fn,
+    served_interfaces,
+    served_objects_table,
+    served_remotely,
+    start_group_fn,
+    started_message,
+)
 from ambience.plan_json import NodeDocument
 from ambience.plan_model import GroupPlan
 
@@ -191,7 +205,8 @@ def _main(h: HostedNode, kernel: GroupPlan) -> list[str]:
             out.append(f"  if (!{z}.get().install(node.services(), rt::sharing_target({object_id}, "
                        f"{k}, {caller}))) ::ambience::fatal({full});")
     failed = c_string(f"ambience: node '{h.doc.node.name}': the group processes did not start\n")
-    out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;", "  }",
+    out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;",
+            "  }",
             "  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;",
             "  return rt::run_supervisor(node, argc, argv);", "}"]
     return out

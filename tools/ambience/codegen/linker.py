@@ -29,5 +29,6 @@ def groups_ld(doc: NodeDocument) -> str:
                          f"outgrow its {r.size}-byte MPU region: raise memory = of its instances\")")
     if lay.regions:
         low = min(r.base for r in lay.regions)
-        lines.append(f"ASSERT(end <= 0x{low:08x}, \"the kernel's data and bss reach into the MPU regions of the groups\")")
+        lines.append(f"ASSERT(end <= 0x{low:08x}, "
+                     "\"the kernel's data and bss reach into the MPU regions of the groups\")")
     return "\n".join(lines) + "\n"

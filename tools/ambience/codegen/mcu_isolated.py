@@ -7,9 +7,24 @@ after checking the caller's capability: to another group's ring, to a kernel-gro
 from __future__ import annotations
 
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
-from ambience.codegen.cxx import (MCU_RUNTIME_HPP, NODE_RUNTIME_HPP, c_string, head, mask, namespace_open,
-                                  network_tables, plural, region_checks, regions, serve_by_schema, serve_remote_fn,
-                                  served_interfaces, served_objects_table, served_remotely, start_group_fn)
+from ambience.codegen.cxx import (
+    MCU_RUNTIME_HPP,
+    NODE_RUNTIME_HPP,
+    c_string,
+    head,
+    mask,
+    namespace_open,
+    network_tables,
+    plural,
+    region_checks,
+    regions,
+    serve_by_schema,
+    serve_remote_fn,
+    served_interfaces,
+    served_objects_table,
+    served_remotely,
+    start_group_fn,
+)
 from ambience.plan_json import NodeDocument
 from ambience.plan_model import GroupPlan
 
@@ -139,8 +154,8 @@ def _main(doc: NodeDocument, ctx: NodeContext, groups: list[GroupPlan], user: li
             "    if (groups_ran || kernel_ran || kernel.has_work()) continue;",
             "    for (int k = 0; k < supervisor.group_count(); ++k) {",
             "      const mcu::GroupStats& st = supervisor.stats(k);",
-            "      ::ambience::println(\"ambience: group \", supervisor.name(k), \" faults \", st.faults, \" restarts \", "
-            "st.restarts, \" calls \", st.calls_routed);",
+            "      ::ambience::println(\"ambience: group \", supervisor.name(k), \" faults \", st.faults, "
+            "\" restarts \", st.restarts, \" calls \", st.calls_routed);",
             "    }",
             "    return 0;",
             "  }",

@@ -3,9 +3,23 @@ group; MCU nodes whose groups the planner did not isolate, with the reason in a 
 from __future__ import annotations
 
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
-from ambience.codegen.cxx import (NODE_RUNTIME_HPP, c_string, head, namespace_open, network_tables, plural,
-                                  region_checks, regions, serve_by_schema, serve_remote_fn, served_interfaces,
-                                  served_objects_table, served_remotely, start_group_fn, started_message)
+from ambience.codegen.cxx import (
+    NODE_RUNTIME_HPP,
+    c_string,
+    head,
+    namespace_open,
+    network_tables,
+    plural,
+    region_checks,
+    regions,
+    serve_by_schema,
+    serve_remote_fn,
+    served_interfaces,
+    served_objects_table,
+    served_remotely,
+    start_group_fn,
+    started_message,
+)
 from ambience.plan_json import NodeDocument
 from ambience.plan_model import GroupPlan
 
@@ -53,7 +67,8 @@ def main_cc(doc: NodeDocument) -> str:
 
     served = served_remotely(doc)
     for name in served:
-        out += serve_remote_fn(doc, name, f"serve_{name}", serve_by_schema(name, served_interfaces(doc, name, ("rpc",))))
+        body = serve_by_schema(name, served_interfaces(doc, name, ("rpc",)))
+        out += serve_remote_fn(doc, name, f"serve_{name}", body)
     out += ["", "}  // namespace", "", "namespace ambience::generated {", ""]
     out += served_objects_table(doc, served, "serve_")
     out += network_tables(doc)
