@@ -125,7 +125,7 @@ class _Loader:
             self._import_locs[(path, d)] = imp.loc
 
     def check_cycles(self) -> bool:
-        graph = nx.DiGraph()
+        graph: nx.DiGraph[str] = nx.DiGraph()
         for src, deps in self.imports_of.items():
             graph.add_node(src)
             for d in deps:
@@ -208,7 +208,7 @@ class _Checker:
         name = te.name
         nargs = len(te.args)
 
-        def want_types(n: int, what: str) -> list | None:
+        def want_types(n: int, what: str) -> list[t.Type] | None:
             if nargs != n:
                 plural = "argument" if n == 1 else "arguments"
                 self.sink.error(te.loc, f"'{name}' takes {n} type {plural}, got {nargs}" + what)
@@ -351,7 +351,7 @@ class _Checker:
         return None
 
     # --- plainness (fixed layout identical in memory and on the wire) ----------------------
-    def is_plain(self, ty, env: dict | None = None, seen: frozenset = frozenset()) -> bool:
+    def is_plain(self, ty, env: dict[str, t.TypeArg] | None = None, seen: frozenset[str] = frozenset()) -> bool:
         if isinstance(ty, t.Prim):
             return True
         if isinstance(ty, t.Array):
@@ -362,6 +362,7 @@ class _Checker:
             if ty.kind != "struct" or ty.fullname in seen:
                 return False
             decl, _ = self.decl_src[ty.fullname]
+            assert isinstance(decl, m.StructDecl)  # ty.kind == "struct"
             if not decl.fields:
                 return False  # an empty C++ struct has size 1, its wire form size 0
             local = {p.name: a for p, a in zip(decl.params, ty.args, strict=False)}
@@ -414,7 +415,7 @@ class _Checker:
             if p.name in params:
                 self.sink.error(p.loc, f"duplicate type parameter '{p.name}'")
             if p.kind is not None and p.kind not in t.INTEGERS:
-                self.sink.error(p.kind_loc, f"integer parameter '{p.name}' must have an integer type "
+                self.sink.error(p.kind_loc or p.loc, f"integer parameter '{p.name}' must have an integer type "
                                 f"(u8..u64, i8..i64), got '{p.kind}'")
             params.setdefault(p.name, p)
         fields = self._fields(path, d.fields, params, "field")
@@ -424,8 +425,8 @@ class _Checker:
     def check_enum(self, full, ns, d: m.EnumDecl, path) -> t.REnum:
         underlying = d.underlying or "u32"
         if underlying not in t.INTEGERS:
-            self.sink.error(d.underlying_loc, f"enum underlying type must be an integer type (u8..u64, i8..i64), "
-                            f"got '{underlying}'")
+            self.sink.error(d.underlying_loc or d.loc,
+                            f"enum underlying type must be an integer type (u8..u64, i8..i64), got '{underlying}'")
             underlying = "u32"
         _, lo, hi = t.INTEGERS[underlying]
         values: list[t.REnumValue] = []
@@ -459,8 +460,8 @@ class _Checker:
         variants = self._fields(path, d.variants, {}, "union variant")
         return t.RUnion(full, d.name, ns, variants, d.doc, path, d.loc)
 
-    def check_services(self, services: dict) -> None:
-        graph = nx.DiGraph()
+    def check_services(self, services: dict[str, tuple[m.ServiceDecl, str]]) -> None:
+        graph: nx.DiGraph[str] = nx.DiGraph()
         bases: dict[str, list[str]] = {}
         for full, (d, path) in services.items():
             graph.add_node(full)
@@ -653,7 +654,7 @@ class _Checker:
                     if not idx <= inline_params[f]:
                         inline_params[f] |= idx
                         changed = True
-        graph = nx.DiGraph()
+        graph: nx.DiGraph[str] = nx.DiGraph()
         edge_field: dict[tuple[str, str], t.RField] = {}
         for f, d in decls.items():
             graph.add_node(f)

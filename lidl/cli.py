@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if wd:
         os.chdir(wd)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except LidlError as err:
         if getattr(args, "json", False):
             for d in err.diagnostics:

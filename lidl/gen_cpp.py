@@ -3,6 +3,9 @@ interface, the sync server base, the serializing RPC client, the zero-copy clien
 serializing and zero-copy dispatchers.  See lidl/README.md for how the pieces fit."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import networkx as nx
 
 from lidl import layout
@@ -71,6 +74,7 @@ class _CppGen:
         be 0), so a default-constructed value always encodes to a valid message."""
         if isinstance(ty, t.Named) and ty.kind == "enum":
             d = self.schema.decls[ty.fullname]
+            assert isinstance(d, t.REnum)
             return f"{{{self.cpp(ty)}::{d.values[0].name}}}"
         return "{}"
 
@@ -99,9 +103,9 @@ class _CppGen:
         return "<" + ", ".join(p.name for p in d.params) + ">" if d.params else ""
 
     # --- ordering: a type is defined after the types it holds by value --------------------
-    def ordered(self, decls: list) -> list:
+    def ordered(self, decls: Sequence[t.Decl]) -> list[t.Decl]:
         local = {d.fullname: d for d in decls}
-        g = nx.DiGraph()
+        g: nx.DiGraph[str] = nx.DiGraph()
         for i, d in enumerate(decls):
             g.add_node(d.fullname, order=i)
         for d in decls:
@@ -530,9 +534,10 @@ class _CppGen:
                 out.append((self.template_head(d) if isinstance(d, t.RStruct) else "").replace("\n", " ")
                            + f"class {d.name}View;")
         out.append("")
+        generators: dict[type, Callable[[Any], list[str]]] = {
+            t.REnum: self.enum, t.RStruct: self.struct, t.RUnion: self.union}
         for d in ordered:
-            gen = {t.REnum: self.enum, t.RStruct: self.struct, t.RUnion: self.union}[type(d)]
-            out += gen(d) + [""]
+            out += generators[type(d)](d) + [""]
         for s in services:
             out += self.service_structs(s)
         out += [f"}}  // namespace {self.ns}", "", "namespace ambience::lidl {", ""]

@@ -1,6 +1,9 @@
 """Wire layout (size, alignment, field offsets) of resolved types, as lidl/WIRE.md defines it."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 from lidl import schema as t
 
 
@@ -8,19 +11,22 @@ def align_up(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
-def _memo(kind: str):
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _memo(kind: str) -> Callable[[F], F]:
     """Caches a (schema, type) function per schema: generators ask about every struct, and
     containment chains would otherwise be walked again for each of them."""
 
-    def wrap(fn):
-        def cached(schema: t.Schema, ty, *rest):
+    def wrap(fn: F) -> F:
+        def cached(schema: t.Schema, ty: Any, *rest: Any) -> Any:
             cache = schema.__dict__.setdefault("_layout_cache", {})
             key = (kind, t.canon(ty) if not isinstance(ty, t.RStruct) else ty.fullname, rest)
             if key not in cache:
                 cache[key] = fn(schema, ty, *rest)
             return cache[key]
 
-        return cached
+        return cast(F, cached)
 
     return wrap
 
@@ -45,12 +51,13 @@ def size_align(schema: t.Schema, ty) -> tuple[int, int]:
             return n, n
         if isinstance(d, t.RUnion):
             return 8, 4
+        assert isinstance(d, t.RStruct)  # a type names a struct, enum or union, never a service
         _, size, align = struct_layout(schema, d, ty.args)
         return size, align
     raise TypeError(f"no layout for {t.canon(ty)}")
 
 
-def struct_layout(schema: t.Schema, d: t.RStruct, args: tuple = ()) -> tuple[list[int], int, int]:
+def struct_layout(schema: t.Schema, d: t.RStruct, args: tuple[t.TypeArg, ...] = ()) -> tuple[list[int], int, int]:
     env = {p.name: a for p, a in zip(d.params, args, strict=False)}
     offsets = []
     off, align = 0, 1

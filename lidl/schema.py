@@ -64,7 +64,7 @@ class Span:
 class Named:
     fullname: str
     kind: str  # "struct" | "enum" | "union"
-    args: tuple = ()  # Type or int or str (integer parameter name)
+    args: tuple[TypeArg, ...] = ()  # Type or int or str (integer parameter name)
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class TypeVar:
 
 
 Type = Prim | String | Bytes | Vector | Array | Optional | StringView | Span | Named | TypeVar
+TypeArg = Type | int | str  # an argument of a generic struct: a type, an integer, an integer parameter
 
 
 def canon(t) -> str:
@@ -120,7 +121,7 @@ def contains_view(t) -> bool:
     return False
 
 
-def substitute(t, env: dict):
+def substitute(t, env: dict[str, TypeArg]):
     """Replace type variables and integer parameters using env (name -> Type | int)."""
     if isinstance(t, TypeVar):
         return env.get(t.name, t)
