@@ -11,7 +11,7 @@ the same plan facts, in its tables.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ambience.backend import Runtime
 from ambience.codegen.cxx import cxx_name, mask, route_literal, served_interfaces
@@ -24,10 +24,10 @@ class NodeContext:
     """What connectors read of one node's plan."""
 
     doc: NodeDocument
-    insts: dict[str, PlannedInstance] = field(default_factory=dict)
-    group_of: dict[str, str] = field(default_factory=dict)
-    capabilities: dict[tuple[str, str, str], Capability] = field(default_factory=dict)
-    runtime: Runtime = field(default_factory=lambda: Runtime(""))
+    insts: dict[str, PlannedInstance]
+    group_of: dict[str, str]  # instance -> group
+    capabilities: dict[tuple[str, str, str], Capability]  # (caller, callee, interface) ->
+    runtime: Runtime
 
     @classmethod
     def of(cls, doc: NodeDocument) -> NodeContext:
