@@ -33,7 +33,7 @@ class _CppGen:
         self.ns = ns_cpp(self.file.namespace)
 
     # --- types --------------------------------------------------------------------------
-    def cpp(self, ty) -> str:
+    def cpp(self, ty: t.TypeArg) -> str:
         if isinstance(ty, int):
             return f"{ty}"
         if isinstance(ty, str):
@@ -62,14 +62,14 @@ class _CppGen:
             return qual(ty.fullname)
         raise TypeError(ty)
 
-    def param_type(self, ty) -> str:
+    def param_type(self, ty: t.TypeArg) -> str:
         """How a parameter is passed: scalars, enums and views by value, the rest by const&."""
         if isinstance(ty, (t.Prim, t.StringView, t.Span)) or (
                 isinstance(ty, t.Named) and ty.kind == "enum"):
             return self.cpp(ty)
         return f"const {self.cpp(ty)}&"
 
-    def init(self, ty) -> str:
+    def init(self, ty: t.TypeArg) -> str:
         """Default member initialiser: enums start at their first declared value (which need not
         be 0), so a default-constructed value always encodes to a valid message."""
         if isinstance(ty, t.Named) and ty.kind == "enum":
@@ -117,7 +117,7 @@ class _CppGen:
         order = list(nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["order"]))
         return [local[n] for n in order]
 
-    def _by_value(self, ty) -> set[str]:
+    def _by_value(self, ty: t.TypeArg) -> set[str]:
         if isinstance(ty, (t.Optional, t.Array)):
             return self._by_value(ty.elem)
         if isinstance(ty, t.Named):
@@ -245,7 +245,7 @@ class _CppGen:
     def _acc(access: str, name: str) -> str:
         return access.format(name)
 
-    def codec_for(self, d) -> list[str]:
+    def codec_for(self, d: t.RStruct | t.RUnion) -> list[str]:
         q = qual(d.fullname)
         if isinstance(d, t.RStruct):
             head = self.template_head(d)
@@ -292,7 +292,7 @@ class _CppGen:
                 "  static View view(const std::byte* base, std::size_t at);  // after the View class", "};"]
         return out
 
-    def view_class(self, d) -> list[str]:
+    def view_class(self, d: t.RStruct | t.RUnion) -> list[str]:
         q = qual(d.fullname) + (self.template_args(d) if isinstance(d, t.RStruct) else "")
         head = self.template_head(d) if isinstance(d, t.RStruct) else ""
         out = []

@@ -8,7 +8,7 @@ from lidl import schema as t
 from lidl.gen_common import cpp_header, py_module
 
 
-def _type_json(d) -> dict[str, Any]:
+def _type_json(d: t.RStruct | t.REnum | t.RUnion) -> dict[str, Any]:
     out: dict[str, Any] = {"name": d.fullname, "kind": d.kind, "doc": d.doc}
     if isinstance(d, t.RStruct):
         if d.params:

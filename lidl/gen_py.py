@@ -29,7 +29,7 @@ class _PyGen:
             self.imports[d.file] = dep
         return f"{dep}.{d.name}{suffix}"
 
-    def wire(self, ty) -> str:
+    def wire(self, ty: t.TypeArg) -> str:
         if isinstance(ty, int):
             return str(ty)
         if isinstance(ty, str):
@@ -54,7 +54,7 @@ class _PyGen:
             return self.ref(ty.fullname, "_WIRE")
         raise TypeError(ty)
 
-    def hint(self, ty) -> str:
+    def hint(self, ty: t.TypeArg) -> str:
         if isinstance(ty, t.Prim):
             return "bool" if ty.name == "bool" else ("float" if ty.name in t.FLOATS else "int")
         if isinstance(ty, (t.String, t.StringView)):
@@ -69,7 +69,7 @@ class _PyGen:
             return self.ref(ty.fullname, "")
         return "typing.Any"
 
-    def default(self, ty) -> str:
+    def default(self, ty: t.TypeArg) -> str:
         """A dataclass default (either '= x' or '= dataclasses.field(...)')."""
         if isinstance(ty, t.Prim):
             return "False" if ty.name == "bool" else ("0.0" if ty.name in t.FLOATS else "0")
@@ -83,7 +83,7 @@ class _PyGen:
             return "dataclasses.field(default_factory=list)"
         return f"dataclasses.field(default_factory=lambda: {self.value_default(ty)})"
 
-    def value_default(self, ty) -> str:
+    def value_default(self, ty: t.TypeArg) -> str:
         if isinstance(ty, t.Prim):
             return "False" if ty.name == "bool" else ("0.0" if ty.name in t.FLOATS else "0")
         if isinstance(ty, t.String):

@@ -19,7 +19,7 @@ def fnv1a64(data: bytes) -> int:
     return h
 
 
-def _named_in(ty, out: list[str]) -> None:
+def _named_in(ty: t.TypeArg, out: list[str]) -> None:
     if isinstance(ty, (t.Vector, t.Optional, t.Array, t.Span)):
         _named_in(ty.elem, out)
     elif isinstance(ty, t.Named):
@@ -50,7 +50,7 @@ def reachable_types(schema: t.Schema, roots: list[t.Type]) -> list[str]:
     return sorted(seen)
 
 
-def type_definition_text(d) -> str:
+def type_definition_text(d: t.Decl) -> str:
     if isinstance(d, t.RStruct):
         params = ""
         if d.params:

@@ -32,7 +32,7 @@ def _memo(kind: str) -> Callable[[F], F]:
 
 
 @_memo("size_align")
-def size_align(schema: t.Schema, ty) -> tuple[int, int]:
+def size_align(schema: t.Schema, ty: t.TypeArg) -> tuple[int, int]:
     if isinstance(ty, t.Prim):
         n = t.SCALARS[ty.name]
         return n, n
@@ -71,7 +71,7 @@ def struct_layout(schema: t.Schema, d: t.RStruct, args: tuple[t.TypeArg, ...] = 
 
 
 @_memo("is_plain")
-def is_plain(schema: t.Schema, ty) -> bool:
+def is_plain(schema: t.Schema, ty: t.TypeArg) -> bool:
     """Same bytes layout in memory (C++) and on the wire, so a span can point into a message."""
     if isinstance(ty, t.Prim):
         return True
@@ -88,7 +88,7 @@ def is_plain(schema: t.Schema, ty) -> bool:
 
 
 @_memo("has_padding")
-def has_padding(schema: t.Schema, ty) -> bool:
+def has_padding(schema: t.Schema, ty: t.TypeArg) -> bool:
     """True if the inline part has bytes that belong to no field (only meaningful for plain types)."""
     if isinstance(ty, t.Prim):
         return False
