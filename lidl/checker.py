@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import networkx as nx
 
@@ -36,6 +37,9 @@ for from global if import in is lambda nonlocal not or pass raise return try whi
 """.split())
 ATTRIBUTES = {"idempotent": "safe to retry after a timeout or a restart of the callee"}
 MAX_ARRAY_LENGTH = 1 << 20
+
+
+ResolveContext = Literal["field", "param", "result", "arg"]  # where a type expression appears
 
 
 @dataclass
@@ -125,7 +129,7 @@ class _Loader:
             self._import_locs[(path, d)] = imp.loc
 
     def check_cycles(self) -> bool:
-        graph = nx.DiGraph()
+        graph: nx.DiGraph[str] = nx.DiGraph()
         for src, deps in self.imports_of.items():
             graph.add_node(src)
             for d in deps:
@@ -183,14 +187,14 @@ class _Checker:
                                     (Diagnostic(prev.loc, "previous definition is here", "note"),))
                     continue
                 self.decl_src[full] = (d, path)
-        for path, sf in self.loader.files.items():
+        for path in self.loader.files:
             vis = {f for f, (_, p) in self.decl_src.items() if p == path}
             for dep in self.loader.imports_of.get(path, []):
                 vis |= {f for f, (_, p) in self.decl_src.items() if p == dep}
             self.visible[path] = vis
 
     @staticmethod
-    def _what(d) -> str:
+    def _what(d: m.Decl) -> str:
         return {m.StructDecl: "struct", m.EnumDecl: "enum", m.UnionDecl: "union",
                 m.ServiceDecl: "service"}[type(d)]
 
@@ -203,12 +207,19 @@ class _Checker:
         return None
 
     # --- type resolution ----------------------------------------------------------------
-    def resolve(self, path: str, te: m.TypeExpr, params: dict[str, m.TypeParam], ctx: str):
+    @overload
+    def resolve(self, path: str, te: m.TypeExpr, params: dict[str, m.TypeParam],
+                ctx: Literal["result"]) -> t.Type | Literal["void"] | None: ...
+    @overload
+    def resolve(self, path: str, te: m.TypeExpr, params: dict[str, m.TypeParam],
+                ctx: Literal["field", "param", "arg"]) -> t.Type | None: ...
+    def resolve(self, path: str, te: m.TypeExpr, params: dict[str, m.TypeParam],
+                ctx: ResolveContext) -> t.Type | Literal["void"] | None:
         """Resolve a type expression.  ctx: 'field', 'param', 'result' or 'arg'.  None on error."""
         name = te.name
         nargs = len(te.args)
 
-        def want_types(n: int, what: str) -> list | None:
+        def want_types(n: int, what: str) -> list[t.Type] | None:
             if nargs != n:
                 plural = "argument" if n == 1 else "arguments"
                 self.sink.error(te.loc, f"'{name}' takes {n} type {plural}, got {nargs}" + what)
@@ -272,8 +283,8 @@ class _Checker:
             if isinstance(elem_te, m.IntArg):
                 self.sink.error(elem_te.loc, f"expected a type as the element of 'array', got integer {elem_te.value}")
                 return None
-            elem = self.resolve(path, elem_te, params, "arg")
-            if elem is None:
+            array_elem = self.resolve(path, elem_te, params, "arg")
+            if array_elem is None:
                 return None
             length = self.int_arg(len_te, params, "u32", "array length")
             if length is None:
@@ -281,7 +292,7 @@ class _Checker:
             if isinstance(length, int) and not 1 <= length <= MAX_ARRAY_LENGTH:
                 self.sink.error(len_te.loc, f"array length must be between 1 and {MAX_ARRAY_LENGTH}, got {length}")
                 return None
-            return t.Array(elem, length)
+            return t.Array(array_elem, length)
         full = self.lookup(path, name)
         if full is None:
             hint = next((f for f in sorted(self.decl_src) if f == name or f.endswith("." + name)), None)
@@ -306,8 +317,8 @@ class _Checker:
             self.sink.error(te.loc, f"'{full}' takes {len(decl.params)} argument(s) "
                             f"<{', '.join(p.name for p in decl.params)}>, got {nargs}")
             return None
-        args = []
-        for p, a in zip(decl.params, te.args):
+        named_args: list[t.TypeArg] = []
+        for p, a in zip(decl.params, te.args, strict=False):
             if p.kind is None:
                 if isinstance(a, m.IntArg):
                     self.sink.error(a.loc, f"parameter '{p.name}' of '{full}' is a type, got integer {a.value}")
@@ -315,15 +326,16 @@ class _Checker:
                 r = self.resolve(path, a, params, "arg")
                 if r is None:
                     return None
-                args.append(r)
+                named_args.append(r)
             else:
                 v = self.int_arg(a, params, p.kind, f"parameter '{p.name}' of '{full}'")
                 if v is None:
                     return None
-                args.append(v)
-        return t.Named(full, kind, tuple(args))
+                named_args.append(v)
+        return t.Named(full, kind, tuple(named_args))
 
-    def int_arg(self, a, params: dict[str, m.TypeParam], kind: str, what: str):
+    def int_arg(self, a: m.TypeExpr | m.IntArg, params: dict[str, m.TypeParam], kind: str,
+                what: str) -> int | str | None:
         if isinstance(a, m.IntArg):
             _, lo, hi = t.INTEGERS.get(kind, t.INTEGERS["u32"])
             if not lo <= a.value <= hi:
@@ -335,7 +347,7 @@ class _Checker:
         self.sink.error(a.loc, f"{what} must be an integer, got type '{a.name}'")
         return None
 
-    def _view(self, te: m.TypeExpr, ctx: str, view):
+    def _view(self, te: m.TypeExpr, ctx: ResolveContext, view: t.StringView | t.Span) -> t.Type | None:
         if ctx == "param":
             return view
         if ctx == "result":
@@ -351,7 +363,8 @@ class _Checker:
         return None
 
     # --- plainness (fixed layout identical in memory and on the wire) ----------------------
-    def is_plain(self, ty, env: dict | None = None, seen: frozenset = frozenset()) -> bool:
+    def is_plain(self, ty: t.TypeArg, env: dict[str, t.TypeArg] | None = None,
+                 seen: frozenset[str] = frozenset()) -> bool:
         if isinstance(ty, t.Prim):
             return True
         if isinstance(ty, t.Array):
@@ -362,9 +375,10 @@ class _Checker:
             if ty.kind != "struct" or ty.fullname in seen:
                 return False
             decl, _ = self.decl_src[ty.fullname]
+            assert isinstance(decl, m.StructDecl)  # ty.kind == "struct"
             if not decl.fields:
                 return False  # an empty C++ struct has size 1, its wire form size 0
-            local = {p.name: a for p, a in zip(decl.params, ty.args)}
+            local = {p.name: a for p, a in zip(decl.params, ty.args, strict=False)}
             fpath = self.decl_src[ty.fullname][1]
             for f in decl.fields:
                 sink = DiagnosticSink()
@@ -393,7 +407,7 @@ class _Checker:
         services = {f: (d, p) for f, (d, p) in self.decl_src.items() if isinstance(d, m.ServiceDecl)}
         self.check_services(services)
 
-    def _fields(self, path, fields: list[m.Field], params, what: str) -> list[t.RField]:
+    def _fields(self, path: str, fields: list[m.Field], params: dict[str, m.TypeParam], what: str) -> list[t.RField]:
         out: list[t.RField] = []
         seen: dict[str, m.Field] = {}
         for f in fields:
@@ -407,25 +421,25 @@ class _Checker:
                 out.append(t.RField(f.name, ft, f.doc, f.loc))
         return out
 
-    def check_struct(self, full, ns, d: m.StructDecl, path) -> t.RStruct:
+    def check_struct(self, full: str, ns: str, d: m.StructDecl, path: str) -> t.RStruct:
         params: dict[str, m.TypeParam] = {}
         for p in d.params:
             self.check_name(p.name, p.loc, "type parameter", type_name=True)
             if p.name in params:
                 self.sink.error(p.loc, f"duplicate type parameter '{p.name}'")
             if p.kind is not None and p.kind not in t.INTEGERS:
-                self.sink.error(p.kind_loc, f"integer parameter '{p.name}' must have an integer type "
+                self.sink.error(p.kind_loc or p.loc, f"integer parameter '{p.name}' must have an integer type "
                                 f"(u8..u64, i8..i64), got '{p.kind}'")
             params.setdefault(p.name, p)
         fields = self._fields(path, d.fields, params, "field")
         rparams = [t.RTypeParam(p.name, p.kind) for p in d.params]
         return t.RStruct(full, d.name, ns, rparams, fields, d.doc, path, d.loc)
 
-    def check_enum(self, full, ns, d: m.EnumDecl, path) -> t.REnum:
+    def check_enum(self, full: str, ns: str, d: m.EnumDecl, path: str) -> t.REnum:
         underlying = d.underlying or "u32"
         if underlying not in t.INTEGERS:
-            self.sink.error(d.underlying_loc, f"enum underlying type must be an integer type (u8..u64, i8..i64), "
-                            f"got '{underlying}'")
+            self.sink.error(d.underlying_loc or d.loc,
+                            f"enum underlying type must be an integer type (u8..u64, i8..i64), got '{underlying}'")
             underlying = "u32"
         _, lo, hi = t.INTEGERS[underlying]
         values: list[t.REnumValue] = []
@@ -453,14 +467,14 @@ class _Checker:
             values.append(t.REnumValue(v.name, value, v.doc))
         return t.REnum(full, d.name, ns, underlying, values, d.doc, path, d.loc)
 
-    def check_union(self, full, ns, d: m.UnionDecl, path) -> t.RUnion:
+    def check_union(self, full: str, ns: str, d: m.UnionDecl, path: str) -> t.RUnion:
         if not d.variants:
             self.sink.error(d.loc, f"union '{d.name}' has no variants")
         variants = self._fields(path, d.variants, {}, "union variant")
         return t.RUnion(full, d.name, ns, variants, d.doc, path, d.loc)
 
-    def check_services(self, services: dict) -> None:
-        graph = nx.DiGraph()
+    def check_services(self, services: dict[str, tuple[m.ServiceDecl, str]]) -> None:
+        graph: nx.DiGraph[str] = nx.DiGraph()
         bases: dict[str, list[str]] = {}
         for full, (d, path) in services.items():
             graph.add_node(full)
@@ -488,7 +502,7 @@ class _Checker:
                 self.sink.error(ref.loc, f"service inheritance cycle involving '{first}'")
         flat: dict[str, list[tuple[t.RProcedure, m.Procedure]]] = {}
 
-        def flatten(full: str):
+        def flatten(full: str) -> list[tuple[t.RProcedure, m.Procedure]]:
             if full in flat:
                 return flat[full]
             d, path = services[full]
@@ -517,9 +531,9 @@ class _Checker:
                     self.sink.error(p.loc, f"procedure '{p.name}' is already defined in base service "
                                     f"'{by_name[p.name]}'")
                     continue
-                rp = self.check_procedure(full, path, p)
-                if rp is not None:
-                    procs.append((rp, p))
+                checked = self.check_procedure(full, path, p)
+                if checked is not None:
+                    procs.append((checked, p))
             flat[full] = procs
             return procs
 
@@ -597,7 +611,7 @@ class _Checker:
                  "NAMESPACE": "the Python module's constant", "SOURCE": "the Python module's constant",
                  "dataclasses": "a module the generated Python imports",
                  "typing": "a module the generated Python imports"}
-        for full, (d, path) in self.decl_src.items():
+        for full, (d, _path) in self.decl_src.items():
             members: list[tuple[str, Loc, str]] = []
             if isinstance(d, m.StructDecl):
                 members = [(f.name, f.loc, "field") for f in d.fields if f.name == "to_owned"]
@@ -624,7 +638,7 @@ class _Checker:
         decls = {f: d for f, d in self.schema.decls.items() if isinstance(d, (t.RStruct, t.RUnion))}
         inline_params: dict[str, set[int]] = {f: set() for f in decls}
 
-        def inline_refs(ty, env_params: list[str]) -> tuple[set[str], set[int]]:
+        def inline_refs(ty: t.TypeArg, env_params: list[str]) -> tuple[set[str], set[int]]:
             """Named decls and parameter indices reached inline by a value of type ty."""
             if isinstance(ty, (t.Optional, t.Array)):
                 return inline_refs(ty.elem, env_params)
@@ -640,7 +654,7 @@ class _Checker:
                 return names, idx
             return set(), set()
 
-        def members(d):
+        def members(d: t.RStruct | t.RUnion) -> list[t.RField]:
             return d.fields if isinstance(d, t.RStruct) else d.variants
 
         changed = True
@@ -653,7 +667,7 @@ class _Checker:
                     if not idx <= inline_params[f]:
                         inline_params[f] |= idx
                         changed = True
-        graph = nx.DiGraph()
+        graph: nx.DiGraph[str] = nx.DiGraph()
         edge_field: dict[tuple[str, str], t.RField] = {}
         for f, d in decls.items():
             graph.add_node(f)

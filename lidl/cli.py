@@ -14,9 +14,10 @@ import traceback
 
 from lidl.checker import Options, check_files
 from lidl.diagnostics import LidlError
+from lidl.schema import Schema
 
 
-def _options(args) -> Options:
+def _options(args: argparse.Namespace) -> Options:
     hint = "is the lidl_library that holds it listed in deps?" if getattr(args, "bazel", False) else ""
     return Options(search_paths=tuple(args.include or ()), strip_prefixes=tuple(args.strip_prefix or ()),
                    missing_import_hint=hint)
@@ -30,7 +31,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bazel", action="store_true", help="running inside a Bazel action (adds hints)")
 
 
-def _generate(lang: str, schema, path: str, args) -> str:
+def _generate(lang: str, schema: Schema, path: str, args: argparse.Namespace) -> str:
     if lang == "json":
         from lidl.gen_json import generate_json
         return generate_json(schema, path)
@@ -43,7 +44,7 @@ def _generate(lang: str, schema, path: str, args) -> str:
     raise AssertionError(lang)
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     schema = check_files(args.files, _options(args))
     if args.json:
         out = {"ok": True, "files": sorted(schema.files)}
@@ -51,7 +52,7 @@ def cmd_check(args) -> int:
     return 0
 
 
-def cmd_gen(args) -> int:
+def cmd_gen(args: argparse.Namespace) -> int:
     schema = check_files([args.file], _options(args))
     text = _generate(args.lang, schema, os.path.normpath(args.file), args)
     if args.output in (None, "-"):
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if wd:
         os.chdir(wd)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except LidlError as err:
         if getattr(args, "json", False):
             for d in err.diagnostics:

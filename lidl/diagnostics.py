@@ -21,7 +21,7 @@ class Diagnostic:
     loc: Loc
     message: str
     severity: str = "error"
-    notes: tuple["Diagnostic", ...] = ()
+    notes: tuple[Diagnostic, ...] = ()
 
 
 class LidlError(Exception):

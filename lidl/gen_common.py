@@ -21,7 +21,7 @@ def cpp_header(source: str) -> str:
     return module_stem(source).replace(os.sep, "/") + ".lidl.hpp"
 
 
-def struct_like(schema: t.Schema):
+def struct_like(schema: t.Schema) -> list[t.RStruct | t.RUnion | t.REnum]:
     return [d for d in schema.decls.values() if isinstance(d, (t.RStruct, t.RUnion, t.REnum))]
 
 

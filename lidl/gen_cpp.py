@@ -3,6 +3,9 @@ interface, the sync server base, the serializing RPC client, the zero-copy clien
 serializing and zero-copy dispatchers.  See lidl/README.md for how the pieces fit."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import networkx as nx
 
 from lidl import layout
@@ -30,7 +33,7 @@ class _CppGen:
         self.ns = ns_cpp(self.file.namespace)
 
     # --- types --------------------------------------------------------------------------
-    def cpp(self, ty) -> str:
+    def cpp(self, ty: t.TypeArg) -> str:
         if isinstance(ty, int):
             return f"{ty}"
         if isinstance(ty, str):
@@ -59,18 +62,19 @@ class _CppGen:
             return qual(ty.fullname)
         raise TypeError(ty)
 
-    def param_type(self, ty) -> str:
+    def param_type(self, ty: t.TypeArg) -> str:
         """How a parameter is passed: scalars, enums and views by value, the rest by const&."""
         if isinstance(ty, (t.Prim, t.StringView, t.Span)) or (
                 isinstance(ty, t.Named) and ty.kind == "enum"):
             return self.cpp(ty)
         return f"const {self.cpp(ty)}&"
 
-    def init(self, ty) -> str:
+    def init(self, ty: t.TypeArg) -> str:
         """Default member initialiser: enums start at their first declared value (which need not
         be 0), so a default-constructed value always encodes to a valid message."""
         if isinstance(ty, t.Named) and ty.kind == "enum":
             d = self.schema.decls[ty.fullname]
+            assert isinstance(d, t.REnum)
             return f"{{{self.cpp(ty)}::{d.values[0].name}}}"
         return "{}"
 
@@ -99,9 +103,9 @@ class _CppGen:
         return "<" + ", ".join(p.name for p in d.params) + ">" if d.params else ""
 
     # --- ordering: a type is defined after the types it holds by value --------------------
-    def ordered(self, decls: list) -> list:
+    def ordered(self, decls: Sequence[t.Decl]) -> list[t.Decl]:
         local = {d.fullname: d for d in decls}
-        g = nx.DiGraph()
+        g: nx.DiGraph[str] = nx.DiGraph()
         for i, d in enumerate(decls):
             g.add_node(d.fullname, order=i)
         for d in decls:
@@ -113,7 +117,7 @@ class _CppGen:
         order = list(nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["order"]))
         return [local[n] for n in order]
 
-    def _by_value(self, ty) -> set[str]:
+    def _by_value(self, ty: t.TypeArg) -> set[str]:
         if isinstance(ty, (t.Optional, t.Array)):
             return self._by_value(ty.elem)
         if isinstance(ty, t.Named):
@@ -157,7 +161,7 @@ class _CppGen:
     def union(self, d: t.RUnion) -> list[str]:
         alts = ", ".join(self.cpp(v.type) for v in d.variants)
         out = self.doc(d.doc) + [f"struct {d.name} {{",
-                                 f"  enum class Kind : std::uint32_t {{ " +
+                                 "  enum class Kind : std::uint32_t { " +
                                  ", ".join(f"{v.name} = {i}" for i, v in enumerate(d.variants)) + " };",
                                  f"  std::variant<{alts}> alternatives;", "",
                                  "  Kind kind() const { return static_cast<Kind>(alternatives.index()); }"]
@@ -241,7 +245,7 @@ class _CppGen:
     def _acc(access: str, name: str) -> str:
         return access.format(name)
 
-    def codec_for(self, d) -> list[str]:
+    def codec_for(self, d: t.RStruct | t.RUnion) -> list[str]:
         q = qual(d.fullname)
         if isinstance(d, t.RStruct):
             head = self.template_head(d)
@@ -281,13 +285,14 @@ class _CppGen:
                 "    switch (UnionSlot::tag(base, at)) {"]
         for i, var in enumerate(d.variants):
             ct = self.cpp(var.type)
-            out += [f"      case {i}: {{", f"        {ct} value{{}};", f"        Codec<{ct}>::read(base, target, value);",
+            out += [f"      case {i}: {{", f"        {ct} value{{}};",
+                    f"        Codec<{ct}>::read(base, target, value);",
                     f"        out.alternatives.template emplace<{i}>(std::move(value));", "        break;", "      }"]
         out += ["    }", "  }",
                 "  static View view(const std::byte* base, std::size_t at);  // after the View class", "};"]
         return out
 
-    def view_class(self, d) -> list[str]:
+    def view_class(self, d: t.RStruct | t.RUnion) -> list[str]:
         q = qual(d.fullname) + (self.template_args(d) if isinstance(d, t.RStruct) else "")
         head = self.template_head(d) if isinstance(d, t.RStruct) else ""
         out = []
@@ -303,8 +308,9 @@ class _CppGen:
                 out.append(f"  typename {L}::Codec<{ct}>::View {f.name}() const {{ return {L}::Codec<{ct}>::view("
                            f"_base, _at + {L}::Codec<{q}>::off_{f.name}); }}")
         else:
-            out.append(f"  {q}::Kind kind() const {{ return static_cast<{q}::Kind>({L}::UnionSlot::tag(_base, _at)); }}")
-            for i, v in enumerate(d.variants):
+            out.append(f"  {q}::Kind kind() const {{ return static_cast<{q}::Kind>("
+                       f"{L}::UnionSlot::tag(_base, _at)); }}")
+            for v in d.variants:
                 ct = self.cpp(v.type)
                 out.append(f"  // Only valid when kind() == Kind::{v.name}.")
                 out.append(f"  typename {L}::Codec<{ct}>::View {v.name}() const {{ return {L}::Codec<{ct}>::view("
@@ -404,8 +410,8 @@ class _CppGen:
                 out += [f"  ::ambience::Task<::ambience::Status> call_{p.name}({self.sig(p)}) {{",
                         "    co_await _gate.acquire();", f"    const {L}::CallGate::Held held(_gate);",
                         f"    const {base}_Args _args{args_init};", f"    {base}_Result _result;",
-                        f"    co_return co_await {L}::rpc_call_retrying(_transport, _request, _reply, schema_hash, {p.id}, "
-                        f"_next_call_id, _args, _result, {retries});", "  }",
+                        f"    co_return co_await {L}::rpc_call_retrying(_transport, _request, _reply, schema_hash, "
+                        f"{p.id}, _next_call_id, _args, _result, {retries});", "  }",
                         f"  ::ambience::Task<void> {p.name}({self.sig(p)}) override {{",
                         f"    _last_status = co_await call_{p.name}({', '.join(x.name for x in p.params)});", "  }"]
             else:
@@ -422,7 +428,8 @@ class _CppGen:
                         "    _last_status = _r.status();",
                         f"    if (!_r.ok()) co_return {rc}{{}};",
                         "    co_return std::move(_r.value());", "  }"]
-        out += ["", " private:", "  T& _transport;", f"  {L}::MessageBuffer& _request;", f"  {L}::MessageBuffer& _reply;",
+        out += ["", " private:", "  T& _transport;", f"  {L}::MessageBuffer& _request;",
+                f"  {L}::MessageBuffer& _reply;",
                 f"  {L}::CallGate _gate;  // one call at a time owns _request/_reply",
                 "  std::uint32_t _next_call_id = 1;", "  unsigned _retries = 2;",
                 "  ::ambience::Status _last_status = ::ambience::Status::ok;", "};", ""]
@@ -441,16 +448,18 @@ class _CppGen:
                     f"    const {base}_Args _args{args_init};", f"    {base}_Result _result{{}};",
                     f"    _last_status = co_await _channel.invoke({p.id}, &_args, &_result);"]
             out += ["    co_return;" if p.result is None else "    co_return std::move(_result.value);", "  }"]
-        out += ["", " private:", "  C& _channel;", "  ::ambience::Status _last_status = ::ambience::Status::ok;", "};", ""]
+        out += ["", " private:", "  C& _channel;", "  ::ambience::Status _last_status = ::ambience::Status::ok;", "};",
+                ""]
         # Dispatchers.
-        out += [f"// Serves one serialized request: checks the envelope (schema hash, procedure id), validates the",
+        out += ["// Serves one serialized request: checks the envelope (schema hash, procedure id), validates the",
                 "// parameters, calls `impl` and writes the reply (or a status reply) into `reply`.  Returns",
                 "// Status::ok when a reply was written.  `request` must stay valid until the task completes.",
                 f"inline ::ambience::Task<::ambience::Status> dispatch([[maybe_unused]] {n}& impl,",
-                f"                                                   std::span<const std::byte> request,",
+                "                                                   std::span<const std::byte> request,",
                 f"                                                   {L}::MessageBuffer& reply) {{",
                 "  ::ambience::Status written = ::ambience::Status::ok;",
-                f"  const auto check = {L}::check_request(request, {n}::schema_hash, {n}::procedure_count, reply, written);",
+                f"  const auto check = {L}::check_request(request, {n}::schema_hash, {n}::procedure_count, reply, "
+                "written);",
                 "  if (!check.ok) co_return written;",
                 "  switch (check.header.procedure) {"]
         for p in s.procedures:
@@ -475,7 +484,8 @@ class _CppGen:
         for p in s.procedures:
             base = f"{n}_{p.name}"
             call = f"impl.{p.name}({', '.join('*a.' + x.name for x in p.params)})"
-            out += [f"    case {p.id}: {{", f"      [[maybe_unused]] const auto& a = *static_cast<const {base}_Args*>(args);"]
+            out += [f"    case {p.id}: {{",
+                    f"      [[maybe_unused]] const auto& a = *static_cast<const {base}_Args*>(args);"]
             if p.result is None:
                 out += ["      (void)result;", f"      co_await {call};"]
             else:
@@ -524,9 +534,10 @@ class _CppGen:
                 out.append((self.template_head(d) if isinstance(d, t.RStruct) else "").replace("\n", " ")
                            + f"class {d.name}View;")
         out.append("")
+        generators: dict[type, Callable[[Any], list[str]]] = {
+            t.REnum: self.enum, t.RStruct: self.struct, t.RUnion: self.union}
         for d in ordered:
-            gen = {t.REnum: self.enum, t.RStruct: self.struct, t.RUnion: self.union}[type(d)]
-            out += gen(d) + [""]
+            out += generators[type(d)](d) + [""]
         for s in services:
             out += self.service_structs(s)
         out += [f"}}  // namespace {self.ns}", "", "namespace ambience::lidl {", ""]

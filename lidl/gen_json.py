@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from lidl import schema as t
 from lidl.gen_common import cpp_header, py_module
 
 
-def _type_json(d) -> dict:
-    out: dict = {"name": d.fullname, "kind": d.kind, "doc": d.doc}
+def _type_json(d: t.RStruct | t.REnum | t.RUnion) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": d.fullname, "kind": d.kind, "doc": d.doc}
     if isinstance(d, t.RStruct):
         if d.params:
             out["type_params"] = [{"name": p.name, "kind": p.kind or "type"} for p in d.params]
@@ -22,7 +23,7 @@ def _type_json(d) -> dict:
     return out
 
 
-def _service_json(s: t.RService) -> dict:
+def _service_json(s: t.RService) -> dict[str, Any]:
     return {
         "name": s.fullname,
         "cpp_class": "::" + s.fullname.replace(".", "::"),
@@ -45,7 +46,7 @@ def _service_json(s: t.RService) -> dict:
     }
 
 
-def interface_description(schema: t.Schema, path: str) -> dict:
+def interface_description(schema: t.Schema, path: str) -> dict[str, Any]:
     f = schema.files[path]
     return {
         "lidl_json": 1,

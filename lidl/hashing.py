@@ -19,7 +19,7 @@ def fnv1a64(data: bytes) -> int:
     return h
 
 
-def _named_in(ty, out: list) -> None:
+def _named_in(ty: t.TypeArg, out: list[str]) -> None:
     if isinstance(ty, (t.Vector, t.Optional, t.Array, t.Span)):
         _named_in(ty.elem, out)
     elif isinstance(ty, t.Named):
@@ -29,7 +29,7 @@ def _named_in(ty, out: list) -> None:
                 _named_in(a, out)
 
 
-def reachable_types(schema: t.Schema, roots: list) -> list[str]:
+def reachable_types(schema: t.Schema, roots: list[t.Type]) -> list[str]:
     """Full names of every declared type reachable from the given types, sorted."""
     todo: list[str] = []
     for r in roots:
@@ -50,7 +50,7 @@ def reachable_types(schema: t.Schema, roots: list) -> list[str]:
     return sorted(seen)
 
 
-def type_definition_text(d) -> str:
+def type_definition_text(d: t.Decl) -> str:
     if isinstance(d, t.RStruct):
         params = ""
         if d.params:
@@ -64,7 +64,7 @@ def type_definition_text(d) -> str:
 
 
 def canonical_text(schema: t.Schema, svc: t.RService) -> str:
-    lines = [f"lidl-wire 1", f"service {svc.fullname}"]
+    lines = ["lidl-wire 1", f"service {svc.fullname}"]
     roots = []
     for p in svc.procedures:
         params = ",".join(f"{x.name}:{t.canon(x.type)}" for x in p.params)

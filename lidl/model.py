@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from lidl.diagnostics import Loc
 
@@ -18,7 +17,7 @@ class TypeExpr:
     """A type as written: a (possibly qualified) name and optional generic arguments."""
 
     name: str
-    args: list[Union["TypeExpr", IntArg]]
+    args: list[TypeExpr | IntArg]
     loc: Loc
     has_args: bool = False  # `Foo<>` is a syntax error, so this equals bool(args)
 
@@ -115,7 +114,7 @@ class ServiceDecl:
     loc: Loc
 
 
-Decl = Union[StructDecl, EnumDecl, UnionDecl, ServiceDecl]
+Decl = StructDecl | EnumDecl | UnionDecl | ServiceDecl
 
 
 @dataclass

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import lark
 from lark import Token, Transformer, v_args
@@ -23,7 +25,7 @@ _TERMINAL_WORDS = {
 
 # The lexer is built once with a fixed callback table; each parse points this slot at its own
 # doc-comment collector.
-_DOC_SINK: list = [lambda tok: tok]
+_DOC_SINK: list[Callable[[Token], Token]] = [lambda tok: tok]
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,6 +69,7 @@ class _Docs:
         self.by_line: dict[int, str] = {}
 
     def collect(self, tok: Token) -> Token:
+        assert tok.line is not None and tok.column is not None  # the lexer positions every token
         line_text = self.lines[tok.line - 1]
         if line_text[: tok.column - 1].strip() == "":  # only whole-line doc comments attach
             body = tok.value[3:]
@@ -89,7 +92,7 @@ def _int(text: str) -> int:
     return -value if neg else value
 
 
-class _ToModel(Transformer):
+class _ToModel(Transformer[Token, Any]):
     def __init__(self, path: str, docs: _Docs):
         super().__init__()
         self.path = path
@@ -175,7 +178,7 @@ class _ToModel(Transformer):
         return [m.BaseRef(n, loc) for n, loc in children]
 
     def attribute_args(self, children):
-        out = []
+        out: list[int | str] = []
         for c in children:
             if isinstance(c, Token) and c.type == "INT":
                 out.append(_int(c))
@@ -240,9 +243,10 @@ def _syntax_diagnostic(path: str, text: str, exc: lark.exceptions.LarkError) -> 
     _, names = _parser_and_terminals()
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         loc = Loc(path, exc.line, exc.column)
-        if text.startswith("/*", exc.pos_in_stream):
+        pos = cast(int, exc.pos_in_stream)  # lark declares it None on the base class; the lexer sets it
+        if text.startswith("/*", pos):
             return Diagnostic(loc, "unterminated block comment")
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        ch = text[pos] if pos < len(text) else ""
         if ch == '"':
             return Diagnostic(loc, "unterminated string literal")
         return Diagnostic(loc, f"unexpected character {ch!r}")
@@ -299,8 +303,8 @@ _RESYNC = re.compile(r"^[ \t]*(?:struct|enum|union|service|import|namespace)\b",
 
 def _error_offset(text: str, exc: lark.exceptions.UnexpectedInput) -> int:
     if isinstance(exc, lark.exceptions.UnexpectedToken) and exc.token.type != "$END":
-        return exc.token.start_pos
-    pos = getattr(exc, "pos_in_stream", None)
+        return exc.token.start_pos or 0
+    pos: int | None = getattr(exc, "pos_in_stream", None)
     return len(text) if pos is None else pos
 
 
@@ -315,7 +319,7 @@ def _too_deep(parser: lark.Lark, text: str, path: str) -> Diagnostic | None:
             if tok.value == "<":
                 depth += 1
                 if depth > MAX_TYPE_NESTING:
-                    return Diagnostic(Loc(path, tok.line, tok.column),
+                    return Diagnostic(Loc(path, tok.line or 0, tok.column or 0),
                                       f"type arguments nested more than {MAX_TYPE_NESTING} levels deep")
             elif tok.value == ">":
                 depth = max(0, depth - 1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from lidl import schema as t
 from lidl.checker import Options, check_files, check_source
 from lidl.schema import RService, RStruct, canon
 
@@ -45,7 +46,9 @@ def test_block_comments():
 
 def test_enum_values_continue_from_the_previous_one():
     s = check_source("namespace d;\nenum E : i8 { a = -2, b, c = 10, d }\n")
-    assert [(v.name, v.value) for v in s.decls["d.E"].values] == [("a", -2), ("b", -1), ("c", 10), ("d", 11)]
+    e = s.decls["d.E"]
+    assert isinstance(e, t.REnum)
+    assert [(v.name, v.value) for v in e.values] == [("a", -2), ("b", -1), ("c", 10), ("d", 11)]
 
 
 def test_import_through_search_path(tmp_path, monkeypatch):
@@ -56,11 +59,15 @@ def test_import_through_search_path(tmp_path, monkeypatch):
         'namespace app;\nimport "lib/base.lidl";\nstruct Thing { id: base.Id; ids: vector<base.Id>; }\n')
     monkeypatch.chdir(tmp_path)
     s = check_files(["app/app.lidl"], Options(search_paths=(".",)))
-    assert [canon(f.type) for f in s.decls["app.Thing"].fields] == ["base.Id", "vector<base.Id>"]
+    thing = s.decls["app.Thing"]
+    assert isinstance(thing, t.RStruct)
+    assert [canon(f.type) for f in thing.fields] == ["base.Id", "vector<base.Id>"]
 
 
 def _hash(text: str) -> int:
-    return check_source(text).decls["h.S"].schema_hash
+    service = check_source(text).decls["h.S"]
+    assert isinstance(service, t.RService)
+    return service.schema_hash
 
 
 BASE = "namespace h;\nstruct P { x: u32; }\nservice S { f(p: P) -> u8; }\n"
@@ -88,6 +95,7 @@ def test_diamond_inheritance_keeps_one_copy_and_stable_ids():
     s = check_source("namespace a;\nservice B { f() -> void; }\nservice C extends B { g() -> void; }\n"
                      "service D extends B, C { h() -> void; }\n")
     d = s.decls["a.D"]
+    assert isinstance(d, t.RService)
     assert [(p.id, p.name, p.declared_in) for p in d.procedures] == [
         (0, "f", "a.B"), (1, "g", "a.C"), (2, "h", "a.D")]
 

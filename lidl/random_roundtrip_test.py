@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ REENCODE = os.environ.get("LIDL_REENCODE_RANDOM", "")
 pytestmark = pytest.mark.skipif(not REENCODE or not os.path.exists(REENCODE),
                                 reason="needs the generated re-encoder (run under Bazel)")
 
+rnd: Any  # the generated module (None when not built)
 try:
     rnd = importlib.import_module("lidl.testing.random_schemas_lidl")
     TYPES = sorted((getattr(rnd, n).name, getattr(rnd, n)) for n in dir(rnd) if n.endswith("_WIRE")

@@ -12,6 +12,7 @@ import importlib
 import math
 import os
 import subprocess
+from typing import IO, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 
 from lidl.runtime import codec as c
 
+everything: Any  # generated modules (None when not built)
+frames: Any
 try:
     everything = importlib.import_module("lidl.testdata.everything_lidl")
     frames = importlib.import_module("lidl.testdata.frames_lidl")
@@ -65,15 +68,21 @@ def strategy(desc: c.Desc, depth: int = 0):
 class _Reencoder:
     def __init__(self, binary: str = ""):
         self.proc = subprocess.Popen([binary or REENCODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.stdin, self.stdout = _pipes(self.proc)
 
     def close(self) -> None:
-        self.proc.stdin.close()
+        self.stdin.close()
         self.proc.wait(timeout=10)
 
     def __call__(self, type_name: str, data: bytes) -> str:
-        self.proc.stdin.write(f"{type_name} {data.hex()}\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().rstrip("\n")
+        self.stdin.write(f"{type_name} {data.hex()}\n")
+        self.stdin.flush()
+        return self.stdout.readline().rstrip("\n")
+
+
+def _pipes(proc: subprocess.Popen[str]) -> tuple[IO[str], IO[str]]:
+    assert proc.stdin is not None and proc.stdout is not None  # both are PIPE
+    return proc.stdin, proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +106,7 @@ TYPES = [] if everything is None else [
 def _same(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return a == b or (math.isnan(a) and math.isnan(b))
-    return a == b
+    return bool(a == b)
 
 
 @pytest.mark.parametrize("type_name,desc", TYPES, ids=[t for t, _ in TYPES])
@@ -242,18 +251,19 @@ class _PyStore:
 def test_cpp_client_against_python_server():
     store = _PyStore()
     proc = subprocess.Popen([REENCODE, "client"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    stdin, stdout = _pipes(proc)
     lines = []
     try:
-        for line in proc.stdout:
+        for line in stdout:
             line = line.rstrip("\n")
             if line.startswith("REQ "):
                 reply = everything.Store_dispatch(store, bytes.fromhex(line[4:]))
-                proc.stdin.write(reply.hex() + "\n")
-                proc.stdin.flush()
+                stdin.write(reply.hex() + "\n")
+                stdin.flush()
             else:
                 lines.append(line)
     finally:
-        proc.stdin.close()
+        stdin.close()
     assert proc.wait(timeout=30) == 0, lines
     assert lines[-1] == "DONE" and all(x.startswith("PASS ") for x in lines[:-1]), lines
     assert len(lines) == 7

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import cast, overload
 
 from lidl.diagnostics import Loc
 
@@ -37,18 +37,18 @@ class Bytes:
 
 @dataclass(frozen=True)
 class Vector:
-    elem: "Type"
+    elem: Type
 
 
 @dataclass(frozen=True)
 class Array:
-    elem: "Type"
-    length: Union[int, str]  # str: an integer parameter of the enclosing generic struct
+    elem: Type
+    length: int | str  # str: an integer parameter of the enclosing generic struct
 
 
 @dataclass(frozen=True)
 class Optional:
-    elem: "Type"
+    elem: Type
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,14 @@ class StringView:
 
 @dataclass(frozen=True)
 class Span:
-    elem: "Type"
+    elem: Type
 
 
 @dataclass(frozen=True)
 class Named:
     fullname: str
     kind: str  # "struct" | "enum" | "union"
-    args: tuple = ()  # Type or int or str (integer parameter name)
+    args: tuple[TypeArg, ...] = ()  # Type or int or str (integer parameter name)
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,11 @@ class TypeVar:
     name: str
 
 
-Type = Union[Prim, String, Bytes, Vector, Array, Optional, StringView, Span, Named, TypeVar]
+Type = Prim | String | Bytes | Vector | Array | Optional | StringView | Span | Named | TypeVar
+TypeArg = Type | int | str  # an argument of a generic struct: a type, an integer, an integer parameter
 
 
-def canon(t) -> str:
+def canon(t: TypeArg) -> str:
     """The canonical spelling of a type, used in JSON, hashes and generated names."""
     if isinstance(t, int):
         return str(t)
@@ -107,11 +108,11 @@ def canon(t) -> str:
     raise TypeError(t)
 
 
-def is_view(t) -> bool:
+def is_view(t: TypeArg) -> bool:
     return isinstance(t, (StringView, Span))
 
 
-def contains_view(t) -> bool:
+def contains_view(t: TypeArg) -> bool:
     if is_view(t):
         return True
     if isinstance(t, (Vector, Optional, Array)):
@@ -121,10 +122,14 @@ def contains_view(t) -> bool:
     return False
 
 
-def substitute(t, env: dict):
+@overload
+def substitute(t: Type, env: dict[str, TypeArg]) -> Type: ...
+@overload
+def substitute(t: int | str, env: dict[str, TypeArg]) -> TypeArg: ...
+def substitute(t: TypeArg, env: dict[str, TypeArg]) -> TypeArg:
     """Replace type variables and integer parameters using env (name -> Type | int)."""
     if isinstance(t, TypeVar):
-        return env.get(t.name, t)
+        return env.get(t.name, t)  # a type parameter's argument is a type
     if isinstance(t, str):
         return env.get(t, t)
     if isinstance(t, Vector):
@@ -134,7 +139,7 @@ def substitute(t, env: dict):
     if isinstance(t, Optional):
         return Optional(substitute(t.elem, env))
     if isinstance(t, Array):
-        return Array(substitute(t.elem, env), substitute(t.length, env))
+        return Array(substitute(t.elem, env), cast("int | str", substitute(t.length, env)))
     if isinstance(t, Named):
         return Named(t.fullname, t.kind, tuple(substitute(a, env) for a in t.args))
     return t
@@ -237,7 +242,7 @@ class RService:
         return [p for p in self.procedures if p.declared_in == self.fullname]
 
 
-Decl = Union[RStruct, REnum, RUnion, RService]
+Decl = RStruct | REnum | RUnion | RService
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct as _struct
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 MAGIC = 0x4C44494C
 VERSION = 1
@@ -354,9 +355,9 @@ class Enum(Desc):
 class _Lazy:
     """Field lists are given as thunks so recursive types (through vector) can be described."""
 
-    def __init__(self, thunk: Callable[[], list]):
+    def __init__(self, thunk: Callable[[], list[Any]]):
         self.thunk = thunk
-        self.value = None
+        self.value: list[Any] | None = None
 
     def get(self):
         if self.value is None:
@@ -368,7 +369,7 @@ class Struct(Desc):
     def __init__(self, name: str, cls, fields: Callable[[], list[tuple[str, Desc]]]):
         self.name, self.cls = name, cls
         self._fields = _Lazy(fields)
-        self._layout = None
+        self._layout: tuple[list[tuple[str, int, Desc]], int, int] | None = None
 
     def layout(self):
         if self._layout is None:
@@ -575,8 +576,8 @@ class Client:
         self._next_call_id = 1
         self._retries = retries
 
-    def _call(self, proc: ProcedureInfo, args: tuple):
-        params = proc.params.cls(**dict(zip(proc.param_names, args)))
+    def _call(self, proc: ProcedureInfo, args: tuple[Any, ...]):
+        params = proc.params.cls(**dict(zip(proc.param_names, args, strict=False)))
         attempts = 1 + (self._retries if proc.idempotent else 0)
         for attempt in range(attempts):
             call_id = self._next_call_id
@@ -718,7 +719,7 @@ def from_json(desc: Desc, obj, path: str = ""):
     raise TypeError(desc)
 
 
-def call_json(client: Client, procedure: str, args: dict):
+def call_json(client: Client, procedure: str, args: dict[str, Any]):
     """Call `procedure` of a generated client with JSON-shaped arguments; returns a JSON-shaped
     result (used by command lines such as `ambience call`).  Raises JsonValueError, RemoteError."""
     proc = next((p for p in client.PROCEDURES if p.name == procedure), None)  # type: ignore[attr-defined]

@@ -24,8 +24,13 @@ The connector vocabulary (codegen/connectors.py has one generator per name):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ambience.diagnostics import Note, Reporter
+
+if TYPE_CHECKING:  # plan_model imports Runtime from here
+    from ambience.model import Instance, Service
+    from ambience.plan_model import GroupPlan, NodePlan
 
 MASK_BITS = 64  # a capability names the callee's procedures as one 64-bit mask
 
@@ -40,25 +45,27 @@ class Runtime:
     connectors: dict[tuple[str, str], str] = field(default_factory=dict)  # (caller, dependency) -> name
 
 
-def check_mask_limits(plan_nodes, services, instances, rep: Reporter) -> None:
+def check_mask_limits(plan_nodes: dict[str, NodePlan], services: dict[str, Service], instances: dict[str, Instance],
+                      rep: Reporter) -> None:
     """Every capability must fit the mask: a procedure id >= 64 is a located error at the callee."""
     reported: set[str] = set()
     for np in plan_nodes.values():
         for cap in np.capabilities:
-            too_big = [p for p in cap["procedures"] if p["id"] >= MASK_BITS]
-            if not too_big or cap["interface"] in reported:
+            too_big = [p for p in cap.procedures if p.id >= MASK_BITS]
+            if not too_big or cap.interface in reported:
                 continue
-            reported.add(cap["interface"])
-            callee = instances[cap["callee"]]
-            svc = services.get(cap["callee"])
+            reported.add(cap.interface)
+            callee = instances[cap.callee]
+            svc = services.get(cap.callee)
             notes = [Note(svc.loc, f"service '{svc.label}' declared here")] if svc is not None else []
-            rep.error(callee.loc, f"instance '{callee.name}': interface '{cap['interface']}' has "
-                                  f"{len(cap['procedures'])} procedures (ids up to {max(p['id'] for p in too_big)}), "
+            rep.error(callee.loc, f"instance '{callee.name}': interface '{cap.interface}' has "
+                                  f"{len(cap.procedures)} procedures (ids up to {max(p.id for p in too_big)}), "
                                   f"but a capability names at most {MASK_BITS} procedures (ids 0..{MASK_BITS - 1}); "
                                   f"split the interface", *notes)
 
 
-def _mcu_isolation(np, group_of: dict[str, str], kernel: set[str], user: list) -> tuple[str, dict, dict]:
+def _mcu_isolation(np: NodePlan, group_of: dict[str, str], kernel: set[str],
+                   user: list[GroupPlan]) -> tuple[str, dict[str, int], dict[str, int]]:
     """(why not isolated or "", ring ids, relay ids) of an MCU node."""
     regions = {r.group for r in np.layout.regions} if np.layout is not None else set()
     if not user:
@@ -70,16 +77,17 @@ def _mcu_isolation(np, group_of: dict[str, str], kernel: set[str], user: list) -
     # Ring instance ids: IPC callees and user-group instances served to other nodes first (by
     # name), then one kernel relay per RPC dependency of a user-group instance.
     targets = {e.target for e in np.edges if e.path == "ipc"}
-    targets |= {c["callee"] for c in np.capabilities if c["path"] == "rpc" and group_of[c["callee"]] not in kernel}
+    targets |= {c.callee for c in np.capabilities if c.path == "rpc" and group_of[c.callee] not in kernel}
     ring_ids = {name: k for k, name in enumerate(sorted(targets))}
-    relays = sorted(f"{e.caller}.{e.dependency}" for e in np.edges if e.path == "rpc" and group_of[e.caller] not in kernel)
+    relays = sorted(f"{e.caller}.{e.dependency}" for e in np.edges
+                    if e.path == "rpc" and group_of[e.caller] not in kernel)
     relay_ids = {r: len(ring_ids) + k for k, r in enumerate(relays)}
     if len(ring_ids) + len(relay_ids) > np.board.max_ring_instances:
         return f"more than {np.board.max_ring_instances} ring instances (callees and network relays)", {}, {}
     return "", ring_ids, relay_ids
 
 
-def plan_runtime(np) -> Runtime:
+def plan_runtime(np: NodePlan) -> Runtime:
     """Runtime, ids and connectors of one node (after groups, edges, capabilities and layout)."""
     group_of = {name: g.name for g in np.groups for name in g.instances}
     kernel = {g.name for g in np.groups if g.kernel}
@@ -116,6 +124,6 @@ def plan_runtime(np) -> Runtime:
     return rt
 
 
-def runtime_json(rt: Runtime) -> dict:
+def runtime_json(rt: Runtime) -> dict[str, Any]:
     return {"kind": rt.kind, "reason": rt.reason, "group_ids": rt.group_ids, "ring_ids": rt.ring_ids,
             "relay_ids": rt.relay_ids}

@@ -86,7 +86,8 @@ def boards_from_facts(doc: dict[str, Any]) -> tuple[dict[str, Board], dict[str, 
 
 def load_facts(path: str = DEFAULT_FACTS_PATH) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        facts: dict[str, Any] = json.load(f)
+        return facts
 
 
 BOARDS: dict[str, Board] = {}

@@ -8,8 +8,8 @@ import pytest
 
 from ambience import boards
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.planner import make_plan
 from ambience.plan_json import plan_documents
+from ambience.planner import make_plan
 from ambience.testlib import F, camera_trap_interfaces, small
 
 MCU = "//platforms/boards:mps2_an386"
@@ -52,7 +52,9 @@ def test_every_mcu_limit_is_a_kernel_fact():
 
 
 def test_as_many_isolated_groups_as_the_supervisor_has_slots():
-    limit = boards.find_board(MCU).max_groups
+    board = boards.find_board(MCU)
+    assert board is not None
+    limit = board.max_groups
     dep, _ = mcu_node_with_groups(limit)
     doc = json.loads(plan_documents(make_plan(dep, camera_trap_interfaces()))["mcu"])
     assert doc["runtime"]["kind"] == "mcu_isolated"

@@ -12,11 +12,22 @@ import shutil
 import subprocess
 import sys
 import traceback
+from dataclasses import asdict
+from typing import Any
 
 from ambience import boards, report
 from ambience.compiler import compile_plan
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.plan_json import dumps, plan_documents
+from ambience.plan_json import (
+    JsonObject,
+    capability_json,
+    dumps,
+    instance_json,
+    load_node_plan_text,
+    node_info_json,
+    plan_documents,
+)
+from ambience.planner import Plan
 
 INPUTS_FORMAT = 1
 
@@ -25,10 +36,11 @@ class UserError(Exception):
     pass
 
 
-def _read_json(path: str) -> dict:
+def _read_json(path: str) -> JsonObject:
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            doc: JsonObject = json.load(f)
+            return doc
     except OSError as e:
         raise UserError(f"{path}: error: cannot read: {e.strerror}") from None
     except json.JSONDecodeError as e:
@@ -53,14 +65,15 @@ def _resolve_deployment(target: str, extra_targets: tuple[str, ...] = ()) -> tup
         cand = os.path.join(ws, target)
         if os.path.isfile(cand):
             return cand, ws
-        raise UserError(f"{target}: error: no such file; give a file <name>.inputs.json or a package like //deployments/hello")
+        raise UserError(f"{target}: error: no such file; give a file <name>.inputs.json or a package like "
+                        f"//deployments/hello")
     pkg, _, name = target[2:].partition(":")
     bazel = shutil.which("bazel")
     if bazel is None:
         raise UserError("error: 'bazel' not found; pass the inputs file instead of a label")
     if not name:
         q = subprocess.run([bazel, "query", "--output=label", f'kind("_ambience_plan", //{pkg}:*)'], cwd=ws,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           capture_output=True, text=True)
         found = [x for x in q.stdout.split() if x]
         if q.returncode != 0 or not found:
             if q.returncode != 0:
@@ -72,7 +85,7 @@ def _resolve_deployment(target: str, extra_targets: tuple[str, ...] = ()) -> tup
     label = f"//{pkg}:{name}"  # the deployment() target; its outputs include <name>.inputs.json
     extra = [f"//{pkg}:{name}{t}" for t in extra_targets]
     build = subprocess.run([bazel, "build", "--color=no", "--noshow_progress", label, *extra], cwd=ws,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           capture_output=True, text=True)
     if build.returncode != 0:
         sys.stderr.write(build.stderr)
         raise UserError(f"error: building {label} failed")
@@ -84,7 +97,7 @@ def _resolve_deployment(target: str, extra_targets: tuple[str, ...] = ()) -> tup
     return path, ws
 
 
-def _load_plan(target: str, extra_targets: tuple[str, ...] = ()):
+def _load_plan(target: str, extra_targets: tuple[str, ...] = ()) -> Plan:
     path, ws = _resolve_deployment(target, extra_targets)
     bundle = _read_json(path)
     if bundle.get("ambience_inputs") != INPUTS_FORMAT:
@@ -101,7 +114,7 @@ def _load_plan(target: str, extra_targets: tuple[str, ...] = ()):
 # ----------------------------------------------------------------------------- subcommands
 
 
-def _use_facts(doc: dict, origin: str) -> None:
+def _use_facts(doc: dict[str, Any], origin: str) -> None:
     try:
         boards.use_facts(doc)
     except boards.FactsError as e:
@@ -152,7 +165,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     plan = _load_plan(args.deployment)
     if args.json:
-        print(json.dumps({"deployment": plan.deployment.name, "rows": report.summary_rows(plan),
+        print(json.dumps({"deployment": plan.deployment.name, "rows": [asdict(r) for r in report.summary_rows(plan)],
                           "start_order": plan.start_order}, indent=1, sort_keys=True))
     elif args.node:
         if args.node not in plan.nodes:
@@ -188,7 +201,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_sizes(inputs_path: str, nodes: list[str]) -> dict[str, dict]:
+def _image_sizes(inputs_path: str, nodes: list[str]) -> dict[str, dict[str, int]]:
     """Size reports of built MCU images (<node>.size beside the deployment's outputs), if any."""
     out = {}
     d = os.path.dirname(inputs_path)
@@ -234,13 +247,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     text = report.explain(plan, args.instance)
     if text is None:
         names = ", ".join(sorted(plan.instance_node))
-        raise UserError(f"error: deployment '{plan.deployment.name}' has no instance '{args.instance}' (instances: {names})")
+        raise UserError(f"error: deployment '{plan.deployment.name}' has no instance '{args.instance}' "
+                        f"(instances: {names})")
     if args.json:
         node = plan.instance_node[args.instance]
-        doc = json.loads(plan_documents(plan)[node])
-        inst = next(i for i in doc["instances"] if i["name"] == args.instance)
-        print(json.dumps({"node": doc["node"], "instance": inst,
-                          "callers": [c for c in doc["capabilities"] if c["callee"] == args.instance]},
+        doc = load_node_plan_text(plan_documents(plan)[node])
+        inst = next(i for i in doc.instances if i.name == args.instance)
+        print(json.dumps({"node": node_info_json(doc.node), "instance": instance_json(inst),
+                          "callers": [capability_json(c) for c in doc.capabilities if c.callee == args.instance]},
                          indent=1, sort_keys=True))
         return 0
     print(text)
@@ -252,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "generate per-node code for a deployment.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def deployment_arg(sp):
+    def deployment_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("deployment", help="a deployment package (//deployments/hello) or its <name>.inputs.json")
 
     sp = sub.add_parser("plan", help="summary table: nodes, groups, instances and how they reach their dependencies")
@@ -296,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.fn(args)
+        status: int = args.fn(args)
+        return status
     except UserError as e:
         sys.stderr.write(str(e) + "\n")
         return 1

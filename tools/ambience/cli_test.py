@@ -36,8 +36,8 @@ def test_plan_table(bundle, capsys):
     assert out[0].split() == ["node", "board", "group", "instances", "reaches"]
     assert out[1].split() == ["camera", "mps2_an500", "camera_group", "camera_manager,", "detection",
                               "recognition", "via", "lan", "(RPC)"]
-    assert any(l.split()[:3] == ["motion", "mps2_an386", "motion_sensor"] and l.endswith("camera_manager via xbee (RPC)")
-               for l in out)
+    assert any(line.split()[:3] == ["motion", "mps2_an386", "motion_sensor"]
+               and line.endswith("camera_manager via xbee (RPC)") for line in out)
 
 
 def test_plan_json_and_node(bundle, capsys):
@@ -90,7 +90,8 @@ def test_user_errors_exit_1_with_diagnostic(tmp_path, monkeypatch, capsys):
     path = write_bundle(tmp_path, b)
     assert main(["plan", path]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[0].endswith("error: instance 'extra' is not deployed on any node (add it, or a group containing it, to a deploy())")
+    assert err[0].endswith("error: instance 'extra' is not deployed on any node "
+                           "(add it, or a group containing it, to a deploy())")
     assert err[1] == 'instance(name = "extra", service = "//services/database", dependencies = {})'
     assert err[2] == "^"
     assert main(["plan", str(tmp_path / "missing.json")]) == 1

@@ -24,8 +24,16 @@ class NodeProcess:
     name: str
     argv: list[str]
     kind: str  # "hosted" | "mcu"
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     status: int | None = None
+
+    def started(self) -> subprocess.Popen[bytes]:
+        if self.proc is None:
+            raise RuntimeError(f"node {self.name} was not started")
+        return self.proc
+
+    def running(self) -> bool:
+        return self.started().poll() is None
 
 
 def _pump(node: NodeProcess, lock: threading.Lock, width: int) -> None:
@@ -45,8 +53,10 @@ def _spec(text: str, parts: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=float, default=None, help="seconds to run, then stop every node (default: until Ctrl-C or all exit)")
+    ap = argparse.ArgumentParser(prog="cluster", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=None,
+                    help="seconds to run, then stop every node (default: until Ctrl-C or all exit)")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE", help="(set by the build)")
     args = ap.parse_args(argv)
@@ -86,21 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration + 5  # grace for clean exits
     interrupted = False
     try:
-        while any(n.proc.poll() is None for n in nodes):
+        while any(n.running() for n in nodes):
             if deadline is not None and time.monotonic() > deadline:
                 break
             time.sleep(0.05)
     except KeyboardInterrupt:
         interrupted = True
     for n in nodes:
-        if n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGTERM)
+        if n.running():
+            n.started().send_signal(signal.SIGTERM)
     for n in nodes:
         try:
-            n.status = n.proc.wait(timeout=5)
+            n.status = n.started().wait(timeout=5)
         except subprocess.TimeoutExpired:
-            n.proc.kill()
-            n.status = n.proc.wait()
+            n.started().kill()
+            n.status = n.started().wait()
     for t in pumps:
         t.join(timeout=2)
     bad = [n for n in nodes if n.status != 0]

@@ -1,18 +1,19 @@
 """Node code generation: the client each dependency gets follows the plan's call path."""
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 
+from ambience.backend import Runtime
 from ambience.codegen import groups_ld, main_cc
-from ambience.plan_json import plan_documents
+from ambience.plan_json import NodeDocument, load_node_plan_text, plan_documents
 from ambience.planner import make_plan
 from ambience.testlib import camera_trap_interfaces, camera_trap_manifest
 
 
-def docs_of(b):
+def docs_of(b) -> dict[str, NodeDocument]:
     dep, rep = b.model()
     rep.check()
-    return {n: json.loads(t) for n, t in plan_documents(make_plan(dep, camera_trap_interfaces())).items()}
+    return {n: load_node_plan_text(t) for n, t in plan_documents(make_plan(dep, camera_trap_interfaces())).items()}
 
 
 def test_direct_dependency_passes_the_implementation():
@@ -40,13 +41,13 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
                                                         and d["instances"] == ["camera_manager", "detection"])]
     b.deploy("camera", ["g2"])
     doc = docs_of(b)["camera"]
-    assert doc["runtime"]["kind"] == "mcu_isolated"
+    assert doc.runtime.kind == "mcu_isolated"
     # The plan as it is for a node the planner keeps in one image (e.g. beyond the supervisor's
     # ring instances): the same edge becomes a capability-checked local channel.
-    doc["runtime"].update(kind="mcu_single", reason="more than 16 ring instances", ring_ids={}, relay_ids={})
-    for inst in doc["instances"]:
-        for d in inst["dependencies"]:
-            d["connector"] = {"ipc": "local_channel", "rpc": "route"}.get(d["path"], d["connector"])
+    doc.runtime = Runtime("mcu_single", "more than 16 ring instances", doc.runtime.group_ids)
+    doc.instances = [replace(i, dependencies=tuple(
+                         replace(d, connector={"ipc": "local_channel", "rpc": "route"}.get(d.path, d.connector))
+                         for d in i.dependencies)) for i in doc.instances]
     cc = main_cc(doc)
     assert "not MPU-isolated: more than 16 ring instances." in cc
     assert "rt::Slot<rt::LocalChannel<::camera_trap::FrameHandler>> d_camera_manager__frames_channel;" in cc
@@ -54,7 +55,8 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
     assert "  i_camera_manager.emplace(d_camera_manager__frames_client.get());" in cc
     # what each channel let through and refused is printed when the node stops
     assert ('  ::ambience::println("ambience: channel camera_manager.frames -> detection calls ", '
-            'd_camera_manager__frames_channel.get().calls(), " denied ", d_camera_manager__frames_channel.get().denied());') in cc
+            'd_camera_manager__frames_channel.get().calls(), " denied ", '
+            'd_camera_manager__frames_channel.get().denied());') in cc
     # g2 (the callee) is built and started before camera_group (the caller)
     assert cc.index("construct_group_g2();") < cc.index("construct_group_camera_group();")
 
@@ -62,7 +64,8 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
 def test_mcu_groups_live_in_their_region_sections():
     docs = docs_of(camera_trap_manifest())
     cc = main_cc(docs["camera"])
-    assert '__attribute__((section(".ambience.group.camera_group"))) rt::Slot<camera_trap::Detection> i_detection;' in cc
+    assert ('__attribute__((section(".ambience.group.camera_group"))) '
+            'rt::Slot<camera_trap::Detection> i_detection;') in cc
     ld = groups_ld(docs["camera"])
     assert "  .ambience_group_camera_group 0x20038000 (NOLOAD) : ALIGN(8)" in ld
     assert "ASSERT(end <= 0x20038000," in ld
@@ -93,7 +96,7 @@ def test_hosted_groups_become_processes_called_zero_copy_through_checked_relays(
     b.instance("database", "//services/database")
     b.deploy("host", ["recognition", "database"])
     doc = docs_of(b)["host"]
-    assert doc["runtime"]["kind"] == "hosted_processes"
+    assert doc.runtime.kind == "hosted_processes"
     cc = main_cc(doc)
     # database is group 0 and maps the arena of its caller's group 1; the relay admits only group 1
     assert 'node.add_group(rt::hosted_group_options("database", {1}));  // 0' in cc
@@ -136,7 +139,7 @@ def two_group_mcu_manifest():
 
 def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
     doc = docs_of(two_group_mcu_manifest())["camera"]
-    assert doc["runtime"]["kind"] == "mcu_isolated"
+    assert doc.runtime.kind == "mcu_isolated"
     cc = main_cc(doc)
     # the caller's client makes typed calls through the kernel (its direct-call fast path), placed
     # in its region; the callee is called through one interface, so its ring server takes them
@@ -161,8 +164,8 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
 
 def test_mcu_isolation_gaps_are_named():
     docs = docs_of(camera_trap_manifest())
-    assert docs["edge"]["runtime"]["kind"] == "hosted_processes"
-    assert docs["camera"]["runtime"]["kind"] == "mcu_isolated"
+    assert docs["edge"].runtime.kind == "hosted_processes"
+    assert docs["camera"].runtime.kind == "mcu_isolated"
 
 
 def test_mcu_user_group_served_over_the_network_is_reached_through_its_ring():
@@ -175,10 +178,12 @@ def test_mcu_user_group_served_over_the_network_is_reached_through_its_ring():
 
 def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():
     doc = docs_of(camera_trap_manifest())["motion"]
-    assert doc["runtime"]["kind"] == "mcu_isolated"
+    assert doc.runtime.kind == "mcu_isolated"
     cc = main_cc(doc)
     # the group's client sends over its ring to ring id 0, the kernel's relay over the route
     assert "  d_motion_sensor__handler_transport.emplace(runtime, 0);" in cc
-    assert "rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, &d_motion_sensor__handler_relay_transport};" in cc
-    assert "  supervisor.bind_kernel_instance(0, d_motion_sensor__handler_relay.binding());  // relay for motion_sensor.handler" in cc
+    assert ("rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, "
+            "&d_motion_sensor__handler_relay_transport};") in cc
+    assert ("  supervisor.bind_kernel_instance(0, d_motion_sensor__handler_relay.binding());  "
+            "// relay for motion_sensor.handler") in cc
     assert "  supervisor.allow(0, 0);" in cc

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import Iterator
+from collections.abc import Iterator
 
 from ambience.diagnostics import Reporter
 from ambience.interfaces import InterfaceRegistry, load_lidl_json
 from ambience.model import load_description
-from ambience.plan_json import plan_documents
+from ambience.plan_json import JsonObject, plan_documents
 from ambience.planner import Plan, make_plan
 
 
@@ -29,7 +29,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def compile_plan(desc: dict, services: list[dict], lidl_docs: list[tuple[str, dict]]) -> Plan:
+def compile_plan(desc: JsonObject, services: list[JsonObject], lidl_docs: list[tuple[str, JsonObject]]) -> Plan:
     """Raises DiagnosticError with every problem found."""
     with gc_paused():
         rep = Reporter()
@@ -41,7 +41,8 @@ def compile_plan(desc: dict, services: list[dict], lidl_docs: list[tuple[str, di
         return make_plan(dep, reg)
 
 
-def compile_documents(desc: dict, services: list[dict], lidl_docs: list[tuple[str, dict]]) -> tuple[Plan, dict[str, str]]:
+def compile_documents(desc: JsonObject, services: list[JsonObject],
+                      lidl_docs: list[tuple[str, JsonObject]]) -> tuple[Plan, dict[str, str]]:
     with gc_paused():
         plan = compile_plan(desc, services, lidl_docs)
         return plan, plan_documents(plan)

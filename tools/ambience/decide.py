@@ -4,59 +4,77 @@ capabilities, group start order, per-node limits and memory (MPU layout).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
+from itertools import pairwise
 
-from ambience.diagnostics import Note
+from ambience.diagnostics import Location, Note
 from ambience.memory import layout_mcu
 from ambience.model import Group
 from ambience.overlay import Router, build_overlay
-from ambience.plan_model import (DEFAULT_INSTANCE_RAM, FIRST_SERIAL_CHANNEL, FORWARDER_RAM, UDP_BASE_PORT, Edge,
-                                 Forwarder, GroupPlan, Hop, NodePlan, PlanContext, _hop_json, _hops, _procedures)
+from ambience.plan_model import (
+    DEFAULT_INSTANCE_RAM,
+    FIRST_SERIAL_CHANNEL,
+    FORWARDER_RAM,
+    UDP_BASE_PORT,
+    Capability,
+    Edge,
+    Endpoint,
+    ExportPlan,
+    ExportRoute,
+    Forwarder,
+    GroupPlan,
+    Hop,
+    ImportPlan,
+    NextHop,
+    NodePlan,
+    PlanContext,
+    ProcedureRef,
+    _hops,
+    _procedures,
+    _with_port,
+)
 
 
 def plan_call_paths(ctx: PlanContext) -> None:
     """The call path of every edge (direct / ipc / rpc) and its least-cost route."""
-    bindings = ctx.bindings
-    dep = ctx.dep
-    imports = ctx.imports
-    instance_group = ctx.instance_group
-    instance_node = ctx.instance_node
-    instances = ctx.instances
-    nets = ctx.nets
-    rep = ctx.rep
     # --- overlay, call paths and routes
-    overlay = build_overlay(dep)
+    overlay = build_overlay(ctx.dep)
     router = Router(overlay)
     edges: list[Edge] = []
-    for caller in sorted(bindings):
-        if caller not in instance_node:
+    for caller in sorted(ctx.bindings):
+        if caller not in ctx.instance_node:
             continue
-        cnode = instance_node[caller]
-        for dname, want, target in sorted(bindings[caller]):
-            if target in imports:
-                imp = imports[target]
-                if imp.network not in nets:
+        cnode = ctx.instance_node[caller]
+        for dname, want, target in sorted(ctx.bindings[caller]):
+            if target in ctx.imports:
+                imp = ctx.imports[target]
+                if imp.network not in ctx.nets:
                     continue
                 r = router.route(("node", cnode), ("import", target))
                 if r is None:
-                    rep.error(instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to import "
-                                                     f"'{target}' on network '{imp.network}', but node '{cnode}' has no "
-                                                     f"network path to it")
+                    ctx.rep.error(ctx.instances[caller].loc,
+                                  f"instance '{caller}': dependency '{dname}' is bound to import "
+                                  f"'{target}' on network '{imp.network}', but node '{cnode}' has no "
+                                  f"network path to it")
                     continue
-                edges.append(Edge(caller, dname, want, target, "import", "", "", "rpc", _hops(r[1], overlay, imp.port), r[0]))
+                edges.append(Edge(caller, dname, want, target, "import", "", "", "rpc", _hops(r[1], overlay, imp.port),
+                                  r[0]))
                 continue
-            if target not in instance_node:
+            if target not in ctx.instance_node:
                 continue
-            tnode, tgroup = instance_node[target], instance_group[target]
+            tnode, tgroup = ctx.instance_node[target], ctx.instance_group[target]
             if tnode == cnode:
-                path = "direct" if tgroup == instance_group[caller] else "ipc"
+                path = "direct" if tgroup == ctx.instance_group[caller] else "ipc"
                 edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, path))
                 continue
             r = router.route(("node", cnode), ("node", tnode))
             if r is None:
-                rep.error(instances[caller].loc, f"instance '{caller}': dependency '{dname}' is bound to '{target}' on "
-                                                 f"node '{tnode}', but node '{cnode}' has no network path to node '{tnode}'")
+                ctx.rep.error(ctx.instances[caller].loc,
+                              f"instance '{caller}': dependency '{dname}' is bound to '{target}' on "
+                              f"node '{tnode}', but node '{cnode}' has no network path to node '{tnode}'")
                 continue
-            edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, "rpc", _hops(r[1], overlay, None), r[0]))
+            edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, "rpc",
+                              _hops(r[1], overlay, None), r[0]))
 
     ctx.edges = edges
     ctx.overlay = overlay
@@ -65,105 +83,88 @@ def plan_call_paths(ctx: PlanContext) -> None:
 
 def plan_exports(ctx: PlanContext) -> None:
     """Exports: the gateway node and route from the exported network to the instance."""
-    dep = ctx.dep
-    instance_node = ctx.instance_node
-    instances = ctx.instances
-    nets = ctx.nets
-    overlay = ctx.overlay
-    rep = ctx.rep
-    router = ctx.router
     # --- exports: a network the node is attached to, or reachable through a gateway node
     export_ports: dict[tuple[str, str], dict[int, Location]] = defaultdict(dict)
-    export_plans: dict[str, list[dict]] = defaultdict(list)
+    export_routes: dict[str, list[ExportRoute]] = defaultdict(list)
     gateway_routes: list[tuple[str, tuple[Hop, ...]]] = []
     seen_exports: dict[tuple[str, str], Location] = {}
-    for ex in dep.exports:
-        if ex.instance not in instances:
-            rep.error(ex.loc, f"export: unknown instance '{ex.instance}'")
+    for ex in ctx.dep.exports:
+        if ex.instance not in ctx.instances:
+            ctx.rep.error(ex.loc, f"export: unknown instance '{ex.instance}'")
             continue
-        if ex.network not in nets:
-            rep.error(ex.loc, f"export of '{ex.instance}': unknown network '{ex.network}'")
+        if ex.network not in ctx.nets:
+            ctx.rep.error(ex.loc, f"export of '{ex.instance}': unknown network '{ex.network}'")
             continue
         if (ex.instance, ex.network) in seen_exports:
-            rep.error(ex.loc, f"instance '{ex.instance}' is exported on network '{ex.network}' twice",
-                      Note(seen_exports[(ex.instance, ex.network)], "first exported here"))
+            ctx.rep.error(ex.loc, f"instance '{ex.instance}' is exported on network '{ex.network}' twice",
+                          Note(seen_exports[(ex.instance, ex.network)], "first exported here"))
             continue
         seen_exports[(ex.instance, ex.network)] = ex.loc
-        if ex.instance not in instance_node:
+        if ex.instance not in ctx.instance_node:
             continue
-        tnode = instance_node[ex.instance]
+        tnode = ctx.instance_node[ex.instance]
         # Least-cost way in from outside: the export vertex hangs off its network, so the route's
         # first node is the best gateway (the instance's own node if it is on that network).
-        r = router.route(("export", f"{ex.instance}@{ex.network}"), ("node", tnode))
+        r = ctx.router.route(("export", f"{ex.instance}@{ex.network}"), ("node", tnode))
         if r is None:
-            rep.error(ex.loc, f"export of '{ex.instance}' on network '{ex.network}': node '{tnode}' is not attached "
-                              f"to '{ex.network}' and no node on '{ex.network}' has a path to it")
+            ctx.rep.error(ex.loc,
+                          f"export of '{ex.instance}' on network '{ex.network}': node '{tnode}' is not attached "
+                          f"to '{ex.network}' and no node on '{ex.network}' has a path to it")
             continue
-        gateway, hops = r[1][2][1], _hops(r[1][2:], overlay, None)
+        gateway, hops = r[1][2][1], _hops(r[1][2:], ctx.overlay, None)
         if hops:
             gateway_routes.append((gateway, hops))
         if ex.port is not None:
             other = export_ports[(gateway, ex.network)].get(ex.port)
             if other is not None:
-                rep.error(ex.loc, f"export of '{ex.instance}': port {ex.port} on network '{ex.network}' of node "
-                                  f"'{gateway}' is already exported", Note(other, "first exported here"))
+                ctx.rep.error(ex.loc, f"export of '{ex.instance}': port {ex.port} on network '{ex.network}' of node "
+                                      f"'{gateway}' is already exported", Note(other, "first exported here"))
                 continue
             export_ports[(gateway, ex.network)][ex.port] = ex.loc
-        export_plans[gateway].append({"instance": ex.instance, "node": tnode, "network": ex.network,
-                                      "port": ex.port, "route": [_hop_json(h) for h in hops]})
+        export_routes[gateway].append(ExportRoute(ex, tnode, hops))
 
-    ctx.export_plans = export_plans
+    ctx.export_routes = export_routes
     ctx.export_ports = export_ports
     ctx.gateway_routes = gateway_routes
-    ctx.seen_exports = seen_exports
 
 
 def size_instances(ctx: PlanContext) -> None:
     """The memory each instance needs (declared, or the service's, or the default)."""
-    instances = ctx.instances
-    services = ctx.services
     # --- memory and MPU regions
     mem_of = {}
-    for iname, inst in instances.items():
-        svc = services.get(iname)
-        mem_of[iname] = inst.memory if inst.memory is not None else (svc.memory if svc and svc.memory else DEFAULT_INSTANCE_RAM)
+    for iname, inst in ctx.instances.items():
+        svc = ctx.services.get(iname)
+        if inst.memory is not None:
+            mem_of[iname] = inst.memory
+        else:
+            mem_of[iname] = svc.memory if svc and svc.memory else DEFAULT_INSTANCE_RAM
 
     ctx.mem_of = mem_of
 
 
 def build_node_plans(ctx: PlanContext) -> None:
     """One NodePlan per node: its groups (kernel group first) and instances in start order."""
-    boards = ctx.boards
-    groups = ctx.groups
-    instance_node = ctx.instance_node
-    instances = ctx.instances
-    kernel_default = ctx.kernel_default
-    kernel_group_of = ctx.kernel_group_of
-    node_of_group = ctx.node_of_group
-    nodes = ctx.nodes
-    start_order = ctx.start_order
-    synthetic = ctx.synthetic
 
     node_plans: dict[str, NodePlan] = {}
-    for nname in sorted(nodes):
-        node = nodes[nname]
-        node_plans[nname] = NodePlan(node=node, board=boards[nname])
-    order_index = {n: i for i, n in enumerate(start_order)}
+    for nname in sorted(ctx.nodes):
+        node = ctx.nodes[nname]
+        node_plans[nname] = NodePlan(node=node, board=ctx.boards[nname])
+    order_index = {n: i for i, n in enumerate(ctx.start_order)}
     groups_by_node: dict[str, list[Group]] = defaultdict(list)
-    for gname, (nname, _, _) in node_of_group.items():
-        groups_by_node[nname].append(groups[gname])
+    for gname, (nname, _, _) in ctx.node_of_group.items():
+        groups_by_node[nname].append(ctx.groups[gname])
     provided_on: dict[str, list[str]] = defaultdict(list)
-    for syn, n in synthetic.items():
+    for syn, n in ctx.synthetic.items():
         provided_on[n].append(syn)
     instances_by_node: dict[str, list[str]] = defaultdict(list)
-    for iname in start_order:
-        if iname in instance_node:
-            instances_by_node[instance_node[iname]].append(iname)
+    for iname in ctx.start_order:
+        if iname in ctx.instance_node:
+            instances_by_node[ctx.instance_node[iname]].append(iname)
     for nname, np in node_plans.items():
         gl = groups_by_node.get(nname, [])
         own = provided_on.get(nname, [])  # instances this node provides: kernel group
-        if nname not in kernel_group_of:
-            np.groups.append(GroupPlan(kernel_default, True, True, sorted(own, key=order_index.__getitem__)))
+        if nname not in ctx.kernel_group_of:
+            np.groups.append(GroupPlan(ctx.kernel_default, True, True, sorted(own, key=order_index.__getitem__)))
         for g in sorted(gl, key=lambda g: g.name):
             members = list(g.instances) + (own if g.kernel else [])
             np.groups.append(GroupPlan(g.name, g.kernel, g.implicit, sorted(members, key=order_index.__getitem__)))
@@ -171,134 +172,95 @@ def build_node_plans(ctx: PlanContext) -> None:
         np.instances = instances_by_node.get(nname, [])
         np.object_ids = {name: k + 1 for k, name in enumerate(sorted(np.instances))}
 
-    ctx.groups_by_node = groups_by_node
-    ctx.instances_by_node = instances_by_node
     ctx.node_plans = node_plans
-    ctx.order_index = order_index
-    ctx.provided_on = provided_on
 
 
 def plan_endpoints(ctx: PlanContext) -> None:
     """Endpoints and ports per (node, network); routes and exports get their ports."""
-    edges = ctx.edges
-    export_plans = ctx.export_plans
-    export_ports = ctx.export_ports
-    nets = ctx.nets
-    node_plans = ctx.node_plans
     # endpoints: one per (node, network) attachment; udp ports avoid the node's exported ports
     endpoint_port: dict[tuple[str, str], int] = {}
-    for nname, np in node_plans.items():
+    for nname, np in ctx.node_plans.items():
         for net_name, address in np.node.networks:
-            kind = nets[net_name].kind
-            taken = export_ports.get((nname, net_name), {})
+            kind = ctx.nets[net_name].kind
+            taken = ctx.export_ports.get((nname, net_name), {})
             port = UDP_BASE_PORT if kind == "udp" else FIRST_SERIAL_CHANNEL
             while port in taken:
                 port += 1
             endpoint_port[(nname, net_name)] = port
-            np.endpoints.append({"network": net_name, "kind": kind, "address": address,
-                                 ("port" if kind == "udp" else "channel"): port})
+            np.endpoints.append(Endpoint(net_name, kind, address, port))
 
-    def fill(h: Hop) -> Hop:
-        if h.dst.startswith("import:"):
-            return h
-        return Hop(h.network, h.src, h.dst, h.address, endpoint_port[(h.dst, h.network)])
+    ctx.edges = [e if not e.route else replace(
+                     e, route=tuple(_with_port(h, endpoint_port) for h in e.route),
+                     object_id=ctx.node_plans[e.target_node].object_ids[e.target] if e.target_kind == "instance" else 0)
+                 for e in ctx.edges]
+    export_plans: dict[str, list[ExportPlan]] = {}
+    for gateway, routes in ctx.export_routes.items():
+        export_plans[gateway] = []
+        for er in routes:
+            ex = er.export
+            route = tuple(_with_port(h, endpoint_port) for h in er.route)
+            port = ex.port if ex.port is not None else endpoint_port[(gateway, ex.network)]
+            export_plans[gateway].append(ExportPlan(ex.instance, er.node, ex.network, port, route,
+                                                    ctx.node_plans[er.node].object_ids[ex.instance]))
+    for nname, np in ctx.node_plans.items():
+        np.exports = sorted(export_plans.get(nname, []), key=lambda e: (e.instance, e.network))
 
-    edges = [e if not e.route else Edge(e.caller, e.dependency, e.interface, e.target, e.target_kind, e.target_node,
-                                        e.target_group, e.path, tuple(fill(h) for h in e.route), e.cost,
-                                        node_plans[e.target_node].object_ids[e.target] if e.target_kind == "instance" else 0)
-             for e in edges]
-    for ex_list in export_plans.values():
-        for ex in ex_list:
-            ex["route"] = [{**h, "port": endpoint_port[(h["to"], h["network"])]} for h in ex["route"]]
-            ex["object_id"] = node_plans[ex["node"]].object_ids[ex["instance"]]
-            if ex["port"] is None:
-                ex["port"] = endpoint_port[(ex["route"][0]["from"] if ex["route"] else ex["node"], ex["network"])]
-    for nname, np in node_plans.items():
-        np.exports = sorted(export_plans.get(nname, []), key=lambda e: (e["instance"], e["network"]))
-
-    ctx.edges = edges
     ctx.endpoint_port = endpoint_port
-    ctx.fill = fill
+    ctx.export_plans = export_plans
 
 
 def plan_forwarders(ctx: PlanContext) -> None:
     """Forwarders and next hops on every intermediate node of a route."""
-    edges = ctx.edges
-    endpoint_port = ctx.endpoint_port
-    fill = ctx.fill
-    gateway_routes = ctx.gateway_routes
-    node_plans = ctx.node_plans
-    overlay = ctx.overlay
     # forwarders: every intermediate node of a route relays both ways
     fwd: dict[str, dict[tuple[str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
     nxt: dict[str, dict[str, Hop]] = defaultdict(dict)
-    routes = [e.route for e in edges if e.route] + [tuple(fill(h) for h in hops) for _, hops in gateway_routes]
+    routes = [e.route for e in ctx.edges if e.route]
+    routes += [tuple(_with_port(h, ctx.endpoint_port) for h in hops) for _, hops in ctx.gateway_routes]
     for route in routes:
         final = route[-1].dst
         origin = route[0].src
-        for a, b in zip(route, route[1:]):
+        for a, b in pairwise(route):
             relay = a.dst
             fwd[relay][(a.network, b.network)].add(final)
             fwd[relay][(b.network, a.network)].add(origin)
             nxt[relay][final] = b
-            back_addr = overlay.edges[("net", a.network), ("node", a.src)]["address"]
-            nxt[relay][origin] = Hop(a.network, relay, a.src, back_addr, endpoint_port[(a.src, a.network)])
-    for nname, np in node_plans.items():
+            back_addr = ctx.overlay.edges[("net", a.network), ("node", a.src)]["address"]
+            nxt[relay][origin] = Hop(a.network, relay, a.src, back_addr, ctx.endpoint_port[(a.src, a.network)])
+    for nname, np in ctx.node_plans.items():
         np.forwarders = [Forwarder(f, t, sorted(d)) for (f, t), d in sorted(fwd.get(nname, {}).items())]
-        np.next_hops = [{"destination": dest, **_hop_json(h)} for dest, h in sorted(nxt.get(nname, {}).items())]
-
-    ctx.fwd = fwd
-    ctx.nxt = nxt
-    ctx.routes = routes
+        np.next_hops = [NextHop(dest, h) for dest, h in sorted(nxt.get(nname, {}).items())]
 
 
 def plan_capabilities(ctx: PlanContext) -> None:
     """Capabilities: which caller may call which procedures, enforced on the callee's node."""
-    edges = ctx.edges
-    export_plans = ctx.export_plans
-    instance_node = ctx.instance_node
-    node_plans = ctx.node_plans
-    reg = ctx.reg
-    services = ctx.services
     # capabilities: the callee's node enforces which caller may call which procedures
-    proc_cache: dict[str, list[dict]] = {}
-    for e in edges:
+    proc_cache: dict[str, tuple[ProcedureRef, ...]] = {}
+    for e in ctx.edges:
         if e.target_kind != "instance":
             continue
         procs = proc_cache.get(e.interface)
         if procs is None:
-            procs = proc_cache[e.interface] = _procedures(reg, e.interface)
-        node_plans[e.target_node].capabilities.append({
-            "caller": e.caller, "caller_node": instance_node[e.caller], "callee": e.target,
-            "interface": e.interface, "path": e.path, "procedures": procs})
-    for nname, np in node_plans.items():
-        for ex in export_plans.get(nname, []):
-            svc = services[ex["instance"]]
-            node_plans[ex["node"]].capabilities.append({
-                "caller": f"external:{ex['network']}", "caller_node": "", "callee": ex["instance"],
-                "interface": svc.interface, "path": "rpc", "token_required": True,
-                "procedures": _procedures(reg, svc.interface)})
-    for np in node_plans.values():
-        np.capabilities.sort(key=lambda c: (c["callee"], c["caller"], c["interface"]))
-
-    ctx.proc_cache = proc_cache
+            procs = proc_cache[e.interface] = _procedures(ctx.reg, e.interface)
+        ctx.node_plans[e.target_node].capabilities.append(
+            Capability(e.caller, ctx.instance_node[e.caller], e.target, e.interface, e.path, procs))
+    for nname in ctx.node_plans:
+        for ex in ctx.export_plans.get(nname, []):
+            svc = ctx.services[ex.instance]
+            ctx.node_plans[ex.node].capabilities.append(
+                Capability(f"external:{ex.network}", "", ex.instance, svc.interface, "rpc",
+                           _procedures(ctx.reg, svc.interface), token_required=True))
+    for np in ctx.node_plans.values():
+        np.capabilities.sort(key=lambda c: (c.callee, c.caller, c.interface))
 
 
 def order_groups(ctx: PlanContext) -> None:
     """Group start order per node: a group starts after the groups it calls."""
-    edges = ctx.edges
-    groups = ctx.groups
-    instance_group = ctx.instance_group
-    instances = ctx.instances
-    node_plans = ctx.node_plans
-    ready = ctx.ready
-    rep = ctx.rep
     # group start order per node: a group starts after the groups on its node that it calls
     group_deps: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for e in edges:
+    for e in ctx.edges:
         if e.path == "ipc":
-            group_deps[e.target_node][instance_group[e.caller]].add(e.target_group)
-    for nname, np in node_plans.items():
+            group_deps[e.target_node][ctx.instance_group[e.caller]].add(e.target_group)
+    for nname, np in ctx.node_plans.items():
         deps_of = group_deps.get(nname, {})
         rank = {g.name: (not g.kernel, g.name) for g in np.groups}
         waiting = {g.name: set(deps_of.get(g.name, ())) for g in np.groups}
@@ -315,92 +277,73 @@ def order_groups(ctx: PlanContext) -> None:
                         ready.sort()
         if len(ordered) < len(np.groups):
             stuck = sorted(g for g in waiting if g not in ordered)
-            calls = sorted(f"{e.caller} -> {e.target}" for e in edges if e.path == "ipc" and e.target_node == nname
-                           and instance_group[e.caller] in stuck and e.target_group in stuck)
-            first = min((instances[e.split(" -> ")[0]] for e in calls), key=lambda i: (i.loc.line, i.name))
-            rep.error(first.loc, f"node '{nname}': groups {', '.join(repr(g) for g in stuck)} call each other "
-                                 f"({'; '.join(calls)}), so none can start first; merge them with group()")
+            calls = sorted(f"{e.caller} -> {e.target}" for e in ctx.edges if e.path == "ipc" and e.target_node == nname
+                           and ctx.instance_group[e.caller] in stuck and e.target_group in stuck)
+            first = min((ctx.instances[e.split(" -> ")[0]] for e in calls), key=lambda i: (i.loc.line, i.name))
+            ctx.rep.error(first.loc, f"node '{nname}': groups {', '.join(repr(g) for g in stuck)} call each other "
+                                     f"({'; '.join(calls)}), so none can start first; merge them with group()")
             continue
         pos = {g: i for i, g in enumerate(ordered)}
         np.groups.sort(key=lambda gp: pos[gp.name])
 
-    ctx.group_deps = group_deps
-
 
 def attach_edges(ctx: PlanContext) -> None:
     """Edges and imports to the plan of the caller's node."""
-    edges = ctx.edges
-    imports = ctx.imports
-    instance_node = ctx.instance_node
-    node_plans = ctx.node_plans
-    for e in edges:
-        node_plans[instance_node[e.caller]].edges.append(e)
+    for e in ctx.edges:
+        ctx.node_plans[ctx.instance_node[e.caller]].edges.append(e)
         if e.target_kind == "import":
-            imp = imports[e.target]
-            rec = {"name": imp.name, "interface": imp.interface, "network": imp.network, "address": imp.address,
-                   "port": imp.port}
-            if rec not in node_plans[instance_node[e.caller]].imports:
-                node_plans[instance_node[e.caller]].imports.append(rec)
-    for np in node_plans.values():
+            imp = ctx.imports[e.target]
+            rec = ImportPlan(imp.name, imp.interface, imp.network, imp.address, imp.port)
+            if rec not in ctx.node_plans[ctx.instance_node[e.caller]].imports:
+                ctx.node_plans[ctx.instance_node[e.caller]].imports.append(rec)
+    for np in ctx.node_plans.values():
         np.edges.sort(key=lambda e: (e.caller, e.dependency))
-        np.imports.sort(key=lambda r: r["name"])
+        np.imports.sort(key=lambda r: r.name)
 
 
 
 def check_hosted_limits(ctx: PlanContext) -> None:
     """Hosted: instances one group process serves, and the supervisor relays for."""
-    edges = ctx.edges
-    groups = ctx.groups
-    instance_group = ctx.instance_group
-    instances = ctx.instances
-    node_plans = ctx.node_plans
-    rep = ctx.rep
     # hosted: each process serves at most `max_ring_targets` instances on its ring; the supervisor
     # relays for every instance called across groups
     ipc_callees_of: dict[str, set[str]] = defaultdict(set)
     served_of: dict[str, set[str]] = defaultdict(set)
-    for e in edges:
+    for e in ctx.edges:
         if e.path == "ipc" or (e.path == "rpc" and e.target_kind == "instance"):
             served_of[e.target_node].add(e.target)
             if e.path == "ipc":
                 ipc_callees_of[e.target_node].add(e.target)
-    for nname, np in node_plans.items():
+    for nname, np in ctx.node_plans.items():
         b = np.board
         if b.is_mcu or not b.max_ring_targets:
             continue
         ipc_callees = ipc_callees_of.get(nname, set())
         per_group: dict[str, set[str]] = defaultdict(set)
         for t in served_of.get(nname, ()):
-            per_group[instance_group[t]].add(t)
+            per_group[ctx.instance_group[t]].add(t)
         for gname, served in sorted(per_group.items()):
             if len(served) > b.max_ring_targets:
-                rep.error(np.node.loc, f"node '{nname}': group '{gname}' serves {len(served)} instances to other groups "
-                                       f"or nodes, but a hosted group process serves at most {b.max_ring_targets}; "
-                                       f"split the group")
+                ctx.rep.error(np.node.loc,
+                              f"node '{nname}': group '{gname}' serves {len(served)} instances to other groups "
+                              f"or nodes, but a hosted group process serves at most {b.max_ring_targets}; "
+                              f"split the group")
         if len(ipc_callees) > b.max_ring_targets:
-            rep.error(np.node.loc, f"node '{nname}': {len(ipc_callees)} instances are called across groups, but the "
-                                   f"hosted supervisor relays for at most {b.max_ring_targets}; merge groups with group()")
-
-    ctx.ipc_callees_of = ipc_callees_of
-    ctx.served_of = served_of
+            ctx.rep.error(np.node.loc,
+                          f"node '{nname}': {len(ipc_callees)} instances are called across groups, but the "
+                          f"hosted supervisor relays for at most {b.max_ring_targets}; merge groups with group()")
 
 
 def plan_memory(ctx: PlanContext) -> None:
     """Memory: MCU nodes get their MPU layout, hosted nodes a budget check."""
-    groups = ctx.groups
-    instances = ctx.instances
-    mem_of = ctx.mem_of
-    node_plans = ctx.node_plans
-    rep = ctx.rep
     # memory: MCU -> MPU layout; hosted -> budget only
-    for nname, np in node_plans.items():
+    for nname, np in ctx.node_plans.items():
         b = np.board
         budget = np.node.memory if np.node.memory is not None else b.ram_size
         np.memory_budget = budget
         kernel_needed = b.kernel_ram + FORWARDER_RAM * len(np.forwarders)
         unpriv: list[tuple[str, int]] = []
         for gp in np.groups:
-            need = sum((mem_of[i] + 7) // 8 * 8 for i in gp.instances)  # state, 8-byte aligned per instance
+            need = sum((ctx.mem_of[i] + 7) // 8 * 8 for i in gp.instances)  # state, 8-byte aligned per instance
             gp.state_bytes = need
             gp.stack_bytes = 0 if gp.kernel else b.group_stack
             if gp.kernel:
@@ -413,17 +356,18 @@ def plan_memory(ctx: PlanContext) -> None:
             # The supervisor maps only the running group's region (reprogrammed at every switch),
             # so the number of groups is bounded by its group slots, not by the MPU.
             if unpriv and b.mpu_regions < b.mpu_regions_needed:
-                rep.error(np.node.loc, f"node '{nname}': isolated groups need {b.mpu_regions_needed} MPU regions, "
+                ctx.rep.error(np.node.loc, f"node '{nname}': isolated groups need {b.mpu_regions_needed} MPU regions, "
                                        f"but board '{b.short_name}' ({b.cpu}) has {b.mpu_regions}; "
                                        f"put every instance in the kernel group")
             if len(unpriv) > b.max_groups:
-                rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups, but the Cortex-M supervisor "
-                                       f"runs at most {b.max_groups} (kMaxGroups); merge groups with group()")
+                ctx.rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups, but the Cortex-M "
+                                           f"supervisor runs at most {b.max_groups} (kMaxGroups); "
+                                           f"merge groups with group()")
             np.layout = layout_mcu(b.ram_base, b.ram_size, b.stack_reserved, kernel_needed, unpriv,
                                    b.mpu_min_region)
             np.memory_needed = np.layout.used
         else:
             np.memory_needed = kernel_needed + sum(n for _, n in unpriv)
         if np.memory_needed > budget:
-            rep.error(np.node.loc, f"node '{nname}': memory budget exceeded: needs {np.memory_needed} bytes, "
-                                   f"budget is {budget} bytes")
+            ctx.rep.error(np.node.loc, f"node '{nname}': memory budget exceeded: needs {np.memory_needed} bytes, "
+                                       f"budget is {budget} bytes")

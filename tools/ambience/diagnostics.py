@@ -28,7 +28,7 @@ class Location(NamedTuple):
         return f"{self.file}:{self.line}:{self.col}"
 
     @staticmethod
-    def parse(text: str | None, default_file: str = "<deployment>") -> "Location":
+    def parse(text: str | None, default_file: str = "<deployment>") -> Location:
         """Parses `file:line[:col]` as Bazel writes `generator_location`."""
         if not text:
             return Location(default_file)
@@ -90,7 +90,7 @@ class Reporter:
 
 def sorted_diagnostics(diags: list[Diagnostic]) -> list[Diagnostic]:
     """Source order, then message, so output is stable whatever order checks ran in."""
-    seen: set[tuple] = set()
+    seen: set[tuple[Location, str]] = set()
     out = []
     for d in sorted(diags, key=lambda d: (d.loc.file, d.loc.line, d.loc.col, d.message)):
         key = (d.loc, d.message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from ambience.diagnostics import Location, Reporter
 
@@ -55,7 +56,7 @@ class InterfaceRegistry:
         return required in self.ancestors(provided)
 
 
-def load_lidl_json(data: dict, origin: str, registry: InterfaceRegistry, reporter: Reporter) -> None:
+def load_lidl_json(data: dict[str, Any], origin: str, registry: InterfaceRegistry, reporter: Reporter) -> None:
     """Adds the services of one lidl JSON document; malformed documents become diagnostics."""
     loc = Location(origin)
     if not isinstance(data, dict) or data.get("lidl_json") != 1:

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from ambience.diagnostics import DiagnosticError, Reporter, format_all
 from ambience.interfaces import load_lidl_json
-from ambience.planner import make_plan
 from ambience.plan_json import plan_documents
+from ambience.planner import make_plan
 from ambience.testlib import ManifestBuilder, camera_trap_interfaces, camera_trap_services
 
 F = "deployments/test/BUILD.bazel"
 
 
-def wide_interface(procedures: int) -> dict:
+def wide_interface(procedures: int) -> dict[str, Any]:
     """A lidl JSON document with one service of `procedures` procedures (ids 0..n-1)."""
     procs = [{"name": f"p{k}", "id": k, "declared_in": "wide.Wide", "params": [], "result": "void",
               "attributes": [], "has_views": False} for k in range(procedures)]
@@ -64,4 +65,5 @@ def test_every_edge_names_its_connector_and_the_node_its_runtime():
     assert doc["runtime"]["kind"] == "hosted_processes"
     assert doc["runtime"]["group_ids"] == {"caller": 1, "kernel": -1, "wide": 0}  # groups in start order
     caller = next(i for i in doc["instances"] if i["name"] == "caller")
-    assert [(d["dependency"], d["path"], d["connector"]) for d in caller["dependencies"]] == [("wide", "ipc", "share_across")]
+    edges = [(d["dependency"], d["path"], d["connector"]) for d in caller["dependencies"]]
+    assert edges == [("wide", "ipc", "share_across")]

@@ -146,7 +146,7 @@ def normalize_label(label: str, package: str) -> str:
 class _Attrs:
     """Typed access to one declaration's attributes, reporting problems at its location."""
 
-    def __init__(self, decl: dict, what: str, loc: Location, reporter: Reporter):
+    def __init__(self, decl: dict[str, Any], what: str, loc: Location, reporter: Reporter):
         self.decl, self.what, self.loc, self.reporter = decl, what, loc, reporter
         self.ok = True
 
@@ -206,7 +206,7 @@ class _Attrs:
         return tuple(v.items()) if keep_order else tuple(sorted(v.items()))
 
 
-def load_service(data: dict, reporter: Reporter, origin: str = "<service>") -> Service | None:
+def load_service(data: dict[str, Any], reporter: Reporter, origin: str = "<service>") -> Service | None:
     loc = Location.parse(data.get("loc"), origin)
     if data.get("ambience_service") != 1:
         reporter.error(loc, "not an ambience service description (expected \"ambience_service\": 1)")
@@ -230,7 +230,7 @@ def load_service(data: dict, reporter: Reporter, origin: str = "<service>") -> S
     return svc if a.ok else None
 
 
-def load_description(desc: dict, services: list[dict], reporter: Reporter) -> Deployment:
+def load_description(desc: dict[str, Any], services: list[dict[str, Any]], reporter: Reporter) -> Deployment:
     """Builds the model from the description JSON and the service descriptions it refers to."""
     package = str(desc.get("package", ""))
     build_file = str(desc.get("build_file", f"{package}/BUILD.bazel"))
@@ -241,7 +241,8 @@ def load_description(desc: dict, services: list[dict], reporter: Reporter) -> De
         loc=Location.parse(desc.get("loc"), build_file),
     )
     if desc.get("ambience_description") != 1:
-        reporter.error(Location(build_file), "not an ambience deployment description (expected \"ambience_description\": 1)")
+        reporter.error(Location(build_file),
+                       "not an ambience deployment description (expected \"ambience_description\": 1)")
         return dep
     for s in services:
         svc = load_service(s, reporter)

@@ -22,11 +22,11 @@ from ambience.model import Deployment
 Vertex = tuple[str, str]
 
 
-def build_overlay(dep: Deployment, known_networks: set[str] | None = None) -> nx.DiGraph:
-    g = nx.DiGraph()
+def build_overlay(dep: Deployment, known_networks: set[str] | None = None) -> nx.DiGraph[Vertex]:
+    g: nx.DiGraph[Vertex] = nx.DiGraph()
     nets = {n.name: n for n in dep.networks}
-    for net in sorted(nets.values(), key=lambda n: n.name):
-        g.add_node(("net", net.name), kind=net.kind, hop_cost=net.hop_cost, encrypted=net.encrypted)
+    for network in sorted(nets.values(), key=lambda n: n.name):
+        g.add_node(("net", network.name), kind=network.kind, hop_cost=network.hop_cost, encrypted=network.encrypted)
     for node in sorted(dep.nodes, key=lambda n: n.name):
         g.add_node(("node", node.name), board=node.board)
         for net_name, address in node.networks:
@@ -59,7 +59,7 @@ class _Search:
 class Router:
     """Least-cost routes on the overlay, computed lazily per (source, target) and cached per source."""
 
-    graph: nx.DiGraph
+    graph: nx.DiGraph[Vertex]
     _adj: dict[Vertex, list[tuple[Vertex, int]]] = field(default_factory=dict)
     _searches: dict[Vertex, _Search] = field(default_factory=dict)
     searches_started: int = 0

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypeVar
 
 import networkx as nx
 
@@ -22,7 +23,8 @@ from ambience.boards import Board
 from ambience.diagnostics import Location, Note, Reporter
 from ambience.interfaces import InterfaceRegistry
 from ambience.memory import Layout
-from ambience.model import Deployment, Instance, Node
+from ambience.model import Deployment, Export, Group, Import, Instance, Network, Node, Service
+from ambience.overlay import Router, Vertex
 
 DEFAULT_INSTANCE_RAM = 4 * 1024
 FORWARDER_RAM = 1024
@@ -80,6 +82,67 @@ class Forwarder:
     destinations: list[str]
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a node listens on one network it is attached to."""
+
+    network: str
+    kind: str
+    address: str
+    port: int  # udp port, or serial channel
+
+
+@dataclass(frozen=True)
+class NextHop:
+    """How a relaying node forwards toward one destination node."""
+
+    destination: str
+    hop: Hop
+
+
+@dataclass(frozen=True)
+class ProcedureRef:
+    name: str
+    id: int
+    declared_in: str
+
+
+@dataclass(frozen=True)
+class Capability:
+    """Caller -> the procedures it may call on a callee; the callee's node enforces it."""
+
+    caller: str  # instance, or "external:<network>" for the callers of an export
+    caller_node: str  # "" for external callers
+    callee: str
+    interface: str
+    path: str  # "direct" | "ipc" | "rpc"
+    procedures: tuple[ProcedureRef, ...]
+    token_required: bool = False  # external callers present a token
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """An instance callable from outside the cluster, listed on its gateway node."""
+
+    instance: str
+    node: str  # the instance's node
+    network: str
+    port: int
+    route: tuple[Hop, ...]  # gateway -> the instance's node (empty when the gateway is that node)
+    object_id: int
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """An external service the node's instances call."""
+
+    name: str
+    interface: str
+    network: str
+    address: str
+    port: int | None  # None: the import's network default
+
+
 @dataclass
 class NodePlan:
     node: Node
@@ -87,13 +150,13 @@ class NodePlan:
     groups: list[GroupPlan] = field(default_factory=list)
     instances: list[str] = field(default_factory=list)  # start order
     edges: list[Edge] = field(default_factory=list)  # edges whose caller is on this node
-    endpoints: list[dict] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
     object_ids: dict[str, int] = field(default_factory=dict)
     forwarders: list[Forwarder] = field(default_factory=list)
-    next_hops: list[dict] = field(default_factory=list)  # relayed destination -> next hop
-    capabilities: list[dict] = field(default_factory=list)
-    exports: list[dict] = field(default_factory=list)
-    imports: list[dict] = field(default_factory=list)
+    next_hops: list[NextHop] = field(default_factory=list)  # relayed destination -> next hop
+    capabilities: list[Capability] = field(default_factory=list)
+    exports: list[ExportPlan] = field(default_factory=list)
+    imports: list[ImportPlan] = field(default_factory=list)
     memory_needed: int = 0
     memory_budget: int = 0
     layout: Layout | None = None
@@ -109,7 +172,7 @@ class Plan:
     instance_group: dict[str, str]
     edges: list[Edge]
     start_order: list[str]
-    overlay: nx.DiGraph
+    overlay: nx.DiGraph[Vertex]
     router_stats: dict[str, int]
     instances_by_name: dict[str, Instance]
     provided_by: dict[str, str]  # instance -> node, for instances a node provides (node(provides=))
@@ -120,13 +183,25 @@ class Plan:
 
 def _check_name(rep: Reporter, what: str, name: str, loc: Location) -> None:
     if name and not _NAME.match(name):
-        rep.error(loc, f"{what} name '{name}' is not a valid identifier (letters, digits, '_'; not starting with a digit)")
+        rep.error(loc,
+                  f"{what} name '{name}' is not a valid identifier (letters, digits, '_'; not starting with a digit)")
 
 
-def _unique(rep: Reporter, what: str, items: list, key=lambda x: x.name) -> dict:
-    out: dict = {}
+class _Declared(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def loc(self) -> Location: ...
+
+
+D = TypeVar("D", bound=_Declared)
+
+
+def _unique(rep: Reporter, what: str, items: Sequence[D]) -> dict[str, D]:
+    out: dict[str, D] = {}
     for it in items:
-        k = key(it)
+        k = it.name
         if not k:
             continue
         if k in out:
@@ -148,18 +223,18 @@ def _address_ok(kind: str, address: str) -> bool:
     return True
 
 
-def _procedures(reg: InterfaceRegistry, iface: str) -> list[dict]:
+def _procedures(reg: InterfaceRegistry, iface: str) -> tuple[ProcedureRef, ...]:
     """Every procedure callable through `iface`, including inherited ones, in a stable order."""
     # lidl flattens inherited procedures into each service (with the ids its dispatch uses), so
     # the required interface's own entry comes first; ancestors only fill gaps.
-    seen: dict[tuple[str, str], dict] = {}
+    seen: dict[tuple[str, str], ProcedureRef] = {}
     for name in [iface] + sorted(reg.ancestors(iface) - {iface}):
         i = reg.get(name)
         if i is None:
             continue
         for p in i.procedures:
-            seen.setdefault((p.declared_in, p.name), {"name": p.name, "id": p.id, "declared_in": p.declared_in})
-    return sorted(seen.values(), key=lambda p: (p["declared_in"], p["id"], p["name"]))
+            seen.setdefault((p.declared_in, p.name), ProcedureRef(p.name, p.id, p.declared_in))
+    return tuple(sorted(seen.values(), key=lambda p: (p.declared_in, p.id, p.name)))
 
 
 def _cycle_text(cycle: list[str]) -> str:
@@ -169,7 +244,7 @@ def _cycle_text(cycle: list[str]) -> str:
 def _report_cycles(rep: Reporter, instances: dict[str, Instance], dependents: dict[str, list[str]],
                    blocked: set[str]) -> None:
     """One diagnostic per dependency cycle (strongly connected component) among `blocked`."""
-    dg = nx.DiGraph()
+    dg: nx.DiGraph[str] = nx.DiGraph()
     dg.add_nodes_from(sorted(blocked))
     for target in sorted(blocked):
         for caller in dependents.get(target, ()):
@@ -188,64 +263,73 @@ def _report_cycles(rep: Reporter, instances: dict[str, Instance], dependents: di
         rep.error(instances[start].loc, f"start-order cycle: {_cycle_text(best or [start])} (each depends on the next)")
 
 
+Binding = tuple[str, str, str]  # (dependency, required interface, target instance or import)
+
+
+@dataclass(frozen=True)
+class ExportRoute:
+    """An export whose gateway is known, before endpoints give its route and itself their ports."""
+
+    export: Export
+    node: str  # the exported instance's node
+    route: tuple[Hop, ...]  # gateway -> the instance's node (empty when the gateway is that node)
+
+
 @dataclass
 class PlanContext:
-    """What the passes of make_plan() share: the input, and what each pass resolved or decided."""
+    """What the passes of make_plan() share: the input, and what each pass resolved or decided.
+
+    Every field starts empty; the pass named in its comment fills it, and later passes read it.
+    """
 
     dep: Deployment
     reg: InterfaceRegistry
-    bindings: Any = None
-    boards: Any = None
-    claimed: Any = None
-    dependents: Any = None
-    edges: Any = None
-    endpoint_port: Any = None
-    explicit_groups: Any = None
-    export_plans: Any = None
-    export_ports: Any = None
-    fill: Any = None
-    fwd: Any = None
-    gateway_routes: Any = None
-    group_deps: Any = None
-    group_of: Any = None
-    groups: Any = None
-    groups_by_node: Any = None
-    imports: Any = None
-    indegree: Any = None
-    instance_group: Any = None
-    instance_node: Any = None
-    instances: Any = None
-    instances_by_node: Any = None
-    ipc_callees_of: Any = None
-    kernel_default: Any = None
-    kernel_group_of: Any = None
-    mem_of: Any = None
-    nets: Any = None
-    node_of_group: Any = None
-    node_plans: Any = None
-    nodes: Any = None
-    nxt: Any = None
-    order_index: Any = None
-    overlay: Any = None
-    owner_of_address: Any = None
-    proc_cache: Any = None
-    provided: Any = None
-    provided_iface: Any = None
-    provided_interface: Any = None
-    provided_on: Any = None
-    ready: Any = None
-    rep: Any = None
-    reported_services: Any = None
-    router: Any = None
-    routes: Any = None
-    seen_exports: Any = None
-    served_of: Any = None
-    services: Any = None
-    start_order: Any = None
-    synthetic: Any = None
+    rep: Reporter = field(default_factory=Reporter)
+    # collect_declarations
+    nets: dict[str, Network] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    instances: dict[str, Instance] = field(default_factory=dict)  # add_provided_services adds <node>_<name>
+    explicit_groups: dict[str, Group] = field(default_factory=dict)
+    imports: dict[str, Import] = field(default_factory=dict)
+    # check_networks_and_nodes
+    boards: dict[str, Board] = field(default_factory=dict)
+    owner_of_address: dict[tuple[str, str], Node] = field(default_factory=dict)  # (network, address) -> node
+    # add_provided_services
+    provided: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> node -> instance
+    synthetic: dict[str, str] = field(default_factory=dict)  # instance -> node providing it
+    # check_services
+    services: dict[str, Service] = field(default_factory=dict)  # instance -> its service
+    # bind_dependencies (place_groups resolves provided targets per node)
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)  # caller -> its bound dependencies
+    # assign_groups
+    group_of: dict[str, Group] = field(default_factory=dict)  # instance -> group
+    groups: dict[str, Group] = field(default_factory=dict)  # explicit and implicit groups by name
+    # place_groups
+    node_of_group: dict[str, tuple[str, Location, bool]] = field(default_factory=dict)  # (node, deploy, via member)
+    kernel_group_of: dict[str, Group] = field(default_factory=dict)  # node -> its declared kernel group
+    kernel_default: str = KERNEL_GROUP_DEFAULT  # name of an implicit kernel group
+    instance_group: dict[str, str] = field(default_factory=dict)
+    instance_node: dict[str, str] = field(default_factory=dict)
+    # order_start
+    start_order: list[str] = field(default_factory=list)
+    # plan_call_paths (plan_endpoints fills in ports and object ids)
+    overlay: nx.DiGraph[Vertex] = field(default_factory=nx.DiGraph)
+    router: Router = field(default_factory=lambda: Router(nx.DiGraph()))
+    edges: list[Edge] = field(default_factory=list)
+    # plan_exports
+    export_routes: dict[str, list[ExportRoute]] = field(default_factory=dict)  # gateway node -> exports
+    export_ports: dict[tuple[str, str], dict[int, Location]] = field(default_factory=dict)  # declared ports
+    gateway_routes: list[tuple[str, tuple[Hop, ...]]] = field(default_factory=list)
+    # size_instances
+    mem_of: dict[str, int] = field(default_factory=dict)
+    # build_node_plans
+    node_plans: dict[str, NodePlan] = field(default_factory=dict)
+    # plan_endpoints
+    endpoint_port: dict[tuple[str, str], int] = field(default_factory=dict)  # (node, network) -> port
+    export_plans: dict[str, list[ExportPlan]] = field(default_factory=dict)  # gateway node -> exports
 
 
-def _hops(path: list, overlay: nx.DiGraph, import_port: int | None) -> tuple[Hop, ...]:
+def _hops(path: list[Vertex], overlay: nx.DiGraph[Vertex], import_port: int | None) -> tuple[Hop, ...]:
     """Vertex path node,net,node,net,... -> hops; ports are filled in once endpoints exist."""
     hops = []
     for i in range(0, len(path) - 2, 2):
@@ -256,5 +340,8 @@ def _hops(path: list, overlay: nx.DiGraph, import_port: int | None) -> tuple[Hop
     return tuple(hops)
 
 
-def _hop_json(h: Hop) -> dict:
-    return {"network": h.network, "from": h.src, "to": h.dst, "address": h.address, "port": h.port}
+def _with_port(h: Hop, endpoint_port: dict[tuple[str, str], int]) -> Hop:
+    """The hop with the port of its destination's endpoint (imports keep theirs)."""
+    if h.dst.startswith("import:"):
+        return h
+    return Hop(h.network, h.src, h.dst, h.address, endpoint_port[(h.dst, h.network)])

@@ -12,9 +12,9 @@ from ambience import decide, resolve
 from ambience.backend import check_mask_limits, plan_runtime
 from ambience.interfaces import InterfaceRegistry
 from ambience.model import Deployment
-from ambience.plan_model import Edge, Forwarder, GroupPlan, Hop, NodePlan, Plan, PlanContext, _hop_json
+from ambience.plan_model import Edge, Forwarder, GroupPlan, Hop, NodePlan, Plan, PlanContext
 
-__all__ = ["Edge", "Forwarder", "GroupPlan", "Hop", "NodePlan", "Plan", "PASSES", "_hop_json", "make_plan"]
+__all__ = ["Edge", "Forwarder", "GroupPlan", "Hop", "NodePlan", "Plan", "PASSES", "make_plan"]
 
 # Passes that need a consistent model run only after the ones before them reported nothing.
 RESOLVE = (

@@ -1,10 +1,11 @@
 """Planner diagnostics: one pinned message per mistake, located in the BUILD file."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from ambience.testlib import F, ManifestBuilder, camera_trap_manifest, camera_trap_services, errors_of, small
-
+from ambience.testlib import F, ManifestBuilder, errors_of, small
 
 # ----------------------------------------------------------------------------- negative, pinned
 
@@ -14,7 +15,7 @@ def case(fn):
     return fn
 
 
-CASES: list = []
+CASES: list[Any] = []  # pytest.param per case
 
 
 @case

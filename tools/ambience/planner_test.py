@@ -6,10 +6,19 @@ import json
 import pytest
 
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.planner import make_plan
 from ambience.plan_json import plan_documents
-from ambience.testlib import (F, ManifestBuilder, camera_trap_interfaces, camera_trap_manifest, camera_trap_services,
-                              errors_of, plan_of, small)
+from ambience.plan_model import Capability, Endpoint, ProcedureRef
+from ambience.planner import make_plan
+from ambience.testlib import (
+    F,
+    ManifestBuilder,
+    camera_trap_interfaces,
+    camera_trap_manifest,
+    camera_trap_services,
+    errors_of,
+    plan_of,
+    small,
+)
 
 # ----------------------------------------------------------------------------- positive
 
@@ -85,7 +94,7 @@ def test_forwarder_on_intermediate_node():
     assert e.cost == 6
     fw = [(f.from_network, f.to_network, f.destinations) for f in p.nodes["edge"].forwarders]
     assert fw == [("internet", "lan", ["camera"]), ("lan", "internet", ["cloud"])]
-    hops = {h["destination"]: (h["network"], h["address"], h["port"]) for h in p.nodes["edge"].next_hops}
+    hops = {h.destination: (h.hop.network, h.hop.address, h.hop.port) for h in p.nodes["edge"].next_hops}
     assert hops == {"camera": ("lan", "10.0.0.2", 4800), "cloud": ("internet", "cloud", 4800)}
 
 
@@ -115,25 +124,26 @@ def test_inherited_interface_is_accepted():
 def test_capabilities_list_procedures_of_required_interface():
     p = plan_of(camera_trap_manifest())
     caps = p.nodes["edge"].capabilities
-    assert caps == [{"caller": "detection", "caller_node": "camera", "callee": "recognition",
-                     "interface": "camera_trap.FrameHandler", "path": "rpc",
-                     "procedures": [{"declared_in": "camera_trap.FrameHandler", "id": 0, "name": "handle"}]}]
+    assert caps == [Capability("detection", "camera", "recognition", "camera_trap.FrameHandler", "rpc",
+                               (ProcedureRef("handle", 0, "camera_trap.FrameHandler"),))]
     cloud = p.nodes["cloud"].capabilities
-    assert [c["caller"] for c in cloud] == ["external:internet", "recognition"]
-    assert [x["name"] for x in cloud[1]["procedures"]] == ["ping", "append", "range"]
+    assert [c.caller for c in cloud] == ["external:internet", "recognition"]
+    assert [c.token_required for c in cloud] == [True, False]
+    assert [x.name for x in cloud[1].procedures] == ["ping", "append", "range"]
 
 
 def test_export_port_and_endpoint_allocation():
     b = camera_trap_manifest()
     b.export("database", "internet", port=4800)  # collides with the default endpoint port
     errs = errors_of(b)
-    assert errs == [f"deployments/camera_trap/BUILD.bazel:{len(b.lines)}:1: error: instance 'database' is exported on network 'internet' twice"]
+    assert errs == [f"deployments/camera_trap/BUILD.bazel:{len(b.lines)}:1: error: instance 'database' is exported "
+                    f"on network 'internet' twice"]
     b2 = camera_trap_manifest()
     b2.instance("other_db", "//services/database")
     b2.deploy("cloud", ["other_db"])
     b2.export("other_db", "internet", port=4800)
     p = plan_of(b2)
-    assert p.nodes["cloud"].endpoints == [{"network": "internet", "kind": "udp", "address": "cloud", "port": 4801}]
+    assert p.nodes["cloud"].endpoints == [Endpoint("internet", "udp", "cloud", 4801)]
 
 
 def test_export_through_gateway():
@@ -141,8 +151,8 @@ def test_export_through_gateway():
     b.export("detection", "internet", port=5000)
     p = plan_of(b)
     ex = p.nodes["edge"].exports
-    assert ex[0]["instance"] == "detection" and ex[0]["node"] == "camera"
-    assert [h["to"] for h in ex[0]["route"]] == ["camera"]
+    assert ex[0].instance == "detection" and ex[0].node == "camera"
+    assert [h.dst for h in ex[0].route] == ["camera"]
 
 
 def test_import_service():
@@ -160,6 +170,7 @@ def test_mcu_layout_regions_are_power_of_two_and_aligned():
     b = camera_trap_manifest()
     p = plan_of(b)
     lay = p.nodes["camera"].layout
+    assert lay is not None
     for r in lay.regions:
         assert r.size & (r.size - 1) == 0 and r.base % r.size == 0 and r.size >= r.needed
     # Below the 8 KiB stack at the top of 256 KiB RAM, 16 KiB-aligned: an 8 KiB gap above the region.
@@ -188,8 +199,10 @@ def test_many_errors_in_one_run():
     errs = errors_of(b)
     assert errs == [
         f"{F}:{l1}:1: error: instance 'detection': dependency 'next' is bound to unknown instance 'nobody'",
-        f"{F}:{l2}:1: error: instance 'recognition' is not deployed on any node (add it, or a group containing it, to a deploy())",
-        f"{F}:{l2}:1: error: instance 'recognition': dependency 'log' (camera_trap.EventLog) of service '//services/recognition:recognition' is not bound",
+        f"{F}:{l2}:1: error: instance 'recognition' is not deployed on any node "
+        "(add it, or a group containing it, to a deploy())",
+        f"{F}:{l2}:1: error: instance 'recognition': dependency 'log' (camera_trap.EventLog) of service "
+        "'//services/recognition:recognition' is not bound",
         f"{F}:{l3}:1: error: deploy: unknown node 'ghost'",
     ]
 

@@ -4,6 +4,9 @@ Pure functions from a Plan to text; the CLI only chooses which to print.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from ambience.planner import Edge, Plan
 
 PATH_WORD = {"direct": "direct", "ipc": "IPC", "rpc": "RPC"}
@@ -20,10 +23,21 @@ def _via(e: Edge) -> str:
 
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def summary_rows(plan: Plan) -> list[dict]:
+@dataclass(frozen=True)
+class SummaryRow:
+    """One group of one node in the summary (`ambience plan`; its JSON rows have these keys)."""
+
+    node: str
+    board: str
+    group: str
+    instances: str
+    reaches: list[str]
+
+
+def summary_rows(plan: Plan) -> list[SummaryRow]:
     rows = []
     for nname, np in plan.nodes.items():
         edges_by_group: dict[str, list[Edge]] = {}
@@ -36,25 +50,25 @@ def summary_rows(plan: Plan) -> list[dict]:
             reaches = [_via(e) for e in edges_by_group.get(g.name, [])]
             for gw in plan.nodes.values():
                 for ex in gw.exports:
-                    if ex["instance"] in g.instances and ex["node"] == nname:
-                        via = f" via {ex['route'][0]['from']}" if ex["route"] else ""
-                        reaches.append(f"exported on {ex['network']}:{ex['port']}{via}")
+                    if ex.instance in g.instances and ex.node == nname:
+                        via = f" via {ex.route[0].src}" if ex.route else ""
+                        reaches.append(f"exported on {ex.network}:{ex.port}{via}")
             if g.kernel and np.forwarders:
                 reaches += [f"forwards {f.from_network} > {f.to_network}" for f in np.forwarders]
-            rows.append({"node": nname, "board": np.board.short_name, "group": g.name + (" (kernel)" if g.kernel else ""),
-                         "instances": ", ".join(sorted(g.instances)) or "-", "reaches": reaches})
-        if not any(r["node"] == nname for r in rows):
+            rows.append(SummaryRow(nname, np.board.short_name, g.name + (" (kernel)" if g.kernel else ""),
+                                   ", ".join(sorted(g.instances)) or "-", reaches))
+        if not any(r.node == nname for r in rows):
             nets = ", ".join(f"{n} {a}" for n, a in np.node.networks)
-            rows.append({"node": nname, "board": np.board.short_name, "group": "-", "instances": "-",
-                         "reaches": [f"(nothing deployed; on {nets})" if nets else "(nothing deployed)"]})
+            rows.append(SummaryRow(nname, np.board.short_name, "-", "-",
+                                   [f"(nothing deployed; on {nets})" if nets else "(nothing deployed)"]))
     return rows
 
 
 def summary(plan: Plan) -> str:
     out = [["node", "board", "group", "instances", "reaches"]]
     for r in summary_rows(plan):
-        reaches = r["reaches"] or [""]
-        out.append([r["node"], r["board"], r["group"], r["instances"], reaches[0]])
+        reaches = r.reaches or [""]
+        out.append([r.node, r.board, r.group, r.instances, reaches[0]])
         for extra in reaches[1:]:
             out.append(["", "", "", "", extra])
     return table(out)
@@ -67,12 +81,14 @@ def _kib(n: int) -> str:
 def sizes(plan: Plan) -> str:
     out = [["node", "board", "part", "base", "size", "needed", "waste"]]
     for nname, np in plan.nodes.items():
-        out.append([nname, np.board.short_name, "total", "", _kib(np.memory_budget) + " budget", _kib(np.memory_needed), ""])
+        out.append([nname, np.board.short_name, "total", "", _kib(np.memory_budget) + " budget",
+                    _kib(np.memory_needed), ""])
         if np.layout is not None:
             for r in np.layout.regions:
-                out.append(["", "", f"group {r.group} (MPU)", f"0x{r.base:08x}", _kib(r.size), _kib(r.needed), _kib(r.waste)])
-            out.append(["", "", "kernel (data, bss, heap)", f"0x{np.layout.kernel_base:08x}", _kib(np.layout.kernel_size),
-                        _kib(np.layout.kernel_needed), ""])
+                out.append(["", "", f"group {r.group} (MPU)", f"0x{r.base:08x}", _kib(r.size), _kib(r.needed),
+                            _kib(r.waste)])
+            out.append(["", "", "kernel (data, bss, heap)", f"0x{np.layout.kernel_base:08x}",
+                        _kib(np.layout.kernel_size), _kib(np.layout.kernel_needed), ""])
             out.append(["", "", "main stack", "", _kib(np.layout.top_reserved), "", ""])
         else:
             for g in np.groups:
@@ -81,14 +97,15 @@ def sizes(plan: Plan) -> str:
     return table(out)
 
 
-def sizes_json(plan: Plan) -> dict:
-    res = {}
+def sizes_json(plan: Plan) -> dict[str, dict[str, Any]]:
+    res: dict[str, dict[str, Any]] = {}
     for nname, np in plan.nodes.items():
-        d = {"board": np.board.label, "needed": np.memory_needed, "budget": np.memory_budget}
+        d: dict[str, Any] = {"board": np.board.label, "needed": np.memory_needed, "budget": np.memory_budget}
         if np.layout is not None:
             d["regions"] = [{"group": r.group, "base": r.base, "size": r.size, "needed": r.needed, "waste": r.waste}
                             for r in np.layout.regions]
-            d["kernel"] = {"base": np.layout.kernel_base, "size": np.layout.kernel_size, "needed": np.layout.kernel_needed}
+            d["kernel"] = {"base": np.layout.kernel_base, "size": np.layout.kernel_size,
+                           "needed": np.layout.kernel_needed}
             d["waste"] = np.layout.waste
         res[nname] = d
     return res
@@ -119,13 +136,16 @@ def explain(plan: Plan, name: str) -> str | None:
         lines.append(f"  provided by node '{plan.provided_by[name]}' (node(provides = ...)): runs in its kernel group "
                      f"'{group}'; dependencies on this service from instances on that node are bound here")
     elif gdecl is not None:
-        lines.append(f"  runs in group '{group}' (declared at {gdecl.loc}) with {', '.join(x for x in gdecl.instances if x != name) or 'no other instance'}")
+        others = ", ".join(x for x in gdecl.instances if x != name) or "no other instance"
+        lines.append(f"  runs in group '{group}' (declared at {gdecl.loc}) with {others}")
     else:
         lines.append(f"  runs in its own default group '{group}' (it is in no group())")
-    lines.append(f"  on node '{node}' (board {np.board.short_name}, {np.board.cpu})" + (f", deployed at {ddecl.loc}" if ddecl else ""))
+    lines.append(f"  on node '{node}' (board {np.board.short_name}, {np.board.cpu})"
+                 + (f", deployed at {ddecl.loc}" if ddecl else ""))
     rt = np.runtime
     if rt is not None:
-        lines.append(f"  node runtime: {RUNTIME_WORDS[rt.kind]}" + (f" (not isolated: {rt.reason})" if rt.reason else ""))
+        lines.append(f"  node runtime: {RUNTIME_WORDS[rt.kind]}"
+                     + (f" (not isolated: {rt.reason})" if rt.reason else ""))
     lines.append(f"  starts as number {np.instances.index(name) + 1} of {len(np.instances)} on its node"
                  " (after every local dependency)")
     my_edges = [e for e in np.edges if e.caller == name]
@@ -146,13 +166,13 @@ def explain(plan: Plan, name: str) -> str | None:
         connector = rt.connectors.get((e.caller, e.dependency)) if rt is not None else None
         lines.append(f"    {e.dependency} ({e.interface}) -> {e.target}: {why}"
                      + (f" [connector {connector}]" if connector else ""))
-    callers = [c for c in plan.nodes[node].capabilities if c["callee"] == name]
+    callers = [c for c in plan.nodes[node].capabilities if c.callee == name]
     if callers:
         lines.append("  may be called by:")
         for c in callers:
-            procs = ", ".join(p["name"] for p in c["procedures"])
-            who = c["caller"] + (f" on {c['caller_node']}" if c["caller_node"] else " (token required)")
-            lines.append(f"    {who} via {PATH_WORD[c['path']]}: {procs}")
+            procs = ", ".join(p.name for p in c.procedures)
+            who = c.caller + (f" on {c.caller_node}" if c.caller_node else " (token required)")
+            lines.append(f"    {who} via {PATH_WORD[c.path]}: {procs}")
     return "\n".join(lines)
 
 
@@ -173,13 +193,15 @@ def graph_dot(plan: Plan) -> str:
                 continue
             out.append(f"    subgraph {_q('cluster_group_' + nname + '_' + g.name)} {{")
             style = "filled" if g.kernel else "dashed"
-            out.append(f"      label={_q(g.name + (' (kernel)' if g.kernel else ''))}; style={style}; fillcolor=lightyellow;")
+            glabel = _q(g.name + (" (kernel)" if g.kernel else ""))
+            out.append(f"      label={glabel}; style={style}; fillcolor=lightyellow;")
             for i in g.instances:
                 out.append(f"      {_q('inst:' + i)} [shape=box, style=rounded, label={_q(i)}];")
             if g.kernel:
                 for f in np.forwarders:
                     fid = f"fwd:{nname}:{f.from_network}:{f.to_network}"
-                    out.append(f"      {_q(fid)} [shape=cds, label={_q(f'forward {f.from_network} > {f.to_network}')}];")
+                    flabel = _q(f"forward {f.from_network} > {f.to_network}")
+                    out.append(f"      {_q(fid)} [shape=cds, label={flabel}];")
             out.append("    }")
         out.append("  }")
     for net in sorted(dep.networks, key=lambda n: n.name):
@@ -187,7 +209,8 @@ def graph_dot(plan: Plan) -> str:
         out.append(f"  {_q('net:' + net.name)} [shape=ellipse, style=filled, fillcolor=lightblue, label={_q(label)}];")
     for nname, np in plan.nodes.items():
         for net_name, addr in np.node.networks:
-            out.append(f"  {_q('node:' + nname)} -> {_q('net:' + net_name)} [dir=none, color=gray50, label={_q(addr)}];")
+            out.append(f"  {_q('node:' + nname)} -> {_q('net:' + net_name)} "
+                       f"[dir=none, color=gray50, label={_q(addr)}];")
     for imp in sorted(dep.imports, key=lambda i: i.name):
         out.append(f"  {_q('inst:' + imp.name)} [shape=box, style=dotted, label={_q(imp.name + ' (import)')}];")
         out.append(f"  {_q('net:' + imp.network)} -> {_q('inst:' + imp.name)} [dir=none, style=dotted];")
@@ -195,12 +218,13 @@ def graph_dot(plan: Plan) -> str:
     for e in plan.edges:
         label = e.dependency + (" via " + " > ".join(h.network for h in e.route) if e.route else f" ({e.path})")
         style = "dashed" if e.path == "rpc" else "solid"
-        out.append(f"  {_q('inst:' + e.caller)} -> {_q('inst:' + e.target)} [color={colors[e.path]}, style={style}, label={_q(label)}];")
-    for nname, np in plan.nodes.items():
+        out.append(f"  {_q('inst:' + e.caller)} -> {_q('inst:' + e.target)} "
+                   f"[color={colors[e.path]}, style={style}, label={_q(label)}];")
+    for np in plan.nodes.values():
         for ex in np.exports:
-            eid = f"export:{ex['instance']}:{ex['network']}"
-            elabel = f"export {ex['network']}:{ex['port']}"
+            eid = f"export:{ex.instance}:{ex.network}"
+            elabel = f"export {ex.network}:{ex.port}"
             out.append(f"  {_q(eid)} [shape=plaintext, label={_q(elabel)}];")
-            out.append(f"  {_q(eid)} -> {_q('inst:' + ex['instance'])} [style=dotted];")
+            out.append(f"  {_q(eid)} -> {_q('inst:' + ex.instance)} [style=dotted];")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -3,14 +3,14 @@ Python exception. Random manifests (hypothesis) over a small vocabulary of names
 of them are almost right."""
 from __future__ import annotations
 
-import json
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ambience.codegen import main_cc
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.plan_json import plan_documents
+from ambience.plan_json import load_node_plan_text, plan_documents
 from ambience.planner import make_plan
 from ambience.testlib import ManifestBuilder, camera_trap_interfaces, camera_trap_services
 
@@ -64,8 +64,7 @@ def test_random_manifests_give_a_plan_or_diagnostics(decls):
         assert all(line.startswith(b.build_file) or line.startswith("services/") for line in text.splitlines())
         return
     for doc_text in plan_documents(plan).values():
-        doc = json.loads(doc_text)
-        main_cc(doc)
+        main_cc(load_node_plan_text(doc_text))
 
 
 @st.composite
@@ -112,7 +111,7 @@ def valid_ish_deployment(draw):
     for k in range(n_inst):
         placed[f"i{k}"] = draw(st.sampled_from(nodes))
     if n_inst >= 2 and draw(st.booleans()):
-        a, c = f"i0", f"i1"
+        a, c = "i0", "i1"
         if placed[a] == placed[c]:
             b.group("g", [a, c])
     for k in range(n_inst):
@@ -127,9 +126,9 @@ def test_plans_satisfy_invariants(b):
     rep.check()
     try:
         plan = make_plan(dep, camera_trap_interfaces())
-    except DiagnosticError as e:
+    except DiagnosticError as err:
         # only the errors a random topology can legitimately cause
-        for d in e.diagnostics:
+        for d in err.diagnostics:
             assert ("has no network path" in d.message or "(kMaxGroups)" in d.message
                     or "memory budget exceeded" in d.message or "does not provide" in d.message), d.message
         return
@@ -144,7 +143,7 @@ def test_plans_satisfy_invariants(b):
         else:
             assert cnode != tnode and e.route[0].src == cnode and e.route[-1].dst == tnode
             assert e.cost == sum(next(n.hop_cost for n in dep.networks if n.name == h.network) for h in e.route)
-            for h1, h2 in zip(e.route, e.route[1:]):
+            for h1, h2 in pairwise(e.route):
                 assert h1.dst == h2.src
                 assert any(f.from_network == h1.network and f.to_network == h2.network and tnode in f.destinations
                            for f in plan.nodes[h1.dst].forwarders)

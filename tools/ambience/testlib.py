@@ -10,16 +10,17 @@ import json
 import os
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from ambience.diagnostics import DiagnosticError, Reporter
 from ambience.interfaces import InterfaceRegistry, load_lidl_json
 from ambience.model import Deployment, load_description
-from ambience.planner import make_plan
+from ambience.planner import Plan, make_plan
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 
-def _starlark(value) -> str:
+def _starlark(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, dict):
@@ -33,43 +34,48 @@ def _starlark(value) -> str:
 class ManifestBuilder:
     name: str = "test"
     package: str = "deployments/test"
-    declarations: list[dict] = field(default_factory=list)
-    services: list[dict] = field(default_factory=list)
+    declarations: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
     lines: list[str] = field(default_factory=lambda: ['load("//tools/bazel:defs.bzl", "deployment")', ""])
 
     @property
     def build_file(self) -> str:
         return f"{self.package}/BUILD.bazel"
 
-    def _add(self, decl: str, **attrs) -> int:
-        attrs = {k: v for k, v in attrs.items() if v is not None}
+    def _add(self, decl: str, **given: Any) -> int:
+        attrs = {k: v for k, v in given.items() if v is not None}
         self.lines.append(f"{decl}(" + ", ".join(f"{k} = {_starlark(v)}" for k, v in attrs.items()) + ")")
         line = len(self.lines)
         self.declarations.append({"decl": decl, "loc": f"{self.build_file}:{line}:1", **attrs})
         return line
 
-    def network(self, name, kind="udp", hop_cost=None, encrypted=None):
+    def network(self, name: str, kind: str | None = "udp", hop_cost: int | None = None,
+                encrypted: bool | None = None) -> int:
         return self._add("network", name=name, kind=kind, hop_cost=hop_cost, encrypted=encrypted)
 
-    def node(self, name, board="//platforms:linux_x86_64", networks=None, memory=None, provides=None):
+    def node(self, name: str, board: str = "//platforms:linux_x86_64", networks: dict[str, str] | None = None,
+             memory: int | str | None = None, provides: dict[str, str] | None = None) -> int:
         return self._add("node", name=name, board=board, networks=networks or {}, memory=memory, provides=provides)
 
-    def instance(self, name, service, dependencies=None, memory=None):
+    def instance(self, name: str, service: str, dependencies: dict[str, str] | None = None,
+                 memory: int | str | None = None) -> int:
         return self._add("instance", name=name, service=service, dependencies=dependencies or {}, memory=memory)
 
-    def group(self, name, instances, kernel=None):
+    def group(self, name: str, instances: list[str], kernel: bool | None = None) -> int:
         return self._add("group", name=name, instances=instances, kernel=kernel)
 
-    def deploy(self, node, groups):
+    def deploy(self, node: str, groups: list[str]) -> int:
         return self._add("deploy", node=node, groups=groups)
 
-    def export(self, instance, network, port=None):
+    def export(self, instance: str, network: str, port: int | None = None) -> int:
         return self._add("export", instance=instance, network=network, port=port)
 
-    def import_service(self, name, interface, network, address, port=None):
-        return self._add("import_service", name=name, interface=interface, network=network, address=address, port=port)
+    def import_service(self, name: str, interface: str, network: str, address: str, port: int | None = None) -> int:
+        return self._add("import_service", name=name, interface=interface, network=network, address=address,
+                         port=port)
 
-    def service(self, label, interface, dependencies=None, memory=None, style="async"):
+    def service(self, label: str, interface: str, dependencies: dict[str, str] | None = None,
+                memory: int | str | None = None, style: str = "async") -> None:
         pkg = label[2:].split(":")[0]
         short = label.rsplit(":", 1)[-1]
         self.services.append({
@@ -79,7 +85,7 @@ class ManifestBuilder:
             "header": f"{pkg}/{short}.hpp", "cc_library": label, "loc": f"{pkg}/BUILD.bazel:3:1",
         })
 
-    def description(self) -> dict:
+    def description(self) -> dict[str, Any]:
         self.lines.append(f'deployment(name = "{self.name}")')
         desc = {"ambience_description": 1, "name": self.name, "package": self.package,
                 "build_file": self.build_file, "loc": f"{self.build_file}:{len(self.lines)}:1",
@@ -230,7 +236,7 @@ def random_deployment(n_nodes: int, seed: int = 1) -> ManifestBuilder:
 F = "deployments/test/BUILD.bazel"
 
 
-def plan_of(b: ManifestBuilder):
+def plan_of(b: ManifestBuilder) -> Plan:
     dep, rep = b.model()
     rep.check()
     return make_plan(dep, camera_trap_interfaces())

@@ -36,7 +36,7 @@ def kernel_facts(paths: list[str]) -> dict[str, int]:
     return dict(sorted(facts.items()))
 
 
-def dump(doc: dict, path: str) -> None:
+def dump(doc: dict[str, object], path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=1, sort_keys=True)
         f.write("\n")

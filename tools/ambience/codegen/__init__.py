@@ -7,16 +7,17 @@ holds the text all of them share; linker.py writes the MCU linker fragment.
 """
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Callable
 
 from ambience.codegen import hosted, mcu_isolated, single_image
 from ambience.codegen.cxx import cxx_name
 from ambience.codegen.linker import groups_ld
+from ambience.plan_json import NodeDocument, load_node_plan_text
 
 __all__ = ["cxx_name", "groups_ld", "main_cc", "write_all"]
 
-_SKELETONS = {
+_SKELETONS: dict[str, Callable[[NodeDocument], str]] = {
     "hosted_processes": hosted.main_cc,
     "hosted_single": single_image.main_cc,
     "mcu_isolated": mcu_isolated.main_cc,
@@ -24,17 +25,17 @@ _SKELETONS = {
 }
 
 
-def main_cc(doc: dict) -> str:
+def main_cc(doc: NodeDocument) -> str:
     """`<node>_main.cc` for the runtime the plan chose."""
-    return _SKELETONS[doc["runtime"]["kind"]](doc)
+    return _SKELETONS[doc.runtime.kind](doc)
 
 
 def write_all(docs: dict[str, str], out_dir: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     for node, text in docs.items():
-        doc = json.loads(text)
+        doc = load_node_plan_text(text)
         with open(os.path.join(out_dir, f"{node}_main.cc"), "w", encoding="utf-8") as f:
             f.write(main_cc(doc))
-        if doc["node"]["kind"] == "mcu":
+        if doc.node.kind == "mcu":
             with open(os.path.join(out_dir, f"{node}_groups.ld"), "w", encoding="utf-8") as f:
                 f.write(groups_ld(doc))

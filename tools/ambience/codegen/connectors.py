@@ -10,46 +10,50 @@ the same plan facts, in its tables.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from ambience.backend import Runtime
 from ambience.codegen.cxx import cxx_name, mask, route_literal, served_interfaces
+from ambience.plan_json import NodeDocument, PlannedDependency, PlannedInstance
+from ambience.plan_model import Capability
 
 
 @dataclass
 class NodeContext:
     """What connectors read of one node's plan."""
 
-    doc: dict
-    insts: dict[str, dict] = field(default_factory=dict)
-    group_of: dict[str, str] = field(default_factory=dict)
-    capabilities: dict[tuple[str, str, str], dict] = field(default_factory=dict)
-    runtime: dict = field(default_factory=dict)
+    doc: NodeDocument
+    insts: dict[str, PlannedInstance]
+    group_of: dict[str, str]  # instance -> group
+    capabilities: dict[tuple[str, str, str], Capability]  # (caller, callee, interface) ->
+    runtime: Runtime
 
     @classmethod
-    def of(cls, doc: dict) -> NodeContext:
-        return cls(doc, {i["name"]: i for i in doc["instances"]}, {i["name"]: i["group"] for i in doc["instances"]},
-                   {(c["caller"], c["callee"], c["interface"]): c for c in doc["capabilities"]}, doc["runtime"])
+    def of(cls, doc: NodeDocument) -> NodeContext:
+        return cls(doc, {i.name: i for i in doc.instances}, {i.name: i.group for i in doc.instances},
+                   {(c.caller, c.callee, c.interface): c for c in doc.capabilities}, doc.runtime)
 
     def group_id(self, group: str) -> int:
-        return self.runtime["group_ids"][group]
+        return self.runtime.group_ids[group]
 
     def sharing_index(self, target: str, interface: str) -> int:
         """Which of the target's served interfaces a zero-copy server is for."""
         return served_interfaces(self.doc, target, ("ipc", "rpc")).index(interface)
 
 
-def tag(inst: dict, d: dict) -> str:
-    return f"d_{inst['name']}__{d['dependency']}"
+def tag(inst: PlannedInstance, d: PlannedDependency) -> str:
+    return f"d_{inst.name}__{d.dependency}"
 
 
 class Connector:
-    def declare(self, ctx: NodeContext, inst: dict, d: dict, section: str) -> list[str]:
+    def declare(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency, section: str) -> list[str]:
         return []
 
-    def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         return []
 
-    def client(self, inst: dict, d: dict) -> str:
+    def client(self, inst: PlannedInstance, d: PlannedDependency) -> str:
         return f"{tag(inst, d)}_client.get()"
 
 
@@ -59,21 +63,21 @@ class RpcClientConnector(Connector):
     transport = ""
     buffer = "rt::RpcBuffer"
 
-    def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
+    def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
         raise NotImplementedError
 
-    def extra_declarations(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         return []
 
-    def declare(self, ctx: NodeContext, inst: dict, d: dict, section: str) -> list[str]:
-        t, iface = tag(inst, d), cxx_name(d["interface"])
+    def declare(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency, section: str) -> list[str]:
+        t, iface = tag(inst, d), cxx_name(d.interface)
         return self.extra_declarations(ctx, inst, d) + [
             f"{section}rt::Slot<{self.transport}> {t}_transport;",
             f"{section}rt::Slot<{self.buffer}> {t}_request;",
             f"{section}rt::Slot<{self.buffer}> {t}_reply;",
             f"{section}rt::Slot<{iface}RpcClient<{self.transport}>> {t}_client;"]
 
-    def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         t = tag(inst, d)
         return [f"  {t}_transport.emplace({self.transport_args(ctx, inst, d)});",
                 f"  {t}_request.emplace();",
@@ -82,8 +86,8 @@ class RpcClientConnector(Connector):
 
 
 class Direct(Connector):
-    def client(self, inst: dict, d: dict) -> str:
-        return f"i_{d['target']}.get()"
+    def client(self, inst: PlannedInstance, d: PlannedDependency) -> str:
+        return f"i_{d.target}.get()"
 
 
 class Route(RpcClientConnector):
@@ -91,25 +95,25 @@ class Route(RpcClientConnector):
 
     transport = "rt::RouteTransport"
 
-    def extra_declarations(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         return [route_literal(ctx.doc, tag(inst, d), d)]
 
-    def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
+    def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
         return f"{tag(inst, d)}_route"
 
 
 class LocalChannel(Connector):
     """Single-image MCU, another group: lidl's zero-copy call with the capability's grant."""
 
-    def declare(self, ctx: NodeContext, inst: dict, d: dict, section: str) -> list[str]:
-        t, iface = tag(inst, d), cxx_name(d["interface"])
+    def declare(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency, section: str) -> list[str]:
+        t, iface = tag(inst, d), cxx_name(d.interface)
         return [f"{section}rt::Slot<rt::LocalChannel<{iface}>> {t}_channel;",
                 f"{section}rt::Slot<{iface}ZeroCopyClient<rt::LocalChannel<{iface}>>> {t}_client;"]
 
-    def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         t = tag(inst, d)
-        c = ctx.capabilities[(inst["name"], d["target"], d["interface"])]
-        return [f"  {t}_channel.emplace(i_{d['target']}.get(), rt::Grant{{{mask(c['procedures'])}}});",
+        c = ctx.capabilities[(inst.name, d.target, d.interface)]
+        return [f"  {t}_channel.emplace(i_{d.target}.get(), rt::Grant{{{mask(c.procedures)}}});",
                 f"  {t}_client.emplace({t}_channel.get());"]
 
 
@@ -120,12 +124,12 @@ def typed_ring_interface(ctx: NodeContext, target: str) -> str | None:
     interface). Typed calls are what the kernel hands over on its direct-call fast path."""
     if ctx.group_id(ctx.group_of[target]) < 0:
         return None
-    procs: dict[str, set] = {}
+    procs: dict[str, set[tuple[str, str, int]]] = {}
     group_callers = False  # the kernel group calls with lidl messages (rt::GroupCallTransport)
-    for c in ctx.doc["capabilities"]:
-        if c["callee"] == target and c["path"] == "ipc":
-            procs[c["interface"]] = {(p["declared_in"], p["name"], p["id"]) for p in c["procedures"]}
-            group_callers |= ctx.group_id(ctx.group_of[c["caller"]]) >= 0
+    for c in ctx.doc.capabilities:
+        if c.callee == target and c.path == "ipc":
+            procs[c.interface] = {(p.declared_in, p.name, p.id) for p in c.procedures}
+            group_callers |= ctx.group_id(ctx.group_of[c.caller]) >= 0
     if not group_callers:
         return None
     for iface in sorted(procs):
@@ -146,42 +150,42 @@ class Ring(RingMessages):
     zero-copy client over rt::RingZeroCopyChannel) if the callee's ring server takes them, else
     lidl messages; the kernel checks the procedure of either against the caller's grant."""
 
-    def declare(self, ctx: NodeContext, inst: dict, d: dict, section: str) -> list[str]:
-        if typed_ring_interface(ctx, d["target"]) is None:
+    def declare(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency, section: str) -> list[str]:
+        if typed_ring_interface(ctx, d.target) is None:
             return super().declare(ctx, inst, d, section)
-        t, iface = tag(inst, d), cxx_name(d["interface"])
+        t, iface = tag(inst, d), cxx_name(d.interface)
         return [f"{section}rt::Slot<rt::RingZeroCopyChannel<{iface}>> {t}_channel;",
                 f"{section}rt::Slot<{iface}ZeroCopyClient<rt::RingZeroCopyChannel<{iface}>>> {t}_client;"]
 
-    def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
-        if typed_ring_interface(ctx, d["target"]) is None:
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
+        if typed_ring_interface(ctx, d.target) is None:
             lines = super().construct(ctx, inst, d)
-            lines[0] += f"  // -> {d['target']}"
+            lines[0] += f"  // -> {d.target}"
             return lines
         t = tag(inst, d)
-        return [f"  {t}_channel.emplace({self.transport_args(ctx, inst, d)});  // -> {d['target']}, typed calls",
+        return [f"  {t}_channel.emplace({self.transport_args(ctx, inst, d)});  // -> {d.target}, typed calls",
                 f"  {t}_client.emplace({t}_channel.get());"]
 
-    def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        return f"runtime, {ctx.runtime['ring_ids'][d['target']]}"
+    def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
+        return f"runtime, {ctx.runtime.ring_ids[d.target]}"
 
 
 class RingRelay(RingMessages):
     """Isolated MCU, user group -> another node: its ring to a kernel relay over the route."""
 
-    def extra_declarations(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         t = tag(inst, d)
         return [route_literal(ctx.doc, t, d),
                 f"rt::RouteTransport {t}_relay_transport{{{t}_route}};",
                 f"rt::KernelRingServer {t}_relay{{&rt::relay_over_route, &{t}_relay_transport}};"]
 
-    def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
-        lines = super().construct(ctx, inst, d)
-        lines[0] += f"  // -> the kernel's relay to {d.get('target_node', '') or 'the network'}"
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
+        lines = RpcClientConnector.construct(self, ctx, inst, d)
+        lines[0] += f"  // -> the kernel's relay to {d.target_node or 'the network'}"
         return lines
 
-    def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        return f"runtime, {ctx.runtime['relay_ids'][inst['name'] + '.' + d['dependency']]}"
+    def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
+        return f"runtime, {ctx.runtime.relay_ids[inst.name + '.' + d.dependency]}"
 
 
 class KernelToGroup(RpcClientConnector):
@@ -190,13 +194,13 @@ class KernelToGroup(RpcClientConnector):
     transport = "rt::GroupCallTransport"
     buffer = "rt::RingMessageBuffer"
 
-    def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         lines = super().construct(ctx, inst, d)
-        lines[0] += f"  // -> {d['target']} (group '{ctx.group_of[d['target']]}')"
+        lines[0] += f"  // -> {d.target} (group '{ctx.group_of[d.target]}')"
         return lines
 
-    def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        return f"mcu::Supervisor::instance(), {ctx.runtime['ring_ids'][d['target']]}"
+    def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
+        return f"mcu::Supervisor::instance(), {ctx.runtime.ring_ids[d.target]}"
 
 
 class ShareDown(Connector):
@@ -204,17 +208,17 @@ class ShareDown(Connector):
 
     channel = "SupervisorSharing"
 
-    def declare(self, ctx: NodeContext, inst: dict, d: dict, section: str) -> list[str]:
-        t, iface = tag(inst, d), cxx_name(d["interface"])
+    def declare(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency, section: str) -> list[str]:
+        t, iface = tag(inst, d), cxx_name(d.interface)
         return [f"rt::Slot<rt::{self.channel}<{iface}>> {t}_sharing;",
                 f"rt::Slot<{iface}ZeroCopyClient<rt::{self.channel}<{iface}>>> {t}_client;"]
 
-    def target_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        target = d["target"]
-        return (f"node, {ctx.group_id(ctx.group_of[target])}, rt::sharing_target({ctx.insts[target]['object_id']}, "
-                f"{ctx.sharing_index(target, d['interface'])}));  // -> {target}, zero-copy")
+    def target_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
+        target = d.target
+        return (f"node, {ctx.group_id(ctx.group_of[target])}, rt::sharing_target({ctx.insts[target].object_id}, "
+                f"{ctx.sharing_index(target, d.interface)}));  // -> {target}, zero-copy")
 
-    def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         t = tag(inst, d)
         return [f"  {t}_sharing.emplace({self.target_args(ctx, inst, d)}", f"  {t}_client.emplace({t}_sharing.get());"]
 
@@ -224,21 +228,21 @@ class ShareUp(ShareDown):
 
     channel = "GroupSharing"
 
-    def target_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        target = d["target"]
+    def target_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
+        target = d.target
         served_by = self.served_by(ctx, inst, target)
-        caller_group = f", {ctx.group_id(inst['group'])}" if served_by == "kernel group" else ""
-        return (f"to_kernel, rt::sharing_target({ctx.insts[target]['object_id']}, "
-                f"{ctx.sharing_index(target, d['interface'])}{caller_group}));  // -> {target} ({served_by}), zero-copy")
+        caller_group = f", {ctx.group_id(inst.group)}" if served_by == "kernel group" else ""
+        return (f"to_kernel, rt::sharing_target({ctx.insts[target].object_id}, "
+                f"{ctx.sharing_index(target, d.interface)}{caller_group}));  // -> {target} ({served_by}), zero-copy")
 
-    def served_by(self, ctx: NodeContext, inst: dict, target: str) -> str:
+    def served_by(self, ctx: NodeContext, inst: PlannedInstance, target: str) -> str:
         return "kernel group"
 
 
 class ShareAcross(ShareUp):
     """Hosted, group process -> group process: zero-copy through the supervisor's SharingRelay."""
 
-    def served_by(self, ctx: NodeContext, inst: dict, target: str) -> str:
+    def served_by(self, ctx: NodeContext, inst: PlannedInstance, target: str) -> str:
         return f"group '{ctx.group_of[target]}'"
 
 
@@ -255,23 +259,23 @@ CONNECTORS: dict[str, Connector] = {
 }
 
 
-def connector(d: dict) -> Connector:
-    return CONNECTORS[d["connector"]]
+def connector(d: PlannedDependency) -> Connector:
+    return CONNECTORS[d.connector]
 
 
-def constructor_args(inst: dict) -> str:
-    by_dep = {d["dependency"]: d for d in inst["dependencies"]}
-    return ", ".join(connector(by_dep[a]).client(inst, by_dep[a]) for a in inst["constructor_args"])
+def constructor_args(inst: PlannedInstance) -> str:
+    by_dep = {d.dependency: d for d in inst.dependencies}
+    return ", ".join(connector(by_dep[a]).client(inst, by_dep[a]) for a in inst.constructor_args)
 
 
-def group_storage(ctx: NodeContext, group: dict, section: str) -> list[str]:
-    """Every instance of a group with its connectors' storage, in start order."""
+def group_storage(ctx: NodeContext, instances: Sequence[str], section: str) -> list[str]:
+    """Every instance of a group (in start order) with its connectors' storage."""
     out = []
-    for name in group["instances"]:
+    for name in instances:
         inst = ctx.insts[name]
-        for d in inst["dependencies"]:
+        for d in inst.dependencies:
             out += connector(d).declare(ctx, inst, d, section)
-        out.append(f"{section}rt::Slot<{inst['cc_class']}> i_{name};")
+        out.append(f"{section}rt::Slot<{inst.cc_class}> i_{name};")
     return out
 
 
@@ -279,7 +283,7 @@ def construct_instance(ctx: NodeContext, name: str) -> list[str]:
     """Builds an instance's connectors, then the instance."""
     inst = ctx.insts[name]
     out = []
-    for d in inst["dependencies"]:
+    for d in inst.dependencies:
         out += connector(d).construct(ctx, inst, d)
     out.append(f"  i_{name}.emplace({constructor_args(inst)});")
     return out

@@ -1,6 +1,12 @@
 """C++ text shared by every backend: names, literals, the plan's tables, serve functions."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ambience.memory import Region
+from ambience.plan_json import NodeDocument, PlannedDependency
+from ambience.plan_model import GroupPlan, ProcedureRef
+
 # What generated nodes link (the runtime folder's facade and its backends).
 NODE_RUNTIME_HPP = "runtime/node_runtime.hpp"
 HOSTED_RUNTIME_HPP = "runtime/hosted/hosted_node.hpp"
@@ -23,11 +29,11 @@ def c_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def mask(procedures: list[dict]) -> str:
+def mask(procedures: Sequence[ProcedureRef]) -> str:
     """The capability mask of a procedure list (the planner refused ids beyond 63 with a location)."""
     bits = 0
     for p in procedures:
-        bits |= 1 << p["id"]
+        bits |= 1 << p.id
     return f"0x{bits:x}ull"
 
 
@@ -35,70 +41,70 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
-def network_kind(doc: dict, network: str) -> str:
-    for e in doc["endpoints"]:
-        if e["network"] == network:
-            return e["kind"]
-    raise ValueError(f"node {doc['node']['name']} has no endpoint on network {network}")
+def network_kind(doc: NodeDocument, network: str) -> str:
+    for e in doc.endpoints:
+        if e.network == network:
+            return e.kind
+    raise ValueError(f"node {doc.node.name} has no endpoint on network {network}")
 
 
-def route_literal(doc: dict, tag: str, d: dict) -> str:
+def route_literal(doc: NodeDocument, tag: str, d: PlannedDependency) -> str:
     """The first hop of an RPC edge's route, as the constexpr rt::Route its transport reads."""
-    hop = d["route"][0]
-    kind = network_kind(doc, hop["network"])
-    return (f"constexpr rt::Route {tag}_route{{{c_string(hop['network'])}, {c_string(kind)}, "
-            f"{c_string(hop['address'])}, {hop['port']}, {c_string(d.get('target_node', ''))}, "
-            f"{d.get('object_id', 0)}}};")
+    hop = d.route[0]
+    kind = network_kind(doc, hop.network)
+    return (f"constexpr rt::Route {tag}_route{{{c_string(hop.network)}, {c_string(kind)}, "
+            f"{c_string(hop.address)}, {hop.port}, {c_string(d.target_node)}, "
+            f"{d.object_id}}};")
 
 
-def head(doc: dict, includes: list[str]) -> list[str]:
+def head(doc: NodeDocument, includes: list[str]) -> list[str]:
     """File header, includes (system first, then project, then the services' headers)."""
-    node = doc["node"]["name"]
-    out = [HEADER.format(node=node, deployment=doc["deployment"], package=doc["package"])]
+    node = doc.node.name
+    out = [HEADER.format(node=node, deployment=doc.deployment, package=doc.package)]
     system = [i for i in includes if i.startswith("<")]
     project = [i for i in includes if not i.startswith("<")]
     out += [f"#include {i}" for i in system] + [""]
     out += [f'#include "{i}"' for i in project]
-    out += [f'#include "{h}"' for h in sorted({i["header"] for i in doc["instances"]})]
+    out += [f'#include "{h}"' for h in sorted({i.header for i in doc.instances})]
     return out
 
 
-def namespace_open(doc: dict, aliases: list[str]) -> list[str]:
+def namespace_open(doc: NodeDocument, aliases: list[str]) -> list[str]:
     out = ["", "namespace {", ""] + aliases + [""]
-    out += [f"[[maybe_unused]] constexpr const char kDeployment[] = {c_string(doc['deployment'])};",
-            f"[[maybe_unused]] constexpr const char kNode[] = {c_string(doc['node']['name'])};"]
+    out += [f"[[maybe_unused]] constexpr const char kDeployment[] = {c_string(doc.deployment)};",
+            f"[[maybe_unused]] constexpr const char kNode[] = {c_string(doc.node.name)};"]
     return out
 
 
-def regions(doc: dict) -> dict[str, dict]:
-    return {r["group"]: r for r in doc.get("memory", {}).get("layout", {}).get("regions", [])}
+def regions(doc: NodeDocument) -> dict[str, Region]:
+    return {r.group: r for r in doc.layout.regions} if doc.layout is not None else {}
 
 
-def region_checks(doc: dict) -> list[str]:
+def region_checks(doc: NodeDocument) -> list[str]:
     """static_asserts tying the plan's MPU regions to the kernel's arithmetic, and the bounds the
     linker fragment defines for each region."""
-    regs = regions(doc)
-    if not regs:
+    if doc.layout is None or not doc.layout.regions:
         return []
+    regs = regions(doc)
     out = ["", "// The plan's regions must be what the Cortex-M group supervisor computes for the same",
            "// budgets (kernel/arch/cortex_m/groups.hpp): a disagreement fails the build here."]
-    by_name = {g["name"]: g for g in doc["groups"]}
-    for r in doc["memory"]["layout"]["regions"]:
-        g = by_name[r["group"]]
-        out.append(f"static_assert(::ambience::mcu::group_region({g['stack_bytes']}, {g['state_bytes']}).size == "
-                   f"{r['size']} && ::ambience::mcu::group_needed_bytes({g['stack_bytes']}, {g['state_bytes']}) == "
-                   f"{r['needed']}, \"plan and kernel disagree on the MPU region of group '{r['group']}'\");")
-    out += ["", f"// Bounds of each group's MPU region, from {doc['node']['name']}_groups.ld: its objects lie at "
+    by_name = {g.name: g for g in doc.groups}
+    for r in doc.layout.regions:
+        g = by_name[r.group]
+        out.append(f"static_assert(::ambience::mcu::group_region({g.stack_bytes}, {g.state_bytes}).size == "
+                   f"{r.size} && ::ambience::mcu::group_needed_bytes({g.stack_bytes}, {g.state_bytes}) == "
+                   f"{r.needed}, \"plan and kernel disagree on the MPU region of group '{r.group}'\");")
+    out += ["", f"// Bounds of each group's MPU region, from {doc.node.name}_groups.ld: its objects lie at "
                 f"the start."]
-    for g in sorted(regs):
-        out.append(f'extern "C" char __ambience_group_{g}_start[];')
-        out.append(f'extern "C" char __ambience_group_{g}_end[];')
+    for name in sorted(regs):
+        out.append(f'extern "C" char __ambience_group_{name}_start[];')
+        out.append(f'extern "C" char __ambience_group_{name}_end[];')
     return out
 
 
-def served_interfaces(doc: dict, name: str, paths: tuple[str, ...]) -> list[str]:
+def served_interfaces(doc: NodeDocument, name: str, paths: tuple[str, ...]) -> list[str]:
     """Interfaces an instance is called through on `paths` (its own or bases it extends)."""
-    return sorted({c["interface"] for c in doc["capabilities"] if c["callee"] == name and c["path"] in paths})
+    return sorted({c.interface for c in doc.capabilities if c.callee == name and c.path in paths})
 
 
 def serve_by_schema(name: str, ifaces: list[str]) -> list[str]:
@@ -114,30 +120,30 @@ def serve_by_schema(name: str, ifaces: list[str]) -> list[str]:
     return out
 
 
-def served_remotely(doc: dict) -> list[str]:
+def served_remotely(doc: NodeDocument) -> list[str]:
     """Instances this node serves to other nodes (RPC targets and exports), sorted."""
-    return sorted({c["callee"] for c in doc["capabilities"] if c["path"] == "rpc"})
+    return sorted({c.callee for c in doc.capabilities if c.path == "rpc"})
 
 
-def serve_remote_fn(doc: dict, name: str, fn: str, body: list[str]) -> list[str]:
+def serve_remote_fn(doc: NodeDocument, name: str, fn: str, body: list[str]) -> list[str]:
     """The coroutine serving `name` to other nodes, and its table of who may call what."""
     out = [f"::ambience::Task<::ambience::Status> {fn}(std::span<const std::byte> request, "
            f"::ambience::lidl::MessageBuffer& reply) {{"]
     out += body
     out.append("}")
     out.append(f"constexpr rt::RemoteGrant {name}_grants[] = {{")
-    for c in doc["capabilities"]:
-        if c["callee"] != name or c["path"] != "rpc":
+    for c in doc.capabilities:
+        if c.callee != name or c.path != "rpc":
             continue
-        who = c["caller"] if c["caller"].startswith("external:") else f"{c['caller']}@{c['caller_node']}"
-        out.append(f"    {{{c_string(who)}, rt::Grant{{{mask(c['procedures'])}}}}},  // {c['interface']}")
+        who = c.caller if c.caller.startswith("external:") else f"{c.caller}@{c.caller_node}"
+        out.append(f"    {{{c_string(who)}, rt::Grant{{{mask(c.procedures)}}}}},  // {c.interface}")
     out.append("};")
     return out
 
 
-def served_objects_table(doc: dict, served: list[str], fn_prefix: str) -> list[str]:
+def served_objects_table(doc: NodeDocument, served: list[str], fn_prefix: str) -> list[str]:
     """kServedObjects: what this node serves over the network, by object id."""
-    object_id = {i["name"]: i["object_id"] for i in doc["instances"]}
+    object_id = {i.name: i.object_id for i in doc.instances}
     out = ["// What this node serves over the network (RPC targets and exports), by object id."]
     if served:
         out.append("const ::ambience::node::ServedObject kServedObjects[] = {")
@@ -151,44 +157,44 @@ def served_objects_table(doc: dict, served: list[str], fn_prefix: str) -> list[s
     return out
 
 
-def network_tables(doc: dict) -> list[str]:
+def network_tables(doc: NodeDocument) -> list[str]:
     """The node's endpoints and forwarding table (next hops), for the network layer."""
     out = ["// Where this node listens (one endpoint per network it is on).",
            "constexpr ::ambience::node::Endpoint kEndpoints[] = {"]
-    for e in doc["endpoints"]:
-        port = e.get("port", e.get("channel", 0))
-        out.append(f"    {{{c_string(e['network'])}, {c_string(e['kind'])}, {c_string(e['address'])}, {port}}},")
-    if not doc["endpoints"]:
+    for e in doc.endpoints:
+        out.append(f"    {{{c_string(e.network)}, {c_string(e.kind)}, {c_string(e.address)}, {e.port}}},")
+    if not doc.endpoints:
         out.append("    {\"\", \"\", \"\", 0},  // (no network)")
     out.append("};")
-    out.append(f"constexpr std::size_t kEndpointCount = {len(doc['endpoints'])};")
+    out.append(f"constexpr std::size_t kEndpointCount = {len(doc.endpoints)};")
     out.append("")
-    kinds = {e["network"]: e["kind"] for e in doc["endpoints"]}
-    if doc["forwarders"]:
+    kinds = {e.network: e.kind for e in doc.endpoints}
+    if doc.forwarders:
         out.append("// Forwarders (kernel group): " + "; ".join(
-            f"{f['from_network']} > {f['to_network']} for {', '.join(f['destinations'])}" for f in doc["forwarders"]))
+            f"{f.from_network} > {f.to_network} for {', '.join(f.destinations)}" for f in doc.forwarders))
     out.append("// Next hop per destination node this node relays for.")
-    if doc["next_hops"]:
+    if doc.next_hops:
         out.append("constexpr ::ambience::node::NextHop kNextHops[] = {")
-        for h in doc["next_hops"]:
-            out.append(f"    {{{c_string(h['destination'])}, {{{c_string(h['network'])}, "
-                       f"{c_string(kinds[h['network']])}, {c_string(h['address'])}, {h['port']}, "
-                       f"{c_string(h['destination'])}, 0}}}},")
+        for nh in doc.next_hops:
+            h = nh.hop
+            out.append(f"    {{{c_string(nh.destination)}, {{{c_string(h.network)}, "
+                       f"{c_string(kinds[h.network])}, {c_string(h.address)}, {h.port}, "
+                       f"{c_string(nh.destination)}, 0}}}},")
         out.append("};")
     else:
         out.append("constexpr const ::ambience::node::NextHop* kNextHops = nullptr;")
-    out.append(f"constexpr std::size_t kNextHopCount = {len(doc['next_hops'])};")
+    out.append(f"constexpr std::size_t kNextHopCount = {len(doc.next_hops)};")
     out.append("")
     return out
 
 
-def start_group_fn(group: dict) -> list[str]:
-    out = [f"::ambience::Task<void> start_group_{group['name']}() {{"]
-    out += [f"  co_await rt::start_service(i_{name}.get());" for name in group["instances"]]
+def start_group_fn(group: GroupPlan) -> list[str]:
+    out = [f"::ambience::Task<void> start_group_{group.name}() {{"]
+    out += [f"  co_await rt::start_service(i_{name}.get());" for name in group.instances]
     return out + ["  co_return;", "}", ""]
 
 
-def started_message(doc: dict, detail: str) -> str:
-    n_inst = len(doc["instances"])
-    return (f"ambience: node '{doc['node']['name']}' of '{doc['deployment']}': {plural(n_inst, 'instance')}"
+def started_message(doc: NodeDocument, detail: str) -> str:
+    n_inst = len(doc.instances)
+    return (f"ambience: node '{doc.node.name}' of '{doc.deployment}': {plural(n_inst, 'instance')}"
             f"{detail} started\n")

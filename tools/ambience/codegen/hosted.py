@@ -5,51 +5,67 @@ reached over its ring."""
 from __future__ import annotations
 
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
-from ambience.codegen.cxx import (HOSTED_RUNTIME_HPP, NODE_RUNTIME_HPP, c_string, cxx_name, head, mask,
-                                  namespace_open, network_tables, plural, serve_by_schema, serve_remote_fn,
-                                  served_interfaces, served_objects_table, served_remotely, start_group_fn,
-                                  started_message)
+from ambience.codegen.cxx import (
+    HOSTED_RUNTIME_HPP,
+    NODE_RUNTIME_HPP,
+    c_string,
+    cxx_name,
+    head,
+    mask,
+    namespace_open,
+    network_tables,
+    plural,
+    serve_by_schema,
+    serve_remote_fn,
+    served_interfaces,
+    served_objects_table,
+    served_remotely,
+    start_group_fn,
+    started_message,
+)
+from ambience.plan_json import NodeDocument
+from ambience.plan_model import GroupPlan
 
 
 class HostedNode:
     """The facts of the plan the hosted skeleton needs, derived once."""
 
-    def __init__(self, doc: dict):
+    def __init__(self, doc: NodeDocument):
         self.doc = doc
         self.ctx = ctx = NodeContext.of(doc)
-        self.user_groups = [g for g in doc["groups"] if not g["kernel"]]
-        edges = [(i, d) for i in doc["instances"] for d in i["dependencies"]]
-        self.ipc_callees = sorted({d["target"] for _, d in edges if d["path"] == "ipc"})
+        self.user_groups = [g for g in doc.groups if not g.kernel]
+        edges = [(i, d) for i in doc.instances for d in i.dependencies]
+        self.ipc_callees = sorted({d.target for _, d in edges if d.path == "ipc"})
         self.rpc_served = served_remotely(doc)
         # instances a group process serves serialized on its ring: RPC targets the supervisor hands over
         self.ring_served = sorted(n for n in self.rpc_served if ctx.group_id(ctx.group_of[n]) >= 0)
         # (instance, interface): served zero-copy by the instance's group process (to the supervisor,
         # or to other groups through the supervisor's SharingRelay)
-        self.shared_served = sorted({(d["target"], d["interface"]) for _, d in edges
-                                     if d["connector"] in ("share_down", "share_across")})
+        self.shared_served = sorted({(d.target, d.interface) for _, d in edges
+                                     if d.connector in ("share_down", "share_across")})
         # (instance in a group process, interface): a SharingRelay in the supervisor each
-        self.relayed = sorted({(d["target"], d["interface"]) for _, d in edges if d["connector"] == "share_across"})
+        self.relayed = sorted({(d.target, d.interface) for _, d in edges if d.connector == "share_across"})
         # group id -> ids of the groups calling into it: it maps their arenas read-only
         self.callers_of: dict[int, list[int]] = {}
         for i, d in edges:
-            if d["connector"] == "share_across":
-                self.callers_of.setdefault(self.gid(d["target"]), []).append(ctx.group_id(i["group"]))
+            if d.connector == "share_across":
+                self.callers_of.setdefault(self.gid(d.target), []).append(ctx.group_id(i.group))
         # (kernel instance, interface, caller group id): a supervisor-side SharingServer each
-        self.served_up = sorted({(d["target"], d["interface"], ctx.group_id(i["group"])) for i, d in edges
-                                 if d["connector"] == "share_up"})
+        self.served_up = sorted({(d.target, d.interface, ctx.group_id(i.group)) for i, d in edges
+                                 if d.connector == "share_up"})
 
     def gid(self, instance: str) -> int:
         return self.ctx.group_id(self.ctx.group_of[instance])
 
 
-def main_cc(doc: dict) -> str:
+def main_cc(doc: NodeDocument) -> str:
     h = HostedNode(doc)
     ctx = h.ctx
     out = head(doc, ["<cstddef>", "<string_view>", "kernel/arch/hosted_linux/node.hpp", "kernel/core/console.hpp",
                      "kernel/core/scheduler.hpp", "kernel/core/task.hpp", HOSTED_RUNTIME_HPP, NODE_RUNTIME_HPP])
     out += namespace_open(doc, ["namespace rt = ::ambience::node;", "namespace hosted = ::ambience::hosted;"])
     out += ["hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)", ""]
-    out.append("// Group ids in the supervisor: " + ", ".join(f"{g['name']} = {ctx.group_id(g['name'])}"
+    out.append("// Group ids in the supervisor: " + ", ".join(f"{g.name} = {ctx.group_id(g.name)}"
                                                             for g in h.user_groups)
                + "; the kernel group (-1) stays in the supervisor process.")
     out.append("")
@@ -62,15 +78,15 @@ def main_cc(doc: dict) -> str:
             body = serve_by_schema(name, served_interfaces(doc, name, ("rpc",)))
         else:
             body = [f"  co_return co_await rt::channel_round_trip(g_node->channel({h.gid(name)}), "
-                    f"{ctx.insts[name]['object_id']}, request, reply);"]
+                    f"{ctx.insts[name].object_id}, request, reply);"]
         out += serve_remote_fn(doc, name, f"serve_{name}", body)
     out += ["", "}  // namespace", "", "namespace ambience::generated {", ""]
     out += served_objects_table(doc, h.rpc_served, "serve_")
     out += network_tables(doc)
-    kernel = next(g for g in doc["groups"] if g["kernel"])
+    kernel = next(g for g in doc.groups if g.kernel)
     msg = started_message(doc, f", {plural(len(h.user_groups), 'group process', 'group processes')}")
     out += ["::ambience::Task<void> start_kernel_group() {",
-            f"  co_await start_group_{kernel['name']}();",
+            f"  co_await start_group_{kernel.name}();",
             f"  ::ambience::print({c_string(msg)});  // one write: lines of group processes do not interleave",
             "}", "", "}  // namespace ambience::generated", ""]
     out += _main(h, kernel)
@@ -81,11 +97,11 @@ def _storage(h: HostedNode) -> list[str]:
     """Every process has all slots; each fills only its own group's."""
     ctx = h.ctx
     out = []
-    for g in h.doc["groups"]:
-        proc = "supervisor process" if g["kernel"] else f"process of group '{g['name']}'"
-        out.append(f"// ---- group '{g['name']}' ({proc})")
-        for name in g["instances"]:
-            out += group_storage(ctx, {"instances": [name]}, "")
+    for g in h.doc.groups:
+        proc = "supervisor process" if g.kernel else f"process of group '{g.name}'"
+        out.append(f"// ---- group '{g.name}' ({proc})")
+        for name in g.instances:
+            out += group_storage(ctx, [name], "")
             if name in h.ring_served:
                 ifaces = served_interfaces(h.doc, name, ("rpc",))
                 entries = ", ".join(f"{{{cxx_name(i)}::schema_hash, nullptr, &rt::dispatch_as<{cxx_name(i)}>}}"
@@ -102,11 +118,11 @@ def _storage(h: HostedNode) -> list[str]:
 
 def _construct(h: HostedNode) -> list[str]:
     out = []
-    for g in h.doc["groups"]:
-        param = "hosted::Node& node" if g["kernel"] else "hosted::Channel& to_kernel"
-        out.append(f"// Builds group '{g['name']}': its instances in start order, each after its clients.")
-        out.append(f"void construct_group_{g['name']}([[maybe_unused]] {param}) {{")
-        for name in g["instances"]:
+    for g in h.doc.groups:
+        param = "hosted::Node& node" if g.kernel else "hosted::Channel& to_kernel"
+        out.append(f"// Builds group '{g.name}': its instances in start order, each after its clients.")
+        out.append(f"void construct_group_{g.name}([[maybe_unused]] {param}) {{")
+        for name in g.instances:
             out += construct_instance(h.ctx, name)
             if name in h.ring_served:
                 for k, i in enumerate(served_interfaces(h.doc, name, ("rpc",))):
@@ -121,12 +137,12 @@ def _install(h: HostedNode) -> list[str]:
     out = ["// Runs in a group process (before its sandbox closes): builds the group and serves it.",
            "void install(hosted::GroupRuntime& group) {", "  const std::string_view name = group.name();"]
     for g in h.user_groups:
-        out.append(f"  if (name == {c_string(g['name'])}) {{")
-        out.append(f"    construct_group_{g['name']}(group.channel());")
-        for name in g["instances"]:
-            object_id = ctx.insts[name]["object_id"]
+        out.append(f"  if (name == {c_string(g.name)}) {{")
+        out.append(f"    construct_group_{g.name}(group.channel());")
+        for name in g.instances:
+            object_id = ctx.insts[name].object_id
             if name in h.ring_served:
-                full = c_string(f"service table full: cannot serve '{name}' in group '{g['name']}'")
+                full = c_string(f"service table full: cannot serve '{name}' in group '{g.name}'")
                 out.append(f"    if (!group.services().add({object_id}, &rt::serve_lidl, &t_{name})) "
                            f"::ambience::fatal({full});")
             for target, interface in h.shared_served:
@@ -135,10 +151,10 @@ def _install(h: HostedNode) -> list[str]:
                 k = ctx.sharing_index(name, interface)
                 out.append(f"    z_{name}_{k}.emplace(static_cast<{cxx_name(interface)}&>(i_{name}.get()), "
                            f"&group.arena());")
-                full = c_string(f"service table full: cannot serve '{name}' zero-copy in group '{g['name']}'")
+                full = c_string(f"service table full: cannot serve '{name}' zero-copy in group '{g.name}'")
                 out.append(f"    if (!z_{name}_{k}.get().install(group.services(), "
                            f"rt::sharing_target({object_id}, {k}))) ::ambience::fatal({full});")
-        out += [f"    (void)::ambience::spawn(start_group_{g['name']}());", "    return;", "  }"]
+        out += [f"    (void)::ambience::spawn(start_group_{g.name}());", "    return;", "  }"]
     return out + ["}", ""]
 
 
@@ -153,15 +169,15 @@ def _supervisor_tables(h: HostedNode) -> list[str]:
            "// group maps its callers' arenas read-only and reads the arguments in place)."]
     for name in h.ipc_callees:
         out.append(f"constexpr rt::GroupGrant g_{name}_grants[] = {{")
-        for c in h.doc["capabilities"]:
-            if c["callee"] == name and c["path"] == "ipc":
-                out.append(f"    {{{h.gid(c['caller'])}, rt::Grant{{{mask(c['procedures'])}}}}},  "
-                           f"// {c['caller']} ({c['interface']})")
+        for c in h.doc.capabilities:
+            if c.callee == name and c.path == "ipc":
+                out.append(f"    {{{h.gid(c.caller)}, rt::Grant{{{mask(c.procedures)}}}}},  "
+                           f"// {c.caller} ({c.interface})")
         out.append("};")
         for target, interface in h.relayed:
             if target == name:
                 k = ctx.sharing_index(name, interface)
-                out.append(f"rt::SharingRelay s_{name}_{k}{{nullptr, rt::sharing_target({ctx.insts[name]['object_id']}, "
+                out.append(f"rt::SharingRelay s_{name}_{k}{{nullptr, rt::sharing_target({ctx.insts[name].object_id}, "
                            f"{k}), {h.gid(name)}, g_{name}_grants}};  // {interface}, zero-copy")
         for target, interface, caller in h.served_up:
             if target == name:
@@ -172,20 +188,20 @@ def _supervisor_tables(h: HostedNode) -> list[str]:
     return out + [""]
 
 
-def _main(h: HostedNode, kernel: dict) -> list[str]:
+def _main(h: HostedNode, kernel: GroupPlan) -> list[str]:
     ctx = h.ctx
     out = ["int main(int argc, char** argv) {",
            "  hosted::run_group_if_requested(argc, argv, &install);  // group processes never return",
            "  hosted::Node node;", "  g_node = &node;"]
     for g in h.user_groups:
-        gid = ctx.group_id(g["name"])
+        gid = ctx.group_id(g.name)
         callers = sorted(set(h.callers_of.get(gid, [])))
         reads = (", {" + ", ".join(str(c) for c in callers) + "}") if callers else ""
         note = f"; maps the arenas of its callers {callers}" if callers else ""
-        out.append(f"  node.add_group(rt::hosted_group_options({c_string(g['name'])}{reads}));  // {gid}{note}")
-    out.append(f"  construct_group_{kernel['name']}(node);")
+        out.append(f"  node.add_group(rt::hosted_group_options({c_string(g.name)}{reads}));  // {gid}{note}")
+    out.append(f"  construct_group_{kernel.name}(node);")
     for name in h.ipc_callees:
-        object_id = ctx.insts[name]["object_id"]
+        object_id = ctx.insts[name].object_id
         for target, interface in h.relayed:
             if target != name:
                 continue
@@ -204,8 +220,9 @@ def _main(h: HostedNode, kernel: dict) -> list[str]:
             full = c_string(f"service table full: cannot serve '{name}' zero-copy to group {caller}")
             out.append(f"  if (!{z}.get().install(node.services(), rt::sharing_target({object_id}, "
                        f"{k}, {caller}))) ::ambience::fatal({full});")
-    failed = c_string(f"ambience: node '{h.doc['node']['name']}': the group processes did not start\n")
-    out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;", "  }",
+    failed = c_string(f"ambience: node '{h.doc.node.name}': the group processes did not start\n")
+    out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;",
+            "  }",
             "  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;",
             "  return rt::run_supervisor(node, argc, argv);", "}"]
     return out
