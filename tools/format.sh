@@ -51,7 +51,7 @@ if ((${#cxx[@]})); then
 fi
 if ((${#starlark[@]})); then
   if [ -x "$BUILDIFIER" ]; then
-    "$BUILDIFIER" -lint=off "${starlark[@]}"
+    style_buildifier -lint=off -- "${starlark[@]}"
     echo "format: buildifier: ${#starlark[@]} BUILD/.bzl files"
   else
     echo "format: error: buildifier missing at $BUILDIFIER (run tools/setup.sh)" >&2

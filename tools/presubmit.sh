@@ -66,7 +66,7 @@ if [ ! -x "$BUILDIFIER" ]; then
 elif ((${#changed_starlark[@]} == 0)); then
   report buildifier ok "no changed BUILD/.bzl files"
 else
-  if out=$("$BUILDIFIER" -mode=check -lint=off "${changed_starlark[@]}" 2>&1); then
+  if out=$(style_buildifier -mode=check -lint=off -- "${changed_starlark[@]}" 2>&1); then
     report buildifier ok "${#changed_starlark[@]} changed BUILD/.bzl files"
   else
     mapfile -t bad < <(sed -nE 's/^(.*) # reformat$/\1/p' <<<"$out")

@@ -21,6 +21,22 @@ style_starlark_filter() {
   grep -E '(^|/)(BUILD|BUILD\.bazel|WORKSPACE|WORKSPACE\.bazel)$|\.bzl$' | grep -vE '^third_party/' || true
 }
 
+# Runs buildifier with FLAGS on FILE...: `style_buildifier FLAGS... -- FILE...`. Deployment
+# manifests (BUILD files calling deployment()) are formatted as plain Starlark (-type=bzl): their
+# declarations stay one per line, as the tutorial writes them and as the planner's diagnostics
+# quote them; BUILD mode would split every call over several lines and reorder its attributes.
+style_buildifier() {
+  local flags=() manifests=() others=() f status=0
+  while (($#)) && [ "$1" != -- ]; do flags+=("$1"); shift; done
+  shift
+  for f in "$@"; do
+    if [[ "$f" =~ (^|/)BUILD(\.bazel)?$ ]] && grep -qE '^deployment\(' "$f"; then manifests+=("$f"); else others+=("$f"); fi
+  done
+  if ((${#others[@]})); then "$BUILDIFIER" "${flags[@]}" "${others[@]}" || status=$?; fi
+  if ((${#manifests[@]})); then "$BUILDIFIER" -type=bzl "${flags[@]}" "${manifests[@]}" || status=$?; fi
+  return "$status"
+}
+
 # Prints the paths on stdin that are regular files (drops deleted ones).
 style_existing() {
   local f

@@ -1,12 +1,12 @@
 // What MPU isolation costs a lidl call on a microcontroller: the same lidl call (Counter.add, a
 // u32 in, a u32 out) made N times three ways, timed with TIMER0 in the same run:
 //   in_image_zero_copy   both ends privileged in one image, lidl zero-copy ABI through
-//                        node::LocalChannel (what generated MCU nodes did before isolation)
+//                        node::LocalChannel (what generated single-image MCU nodes do)
 //   in_image_serialized  both ends privileged in one image, lidl RPC messages handed to the
 //                        generated dispatch() directly (serialization without isolation)
 //   isolated             caller and callee in two unprivileged MPU groups, lidl RPC messages
 //                        through the kernel (node::RingTransport -> supervisor -> RingServer):
-//                        what generated MCU nodes do now
+//                        what generated nodes with isolated MCU groups do
 // Run under `qemu -icount shift=0,sleep=off` (run.sh): 1 virtual ns per instruction, and
 // TIMER0 counts PCLK = 25 MHz virtual, i.e. 40 instructions per tick.
 #include <cstdint>

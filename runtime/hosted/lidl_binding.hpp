@@ -1,4 +1,4 @@
-// Binding generated lidl services to the hosted node (issue 4 step 3).
+// Binding generated lidl services to the hosted node: ring transport, servers, placement config.
 //
 // The lidl C++ generator emits per service an abstract class (e.g. camera_trap::FrameHandler),
 // `<Service>RpcClient<Transport>` (serializing client over lidl::Transport) and
@@ -188,8 +188,8 @@ class DirectChannel {
 
 // ---------------------------------------------------------------- placement config
 
-// Where one service instance runs. The deployment compiler (issue 5) will generate these; until
-// then a harness passes a small text config, one line per instance:
+// Where one service instance runs in a hand-written harness (generated nodes follow their plan):
+// a small text config, one line per instance:
 //   <instance> caller|kernel|group:<name> target=<id>
 // e.g. "echo group:workers target=7". Blank lines and '#' comments are ignored.
 struct Placement {

@@ -60,7 +60,7 @@ BOARDS: dict[str, Board] = {
               group_stack=MCU_GROUP_STACK, max_groups=6, max_ring_instances=16),
         # kernel/arch/hosted_linux: ServiceTable::kMax = 16 targets per process. Per group process:
         # its ring region (runtime/hosted kHostedRing: 32 elements of 64 KiB, ~2 MiB) and the
-        # two 1 MiB payload arenas.
+        # two payload arenas (kHostedArenaBytes, 32 MiB each; memfd pages cost memory once touched).
         Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
               kernel_ram=4 * MiB, group_overhead=4 * MiB, max_ring_targets=16),
     )
