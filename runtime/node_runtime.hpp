@@ -1,4 +1,4 @@
-// What generated per-node code (tools/ambience/codegen.py) builds on: object slots constructed
+// What generated per-node code (tools/ambience/codegen/) builds on: object slots constructed
 // in start order, the same-node cross-group channel with its capability check, the network
 // transport seam for RPC, and the table of objects a node serves to other nodes.
 //
