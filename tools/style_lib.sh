@@ -5,7 +5,8 @@
 # for each platform. Pinned by version and by the registry's integrity hash of the tarball.
 BUILDIFIER_VERSION=8.2.1
 BUILDIFIER_INTEGRITY="sha512-eZ/Aq+2r4PcJa6LbPCT6ffgIJfTU/gYilqIzoX2OLM4nNkbQC6tTMPZNn7aHHjhGPxbNLv41zm4Xqt1olCLgXw=="
-BUILDIFIER="${BUILDIFIER:-${XDG_CACHE_HOME:-$HOME/.cache}/ambience/buildifier-$BUILDIFIER_VERSION/buildifier}"
+# The user's cache (HOME may be unset, e.g. in a Bazel test).
+BUILDIFIER="${BUILDIFIER:-${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/ambience/buildifier-$BUILDIFIER_VERSION/buildifier}"
 
 # Generated code (golden files are compared byte for byte with the code generator's output) and
 # third-party shims keep their own layout.
