@@ -69,7 +69,8 @@ fi
 # buildifier (formats BUILD/.bzl files; tools/format.sh, tools/presubmit.sh): the binary for this
 # machine out of the pinned @bazel/buildifier npm tarball, into the user's cache (outside the repo).
 source "$here/style_lib.sh"
-if [ ! -x "$BUILDIFIER" ] || ! "$BUILDIFIER" --version 2>/dev/null | grep -qF "version: $BUILDIFIER_VERSION"; then
+have=$("$BUILDIFIER" --version 2>/dev/null || true)
+if [[ "$have" != *"version: $BUILDIFIER_VERSION"* ]]; then
   case "$(uname -s)-$(uname -m)" in
     Linux-x86_64) platform=linux_amd64 ;;
     Linux-aarch64) platform=linux_arm64 ;;
@@ -77,6 +78,7 @@ if [ ! -x "$BUILDIFIER" ] || ! "$BUILDIFIER" --version 2>/dev/null | grep -qF "v
   esac
   echo "setup: installing buildifier $BUILDIFIER_VERSION ($platform) into $(dirname "$BUILDIFIER")" >&2
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   if ! (cd "$tmp" && npm pack --silent "@bazel/buildifier@$BUILDIFIER_VERSION" >pack.log 2>&1); then
     tail -5 "$tmp/pack.log" >&2
     echo "setup: error: npm could not fetch @bazel/buildifier@$BUILDIFIER_VERSION" >&2
@@ -92,7 +94,6 @@ print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()
   mkdir -p "$(dirname "$BUILDIFIER")"
   tar -xzf "$tarball" -C "$tmp" "package/buildifier-$platform"
   install -m 0755 "$tmp/package/buildifier-$platform" "$BUILDIFIER"
-  rm -rf "$tmp"
 fi
 
 for tool in bazel arm-none-eabi-gcc qemu-system-arm nginx dot clang-format clang-format-diff "$BUILDIFIER"; do
