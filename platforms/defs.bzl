@@ -6,7 +6,7 @@ ordinary `bazel build //...` and produces <name>.elf, <name>.bin and <name>.size
 and expected console lines, and fails a hung image at its timeout.
 """
 
-load("//platforms/boards:boards.bzl", "board_info")
+load("//platforms/boards:boards.bzl", "BOARDS", "board_info")
 
 def _platform_transition_impl(settings, attr):
     return {"//command_line_option:platforms": str(attr.platform)}
@@ -114,8 +114,10 @@ def qemu_test(name, image, board, expect = [], exit_code = 0, timeout_s = 30, si
         **kwargs
     )
 
-def portable_cc_test(name, srcs, deps = [], copts = [], boards = ["mps2_an386", "mps2_an500"], timeout_s = 60, **kwargs):
-    """One test source, three runs: a host cc_test and a QEMU run per board (same code, same checks).
+def portable_cc_test(name, srcs, deps = [], copts = [], boards = None, timeout_s = 60, **kwargs):
+    """One test source, several runs: a host cc_test and a QEMU run per board (same code, same checks).
+
+    boards: board names; default every MCU board of platforms/boards/boards.bzl.
 
     The sources use kernel/testing/test.hpp; its runner prints a summary and sets the exit status.
     """
@@ -126,7 +128,7 @@ def portable_cc_test(name, srcs, deps = [], copts = [], boards = ["mps2_an386", 
         copts = copts,
         **kwargs
     )
-    for board in boards:
+    for board in (boards if boards != None else sorted(BOARDS.keys())):
         mcu_image(
             name = name + "_" + board,
             board = board,

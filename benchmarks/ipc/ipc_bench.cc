@@ -18,8 +18,9 @@
 #include <vector>
 
 #include "benchmarks/ipc/ipc_bench.lidl.hpp"
-#include "runtime/hosted/lidl_binding.hpp"
+#include "runtime/hosted/hosted_node.hpp"
 #include "runtime/hosted/lidl_sharing.hpp"
+#include "runtime/hosted/transport.hpp"
 #include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/fiber.hpp"
 #include "kernel/core/job.hpp"
@@ -524,7 +525,7 @@ class AdderImpl final : public ipcbench::Adder {
   Task<std::uint32_t> add(std::uint32_t a, std::uint32_t b) override { co_return a + b; }
 };
 constexpr std::uint32_t kAdderTarget = 20;
-constexpr std::uint32_t kBulkShared = 21, kBulkSerialized = 22;
+constexpr std::uint32_t kBulkShared = 21, kBulkSerialized = 22, kDriverTarget = 23;
 
 // Touches the first and last byte (like touch_span): the figure is the cost of getting the span
 // to the callee, not of reading it.
@@ -576,15 +577,59 @@ std::unique_ptr<Node> make_node(const CpuPlacement& pl, std::size_t arena_bytes)
   return node;
 }
 
+template <class Interface>
+void serve_serialized(GroupRuntime& rt, std::uint32_t target, Interface& impl) {
+  static node::LidlEntry entries[] = {{Interface::schema_hash, &impl, &node::dispatch_as<Interface>}};
+  static node::LidlTarget lidl_target{entries};
+  rt.services().add(target, &node::serve_lidl, &lidl_target);
+}
+
+// In group "driver": calls Bulk.touch in group "server" through the supervisor, zero-copy or
+// serialized, with bytes that lie in its own arena.
+class DriverImpl final : public ipcbench::Driver {
+ public:
+  DriverImpl(GroupRuntime& rt)
+      : rt_(rt), sharing_(rt.channel(), kBulkShared), shared_(sharing_), transport_(rt.channel(), kBulkSerialized),
+        serialized_(transport_, req_, rep_) {}
+  Task<std::uint64_t> drive(std::uint32_t size, std::uint32_t calls, bool serialized) override {
+    if (!data_ || data_.size() < size) data_ = rt_.arena().allocate(size, 64);
+    if (!data_) co_return 0;
+    for (std::uint32_t i = 0; i < size; i += 4096) data_.data()[i] = static_cast<std::byte>(i >> 12);
+    const std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(data_.data()), size);
+    const std::uint64_t expect = std::uint64_t{data.front()} + data.back() + data.size();
+    ipcbench::Bulk& bulk = serialized ? static_cast<ipcbench::Bulk&>(serialized_) : shared_;
+    const std::uint64_t t0 = arch::now_us();
+    for (std::uint32_t i = 0; i < calls; ++i) {
+      if (co_await bulk.touch(data) != expect) co_return 0;  // a wrong answer is no figure
+    }
+    co_return std::max<std::uint64_t>(1, (arch::now_us() - t0) * 1000);
+  }
+  Task<std::uint64_t> copied() override { co_return sharing_.stats().bytes_copied; }
+
+ private:
+  GroupRuntime& rt_;
+  SharedBuffer data_;
+  node::GroupSharing<ipcbench::Bulk> sharing_;
+  ipcbench::BulkZeroCopyClient<node::GroupSharing<ipcbench::Bulk>> shared_;
+  ChannelTransport transport_;
+  lidl::HeapMessageBuffer req_, rep_;
+  ipcbench::BulkRpcClient<ChannelTransport> serialized_;
+};
+
 void install_adder(GroupRuntime& rt) {
+  if (rt.name() == "driver") {
+    static DriverImpl driver(rt);
+    serve_serialized<ipcbench::Driver>(rt, kDriverTarget, driver);
+    return;
+  }
   static AdderImpl impl;
-  static LidlServer<ipcbench::Adder> server(impl, &rt.arena());
-  server.install(rt.services(), kAdderTarget);
+  serve_serialized<ipcbench::Adder>(rt, kAdderTarget, impl);
   static BulkImpl bulk;
   static SharingServer<ipcbench::Bulk> shared(bulk, &rt.arena());
   shared.install(rt.services(), kBulkShared);
-  static LidlServer<ipcbench::Bulk> serialized(bulk, &rt.arena());
-  serialized.install(rt.services(), kBulkSerialized);
+  static node::LidlEntry bulk_entries[] = {{ipcbench::Bulk::schema_hash, &bulk, &node::dispatch_as<ipcbench::Bulk>}};
+  static node::LidlTarget bulk_target{bulk_entries};
+  rt.services().add(kBulkSerialized, &node::serve_lidl, &bulk_target);
 }
 
 }  // namespace
@@ -791,15 +836,9 @@ int main(int argc, char** argv) {
     ChannelTransport transport(node->channel(0), kAdderTarget, &node->arena(0), node->group_arena(0));
     lidl::HeapMessageBuffer req, rep;
     ipcbench::AdderRpcClient<ChannelTransport> cross_group(transport, req, rep);
-    // The harness config picks the client; the calling code below only sees ipcbench::Adder&.
-    auto bind = [&](const char* config) -> ipcbench::Adder& {
-      std::vector<hosted::Placement> ps;
-      PlacementError err;
-      if (!parse_placements(config, ps, err) || ps.empty()) {
-        std::fprintf(stderr, "bad placement config: %d:%d: %s\n", err.line, err.column, err.message.c_str());
-        std::exit(2);
-      }
-      if (ps[0].where == hosted::Placement::Where::group) return cross_group;
+    // The placement picks the client; the calling code below only sees ipcbench::Adder&.
+    auto bind = [&](bool in_a_group_process) -> ipcbench::Adder& {
+      if (in_a_group_process) return cross_group;
       return impl;  // same group: a direct (virtual) call through the generated interface
     };
     struct S {
@@ -836,9 +875,9 @@ int main(int argc, char** argv) {
     std::vector<double> d, sm, zc, cr;
     for (int r = 0; r < reps; ++r) {
       d.push_back(loop_adder(nullptr, 0, t_short * 2));
-      sm.push_back(loop_adder(&bind("adder caller target=20"), 1, t_short * 2));
+      sm.push_back(loop_adder(&bind(false), 1, t_short * 2));
       zc.push_back(loop_adder(&same_group, 1, t_short * 2));
-      cr.push_back(loop_adder(&bind("adder group:server target=20"), 1, t_short * 2));
+      cr.push_back(loop_adder(&bind(true), 1, t_short * 2));
     }
     direct_ns = median(d);
     same_ns = median(sm);
@@ -911,6 +950,82 @@ int main(int argc, char** argv) {
     row("generated_span", "shared_in_place", "16MiB", "unpinned", gen16m, "us");
     row("generated_span", "shared_one_copy", "16MiB", "unpinned", gen16m_heap, "us");
     row("generated_span", "serializing", "16MiB", "unpinned", gen16m_serial, "us");
+  }
+
+  // ---------------- 5. generated client, span<u8> from one group process to another
+  std::printf("\n== generated ipcbench.Bulk.touch(span<u8>) group process -> group process through the supervisor, "
+              "1 in flight, unpinned (us/call, timed in the calling group) ==\n");
+  double g2g4k = 0, g2g16m = 0, g2g4k_serial = 0, g2g16m_serial = 0;
+  {
+    pin_self(-1);
+    Node node;
+    GroupOptions server = node::hosted_group_options("server", {1});
+    server.kernel_arena_bytes = 40u << 20;  // the serialized relay's copy of a 16 MiB request
+    GroupOptions driver = node::hosted_group_options("driver");
+    driver.group_arena_bytes = 40u << 20;  // the 16 MiB span + the serialized client's staging copy
+    const int s = node.add_group(server);
+    const int d = node.add_group(driver);
+    const node::GroupGrant grants[] = {{d, node::Grant{~std::uint64_t{0}}}};
+    node::SharingRelay shared_relay{&node, kBulkShared, s, grants};
+    node::HostedRelay serial_relay{&node, kBulkSerialized, s, nullptr, grants};
+    if (!node.services().add(kBulkShared, &node::relay_sharing, &shared_relay) ||
+        !node.services().add(kBulkSerialized, &node::relay, &serial_relay) || node.start() != Status::ok) {
+      std::fprintf(stderr, "cannot start the group -> group node\n");
+      return 2;
+    }
+    ChannelTransport transport(node.channel(d), kDriverTarget);
+    lidl::HeapMessageBuffer req, rep;
+    ipcbench::DriverRpcClient<ChannelTransport> drv(transport, req, rep);
+    bool failed = false;
+    auto run = [&](std::uint32_t size, std::uint32_t calls, bool serialized) {
+      std::uint64_t ns = 0;
+      bool done = false;
+      auto t = [](ipcbench::DriverRpcClient<ChannelTransport>* c, std::uint32_t size, std::uint32_t calls,
+                  bool serialized, std::uint64_t* ns, bool* done) -> Task<void> {
+        const auto r = co_await c->call_drive(size, calls, serialized);
+        *ns = r.ok() ? r.value() : 0;
+        *done = true;
+      };
+      (void)spawn(t(&drv, size, calls, serialized, &ns, &done));
+      node.run_until([&] { return done; });
+      if (ns == 0) failed = true;
+      return static_cast<double>(ns);
+    };
+    // us per call: calibrated so one run lasts about t_short * 2, median of `reps` runs.
+    auto us_per_call = [&](std::uint32_t size, bool serialized) {
+      const double first_ns = run(size, 2, serialized) / 2;  // also warms the arenas' pages
+      const auto calls = static_cast<std::uint32_t>(std::clamp(t_short * 2 * 1e9 / std::max(first_ns, 1.0), 2.0, 20000.0));
+      std::vector<double> v;
+      for (int r = 0; r < reps; ++r) v.push_back(run(size, calls, serialized) / calls / 1e3);
+      return median(v);
+    };
+    g2g4k = us_per_call(4u << 10, false);
+    g2g16m = us_per_call(16u << 20, false);
+    g2g4k_serial = us_per_call(4u << 10, true);
+    g2g16m_serial = us_per_call(16u << 20, true);
+    std::uint64_t copied = 1;
+    {
+      bool done = false;
+      auto t = [](ipcbench::DriverRpcClient<ChannelTransport>* c, std::uint64_t* out, bool* done) -> Task<void> {
+        const auto r = co_await c->call_copied();
+        *out = r.ok() ? r.value() : 1;
+        *done = true;
+      };
+      (void)spawn(t(&drv, &copied, &done));
+      node.run_until([&] { return done; });
+    }
+    if (failed || shared_relay.denied != 0 || serial_relay.denied != 0) {
+      std::fprintf(stderr, "group -> group benchmark: wrong answer or failed call\n");
+      return 2;
+    }
+    std::printf("zero-copy: 4 KiB %.2f us, 16 MiB %.2f us (%s); serialized relay: 4 KiB %.2f us, 16 MiB %.1f us\n",
+                g2g4k, g2g16m, copied == 0 ? "no copy" : "COPIED", g2g4k_serial, g2g16m_serial);
+    if (copied != 0) return 2;
+    row("group_to_group", "shared_in_place", "4KiB", "unpinned", g2g4k, "us");
+    row("group_to_group", "shared_in_place", "16MiB", "unpinned", g2g16m, "us");
+    row("group_to_group", "serialized_relay", "4KiB", "unpinned", g2g4k_serial, "us");
+    row("group_to_group", "serialized_relay", "16MiB", "unpinned", g2g16m_serial, "us");
+    node.stop();
   }
 
   std::printf("\n== per in-flight request: coroutine frame vs fiber stack (256 requests waiting on upstream) ==\n");
@@ -1016,6 +1131,9 @@ int main(int argc, char** argv) {
               same_ns, direct_ns, same_ns / direct_ns, cross_ns / same_ns);
   std::printf("span 16 MiB %.2f us vs 4 KiB %.2f us -> %.2fx (target <= 2x); pipes/ring at 1 MiB = %.0fx (target >= 50x)\n",
               span16m, span4k, span16m / span4k, linux1m / span1m);
+  std::printf("group -> group span 16 MiB %.2f us vs 4 KiB %.2f us -> %.2fx (target <= 2x); serialized relay "
+              "16 MiB %.1f us -> %.0fx the zero-copy call\n",
+              g2g16m, g2g4k, g2g16m / g2g4k, g2g16m_serial, g2g16m_serial / g2g16m);
   std::printf("coroutine frame %.0f B/request (target <= 256); coroutine/fiber throughput %.1fx (target >= 2x)\n",
               frame_per_req, coro_rate / fiber_rate);
   std::printf("(scalar 16 B, 1 in flight, args table: static %.2f us vs linux %.2f us)\n\n", rtt_static_16, rtt_linux_16);
@@ -1033,6 +1151,9 @@ int main(int argc, char** argv) {
   result("ipc_generated_span_16mib_vs_4kib", gen16m, "us", gen4k, gen16m / gen4k);
   result("ipc_generated_span_16mib_one_copy_vs_in_place", gen16m_heap, "us", gen16m, gen16m_heap / gen16m);
   result("ipc_generated_span_16mib_serializing_vs_shared", gen16m_serial, "us", gen16m, gen16m_serial / gen16m);
+  result("ipc_group_to_group_span_16mib_vs_4kib", g2g16m, "us", g2g4k, g2g16m / g2g4k);
+  result("ipc_group_to_group_serialized_16mib_vs_4kib", g2g16m_serial, "us", g2g4k_serial, g2g16m_serial / g2g4k_serial);
+  result("ipc_group_to_group_16mib_serialized_vs_shared", g2g16m_serial, "us", g2g16m, g2g16m_serial / g2g16m);
   result("ipc_coroutine_frame_bytes_per_request", frame_per_req, "B", fiber_per_req, fiber_per_req / frame_per_req);
   result("ipc_coroutine_vs_fiber_rps", coro_rate, "requests/s", fiber_rate, coro_rate / fiber_rate);
   for (const Row& r : g_rows) {

@@ -1,12 +1,17 @@
 // What MPU isolation costs a lidl call on a microcontroller: the same lidl call (Counter.add, a
-// u32 in, a u32 out) made N times three ways, timed with TIMER0 in the same run:
+// u32 in, a u32 out) made N times four ways, timed with TIMER0 in the same run:
 //   in_image_zero_copy   both ends privileged in one image, lidl zero-copy ABI through
-//                        node::LocalChannel (what generated single-image MCU nodes do)
+//                        node::LocalChannel (single-image MCU nodes)
 //   in_image_serialized  both ends privileged in one image, lidl RPC messages handed to the
 //                        generated dispatch() directly (serialization without isolation)
-//   isolated             caller and callee in two unprivileged MPU groups, lidl RPC messages
-//                        through the kernel (node::RingTransport -> supervisor -> RingServer):
-//                        what generated nodes with isolated MCU groups do
+//   isolated             caller and callee in two unprivileged MPU groups, the generated
+//                        zero-copy client over node::RingZeroCopyChannel: typed calls through the
+//                        kernel's direct call, served in place by serve_procedure (what
+//                        generated isolated MCU nodes use for group -> group calls)
+//   isolated_serialized  the same groups, lidl RPC messages through the kernel
+//                        (node::RingTransport -> supervisor -> RingServer's dispatch())
+// Both isolated variants run under the plan's kind of grant (procedure `add` only, the lidl
+// envelope's procedure field registered), so the capability check is part of the figure.
 // Run under `qemu -icount shift=0,sleep=off` (run.sh): 1 virtual ns per instruction, and
 // TIMER0 counts PCLK = 25 MHz virtual, i.e. 40 instructions per tick.
 #include <cstdint>
@@ -63,10 +68,10 @@ class CounterService final : public bench::Counter {
 };
 
 // Calls add(1) kCalls times after one warm-up call; returns TIMER0 ticks (down-counter) and
-// checks every answer.
+// checks every answer (a failed call answers 0; the counter may have counted earlier calls).
 Task<void> run_calls(bench::Counter& counter, std::uint32_t* ticks, bool* ok) {
   std::uint32_t expect = co_await counter.add(1);
-  *ok = expect == 1;
+  *ok = expect != 0;
   const std::uint32_t t0 = kTimer.value();
   for (std::uint32_t i = 0; i < kCalls; ++i) {
     const std::uint32_t got = co_await counter.add(1);
@@ -82,9 +87,11 @@ std::uint32_t run_in_kernel(Task<void> task) {
   return 1;
 }
 
-// ---- the isolated variant: two unprivileged groups
+// ---- the isolated variants: two unprivileged groups
 constexpr std::uint32_t kStack = 2048, kState = 6144;
-constexpr std::uint16_t kCounterInstance = 0;
+constexpr std::uint16_t kCounterInstance = 0, kMeasureInstance = 1;
+// The methods of the client group's measure instance: which client loops over the calls.
+constexpr std::uint16_t kMeasureZeroCopy = 1, kMeasureSerialized = 2;
 AMBIENCE_GROUP_MEMORY(g_server_mem, kStack, kState);
 AMBIENCE_GROUP_MEMORY(g_client_mem, kStack, kState);
 
@@ -92,27 +99,71 @@ Task<Status> serve_counter(void* impl, std::span<const std::byte> request, ::amb
   co_return co_await dispatch(*static_cast<bench::Counter*>(impl), request, reply);
 }
 
+// The typed calls of the counter, as the deployment compiler writes them (serve_typed_<instance>).
+Status serve_typed_counter(mcu::GroupRuntime& runtime, void* impl, mcu::ServiceCall& call) {
+  bench::Counter& counter = *static_cast<bench::Counter*>(impl);
+  switch (call.method) {
+    case 0: return rt::serve_procedure<bench::Counter, 0>(runtime, call, [&](auto&... a) { return counter.add(a...); });
+  }
+  return Status::not_found;
+}
+
 void server_entry(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
   auto* service = runtime.make<CounterService>();
-  auto* server = runtime.make<rt::RingServer>(runtime, &serve_counter, static_cast<bench::Counter*>(service));
+  bench::Counter& counter = *service;
+  auto* server = runtime.make<rt::RingServer>(runtime, &serve_counter, &counter,
+                                              rt::TypedCalls{&serve_typed_counter, &counter});
   if (server == nullptr || !runtime.enable_core()) mcu::sys::exit(1);
   runtime.serve(kCounterInstance, server->binding());
   runtime.serve_forever();
 }
 
+// The client group: both kinds of generated clients of the server's Counter. The kernel calls
+// its measure instance once per variant; the result is {TIMER0 ticks, all answers right}.
+struct Clients {
+  mcu::GroupRuntime* runtime;
+  bench::Counter* zero_copy;
+  bench::Counter* serialized;
+
+  static Status measure(void* self, mcu::ServiceCall& call) {
+    auto& c = *static_cast<Clients*>(self);
+    bench::Counter* client = call.method == kMeasureZeroCopy    ? c.zero_copy
+                             : call.method == kMeasureSerialized ? c.serialized
+                                                                 : nullptr;
+    if (client == nullptr || call.result_cap < 8) return Status::not_found;
+    std::uint32_t out[2] = {0, 0};
+    bool ok = false;
+    const Status ran = c.runtime->run(run_calls(*client, &out[0], &ok));
+    if (ran != Status::ok) return ran;
+    out[1] = ok ? 1 : 0;
+    mcu::copy_bytes(call.result, out, sizeof out);
+    call.result_len = sizeof out;
+    return Status::ok;
+  }
+};
+
 void client_entry(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
+  using Channel = rt::RingZeroCopyChannel<bench::Counter>;
+  auto* channel = runtime.make<Channel>(runtime, kCounterInstance);
+  auto* zero_copy = runtime.make<bench::CounterZeroCopyClient<Channel>>(*channel);
   auto* transport = runtime.make<rt::RingTransport>(runtime, kCounterInstance);
   auto* request = runtime.make<rt::RingMessageBuffer>();
   auto* reply = runtime.make<rt::RingMessageBuffer>();
-  auto* client = runtime.make<bench::CounterRpcClient<rt::RingTransport>>(*transport, *request, *reply);
-  auto* ticks = runtime.make<std::uint32_t>(0u);
-  auto* ok = runtime.make<bool>(false);
-  if (ticks == nullptr || !runtime.enable_core()) mcu::sys::exit(1);
-  runtime.run(run_calls(*client, ticks, ok));
-  // Report to the kernel through the exit code: ticks (>= 0), or -1 if an answer was wrong.
-  mcu::sys::exit(*ok ? static_cast<int>(*ticks) : -1);
+  auto* serialized = runtime.make<bench::CounterRpcClient<rt::RingTransport>>(*transport, *request, *reply);
+  auto* clients = runtime.make<Clients>(Clients{&runtime, zero_copy, serialized});
+  if (clients == nullptr || !runtime.enable_core()) mcu::sys::exit(1);
+  runtime.serve(kMeasureInstance, mcu::ServiceBinding{&Clients::measure, clients});
+  runtime.serve_forever();
+}
+
+// Ticks of one isolated variant (0 on failure).
+std::uint32_t measure_isolated(mcu::Supervisor& s, std::uint16_t variant, bool* ok) {
+  std::uint32_t out[2] = {0, 0}, len = 0;
+  const Status st = s.call(kMeasureInstance, variant, nullptr, 0, out, sizeof out, &len);
+  *ok = st == Status::ok && len == sizeof out && out[1] == 1;
+  return *ok ? out[0] : 0;
 }
 
 void report(const char* id, const char* what, double per_call, double baseline) {
@@ -158,18 +209,26 @@ int main() {
   const int server_id = s.add_group(server);
   const int client_id = s.add_group(client);
   s.bind_group_instance(kCounterInstance, server_id);
-  s.allow(client_id, kCounterInstance);
+  s.bind_group_instance(kMeasureInstance, client_id);
+  s.set_procedure_field(rt::kLidlProcedureField);
+  s.allow(client_id, kCounterInstance, 1ull << 0);  // Counter.add, as a plan grants it
   s.start();
-  s.run_until([&] { return s.exited(client_id) || s.stats(client_id).restarts != 0; });
-  const int iso = s.exited(client_id) ? s.exit_code(client_id) : -1;
+  bool iso_ok = false, iso_ser_ok = false;
+  const std::uint32_t iso_ticks = measure_isolated(s, kMeasureZeroCopy, &iso_ok);
+  const std::uint32_t iso_ser_ticks = measure_isolated(s, kMeasureSerialized, &iso_ser_ok);
 
-  all_ok = zc_ok && ser_ok && iso > 0;
+  all_ok = zc_ok && ser_ok && iso_ok && iso_ser_ok && s.stats(client_id).restarts == 0 &&
+           s.stats(server_id).restarts == 0 && s.stats(client_id).denied == 0;
   const double zc = zc_ticks * kInstructionsPerTick / kCalls;
   const double ser = ser_ticks * kInstructionsPerTick / kCalls;
-  const double isolated = iso * kInstructionsPerTick / kCalls;
+  const double isolated = iso_ticks * kInstructionsPerTick / kCalls;
+  const double isolated_serialized = iso_ser_ticks * kInstructionsPerTick / kCalls;
+  ::ambience::println("direct calls taken by the client: ", s.stats(client_id).direct, " of ", 2 * (kCalls + 1));
   report("mcu_lidl_call_in_image_zero_copy", "in image, zero-copy (LocalChannel)", zc, 0);
   report("mcu_lidl_call_in_image_serialized", "in image, serialized (dispatch)", ser, zc);
-  report("mcu_lidl_call_isolated", "isolated groups, through the kernel", isolated, zc);
-  ::ambience::println(all_ok ? "BENCH OK" : "BENCH FAILED: a call returned a wrong answer or the client faulted");
+  report("mcu_lidl_call_isolated", "isolated groups, zero-copy client (RingZeroCopyChannel)", isolated, zc);
+  report("mcu_lidl_call_isolated_serialized", "isolated groups, serialized (RingTransport)", isolated_serialized, isolated);
+  s.print_stats();
+  ::ambience::println(all_ok ? "BENCH OK" : "BENCH FAILED: a call returned a wrong answer, was refused, or a group faulted");
   return all_ok ? 0 : 1;
 }

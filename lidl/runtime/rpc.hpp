@@ -23,6 +23,9 @@ inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::uint8_t kKindRequest = 1;
 inline constexpr std::uint8_t kKindReply = 2;
 inline constexpr std::size_t kHeaderSize = 24;
+// Where a request's procedure id is (little-endian u16): IPC layers that check capabilities
+// without decoding the envelope read it there.
+inline constexpr std::size_t kProcedureOffset = 6;
 
 // Status codes on the wire (stable numbers, independent of ambience::Status's order).
 enum class WireStatus : std::uint32_t {
@@ -80,7 +83,7 @@ struct Header {
     store<std::uint32_t>(p, kMagic);
     p[4] = std::byte{kVersion};
     p[5] = std::byte{kind};
-    store<std::uint16_t>(p + 6, procedure);
+    store<std::uint16_t>(p + kProcedureOffset, procedure);
     store<std::uint64_t>(p + 8, schema_hash);
     store<std::uint32_t>(p + 16, call_id);
     store<std::uint32_t>(p + 20, status);
@@ -90,7 +93,7 @@ struct Header {
     if (m.size() < kHeaderSize) return false;
     if (load<std::uint32_t>(m.data()) != kMagic || std::to_integer<std::uint8_t>(m[4]) != kVersion) return false;
     kind = std::to_integer<std::uint8_t>(m[5]);
-    procedure = load<std::uint16_t>(m.data() + 6);
+    procedure = load<std::uint16_t>(m.data() + kProcedureOffset);
     schema_hash = load<std::uint64_t>(m.data() + 8);
     call_id = load<std::uint32_t>(m.data() + 16);
     status = load<std::uint32_t>(m.data() + 20);

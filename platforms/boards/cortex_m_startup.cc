@@ -6,7 +6,7 @@
 #include "platforms/boards/board.hpp"
 
 extern "C" {
-// Linker script symbols (platforms/boards/cortex_m.ld).
+// Linker script symbols (platforms/boards/cortex_m.ld.in).
 extern std::uint32_t __stack_top;
 extern std::uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end;
 extern void (*__preinit_array_start[])();

@@ -1,5 +1,6 @@
 #include "runtime/hosted/hosted_node.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -9,7 +10,7 @@
 #include "kernel/core/arch.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/sleep.hpp"
-#include "runtime/hosted/lidl_binding.hpp"
+#include "runtime/hosted/payload.hpp"
 
 namespace ambience::node {
 namespace {
@@ -21,21 +22,24 @@ int caller_group_of(hosted::Node& node, const hosted::Channel* channel) {
   return -2;  // unknown: matches no grant
 }
 
-// The arenas that go with a channel: where this side puts requests/replies larger than an element
-// (`mine`, read-only for the peer) and the peer's arena as mapped here (`peer`).
-struct Arenas {
-  hosted::Arena* mine = nullptr;
-  std::span<const std::byte> peer;
-};
-Arenas arenas_for(const hosted::Channel& ch) {
-  if (hosted::GroupRuntime* rt = hosted::GroupRuntime::current(); rt != nullptr && &rt->channel() == &ch)
-    return {&rt->arena(), rt->kernel_arena()};
-  if (hosted::Node* node = hosted::Node::current(); node != nullptr) {
-    for (int g = 0; g < node->groups(); ++g) {
-      if (&node->channel(g) == &ch) return {&node->arena(g), node->group_arena(g)};
-    }
+bool granted(std::span<const GroupGrant> grants, int caller, std::uint16_t procedure) {
+  for (const auto& g : grants) {
+    if (g.caller_group == caller && g.grant.allows(procedure)) return true;
   }
-  return {};
+  return false;
+}
+
+// The node log line of a refused call: the 1st, 2nd, 4th, 8th ... refusal per relay, so a caller
+// that keeps trying cannot flood the log, and the count says how many there were.
+void report_denied(std::uint32_t count, int caller_group, std::uint32_t target, std::uint16_t procedure) {
+  if ((count & (count - 1)) != 0) return;
+  char line[160];
+  std::snprintf(line, sizeof line,
+                "ambience: refused a call of group %d to target 0x%x procedure %u (not granted by the plan; %u "
+                "refusals so far)\n",
+                caller_group, static_cast<unsigned>(target), static_cast<unsigned>(procedure),
+                static_cast<unsigned>(count));
+  print(std::string_view(line));
 }
 
 // Replies larger than an element, by (channel, element): each stays alive until the caller reuses
@@ -45,43 +49,28 @@ std::map<std::pair<const hosted::Channel*, std::uint32_t>, hosted::SharedBuffer>
   return held;
 }
 
-// Copies a request out of its ring element, or out of the caller's arena when the element names
-// a buffer there: the peer can still write shared memory. Empty if the element is malformed.
+// Copies a request out of shared memory (its element, or the caller's arena the element names):
+// the peer can still write it. Empty if the element is malformed.
 std::vector<std::byte> copy_request(hosted::Channel& ch, const hosted::Channel::Request& r,
                                     std::span<const std::byte> peer_arena) {
   held_replies().erase({&ch, r.index});
-  const std::uint32_t n = r.header.size;
-  if (n > ch.endpoint().payload_capacity()) return {};
-  std::span<const std::byte> source{ch.payload(r.index), n};
-  if ((r.header.flags & hosted::kFlagArenaPayload) != 0) {
-    hosted::BufferRef ref;
-    if (n != sizeof ref) return {};
-    std::memcpy(&ref, source.data(), sizeof ref);
-    bool ok = false;
-    source = hosted::resolve(peer_arena.data(), peer_arena.size(), ref, ok);
-    if (!ok) return {};
-  }
+  bool ok = false;
+  const auto source = hosted::read_payload(ch, r.index, r.header, peer_arena, ok);
+  if (!ok) return {};
   return std::vector<std::byte>(source.begin(), source.end());
 }
 
+// Answers a request: inline, or from this side's arena (which the caller maps read-only).
 Status answer(hosted::Channel& ch, const hosted::Channel::Request& r, Status status,
               std::span<const std::byte> reply) {
   ch.header(r.index)->flags = 0;
   if (status != Status::ok) return ch.respond(r, status, 0);
-  if (reply.size() <= ch.endpoint().payload_capacity()) {
-    std::memcpy(ch.payload(r.index), reply.data(), reply.size());
-    return ch.respond(r, Status::ok, static_cast<std::uint32_t>(reply.size()));
-  }
-  // Larger than an element: into this side's arena, which the caller maps read-only.
-  hosted::Arena* arena = arenas_for(ch).mine;
-  hosted::SharedBuffer buf = arena != nullptr ? arena->allocate(reply.size(), 64) : hosted::SharedBuffer();
-  if (!buf) return ch.respond(r, Status::no_memory, 0);
-  std::memcpy(buf.data(), reply.data(), reply.size());
-  const hosted::BufferRef ref = buf.ref();
-  std::memcpy(ch.payload(r.index), &ref, sizeof ref);
-  ch.header(r.index)->flags = hosted::kFlagArenaPayload;
-  held_replies()[{&ch, r.index}] = std::move(buf);
-  return ch.respond(r, Status::ok, sizeof ref);
+  hosted::WrittenPayload out;
+  const Status s = hosted::write_payload(ch, r.index, reply, hosted::arenas_of(ch).mine, out);
+  if (s != Status::ok) return ch.respond(r, s, 0);
+  ch.header(r.index)->flags = out.flags;
+  if (out.buffer) held_replies()[{&ch, r.index}] = std::move(out.buffer);
+  return ch.respond(r, Status::ok, out.size);
 }
 
 Task<void> serve_task(const LidlTarget* target, hosted::Channel* ch, hosted::Channel::Request r,
@@ -101,12 +90,8 @@ Task<void> relay_task(HostedRelay* rel, hosted::Channel* from, hosted::Channel::
     co_return;
   }
   const int caller = caller_group_of(*rel->node, from);
-  bool allowed = false;
-  for (const auto& g : rel->grants) {
-    if (g.caller_group == caller && g.grant.allows(header.procedure)) allowed = true;
-  }
-  if (!allowed) {
-    ++rel->denied;
+  if (!granted(rel->grants, caller, header.procedure)) {
+    report_denied(++rel->denied, caller, rel->target, header.procedure);
     (void)from->respond(r, Status::access_denied, 0);
     co_return;
   }
@@ -120,13 +105,73 @@ Task<void> relay_task(HostedRelay* rel, hosted::Channel* from, hosted::Channel::
   (void)answer(*from, r, s, reply.message());
 }
 
+Task<void> relay_sharing_task(SharingRelay* rel, hosted::Channel* from, hosted::Channel::Request r,
+                              std::span<const std::byte> caller_arena) {
+  hosted::Node& node = *rel->node;
+  held_replies().erase({from, r.index});
+  const int caller = caller_group_of(node, from);
+  // The call block, copied to private memory before any of it is read or checked.
+  bool ok = (r.header.flags & hosted::kFlagSharedCall) != 0 && caller >= 0 && caller != rel->callee_group;
+  std::span<const std::byte> source;
+  if (ok) source = hosted::read_payload(*from, r.index, r.header, caller_arena, ok);
+  hosted::sharing::CallHeader h{};
+  ok = ok && source.size() >= sizeof h && source.size() <= (std::size_t{1} << 30);
+  std::vector<std::uint64_t> block(ok ? (source.size() + 7) / 8 : 0);
+  if (ok) {
+    std::memcpy(block.data(), source.data(), source.size());
+    std::memcpy(&h, block.data(), sizeof h);
+  }
+  if (!ok) {
+    (void)from->respond(r, Status::bad_message, 0);
+    co_return;
+  }
+  if (!granted(rel->grants, caller, h.procedure)) {
+    report_denied(++rel->denied, caller, rel->target, h.procedure);
+    (void)from->respond(r, Status::access_denied, 0);
+    co_return;
+  }
+  // The callee resolves the block's arena references in the arena of the group named here; only
+  // the supervisor writes this field (a caller's own value is overwritten).
+  h.origin = static_cast<std::uint16_t>(caller + 1);
+  std::memcpy(block.data(), &h, sizeof h);
+  hosted::Channel& to = node.channel(rel->callee_group);
+  if (!node.status(rel->callee_group).running) {
+    (void)from->respond(r, Status::unavailable, 0);
+    co_return;
+  }
+  auto slot = co_await to.begin();
+  if (!slot) {
+    (void)from->respond(r, slot.status(), 0);
+    co_return;
+  }
+  hosted::WrittenPayload sent;  // the block, in the kernel's arena for the callee when large
+  const std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(block.data()), source.size()};
+  Status s = hosted::write_payload(to, slot.index(), bytes, &node.arena(rel->callee_group), sent);
+  if (s != Status::ok) {
+    to.finish(slot);
+    (void)from->respond(r, s, 0);
+    co_return;
+  }
+  to.header(slot.index())->size = sent.size;
+  ++rel->relayed;
+  const auto reply = co_await to.call(slot, rel->target, h.procedure, sent.flags | hosted::kFlagSharedCall);
+  s = reply.status == Status::ok ? reply.remote() : reply.status;
+  std::span<const std::byte> result;
+  if (s == Status::ok) {
+    result = hosted::read_payload(to, slot.index(), reply.header, node.group_arena(rel->callee_group), ok);
+    if (!ok) s = Status::bad_message;
+  }
+  // One copy of the (encoded) result into the caller's element or the kernel's arena for it; the
+  // caller copies it to private memory before decoding.
+  (void)answer(*from, r, s, result);
+  to.finish(slot);
+}
+
 }  // namespace
 
 Task<Status> channel_round_trip(hosted::Channel& channel, std::uint32_t target, std::span<const std::byte> request,
                                 lidl::MessageBuffer& reply) {
-  // Messages larger than an element travel through the arenas (hosted::ChannelTransport).
-  const Arenas arenas = arenas_for(channel);
-  hosted::ChannelTransport transport(channel, target, arenas.mine, arenas.peer);
+  hosted::ChannelTransport transport(channel, target);
   co_return co_await transport.call(request, reply);
 }
 
@@ -149,14 +194,14 @@ void relay(void* rel, hosted::ServiceContext& sc, const hosted::Channel::Request
 
 bool allow_sharing(void* grants, const hosted::ServiceContext& sc, std::uint16_t procedure) {
   auto* g = static_cast<SharingGrants*>(grants);
-  bool allowed = false;
-  if (g->node != nullptr && caller_group_of(*g->node, sc.channel) == g->caller_group) {
-    for (const auto& grant : g->grants) {
-      if (grant.caller_group == g->caller_group && grant.grant.allows(procedure)) allowed = true;
-    }
-  }
-  if (!allowed) ++g->denied;
+  const bool allowed = g->node != nullptr && caller_group_of(*g->node, sc.channel) == g->caller_group &&
+                       granted(g->grants, g->caller_group, procedure);
+  if (!allowed) report_denied(++g->denied, g->node != nullptr ? caller_group_of(*g->node, sc.channel) : -2, 0, procedure);
   return allowed;
+}
+
+void relay_sharing(void* rel, hosted::ServiceContext& sc, const hosted::Channel::Request& request) {
+  (void)spawn(relay_sharing_task(static_cast<SharingRelay*>(rel), sc.channel, request, sc.peer_arena));
 }
 
 int run_supervisor(hosted::Node& node, int argc, char** argv) {

@@ -1,18 +1,22 @@
 // Hosted-Linux glue for generated node code: every non-kernel group of a hosted node runs as its
 // own sandboxed process under the kernel's supervisor (kernel/arch/hosted_linux/node.hpp).
 //
-// Cross-group calls are lidl messages in ring elements: a caller's ChannelTransport writes the
-// serialized request into an element of its ring to the kernel; the supervisor relays it
-// (HostedRelay: capability check on the caller's group and the procedure, then the callee
-// group's ring) or serves it itself (an instance of the kernel group); the callee's group
-// process dispatches it to the implementation (serve_lidl) and the reply travels back the same
-// way. Each hop copies the message out of shared memory before using it. Messages larger than a
-// ring element (64 KiB) travel through the payload arenas: the sender copies the message into its
-// arena (which the receiver maps read-only) and the element names it (hosted::BufferRef).
+// Calls between groups of one node take the zero-copy path (lidl_sharing.hpp): span, string_view
+// and bytes arguments stay in the caller's payload arena, which the callee maps read-only.
+//   supervisor -> group   SupervisorSharing; the group's SharingServer
+//   group -> supervisor   GroupSharing; a SharingServer per caller group in the supervisor, its
+//                         allow hook (allow_sharing) checks the plan's grants
+//   group -> group        GroupSharing to the supervisor, whose SharingRelay checks the grants on
+//                         a private copy of the call block, stamps the caller's group into it and
+//                         passes it to the callee group, which maps the caller's arena
+//                         (GroupOptions::reads_arenas_of) and reads the arguments in place
+// Serialized lidl messages (serve_lidl, ChannelTransport, relay) remain for RPC requests the
+// supervisor hands to a group process and for callers that hold a lidl Transport.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string_view>
 
@@ -22,6 +26,7 @@
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
 #include "runtime/hosted/lidl_sharing.hpp"
+#include "runtime/hosted/transport.hpp"
 #include "runtime/node_runtime.hpp"
 
 namespace ambience::node {
@@ -32,8 +37,10 @@ namespace ambience::node {
 inline constexpr ipc::RingConfig kHostedRing{16, 16, 64 * 1024};
 inline constexpr std::size_t kHostedArenaBytes = std::size_t{32} << 20;
 
-inline hosted::GroupOptions hosted_group_options(const char* name) {
+// `callers`: the groups of this node that call into this one (their arenas are mapped read-only).
+inline hosted::GroupOptions hosted_group_options(const char* name, std::initializer_list<int> callers = {}) {
   hosted::GroupOptions o;
+  o.reads_arenas_of.assign(callers.begin(), callers.end());
   o.name = name;
   o.ring = kHostedRing;
   o.kernel_arena_bytes = kHostedArenaBytes;
@@ -41,24 +48,19 @@ inline hosted::GroupOptions hosted_group_options(const char* name) {
   return o;
 }
 
-// Sends one lidl message over a channel and copies the reply out (lidl's Transport concept);
-// inline, or through the arenas that go with the channel when larger than an element.
+using hosted::ChannelTransport;
+
+// Sends one lidl message over a channel and copies the reply out: inline, or through the arenas
+// that go with the channel when larger than an element.
 Task<Status> channel_round_trip(hosted::Channel& channel, std::uint32_t target, std::span<const std::byte> request,
                                 lidl::MessageBuffer& reply);
 
-// The IPC path of a hosted node (lidl Transport): to `target` through `channel` (a group's ring
-// to the kernel, or in the supervisor the callee group's ring).
-class ChannelTransport {
- public:
-  ChannelTransport(hosted::Channel& channel, std::uint32_t target) : channel_(channel), target_(target) {}
-  Task<Status> call(std::span<const std::byte> request, lidl::MessageBuffer& reply) {
-    return channel_round_trip(channel_, target_, request, reply);
-  }
-
- private:
-  hosted::Channel& channel_;
-  std::uint32_t target_;
-};
+inline void add_stats(hosted::SharingStats& total, const hosted::SharingStats& call) {
+  total.calls += call.calls;
+  total.in_place += call.in_place;
+  total.copied_in += call.copied_in;
+  total.bytes_copied += call.bytes_copied;
+}
 
 // Supervisor -> group calls of a generated zero-copy client (`<Service>ZeroCopyClient`): span,
 // string_view and bytes arguments cross as references into the kernel's arena for `group`
@@ -74,10 +76,7 @@ class SupervisorSharing {
     hosted::SharingChannel<Service> channel(node_.channel(group_), target_, node_.arena(group_),
                                             node_.group_arena(group_));
     const Status s = co_await channel.invoke(procedure, args, result);
-    stats_.calls += channel.stats().calls;
-    stats_.in_place += channel.stats().in_place;
-    stats_.copied_in += channel.stats().copied_in;
-    stats_.bytes_copied += channel.stats().bytes_copied;
+    add_stats(stats_, channel.stats());
     co_return s;
   }
   const hosted::SharingStats& stats() const { return stats_; }
@@ -101,12 +100,16 @@ class GroupSharing {
     hosted::GroupRuntime* rt = hosted::GroupRuntime::current();
     if (rt == nullptr) co_return Status::unavailable;
     hosted::SharingChannel<Service> channel(channel_, target_, rt->arena(), rt->kernel_arena());
-    co_return co_await channel.invoke(procedure, args, result);
+    const Status s = co_await channel.invoke(procedure, args, result);
+    add_stats(stats_, channel.stats());
+    co_return s;
   }
+  const hosted::SharingStats& stats() const { return stats_; }
 
  private:
   hosted::Channel& channel_;
   std::uint32_t target_;
+  hosted::SharingStats stats_;
 };
 
 // Target id of the SharingServer for interface number `interface` of the object `object_id`:
@@ -171,6 +174,21 @@ struct SharingGrants {
   std::uint32_t denied = 0;
 };
 bool allow_sharing(void* grants, const hosted::ServiceContext& sc, std::uint16_t procedure);
+
+// Supervisor side of a group -> group zero-copy call: registered under the callee's sharing
+// target, it checks the caller group's grant on the procedure of its private copy of the call
+// block, stamps the caller's group into that copy and hands it to `callee_group` (whose
+// SharingServer resolves the arguments in the caller's arena, mapped there read-only). The reply
+// is copied back to the caller (inline, or into the kernel's arena for it).
+struct SharingRelay {
+  hosted::Node* node;
+  std::uint32_t target;  // the callee's sharing_target()
+  int callee_group;
+  std::span<const GroupGrant> grants;
+  std::uint32_t denied = 0;
+  std::uint32_t relayed = 0;
+};
+void relay_sharing(void* relay, hosted::ServiceContext& sc, const hosted::Channel::Request& request);
 
 // Runs the supervisor loop: until `--exit-after-ms N` elapsed (from argv), or for ever.
 int run_supervisor(hosted::Node& node, int argc, char** argv);

@@ -10,6 +10,7 @@
 #include "kernel/core/scheduler.hpp"
 #include "kernel/testing/test.hpp"
 #include "runtime/hosted/testdata/big.lidl.hpp"
+#include "runtime/hosted/testdata/shared.lidl.hpp"
 
 namespace {
 
@@ -48,15 +49,74 @@ class ForwardingBig final : public hostedtest::Big {
   BigClient& upstream_;
 };
 
+constexpr std::uint32_t kReaderObject = 5, kAskerTarget = 11;
+
+// In group "readers": where did the span's bytes lie? In the arena of a calling group as mapped
+// here (zero-copy), or anywhere else (a copy was made on the way).
+class ReaderImpl final : public hostedtest::Reader {
+ public:
+  Task<std::uint64_t> locate(std::span<const std::uint8_t> data) override {
+    const auto* p = reinterpret_cast<const std::byte*>(data.data());
+    hosted::GroupRuntime* rt = hosted::GroupRuntime::current();
+    for (int g = 0; rt != nullptr && g < hosted::ServiceTable::kMax; ++g) {
+      const auto arena = rt->peer_arena(g);
+      if (!data.empty() && p >= arena.data() && p + data.size() <= arena.data() + arena.size())
+        co_return static_cast<std::uint64_t>(p - arena.data());
+    }
+    co_return ~std::uint64_t{0};
+  }
+  Task<std::uint32_t> secret() override { co_return 42; }
+};
+
+// In group "askers": calls the reader in group "readers" through the supervisor's SharingRelay.
+class AskerImpl final : public hostedtest::Asker {
+ public:
+  explicit AskerImpl(hostedtest::Reader& reader, rt::GroupSharing<hostedtest::Reader>& channel)
+      : reader_(reader), channel_(channel) {}
+  Task<std::uint32_t> ask(std::uint32_t size) override {
+    hosted::SharedBuffer buf = hosted::GroupRuntime::current()->arena().allocate(size, 64);
+    if (!buf) co_return 0;
+    for (std::size_t i = 0; i < size; ++i) buf.data()[i] = static_cast<std::byte>(i * 7);
+    const std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(buf.data()), size);
+    const std::uint64_t read_at = co_await reader_.locate(data);
+    co_return read_at == buf.ref().offset && channel_.stats().bytes_copied == 0 ? 1 : 0;
+  }
+  Task<std::uint32_t> ask_secret() override {
+    auto* client = static_cast<hostedtest::ReaderZeroCopyClient<rt::GroupSharing<hostedtest::Reader>>*>(&reader_);
+    (void)co_await reader_.secret();
+    co_return static_cast<std::uint32_t>(client->last_status());
+  }
+
+ private:
+  hostedtest::Reader& reader_;
+  rt::GroupSharing<hostedtest::Reader>& channel_;
+};
+
+template <class Interface>
+void serve_serialized(hosted::GroupRuntime& group, std::uint32_t target, Interface& impl) {
+  static rt::LidlEntry entries[] = {{Interface::schema_hash, &impl, &rt::dispatch_as<Interface>}};
+  static rt::LidlTarget lidl_target{entries};
+  group.services().add(target, &rt::serve_lidl, &lidl_target);
+}
+
 void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
-  if (name == "servers") {
+  if (name == "readers") {
+    static ReaderImpl impl;
+    static hosted::SharingServer<hostedtest::Reader> server(impl, &group.arena());
+    server.install(group.services(), rt::sharing_target(kReaderObject, 0));
+  } else if (name == "askers") {
+    static rt::GroupSharing<hostedtest::Reader> channel(group.channel(), rt::sharing_target(kReaderObject, 0));
+    static hostedtest::ReaderZeroCopyClient<rt::GroupSharing<hostedtest::Reader>> reader(channel);
+    static AskerImpl impl(reader, channel);
+    serve_serialized<hostedtest::Asker>(group, kAskerTarget, impl);
+  } else if (name == "servers") {
     static BigImpl impl;
     static rt::LidlEntry entries[] = {{hostedtest::Big::schema_hash, static_cast<hostedtest::Big*>(&impl),
                                        &rt::dispatch_as<hostedtest::Big>}};
     static rt::LidlTarget target{entries};
     group.services().add(kBigTarget, &rt::serve_lidl, &target);
-  } else {
+  } else if (name == "callers") {
     static rt::ChannelTransport up(group.channel(), kBigTarget);
     static ambience::lidl::HeapMessageBuffer req, rep;
     static BigClient upstream(up, req, rep);
@@ -176,6 +236,42 @@ AMBIENCE_TEST(allow_sharing_checks_the_caller_group_and_the_procedure) {
   CHECK(!rt::allow_sharing(&sg, from_other, 0));   // granted to `other`, but this server is `caller`'s
   CHECK(!rt::allow_sharing(&sg, from_other, 1));
   CHECK_EQ(sg.denied, 3u);
+}
+
+// Group -> group through the supervisor: the callee reads a span at the very offset the caller
+// put it in its own arena (16 MiB included: no copy anywhere), and a procedure the caller is not
+// granted is refused by the relay before the callee sees it, counted in `denied`.
+AMBIENCE_TEST(group_to_group_calls_are_zero_copy_and_checked_per_procedure) {
+  hosted::Node node;
+  const int readers = node.add_group(rt::hosted_group_options("readers", {1}));
+  const int askers = node.add_group(rt::hosted_group_options("askers"));
+  CHECK_EQ(askers, 1);
+  const rt::GroupGrant grants[] = {{askers, rt::Grant{0b01}}};  // Reader.locate only
+  rt::SharingRelay relay{&node, rt::sharing_target(kReaderObject, 0), readers, grants};
+  CHECK(node.services().add(relay.target, &rt::relay_sharing, &relay));
+  CHECK(node.start() == Status::ok);
+  rt::ChannelTransport transport(node.channel(askers), kAskerTarget);
+  ambience::lidl::HeapMessageBuffer req, rep;
+  hostedtest::AskerRpcClient<rt::ChannelTransport> asker(transport, req, rep);
+  struct R {
+    ambience::Result<std::uint32_t> small = Status::internal, large = Status::internal, secret = Status::internal;
+    bool done = false;
+  } r;
+  auto t = [](hostedtest::AskerRpcClient<rt::ChannelTransport>* a, R* r) -> Task<void> {
+    r->small = co_await a->call_ask(4096);
+    r->large = co_await a->call_ask(16u << 20);
+    r->secret = co_await a->call_ask_secret();
+    r->done = true;
+  };
+  (void)ambience::spawn(t(&asker, &r));
+  node.run_until([&] { return r.done; });
+  CHECK(r.small.ok() && r.small.value() == 1u);
+  CHECK(r.large.ok() && r.large.value() == 1u);
+  CHECK(r.secret.ok() && r.secret.value() == static_cast<std::uint32_t>(Status::access_denied));
+  CHECK_EQ(relay.denied, 1u);
+  CHECK_EQ(relay.relayed, 2u);
+  CHECK_EQ(node.status(readers).restarts, 0u);
+  node.stop();
 }
 
 }  // namespace

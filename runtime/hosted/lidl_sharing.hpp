@@ -1,4 +1,5 @@
-// Typed zero-copy calls of generated lidl services across processes (supervisor <-> group).
+// Typed zero-copy calls of generated lidl services across the processes of a hosted node
+// (supervisor <-> group, and group -> group through the supervisor's SharingRelay).
 //
 // The generated `<Service>ZeroCopyClient<C>` calls `C::invoke(procedure, const void* args,
 // void* result)`. `SharingChannel<Service>` recovers the argument types from the generated
@@ -39,19 +40,19 @@
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
-#include "runtime/hosted/lidl_binding.hpp"
+#include "runtime/hosted/payload.hpp"
 
 namespace ambience::hosted {
-
-// ElementHeader::flags bit: the element holds a shared call block (this header), not a lidl message.
-inline constexpr std::uint8_t kFlagSharedCall = 2;
 
 namespace sharing {
 
 // The call block: header, one ArgSlot per argument, then the encoded arguments (8-aligned).
 struct CallHeader {
   std::uint16_t procedure;
-  std::uint16_t reserved;
+  // 0: the arena references point into the arena of the channel's peer. g + 1: into the arena of
+  // group g of the node, set by the supervisor's SharingRelay when it passes on a call from that
+  // group (only the supervisor writes it: a callee trusts it because its only peer is the supervisor).
+  std::uint16_t origin;
   std::uint32_t arg_count;
   std::uint32_t body_size;
   std::uint32_t pad;
@@ -228,16 +229,9 @@ class SharingChannel {
 
   template <class Result>
   Status read_result(typename Channel::Slot& slot, const ipc::ElementHeader& h, Result& result) {
-    std::span<const std::byte> bytes{channel_.payload(slot.index()), h.size};
-    if (h.size > channel_.payload_capacity()) return Status::bad_message;
-    if ((h.flags & kFlagArenaPayload) != 0) {
-      BufferRef ref;
-      if (h.size != sizeof ref) return Status::bad_message;
-      std::memcpy(&ref, bytes.data(), sizeof ref);
-      bool ok = false;
-      bytes = resolve(peer_arena_.data(), peer_arena_.size(), ref, ok);
-      if (!ok) return Status::bad_message;
-    }
+    bool ok = false;
+    const auto bytes = read_payload(channel_, slot.index(), h, peer_arena_, ok);
+    if (!ok) return Status::bad_message;
     // Copy out before validating: the callee can still write its memory.
     std::vector<std::uint64_t> copy((bytes.size() + 7) / 8);
     std::memcpy(copy.data(), bytes.data(), bytes.size());
@@ -282,16 +276,9 @@ class SharingServer {
   Task<void> serve_one(ServiceContext sc, Channel::Request r) {
     Channel& ch = *sc.channel;
     using namespace sharing;
-    std::span<const std::byte> source{ch.payload(r.index), r.header.size};
-    bool ok = (r.header.flags & kFlagSharedCall) != 0 && r.header.size <= ch.payload_capacity();
-    if (ok && (r.header.flags & kFlagArenaPayload) != 0) {
-      BufferRef ref;
-      ok = r.header.size == sizeof ref;
-      if (ok) {
-        std::memcpy(&ref, source.data(), sizeof ref);
-        source = resolve(sc.peer_arena.data(), sc.peer_arena.size(), ref, ok);
-      }
-    }
+    bool ok = (r.header.flags & kFlagSharedCall) != 0;
+    std::span<const std::byte> source;
+    if (ok) source = read_payload(ch, r.index, r.header, sc.peer_arena, ok);
     // The call block is copied into private memory before any of it is read (the caller could
     // change it under us); the borrowed payloads it names are not.
     std::vector<std::uint64_t> block(ok ? (source.size() + 7) / 8 : 0);
@@ -306,6 +293,18 @@ class SharingServer {
     Status s = Status::bad_message;
     std::vector<std::uint64_t> reply;
     std::size_t reply_size = 0;
+    // Where the arguments lie: the peer's arena, or (relayed by the supervisor) the arena of the
+    // calling group, mapped here only if the plan lets that group call this one.
+    std::span<const std::byte> args_arena = sc.peer_arena;
+    if (ok && h.origin != 0) {
+      GroupRuntime* group = GroupRuntime::current();
+      args_arena = group != nullptr ? group->peer_arena(h.origin - 1) : std::span<const std::byte>{};
+      if (args_arena.empty()) {
+        ++rejected_;
+        (void)ch.respond(r, Status::access_denied, 0);
+        co_return;
+      }
+    }
     if (ok && allow_ != nullptr && !allow_(allow_ctx_, sc, h.procedure)) {
       (void)ch.respond(r, Status::access_denied, 0);
       co_return;
@@ -313,7 +312,7 @@ class SharingServer {
     if (ok) {
       std::optional<Task<Status>> typed;
       with_index<std::tuple_size_v<Procedures>>(h.procedure, [&]<std::size_t P>() {
-        typed.emplace(serve_typed<std::tuple_element_t<P, Procedures>>(sc, h, call, reply, reply_size));
+        typed.emplace(serve_typed<std::tuple_element_t<P, Procedures>>(args_arena, h, call, reply, reply_size));
       });
       s = typed ? co_await std::move(*typed) : Status::not_found;
     }
@@ -322,31 +321,22 @@ class SharingServer {
       (void)ch.respond(r, s, 0);
       co_return;
     }
-    const std::byte* out = reinterpret_cast<const std::byte*>(reply.data());
-    std::uint8_t flags = 0;
-    std::uint32_t size = static_cast<std::uint32_t>(reply_size);
-    if (reply_size <= ch.payload_capacity()) {
-      std::memcpy(ch.payload(r.index), out, reply_size);
-    } else {
-      SharedBuffer buf = arena_ != nullptr ? arena_->allocate(reply_size, 64) : SharedBuffer();
-      if (!buf) {
-        (void)ch.respond(r, Status::no_memory, 0);
-        co_return;
-      }
-      std::memcpy(buf.data(), out, reply_size);
-      const BufferRef ref = buf.ref();
-      std::memcpy(ch.payload(r.index), &ref, sizeof ref);
-      size = sizeof ref;
-      flags = kFlagArenaPayload;
-      if (held_.size() <= r.index) held_.resize(r.index + 1);
-      held_[r.index] = std::move(buf);
+    WrittenPayload out;
+    const std::span<const std::byte> bytes{reinterpret_cast<const std::byte*>(reply.data()), reply_size};
+    if (const Status w = write_payload(ch, r.index, bytes, arena_, out); w != Status::ok) {
+      (void)ch.respond(r, w, 0);
+      co_return;
     }
-    ch.header(r.index)->flags = flags;
-    (void)ch.respond(r, Status::ok, size);
+    if (out.buffer) {
+      if (held_.size() <= r.index) held_.resize(r.index + 1);
+      held_[r.index] = std::move(out.buffer);
+    }
+    ch.header(r.index)->flags = out.flags;
+    (void)ch.respond(r, Status::ok, out.size);
   }
 
   template <class Types>
-  Task<Status> serve_typed(ServiceContext sc, sharing::CallHeader h, std::span<const std::byte> call,
+  Task<Status> serve_typed(std::span<const std::byte> args_arena, sharing::CallHeader h, std::span<const std::byte> call,
                            std::vector<std::uint64_t>& reply, std::size_t& reply_size) {
     using namespace sharing;
     typename Types::Params params{};
@@ -368,7 +358,7 @@ class SharingServer {
            using E = typename Borrowed<V>::Element;
            ok = a.kind == kArena;
            std::span<const std::byte> bytes;
-           if (ok) bytes = resolve(sc.peer_arena.data(), sc.peer_arena.size(), BufferRef{a.offset, a.length}, ok);
+           if (ok) bytes = resolve(args_arena.data(), args_arena.size(), BufferRef{a.offset, a.length}, ok);
            ok = ok && bytes.size() % sizeof(E) == 0 &&
                 reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(E) == 0;
            if (!ok) return;

@@ -18,7 +18,8 @@ The connector vocabulary (codegen/connectors.py has one generator per name):
   kernel_to_group  isolated MCU, kernel group -> user group: Supervisor::submit
   share_down    hosted, kernel group -> group process: zero-copy through the caller's arena
   share_up      hosted, group process -> kernel group: zero-copy, served in the supervisor
-  relay         hosted, group process -> group process: the supervisor relays (serialized)
+  share_across  hosted, group process -> group process: zero-copy; the supervisor checks and passes
+                the call block on, the callee maps the caller's arena read-only
 """
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def plan_runtime(np) -> Runtime:
         elif e.target in kernel_instances:
             name = "share_up"
         else:
-            name = "relay"
+            name = "share_across"
         rt.connectors[(e.caller, e.dependency)] = name
     return rt
 

@@ -1,11 +1,24 @@
-"""What the planner knows about each board a node can run on.
+"""What the planner knows about each board a node can run on, read from the target facts.
 
-MCU boards need RAM geometry and MPU limits for the memory layout; hosted boards only a
-default memory budget.  Labels are the Bazel targets in //platforms.
+Nothing here is typed by hand. The facts document (//tools/facts:target_facts) holds every board
+of platforms/boards/boards.bzl with the kernel's sizes and limits compiled for its platform
+(kernel/arch/*/facts.cc): the MCU supervisor's group slots, ring region, boot block and MPU
+regions come from the kernel's own headers, so the planner's limits are the kernel's.
+
+Which document: the Bazel planning action passes the generated one (`ambience compile --facts`,
+via `use_facts`) and stores it in the inputs bundle, so the CLI re-plans with the same facts.
+Without one (pytest, a checkout without a build) the committed copy target_facts.json next to
+this file is used; //tools/facts:target_facts_golden_test fails when that copy is stale.
 """
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from typing import Any
+
+FACTS_FORMAT = 1
+DEFAULT_FACTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "target_facts.json")
 
 
 @dataclass(frozen=True)
@@ -17,7 +30,8 @@ class Board:
     ram_size: int
     stack_reserved: int = 0  # main stack the board's linker script keeps at the top of RAM
     mpu_regions: int = 0  # MPU regions the board offers in total
-    mpu_reserved: int = 0  # regions the kernel keeps for itself (flash text, peripherals, stack guard)
+    mpu_regions_needed: int = 0  # MCU: regions the supervisor programs (kMpuRegionsNeeded)
+    mpu_min_region: int = 0  # MCU: the smallest MPU region, also its alignment (fit_region(1))
     kernel_ram: int = 0  # RAM the kernel proper needs before any group
     group_overhead: int = 0  # per isolated group: ring region, boot block, stack
     group_stack: int = 0  # the stack part of group_overhead
@@ -34,44 +48,61 @@ class Board:
         return self.kind == "mcu"
 
 
-KiB = 1024
-MiB = 1024 * KiB
+class FactsError(Exception):
+    pass
 
-# What kernel/arch/cortex_m puts in a group's MPU region besides its services' state
-# (group_needed_bytes in groups.hpp): the ring region (ipc::region_bytes of the MCU ring shape
-# {4, 4, 64}: 1728 bytes, 64-aligned), a 64-byte boot block, and the group's stack. Every
-# generated MCU image static_asserts that the kernel computes the same regions as the plan.
-MCU_RING_BYTES = 1728
-MCU_BOOT_BYTES = 64
-MCU_GROUP_STACK = 1536
-MCU_GROUP_OVERHEAD = MCU_RING_BYTES + MCU_BOOT_BYTES + MCU_GROUP_STACK
 
-BOARDS: dict[str, Board] = {
-    b.label: b
-    for b in (
-        # QEMU mps2-an386: Cortex-M4 (stands in for the nRF52840).  RAM as platforms/boards
-        # declares it (256 KiB at 0x20000000, 8 KiB main stack at the top); ARMv7-M MPU, 8 regions.
-        Board("//platforms/boards:mps2_an386", "mcu", "cortex-m4", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
-              group_stack=MCU_GROUP_STACK, max_groups=6, max_ring_instances=16),
-        # QEMU mps2-an500: Cortex-M7 (stands in for the STM32F746).
-        Board("//platforms/boards:mps2_an500", "mcu", "cortex-m7", 0x20000000, 256 * KiB, stack_reserved=8 * KiB,
-              mpu_regions=8, mpu_reserved=3, kernel_ram=32 * KiB, group_overhead=MCU_GROUP_OVERHEAD,
-              group_stack=MCU_GROUP_STACK, max_groups=6, max_ring_instances=16),
-        # kernel/arch/hosted_linux: ServiceTable::kMax = 16 targets per process. Per group process:
-        # its ring region (runtime/hosted kHostedRing: 32 elements of 64 KiB, ~2 MiB) and the
-        # two payload arenas (kHostedArenaBytes, 32 MiB each; memfd pages cost memory once touched).
-        Board("//platforms:linux_x86_64", "hosted", "x86_64", 0, 1024 * MiB,
-              kernel_ram=4 * MiB, group_overhead=4 * MiB, max_ring_targets=16),
-    )
-}
+def _board(d: dict[str, Any]) -> Board:
+    k = d["kernel"]
+    if d["kind"] == "mcu":
+        return Board(d["label"], "mcu", d["cpu"], d["ram_base"], d["ram_bytes"],
+                     stack_reserved=d["main_stack_bytes"], mpu_regions=d["mpu_regions"],
+                     mpu_regions_needed=k["mpu_regions_needed"], mpu_min_region=k["mpu_min_region_bytes"],
+                     kernel_ram=d["kernel_ram_bytes"],
+                     group_overhead=k["group_overhead_bytes"], group_stack=k["group_stack_bytes"],
+                     max_groups=k["max_groups"], max_ring_instances=k["max_ring_instances"])
+    if d["kind"] == "hosted":
+        return Board(d["label"], "hosted", d["cpu"], 0, d["ram_bytes"], kernel_ram=d["kernel_ram_bytes"],
+                     group_overhead=d["group_process_ram_bytes"], max_ring_targets=k["max_served_per_process"])
+    raise FactsError(f"board '{d['label']}': unknown kind '{d['kind']}'")
 
-# Accepted spellings of the same board.
-ALIASES = {
-    "//platforms/boards:linux_x86_64": "//platforms:linux_x86_64",
-    "//platforms:mps2_an386": "//platforms/boards:mps2_an386",
-    "//platforms:mps2_an500": "//platforms/boards:mps2_an500",
-}
+
+def boards_from_facts(doc: dict[str, Any]) -> tuple[dict[str, Board], dict[str, str]]:
+    """(boards by label, alias -> label) of a target facts document."""
+    if doc.get("ambience_target_facts") != FACTS_FORMAT:
+        raise FactsError(f"not a target facts document (expected \"ambience_target_facts\": {FACTS_FORMAT})")
+    boards: dict[str, Board] = {}
+    aliases: dict[str, str] = {}
+    for d in doc["boards"]:
+        try:
+            b = _board(d)
+        except KeyError as e:
+            raise FactsError(f"board '{d.get('label', '?')}': missing fact {e}") from None
+        boards[b.label] = b
+        for a in d.get("aliases", []):
+            aliases[a] = b.label
+    return boards, aliases
+
+
+def load_facts(path: str = DEFAULT_FACTS_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+BOARDS: dict[str, Board] = {}
+ALIASES: dict[str, str] = {}  # accepted spellings of the same board
+
+
+def use_facts(doc: dict[str, Any]) -> None:
+    """Plans from now on use the boards of `doc` (a target facts document)."""
+    boards, aliases = boards_from_facts(doc)
+    BOARDS.clear()
+    BOARDS.update(boards)
+    ALIASES.clear()
+    ALIASES.update(aliases)
+
+
+use_facts(load_facts())
 
 
 def find_board(label: str) -> Board | None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import traceback
 
-from ambience import report
+from ambience import boards, report
 from ambience.compiler import compile_plan
 from ambience.diagnostics import DiagnosticError, format_all
 from ambience.plan_json import dumps, plan_documents
@@ -90,6 +90,8 @@ def _load_plan(target: str, extra_targets: tuple[str, ...] = ()):
     if bundle.get("ambience_inputs") != INPUTS_FORMAT:
         raise UserError(f"{path}: error: not an ambience inputs bundle (expected \"ambience_inputs\": {INPUTS_FORMAT})")
     lidl = [(x["origin"], x["doc"]) for x in bundle.get("lidl", [])]
+    if "facts" in bundle:
+        _use_facts(bundle["facts"], path)
     try:
         return compile_plan(bundle["description"], bundle.get("services", []), lidl)
     except DiagnosticError as e:
@@ -99,14 +101,27 @@ def _load_plan(target: str, extra_targets: tuple[str, ...] = ()):
 # ----------------------------------------------------------------------------- subcommands
 
 
+def _use_facts(doc: dict, origin: str) -> None:
+    try:
+        boards.use_facts(doc)
+    except boards.FactsError as e:
+        raise UserError(f"{origin}: error: {e}") from None
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     desc = _read_json(args.description)
     services = [_read_json(p) for p in args.service]
     lidl = [(p, _read_json(p)) for p in args.lidl]
+    facts = _read_json(args.facts) if args.facts else None
+    if facts is not None:
+        _use_facts(facts, args.facts)
     if args.inputs_out:
+        bundle = {"ambience_inputs": INPUTS_FORMAT, "description": desc, "services": services,
+                  "lidl": [{"origin": o, "doc": d} for o, d in lidl]}
+        if facts is not None:
+            bundle["facts"] = facts
         with open(args.inputs_out, "w", encoding="utf-8") as f:
-            f.write(dumps({"ambience_inputs": INPUTS_FORMAT, "description": desc, "services": services,
-                           "lidl": [{"origin": o, "doc": d} for o, d in lidl]}))
+            f.write(dumps(bundle))
     try:
         plan = compile_plan(desc, services, lidl)
     except DiagnosticError as e:
@@ -267,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--description", required=True, help="deployment description JSON written by deployment()")
     sp.add_argument("--service", action="append", default=[], help="service description JSON (repeatable)")
     sp.add_argument("--lidl", action="append", default=[], help="lidl interface JSON (repeatable)")
+    sp.add_argument("--facts", help="target facts JSON (//tools/facts:target_facts); default: the committed copy")
     sp.add_argument("--source-root", default=".", help="where BUILD files are, for source lines in diagnostics")
     sp.add_argument("--inputs-out", help="write all inputs as one bundle, for the CLI")
     sp.add_argument("--plan-dir", help="write <node>.plan.json files here")

@@ -52,6 +52,9 @@ def test_ipc_dependency_gets_zero_copy_client_with_grant():
     assert "rt::Slot<rt::LocalChannel<::camera_trap::FrameHandler>> d_camera_manager__frames_channel;" in cc
     assert "  d_camera_manager__frames_channel.emplace(i_detection.get(), rt::Grant{0x1ull});" in cc
     assert "  i_camera_manager.emplace(d_camera_manager__frames_client.get());" in cc
+    # what each channel let through and refused is printed when the node stops
+    assert ('  ::ambience::println("ambience: channel camera_manager.frames -> detection calls ", '
+            'd_camera_manager__frames_channel.get().calls(), " denied ", d_camera_manager__frames_channel.get().denied());') in cc
     # g2 (the callee) is built and started before camera_group (the caller)
     assert cc.index("construct_group_g2();") < cc.index("construct_group_camera_group();")
 
@@ -79,7 +82,7 @@ def test_generated_code_is_deterministic():
     assert a == b
 
 
-def test_hosted_groups_become_processes_with_capability_checked_relays():
+def test_hosted_groups_become_processes_called_zero_copy_through_checked_relays():
     from ambience.testlib import ManifestBuilder, camera_trap_services
 
     b = ManifestBuilder()
@@ -92,14 +95,14 @@ def test_hosted_groups_become_processes_with_capability_checked_relays():
     doc = docs_of(b)["host"]
     assert doc["runtime"]["kind"] == "hosted_processes"
     cc = main_cc(doc)
-    # database is group 0, recognition group 1; the relay admits only recognition's group
-    assert 'node.add_group(rt::hosted_group_options("database"));  // 0' in cc
+    # database is group 0 and maps the arena of its caller's group 1; the relay admits only group 1
+    assert 'node.add_group(rt::hosted_group_options("database", {1}));  // 0' in cc
     assert "    {1, rt::Grant{0x7ull}},  // recognition (camera_trap.EventLog)" in cc
-    assert "  d_recognition__log_transport.emplace(to_kernel, 1);" in cc
-    assert ("    if (!group.services().add(1, &rt::serve_lidl, &t_database)) "
-            "::ambience::fatal(\"service table full: cannot serve 'database' in group 'database'\");") in cc
-    assert ("  if (!node.services().add(1, &rt::relay, &r_database)) "
+    assert "  d_recognition__log_sharing.emplace(to_kernel, rt::sharing_target(1, 0));" in cc
+    assert "rt::SharingRelay s_database_0{nullptr, rt::sharing_target(1, 0), 0, g_database_grants};" in cc
+    assert ("  if (!node.services().add(s_database_0.target, &rt::relay_sharing, &s_database_0)) "
             "::ambience::fatal(\"service table full: cannot relay to 'database'\");") in cc
+    assert "rt::HostedRelay" not in cc and "serve_lidl" not in cc  # nothing serialized inside the node
 
 
 def test_forwarding_tables_on_intermediate_nodes():
@@ -135,11 +138,19 @@ def test_mcu_user_groups_calling_each_other_run_isolated_over_kernel_rings():
     doc = docs_of(two_group_mcu_manifest())["camera"]
     assert doc["runtime"]["kind"] == "mcu_isolated"
     cc = main_cc(doc)
-    # the caller's client is a lidl RPC client over the group's ring, placed in its region
+    # the caller's client makes typed calls through the kernel (its direct-call fast path), placed
+    # in its region; the callee is called through one interface, so its ring server takes them
     assert ('__attribute__((section(".ambience.group.camera_manager"))) '
-            "rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RingTransport>> d_camera_manager__frames_client;") in cc
-    # the callee serves its ring; the kernel routes only what the plan's capabilities allow
+            "rt::Slot<::camera_trap::FrameHandlerZeroCopyClient<rt::RingZeroCopyChannel<::camera_trap::FrameHandler>>> "
+            "d_camera_manager__frames_client;") in cc
+    assert ("runtime.make<rt::RingServer>(runtime, &serve_detection, nullptr, "
+            "rt::TypedCalls{&serve_typed_detection});") in cc
+    assert ("    case 0: return rt::serve_procedure<::camera_trap::FrameHandler, 0>(runtime, call, "
+            "[&](auto&... a) { return impl.handle(a...); });") in cc
+    # the callee serves its ring; the kernel routes only what the plan's capabilities allow,
+    # for lidl messages by the procedure in their envelope
     assert "  runtime.serve(0, s_detection->binding());" in cc
+    assert "  supervisor.set_procedure_field(rt::kLidlProcedureField);" in cc
     assert "supervisor.allow(" in cc and "// camera_manager -> detection (camera_trap.FrameHandler)" in cc
     assert "supervisor.start();" in cc
     assert "if (!runtime.enable_core()) mcu::sys::exit(-11);" in cc

@@ -410,12 +410,17 @@ def plan_memory(ctx: PlanContext) -> None:
                 gp.memory_needed = need + b.group_overhead
                 unpriv.append((gp.name, gp.memory_needed))
         if b.is_mcu:
-            avail = b.mpu_regions - b.mpu_reserved
-            if len(unpriv) > avail:
-                rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups need {len(unpriv)} MPU regions, "
-                                       f"but board '{b.short_name}' ({b.cpu}) leaves {avail} for groups; "
-                                       f"merge groups with group()")
-            np.layout = layout_mcu(b.ram_base, b.ram_size, b.stack_reserved, kernel_needed, unpriv)
+            # The supervisor maps only the running group's region (reprogrammed at every switch),
+            # so the number of groups is bounded by its group slots, not by the MPU.
+            if unpriv and b.mpu_regions < b.mpu_regions_needed:
+                rep.error(np.node.loc, f"node '{nname}': isolated groups need {b.mpu_regions_needed} MPU regions, "
+                                       f"but board '{b.short_name}' ({b.cpu}) has {b.mpu_regions}; "
+                                       f"put every instance in the kernel group")
+            if len(unpriv) > b.max_groups:
+                rep.error(np.node.loc, f"node '{nname}': {len(unpriv)} isolated groups, but the Cortex-M supervisor "
+                                       f"runs at most {b.max_groups} (kMaxGroups); merge groups with group()")
+            np.layout = layout_mcu(b.ram_base, b.ram_size, b.stack_reserved, kernel_needed, unpriv,
+                                   b.mpu_min_region)
             np.memory_needed = np.layout.used
         else:
             np.memory_needed = kernel_needed + sum(n for _, n in unpriv)

@@ -64,4 +64,4 @@ def test_every_edge_names_its_connector_and_the_node_its_runtime():
     assert doc["runtime"]["kind"] == "hosted_processes"
     assert doc["runtime"]["group_ids"] == {"caller": 1, "kernel": -1, "wide": 0}  # groups in start order
     caller = next(i for i in doc["instances"] if i["name"] == "caller")
-    assert [(d["dependency"], d["path"], d["connector"]) for d in caller["dependencies"]] == [("wide", "ipc", "relay")]
+    assert [(d["dependency"], d["path"], d["connector"]) for d in caller["dependencies"]] == [("wide", "ipc", "share_across")]

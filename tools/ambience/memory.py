@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MPU_MIN_REGION = 32
 
-
-def mpu_region_size(needed: int) -> int:
-    size = MPU_MIN_REGION
+def mpu_region_size(needed: int, min_region: int) -> int:
+    """`min_region`: the smallest region, the kernel's fit_region(1) (target fact mpu_min_region_bytes)."""
+    size = min_region
     while size < needed:
         size *= 2
     return size
@@ -64,9 +63,9 @@ class Layout:
 
 
 def layout_mcu(ram_base: int, ram_size: int, top_reserved: int, kernel_needed: int,
-               groups: list[tuple[str, int]]) -> Layout:
+               groups: list[tuple[str, int]], min_region: int) -> Layout:
     """`groups` = (name, bytes needed) of the unprivileged groups; the result is stable."""
-    remaining = sorted(((mpu_region_size(n), name, n) for name, n in groups), key=lambda t: (-t[0], t[1]))
+    remaining = sorted(((mpu_region_size(n, min_region), name, n) for name, n in groups), key=lambda t: (-t[0], t[1]))
     addr = ram_base + ram_size - top_reserved
     regions: list[Region] = []
     gaps = 0

@@ -370,14 +370,14 @@ def memory_budget_exceeded_mcu():
 
 
 @case
-def too_many_mpu_regions():
+def too_many_isolated_groups():
     b = small()
     l = b.node("mcu", board="//platforms/boards:mps2_an386", networks={"lan": "10.0.0.2"})
-    names = [f"db{i}" for i in range(6)]
+    names = [f"db{i}" for i in range(7)]
     for n in names:
         b.instance(n, "//services/database", memory="1K")
     b.deploy("mcu", names)
-    return b, [f"{F}:{l}:1: error: node 'mcu': 6 isolated groups need 6 MPU regions, but board 'mps2_an386' (cortex-m4) leaves 5 for groups; merge groups with group()"]
+    return b, [f"{F}:{l}:1: error: node 'mcu': 7 isolated groups, but the Cortex-M supervisor runs at most 6 (kMaxGroups); merge groups with group()"]
 
 
 @case

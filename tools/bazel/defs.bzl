@@ -265,6 +265,7 @@ def _plan_impl(ctx):
         args.add("--service", s.json)
     for f in lidl:
         args.add("--lidl", f)
+    args.add("--facts", ctx.file._facts)
     args.add("--inputs-out", inputs_bundle)
     args.add("--expect-nodes", ",".join(ctx.attr.nodes))
     gen_dir = None
@@ -285,7 +286,7 @@ def _plan_impl(ctx):
     ctx.actions.run(
         executable = ctx.executable._compiler,
         arguments = [args],
-        inputs = [desc] + [s.json for s in services] + lidl + ctx.files.build_file,
+        inputs = [desc, ctx.file._facts] + [s.json for s in services] + lidl + ctx.files.build_file,
         outputs = outputs,
         mnemonic = "AmbiencePlan",
         progress_message = "Planning deployment %s" % ctx.label,
@@ -305,6 +306,8 @@ _ambience_plan = rule(
         "mcu_nodes": attr.string_list(),
         "build_file": attr.label_list(allow_files = True),
         "_compiler": attr.label(default = "//tools:ambience_cli", executable = True, cfg = "exec"),
+        # Boards and kernel limits, extracted from boards.bzl and the kernel's headers.
+        "_facts": attr.label(default = "//tools/facts:target_facts", allow_single_file = True),
     },
 )
 

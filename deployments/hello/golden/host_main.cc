@@ -29,14 +29,11 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // ---- group 'console' (process of group 'console')
 rt::Slot<hello::ConsoleService> i_console;
-rt::LidlEntry t_console_entries[] = {{::hello::Console::schema_hash, nullptr, &rt::dispatch_as<::hello::Console>}};
-rt::LidlTarget t_console{t_console_entries};
+rt::Slot<hosted::SharingServer<::hello::Console>> z_console_0;  // hello.Console, zero-copy
 
 // ---- group 'greeter' (process of group 'greeter')
-rt::Slot<rt::ChannelTransport> d_greeter__out_transport;
-rt::Slot<rt::RpcBuffer> d_greeter__out_request;
-rt::Slot<rt::RpcBuffer> d_greeter__out_reply;
-rt::Slot<::hello::ConsoleRpcClient<rt::ChannelTransport>> d_greeter__out_client;
+rt::Slot<rt::GroupSharing<::hello::Console>> d_greeter__out_sharing;
+rt::Slot<::hello::ConsoleZeroCopyClient<rt::GroupSharing<::hello::Console>>> d_greeter__out_client;
 rt::Slot<hello::GreeterService> i_greeter;
 
 // Builds group 'kernel': its instances in start order, each after its clients.
@@ -50,7 +47,6 @@ void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
 // Builds group 'console': its instances in start order, each after its clients.
 void construct_group_console([[maybe_unused]] hosted::Channel& to_kernel) {
   i_console.emplace();
-  t_console_entries[0].impl = static_cast<::hello::Console*>(&i_console.get());
 }
 
 ::ambience::Task<void> start_group_console() {
@@ -60,10 +56,8 @@ void construct_group_console([[maybe_unused]] hosted::Channel& to_kernel) {
 
 // Builds group 'greeter': its instances in start order, each after its clients.
 void construct_group_greeter([[maybe_unused]] hosted::Channel& to_kernel) {
-  d_greeter__out_transport.emplace(to_kernel, 1);
-  d_greeter__out_request.emplace();
-  d_greeter__out_reply.emplace();
-  d_greeter__out_client.emplace(d_greeter__out_transport.get(), d_greeter__out_request.get(), d_greeter__out_reply.get());
+  d_greeter__out_sharing.emplace(to_kernel, rt::sharing_target(1, 0));  // -> console (group 'console'), zero-copy
+  d_greeter__out_client.emplace(d_greeter__out_sharing.get());
   i_greeter.emplace(d_greeter__out_client.get());
 }
 
@@ -77,7 +71,8 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "console") {
     construct_group_console(group.channel());
-    if (!group.services().add(1, &rt::serve_lidl, &t_console)) ::ambience::fatal("service table full: cannot serve 'console' in group 'console'");
+    z_console_0.emplace(static_cast<::hello::Console&>(i_console.get()), &group.arena());
+    if (!z_console_0.get().install(group.services(), rt::sharing_target(1, 0))) ::ambience::fatal("service table full: cannot serve 'console' zero-copy in group 'console'");
     (void)::ambience::spawn(start_group_console());
     return;
   }
@@ -88,17 +83,16 @@ void install(hosted::GroupRuntime& group) {
   }
 }
 
-// Supervisor <-> group calls use the generated zero-copy client: span/string_view/bytes arguments
-// cross as references into the caller's arena (rt::SupervisorSharing, rt::GroupSharing). Calls
-// from a group into the kernel group are served by a SharingServer per caller group whose allow
-// hook (rt::allow_sharing) checks the same grants as the relay, on the procedure read from its
-// private copy of the call block. Group -> group calls stay serialized through rt::relay: the
-// supervisor forwards them (Node::route does not understand call blocks, and a block's
-// references point into the caller's arena, which the callee group does not map).
+// Calls between the groups of this node use the generated zero-copy client: span, string_view and
+// bytes arguments stay in the caller's arena (rt::SupervisorSharing, rt::GroupSharing). The
+// supervisor checks every call a group makes against the plan's grants, on the procedure of its
+// private copy of the call block: a SharingServer per caller group for instances of the kernel
+// group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
+// group maps its callers' arenas read-only and reads the arguments in place).
 constexpr rt::GroupGrant g_console_grants[] = {
     {1, rt::Grant{0x1ull}},  // greeter (hello.Console)
 };
-rt::HostedRelay r_console{nullptr, 1, 0, nullptr, g_console_grants};
+rt::SharingRelay s_console_0{nullptr, rt::sharing_target(1, 0), 0, g_console_grants};  // hello.Console, zero-copy
 
 
 }  // namespace
@@ -130,11 +124,11 @@ int main(int argc, char** argv) {
   hosted::run_group_if_requested(argc, argv, &install);  // group processes never return
   hosted::Node node;
   g_node = &node;
-  node.add_group(rt::hosted_group_options("console"));  // 0
+  node.add_group(rt::hosted_group_options("console", {1}));  // 0; maps the arenas of its callers [1]
   node.add_group(rt::hosted_group_options("greeter"));  // 1
   construct_group_kernel(node);
-  r_console.node = &node;
-  if (!node.services().add(1, &rt::relay, &r_console)) ::ambience::fatal("service table full: cannot relay to 'console'");
+  s_console_0.node = &node;
+  if (!node.services().add(s_console_0.target, &rt::relay_sharing, &s_console_0)) ::ambience::fatal("service table full: cannot relay to 'console'");
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

@@ -53,7 +53,8 @@ class PlacementTest(unittest.TestCase):
             self.assertIn(client, main, variant)
             # on the board the greeter's group is unprivileged: its RPC client talks over its ring
             # to the kernel's relay, which sends the same message over the route
-            kinds = {"direct": [], "ipc": ["ConsoleRpcClient<rt::ChannelTransport>"],
+            kinds = {"direct": [], "ipc": ["ConsoleZeroCopyClient<rt::GroupSharing<::hello::Console>>",
+                             "&rt::relay_sharing"],
                      "rpc": ["ConsoleRpcClient<rt::RingTransport>",
                              'constexpr rt::Route d_greeter__out_route{"uart", "serial", "1", 1, "host", 1};',
                              "rt::KernelRingServer d_greeter__out_relay{&rt::relay_over_route, &d_greeter__out_relay_transport};",

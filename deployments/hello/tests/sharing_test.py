@@ -1,6 +1,7 @@
-"""Generated hosted nodes call from the supervisor into a group process zero-copy: a span that lies
-in the kernel's arena reaches the group's implementation at the same arena offset (a copy anywhere
-on the way — serializing client, relay, staging — shows a different offset or all ones)."""
+"""Generated hosted nodes call between groups zero-copy: a span that lies in the caller's arena
+reaches the callee's implementation at the same arena offset, supervisor -> group, group ->
+supervisor and group -> group (a copy anywhere on the way — serializing client, relay, staging —
+shows a different offset or all ones)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +10,7 @@ import unittest
 
 
 class SharingTest(unittest.TestCase):
-    def test_span_crosses_in_place(self):
+    def test_span_crosses_in_place(self):  # between every pair of group kinds
         with open("deployments/hello/tests/sharing/sharing/host_main.cc", encoding="utf-8") as f:
             main = f.read()
         self.assertIn("rt::SupervisorSharing<::sharetest::Sink>", main)
@@ -21,7 +22,9 @@ class SharingTest(unittest.TestCase):
         out = subprocess.run(["deployments/hello/tests/sharing/host", "--exit-after-ms", "2000"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stdout)
-        for way in ("supervisor -> group", "group -> supervisor"):
+        self.assertIn("rt::SharingRelay s_tsink_0{", main)
+        self.assertRegex(main, r'node.add_group\(rt::hosted_group_options\("tsink", \{\d+\}\)\);')
+        for way in ("supervisor -> group", "group gprobe", "group tprobe"):
             m = re.search(r"\[probe " + way + r"\] span sent at arena offset (\d+), read by the callee at offset (\d+)",
                           out.stdout)
             self.assertIsNotNone(m, f"{way}:\n{out.stdout}")

@@ -53,8 +53,13 @@ bool GroupRuntime::enable_core(std::size_t arena_bytes) {
 Status GroupRuntime::run(Task<void> task) {
   bool done = false;
   if (spawn(run_and_flag(std::move(task), &done), scheduler_) != Status::ok) return Status::no_memory;
-  while (!done) {
-    if (scheduler_.run_ready() != 0 || done || poll()) continue;
+  run_until([](void* flag) { return *static_cast<bool*>(flag); }, &done);
+  return Status::ok;
+}
+
+void GroupRuntime::run_until(bool (*done)(void* context), void* context) {
+  while (!done(context)) {
+    if (scheduler_.run_ready() != 0 || done(context) || poll()) continue;
     // A coroutine waiting on a timer: stay ready (the kernel's clock advances), else sleep.
     if (scheduler_.has_work()) {
       sys::yield();
@@ -62,7 +67,6 @@ Status GroupRuntime::run(Task<void> task) {
       wait();
     }
   }
-  return Status::ok;
 }
 
 void GroupRuntime::serve(std::uint16_t instance, ServiceBinding binding) {

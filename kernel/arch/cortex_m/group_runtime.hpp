@@ -57,6 +57,9 @@ class GroupRuntime {
   // Runs `task` on this group's scheduler until it completes, serving incoming requests while it
   // waits. Needs enable_core(). Status::no_memory if the task got no frame.
   Status run(Task<void> task);
+  // Runs this group's scheduler, serving incoming requests (and sleeping on the doorbell when
+  // nothing is ready), until done(context) is true. Needs enable_core().
+  void run_until(bool (*done)(void* context), void* context);
 
   // Places `instance` in this group: requests for it are served by `binding`.
   void serve(std::uint16_t instance, ServiceBinding binding);

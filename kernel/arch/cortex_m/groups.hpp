@@ -56,6 +56,19 @@ struct ProcedureField {
 
 using Endpoint = ipc::BasicRingEndpoint<kMaxRingElements>;
 
+// The PMSAv7 regions the supervisor programs. Only the running group's region is mapped (it is
+// reloaded at every switch), so the number of groups is bounded by kMaxGroups, not by the MPU;
+// a board needs at least kMpuRegionsNeeded regions. The switch loads regions 4..7 with one
+// 8-word store through the RBAR/RASR alias registers (GroupContext::mpu).
+constexpr unsigned kMpuFlashRegion = 0;      // all code and rodata: read-only + execute, for everyone
+constexpr unsigned kMpuPublishedRegion = 1;  // the published core-context word: user read-only
+constexpr unsigned kMpuGroupRegion = 4;      // the running group's region
+constexpr unsigned kMpuDeviceRegion = 5;     // the running group's peripheral window, if any
+constexpr unsigned kMpuGrantRegion0 = 6;     // read-only grants of zero-copy arguments: 6, 7
+constexpr unsigned kMpuGrantRegions = 2;
+constexpr unsigned kMpuRegionsNeeded = kMpuGrantRegion0 + kMpuGrantRegions;
+static_assert(kMpuGroupRegion == 4 && kMpuRegionsNeeded == 8, "the switch code loads regions 4..7");
+
 // The ring shape of every group region on a microcontroller (small: RAM is scarce).
 constexpr ipc::RingConfig kGroupRing{4, 4, 64};
 constexpr std::uint32_t kRingBytes = static_cast<std::uint32_t>(ipc::region_bytes(kGroupRing));
@@ -86,6 +99,11 @@ constexpr std::uint32_t group_needed_bytes(std::uint32_t stack_bytes, std::uint3
 constexpr RegionFit group_region(std::uint32_t stack_bytes, std::uint32_t state_bytes) {
   return fit_region(group_needed_bytes(stack_bytes, state_bytes));
 }
+
+// The stack the deployment compiler gives every user group it generates: the group runtime's
+// serve and direct-call paths (a DirectSlot of 144 bytes lives on it while the group waits) plus
+// the lidl dispatch and coroutine resumption of its services.
+constexpr std::uint32_t kGeneratedGroupStackBytes = 1536;
 
 // Declares a group's memory: one MPU region, sized and aligned at build time.
 #define AMBIENCE_GROUP_MEMORY(var, stack_bytes, state_bytes)                                      \
@@ -290,7 +308,7 @@ class Supervisor {
     // Requests the group sent that wait for room in their target's ring (back-pressure).
     std::uint16_t deferred[kMaxRingElements];
     std::uint8_t deferred_head = 0, deferred_count = 0;
-    bool grant_used[2] = {false, false};
+    bool grant_used[kMpuGrantRegions] = {};
     std::uint32_t direct_slot = 0;  // DirectSlot of its current wait (validated), 0 none
     Direct direct;
     GroupStats stats;

@@ -21,7 +21,7 @@ ambience::mcu::GroupContext* ambience_mcu_current = nullptr;
 std::uint32_t ambience_mcu_enter_group(ambience::mcu::GroupContext* context);
 [[noreturn]] void ambience_mcu_resume_kernel(std::uint32_t reason);
 void ambience_mcu_group_returned();
-// Code/read-only data bounds (platforms/boards/cortex_m.ld).
+// Code/read-only data bounds (platforms/boards/cortex_m.ld.in).
 extern std::uint32_t __data_load;
 }
 
@@ -29,7 +29,6 @@ namespace ambience::mcu {
 namespace {
 
 constexpr std::uint32_t kReasonSvc = 0, kReasonPreempted = 1, kReasonFault = 2;
-constexpr unsigned kRegionFlash = 0, kRegionPublished = 1, kRegionGroup = 4, kRegionDevice = 5, kRegionGrant0 = 6;
 constexpr std::uint32_t kSliceTicks = 10;  // 10 ms with the 1 ms SysTick
 constexpr std::uint32_t kMaxRestarts = 50; // then the group stays dead (callers: unavailable)
 
@@ -131,13 +130,16 @@ void Supervisor::start() {
   reg32(scb::kShpr3) = (reg32(scb::kShpr3) & 0x0000FFFFu) | (0xFFu << 16);
   // Region 0: the whole code/rodata area, read-only and executable for everybody. Everything
   // else (kernel RAM, peripherals, other groups) is privileged-only through the default map.
+  // The board's MPU must have every region the switch code programs (boards.bzl mpu_regions;
+  // the planner checks the same numbers before it isolates anything).
+  if (((reg32(mpu::kType) >> 8) & 0xFFu) < kMpuRegionsNeeded) fatal("supervisor: the MPU has too few regions");
   const auto code_end = reinterpret_cast<std::uint32_t>(&__data_load);
-  mpu::set_region(kRegionFlash, mpu::rbar(0, kRegionFlash),
+  mpu::set_region(kMpuFlashRegion, mpu::rbar(0, kMpuFlashRegion),
                   mpu::rasr(ceil_log2(code_end), mpu::Access::read_only, mpu::Memory::normal, true));
-  for (unsigned r = 1; r < 8; ++r) mpu::disable_region(r);
+  for (unsigned r = 1; r < kMpuRegionsNeeded; ++r) mpu::disable_region(r);
   // Region 1: the published CoreContext slot, readable (not writable) by the running group.
-  mpu::set_region(kRegionPublished,
-                  mpu::rbar(reinterpret_cast<std::uint32_t>(&ambience_published_core), kRegionPublished),
+  mpu::set_region(kMpuPublishedRegion,
+                  mpu::rbar(reinterpret_cast<std::uint32_t>(&ambience_published_core), kMpuPublishedRegion),
                   mpu::rasr(5, mpu::Access::privileged_rw_user_ro, mpu::Memory::normal, false));
   mpu::enable();
   arch::now_us();  // starts SysTick: time slices need it
@@ -171,17 +173,17 @@ void Supervisor::prepare_region(Group& g) {
   g.context = GroupContext{};
   g.context.psp = reinterpret_cast<std::uint32_t>(frame);
   g.context.exc_return = 0xFFFFFFFD;  // thread mode, PSP, basic frame
-  g.context.mpu[0] = mpu::rbar(reinterpret_cast<std::uint32_t>(base), kRegionGroup);
+  g.context.mpu[0] = mpu::rbar(reinterpret_cast<std::uint32_t>(base), kMpuGroupRegion);
   g.context.mpu[1] = mpu::rasr(g.fit.size_log2, mpu::Access::full, mpu::Memory::normal, false);
   if (g.config.device_size_log2 != 0) {
-    g.context.mpu[2] = mpu::rbar(g.config.device_base, kRegionDevice);
+    g.context.mpu[2] = mpu::rbar(g.config.device_base, kMpuDeviceRegion);
     g.context.mpu[3] =
         mpu::rasr(g.config.device_size_log2, mpu::Access::full, mpu::Memory::device, false);
   } else {
-    g.context.mpu[2] = off_rbar(kRegionDevice);
+    g.context.mpu[2] = off_rbar(kMpuDeviceRegion);
   }
-  g.context.mpu[4] = off_rbar(kRegionGrant0);
-  g.context.mpu[6] = off_rbar(kRegionGrant0 + 1);
+  g.context.mpu[4] = off_rbar(kMpuGrantRegion0);
+  g.context.mpu[6] = off_rbar(kMpuGrantRegion0 + 1);
   g.grant_used[0] = g.grant_used[1] = false;
   g.deferred_head = g.deferred_count = 0;
   g.doorbell = false;
@@ -196,10 +198,10 @@ bool Supervisor::in_region(const Group& g, std::uint32_t address, std::uint32_t 
 }
 
 int Supervisor::grant(Group& callee, std::uint32_t base, std::uint32_t bytes) {
-  for (int slot = 0; slot < 2; ++slot) {
+  for (int slot = 0; slot < static_cast<int>(kMpuGrantRegions); ++slot) {
     if (callee.grant_used[slot]) continue;
     callee.grant_used[slot] = true;
-    callee.context.mpu[4 + 2 * slot] = mpu::rbar(base, kRegionGrant0 + slot);
+    callee.context.mpu[4 + 2 * slot] = mpu::rbar(base, kMpuGrantRegion0 + slot);
     callee.context.mpu[5 + 2 * slot] = mpu::rasr(log2_exact(bytes), mpu::Access::privileged_rw_user_ro,
                                                  mpu::Memory::normal, false);
     return slot;
@@ -210,7 +212,7 @@ int Supervisor::grant(Group& callee, std::uint32_t base, std::uint32_t bytes) {
 void Supervisor::revoke(Group& callee, int slot) {
   if (slot < 0) return;
   callee.grant_used[slot] = false;
-  callee.context.mpu[4 + 2 * slot] = off_rbar(kRegionGrant0 + slot);
+  callee.context.mpu[4 + 2 * slot] = off_rbar(kMpuGrantRegion0 + slot);
   callee.context.mpu[5 + 2 * slot] = 0;
 }
 

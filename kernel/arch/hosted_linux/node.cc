@@ -34,7 +34,7 @@ void notify_supervisor(void* ctx, ipc::Doorbell*) {
   futex_wake_shared(word);
 }
 
-constexpr int kRegionFd = 3, kKernelArenaFd = 4, kGroupArenaFd = 5, kBellFd = 6;
+constexpr int kRegionFd = 3, kKernelArenaFd = 4, kGroupArenaFd = 5, kBellFd = 6, kPeerArenaFd = 7;
 
 const char* signal_note(int sig) {
   switch (sig) {
@@ -81,8 +81,9 @@ bool GroupRuntime::spin_hook(void* self, int cpu) {
 
 int run_group(int argc, char** argv, void (*install)(GroupRuntime&)) {
   // argv: exe --ambience-group name region_bytes kernel_elems group_elems payload
-  //       kernel_arena_bytes group_arena_bytes sandbox spin_us
-  if (argc < 13) {
+  //       kernel_arena_bytes group_arena_bytes sandbox spin_us generation yield
+  //       peer_arenas ("-" or "group:bytes,group:bytes,...", mapped from fds 7, 8, ...)
+  if (argc < 14) {
     std::fprintf(stderr, "ambience group: bad arguments\n");
     return 2;
   }
@@ -104,6 +105,24 @@ int run_group(int argc, char** argv, void (*install)(GroupRuntime&)) {
       SharedMemory::map_fd(kBellFd, 4096, true, rt.bell_) != Status::ok) {
     std::fprintf(stderr, "ambience group %s: cannot map shared memory\n", rt.name_.c_str());
     return 2;
+  }
+  if (std::strcmp(argv[13], "-") != 0) {
+    int fd = kPeerArenaFd;
+    for (const char* at = argv[13]; *at != 0; ++fd) {
+      char* end = nullptr;
+      const long group = std::strtol(at, &end, 10);
+      if (end == at || *end != ':') break;
+      at = end + 1;
+      const std::size_t bytes = std::strtoull(at, &end, 10);
+      if (end == at) break;
+      at = *end == ',' ? end + 1 : end;
+      GroupRuntime::PeerArena peer{static_cast<int>(group), {}};
+      if (SharedMemory::map_fd(fd, bytes, false, peer.memory) != Status::ok) {
+        std::fprintf(stderr, "ambience group %s: cannot map the arena of group %ld\n", rt.name_.c_str(), group);
+        return 2;
+      }
+      rt.peer_arenas_.push_back(std::move(peer));
+    }
   }
   auto* bell = reinterpret_cast<NodeBell*>(rt.bell_.data());
   if (rt.channel_.attach(ipc::Side::group, rt.region_.data(), rt.region_.size(), config, notify_supervisor,
@@ -172,7 +191,6 @@ struct Node::Group {
   Node* node = nullptr;
   GroupStatus status;
   std::string pending_fault;  // set when we kill it for bad input
-  std::vector<SharedBuffer> held_replies;  // forwarded large replies it still reads
   bool killing = false;
   std::thread watcher;
   // Restart back-off: a group that keeps dying right after it started is restarted ever later
@@ -186,6 +204,13 @@ struct Node::Group {
 };
 
 GroupRuntime* GroupRuntime::current() { return g_current_group; }
+
+std::span<const std::byte> GroupRuntime::peer_arena(int group) const {
+  for (const auto& p : peer_arenas_) {
+    if (p.group == group) return {p.memory.data(), p.memory.size()};
+  }
+  return {};
+}
 Node* Node::current() { return g_current_node; }
 
 Node::Node() {
@@ -308,7 +333,13 @@ Status Node::start() {
           grp->node->services_.dispatch(grp->context, r);
         },
         &g);
-    const Status s = spawn(g);
+  }
+  // Every arena exists before the first process starts: a group may map its callers' arenas.
+  for (auto& gp : groups_) {
+    for (int peer : gp->options.reads_arenas_of) {
+      if (peer < 0 || peer >= groups() || peer == gp->id) return Status::bad_message;
+    }
+    const Status s = spawn(*gp);
     if (s != Status::ok) return s;
   }
   started_ = true;
@@ -317,14 +348,29 @@ Status Node::start() {
 
 Status Node::spawn(Group& g) {
   // High, close-on-exec copies that the child moves to the fixed numbers 3..6.
+  // Peer arenas go through read-only file descriptions: the group cannot map them writable.
+  std::vector<int> fds;
   const int ro_kernel_arena = g.kernel_arena.open_read_only();
-  const int fds[4] = {fcntl(g.region.fd(), F_DUPFD_CLOEXEC, 100), fcntl(ro_kernel_arena, F_DUPFD_CLOEXEC, 100),
-                      fcntl(g.group_arena_rw.fd(), F_DUPFD_CLOEXEC, 100), fcntl(bell_.fd(), F_DUPFD_CLOEXEC, 100)};
+  fds = {fcntl(g.region.fd(), F_DUPFD_CLOEXEC, 100), fcntl(ro_kernel_arena, F_DUPFD_CLOEXEC, 100),
+         fcntl(g.group_arena_rw.fd(), F_DUPFD_CLOEXEC, 100), fcntl(bell_.fd(), F_DUPFD_CLOEXEC, 100)};
   close(ro_kernel_arena);
-  for (int fd : fds) {
-    if (fd < 0) return Status::no_memory;
+  std::string peers;
+  for (int peer : g.options.reads_arenas_of) {
+    const SharedMemory& arena = groups_[peer]->group_arena_rw;
+    const int ro = arena.open_read_only();
+    fds.push_back(ro < 0 ? -1 : fcntl(ro, F_DUPFD_CLOEXEC, 100));
+    if (ro >= 0) close(ro);
+    peers += (peers.empty() ? "" : ",") + std::to_string(peer) + ":" + std::to_string(arena.size());
   }
-  std::string args[12] = {
+  for (int fd : fds) {
+    if (fd < 0) {
+      for (int f : fds) {
+        if (f >= 0) close(f);
+      }
+      return Status::no_memory;
+    }
+  }
+  std::string args[13] = {
       "--ambience-group",
       g.options.name,
       std::to_string(g.region.size()),
@@ -337,12 +383,13 @@ Status Node::spawn(Group& g) {
       std::to_string(g.options.spin_us),
       std::to_string(g.status.generation),
       g.options.yield_while_spinning ? "1" : "0",
+      peers.empty() ? "-" : peers,
   };
   std::string exe = g.options.executable.empty() ? "/proc/self/exe" : g.options.executable;
-  char* argv[14];
+  char* argv[15];
   argv[0] = exe.data();
-  for (int i = 0; i < 12; ++i) argv[i + 1] = args[i].data();
-  argv[13] = nullptr;
+  for (int i = 0; i < 13; ++i) argv[i + 1] = args[i].data();
+  argv[14] = nullptr;
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
@@ -353,8 +400,8 @@ Status Node::spawn(Group& g) {
     // Child: async-signal-safe calls only until exec.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(3);
-    for (int i = 0; i < 4; ++i) {
-      if (dup2(fds[i], kRegionFd + i) < 0) _exit(4);
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (dup2(fds[i], kRegionFd + static_cast<int>(i)) < 0) _exit(4);
     }
     if (g.options.cpu >= 0) {
       cpu_set_t set;
@@ -424,7 +471,6 @@ void Node::handle_death(Group& g, int st) {
     g.channel.endpoint().detach();
     return;
   }
-  g.held_replies.clear();
   const std::uint64_t now = arch::now_us();
   g.quick_deaths = now - g.started_us < 200'000 ? g.quick_deaths + 1 : 0;
   ++g.status.generation;
@@ -455,127 +501,6 @@ void Node::handle_death(Group& g, int st) {
   }
   g.status.backoff_us = 0;
   if (spawn(g) != Status::ok) report(g, "cannot start the group process again");
-}
-
-// ---------------------------------------------------------------- forwarding between groups
-
-namespace {
-
-constexpr std::uint8_t kArenaFlag = 1;  // = lidl_binding.hpp kFlagArenaPayload
-
-struct ForwardArgs {
-  Channel* from;             // the caller group's channel (we answer on it)
-  Channel::Request request;  // the caller's request (header copied)
-  std::span<const std::byte> from_arena;  // caller's arena, read-only here
-  Channel* to;               // the callee group's channel
-  Arena* to_arena;           // kernel arena shared with the callee
-  std::span<const std::byte> to_reply_arena;  // callee's arena, read-only here
-  Arena* from_reply_arena;   // kernel arena shared with the caller (for large replies)
-  std::vector<SharedBuffer>* held;  // large replies to the caller, by element index
-};
-
-Task<void> forward_call(ForwardArgs a) {
-  Channel& from = *a.from;
-  const Channel::Request& r = a.request;
-  auto slot = co_await a.to->begin();
-  if (!slot) {
-    (void)from.respond(r, Status::unavailable, 0);
-    co_return;
-  }
-  SharedBuffer staged;  // lives until the callee answered
-  std::uint32_t size = r.header.size;
-  if ((r.header.flags & kArenaFlag) != 0) {
-    BufferRef ref;
-    bool ok = r.header.size == sizeof ref;
-    std::span<const std::byte> bytes;
-    if (ok) {
-      std::memcpy(&ref, from.payload(r.index), sizeof ref);
-      bytes = resolve(a.from_arena.data(), a.from_arena.size(), ref, ok);
-    }
-    if (ok) staged = a.to_arena->allocate(bytes.size(), 64);
-    if (!ok || !staged) {
-      a.to->finish(slot);
-      (void)from.respond(r, ok ? Status::no_memory : Status::bad_message, 0);
-      co_return;
-    }
-    std::memcpy(staged.data(), bytes.data(), bytes.size());
-    const BufferRef out = staged.ref();
-    std::memcpy(a.to->payload(slot.index()), &out, sizeof out);
-    size = sizeof out;
-  } else {
-    std::memcpy(a.to->payload(slot.index()), from.payload(r.index), size);
-  }
-  a.to->header(slot.index())->size = size;
-  const auto reply = co_await a.to->call(slot, r.header.target, r.header.method, r.header.flags & kArenaFlag);
-  Status s = reply.status == Status::ok ? reply.remote() : reply.status;
-  std::uint32_t reply_size = 0;
-  std::uint8_t reply_flags = 0;
-  SharedBuffer reply_buffer;
-  if (s == Status::ok) {
-    std::span<const std::byte> bytes{a.to->payload(slot.index()), reply.header.size};
-    bool ok = true;
-    if ((reply.header.flags & kArenaFlag) != 0) {
-      BufferRef ref;
-      ok = reply.header.size == sizeof ref;
-      if (ok) {
-        std::memcpy(&ref, a.to->payload(slot.index()), sizeof ref);
-        bytes = resolve(a.to_reply_arena.data(), a.to_reply_arena.size(), ref, ok);
-      }
-    }
-    if (!ok) {
-      s = Status::bad_message;
-    } else if (bytes.size() <= from.payload_capacity()) {
-      std::memcpy(from.payload(r.index), bytes.data(), bytes.size());
-      reply_size = static_cast<std::uint32_t>(bytes.size());
-    } else {
-      reply_buffer = a.from_reply_arena->allocate(bytes.size(), 64);
-      if (!reply_buffer) {
-        s = Status::no_memory;
-      } else {
-        std::memcpy(reply_buffer.data(), bytes.data(), bytes.size());
-        const BufferRef out = reply_buffer.ref();
-        std::memcpy(from.payload(r.index), &out, sizeof out);
-        reply_size = sizeof out;
-        reply_flags = kArenaFlag;
-      }
-    }
-  }
-  a.to->finish(slot);
-  from.header(r.index)->flags = reply_flags;
-  (void)from.respond(r, s, reply_size);
-  // The caller reads a large reply in place; keep it until the caller reuses this element (it
-  // released it, so it is done reading).
-  if (reply_buffer && a.held != nullptr) {
-    if (a.held->size() <= r.index) a.held->resize(r.index + 1);
-    (*a.held)[r.index] = std::move(reply_buffer);
-  }
-}
-
-}  // namespace
-
-bool Node::route(std::uint32_t target, int group) {
-  if (group < 0 || group >= groups()) return false;
-  routes_.push_back(std::make_unique<Route>(Route{this, group}));
-  return services_.add(target, &Node::forward, routes_.back().get());
-}
-
-void Node::forward(void* ctx, ServiceContext& sc, const Channel::Request& request) {
-  auto* route = static_cast<Route*>(ctx);
-  Node& node = *route->node;
-  Group& to = *node.groups_[route->group];
-  // Which group is calling: the one whose channel this is.
-  Group* from = nullptr;
-  for (auto& g : node.groups_) {
-    if (&g->channel == sc.channel) from = g.get();
-  }
-  if (from == nullptr || from == &to || !to.status.running) {
-    (void)sc.channel->respond(request, from == &to ? Status::not_found : Status::unavailable, 0);
-    return;
-  }
-  if (request.index < from->held_replies.size()) from->held_replies[request.index] = SharedBuffer();
-  ForwardArgs a{sc.channel, request, sc.peer_arena, &to.channel, &to.arena,
-                {to.group_arena_ro.data(), to.group_arena_ro.size()}, &from->arena, &from->held_replies};
-  if (ambience::spawn(forward_call(a)) != Status::ok) (void)sc.channel->respond(request, Status::no_memory, 0);
 }
 
 bool Node::wait_restarted(int group, std::uint32_t generation, std::uint64_t timeout_us) {

@@ -80,6 +80,10 @@ class GroupRuntime {
   // supervisor hands us.
   std::span<const std::byte> kernel_arena() const { return {kernel_arena_.data(), kernel_arena_.size()}; }
   std::uint32_t generation() const { return generation_; }
+  // The payload arena of group `group`, read-only, if this group was given it
+  // (GroupOptions::reads_arenas_of); empty otherwise. Zero-copy arguments a peer group passes
+  // through the supervisor point into it.
+  std::span<const std::byte> peer_arena(int group) const;
   // This process's group runtime (nullptr outside a group process): lets runtime code that only
   // holds a Channel find the arenas that go with it.
   static GroupRuntime* current();
@@ -95,6 +99,11 @@ class GroupRuntime {
   Channel channel_;
   Arena arena_;
   SharedMemory region_, own_arena_, kernel_arena_, bell_;
+  struct PeerArena {
+    int group;
+    SharedMemory memory;
+  };
+  std::vector<PeerArena> peer_arenas_;
   ServiceContext context_{};
   IdleHook hook_;
   std::uint32_t generation_ = 0;
@@ -118,6 +127,9 @@ struct GroupOptions {
   std::uint32_t spin_us = 50;                // adaptive spinning budget before sleeping
   bool yield_while_spinning = false;         // for a group sharing a CPU with its peer
   std::string executable;                    // default: /proc/self/exe
+  // Groups (ids of this node) whose payload arenas this group maps read-only: the callers whose
+  // zero-copy arguments it reads in place. Only groups the plan lets call it belong here.
+  std::vector<int> reads_arenas_of;
 };
 
 struct GroupStatus {
@@ -150,11 +162,6 @@ class Node {
   Arena& arena(int group);                                 // the kernel's arena shared with `group`
   std::span<const std::byte> group_arena(int group) const;  // `group`'s arena, read-only here
   ServiceTable& services() { return services_; }            // kernel-group services groups may call
-  // Group-to-group calls: requests any group sends for `target` are forwarded by the supervisor
-  // to `group` (which serves `target`), and the replies back. Inline payloads are copied element
-  // to element; arena payloads (flag 1, see lidl_binding.hpp) are copied once into the kernel's
-  // arena for the callee, large replies into the kernel's arena for the caller.
-  bool route(std::uint32_t target, int group);
   GroupStatus status(int group) const;
   int groups() const { return static_cast<int>(groups_.size()); }
 
@@ -186,12 +193,6 @@ class Node {
   void handle_death(Group& g, int wait_status);
   void report(Group& g, const std::string& why);
 
-  struct Route {
-    Node* node;
-    int group;
-  };
-  static void forward(void* ctx, ServiceContext& sc, const Channel::Request& request);
-  std::vector<std::unique_ptr<Route>> routes_;
   std::vector<std::unique_ptr<Group>> groups_;
   ServiceTable services_;
   SharedMemory bell_;

@@ -113,22 +113,60 @@ class LocalChannel(Connector):
                 f"  {t}_client.emplace({t}_channel.get());"]
 
 
-class Ring(RpcClientConnector):
-    """Isolated MCU, user group -> any instance: a message on the caller's ring."""
+def typed_ring_interface(ctx: NodeContext, target: str) -> str | None:
+    """The interface whose typed calls a user-group instance's ring server takes: the one it is
+    called through over IPC that has the procedures of all the others (interfaces it extends;
+    lidl keeps an inherited procedure's id), or None (lidl messages only: they name their
+    interface). Typed calls are what the kernel hands over on its direct-call fast path."""
+    if ctx.group_id(ctx.group_of[target]) < 0:
+        return None
+    procs: dict[str, set] = {}
+    group_callers = False  # the kernel group calls with lidl messages (rt::GroupCallTransport)
+    for c in ctx.doc["capabilities"]:
+        if c["callee"] == target and c["path"] == "ipc":
+            procs[c["interface"]] = {(p["declared_in"], p["name"], p["id"]) for p in c["procedures"]}
+            group_callers |= ctx.group_id(ctx.group_of[c["caller"]]) >= 0
+    if not group_callers:
+        return None
+    for iface in sorted(procs):
+        if all(other <= procs[iface] for other in procs.values()):
+            return iface
+    return None
+
+
+class RingMessages(RpcClientConnector):
+    """Isolated MCU, user group -> any instance: a lidl message on the caller's ring."""
 
     transport = "rt::RingTransport"
     buffer = "rt::RingMessageBuffer"
 
+
+class Ring(RingMessages):
+    """Isolated MCU, user group -> an instance of another group. Typed calls (the generated
+    zero-copy client over rt::RingZeroCopyChannel) if the callee's ring server takes them, else
+    lidl messages; the kernel checks the procedure of either against the caller's grant."""
+
+    def declare(self, ctx: NodeContext, inst: dict, d: dict, section: str) -> list[str]:
+        if typed_ring_interface(ctx, d["target"]) is None:
+            return super().declare(ctx, inst, d, section)
+        t, iface = tag(inst, d), cxx_name(d["interface"])
+        return [f"{section}rt::Slot<rt::RingZeroCopyChannel<{iface}>> {t}_channel;",
+                f"{section}rt::Slot<{iface}ZeroCopyClient<rt::RingZeroCopyChannel<{iface}>>> {t}_client;"]
+
     def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
-        lines = super().construct(ctx, inst, d)
-        lines[0] += f"  // -> {d['target']}"
-        return lines
+        if typed_ring_interface(ctx, d["target"]) is None:
+            lines = super().construct(ctx, inst, d)
+            lines[0] += f"  // -> {d['target']}"
+            return lines
+        t = tag(inst, d)
+        return [f"  {t}_channel.emplace({self.transport_args(ctx, inst, d)});  // -> {d['target']}, typed calls",
+                f"  {t}_client.emplace({t}_channel.get());"]
 
     def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
         return f"runtime, {ctx.runtime['ring_ids'][d['target']]}"
 
 
-class RingRelay(Ring):
+class RingRelay(RingMessages):
     """Isolated MCU, user group -> another node: its ring to a kernel relay over the route."""
 
     def extra_declarations(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
@@ -138,7 +176,7 @@ class RingRelay(Ring):
                 f"rt::KernelRingServer {t}_relay{{&rt::relay_over_route, &{t}_relay_transport}};"]
 
     def construct(self, ctx: NodeContext, inst: dict, d: dict) -> list[str]:
-        lines = RpcClientConnector.construct(self, ctx, inst, d)
+        lines = super().construct(ctx, inst, d)
         lines[0] += f"  // -> the kernel's relay to {d.get('target_node', '') or 'the network'}"
         return lines
 
@@ -188,18 +226,20 @@ class ShareUp(ShareDown):
 
     def target_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
         target = d["target"]
+        served_by = self.served_by(ctx, inst, target)
+        caller_group = f", {ctx.group_id(inst['group'])}" if served_by == "kernel group" else ""
         return (f"to_kernel, rt::sharing_target({ctx.insts[target]['object_id']}, "
-                f"{ctx.sharing_index(target, d['interface'])}, {ctx.group_id(inst['group'])}));  "
-                f"// -> {target} (kernel group), zero-copy")
+                f"{ctx.sharing_index(target, d['interface'])}{caller_group}));  // -> {target} ({served_by}), zero-copy")
+
+    def served_by(self, ctx: NodeContext, inst: dict, target: str) -> str:
+        return "kernel group"
 
 
-class Relay(RpcClientConnector):
-    """Hosted, group process -> group process: the supervisor checks and relays the message."""
+class ShareAcross(ShareUp):
+    """Hosted, group process -> group process: zero-copy through the supervisor's SharingRelay."""
 
-    transport = "rt::ChannelTransport"
-
-    def transport_args(self, ctx: NodeContext, inst: dict, d: dict) -> str:
-        return f"to_kernel, {ctx.insts[d['target']]['object_id']}"
+    def served_by(self, ctx: NodeContext, inst: dict, target: str) -> str:
+        return f"group '{ctx.group_of[target]}'"
 
 
 CONNECTORS: dict[str, Connector] = {
@@ -211,7 +251,7 @@ CONNECTORS: dict[str, Connector] = {
     "kernel_to_group": KernelToGroup(),
     "share_down": ShareDown(),
     "share_up": ShareUp(),
-    "relay": Relay(),
+    "share_across": ShareAcross(),
 }
 
 

@@ -21,11 +21,19 @@ class HostedNode:
         edges = [(i, d) for i in doc["instances"] for d in i["dependencies"]]
         self.ipc_callees = sorted({d["target"] for _, d in edges if d["path"] == "ipc"})
         self.rpc_served = served_remotely(doc)
-        # instances a group process serves on its ring: IPC callees, and RPC targets the supervisor relays
-        self.ring_served = sorted(set(self.ipc_callees) | {n for n in self.rpc_served
-                                                           if ctx.group_id(ctx.group_of[n]) >= 0})
-        # (instance, interface): served zero-copy to the supervisor by the instance's group process
-        self.shared_served = sorted({(d["target"], d["interface"]) for _, d in edges if d["connector"] == "share_down"})
+        # instances a group process serves serialized on its ring: RPC targets the supervisor hands over
+        self.ring_served = sorted(n for n in self.rpc_served if ctx.group_id(ctx.group_of[n]) >= 0)
+        # (instance, interface): served zero-copy by the instance's group process (to the supervisor,
+        # or to other groups through the supervisor's SharingRelay)
+        self.shared_served = sorted({(d["target"], d["interface"]) for _, d in edges
+                                     if d["connector"] in ("share_down", "share_across")})
+        # (instance in a group process, interface): a SharingRelay in the supervisor each
+        self.relayed = sorted({(d["target"], d["interface"]) for _, d in edges if d["connector"] == "share_across"})
+        # group id -> ids of the groups calling into it: it maps their arenas read-only
+        self.callers_of: dict[int, list[int]] = {}
+        for i, d in edges:
+            if d["connector"] == "share_across":
+                self.callers_of.setdefault(self.gid(d["target"]), []).append(ctx.group_id(i["group"]))
         # (kernel instance, interface, caller group id): a supervisor-side SharingServer each
         self.served_up = sorted({(d["target"], d["interface"], ctx.group_id(i["group"])) for i, d in edges
                                  if d["connector"] == "share_up"})
@@ -78,8 +86,8 @@ def _storage(h: HostedNode) -> list[str]:
         out.append(f"// ---- group '{g['name']}' ({proc})")
         for name in g["instances"]:
             out += group_storage(ctx, {"instances": [name]}, "")
-            if name in h.ring_served or name in h.ipc_callees:
-                ifaces = served_interfaces(h.doc, name, ("ipc", "rpc"))
+            if name in h.ring_served:
+                ifaces = served_interfaces(h.doc, name, ("rpc",))
                 entries = ", ".join(f"{{{cxx_name(i)}::schema_hash, nullptr, &rt::dispatch_as<{cxx_name(i)}>}}"
                                     for i in ifaces)
                 out.append(f"rt::LidlEntry t_{name}_entries[] = {{{entries}}};")
@@ -100,8 +108,8 @@ def _construct(h: HostedNode) -> list[str]:
         out.append(f"void construct_group_{g['name']}([[maybe_unused]] {param}) {{")
         for name in g["instances"]:
             out += construct_instance(h.ctx, name)
-            if name in h.ring_served or name in h.ipc_callees:
-                for k, i in enumerate(served_interfaces(h.doc, name, ("ipc", "rpc"))):
+            if name in h.ring_served:
+                for k, i in enumerate(served_interfaces(h.doc, name, ("rpc",))):
                     out.append(f"  t_{name}_entries[{k}].impl = static_cast<{cxx_name(i)}*>(&i_{name}.get());")
         out += ["}", ""] + start_group_fn(g)
     return out
@@ -135,15 +143,14 @@ def _install(h: HostedNode) -> list[str]:
 
 
 def _supervisor_tables(h: HostedNode) -> list[str]:
-    """Capability-checked relays for every IPC callee, with their grants per caller group."""
+    """The plan's grants per IPC callee, and the supervisor's capability-checked servers and relays."""
     ctx = h.ctx
-    out = ["// Supervisor <-> group calls use the generated zero-copy client: span/string_view/bytes arguments",
-           "// cross as references into the caller's arena (rt::SupervisorSharing, rt::GroupSharing). Calls",
-           "// from a group into the kernel group are served by a SharingServer per caller group whose allow",
-           "// hook (rt::allow_sharing) checks the same grants as the relay, on the procedure read from its",
-           "// private copy of the call block. Group -> group calls stay serialized through rt::relay: the",
-           "// supervisor forwards them (Node::route does not understand call blocks, and a block's",
-           "// references point into the caller's arena, which the callee group does not map)."]
+    out = ["// Calls between the groups of this node use the generated zero-copy client: span, string_view and",
+           "// bytes arguments stay in the caller's arena (rt::SupervisorSharing, rt::GroupSharing). The",
+           "// supervisor checks every call a group makes against the plan's grants, on the procedure of its",
+           "// private copy of the call block: a SharingServer per caller group for instances of the kernel",
+           "// group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee",
+           "// group maps its callers' arenas read-only and reads the arguments in place)."]
     for name in h.ipc_callees:
         out.append(f"constexpr rt::GroupGrant g_{name}_grants[] = {{")
         for c in h.doc["capabilities"]:
@@ -151,8 +158,11 @@ def _supervisor_tables(h: HostedNode) -> list[str]:
                 out.append(f"    {{{h.gid(c['caller'])}, rt::Grant{{{mask(c['procedures'])}}}}},  "
                            f"// {c['caller']} ({c['interface']})")
         out.append("};")
-        out.append(f"rt::HostedRelay r_{name}{{nullptr, {ctx.insts[name]['object_id']}, {h.gid(name)}, nullptr, "
-                   f"g_{name}_grants}};")
+        for target, interface in h.relayed:
+            if target == name:
+                k = ctx.sharing_index(name, interface)
+                out.append(f"rt::SharingRelay s_{name}_{k}{{nullptr, rt::sharing_target({ctx.insts[name]['object_id']}, "
+                           f"{k}), {h.gid(name)}, g_{name}_grants}};  // {interface}, zero-copy")
         for target, interface, caller in h.served_up:
             if target == name:
                 z = f"zk_{name}_{ctx.sharing_index(name, interface)}_{caller}"
@@ -168,15 +178,21 @@ def _main(h: HostedNode, kernel: dict) -> list[str]:
            "  hosted::run_group_if_requested(argc, argv, &install);  // group processes never return",
            "  hosted::Node node;", "  g_node = &node;"]
     for g in h.user_groups:
-        out.append(f"  node.add_group(rt::hosted_group_options({c_string(g['name'])}));  // {ctx.group_id(g['name'])}")
+        gid = ctx.group_id(g["name"])
+        callers = sorted(set(h.callers_of.get(gid, [])))
+        reads = (", {" + ", ".join(str(c) for c in callers) + "}") if callers else ""
+        note = f"; maps the arenas of its callers {callers}" if callers else ""
+        out.append(f"  node.add_group(rt::hosted_group_options({c_string(g['name'])}{reads}));  // {gid}{note}")
     out.append(f"  construct_group_{kernel['name']}(node);")
     for name in h.ipc_callees:
         object_id = ctx.insts[name]["object_id"]
-        out.append(f"  r_{name}.node = &node;")
-        if h.gid(name) < 0:
-            out.append(f"  r_{name}.local = &t_{name};")
-        full = c_string(f"service table full: cannot relay to '{name}'")
-        out.append(f"  if (!node.services().add({object_id}, &rt::relay, &r_{name})) ::ambience::fatal({full});")
+        for target, interface in h.relayed:
+            if target != name:
+                continue
+            s = f"s_{name}_{ctx.sharing_index(name, interface)}"
+            full = c_string(f"service table full: cannot relay to '{name}'")
+            out.append(f"  {s}.node = &node;")
+            out.append(f"  if (!node.services().add({s}.target, &rt::relay_sharing, &{s})) ::ambience::fatal({full});")
         for target, interface, caller in h.served_up:
             if target != name:
                 continue

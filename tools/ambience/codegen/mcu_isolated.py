@@ -1,13 +1,15 @@
 """Isolated MCU nodes: every user group runs unprivileged in its planned MPU region under the
 kernel/arch/cortex_m supervisor. Each group's entry builds its objects (in its region), gets its
 own scheduler, frame arena and heap (GroupRuntime::enable_core), starts its services and serves
-its ring. Every call a user group makes is a lidl message on its ring that the kernel routes
-after checking the caller's capability: to another group's ring, to a kernel-group instance
-(served in place), or to a network relay (the RPC dependencies)."""
+its ring. Every call a user group makes goes through the kernel, which checks the caller's
+capability (per procedure) first: a typed call to an instance of another group that is called
+through one interface (the kernel's direct-call fast path when the callee waits), else a lidl
+message on its ring to another group, to a kernel-group instance (served in place), or to a
+network relay (the RPC dependencies)."""
 from __future__ import annotations
 
-from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
-from ambience.codegen.cxx import (MCU_RUNTIME_HPP, NODE_RUNTIME_HPP, c_string, head, mask, namespace_open,
+from ambience.codegen.connectors import NodeContext, construct_instance, group_storage, typed_ring_interface
+from ambience.codegen.cxx import (MCU_RUNTIME_HPP, NODE_RUNTIME_HPP, c_string, cxx_name, head, mask, namespace_open,
                                   network_tables, plural, region_checks, regions, serve_by_schema, serve_remote_fn,
                                   served_interfaces, served_objects_table, served_remotely, start_group_fn)
 
@@ -50,6 +52,9 @@ def main_cc(doc: dict) -> str:
         if in_kernel[name]:
             out.append(f"rt::KernelRingServer ks_{name}{{&serve_{name}}};")
         out.append("")
+        typed = typed_ring_interface(ctx, name)
+        if typed:
+            out += _typed_serve_fn(doc, name, typed)
 
     for g in groups:
         param = "" if g["kernel"] else "[[maybe_unused]] mcu::GroupRuntime& runtime"
@@ -67,7 +72,8 @@ def main_cc(doc: dict) -> str:
         for name in g["instances"]:
             if name not in rt["ring_ids"]:
                 continue
-            out.append(f"  rt::RingServer* s_{name} = runtime.make<rt::RingServer>(runtime, &serve_{name});")
+            typed_arg = f", nullptr, rt::TypedCalls{{&serve_typed_{name}}}" if typed_ring_interface(ctx, name) else ""
+            out.append(f"  rt::RingServer* s_{name} = runtime.make<rt::RingServer>(runtime, &serve_{name}{typed_arg});")
             out.append(f"  if (s_{name} == nullptr) mcu::sys::exit(-10);")
             out.append(f"  runtime.serve({rt['ring_ids'][name]}, s_{name}->binding());")
         out += ["  // The rest of the state area: this group's coroutine frames and heap.",
@@ -95,6 +101,22 @@ def main_cc(doc: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _typed_serve_fn(doc: dict, name: str, iface: str) -> list[str]:
+    """Serves the typed calls of a ring instance: the procedure's method, run in its group."""
+    procs = next(c["procedures"] for c in doc["capabilities"]
+                 if c["callee"] == name and c["interface"] == iface and c["path"] == "ipc")
+    t = cxx_name(iface)
+    out = [f"// Serves a typed call for '{name}' ({iface}; method = procedure id) in its group.",
+           f"::ambience::Status serve_typed_{name}(mcu::GroupRuntime& runtime, void*, mcu::ServiceCall& call) {{",
+           f"  {t}& impl = i_{name}.get();",
+           "  switch (call.method) {"]
+    for p in sorted(procs, key=lambda p: p["id"]):
+        out.append(f"    case {p['id']}: return rt::serve_procedure<{t}, {p['id']}>(runtime, call, "
+                   f"[&](auto&... a) {{ return impl.{p['name']}(a...); }});")
+    out += ["  }", "  return ::ambience::Status::not_found;", "}", ""]
+    return out
+
+
 def _main(doc: dict, ctx: NodeContext, groups: list[dict], user: list[dict], in_kernel: dict[str, bool]) -> list[str]:
     """Registers groups, ring bindings and capabilities with the supervisor, then runs the node."""
     rt = doc["runtime"]
@@ -116,6 +138,9 @@ def _main(doc: dict, ctx: NodeContext, groups: list[dict], user: list[dict], in_
         out.append(f"  supervisor.bind_kernel_instance({k}, d_{caller}__{dep}_relay.binding());  // relay for {relay}")
         out.append(f"  supervisor.allow({ctx.group_id(ctx.group_of[caller])}, {k});  // the relay forwards any "
                    f"procedure: the callee's node checks it")
+    if rt["ring_ids"]:
+        out.append("  // lidl messages carry their procedure in the envelope: where the kernel checks it.")
+        out.append("  supervisor.set_procedure_field(rt::kLidlProcedureField);")
     for c in sorted(doc["capabilities"], key=lambda c: (c["caller"], c["callee"], c["interface"])):
         if c["path"] != "ipc" or in_kernel[c["caller"]]:
             continue
@@ -137,7 +162,7 @@ def _main(doc: dict, ctx: NodeContext, groups: list[dict], user: list[dict], in_
             "    for (int k = 0; k < supervisor.group_count(); ++k) {",
             "      const mcu::GroupStats& st = supervisor.stats(k);",
             "      ::ambience::println(\"ambience: group \", supervisor.name(k), \" faults \", st.faults, \" restarts \", "
-            "st.restarts, \" calls \", st.calls_routed);",
+            "st.restarts, \" calls \", st.calls_routed, \" denied \", st.denied);",
             "    }",
             "    return 0;",
             "  }",

@@ -2,7 +2,7 @@
 group; MCU nodes whose groups the planner did not isolate, with the reason in a comment)."""
 from __future__ import annotations
 
-from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
+from ambience.codegen.connectors import NodeContext, construct_instance, group_storage, tag
 from ambience.codegen.cxx import (NODE_RUNTIME_HPP, c_string, head, namespace_open, network_tables, plural, region_checks, regions,
                                   serve_by_schema, serve_remote_fn, served_interfaces, served_objects_table,
                                   served_remotely, start_group_fn, started_message)
@@ -66,7 +66,13 @@ def main_cc(doc: dict) -> str:
     out += ["  co_return;", "}", "", "}  // namespace ambience::generated", "",
             "int main() {",
             "  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;",
-            "  ::ambience::Scheduler::current().run_until_idle();",
-            "  return 0;",
-            "}"]
+            "  ::ambience::Scheduler::current().run_until_idle();"]
+    # What each capability-checked channel between groups let through and refused.
+    for inst in doc["instances"]:
+        for d in inst["dependencies"]:
+            if d["connector"] == "local_channel":
+                t = tag(inst, d)
+                out.append(f"  ::ambience::println(\"ambience: channel {inst['name']}.{d['dependency']} -> {d['target']} "
+                           f"calls \", {t}_channel.get().calls(), \" denied \", {t}_channel.get().denied());")
+    out += ["  return 0;", "}"]
     return "\n".join(out) + "\n"

@@ -1,6 +1,6 @@
 // Hands the sink a span that lies in the caller's arena (in the supervisor: the kernel's arena for
 // the sink's group; in a group process: its own) and prints where the sink read it (equal offsets:
-// no copy on the way).
+// no copy on the way), labelled with the caller ("supervisor -> group" or "group <name>").
 #pragma once
 
 #include <cstdint>
@@ -23,12 +23,12 @@ class ProbeService final : public Probe {
     // The caller's arena: the kernel's arena for the sink's group (supervisor), or this group's.
     constexpr std::size_t kBytes = 1 << 20;
     ::ambience::hosted::SharedBuffer buf;
-    const char* who = "group -> supervisor";
+    std::string who = "supervisor -> group";
     if (::ambience::hosted::GroupRuntime* rt = ::ambience::hosted::GroupRuntime::current(); rt != nullptr) {
       buf = rt->arena().allocate(kBytes, 64);
+      who = "group " + rt->name();
     } else if (::ambience::hosted::Node* node = ::ambience::hosted::Node::current(); node != nullptr) {
       buf = node->arena(0).allocate(kBytes, 64);  // group 0: the sink's
-      who = "supervisor -> group";
     }
     if (!buf) {
       ::ambience::print("[probe] no arena\n");
@@ -39,7 +39,7 @@ class ProbeService final : public Probe {
     const std::uint64_t read_at = co_await sink_.inspect(data);
     const std::uint64_t sent_at = buf.ref().offset;
     if (read_at == sent_at) ++passed_;
-    const std::string line = std::string("[probe ") + who + "] span sent at arena offset " + std::to_string(sent_at) +
+    const std::string line = "[probe " + who + "] span sent at arena offset " + std::to_string(sent_at) +
                              ", read by the callee at offset " + std::to_string(read_at) + "\n";
     ::ambience::print(std::string_view(line));
   }

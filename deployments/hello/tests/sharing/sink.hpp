@@ -17,7 +17,8 @@ class SinkService final : public Sink {
   }
 
  private:
-  // In a group process the caller's arena is the kernel's; in the supervisor, a group's arena.
+  // In a group process the caller's arena is the kernel's, or a calling group's; in the supervisor,
+  // a group's arena.
   static std::uint64_t offset_in_caller_arena(const std::byte* p, std::size_t n) {
     constexpr std::uint64_t kElsewhere = ~std::uint64_t{0};
     if (n == 0) return kElsewhere;
@@ -25,7 +26,11 @@ class SinkService final : public Sink {
       return p >= arena.data() && p + n <= arena.data() + arena.size();
     };
     if (const auto* rt = ::ambience::hosted::GroupRuntime::current(); rt != nullptr) {
-      return in(rt->kernel_arena()) ? static_cast<std::uint64_t>(p - rt->kernel_arena().data()) : kElsewhere;
+      if (in(rt->kernel_arena())) return static_cast<std::uint64_t>(p - rt->kernel_arena().data());
+      for (int g = 0; g < ::ambience::hosted::ServiceTable::kMax; ++g) {  // a calling group's arena
+        if (in(rt->peer_arena(g))) return static_cast<std::uint64_t>(p - rt->peer_arena(g).data());
+      }
+      return kElsewhere;
     }
     if (const auto* node = ::ambience::hosted::Node::current(); node != nullptr) {
       for (int g = 0; g < node->groups(); ++g) {

@@ -27,8 +27,6 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // ---- group 'k' (supervisor process)
 rt::Slot<hello::ConsoleService> i_console;
-rt::LidlEntry t_console_entries[] = {{::hello::Console::schema_hash, nullptr, &rt::dispatch_as<::hello::Console>}};
-rt::LidlTarget t_console{t_console_entries};
 
 // ---- group 'greeter' (process of group 'greeter')
 rt::Slot<rt::GroupSharing<::hello::Console>> d_greeter__out_sharing;
@@ -38,7 +36,6 @@ rt::Slot<hello::GreeterService> i_greeter;
 // Builds group 'k': its instances in start order, each after its clients.
 void construct_group_k([[maybe_unused]] hosted::Node& node) {
   i_console.emplace();
-  t_console_entries[0].impl = static_cast<::hello::Console*>(&i_console.get());
 }
 
 ::ambience::Task<void> start_group_k() {
@@ -68,17 +65,15 @@ void install(hosted::GroupRuntime& group) {
   }
 }
 
-// Supervisor <-> group calls use the generated zero-copy client: span/string_view/bytes arguments
-// cross as references into the caller's arena (rt::SupervisorSharing, rt::GroupSharing). Calls
-// from a group into the kernel group are served by a SharingServer per caller group whose allow
-// hook (rt::allow_sharing) checks the same grants as the relay, on the procedure read from its
-// private copy of the call block. Group -> group calls stay serialized through rt::relay: the
-// supervisor forwards them (Node::route does not understand call blocks, and a block's
-// references point into the caller's arena, which the callee group does not map).
+// Calls between the groups of this node use the generated zero-copy client: span, string_view and
+// bytes arguments stay in the caller's arena (rt::SupervisorSharing, rt::GroupSharing). The
+// supervisor checks every call a group makes against the plan's grants, on the procedure of its
+// private copy of the call block: a SharingServer per caller group for instances of the kernel
+// group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
+// group maps its callers' arenas read-only and reads the arguments in place).
 constexpr rt::GroupGrant g_console_grants[] = {
     {0, rt::Grant{0x1ull}},  // greeter (hello.Console)
 };
-rt::HostedRelay r_console{nullptr, 1, -1, nullptr, g_console_grants};
 rt::Slot<hosted::SharingServer<::hello::Console>> zk_console_0_0;  // hello.Console for group 0, zero-copy
 rt::SharingGrants zk_console_0_0_grants{nullptr, 0, g_console_grants};
 
@@ -114,9 +109,6 @@ int main(int argc, char** argv) {
   g_node = &node;
   node.add_group(rt::hosted_group_options("greeter"));  // 0
   construct_group_k(node);
-  r_console.node = &node;
-  r_console.local = &t_console;
-  if (!node.services().add(1, &rt::relay, &r_console)) ::ambience::fatal("service table full: cannot relay to 'console'");
   zk_console_0_0.emplace(static_cast<::hello::Console&>(i_console.get()), &node.arena(0));
   zk_console_0_0_grants.node = &node;
   zk_console_0_0.get().set_allow(&rt::allow_sharing, &zk_console_0_0_grants);

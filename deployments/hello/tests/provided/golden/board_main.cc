@@ -119,6 +119,8 @@ int main() {
   mcu::Supervisor& supervisor = mcu::Supervisor::instance();
   supervisor.add_group({"greeter_b", reinterpret_cast<std::byte*>(__ambience_group_greeter_b_start), 1536, 4096, &entry_greeter_b, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_greeter_b_end - __ambience_group_greeter_b_start)});  // 0
   supervisor.bind_kernel_instance(0, ks_board_console.binding());  // board_console (kernel group)
+  // lidl messages carry their procedure in the envelope: where the kernel checks it.
+  supervisor.set_procedure_field(rt::kLidlProcedureField);
   supervisor.allow(0, 0, 0x1ull);  // greeter_b -> board_console (hello.Console)
   construct_group_kernel();  // before any group can call it
   supervisor.start();
@@ -132,7 +134,7 @@ int main() {
     if (groups_ran || kernel_ran || kernel.has_work()) continue;
     for (int k = 0; k < supervisor.group_count(); ++k) {
       const mcu::GroupStats& st = supervisor.stats(k);
-      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed);
+      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);
     }
     return 0;
   }

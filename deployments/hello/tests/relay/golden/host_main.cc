@@ -89,13 +89,12 @@ void install(hosted::GroupRuntime& group) {
   }
 }
 
-// Supervisor <-> group calls use the generated zero-copy client: span/string_view/bytes arguments
-// cross as references into the caller's arena (rt::SupervisorSharing, rt::GroupSharing). Calls
-// from a group into the kernel group are served by a SharingServer per caller group whose allow
-// hook (rt::allow_sharing) checks the same grants as the relay, on the procedure read from its
-// private copy of the call block. Group -> group calls stay serialized through rt::relay: the
-// supervisor forwards them (Node::route does not understand call blocks, and a block's
-// references point into the caller's arena, which the callee group does not map).
+// Calls between the groups of this node use the generated zero-copy client: span, string_view and
+// bytes arguments stay in the caller's arena (rt::SupervisorSharing, rt::GroupSharing). The
+// supervisor checks every call a group makes against the plan's grants, on the procedure of its
+// private copy of the call block: a SharingServer per caller group for instances of the kernel
+// group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
+// group maps its callers' arenas read-only and reads the arguments in place).
 
 ::ambience::Task<::ambience::Status> serve_console(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
   co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);

@@ -107,7 +107,7 @@ int main() {
     if (groups_ran || kernel_ran || kernel.has_work()) continue;
     for (int k = 0; k < supervisor.group_count(); ++k) {
       const mcu::GroupStats& st = supervisor.stats(k);
-      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed);
+      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);
     }
     return 0;
   }

@@ -23,18 +23,14 @@ namespace hosted = ::ambience::hosted;
 [[maybe_unused]] constexpr const char kNode[] = "host";
 hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
-// Group ids in the supervisor: sink = 0, gprobe = 1; the kernel group (-1) stays in the supervisor process.
+// Group ids in the supervisor: sink = 0, gprobe = 1, tsink = 2, tprobe = 3; the kernel group (-1) stays in the supervisor process.
 
 // ---- group 'sink' (process of group 'sink')
 rt::Slot<sharetest::SinkService> i_sink;
-rt::LidlEntry t_sink_entries[] = {{::sharetest::Sink::schema_hash, nullptr, &rt::dispatch_as<::sharetest::Sink>}};
-rt::LidlTarget t_sink{t_sink_entries};
 rt::Slot<hosted::SharingServer<::sharetest::Sink>> z_sink_0;  // sharetest.Sink, zero-copy
 
 // ---- group 'k' (supervisor process)
 rt::Slot<sharetest::SinkService> i_ksink;
-rt::LidlEntry t_ksink_entries[] = {{::sharetest::Sink::schema_hash, nullptr, &rt::dispatch_as<::sharetest::Sink>}};
-rt::LidlTarget t_ksink{t_ksink_entries};
 rt::Slot<rt::SupervisorSharing<::sharetest::Sink>> d_probe__sink_sharing;
 rt::Slot<::sharetest::SinkZeroCopyClient<rt::SupervisorSharing<::sharetest::Sink>>> d_probe__sink_client;
 rt::Slot<sharetest::ProbeService> i_probe;
@@ -44,10 +40,18 @@ rt::Slot<rt::GroupSharing<::sharetest::Sink>> d_gprobe__sink_sharing;
 rt::Slot<::sharetest::SinkZeroCopyClient<rt::GroupSharing<::sharetest::Sink>>> d_gprobe__sink_client;
 rt::Slot<sharetest::ProbeService> i_gprobe;
 
+// ---- group 'tsink' (process of group 'tsink')
+rt::Slot<sharetest::SinkService> i_tsink;
+rt::Slot<hosted::SharingServer<::sharetest::Sink>> z_tsink_0;  // sharetest.Sink, zero-copy
+
+// ---- group 'tprobe' (process of group 'tprobe')
+rt::Slot<rt::GroupSharing<::sharetest::Sink>> d_tprobe__sink_sharing;
+rt::Slot<::sharetest::SinkZeroCopyClient<rt::GroupSharing<::sharetest::Sink>>> d_tprobe__sink_client;
+rt::Slot<sharetest::ProbeService> i_tprobe;
+
 // Builds group 'sink': its instances in start order, each after its clients.
 void construct_group_sink([[maybe_unused]] hosted::Channel& to_kernel) {
   i_sink.emplace();
-  t_sink_entries[0].impl = static_cast<::sharetest::Sink*>(&i_sink.get());
 }
 
 ::ambience::Task<void> start_group_sink() {
@@ -58,7 +62,6 @@ void construct_group_sink([[maybe_unused]] hosted::Channel& to_kernel) {
 // Builds group 'k': its instances in start order, each after its clients.
 void construct_group_k([[maybe_unused]] hosted::Node& node) {
   i_ksink.emplace();
-  t_ksink_entries[0].impl = static_cast<::sharetest::Sink*>(&i_ksink.get());
   d_probe__sink_sharing.emplace(node, 0, rt::sharing_target(4, 0));  // -> sink, zero-copy
   d_probe__sink_client.emplace(d_probe__sink_sharing.get());
   i_probe.emplace(d_probe__sink_client.get());
@@ -82,12 +85,33 @@ void construct_group_gprobe([[maybe_unused]] hosted::Channel& to_kernel) {
   co_return;
 }
 
+// Builds group 'tsink': its instances in start order, each after its clients.
+void construct_group_tsink([[maybe_unused]] hosted::Channel& to_kernel) {
+  i_tsink.emplace();
+}
+
+::ambience::Task<void> start_group_tsink() {
+  co_await rt::start_service(i_tsink.get());
+  co_return;
+}
+
+// Builds group 'tprobe': its instances in start order, each after its clients.
+void construct_group_tprobe([[maybe_unused]] hosted::Channel& to_kernel) {
+  d_tprobe__sink_sharing.emplace(to_kernel, rt::sharing_target(6, 0));  // -> tsink (group 'tsink'), zero-copy
+  d_tprobe__sink_client.emplace(d_tprobe__sink_sharing.get());
+  i_tprobe.emplace(d_tprobe__sink_client.get());
+}
+
+::ambience::Task<void> start_group_tprobe() {
+  co_await rt::start_service(i_tprobe.get());
+  co_return;
+}
+
 // Runs in a group process (before its sandbox closes): builds the group and serves it.
 void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "sink") {
     construct_group_sink(group.channel());
-    if (!group.services().add(4, &rt::serve_lidl, &t_sink)) ::ambience::fatal("service table full: cannot serve 'sink' in group 'sink'");
     z_sink_0.emplace(static_cast<::sharetest::Sink&>(i_sink.get()), &group.arena());
     if (!z_sink_0.get().install(group.services(), rt::sharing_target(4, 0))) ::ambience::fatal("service table full: cannot serve 'sink' zero-copy in group 'sink'");
     (void)::ambience::spawn(start_group_sink());
@@ -98,25 +122,38 @@ void install(hosted::GroupRuntime& group) {
     (void)::ambience::spawn(start_group_gprobe());
     return;
   }
+  if (name == "tsink") {
+    construct_group_tsink(group.channel());
+    z_tsink_0.emplace(static_cast<::sharetest::Sink&>(i_tsink.get()), &group.arena());
+    if (!z_tsink_0.get().install(group.services(), rt::sharing_target(6, 0))) ::ambience::fatal("service table full: cannot serve 'tsink' zero-copy in group 'tsink'");
+    (void)::ambience::spawn(start_group_tsink());
+    return;
+  }
+  if (name == "tprobe") {
+    construct_group_tprobe(group.channel());
+    (void)::ambience::spawn(start_group_tprobe());
+    return;
+  }
 }
 
-// Supervisor <-> group calls use the generated zero-copy client: span/string_view/bytes arguments
-// cross as references into the caller's arena (rt::SupervisorSharing, rt::GroupSharing). Calls
-// from a group into the kernel group are served by a SharingServer per caller group whose allow
-// hook (rt::allow_sharing) checks the same grants as the relay, on the procedure read from its
-// private copy of the call block. Group -> group calls stay serialized through rt::relay: the
-// supervisor forwards them (Node::route does not understand call blocks, and a block's
-// references point into the caller's arena, which the callee group does not map).
+// Calls between the groups of this node use the generated zero-copy client: span, string_view and
+// bytes arguments stay in the caller's arena (rt::SupervisorSharing, rt::GroupSharing). The
+// supervisor checks every call a group makes against the plan's grants, on the procedure of its
+// private copy of the call block: a SharingServer per caller group for instances of the kernel
+// group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
+// group maps its callers' arenas read-only and reads the arguments in place).
 constexpr rt::GroupGrant g_ksink_grants[] = {
     {1, rt::Grant{0x1ull}},  // gprobe (sharetest.Sink)
 };
-rt::HostedRelay r_ksink{nullptr, 2, -1, nullptr, g_ksink_grants};
 rt::Slot<hosted::SharingServer<::sharetest::Sink>> zk_ksink_0_1;  // sharetest.Sink for group 1, zero-copy
 rt::SharingGrants zk_ksink_0_1_grants{nullptr, 1, g_ksink_grants};
 constexpr rt::GroupGrant g_sink_grants[] = {
     {-1, rt::Grant{0x1ull}},  // probe (sharetest.Sink)
 };
-rt::HostedRelay r_sink{nullptr, 4, 0, nullptr, g_sink_grants};
+constexpr rt::GroupGrant g_tsink_grants[] = {
+    {3, rt::Grant{0x1ull}},  // tprobe (sharetest.Sink)
+};
+rt::SharingRelay s_tsink_0{nullptr, rt::sharing_target(6, 0), 2, g_tsink_grants};  // sharetest.Sink, zero-copy
 
 
 }  // namespace
@@ -139,7 +176,7 @@ constexpr std::size_t kNextHopCount = 0;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_k();
-  ::ambience::print("ambience: node 'host' of 'sharing': 4 instances, 2 group processes started\n");  // one write: lines of group processes do not interleave
+  ::ambience::print("ambience: node 'host' of 'sharing': 6 instances, 4 group processes started\n");  // one write: lines of group processes do not interleave
 }
 
 }  // namespace ambience::generated
@@ -150,16 +187,15 @@ int main(int argc, char** argv) {
   g_node = &node;
   node.add_group(rt::hosted_group_options("sink"));  // 0
   node.add_group(rt::hosted_group_options("gprobe"));  // 1
+  node.add_group(rt::hosted_group_options("tsink", {3}));  // 2; maps the arenas of its callers [3]
+  node.add_group(rt::hosted_group_options("tprobe"));  // 3
   construct_group_k(node);
-  r_ksink.node = &node;
-  r_ksink.local = &t_ksink;
-  if (!node.services().add(2, &rt::relay, &r_ksink)) ::ambience::fatal("service table full: cannot relay to 'ksink'");
   zk_ksink_0_1.emplace(static_cast<::sharetest::Sink&>(i_ksink.get()), &node.arena(1));
   zk_ksink_0_1_grants.node = &node;
   zk_ksink_0_1.get().set_allow(&rt::allow_sharing, &zk_ksink_0_1_grants);
   if (!zk_ksink_0_1.get().install(node.services(), rt::sharing_target(2, 0, 1))) ::ambience::fatal("service table full: cannot serve 'ksink' zero-copy to group 1");
-  r_sink.node = &node;
-  if (!node.services().add(4, &rt::relay, &r_sink)) ::ambience::fatal("service table full: cannot relay to 'sink'");
+  s_tsink_0.node = &node;
+  if (!node.services().add(s_tsink_0.target, &rt::relay_sharing, &s_tsink_0)) ::ambience::fatal("service table full: cannot relay to 'tsink'");
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

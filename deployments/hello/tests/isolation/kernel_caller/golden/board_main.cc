@@ -121,6 +121,8 @@ int main() {
   mcu::Supervisor& supervisor = mcu::Supervisor::instance();
   supervisor.add_group({"console", reinterpret_cast<std::byte*>(__ambience_group_console_start), 1536, 4096, &entry_console, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_console_end - __ambience_group_console_start)});  // 0
   supervisor.bind_group_instance(0, 0);  // console
+  // lidl messages carry their procedure in the envelope: where the kernel checks it.
+  supervisor.set_procedure_field(rt::kLidlProcedureField);
   construct_group_k();  // before any group can call it
   supervisor.start();
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
@@ -133,7 +135,7 @@ int main() {
     if (groups_ran || kernel_ran || kernel.has_work()) continue;
     for (int k = 0; k < supervisor.group_count(); ++k) {
       const mcu::GroupStats& st = supervisor.stats(k);
-      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed);
+      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);
     }
     return 0;
   }

@@ -41,10 +41,8 @@ namespace mcu = ::ambience::mcu;
 __attribute__((section(".ambience.group.console"))) rt::Slot<hello::ConsoleService> i_console;
 
 // ---- group 'intruder' (unprivileged, MPU region 0x2003a000, 8192 bytes, 7424 needed)
-__attribute__((section(".ambience.group.intruder"))) rt::Slot<rt::RingTransport> d_intruder__out_transport;
-__attribute__((section(".ambience.group.intruder"))) rt::Slot<rt::RingMessageBuffer> d_intruder__out_request;
-__attribute__((section(".ambience.group.intruder"))) rt::Slot<rt::RingMessageBuffer> d_intruder__out_reply;
-__attribute__((section(".ambience.group.intruder"))) rt::Slot<::hello::ConsoleRpcClient<rt::RingTransport>> d_intruder__out_client;
+__attribute__((section(".ambience.group.intruder"))) rt::Slot<rt::RingZeroCopyChannel<::hello::Console>> d_intruder__out_channel;
+__attribute__((section(".ambience.group.intruder"))) rt::Slot<::hello::ConsoleZeroCopyClient<rt::RingZeroCopyChannel<::hello::Console>>> d_intruder__out_client;
 __attribute__((section(".ambience.group.intruder"))) rt::Slot<isolation::Intruder> i_intruder;
 
 // Serves a request from a group's ring for 'console' (runs in its group).
@@ -56,6 +54,15 @@ __attribute__((section(".ambience.group.intruder"))) rt::Slot<isolation::Intrude
     co_return co_await dispatch(impl, request, reply);
   }
   co_return ::ambience::Status::schema_mismatch;
+}
+
+// Serves a typed call for 'console' (hello.Console; method = procedure id) in its group.
+::ambience::Status serve_typed_console(mcu::GroupRuntime& runtime, void*, mcu::ServiceCall& call) {
+  ::hello::Console& impl = i_console.get();
+  switch (call.method) {
+    case 0: return rt::serve_procedure<::hello::Console, 0>(runtime, call, [&](auto&... a) { return impl.print(a...); });
+  }
+  return ::ambience::Status::not_found;
 }
 
 // Builds group 'console': its instances in start order, each after its clients.
@@ -70,10 +77,8 @@ void construct_group_console([[maybe_unused]] mcu::GroupRuntime& runtime) {
 
 // Builds group 'intruder': its instances in start order, each after its clients.
 void construct_group_intruder([[maybe_unused]] mcu::GroupRuntime& runtime) {
-  d_intruder__out_transport.emplace(runtime, 0);  // -> console
-  d_intruder__out_request.emplace();
-  d_intruder__out_reply.emplace();
-  d_intruder__out_client.emplace(d_intruder__out_transport.get(), d_intruder__out_request.get(), d_intruder__out_reply.get());
+  d_intruder__out_channel.emplace(runtime, 0);  // -> console, typed calls
+  d_intruder__out_client.emplace(d_intruder__out_channel.get());
   i_intruder.emplace(d_intruder__out_client.get());
 }
 
@@ -85,7 +90,7 @@ void construct_group_intruder([[maybe_unused]] mcu::GroupRuntime& runtime) {
 // Entry of group 'console' (unprivileged, at every (re)start; the kernel zeroed its region).
 void entry_console(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
-  rt::RingServer* s_console = runtime.make<rt::RingServer>(runtime, &serve_console);
+  rt::RingServer* s_console = runtime.make<rt::RingServer>(runtime, &serve_console, nullptr, rt::TypedCalls{&serve_typed_console});
   if (s_console == nullptr) mcu::sys::exit(-10);
   runtime.serve(0, s_console->binding());
   // The rest of the state area: this group's coroutine frames and heap.
@@ -134,6 +139,8 @@ int main() {
   supervisor.add_group({"console", reinterpret_cast<std::byte*>(__ambience_group_console_start), 1536, 4096, &entry_console, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_console_end - __ambience_group_console_start)});  // 0
   supervisor.add_group({"intruder", reinterpret_cast<std::byte*>(__ambience_group_intruder_start), 1536, 4096, &entry_intruder, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_intruder_end - __ambience_group_intruder_start)});  // 1
   supervisor.bind_group_instance(0, 0);  // console
+  // lidl messages carry their procedure in the envelope: where the kernel checks it.
+  supervisor.set_procedure_field(rt::kLidlProcedureField);
   supervisor.allow(1, 0, 0x1ull);  // intruder -> console (hello.Console)
   supervisor.start();
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
@@ -146,7 +153,7 @@ int main() {
     if (groups_ran || kernel_ran || kernel.has_work()) continue;
     for (int k = 0; k < supervisor.group_count(); ++k) {
       const mcu::GroupStats& st = supervisor.stats(k);
-      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed);
+      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);
     }
     return 0;
   }
