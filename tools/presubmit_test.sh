@@ -114,6 +114,10 @@ case_ "kernel BUILD depending on //lidl fails layering"
 sed -i 's|    hdrs = \["core.hpp"\],|    hdrs = ["core.hpp"],\n    deps = ["//lidl/runtime"],|' kernel/core/BUILD.bazel
 run 1 && expect layering FAIL && expect buildifier ok
 
+case_ "a kernel target visible to //tools is not a dependency"
+sed -i 's|    hdrs = \["core.hpp"\],|    hdrs = ["core.hpp"],\n    visibility = ["//tools/facts:__pkg__"],|' kernel/core/BUILD.bazel
+run 0 && expect layering ok
+
 case_ "links out of the repository fail"
 printf '\n[shared](../shared/notes.md)\n' >>docs/README.md
 run 1 && expect doc-links FAIL
