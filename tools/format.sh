@@ -34,8 +34,8 @@ mapfile -t starlark < <(printf '%s\n' "${files[@]}" | style_starlark_filter)
 
 status=0
 if ((${#cxx[@]})); then
-  if ! command -v clang-format >/dev/null || ! command -v clang-format-diff >/dev/null; then
-    echo "format: error: clang-format or clang-format-diff missing (run tools/setup.sh)" >&2
+  if ! command -v "$CLANG_FORMAT" >/dev/null || ! command -v "$CLANG_FORMAT_DIFF" >/dev/null; then
+    echo "format: error: $CLANG_FORMAT or $CLANG_FORMAT_DIFF missing (run tools/setup.sh)" >&2
     status=1
   elif $changed; then
     # Only the changed lines: a reformat of whole files would collide with parallel edits.
@@ -45,7 +45,7 @@ if ((${#cxx[@]})); then
     fi
     echo "format: clang-format: changed lines of ${#cxx[@]} C++ files (base $base)"
   else
-    printf '%s\0' "${cxx[@]}" | xargs -0 clang-format -i --style=file
+    printf '%s\0' "${cxx[@]}" | xargs -0 "$CLANG_FORMAT" -i --style=file
     echo "format: clang-format: ${#cxx[@]} C++ files"
   fi
 fi

@@ -45,8 +45,8 @@ mapfile -t changed_cxx < <(printf '%s\n' "${changed[@]}" | style_cxx_filter)
 mapfile -t changed_starlark < <(printf '%s\n' "${changed[@]}" | style_starlark_filter)
 
 # --- clang-format on the changed lines of changed C++ files -----------------------------------
-if ! command -v clang-format >/dev/null || ! command -v clang-format-diff >/dev/null; then
-  report clang-format FAIL "clang-format or clang-format-diff missing: run tools/setup.sh"
+if ! command -v "$CLANG_FORMAT" >/dev/null || ! command -v "$CLANG_FORMAT_DIFF" >/dev/null; then
+  report clang-format FAIL "$CLANG_FORMAT or $CLANG_FORMAT_DIFF missing: run tools/setup.sh"
 elif ((${#changed_cxx[@]} == 0)); then
   report clang-format ok "no changed C++ files"
 else

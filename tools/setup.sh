@@ -9,7 +9,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEBS=(
   bazel-bootstrap bazel-platforms bazel-rules-java bazel-rules-proto bazel-skylib
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
-  qemu-system-arm nginx-light libgtest-dev graphviz g++ clang-format
+  qemu-system-arm nginx-light libgtest-dev graphviz g++ clang-format-16
 )
 
 missing=()
@@ -96,8 +96,8 @@ print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()
   install -m 0755 "$tmp/package/buildifier-$platform" "$BUILDIFIER"
 fi
 
-for tool in bazel arm-none-eabi-gcc qemu-system-arm nginx dot clang-format clang-format-diff "$BUILDIFIER"; do
+for tool in bazel arm-none-eabi-gcc qemu-system-arm nginx dot "$CLANG_FORMAT" "$CLANG_FORMAT_DIFF" "$BUILDIFIER"; do
   command -v "$tool" >/dev/null || { echo "setup: error: '$tool' still missing after install" >&2; exit 1; }
 done
 echo "setup: ok ($("$PY" --version), $(arm-none-eabi-gcc -dumpversion) arm-none-eabi-gcc, $(qemu-system-arm --version | head -1)," \
-  "clang-format $(clang-format --version | grep -oE '[0-9]+\.[0-9.]+' | head -1), buildifier $BUILDIFIER_VERSION)" >&2
+  "clang-format $("$CLANG_FORMAT" --version | grep -oE '[0-9]+\.[0-9.]+' | head -1), buildifier $BUILDIFIER_VERSION)" >&2

@@ -1,6 +1,11 @@
 # Sourced by tools/setup.sh, tools/format.sh and tools/presubmit.sh (bash, from the repo root):
 # which files are formatted by which tool, and where the pinned buildifier lives.
 
+# clang-format from Debian: version 16 (package clang-format-16), not bookworm's default 14, which
+# splits immediately invoked template lambdas (`}(std::make_index_sequence<N>{});`) over two lines.
+CLANG_FORMAT=clang-format-16
+CLANG_FORMAT_DIFF=clang-format-diff-16
+
 # buildifier comes from the npm registry: the @bazel/buildifier package ships prebuilt binaries
 # for each platform. Pinned by version and by the registry's integrity hash of the tarball.
 BUILDIFIER_VERSION=8.2.1
@@ -86,9 +91,9 @@ style_cxx_changed_lines_diff() {
     if git ls-files --error-unmatch -- "$f" >/dev/null 2>&1; then tracked+=("$f"); else untracked+=("$f"); fi
   done
   if ((${#tracked[@]})); then
-    git diff -U0 --no-color "$base" -- "${tracked[@]}" | clang-format-diff -p1 -style=file
+    git diff -U0 --no-color "$base" -- "${tracked[@]}" | "$CLANG_FORMAT_DIFF" -p1 -style=file -binary "$(command -v "$CLANG_FORMAT")"
   fi
   for f in "${untracked[@]}"; do
-    clang-format --style=file "$f" | diff -u --label "$f" --label "$f (formatted)" "$f" - || true
+    "$CLANG_FORMAT" --style=file "$f" | diff -u --label "$f" --label "$f (formatted)" "$f" - || true
   done
 }
