@@ -8,7 +8,8 @@ struct DriverEntry {
   NetworkDriver* driver;
 };
 
-// Two network kinds today; a fixed table keeps this heap-free on microcontrollers.
+// One entry per network kind (udp, serial, with room to spare); a fixed table keeps this
+// heap-free on microcontrollers.
 DriverEntry g_drivers[4];
 
 }  // namespace

@@ -1,4 +1,4 @@
-// What generated per-node code (tools/ambience/codegen.py) builds on: object slots constructed
+// What generated per-node code (tools/ambience/codegen/) builds on: object slots constructed
 // in start order, the same-node cross-group channel with its capability check, the network
 // transport seam for RPC, and the table of objects a node serves to other nodes.
 //
@@ -56,9 +56,9 @@ struct Grant {
 
 // The same-node, other-group call path (lidl's ZeroCopyChannel): argument-block pointers and a
 // result slot handed to the callee's generated dispatch_zero_copy, after the capability check.
-// The groups of a node are linked into one image today and the call runs in place; the ring IPC
-// of kernel/ipc replaces invoke()'s body (copying or sharing what the pointers reach) without
-// changing the generated code that names this type.
+// Used where a node's groups are linked into one privileged image (runtime `mcu_single`): the
+// call runs in place. Isolated groups use the ring connectors of runtime/cortex_m and
+// runtime/hosted instead.
 template <class Service>
 class LocalChannel {
  public:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The single source of machine set-up for Ambience: Debian packages and pinned PyPI packages.
+# The single source of machine set-up for Ambience: Debian packages, pinned PyPI packages and the
+# pinned buildifier (from the npm registry).
 # Idempotent: when everything is present it only checks and returns in seconds.
 # Fails loudly, naming what it could not install.
 set -euo pipefail
@@ -8,7 +9,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEBS=(
   bazel-bootstrap bazel-platforms bazel-rules-java bazel-rules-proto bazel-skylib
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
-  qemu-system-arm nginx-light libgtest-dev graphviz g++
+  qemu-system-arm nginx-light libgtest-dev graphviz g++ clang-format-16
 )
 
 missing=()
@@ -17,6 +18,8 @@ for p in "${DEBS[@]}"; do
     missing+=("$p")
   fi
 done
+# npm fetches buildifier below; any npm on PATH will do (Debian's, or one that came with nodejs).
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -63,7 +66,38 @@ if ! grep -qxF -- "$want" "$rc" 2>/dev/null; then
   mv "$rc.tmp" "$rc"
 fi
 
-for tool in bazel arm-none-eabi-gcc qemu-system-arm nginx dot; do
+# buildifier (formats BUILD/.bzl files; tools/format.sh, tools/presubmit.sh): the binary for this
+# machine out of the pinned @bazel/buildifier npm tarball, into the user's cache (outside the repo).
+source "$here/style_lib.sh"
+have=$("$BUILDIFIER" --version 2>/dev/null || true)
+if [[ "$have" != *"version: $BUILDIFIER_VERSION"* ]]; then
+  case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) platform=linux_amd64 ;;
+    Linux-aarch64) platform=linux_arm64 ;;
+    *) echo "setup: error: no prebuilt buildifier for $(uname -s)-$(uname -m)" >&2; exit 1 ;;
+  esac
+  echo "setup: installing buildifier $BUILDIFIER_VERSION ($platform) into $(dirname "$BUILDIFIER")" >&2
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  if ! (cd "$tmp" && npm pack --silent "@bazel/buildifier@$BUILDIFIER_VERSION" >pack.log 2>&1); then
+    tail -5 "$tmp/pack.log" >&2
+    echo "setup: error: npm could not fetch @bazel/buildifier@$BUILDIFIER_VERSION" >&2
+    exit 1
+  fi
+  tarball="$tmp/bazel-buildifier-$BUILDIFIER_VERSION.tgz"
+  got=$("$PY" -c 'import base64, hashlib, sys
+print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tarball")
+  if [ "$got" != "$BUILDIFIER_INTEGRITY" ]; then
+    echo "setup: error: @bazel/buildifier@$BUILDIFIER_VERSION tarball is $got, pinned $BUILDIFIER_INTEGRITY" >&2
+    exit 1
+  fi
+  mkdir -p "$(dirname "$BUILDIFIER")"
+  tar -xzf "$tarball" -C "$tmp" "package/buildifier-$platform"
+  install -m 0755 "$tmp/package/buildifier-$platform" "$BUILDIFIER"
+fi
+
+for tool in bazel arm-none-eabi-gcc qemu-system-arm nginx dot "$CLANG_FORMAT" "$CLANG_FORMAT_DIFF" "$BUILDIFIER"; do
   command -v "$tool" >/dev/null || { echo "setup: error: '$tool' still missing after install" >&2; exit 1; }
 done
-echo "setup: ok ($("$PY" --version), $(arm-none-eabi-gcc -dumpversion) arm-none-eabi-gcc, $(qemu-system-arm --version | head -1))" >&2
+echo "setup: ok ($("$PY" --version), $(arm-none-eabi-gcc -dumpversion) arm-none-eabi-gcc, $(qemu-system-arm --version | head -1)," \
+  "clang-format $("$CLANG_FORMAT" --version | grep -oE '[0-9]+\.[0-9.]+' | head -1), buildifier $BUILDIFIER_VERSION)" >&2

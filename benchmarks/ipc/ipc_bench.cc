@@ -1,4 +1,4 @@
-// IPC benchmark: argument-passing strategies, throughput vs requests in flight,
+// Hosted IPC benchmark: argument-passing strategies, throughput vs requests in flight,
 // same-group vs cross-group, coroutine frames vs fiber stacks. Every figure is measured against a
 // baseline in the same run; see README.md for the method. Prints a table and RESULT lines and
 // writes results as JSON (for the plots) to --json.

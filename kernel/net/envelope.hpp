@@ -84,7 +84,7 @@ enum class EnvelopeError : std::uint8_t {
   bad_kind,             // kind not request/reply/error
   unknown_flags,        // a flag this version does not define
   flag_not_allowed,     // idempotent on a reply or error
-  auth_not_supported,   // authenticated flag or a tag length: reserved for the security issue
+  auth_not_supported,   // authenticated flag or a tag length: reserved for authentication
   zero_call_id,         // call id 0 is never allocated
   status_not_allowed,   // a request with a status, or a reply with a status other than ok
   missing_status,       // an error with status ok

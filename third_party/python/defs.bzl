@@ -1,7 +1,7 @@
 """The one place Ambience's BUILD files get Python rules from.
 
-Bazel 4's native py_* rules today (rules_python needs a newer Bazel offline); moving to
-rules_python later means changing only these three definitions.
+Bazel 4's native py_* rules (rules_python needs a newer Bazel than the offline Debian one);
+a move to rules_python changes only these three definitions.
 """
 
 def py_library(**kwargs):

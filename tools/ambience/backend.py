@@ -1,5 +1,5 @@
 """Planner pass: how each node's runtime realizes the plan — every decision the code generator
-used to take on its own.
+needs, so that it only writes text.
 
 Per node it chooses the runtime (`hosted_processes`, `hosted_single`, `mcu_isolated`,
 `mcu_single`) and, for an MCU node that cannot run its groups MPU-isolated, why not; it numbers

@@ -12,7 +12,7 @@ from typing import Any
 
 from ambience.diagnostics import Location, Reporter
 
-NETWORK_KINDS = ("serial", "udp")  # transports the kernel implements (tcp/http come later)
+NETWORK_KINDS = ("serial", "udp")  # link kinds a deployment may declare (the planner routes over them)
 SERVICE_STYLES = ("async", "sync")
 
 

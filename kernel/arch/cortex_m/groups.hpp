@@ -118,7 +118,7 @@ constexpr std::uint32_t kGeneratedGroupStackBytes = 1536;
 // kSysReply copies the result (length validated) into the caller's result space, completes the
 // DirectCall and switches straight back. No ring element is used, so nothing is queued: when the
 // callee is not waiting (busy, restarting, back-pressured) the kernel declines and the caller
-// uses its ring, as before.
+// uses its ring instead.
 struct DirectCall {
   std::uint32_t instance_method;  // instance | method << 16
   std::uint32_t arg;              // address in the caller's region (arg_len bytes)

@@ -6,8 +6,8 @@
 // greets again through the still-running console. A third group, the forger, attacks the
 // kernel-core state (see forger_entry).
 //
-// This is what the deployment compiler is to generate for an MCU node whose plan puts two groups
-// on it (see tools/README.md, "MCU groups"): today it is written by hand.
+// Written by hand against the kernel's group API, so the test does not depend on the deployment
+// compiler; generated two-group MCU nodes are tested in deployments/hello/tests/isolation.
 #include <cstdint>
 #include <string>
 
