@@ -359,8 +359,8 @@ AMBIENCE_TEST(envelope_header_bytes_match_the_spec) {
   CHECK(std::memcmp(h, expected, 24) == 0);
   // And the Frame encoding pinned in codec_test.py::test_frame_bytes_are_pinned.
   camera_trap::Frame f{2, 1, 7, {9, 8}};
-  const std::uint8_t frame[] = {0x02, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0x07, 0, 0, 0, 0, 0, 0, 0,
-                                0x08, 0, 0, 0, 0x02, 0, 0, 0, 0x09, 0x08};
+  const std::uint8_t frame[] = {0x02, 0x00, 0x01, 0x00, 0, 0, 0, 0,    0x07, 0, 0, 0,    0,
+                                0,    0,    0,    0x08, 0, 0, 0, 0x02, 0,    0, 0, 0x09, 0x08};
   const std::size_t n = wire::encode(f, g_buf);
   CHECK_EQ(n, sizeof frame);
   CHECK(std::memcmp(g_buf, frame, sizeof frame) == 0);
@@ -375,11 +375,10 @@ class GenericImpl final : public demo::GenericSync {
   demo::Box<std::string> swap_sync(const demo::Box<std::uint32_t>& b, demo::Color c, const demo::Shape& s) override {
     return {std::to_string(b.value) + (c == demo::Color::blue ? "b" : "?") + (s.as_label() ? *s.as_label() : "")};
   }
-  std::array<demo::Ring<std::uint8_t, 4>, 2> ring_sync(const demo::Ring<std::uint8_t, 4>& r) override {
-    return {r, r};
-  }
-  std::uint8_t names_sync(std::uint8_t args, std::uint8_t result, std::uint8_t r, std::uint8_t impl, std::uint8_t request,
-                          std::uint8_t reply, std::uint8_t params, std::uint8_t transport_) override {
+  std::array<demo::Ring<std::uint8_t, 4>, 2> ring_sync(const demo::Ring<std::uint8_t, 4>& r) override { return {r, r}; }
+  std::uint8_t names_sync(std::uint8_t args, std::uint8_t result, std::uint8_t r, std::uint8_t impl,
+                          std::uint8_t request, std::uint8_t reply, std::uint8_t params,
+                          std::uint8_t transport_) override {
     return static_cast<std::uint8_t>(args + 2 * result + 3 * r + 4 * impl + 5 * request + 6 * reply + 7 * params +
                                      8 * transport_);
   }

@@ -39,6 +39,7 @@ def _lidl_library_impl(ctx):
             out = ctx.actions.declare_file(stem + suffix)
             args = ctx.actions.args()
             args.add_all(["gen", "--lang", lang, src.path, "-o", out.path])
+
             # Imports resolve relative to the importing file, then from the workspace root
             # (import "services/base/base.lidl"), for sources and generated .lidl files alike.
             args.add_all(["-I", ".", "-I", ctx.bin_dir.path])
@@ -73,6 +74,7 @@ lidl_gen = rule(
 def _label_with_suffix(dep, suffix):
     if ":" in dep:
         return dep + suffix
+
     # "//a/b" means "//a/b:b"
     return dep + ":" + dep.split("/")[-1] + suffix
 

@@ -42,7 +42,9 @@ class Slot {
 // Calls `start()` on a service if it has one (services without a start-up action need none).
 template <class S>
 Task<void> start_service(S& service) {
-  if constexpr (requires { { service.start() } -> std::same_as<Task<void>>; }) {
+  if constexpr (requires {
+                  { service.start() } -> std::same_as<Task<void>>;
+                }) {
     co_await service.start();
   }
   co_return;

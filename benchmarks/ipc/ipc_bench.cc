@@ -10,21 +10,21 @@
 
 #include <algorithm>
 #include <cctype>
-#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "benchmarks/ipc/ipc_bench.lidl.hpp"
-#include "runtime/hosted/hosted_node.hpp"
-#include "runtime/hosted/lidl_sharing.hpp"
-#include "runtime/hosted/transport.hpp"
 #include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/fiber.hpp"
 #include "kernel/core/job.hpp"
 #include "kernel/core/task.hpp"
+#include "runtime/hosted/hosted_node.hpp"
+#include "runtime/hosted/lidl_sharing.hpp"
+#include "runtime/hosted/transport.hpp"
 
 using namespace ambience;
 using namespace ambience::hosted;
@@ -120,7 +120,9 @@ enum Target : std::uint32_t {
 
 // ------------------------------------------------------------------ group services
 
-void echo_raw(void*, ServiceContext& sc, const Channel::Request& r) { (void)sc.channel->respond(r, Status::ok, r.header.size); }
+void echo_raw(void*, ServiceContext& sc, const Channel::Request& r) {
+  (void)sc.channel->respond(r, Status::ok, r.header.size);
+}
 
 void echo_user(void*, ServiceContext& sc, const Channel::Request& r) {
   std::byte values[256];
@@ -155,7 +157,8 @@ void touch_span(void*, ServiceContext& sc, const Channel::Request& r) {
     (void)sc.channel->respond(r, Status::bad_message, 0);
     return;
   }
-  const std::uint64_t v = static_cast<std::uint8_t>(bytes.front()) + static_cast<std::uint8_t>(bytes.back()) + bytes.size();
+  const std::uint64_t v =
+      static_cast<std::uint8_t>(bytes.front()) + static_cast<std::uint8_t>(bytes.back()) + bytes.size();
   std::memcpy(sc.channel->payload(r.index), &v, 8);
   (void)sc.channel->respond(r, Status::ok, 8);
 }
@@ -267,10 +270,22 @@ Task<Status> scalar_call(Channel* ch, int strategy, const Payload* p, StaticCopy
     std::size_t at = 0;
     for (std::size_t i = 0; i < p->fields.size(); ++i) {
       switch (p->fields[i]) {
-        case FieldType::u8: std::memcpy(dst + at, p->pointers[i], 1); at += 1; break;
-        case FieldType::u16: std::memcpy(dst + at, p->pointers[i], 2); at += 2; break;
-        case FieldType::u32: std::memcpy(dst + at, p->pointers[i], 4); at += 4; break;
-        case FieldType::u64: std::memcpy(dst + at, p->pointers[i], 8); at += 8; break;
+        case FieldType::u8:
+          std::memcpy(dst + at, p->pointers[i], 1);
+          at += 1;
+          break;
+        case FieldType::u16:
+          std::memcpy(dst + at, p->pointers[i], 2);
+          at += 2;
+          break;
+        case FieldType::u32:
+          std::memcpy(dst + at, p->pointers[i], 4);
+          at += 4;
+          break;
+        case FieldType::u64:
+          std::memcpy(dst + at, p->pointers[i], 8);
+          at += 8;
+          break;
         default: break;
       }
     }
@@ -573,7 +588,8 @@ std::unique_ptr<Node> make_node(const CpuPlacement& pl, std::size_t arena_bytes)
   Channel* ch = &node->channel(0);
   Payload p(false, 4);
   std::byte out[64];
-  run_loop(*node, 4, 0.02, [&]() { return scalar_call(ch, 0, &p, static_copy_for(4), out); }, 100);
+  run_loop(
+      *node, 4, 0.02, [&]() { return scalar_call(ch, 0, &p, static_copy_for(4), out); }, 100);
   return node;
 }
 
@@ -589,7 +605,10 @@ void serve_serialized(GroupRuntime& rt, std::uint32_t target, Interface& impl) {
 class DriverImpl final : public ipcbench::Driver {
  public:
   DriverImpl(GroupRuntime& rt)
-      : rt_(rt), sharing_(rt.channel(), kBulkShared), shared_(sharing_), transport_(rt.channel(), kBulkSerialized),
+      : rt_(rt),
+        sharing_(rt.channel(), kBulkShared),
+        shared_(sharing_),
+        transport_(rt.channel(), kBulkSerialized),
         serialized_(transport_, req_, rep_) {}
   Task<std::uint64_t> drive(std::uint32_t size, std::uint32_t calls, bool serialized) override {
     if (!data_ || data_.size() < size) data_ = rt_.arena().allocate(size, 64);
@@ -656,7 +675,8 @@ int main(int argc, char** argv) {
       Channel* ch = &node->channel(0);
       Payload p(false, 16);
       std::byte out[64];
-      const double rate = run_loop(*node, k, 2.0, [&]() { return scalar_call(ch, 0, &p, static_copy_for(16), out); }, k);
+      const double rate = run_loop(
+          *node, k, 2.0, [&]() { return scalar_call(ch, 0, &p, static_copy_for(16), out); }, k);
       double prate = 0;
       if (i + 3 >= argc || std::strcmp(argv[i + 3], "ring") != 0) {
         PipePeer pipes;
@@ -680,13 +700,15 @@ int main(int argc, char** argv) {
         const auto hits0 = h.spin_hits, misses0 = h.spin_misses, sleeps0 = h.sleeps;
         const double rate = run_loop(*node, 1, 0.3, [&]() { return scalar_call(ch, 0, &p, static_copy_for(16), out); });
         std::printf("%-9s rtt %.2f us  hits %llu misses %llu sleeps %llu spin_now %u us\n", pl.name, 1e6 / rate,
-                    static_cast<unsigned long long>(h.spin_hits - hits0), static_cast<unsigned long long>(h.spin_misses - misses0),
+                    static_cast<unsigned long long>(h.spin_hits - hits0),
+                    static_cast<unsigned long long>(h.spin_misses - misses0),
                     static_cast<unsigned long long>(h.sleeps - sleeps0), h.spin_current_us);
       }
       return 0;
     }
   }
-  std::printf("ambience IPC benchmark: %ld CPUs online; medians of %d repetitions\n", sysconf(_SC_NPROCESSORS_ONLN), reps);
+  std::printf("ambience IPC benchmark: %ld CPUs online; medians of %d repetitions\n", sysconf(_SC_NPROCESSORS_ONLN),
+              reps);
   std::printf("client = supervisor (kernel group); server = sandboxed group process; pipes = forked process\n\n");
 
   const std::size_t kArena = 40u << 20;
@@ -762,9 +784,10 @@ int main(int argc, char** argv) {
             v.push_back(1e6 / rate);
           }
           us[strat] = median(v);
-          const std::string name = std::string("span ") +
-                                   (s >= (1u << 20) ? std::to_string(s >> 20) + " MiB" : std::to_string(s >> 10) + " KiB") +
-                                   (aligned ? " aligned" : " unaligned");
+          const std::string name =
+              std::string("span ") +
+              (s >= (1u << 20) ? std::to_string(s >> 20) + " MiB" : std::to_string(s >> 10) + " KiB") +
+              (aligned ? " aligned" : " unaligned");
           row("args", strategies[strat], name, "unpinned", us[strat], "us");
         }
         if (aligned) {
@@ -775,9 +798,10 @@ int main(int argc, char** argv) {
             linux1m = us[3];
           }
         }
-        const std::string name = std::string("span ") +
-                                 (s >= (1u << 20) ? std::to_string(s >> 20) + " MiB" : std::to_string(s >> 10) + " KiB") +
-                                 (aligned ? " aligned" : " unaligned");
+        const std::string name =
+            std::string("span ") +
+            (s >= (1u << 20) ? std::to_string(s >> 20) + " MiB" : std::to_string(s >> 10) + " KiB") +
+            (aligned ? " aligned" : " unaligned");
         std::printf("%-22s %10.2f %10.2f %10.2f %10.2f\n", name.c_str(), us[0], us[1], us[2], us[3]);
       }
     }
@@ -883,9 +907,10 @@ int main(int argc, char** argv) {
     same_ns = median(sm);
     cross_ns = median(cr);
     const double zero_copy_ns = median(zc);
-    std::printf("direct coroutine %.1f | same group via generated interface %.1f | generated zero-copy client + "
-                "dispatch_zero_copy %.1f | cross group, generated RPC client over the ring %.1f\n",
-                direct_ns, same_ns, zero_copy_ns, cross_ns);
+    std::printf(
+        "direct coroutine %.1f | same group via generated interface %.1f | generated zero-copy client + "
+        "dispatch_zero_copy %.1f | cross group, generated RPC client over the ring %.1f\n",
+        direct_ns, same_ns, zero_copy_ns, cross_ns);
     row("placement", "zero_copy_client", "u32", "unpinned", zero_copy_ns, "ns");
     row("placement", "direct", "u32", "unpinned", direct_ns, "ns");
     row("placement", "same_group", "u32", "unpinned", same_ns, "ns");
@@ -894,7 +919,8 @@ int main(int argc, char** argv) {
 
   // ---------------- 4. coroutine frames vs fibers (resolver-style server: each request waits)
   // ---------------- 4. generated client, span<u8> into a group process
-  std::printf("\n== generated ipcbench.Bulk.touch(span<u8>) into a group process, 1 in flight, unpinned (us/call) ==\n");
+  std::printf(
+      "\n== generated ipcbench.Bulk.touch(span<u8>) into a group process, 1 in flight, unpinned (us/call) ==\n");
   double gen4k = 0, gen16m = 0, gen16m_heap = 0, gen16m_serial = 0;
   {
     auto node = make_node(kPlacements[0], 72u << 20);
@@ -912,7 +938,8 @@ int main(int argc, char** argv) {
     }
     for (std::size_t i = 0; i < in_arena.size(); ++i) in_arena.data()[i] = static_cast<std::byte>(i);
     for (std::size_t i = 0; i < on_heap.size(); ++i) on_heap[i] = static_cast<std::uint8_t>(i);
-    const std::span<const std::uint8_t> arena16m{reinterpret_cast<const std::uint8_t*>(in_arena.data()), in_arena.size()};
+    const std::span<const std::uint8_t> arena16m{reinterpret_cast<const std::uint8_t*>(in_arena.data()),
+                                                 in_arena.size()};
     const std::span<const std::uint8_t> arena4k = arena16m.first(4u << 10);
     const std::span<const std::uint8_t> heap16m{on_heap};
     bool wrong = false;
@@ -921,11 +948,14 @@ int main(int argc, char** argv) {
       const std::uint64_t expect = std::uint64_t{data.front()} + data.back() + data.size();
       std::vector<double> v;
       for (int r = 0; r < reps; ++r) {
-        const double rate = run_loop(*node, 1, seconds, [&]() -> Task<Status> {
-          const std::uint64_t got = co_await client.touch(data);
-          if (got != expect) wrong = true;
-          co_return Status::ok;
-        }, 8);
+        const double rate = run_loop(
+            *node, 1, seconds,
+            [&]() -> Task<Status> {
+              const std::uint64_t got = co_await client.touch(data);
+              if (got != expect) wrong = true;
+              co_return Status::ok;
+            },
+            8);
         v.push_back(1e6 / rate);
       }
       return median(v);
@@ -942,9 +972,10 @@ int main(int argc, char** argv) {
     }
     // The in-place figures must not have copied a byte (the stats count every copy).
     const bool no_copy = in_place.bytes_copied == before.bytes_copied && in_place.in_place > before.in_place;
-    std::printf("span in the caller's arena: 4 KiB %.2f us, 16 MiB %.2f us (%s); 16 MiB from the heap (one copy "
-                "into the arena) %.1f us; serializing client 16 MiB %.1f us\n",
-                gen4k, gen16m, no_copy ? "no copy" : "COPIED", gen16m_heap, gen16m_serial);
+    std::printf(
+        "span in the caller's arena: 4 KiB %.2f us, 16 MiB %.2f us (%s); 16 MiB from the heap (one copy "
+        "into the arena) %.1f us; serializing client 16 MiB %.1f us\n",
+        gen4k, gen16m, no_copy ? "no copy" : "COPIED", gen16m_heap, gen16m_serial);
     if (!no_copy) return 2;
     row("generated_span", "shared_in_place", "4KiB", "unpinned", gen4k, "us");
     row("generated_span", "shared_in_place", "16MiB", "unpinned", gen16m, "us");
@@ -953,8 +984,9 @@ int main(int argc, char** argv) {
   }
 
   // ---------------- 5. generated client, span<u8> from one group process to another
-  std::printf("\n== generated ipcbench.Bulk.touch(span<u8>) group process -> group process through the supervisor, "
-              "1 in flight, unpinned (us/call, timed in the calling group) ==\n");
+  std::printf(
+      "\n== generated ipcbench.Bulk.touch(span<u8>) group process -> group process through the supervisor, "
+      "1 in flight, unpinned (us/call, timed in the calling group) ==\n");
   double g2g4k = 0, g2g16m = 0, g2g4k_serial = 0, g2g16m_serial = 0;
   {
     pin_self(-1);
@@ -994,7 +1026,8 @@ int main(int argc, char** argv) {
     // us per call: calibrated so one run lasts about t_short * 2, median of `reps` runs.
     auto us_per_call = [&](std::uint32_t size, bool serialized) {
       const double first_ns = run(size, 2, serialized) / 2;  // also warms the arenas' pages
-      const auto calls = static_cast<std::uint32_t>(std::clamp(t_short * 2 * 1e9 / std::max(first_ns, 1.0), 2.0, 20000.0));
+      const auto calls =
+          static_cast<std::uint32_t>(std::clamp(t_short * 2 * 1e9 / std::max(first_ns, 1.0), 2.0, 20000.0));
       std::vector<double> v;
       for (int r = 0; r < reps; ++r) v.push_back(run(size, calls, serialized) / calls / 1e3);
       return median(v);
@@ -1110,8 +1143,10 @@ int main(int argc, char** argv) {
     };
     coro_rate = rate_of(run_coros);
     fiber_rate = rate_of(run_fibers);
-    std::printf("coroutine frame %.0f B/request (%.0f k requests/s); fiber stack %.0f B/request (touched %.0f B; %.0f k requests/s)\n",
-                frame_per_req, coro_rate / 1e3, fiber_per_req, fiber_touched, fiber_rate / 1e3);
+    std::printf(
+        "coroutine frame %.0f B/request (%.0f k requests/s); fiber stack %.0f B/request (touched %.0f B; %.0f k "
+        "requests/s)\n",
+        frame_per_req, coro_rate / 1e3, fiber_per_req, fiber_touched, fiber_rate / 1e3);
     row("frames", "coroutine", "bytes", "-", frame_per_req, "B");
     row("frames", "fiber", "bytes", "-", fiber_per_req, "B");
     row("frames", "coroutine", "rate", "-", coro_rate, "requests/s");
@@ -1121,7 +1156,8 @@ int main(int argc, char** argv) {
   // ---------------- summary: targets
   std::printf("\n== targets (ratios from this run) ==\n");
   const double r1 = rtt1[0][1] / rtt1[0][0];
-  std::printf("1 in flight unpinned RTT: ring %.2f us vs pipes %.2f us -> %.1fx (target >= 10x)\n", rtt1[0][0], rtt1[0][1], r1);
+  std::printf("1 in flight unpinned RTT: ring %.2f us vs pipes %.2f us -> %.1fx (target >= 10x)\n", rtt1[0][0],
+              rtt1[0][1], r1);
   std::printf("  (same CPU: ring %.2f vs pipes %.2f us; split: ring %.2f vs pipes %.2f us)\n", rtt1[1][0], rtt1[1][1],
               rtt1[2][0], rtt1[2][1]);
   const double r64 = tp64[2][0] / tp64[2][1];
@@ -1129,14 +1165,17 @@ int main(int argc, char** argv) {
               tp64[2][1], r64);
   std::printf("same-group glue %.1f ns vs direct coroutine %.1f ns -> %.2fx (target <= 2x); cross/same = %.0fx\n",
               same_ns, direct_ns, same_ns / direct_ns, cross_ns / same_ns);
-  std::printf("span 16 MiB %.2f us vs 4 KiB %.2f us -> %.2fx (target <= 2x); pipes/ring at 1 MiB = %.0fx (target >= 50x)\n",
-              span16m, span4k, span16m / span4k, linux1m / span1m);
-  std::printf("group -> group span 16 MiB %.2f us vs 4 KiB %.2f us -> %.2fx (target <= 2x); serialized relay "
-              "16 MiB %.1f us -> %.0fx the zero-copy call\n",
-              g2g16m, g2g4k, g2g16m / g2g4k, g2g16m_serial, g2g16m_serial / g2g16m);
+  std::printf(
+      "span 16 MiB %.2f us vs 4 KiB %.2f us -> %.2fx (target <= 2x); pipes/ring at 1 MiB = %.0fx (target >= 50x)\n",
+      span16m, span4k, span16m / span4k, linux1m / span1m);
+  std::printf(
+      "group -> group span 16 MiB %.2f us vs 4 KiB %.2f us -> %.2fx (target <= 2x); serialized relay "
+      "16 MiB %.1f us -> %.0fx the zero-copy call\n",
+      g2g16m, g2g4k, g2g16m / g2g4k, g2g16m_serial, g2g16m_serial / g2g16m);
   std::printf("coroutine frame %.0f B/request (target <= 256); coroutine/fiber throughput %.1fx (target >= 2x)\n",
               frame_per_req, coro_rate / fiber_rate);
-  std::printf("(scalar 16 B, 1 in flight, args table: static %.2f us vs linux %.2f us)\n\n", rtt_static_16, rtt_linux_16);
+  std::printf("(scalar 16 B, 1 in flight, args table: static %.2f us vs linux %.2f us)\n\n", rtt_static_16,
+              rtt_linux_16);
 
   result("ipc_rtt_c1_unpinned_us", rtt1[0][0], "us", rtt1[0][1], r1);
   result("ipc_rtt_c1_same_cpu_us", rtt1[1][0], "us", rtt1[1][1], rtt1[1][1] / rtt1[1][0]);
@@ -1152,7 +1191,8 @@ int main(int argc, char** argv) {
   result("ipc_generated_span_16mib_one_copy_vs_in_place", gen16m_heap, "us", gen16m, gen16m_heap / gen16m);
   result("ipc_generated_span_16mib_serializing_vs_shared", gen16m_serial, "us", gen16m, gen16m_serial / gen16m);
   result("ipc_group_to_group_span_16mib_vs_4kib", g2g16m, "us", g2g4k, g2g16m / g2g4k);
-  result("ipc_group_to_group_serialized_16mib_vs_4kib", g2g16m_serial, "us", g2g4k_serial, g2g16m_serial / g2g4k_serial);
+  result("ipc_group_to_group_serialized_16mib_vs_4kib", g2g16m_serial, "us", g2g4k_serial,
+         g2g16m_serial / g2g4k_serial);
   result("ipc_group_to_group_16mib_serialized_vs_shared", g2g16m_serial, "us", g2g16m, g2g16m_serial / g2g16m);
   result("ipc_coroutine_frame_bytes_per_request", frame_per_req, "B", fiber_per_req, fiber_per_req / frame_per_req);
   result("ipc_coroutine_vs_fiber_rps", coro_rate, "requests/s", fiber_rate, coro_rate / fiber_rate);
@@ -1169,7 +1209,9 @@ int main(int argc, char** argv) {
       std::fprintf(f, "[\n");
       for (std::size_t i = 0; i < g_rows.size(); ++i) {
         const Row& r = g_rows[i];
-        std::fprintf(f, "  {\"section\": \"%s\", \"strategy\": \"%s\", \"payload\": \"%s\", \"placement\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}%s\n",
+        std::fprintf(f,
+                     "  {\"section\": \"%s\", \"strategy\": \"%s\", \"payload\": \"%s\", \"placement\": \"%s\", "
+                     "\"value\": %.6g, \"unit\": \"%s\"}%s\n",
                      r.section.c_str(), r.strategy.c_str(), r.payload.c_str(), r.placement.c_str(), r.value,
                      r.unit.c_str(), i + 1 < g_rows.size() ? "," : "");
       }

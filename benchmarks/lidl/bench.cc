@@ -7,12 +7,12 @@
 // message plus reading every field into the owned C++ struct.  For bytes fields "read in place" =
 // validation plus obtaining the std::span view (what a receiver does before using the payload);
 // "decode owned" copies into std::vector.  Baseline: std::memcpy of the encoded size.
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <algorithm>
 #include <cstdlib>
-#include <array>
+#include <cstring>
 #include <vector>
 
 #include "benchmarks/lidl/bench.lidl.hpp"
@@ -106,22 +106,24 @@ void bench_struct(const char* kind, int bytes) {
   // so the baseline is a memcpy of that constant size (what a hand-written copy would be).
   static_assert(wire::Codec<T>::fixed);
   if (n != wire::Codec<T>::size) std::abort();
-  const auto t = interleaved([&] {
-                                std::memcpy(g_dst, g_msg, wire::Codec<T>::size);
-                                clobber();
-                              },
-                              [&] {
-                                keep(wire::encode(value, std::span<std::byte>(g_dst, sizeof g_dst)));
-                                clobber();
-                              },
-                              [&] {
-                                T out;
-                                keep(wire::decode<T>({g_msg, n}, out));
-                                keep(out);
-                              });
+  const auto t = interleaved(
+      [&] {
+        std::memcpy(g_dst, g_msg, wire::Codec<T>::size);
+        clobber();
+      },
+      [&] {
+        keep(wire::encode(value, std::span<std::byte>(g_dst, sizeof g_dst)));
+        clobber();
+      },
+      [&] {
+        T out;
+        keep(wire::decode<T>({g_msg, n}, out));
+        keep(out);
+      });
   const double memcpy_ns = t[0], enc_ns = t[1], dec_ns = t[2];
-  std::printf("%-8s %4d B  encode %7.2f ns  decode %7.2f ns  memcpy %6.2f ns  encode/memcpy %5.2fx  decode/memcpy %5.2fx\n",
-              kind, bytes, enc_ns, dec_ns, memcpy_ns, enc_ns / memcpy_ns, dec_ns / memcpy_ns);
+  std::printf(
+      "%-8s %4d B  encode %7.2f ns  decode %7.2f ns  memcpy %6.2f ns  encode/memcpy %5.2fx  decode/memcpy %5.2fx\n",
+      kind, bytes, enc_ns, dec_ns, memcpy_ns, enc_ns / memcpy_ns, dec_ns / memcpy_ns);
   char id[96];
   std::snprintf(id, sizeof id, "lidl_encode_%s_%db", kind, bytes);
   result(id, enc_ns, "ns", memcpy_ns);
@@ -133,29 +135,32 @@ double bench_bytes(std::size_t size, const char* label) {
   bench::Blob blob;
   blob.data.assign(size, 0x5A);
   const std::size_t n = wire::encode(blob, g_msg);
-  const auto t = interleaved([&] {
-                                std::memcpy(g_dst, g_msg, n);
-                                clobber();
-                              },
-                              [&] {
-                                keep(wire::encode(blob, std::span<std::byte>(g_dst, sizeof g_dst)));
-                                clobber();
-                              },
-                              [&] {
-                                const bool ok = wire::validate<bench::Blob>({g_msg, n}) == wire::WireError::none;
-                                auto data = wire::view<bench::Blob>({g_msg, n}).data();
-                                keep(ok);
-                                keep(data.data());
-                                keep(data.size());
-                              },
-                              [&] {
-                                bench::Blob out;
-                                keep(wire::decode<bench::Blob>({g_msg, n}, out));
-                                keep(out.data.data());
-                              });
+  const auto t = interleaved(
+      [&] {
+        std::memcpy(g_dst, g_msg, n);
+        clobber();
+      },
+      [&] {
+        keep(wire::encode(blob, std::span<std::byte>(g_dst, sizeof g_dst)));
+        clobber();
+      },
+      [&] {
+        const bool ok = wire::validate<bench::Blob>({g_msg, n}) == wire::WireError::none;
+        auto data = wire::view<bench::Blob>({g_msg, n}).data();
+        keep(ok);
+        keep(data.data());
+        keep(data.size());
+      },
+      [&] {
+        bench::Blob out;
+        keep(wire::decode<bench::Blob>({g_msg, n}, out));
+        keep(out.data.data());
+      });
   const double memcpy_ns = t[0], enc_ns = t[1], inplace_ns = t[2], owned_ns = t[3];
-  std::printf("bytes %8s  encode %10.1f ns  read in place %6.2f ns  decode owned %10.1f ns  memcpy %10.1f ns  "
-              "encode/memcpy %5.2fx\n", label, enc_ns, inplace_ns, owned_ns, memcpy_ns, enc_ns / memcpy_ns);
+  std::printf(
+      "bytes %8s  encode %10.1f ns  read in place %6.2f ns  decode owned %10.1f ns  memcpy %10.1f ns  "
+      "encode/memcpy %5.2fx\n",
+      label, enc_ns, inplace_ns, owned_ns, memcpy_ns, enc_ns / memcpy_ns);
   char id[96];
   std::snprintf(id, sizeof id, "lidl_encode_bytes_%s", label);
   result(id, enc_ns, "ns", memcpy_ns);
@@ -171,7 +176,9 @@ double bench_bytes(std::size_t size, const char* label) {
 class SinkImpl final : public bench::SinkSync {
  public:
   std::uint32_t take_sync(const bench::Blob& blob) override { return static_cast<std::uint32_t>(blob.data.size()); }
-  std::uint32_t look_sync(std::span<const std::uint8_t> data) override { return static_cast<std::uint32_t>(data.size()); }
+  std::uint32_t look_sync(std::span<const std::uint8_t> data) override {
+    return static_cast<std::uint32_t>(data.size());
+  }
 };
 
 struct Loopback {
@@ -247,7 +254,8 @@ void bench_calls(std::size_t size, const char* label) {
 }  // namespace
 
 int main() {
-  std::printf("lidl wire format benchmark (figure and memcpy baseline alternate: best of 10 rounds of ~10 ms batches)\n");
+  std::printf(
+      "lidl wire format benchmark (figure and memcpy baseline alternate: best of 10 rounds of ~10 ms batches)\n");
 #if defined(__OPTIMIZE__)
   std::printf("build: optimized\n");
 #else
@@ -267,8 +275,9 @@ int main() {
   const double r1m = bench_bytes(1024 * 1024, "1mib");
   std::printf("reading a 1 MiB bytes field in place costs %.2fx reading a 1 KiB one (target: ~1x, no copy)\n",
               r1m / r1k);
-  std::printf("Serialized call through the generated client, a loopback transport and dispatch()\n"
-              "(request encode + validate + decode or view + sync impl + reply encode + reply decode):\n");
+  std::printf(
+      "Serialized call through the generated client, a loopback transport and dispatch()\n"
+      "(request encode + validate + decode or view + sync impl + reply encode + reply decode):\n");
   bench_calls(64, "64b");
   bench_calls(64 * 1024, "64kib");
   std::printf("RESULT lidl_read_inplace_1mib_vs_1kib value=%.3f unit=ratio baseline=1 ratio=%.3f\n", r1m / r1k,

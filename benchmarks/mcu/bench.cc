@@ -27,8 +27,7 @@ namespace {
 constexpr board::CmsdkTimer kTimer{0x40000000};
 constexpr unsigned kProbeIrq = 30;  // no device drives it on MPS2: pended by software
 
-constexpr std::uint16_t kServerAcc = 1, kServerProbe = 2, kKernelAcc = 3, kKernelProbe = 4,
-                        kDriver = 8;
+constexpr std::uint16_t kServerAcc = 1, kServerProbe = 2, kKernelAcc = 3, kKernelProbe = 4, kDriver = 8;
 constexpr int kServer = 0, kClient = 1;
 constexpr std::uint32_t kStack = 1536, kState = 768;
 AMBIENCE_GROUP_MEMORY(g_server_mem, kStack, kState);
@@ -67,8 +66,7 @@ struct Driver {
       x = x * 1664525u + 1013904223u;
       Status st = Status::ok;
       if (method == kSameGroup) {
-        ServiceCall inner{Acc::kMix, reinterpret_cast<const std::byte*>(&x), 4,
-                          reinterpret_cast<std::byte*>(&y), 4, 0};
+        ServiceCall inner{Acc::kMix, reinterpret_cast<const std::byte*>(&x), 4, reinterpret_cast<std::byte*>(&y), 4, 0};
         st = Acc::handle(&d.local, inner);
       } else if (method == kCrossGroupRing) {
         std::int32_t h;
@@ -110,9 +108,7 @@ std::uint32_t g_irq_stamp = 0;
 void irq_done(void*, Status, std::uint32_t) { g_irq_done = true; }
 
 // The "forwarder": the interrupt hands the event to the instance the plan placed it at.
-void probe_irq() {
-  Supervisor::instance().submit(g_irq_target, 0, nullptr, 0, &g_irq_stamp, 4, &irq_done, nullptr);
-}
+void probe_irq() { Supervisor::instance().submit(g_irq_target, 0, nullptr, 0, &g_irq_stamp, 4, &irq_done, nullptr); }
 
 // Executes exactly 2*k instructions (subs + bne per iteration).
 __attribute__((noinline)) void dither(std::uint32_t k) {
@@ -128,8 +124,10 @@ double ring_only_round_trip(double per_tick) {
   Endpoint kernel_end, group_end;
   Scheduler scheduler;
   if (ipc::format_region(g_ring_mem, kRingBytes, kGroupRing, 0) != Status::ok ||
-      kernel_end.attach(ipc::Side::kernel, g_ring_mem, kRingBytes, kGroupRing, nullptr, nullptr, scheduler) != Status::ok ||
-      group_end.attach(ipc::Side::group, g_ring_mem, kRingBytes, kGroupRing, nullptr, nullptr, scheduler) != Status::ok) {
+      kernel_end.attach(ipc::Side::kernel, g_ring_mem, kRingBytes, kGroupRing, nullptr, nullptr, scheduler) !=
+          Status::ok ||
+      group_end.attach(ipc::Side::group, g_ring_mem, kRingBytes, kGroupRing, nullptr, nullptr, scheduler) !=
+          Status::ok) {
     return -1;
   }
   constexpr std::uint32_t kRounds = 2000;
@@ -166,8 +164,7 @@ struct Latency {
   std::uint32_t samples;
 };
 
-Latency irq_latency(std::uint16_t target, double per_tick, double read_overhead_ticks,
-                    std::uint32_t kSamples = 400) {
+Latency irq_latency(std::uint16_t target, double per_tick, double read_overhead_ticks, std::uint32_t kSamples = 400) {
   Supervisor& s = Supervisor::instance();
   g_irq_target = target;
   std::uint64_t total = 0;
@@ -279,20 +276,21 @@ int main() {
   }
 
   // Round trips, timed inside the client group.
-  println("method: round trips = 2000 calls timed inside the client group with TIMER0; a call is "
-          "GroupRuntime::call: svc kSysCall -> the kernel validates the descriptor, checks the "
-          "capability, copies the arguments into the waiting callee's slot and switches straight to "
-          "it -> service -> svc kSysReply -> the kernel validates the result length, copies it into "
-          "the caller's result space and switches straight back (4 switches, no ring); the ring "
-          "path (start+finish: caller ring -> kernel -> callee ring and back) is measured too");
+  println(
+      "method: round trips = 2000 calls timed inside the client group with TIMER0; a call is "
+      "GroupRuntime::call: svc kSysCall -> the kernel validates the descriptor, checks the "
+      "capability, copies the arguments into the waiting callee's slot and switches straight to "
+      "it -> service -> svc kSysReply -> the kernel validates the result length, copies it into "
+      "the caller's result space and switches straight back (4 switches, no ring); the ring "
+      "path (start+finish: caller ring -> kernel -> callee ring and back) is measured too");
   constexpr std::uint32_t kCalls = 2000;
   auto run = [&](std::uint16_t method, const char* what) {
     std::uint32_t out[2] = {0, 0}, len = 0;
     const std::uint32_t direct0 = s.stats(kClient).direct;
     const Status st = s.call(kDriver, method, &kCalls, 4, out, sizeof out, &len);
     const double per_call = static_cast<double>(out[0]) * per_tick / kCalls;
-    print(what, ": ", kCalls, " calls (", s.stats(kClient).direct - direct0, " over the direct path), ",
-          out[0], " ticks, status ", st, ", wrong results ", out[1], " -> ");
+    print(what, ": ", kCalls, " calls (", s.stats(kClient).direct - direct0, " over the direct path), ", out[0],
+          " ticks, status ", st, ", wrong results ", out[1], " -> ");
     print_fixed(per_call);
     println(" instructions/call");
     return (st == Status::ok && out[1] == 0) ? per_call : -1.0;
@@ -324,8 +322,8 @@ int main() {
   println(" instructions");
   const double k = kernelized.mean_instructions < 1 ? 1 : kernelized.mean_instructions;
   result("mcu_irq_to_service_kernelized", kernelized.mean_instructions, "instructions");
-  result("mcu_irq_to_service_user_group", user.mean_instructions, "instructions",
-         kernelized.mean_instructions, user.mean_instructions / k);
+  result("mcu_irq_to_service_user_group", user.mean_instructions, "instructions", kernelized.mean_instructions,
+         user.mean_instructions / k);
   println("BENCH DONE");
   return 0;
 }

@@ -132,7 +132,10 @@ int main() {
   std::uint32_t peak = stack_peak(), i = 11;
   char digits[12];
   int d = 0;
-  do { digits[d++] = static_cast<char>('0' + peak % 10); peak /= 10; } while (peak);
+  do {
+    digits[d++] = static_cast<char>('0' + peak % 10);
+    peak /= 10;
+  } while (peak);
   while (d) text[i++] = digits[--d];
   text[i++] = '\n';
   g_link.write(reinterpret_cast<const std::uint8_t*>(text), i);

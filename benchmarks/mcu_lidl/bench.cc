@@ -34,7 +34,8 @@ namespace mcu_lidl_bench {
 class DirectDispatch {
  public:
   explicit DirectDispatch(::bench::Counter& impl) : impl_(impl) {}
-  ::ambience::Task<::ambience::Status> call(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::Task<::ambience::Status> call(std::span<const std::byte> request,
+                                            ::ambience::lidl::MessageBuffer& reply) {
     co_return co_await dispatch(impl_, request, reply);
   }
 
@@ -112,8 +113,8 @@ void server_entry(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
   auto* service = runtime.make<CounterService>();
   bench::Counter& counter = *service;
-  auto* server = runtime.make<rt::RingServer>(runtime, &serve_counter, &counter,
-                                              rt::TypedCalls{&serve_typed_counter, &counter});
+  auto* server =
+      runtime.make<rt::RingServer>(runtime, &serve_counter, &counter, rt::TypedCalls{&serve_typed_counter, &counter});
   if (server == nullptr || !runtime.enable_core()) mcu::sys::exit(1);
   runtime.serve(kCounterInstance, server->binding());
   runtime.serve_forever();
@@ -128,7 +129,7 @@ struct Clients {
 
   static Status measure(void* self, mcu::ServiceCall& call) {
     auto& c = *static_cast<Clients*>(self);
-    bench::Counter* client = call.method == kMeasureZeroCopy    ? c.zero_copy
+    bench::Counter* client = call.method == kMeasureZeroCopy     ? c.zero_copy
                              : call.method == kMeasureSerialized ? c.serialized
                                                                  : nullptr;
     if (client == nullptr || call.result_cap < 8) return Status::not_found;
@@ -183,7 +184,8 @@ int main() {
   kTimer.start_free_running();
   ::ambience::println("lidl call cost on ", ::ambience::board::name(), ": ", kCalls,
                       " calls of Counter.add(u32) -> u32 per variant, timed with TIMER0 (",
-                      static_cast<std::uint32_t>(kInstructionsPerTick), " instructions per tick under -icount shift=0)");
+                      static_cast<std::uint32_t>(kInstructionsPerTick),
+                      " instructions per tick under -icount shift=0)");
   bool all_ok = true;
 
   CounterService zero_copy_impl;
@@ -227,8 +229,10 @@ int main() {
   report("mcu_lidl_call_in_image_zero_copy", "in image, zero-copy (LocalChannel)", zc, 0);
   report("mcu_lidl_call_in_image_serialized", "in image, serialized (dispatch)", ser, zc);
   report("mcu_lidl_call_isolated", "isolated groups, zero-copy client (RingZeroCopyChannel)", isolated, zc);
-  report("mcu_lidl_call_isolated_serialized", "isolated groups, serialized (RingTransport)", isolated_serialized, isolated);
+  report("mcu_lidl_call_isolated_serialized", "isolated groups, serialized (RingTransport)", isolated_serialized,
+         isolated);
   s.print_stats();
-  ::ambience::println(all_ok ? "BENCH OK" : "BENCH FAILED: a call returned a wrong answer, was refused, or a group faulted");
+  ::ambience::println(all_ok ? "BENCH OK"
+                             : "BENCH FAILED: a call returned a wrong answer, was refused, or a group faulted");
   return all_ok ? 0 : 1;
 }

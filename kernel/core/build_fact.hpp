@@ -24,7 +24,9 @@ consteval long checked(std::integral auto value) {
 
 // %c0 prints the immediate without the target's `#`/`$` prefix; %%progbits is spelled with `%`
 // because `@` starts a comment in ARM assembly.
-#define AMBIENCE_FACT(name, value)                                                          \
-  asm volatile(".pushsection .ambience_facts,\"\",%%progbits\n"                             \
-               ".ascii \"ambience-fact " name "=%c0;\"\n"                                   \
-               ".popsection" ::"i"(::ambience::facts::checked(value)))
+#define AMBIENCE_FACT(name, value)                     \
+  asm volatile(                                        \
+      ".pushsection .ambience_facts,\"\",%%progbits\n" \
+      ".ascii \"ambience-fact " name                   \
+      "=%c0;\"\n"                                      \
+      ".popsection" ::"i"(::ambience::facts::checked(value)))

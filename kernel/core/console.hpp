@@ -45,8 +45,8 @@ void print_one(T value) {
   char text[24];
   int n = 0;
   const bool negative = std::is_signed_v<T> && value < 0;
-  std::uint64_t v = negative ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(value))
-                             : static_cast<std::uint64_t>(value);
+  std::uint64_t v =
+      negative ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(value)) : static_cast<std::uint64_t>(value);
   do {
     text[sizeof(text) - 1 - n++] = static_cast<char>('0' + v % 10);
     v /= 10;

@@ -12,8 +12,7 @@ Fiber* g_current = nullptr;  // the loop is single-threaded
 
 }  // namespace
 
-Fiber::Fiber(std::span<std::byte> stack, Entry entry, void* arg)
-    : stack_(stack), entry_(entry), arg_(arg) {
+Fiber::Fiber(std::span<std::byte> stack, Entry entry, void* arg) : stack_(stack), entry_(entry), arg_(arg) {
   if (stack.size() < 256) fatal("fiber stack smaller than 256 bytes");
   for (auto& b : stack_) b = kPaint;
   resume_node_.fiber = this;

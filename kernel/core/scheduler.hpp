@@ -5,8 +5,8 @@
 // and from other threads (Linux); the loop itself runs on one thread.
 #pragma once
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "kernel/core/arch.hpp"

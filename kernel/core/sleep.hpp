@@ -55,8 +55,6 @@ struct SleepAwaiter {
 };
 
 inline SleepAwaiter sleep_until(std::uint64_t deadline_us) { return SleepAwaiter(deadline_us); }
-inline SleepAwaiter sleep_for(std::uint64_t duration_us) {
-  return SleepAwaiter(arch::now_us() + duration_us);
-}
+inline SleepAwaiter sleep_for(std::uint64_t duration_us) { return SleepAwaiter(arch::now_us() + duration_us); }
 
 }  // namespace ambience

@@ -30,9 +30,7 @@ struct PromiseBase {
   ResumeNode resume_node;
   bool detached = false;
 
-  static void* operator new(std::size_t bytes) noexcept {
-    return FrameAllocator::instance().allocate(bytes);
-  }
+  static void* operator new(std::size_t bytes) noexcept { return FrameAllocator::instance().allocate(bytes); }
   static void operator delete(void* frame, std::size_t bytes) noexcept {
     FrameAllocator::instance().deallocate(frame, bytes);
   }
@@ -71,9 +69,7 @@ struct ValuePromise : PromiseBase {
   alignas(T) unsigned char storage[sizeof(T)];
   bool has_value = false;
 
-  TaskT get_return_object() noexcept {
-    return TaskT(std::coroutine_handle<ValuePromise>::from_promise(*this));
-  }
+  TaskT get_return_object() noexcept { return TaskT(std::coroutine_handle<ValuePromise>::from_promise(*this)); }
   static TaskT get_return_object_on_allocation_failure() noexcept { return TaskT(nullptr); }
   template <class U>
   void return_value(U&& value) {
@@ -88,9 +84,7 @@ struct ValuePromise : PromiseBase {
 
 template <class TaskT>
 struct VoidPromise : PromiseBase {
-  TaskT get_return_object() noexcept {
-    return TaskT(std::coroutine_handle<VoidPromise>::from_promise(*this));
-  }
+  TaskT get_return_object() noexcept { return TaskT(std::coroutine_handle<VoidPromise>::from_promise(*this)); }
   static TaskT get_return_object_on_allocation_failure() noexcept { return TaskT(nullptr); }
   void return_void() noexcept {}
 };

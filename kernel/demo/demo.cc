@@ -64,10 +64,12 @@ int main() {
   ambience::SleepJob callback_job;
   int callbacks = 0;
   callback_job.start_for(25'000);
-  callback_job.on_complete([](void* c) {
-    ++*static_cast<int*>(c);
-    println("  [callback]  timer fired");
-  }, &callbacks);
+  callback_job.on_complete(
+      [](void* c) {
+        ++*static_cast<int*>(c);
+        println("  [callback]  timer fired");
+      },
+      &callbacks);
 
   alignas(16) static std::byte fiber_stack[2048];
   FiberState fs{start};
@@ -84,8 +86,7 @@ int main() {
   println("summary: coroutine ticks=", ticks, " callbacks=", callbacks, " fiber wakeups=", fs.wakeups,
           " fiber stack used=", fiber.stack_high_water(), " B, peak coroutine frames=", frames.peak_live_bytes,
           " B, idle sleeps=", Scheduler::current().idle_sleeps(), ", elapsed=", ms_since(start), " ms");
-  const bool ok = ticks == 3 && callbacks == 1 && fs.wakeups == 2 && blocked == Status::ok &&
-                  frames.live_frames == 0;
+  const bool ok = ticks == 3 && callbacks == 1 && fs.wakeups == 2 && blocked == Status::ok && frames.live_frames == 0;
   println(ok ? "DEMO OK" : "DEMO FAILED");
   return ok ? 0 : 1;
 }

@@ -59,12 +59,15 @@ class BasicChannel {
     Status remote() const { return static_cast<Status>(header.status); }
   };
 
-  BasicChannel() { flush_node_.channel = this; flush_node_.run = &BasicChannel::run_flush; }
+  BasicChannel() {
+    flush_node_.channel = this;
+    flush_node_.run = &BasicChannel::run_flush;
+  }
   BasicChannel(const BasicChannel&) = delete;
   BasicChannel& operator=(const BasicChannel&) = delete;
 
-  Status attach(Side side, void* memory, std::size_t bytes, const RingConfig& config,
-                typename Endpoint::Notify notify, void* notify_ctx, Scheduler& scheduler = Scheduler::current()) {
+  Status attach(Side side, void* memory, std::size_t bytes, const RingConfig& config, typename Endpoint::Notify notify,
+                void* notify_ctx, Scheduler& scheduler = Scheduler::current()) {
     scheduler_ = &scheduler;
     for (auto& p : pending_) p = nullptr;
     return endpoint_.attach(side, memory, bytes, config, notify, notify_ctx, scheduler);

@@ -210,8 +210,8 @@ class BasicRingEndpoint {
 
   // Attaches to a formatted region. The group side also checks the header against `config`.
   // Any failure leaves the endpoint unattached (every operation then fails cleanly).
-  Status attach(Side side, void* memory, std::size_t bytes, const RingConfig& config, Notify notify,
-                void* notify_ctx, Scheduler& scheduler = Scheduler::current()) {
+  Status attach(Side side, void* memory, std::size_t bytes, const RingConfig& config, Notify notify, void* notify_ctx,
+                Scheduler& scheduler = Scheduler::current()) {
     detach();
     const RingLayout l = RingLayout::of(config);
     if (!l.valid || config.elements() > MaxElements) return Status::bad_message;
@@ -275,8 +275,7 @@ class BasicRingEndpoint {
       std::uint32_t v = free_[w].load(std::memory_order_acquire);
       while (v != 0) {
         const std::uint32_t bit = static_cast<std::uint32_t>(__builtin_ctz(v));
-        if (free_[w].compare_exchange_weak(v, v & ~(1u << bit), std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {
+        if (free_[w].compare_exchange_weak(v, v & ~(1u << bit), std::memory_order_acq_rel, std::memory_order_acquire)) {
           hint_.store(w, std::memory_order_relaxed);
           const std::uint32_t index = mine_begin_ + w * 32 + bit;
           state_[index].store(kOwned, std::memory_order_relaxed);
@@ -351,7 +350,8 @@ class BasicRingEndpoint {
   // The shared header/payload of element `index` (index must be < elements()). Contents written
   // by the peer must be copied (read_header / copy_payload) before they are trusted.
   ElementHeader* header(std::uint32_t index) {
-    return reinterpret_cast<ElementHeader*>(base_ + layout_.elements_offset + std::size_t{index} * layout_.element_stride);
+    return reinterpret_cast<ElementHeader*>(base_ + layout_.elements_offset +
+                                            std::size_t{index} * layout_.element_stride);
   }
   std::byte* payload(std::uint32_t index) { return reinterpret_cast<std::byte*>(header(index) + 1); }
   std::uint32_t payload_capacity() const { return config_.payload_bytes; }
@@ -461,9 +461,7 @@ class BasicRingEndpoint {
   }
 
   // True if the incoming ring has entries (cheap; for spinning).
-  bool has_incoming() const {
-    return attached() && in_->tail.load(std::memory_order_acquire) != in_head_;
-  }
+  bool has_incoming() const { return attached() && in_->tail.load(std::memory_order_acquire) != in_head_; }
 
   // Before sleeping on my_doorbell()->seq: announces the sleep; returns false (and cancels the
   // announcement) if entries arrived meanwhile. `seq_out` is the value to wait on.

@@ -72,7 +72,8 @@ void run_side(Side_& s, std::uint32_t salt, const std::atomic<bool>& other_done,
 int main() {
   if (format_region(g_region, sizeof g_region, kConfig, 1) != Status::ok) return 2;
   static Side_ kernel, group;
-  if (kernel.endpoint.attach(Side::kernel, g_region, sizeof g_region, kConfig, nullptr, nullptr) != Status::ok) return 2;
+  if (kernel.endpoint.attach(Side::kernel, g_region, sizeof g_region, kConfig, nullptr, nullptr) != Status::ok)
+    return 2;
   if (group.endpoint.attach(Side::group, g_region, sizeof g_region, kConfig, nullptr, nullptr) != Status::ok) return 2;
   std::atomic<bool> kernel_done{false}, group_done{false};
   std::thread t([&] { run_side(group, 0x5a5a, kernel_done, group_done); });

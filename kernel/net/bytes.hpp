@@ -10,7 +10,8 @@ namespace ambience::net::detail {
 template <class T>
 constexpr T load_le(const std::byte* p) {
   T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>(v | static_cast<T>(std::to_integer<T>(p[i]) << (8 * i)));
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    v = static_cast<T>(v | static_cast<T>(std::to_integer<T>(p[i]) << (8 * i)));
   return v;
 }
 

@@ -153,7 +153,8 @@ class StaticCallTable : private std::array<CallTable::Call, Calls>, public CallT
   using Storage = std::array<CallTable::Call, Calls>;
 
  public:
-  explicit StaticCallTable(std::uint32_t incarnation) : Storage{}, CallTable(static_cast<Storage&>(*this), incarnation) {}
+  explicit StaticCallTable(std::uint32_t incarnation)
+      : Storage{}, CallTable(static_cast<Storage&>(*this), incarnation) {}
 };
 
 }  // namespace ambience::net

@@ -59,7 +59,8 @@ AMBIENCE_TEST(a_non_idempotent_call_is_sent_once_and_times_out_at_its_deadline) 
   Log log;
   Result<CallTable::Started> s = t.start(3, false, kPolicy, 100);
   CHECK_EQ(t.next_wakeup_us(), 100 + kPolicy.timeout_us);
-  for (std::uint64_t now = 100; now < 100 + kPolicy.timeout_us; now += 250) t.poll(now, OnFinished{&log}, OnResend{&log});
+  for (std::uint64_t now = 100; now < 100 + kPolicy.timeout_us; now += 250)
+    t.poll(now, OnFinished{&log}, OnResend{&log});
   CHECK_EQ(log.resent, 0);
   CHECK_EQ(log.finished, 0);
   t.poll(100 + kPolicy.timeout_us, OnFinished{&log}, OnResend{&log});

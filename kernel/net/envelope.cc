@@ -106,7 +106,8 @@ EnvelopeError decode_envelope(std::span<const std::byte> m, DecodedEnvelope& out
   e.auth_tag_length = std::to_integer<std::uint8_t>(p[31]);
   e.payload_length = load_le<std::uint32_t>(p + 32);
   if (const EnvelopeError err = check_envelope(e); err != EnvelopeError::none) return err;
-  if (std::uint64_t{e.payload_length} + e.auth_tag_length != m.size() - kEnvelopeSize) return EnvelopeError::length_mismatch;
+  if (std::uint64_t{e.payload_length} + e.auth_tag_length != m.size() - kEnvelopeSize)
+    return EnvelopeError::length_mismatch;
   if (expected_destination != kAnyNode && e.destination_node != expected_destination)
     return EnvelopeError::wrong_destination;
   out.header = e;

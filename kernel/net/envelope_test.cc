@@ -35,10 +35,12 @@ std::byte g_buf[256];
 AMBIENCE_TEST(fields_are_where_the_layout_says) {
   Result<std::size_t> n = encode_envelope(sample_request(), as_bytes("hello"), g_buf);
   CHECK(n.ok() && *n == kEnvelopeSize + 5);
-  CHECK(g_buf[0] == std::byte{'A'} && g_buf[1] == std::byte{'M'} && g_buf[2] == std::byte{'B'} && g_buf[3] == std::byte{'R'});
+  CHECK(g_buf[0] == std::byte{'A'} && g_buf[1] == std::byte{'M'} && g_buf[2] == std::byte{'B'} &&
+        g_buf[3] == std::byte{'R'});
   CHECK(g_buf[4] == std::byte{1} && g_buf[5] == std::byte{1} && g_buf[6] == std::byte{1});
   CHECK(g_buf[8] == std::byte{0x04} && g_buf[15] == std::byte{0xA1});
-  CHECK(g_buf[20] == std::byte{3} && g_buf[22] == std::byte{7} && g_buf[24] == std::byte{11} && g_buf[26] == std::byte{13});
+  CHECK(g_buf[20] == std::byte{3} && g_buf[22] == std::byte{7} && g_buf[24] == std::byte{11} &&
+        g_buf[26] == std::byte{13});
   CHECK(g_buf[28] == std::byte{0x02} && g_buf[29] == std::byte{0x01});
   CHECK(g_buf[32] == std::byte{5} && g_buf[36] == std::byte{'h'});
 }

@@ -4,7 +4,8 @@
 
 namespace ambience::net {
 
-std::optional<ReassembledMessage> Reassembler::accept(std::uint32_t peer, const LinkFrame& frame, std::uint64_t now_us) {
+std::optional<ReassembledMessage> Reassembler::accept(std::uint32_t peer, const LinkFrame& frame,
+                                                      std::uint64_t now_us) {
   expire(now_us);
   const LinkHeader& h = frame.header;
   if (h.message_length > max_message_) {

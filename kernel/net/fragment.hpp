@@ -55,7 +55,8 @@ class LinkSender {
       h.fragment_index = static_cast<std::uint8_t>(i);
       h.offset = static_cast<std::uint32_t>(offset);
       h.payload_length = static_cast<std::uint16_t>(size);
-      if (const Status s = emit(static_cast<const LinkHeader&>(h), message.subspan(offset, size)); s != Status::ok) return s;
+      if (const Status s = emit(static_cast<const LinkHeader&>(h), message.subspan(offset, size)); s != Status::ok)
+        return s;
     }
     return Status::ok;
   }
@@ -142,7 +143,9 @@ class Reassembler {
   Slot* allocate();
   bool learn_fragment_size(Slot& s, const LinkHeader& h);
   void drop(Slot& s) { s.state = Slot::State::free; }
-  std::byte* buffer(const Slot& s) { return storage_.data() + static_cast<std::size_t>(&s - slots_.data()) * max_message_; }
+  std::byte* buffer(const Slot& s) {
+    return storage_.data() + static_cast<std::size_t>(&s - slots_.data()) * max_message_;
+  }
 
   std::span<Slot> slots_;
   std::span<std::byte> storage_;

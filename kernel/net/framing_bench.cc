@@ -107,25 +107,32 @@ int main() {
   volatile std::uint32_t sink = 0;
   const double crc = ticks([&] { sink = sink + crc32(g_payload); }) * per_run;
   const double encode = ticks([&] {
-    Result<std::size_t> n = encode_stream_frame(h, g_payload, g_wire);
-    wire = n ? *n : 0;
-  }) * per_run;
+                          Result<std::size_t> n = encode_stream_frame(h, g_payload, g_wire);
+                          wire = n ? *n : 0;
+                        }) *
+                        per_run;
   int frames = 0;
-  const double decode = ticks([&] {
-    g_decoder.feed({g_wire, wire}, [&](const LinkFrame& f) { frames += f.payload.size() == kPayload; });
-  }) * per_run;
+  const double decode =
+      ticks([&] {
+        g_decoder.feed({g_wire, wire}, [&](const LinkFrame& f) { frames += f.payload.size() == kPayload; });
+      }) *
+      per_run;
   bad += frames != kRuns;
   const double dgram_encode = ticks([&] {
-    Result<std::size_t> n = encode_datagram(h, g_payload, g_wire);
-    wire = n ? *n : 0;
-  }) * per_run;
+                                Result<std::size_t> n = encode_datagram(h, g_payload, g_wire);
+                                wire = n ? *n : 0;
+                              }) *
+                              per_run;
   const double dgram_decode = ticks([&] {
-    LinkFrame f;
-    bad += decode_datagram({g_wire, wire}, f) != LinkError::none;
-  }) * per_run;
+                                LinkFrame f;
+                                bad += decode_datagram({g_wire, wire}, f) != LinkError::none;
+                              }) *
+                              per_run;
 
-  println("method: ", kRuns, " runs each, TIMER0 ticks x calibrated instructions/tick / runs; 1 KiB payload "
-          "(1046-byte body, ", stream_frame_bound(kPayload), "-byte bound); baseline = byte-by-byte copy of 1 KiB");
+  println("method: ", kRuns,
+          " runs each, TIMER0 ticks x calibrated instructions/tick / runs; 1 KiB payload "
+          "(1046-byte body, ",
+          stream_frame_bound(kPayload), "-byte bound); baseline = byte-by-byte copy of 1 KiB");
   println("errors: ", bad, " (0 = every frame decoded intact)");
   result("net_copy_1k_bytewise", copy);
   result("net_crc32_1k", crc, copy);
@@ -140,8 +147,8 @@ int main() {
   using Calls = StaticCallTable<8>;
   println("RAM: StaticStreamDecoder<256> ", sizeof(Decoder), " B, StaticReassembler<1024, 2> ", sizeof(Reasm),
           " B, StaticReplyCache<8, 64, 4> ", sizeof(Cache), " B, StaticCallTable<8> ", sizeof(Calls), " B");
-  println("RESULT net_ram_small_node_", cpu(), " value=", sizeof(Decoder) + sizeof(Reasm) + sizeof(Cache) + sizeof(Calls),
-          " unit=bytes");
+  println("RESULT net_ram_small_node_", cpu(),
+          " value=", sizeof(Decoder) + sizeof(Reasm) + sizeof(Cache) + sizeof(Calls), " unit=bytes");
   println(bad == 0 ? "BENCH DONE" : "BENCH FAILED");
   return bad == 0 ? 0 : 1;
 }

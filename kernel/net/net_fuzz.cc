@@ -71,7 +71,8 @@ void check_stream(std::span<const std::byte> in) {
     static StaticStreamDecoder<512> again;
     int same = 0;
     again.feed({wire, *n}, [&](const LinkFrame& g) {
-      same += g.payload.size() == f.payload.size() && std::memcmp(g.payload.data(), f.payload.data(), f.payload.size()) == 0 &&
+      same += g.payload.size() == f.payload.size() &&
+              std::memcmp(g.payload.data(), f.payload.data(), f.payload.size()) == 0 &&
               g.header.sequence == f.header.sequence && g.header.message_id == f.header.message_id;
     });
     if (same != 1) broken("stream frame round trip");

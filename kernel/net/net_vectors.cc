@@ -34,7 +34,8 @@ void cobs_vectors() {
   Rng rng(1);
   for (int n : {0, 1, 2, 253, 254, 255, 256, 508, 600}) {
     for (int density : {0, 10, 128}) {
-      for (int i = 0; i < n; ++i) g_a[i] = static_cast<int>(rng.below(256)) < density ? std::byte{0} : (rng.byte() | std::byte{1});
+      for (int i = 0; i < n; ++i)
+        g_a[i] = static_cast<int>(rng.below(256)) < density ? std::byte{0} : (rng.byte() | std::byte{1});
       Result<std::size_t> e = cobs_encode({g_a, static_cast<std::size_t>(n)}, g_b);
       std::printf("cobs ");
       hex({g_a, static_cast<std::size_t>(n)});
@@ -121,8 +122,8 @@ void sender_vectors() {
 
 void backoff_vectors() {
   for (bool idempotent : {false, true}) {
-    for (const CallPolicy& p : {CallPolicy{10'000, 1'000, 3'000, 4}, CallPolicy{5'000, 700, 700, 9}, default_policy(NetworkKind::udp),
-                                default_policy(NetworkKind::serial)}) {
+    for (const CallPolicy& p : {CallPolicy{10'000, 1'000, 3'000, 4}, CallPolicy{5'000, 700, 700, 9},
+                                default_policy(NetworkKind::udp), default_policy(NetworkKind::serial)}) {
       StaticCallTable<1> t(1);
       Result<CallTable::Started> s = t.start(1, idempotent, p, 0);
       (void)s;

@@ -51,7 +51,8 @@ ReplyCache::Admission ReplyCache::admit(std::uint16_t source_node, std::uint64_t
       slot = &e;
       break;
     }
-    if (e.state == Entry::State::done && (oldest_done == nullptr || e.stamp_us < oldest_done->stamp_us)) oldest_done = &e;
+    if (e.state == Entry::State::done && (oldest_done == nullptr || e.stamp_us < oldest_done->stamp_us))
+      oldest_done = &e;
   }
   if (slot == nullptr && oldest_done != nullptr) {
     evict(*oldest_done);

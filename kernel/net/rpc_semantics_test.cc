@@ -156,7 +156,8 @@ struct Outcome {
   int ok = 0, failed = 0, hung = 0, late = 0, executed_twice = 0, ok_not_executed = 0, wrong_value = 0;
 };
 
-Outcome run(int loss, int dup, std::size_t max_request = kMaxMessage - kEnvelopeSize, ReplyCache& cache = g_roomy_cache) {
+Outcome run(int loss, int dup, std::size_t max_request = kMaxMessage - kEnvelopeSize,
+            ReplyCache& cache = g_roomy_cache) {
   g_cache = &cache;
   g_net = Network{};
   g_net.loss_percent = loss;
@@ -235,7 +236,8 @@ Outcome run(int loss, int dup, std::size_t max_request = kMaxMessage - kEnvelope
       if (decode_envelope(m->bytes, env, to.id) == EnvelopeError::none) {
         if (&to == &server) {
           serve(server, env, now);
-        } else if (auto f = table.on_reply(env.header.call_id, env.header.source_node, from_wire(env.header.status), now)) {
+        } else if (auto f =
+                       table.on_reply(env.header.call_id, env.header.source_node, from_wire(env.header.status), now)) {
           on_finished(*f);
           ClientCall& c = g_calls[index_of(f->call_id)];
           for (int b = 0; b < 8 && env.payload.size() == 8; ++b)

@@ -13,7 +13,9 @@ using namespace ambience::hosted;
 
 namespace {
 
-void echo(void*, ServiceContext& sc, const Channel::Request& r) { (void)sc.channel->respond(r, Status::ok, r.header.size); }
+void echo(void*, ServiceContext& sc, const Channel::Request& r) {
+  (void)sc.channel->respond(r, Status::ok, r.header.size);
+}
 
 // u32 a, u32 b -> u32 a + b
 void add(void*, ServiceContext& sc, const Channel::Request& r) {

@@ -60,7 +60,8 @@ class Region {
       : config_{kernel_elements, group_elements, payload_bytes} {
     bytes_ = region_bytes(config_);
     if (bytes_ == 0) throw py::value_error("invalid ring config");
-    memory_ = static_cast<std::byte*>(std::aligned_alloc(kCacheLine, (bytes_ + kCacheLine - 1) / kCacheLine * kCacheLine));
+    memory_ =
+        static_cast<std::byte*>(std::aligned_alloc(kCacheLine, (bytes_ + kCacheLine - 1) / kCacheLine * kCacheLine));
     if (format_region(memory_, bytes_, config_, 1) != Status::ok) throw std::runtime_error("format failed");
     for (int s = 0; s < 2; ++s) {
       endpoints_[s] = std::make_unique<RingEndpoint>();
@@ -315,7 +316,8 @@ class PyNode {
     {
       py::gil_scoped_acquire gil;
       try {
-        py::tuple out = service->fn(py::bytes(reinterpret_cast<const char*>(sc.channel->payload(r.index)), r.header.size));
+        py::tuple out =
+            service->fn(py::bytes(reinterpret_cast<const char*>(sc.channel->payload(r.index)), r.header.size));
         status = parse_status(out[0].cast<std::string>());
         reply = out[1].cast<std::string>();
       } catch (py::error_already_set& e) {
@@ -346,38 +348,50 @@ class PyNode {
 PYBIND11_MODULE(ambience_ipc, m) {
   m.doc() = "Ambience IPC: rings, regions and hosted nodes, driven from Python";
   py::class_<RingEndpoint>(m, "Endpoint")
-      .def("acquire", [](RingEndpoint& e) { return e.try_acquire(); }, "element index or -1 (back-pressure)")
+      .def(
+          "acquire", [](RingEndpoint& e) { return e.try_acquire(); }, "element index or -1 (back-pressure)")
       .def("release", [](RingEndpoint& e, std::uint32_t i) { e.release(i); })
-      .def("write", [](RingEndpoint& e, std::uint32_t i, py::bytes data, std::uint32_t cookie) {
-        check_index(e, i);
-        const std::string s = data;
-        if (s.size() > e.payload_capacity()) throw py::value_error("payload too large");
-        std::memcpy(e.payload(i), s.data(), s.size());
-        e.header(i)->size = static_cast<std::uint32_t>(s.size());
-        e.header(i)->cookie = cookie;
-      }, py::arg("index"), py::arg("data"), py::arg("cookie") = 0)
-      .def("read", [](RingEndpoint& e, std::uint32_t i) -> py::tuple {
-        check_index(e, i);
-        ElementHeader h;
-        const Status s = e.read_header(i, h);
-        if (s != Status::ok) return py::make_tuple(std::string(to_string(s)), py::bytes(), 0u);
-        return py::make_tuple(std::string("ok"), py::bytes(reinterpret_cast<const char*>(e.payload(i)), h.size),
-                              static_cast<unsigned>(h.cookie));
-      })
-      .def("push", [](RingEndpoint& e, const std::string& kind, std::uint32_t i) {
-        return std::string(to_string(e.push(parse_kind(kind), i)));
-      })
+      .def(
+          "write",
+          [](RingEndpoint& e, std::uint32_t i, py::bytes data, std::uint32_t cookie) {
+            check_index(e, i);
+            const std::string s = data;
+            if (s.size() > e.payload_capacity()) throw py::value_error("payload too large");
+            std::memcpy(e.payload(i), s.data(), s.size());
+            e.header(i)->size = static_cast<std::uint32_t>(s.size());
+            e.header(i)->cookie = cookie;
+          },
+          py::arg("index"), py::arg("data"), py::arg("cookie") = 0)
+      .def("read",
+           [](RingEndpoint& e, std::uint32_t i) -> py::tuple {
+             check_index(e, i);
+             ElementHeader h;
+             const Status s = e.read_header(i, h);
+             if (s != Status::ok) return py::make_tuple(std::string(to_string(s)), py::bytes(), 0u);
+             return py::make_tuple(std::string("ok"), py::bytes(reinterpret_cast<const char*>(e.payload(i)), h.size),
+                                   static_cast<unsigned>(h.cookie));
+           })
+      .def("push", [](RingEndpoint& e, const std::string& kind,
+                      std::uint32_t i) { return std::string(to_string(e.push(parse_kind(kind), i))); })
       .def("flush", &RingEndpoint::flush, "publishes staged entries; True if the peer was woken")
-      .def("poll", [](RingEndpoint& e, std::size_t max) {
-        std::vector<Entry> entries(max == 0 ? 1 : max);
-        const std::size_t n = e.poll(entries);
-        py::list out;
-        for (std::size_t k = 0; k < n; ++k) {
-          out.append(py::make_tuple(entries[k].kind == EntryKind::request ? "request" : "response", entries[k].index));
-        }
-        return out;
-      }, py::arg("max") = 64)
-      .def("prepare_sleep", [](RingEndpoint& e) { std::uint32_t seq; return e.prepare_sleep(seq); })
+      .def(
+          "poll",
+          [](RingEndpoint& e, std::size_t max) {
+            std::vector<Entry> entries(max == 0 ? 1 : max);
+            const std::size_t n = e.poll(entries);
+            py::list out;
+            for (std::size_t k = 0; k < n; ++k) {
+              out.append(
+                  py::make_tuple(entries[k].kind == EntryKind::request ? "request" : "response", entries[k].index));
+            }
+            return out;
+          },
+          py::arg("max") = 64)
+      .def("prepare_sleep",
+           [](RingEndpoint& e) {
+             std::uint32_t seq;
+             return e.prepare_sleep(seq);
+           })
       .def("end_sleep", &RingEndpoint::end_sleep)
       .def("snapshot", [](RingEndpoint& e) { return snapshot_dict(e.snapshot(), e); })
       .def_property_readonly("corrupted", &RingEndpoint::corrupted)
@@ -407,6 +421,7 @@ PYBIND11_MODULE(ambience_ipc, m) {
       .def("kill", &PyNode::kill)
       .def("wait_generation", &PyNode::wait_generation, py::arg("above"), py::arg("timeout") = 10.0)
       .def("close", &PyNode::close)
-      .def("__enter__", [](PyNode& n) -> PyNode& { return n; }, py::return_value_policy::reference)
+      .def(
+          "__enter__", [](PyNode& n) -> PyNode& { return n; }, py::return_value_policy::reference)
       .def("__exit__", [](PyNode& n, py::object, py::object, py::object) { n.close(); });
 }

@@ -63,10 +63,10 @@ int run_all_tests();
 
 }  // namespace ambience::testing
 
-#define AMBIENCE_TEST(name)                                                         \
-  static void name##_body(::ambience::testing::Context& ambience_test_context_);    \
-  static ::ambience::testing::TestCase name##_case{#name, &name##_body, nullptr};   \
-  static ::ambience::testing::Registration name##_registration{&name##_case};       \
+#define AMBIENCE_TEST(name)                                                       \
+  static void name##_body(::ambience::testing::Context& ambience_test_context_);  \
+  static ::ambience::testing::TestCase name##_case{#name, &name##_body, nullptr}; \
+  static ::ambience::testing::Registration name##_registration{&name##_case};     \
   static void name##_body([[maybe_unused]] ::ambience::testing::Context& ambience_test_context_)
 
 #define CHECK(expr) ambience_test_context_.check(static_cast<bool>(expr), #expr, __FILE__, __LINE__)

@@ -204,8 +204,8 @@ int driver(int argc, char** argv) {
           if (rng.next() & 1) {
             m[pos] = static_cast<std::uint8_t>(rng.next());
           } else {
-            const std::uint32_t interesting[] = {0, 1, 7, 8, 0xFFFFFFFFu, 0x7FFFFFFFu, 0x80000000u,
-                                                 static_cast<std::uint32_t>(m.size()), rng.next()};
+            const std::uint32_t interesting[] = {
+                0, 1, 7, 8, 0xFFFFFFFFu, 0x7FFFFFFFu, 0x80000000u, static_cast<std::uint32_t>(m.size()), rng.next()};
             const std::uint32_t v = interesting[rng.next() % 9];
             for (int b = 0; b < 4 && pos + b < m.size(); ++b) m[pos + b] = static_cast<std::uint8_t>(v >> (8 * b));
           }

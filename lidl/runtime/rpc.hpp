@@ -346,8 +346,8 @@ Task<Status> rpc_call_retrying(T& transport, MessageBuffer& request_buffer, Mess
                                std::uint64_t schema_hash, std::uint16_t procedure, std::uint32_t& next_call_id,
                                const A& args, R& result, unsigned retries) {
   for (unsigned attempt = 0;; ++attempt) {
-    const Status s = co_await rpc_call(transport, request_buffer, reply_buffer, schema_hash, procedure,
-                                       next_call_id++, args, result);
+    const Status s = co_await rpc_call(transport, request_buffer, reply_buffer, schema_hash, procedure, next_call_id++,
+                                       args, result);
     if ((s == Status::timeout || s == Status::peer_restarted) && attempt < retries) continue;
     co_return s;
   }

@@ -106,8 +106,7 @@ class Writer {
 // Validation state for one untrusted value area (positions are relative to its first byte).
 class Validator {
  public:
-  Validator(const std::byte* data, std::size_t length)
-      : data_(data), length_(length), budget_(2 * length + 64) {}
+  Validator(const std::byte* data, std::size_t length) : data_(data), length_(length), budget_(2 * length + 64) {}
 
   const std::byte* data() const { return data_; }
   std::size_t length() const { return length_; }
@@ -347,7 +346,9 @@ struct Codec<std::vector<T>> {
   static constexpr bool checks = true;
   using View = typename SequenceViewFor<T>::type;
   static void measure(const std::vector<T>& v, std::size_t& end) { detail::measure_seq(v.data(), v.size(), end); }
-  static void write(Writer& w, std::size_t at, const std::vector<T>& v) { detail::write_seq(w, at, v.data(), v.size()); }
+  static void write(Writer& w, std::size_t at, const std::vector<T>& v) {
+    detail::write_seq(w, at, v.data(), v.size());
+  }
   static bool validate(Validator& v, std::size_t at, unsigned depth) {
     std::size_t target;
     std::uint32_t n;
@@ -433,8 +434,12 @@ struct Codec<std::span<const T>> {
   static constexpr bool checks = true;
   using View = std::span<const T>;
   static void measure(const std::span<const T>& v, std::size_t& end) { detail::measure_seq(v.data(), v.size(), end); }
-  static void write(Writer& w, std::size_t at, const std::span<const T>& v) { detail::write_seq(w, at, v.data(), v.size()); }
-  static bool validate(Validator& v, std::size_t at, unsigned depth) { return Codec<std::vector<T>>::validate(v, at, depth); }
+  static void write(Writer& w, std::size_t at, const std::span<const T>& v) {
+    detail::write_seq(w, at, v.data(), v.size());
+  }
+  static bool validate(Validator& v, std::size_t at, unsigned depth) {
+    return Codec<std::vector<T>>::validate(v, at, depth);
+  }
   static void read(const std::byte* base, std::size_t at, std::span<const T>& out) { out = view(base, at); }
   static View view(const std::byte* base, std::size_t at) {
     const auto off = load<std::uint32_t>(base + at);

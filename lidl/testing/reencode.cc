@@ -41,9 +41,8 @@ class CppStore final : public demo::StoreSync {
 
 std::string serve(CppStore& store, const std::byte* d, std::size_t n) {
   ambience::lidl::HeapMessageBuffer reply;
-  auto run = [](CppStore& s, std::span<const std::byte> req, ambience::lidl::MessageBuffer& out) -> ambience::Task<void> {
-    co_await demo::dispatch(s, req, out);
-  };
+  auto run = [](CppStore& s, std::span<const std::byte> req,
+                ambience::lidl::MessageBuffer& out) -> ambience::Task<void> { co_await demo::dispatch(s, req, out); };
   if (ambience::spawn(run(store, {d, n}, reply)) != ambience::Status::ok) return "ERR no_memory";
   ambience::Scheduler::current().run_until_idle();
   static const char* hex = "0123456789abcdef";

@@ -53,7 +53,8 @@ int run_reencoder(Handler handle) {
     const std::size_t n = hexs.size() / 2;
     in_storage.assign(n / 8 + 1, 0);
     auto* in = reinterpret_cast<std::byte*>(in_storage.data());
-    for (std::size_t i = 0; i < n; ++i) in[i] = static_cast<std::byte>(nibble(hexs[2 * i]) * 16 + nibble(hexs[2 * i + 1]));
+    for (std::size_t i = 0; i < n; ++i)
+      in[i] = static_cast<std::byte>(nibble(hexs[2 * i]) * 16 + nibble(hexs[2 * i + 1]));
     std::cout << handle(type, in, n) << std::endl;
   }
   return 0;

@@ -80,9 +80,8 @@ enum class Memory : std::uint32_t {
 // of 256 bytes or more, XN (28) forbids instruction fetch.
 constexpr std::uint32_t rasr(unsigned size_log2, Access access, Memory memory, bool execute,
                              std::uint8_t subregion_disable = 0) {
-  return (execute ? 0u : 1u << 28) | (static_cast<std::uint32_t>(access) << 24) |
-         static_cast<std::uint32_t>(memory) | (std::uint32_t{subregion_disable} << 8) |
-         ((size_log2 - 1) << 1) | 1u;
+  return (execute ? 0u : 1u << 28) | (static_cast<std::uint32_t>(access) << 24) | static_cast<std::uint32_t>(memory) |
+         (std::uint32_t{subregion_disable} << 8) | ((size_log2 - 1) << 1) | 1u;
 }
 
 inline unsigned region_count() { return (reg32(kType) >> 8) & 0xFF; }

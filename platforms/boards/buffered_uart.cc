@@ -9,8 +9,7 @@ namespace {
 // CMSDK APB UART registers (ARM DDI 0479B, 4.4) and bits.
 constexpr std::uint32_t kData = 0x00, kState = 0x04, kCtrl = 0x08, kIntStatus = 0x0C, kBaudDiv = 0x10;
 constexpr std::uint32_t kStateTxFull = 1u << 0, kStateRxFull = 1u << 1;
-constexpr std::uint32_t kCtrlTxEn = 1u << 0, kCtrlRxEn = 1u << 1, kCtrlTxIrq = 1u << 2,
-                        kCtrlRxIrq = 1u << 3;
+constexpr std::uint32_t kCtrlTxEn = 1u << 0, kCtrlRxEn = 1u << 1, kCtrlTxIrq = 1u << 2, kCtrlRxIrq = 1u << 3;
 constexpr std::uint32_t kIntTx = 1u << 0, kIntRx = 1u << 1;
 
 // One UART per board is enough for the images we build; handlers find it here.

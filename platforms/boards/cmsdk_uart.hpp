@@ -24,17 +24,13 @@ class CmsdkUart {
   bool rx_ready() const { return (reg(kState) & kStateRxFull) != 0; }
   std::uint8_t get() const { return static_cast<std::uint8_t>(reg(kData)); }
 
-  void enable_rx_interrupt(bool on) const {
-    reg(kCtrl) = on ? (reg(kCtrl) | kCtrlRxIrq) : (reg(kCtrl) & ~kCtrlRxIrq);
-  }
+  void enable_rx_interrupt(bool on) const { reg(kCtrl) = on ? (reg(kCtrl) | kCtrlRxIrq) : (reg(kCtrl) & ~kCtrlRxIrq); }
   void clear_interrupts() const { reg(kIntStatus) = 0xf; }
 
  private:
-  static constexpr std::uint32_t kData = 0x00, kState = 0x04, kCtrl = 0x08, kIntStatus = 0x0c,
-                                 kBaudDiv = 0x10;
+  static constexpr std::uint32_t kData = 0x00, kState = 0x04, kCtrl = 0x08, kIntStatus = 0x0c, kBaudDiv = 0x10;
   static constexpr std::uint32_t kStateTxFull = 1u << 0, kStateRxFull = 1u << 1;
-  static constexpr std::uint32_t kCtrlTxEnable = 1u << 0, kCtrlRxEnable = 1u << 1,
-                                 kCtrlRxIrq = 1u << 3;
+  static constexpr std::uint32_t kCtrlTxEnable = 1u << 0, kCtrlRxEnable = 1u << 1, kCtrlRxIrq = 1u << 3;
 
   volatile std::uint32_t& reg(std::uint32_t offset) const {
     return *reinterpret_cast<volatile std::uint32_t*>(base_ + offset);

@@ -34,13 +34,10 @@ namespace {
 using Vector = void (*)();
 constexpr unsigned kSystemVectors = 16;
 
-volatile std::uint32_t& reg(std::uintptr_t address) {
-  return *reinterpret_cast<volatile std::uint32_t*>(address);
-}
+volatile std::uint32_t& reg(std::uintptr_t address) { return *reinterpret_cast<volatile std::uint32_t*>(address); }
 
-constexpr std::uintptr_t kCcr = 0xE000ED14, kShcsr = 0xE000ED24, kCfsr = 0xE000ED28,
-                         kHfsr = 0xE000ED2C, kMmfar = 0xE000ED34, kBfar = 0xE000ED38,
-                         kCpacr = 0xE000ED88;
+constexpr std::uintptr_t kCcr = 0xE000ED14, kShcsr = 0xE000ED24, kCfsr = 0xE000ED28, kHfsr = 0xE000ED2C,
+                         kMmfar = 0xE000ED34, kBfar = 0xE000ED38, kCpacr = 0xE000ED88;
 
 ambience::board::IrqHandler g_irq_table[ambience::board::kIrqCount];
 
@@ -56,15 +53,23 @@ const Vector g_vector_table[kSystemVectors + ambience::board::kIrqCount] = {
     Fault_Handler,  // MemManage
     Fault_Handler,  // BusFault
     Fault_Handler,  // UsageFault
-    nullptr, nullptr, nullptr, nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
     SVC_Handler,
     DebugMon_Handler,
     nullptr,
     PendSV_Handler,
     SysTick_Handler,
-#define AMBIENCE_IRQ8 Irq_Handler, Irq_Handler, Irq_Handler, Irq_Handler, \
-                      Irq_Handler, Irq_Handler, Irq_Handler, Irq_Handler
-    AMBIENCE_IRQ8, AMBIENCE_IRQ8, AMBIENCE_IRQ8, AMBIENCE_IRQ8, AMBIENCE_IRQ8, AMBIENCE_IRQ8,
+#define AMBIENCE_IRQ8 \
+  Irq_Handler, Irq_Handler, Irq_Handler, Irq_Handler, Irq_Handler, Irq_Handler, Irq_Handler, Irq_Handler
+    AMBIENCE_IRQ8,
+    AMBIENCE_IRQ8,
+    AMBIENCE_IRQ8,
+    AMBIENCE_IRQ8,
+    AMBIENCE_IRQ8,
+    AMBIENCE_IRQ8,
 #undef AMBIENCE_IRQ8
 };
 static_assert(ambience::board::kIrqCount == 48, "vector table lists 6 x 8 IRQs");
@@ -118,10 +123,9 @@ extern "C" __attribute__((used)) void ambience_fault_report(const ambience::boar
                                                             std::uint32_t exc_return) {
   std::uint32_t ipsr;
   asm volatile("mrs %0, ipsr" : "=r"(ipsr));
-  const ambience::board::FaultInfo info{frame, ipsr & 0x1ff, exc_return, reg(kCfsr), reg(kHfsr),
-                                        reg(kMmfar), reg(kBfar)};
-  static const char* const kNames[] = {"?", "?", "?", "HardFault", "MemManage", "BusFault",
-                                       "UsageFault"};
+  const ambience::board::FaultInfo info{frame,      ipsr & 0x1ff, exc_return, reg(kCfsr),
+                                        reg(kHfsr), reg(kMmfar),  reg(kBfar)};
+  static const char* const kNames[] = {"?", "?", "?", "HardFault", "MemManage", "BusFault", "UsageFault"};
   put("\r\n*** FAULT: ");
   put(info.exception < 7 ? kNames[info.exception] : "?");
   put_hex("pc", frame->pc);

@@ -41,8 +41,8 @@ inline constexpr std::uint16_t kLidlMessageMethod = 0xFFFF;
 
 // Where the kernel finds the procedure of a lidl message, for the capability check: generated
 // nodes pass it to Supervisor::set_procedure_field() before start().
-inline constexpr mcu::ProcedureField kLidlProcedureField{
-    kLidlMessageMethod, static_cast<std::uint16_t>(lidl::kProcedureOffset), 2};
+inline constexpr mcu::ProcedureField kLidlProcedureField{kLidlMessageMethod,
+                                                         static_cast<std::uint16_t>(lidl::kProcedureOffset), 2};
 static_assert(sizeof(lidl::Header::procedure) == 2, "kLidlProcedureField reads a u16");
 
 namespace detail {
@@ -111,8 +111,8 @@ class RingZeroCopyChannel {
     lidl::Writer writer(request, lidl::Codec<Args>::size);
     lidl::Codec<Args>::write(writer, 0, args);
     std::uint32_t len = 0;
-    const Status status = runtime_.call(instance_, procedure, n != 0 ? request : nullptr,
-                                        static_cast<std::uint32_t>(n), reply, kPayload, &len);
+    const Status status = runtime_.call(instance_, procedure, n != 0 ? request : nullptr, static_cast<std::uint32_t>(n),
+                                        reply, kPayload, &len);
     if (status != Status::ok) return status;
     // The reply was written by the callee: validated before it is read.
     if (len < lidl::Codec<Result>::size) return Status::bad_message;
@@ -302,9 +302,9 @@ class GroupCallTransport {
     if (out.empty()) co_return Status::no_memory;
     Completion completion;
     Status st;
-    while ((st = supervisor_.submit(instance_, kLidlMessageMethod, request.data(), static_cast<std::uint32_t>(request.size()),
-                                    out.data(), static_cast<std::uint32_t>(out.size()), &Completion::done,
-                                    &completion)) == Status::would_block) {
+    while ((st = supervisor_.submit(
+                instance_, kLidlMessageMethod, request.data(), static_cast<std::uint32_t>(request.size()), out.data(),
+                static_cast<std::uint32_t>(out.size()), &Completion::done, &completion)) == Status::would_block) {
       co_await yield();
     }
     if (st != Status::ok) co_return st;

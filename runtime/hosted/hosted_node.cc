@@ -61,8 +61,7 @@ std::vector<std::byte> copy_request(hosted::Channel& ch, const hosted::Channel::
 }
 
 // Answers a request: inline, or from this side's arena (which the caller maps read-only).
-Status answer(hosted::Channel& ch, const hosted::Channel::Request& r, Status status,
-              std::span<const std::byte> reply) {
+Status answer(hosted::Channel& ch, const hosted::Channel::Request& r, Status status, std::span<const std::byte> reply) {
   ch.header(r.index)->flags = 0;
   if (status != Status::ok) return ch.respond(r, status, 0);
   hosted::WrittenPayload out;
@@ -196,7 +195,8 @@ bool allow_sharing(void* grants, const hosted::ServiceContext& sc, std::uint16_t
   auto* g = static_cast<SharingGrants*>(grants);
   const bool allowed = g->node != nullptr && caller_group_of(*g->node, sc.channel) == g->caller_group &&
                        granted(g->grants, g->caller_group, procedure);
-  if (!allowed) report_denied(++g->denied, g->node != nullptr ? caller_group_of(*g->node, sc.channel) : -2, 0, procedure);
+  if (!allowed)
+    report_denied(++g->denied, g->node != nullptr ? caller_group_of(*g->node, sc.channel) : -2, 0, procedure);
   return allowed;
 }
 

@@ -70,7 +70,8 @@ inline void add_stats(hosted::SharingStats& total, const hosted::SharingStats& c
 template <class Service>
 class SupervisorSharing {
  public:
-  SupervisorSharing(hosted::Node& node, int group, std::uint32_t target) : node_(node), group_(group), target_(target) {}
+  SupervisorSharing(hosted::Node& node, int group, std::uint32_t target)
+      : node_(node), group_(group), target_(target) {}
 
   Task<Status> invoke(std::uint16_t procedure, const void* args, void* result) {
     hosted::SharingChannel<Service> channel(node_.channel(group_), target_, node_.arena(group_),

@@ -79,7 +79,8 @@ class AskerImpl final : public hostedtest::Asker {
     for (std::size_t i = 0; i < size; ++i) buf.data()[i] = static_cast<std::byte>(i * 7);
     const std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(buf.data()), size);
     const std::uint64_t read_at = co_await reader_.locate(data);
-    co_return read_at == buf.ref().offset && channel_.stats().bytes_copied == 0 ? 1 : 0;
+    const bool in_place = read_at == buf.ref().offset && channel_.stats().bytes_copied == 0;
+    co_return in_place ? 1 : 0;
   }
   Task<std::uint32_t> ask_secret() override {
     auto* client = static_cast<hostedtest::ReaderZeroCopyClient<rt::GroupSharing<hostedtest::Reader>>*>(&reader_);
@@ -112,8 +113,8 @@ void install(hosted::GroupRuntime& group) {
     serve_serialized<hostedtest::Asker>(group, kAskerTarget, impl);
   } else if (name == "servers") {
     static BigImpl impl;
-    static rt::LidlEntry entries[] = {{hostedtest::Big::schema_hash, static_cast<hostedtest::Big*>(&impl),
-                                       &rt::dispatch_as<hostedtest::Big>}};
+    static rt::LidlEntry entries[] = {
+        {hostedtest::Big::schema_hash, static_cast<hostedtest::Big*>(&impl), &rt::dispatch_as<hostedtest::Big>}};
     static rt::LidlTarget target{entries};
     group.services().add(kBigTarget, &rt::serve_lidl, &target);
   } else if (name == "callers") {
@@ -121,8 +122,8 @@ void install(hosted::GroupRuntime& group) {
     static ambience::lidl::HeapMessageBuffer req, rep;
     static BigClient upstream(up, req, rep);
     static ForwardingBig impl(upstream);
-    static rt::LidlEntry entries[] = {{hostedtest::Big::schema_hash, static_cast<hostedtest::Big*>(&impl),
-                                       &rt::dispatch_as<hostedtest::Big>}};
+    static rt::LidlEntry entries[] = {
+        {hostedtest::Big::schema_hash, static_cast<hostedtest::Big*>(&impl), &rt::dispatch_as<hostedtest::Big>}};
     static rt::LidlTarget target{entries};
     group.services().add(kRelayTarget, &rt::serve_lidl, &target);
   }

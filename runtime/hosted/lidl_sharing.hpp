@@ -246,7 +246,6 @@ class SharingChannel {
   SharingStats stats_;
 };
 
-
 // Serves a generated service to SharingChannel callers (register under a target id, like LidlServer).
 template <class Service>
 class SharingServer {
@@ -336,8 +335,9 @@ class SharingServer {
   }
 
   template <class Types>
-  Task<Status> serve_typed(std::span<const std::byte> args_arena, sharing::CallHeader h, std::span<const std::byte> call,
-                           std::vector<std::uint64_t>& reply, std::size_t& reply_size) {
+  Task<Status> serve_typed(std::span<const std::byte> args_arena, sharing::CallHeader h,
+                           std::span<const std::byte> call, std::vector<std::uint64_t>& reply,
+                           std::size_t& reply_size) {
     using namespace sharing;
     typename Types::Params params{};
     auto fields = params._tie();
@@ -359,8 +359,7 @@ class SharingServer {
            ok = a.kind == kArena;
            std::span<const std::byte> bytes;
            if (ok) bytes = resolve(args_arena.data(), args_arena.size(), BufferRef{a.offset, a.length}, ok);
-           ok = ok && bytes.size() % sizeof(E) == 0 &&
-                reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(E) == 0;
+           ok = ok && bytes.size() % sizeof(E) == 0 && reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(E) == 0;
            if (!ok) return;
            const E* data = reinterpret_cast<const E*>(bytes.data());
            const std::size_t count = bytes.size() / sizeof(E);
@@ -373,7 +372,8 @@ class SharingServer {
              field = V(data, count);
            }
          } else {
-           ok = a.kind == kEncoded && a.offset % 8 == 0 && a.offset <= body.size() && a.length <= body.size() - a.offset;
+           ok =
+               a.kind == kEncoded && a.offset % 8 == 0 && a.offset <= body.size() && a.length <= body.size() - a.offset;
            if (!ok) return;
            ok = ambience::lidl::decode(body.subspan(a.offset, a.length), field) == ambience::lidl::WireError::none;
          }

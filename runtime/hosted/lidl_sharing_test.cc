@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/hosted/testdata/bulk.lidl.hpp"
 #include "kernel/testing/test.hpp"
+#include "runtime/hosted/testdata/bulk.lidl.hpp"
 
 namespace {
 
@@ -25,12 +25,14 @@ constexpr std::size_t kBig = 6 << 20;  // 6 MiB
 class BulkImpl final : public sharetest::Bulk {
  public:
   std::span<const std::byte> kernel_arena;
-  Task<sharetest::Seen> inspect(std::span<const std::uint8_t> data, std::string_view label, std::uint32_t scale) override {
+  Task<sharetest::Seen> inspect(std::span<const std::uint8_t> data, std::string_view label,
+                                std::uint32_t scale) override {
     sharetest::Seen seen;
     for (std::uint8_t b : data) seen.sum += b;
     seen.sum *= scale;
     const auto* p = reinterpret_cast<const std::byte*>(data.data());
-    const bool inside = !data.empty() && p >= kernel_arena.data() && p + data.size() <= kernel_arena.data() + kernel_arena.size();
+    const bool inside =
+        !data.empty() && p >= kernel_arena.data() && p + data.size() <= kernel_arena.data() + kernel_arena.size();
     seen.arena_offset = inside ? static_cast<std::uint64_t>(p - kernel_arena.data()) : kNotInArena;
     seen.label = std::string(label);
     co_return seen;

@@ -49,8 +49,8 @@ struct WrittenPayload {
 // Stores `bytes` as the payload of element `index`: inline when it fits, else copied into
 // `arena` (the sender's, mapped read-only by the receiver). no_memory if the arena is full or
 // absent.
-inline Status write_payload(ipc::Channel& channel, std::uint32_t index, std::span<const std::byte> bytes,
-                            Arena* arena, WrittenPayload& out) {
+inline Status write_payload(ipc::Channel& channel, std::uint32_t index, std::span<const std::byte> bytes, Arena* arena,
+                            WrittenPayload& out) {
   out = WrittenPayload{};
   if (bytes.size() <= channel.payload_capacity()) {
     if (!bytes.empty()) std::memcpy(channel.payload(index), bytes.data(), bytes.size());

@@ -425,6 +425,7 @@ def deployment(name, visibility = None, testonly = False):
     supervisor + plan; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
     report), :<node>_plan and :name_images.
     """
+
     # One deployment per package; later declarations would be missed, so they fail (_declare).
     if native.existing_rule(_MARKER) != None:
         fail("deployment '%s': a package holds one deployment(), and %s already has one (at %s)" %
@@ -450,6 +451,7 @@ def deployment(name, visibility = None, testonly = False):
     group_members = {}
     nodes = []
     provided_services = {}  # node -> service labels it provides
+
     # Malformed attributes (wrong types) are skipped here: the planner reports them with locations.
     for d in decls:
         if d["decl"] == "instance" and type(d.get("service")) == "string" and type(d.get("name")) == "string":
@@ -479,7 +481,9 @@ def deployment(name, visibility = None, testonly = False):
         for label in labels:
             node_services.setdefault(nname, {})[label] = True
     services = sorted({s: True for s in list(instances.values()) + [
-        l for labels in provided_services.values() for l in labels
+        l
+        for labels in provided_services.values()
+        for l in labels
     ]}.keys())
     node_names = [n["name"] for n in nodes]
     mcu_nodes = [n["name"] for n in nodes if n["board"].split(":")[-1] in BOARDS]

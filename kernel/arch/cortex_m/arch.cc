@@ -109,9 +109,7 @@ void QueueLock::lock() {
   saved_primask_ = primask;
 }
 
-void QueueLock::unlock() {
-  asm volatile("msr primask, %0" ::"r"(saved_primask_) : "memory");
-}
+void QueueLock::unlock() { asm volatile("msr primask, %0" ::"r"(saved_primask_) : "memory"); }
 
 // Frame built for ambience_context_switch: s16-s31, then r4-r11, then the return address.
 void* prepare_stack(void* stack_top, void (*entry)(void*), void* arg) {

@@ -14,8 +14,8 @@ GroupRuntime::GroupRuntime(const GroupBoot* boot)
     : boot_(boot),
       next_(boot->state + ((sizeof(GroupRuntime) + 7) & ~std::size_t{7})),
       end_(boot->state + boot->state_bytes) {
-  if (endpoint_.attach(ipc::Side::group, boot->ring, boot->ring_bytes, kGroupRing, nullptr, nullptr,
-                       scheduler_) != Status::ok) {
+  if (endpoint_.attach(ipc::Side::group, boot->ring, boot->ring_bytes, kGroupRing, nullptr, nullptr, scheduler_) !=
+      Status::ok) {
     sys::exit(-2);
   }
 }
@@ -29,9 +29,7 @@ void* GroupRuntime::allocate(std::size_t bytes, std::size_t alignment) {
 
 namespace {
 
-void group_console_write(const char* data, std::size_t size) {
-  sys::log(data, static_cast<std::uint32_t>(size));
-}
+void group_console_write(const char* data, std::size_t size) { sys::log(data, static_cast<std::uint32_t>(size)); }
 
 Task<void> run_and_flag(Task<void> task, bool* done) {
   co_await std::move(task);
@@ -81,9 +79,8 @@ void GroupRuntime::serve(std::uint16_t instance, ServiceBinding binding) {
 
 void GroupRuntime::log(const char* text) { sys::log(text, std::strlen(text)); }
 
-Status GroupRuntime::start_call(std::uint16_t instance, std::uint16_t method, const void* arg,
-                                std::uint32_t arg_len, bool by_reference, void* result,
-                                std::uint32_t result_cap, std::int32_t* handle) {
+Status GroupRuntime::start_call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                                bool by_reference, void* result, std::uint32_t result_cap, std::int32_t* handle) {
   if (!by_reference && arg_len > kGroupRing.payload_bytes) return Status::no_memory;
   const std::int32_t index = endpoint_.try_acquire();
   if (index < 0) return Status::would_block;  // all our elements are in flight: back-pressure
@@ -109,13 +106,12 @@ Status GroupRuntime::start_call(std::uint16_t instance, std::uint16_t method, co
   return Status::ok;
 }
 
-Status GroupRuntime::start(std::uint16_t instance, std::uint16_t method, const void* arg,
-                           std::uint32_t arg_len, std::int32_t* handle) {
+Status GroupRuntime::start(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                           std::int32_t* handle) {
   return start_call(instance, method, arg, arg_len, false, nullptr, 0, handle);
 }
 
-Status GroupRuntime::finish(std::int32_t handle, void* result, std::uint32_t result_cap,
-                            std::uint32_t* result_len) {
+Status GroupRuntime::finish(std::int32_t handle, void* result, std::uint32_t result_cap, std::uint32_t* result_len) {
   const auto index = static_cast<std::uint32_t>(handle);
   while (!done_[index]) {
     if (!poll()) wait();
@@ -132,9 +128,8 @@ Status GroupRuntime::finish(std::int32_t handle, void* result, std::uint32_t res
   return st;
 }
 
-Status GroupRuntime::call(std::uint16_t instance, std::uint16_t method, const void* arg,
-                          std::uint32_t arg_len, void* result, std::uint32_t result_cap,
-                          std::uint32_t* result_len) {
+Status GroupRuntime::call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                          void* result, std::uint32_t result_cap, std::uint32_t* result_len) {
   if (arg_len <= kGroupRing.payload_bytes && (result != nullptr || result_cap == 0)) {
     DirectCall d;
     d.instance_method = instance | (std::uint32_t{method} << 16);
@@ -154,21 +149,18 @@ Status GroupRuntime::call(std::uint16_t instance, std::uint16_t method, const vo
   }
   std::int32_t handle;
   Status st;
-  while ((st = start_call(instance, method, arg, arg_len, false, result, result_cap, &handle)) ==
-         Status::would_block) {
+  while ((st = start_call(instance, method, arg, arg_len, false, result, result_cap, &handle)) == Status::would_block) {
     if (!poll()) wait();
   }
   if (st != Status::ok) return st;
   return finish(handle, nullptr, result_cap, result_len);
 }
 
-Status GroupRuntime::call_buffer(std::uint16_t instance, std::uint16_t method, const void* buffer,
-                                 std::uint32_t len, void* result, std::uint32_t result_cap,
-                                 std::uint32_t* result_len) {
+Status GroupRuntime::call_buffer(std::uint16_t instance, std::uint16_t method, const void* buffer, std::uint32_t len,
+                                 void* result, std::uint32_t result_cap, std::uint32_t* result_len) {
   std::int32_t handle;
   Status st;
-  while ((st = start_call(instance, method, buffer, len, true, result, result_cap, &handle)) ==
-         Status::would_block) {
+  while ((st = start_call(instance, method, buffer, len, true, result, result_cap, &handle)) == Status::would_block) {
     if (!poll()) wait();
   }
   if (st != Status::ok) return st;
@@ -190,8 +182,7 @@ Status GroupRuntime::serve_direct(DirectSlot& slot) {
   if (binding == nullptr) return Status::not_found;
   const std::uint32_t cap = slot.result_cap < kGroupRing.payload_bytes ? slot.result_cap : kGroupRing.payload_bytes;
   const std::uint32_t arg_len = slot.arg_len < kGroupRing.payload_bytes ? slot.arg_len : kGroupRing.payload_bytes;
-  ServiceCall call{static_cast<std::uint16_t>(slot.instance_method >> 16), slot.arg, arg_len,
-                   slot.result, cap, 0};
+  ServiceCall call{static_cast<std::uint16_t>(slot.instance_method >> 16), slot.arg, arg_len, slot.result, cap, 0};
   const Status st = binding->fn(binding->self, call);
   slot.result_len = call.result_len < cap ? call.result_len : cap;
   return st;

@@ -67,14 +67,13 @@ class GroupRuntime {
   // Blocking call (serves incoming requests while it waits). Arguments are copied; results go to
   // `result` (caller-provided, in this group's region). Tries the kernel's direct-call fast path
   // first (arguments and result space in this group's region, callee waiting), else the ring.
-  Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
-              void* result, std::uint32_t result_cap, std::uint32_t* result_len);
+  Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len, void* result,
+              std::uint32_t result_cap, std::uint32_t* result_len);
   // Same, but the argument is a buffer in this group's region passed by reference: shared
   // zero-copy (read-only) if it is MPU-shareable (power-of-two size >= 32, aligned to it),
   // copied otherwise.
-  Status call_buffer(std::uint16_t instance, std::uint16_t method, const void* buffer,
-                     std::uint32_t len, void* result, std::uint32_t result_cap,
-                     std::uint32_t* result_len);
+  Status call_buffer(std::uint16_t instance, std::uint16_t method, const void* buffer, std::uint32_t len, void* result,
+                     std::uint32_t result_cap, std::uint32_t* result_len);
 
   // Non-blocking start of a call: would_block when all of this group's ring elements are in
   // flight (back-pressure). `handle` identifies it for finish().
@@ -94,9 +93,8 @@ class GroupRuntime {
 
  private:
   explicit GroupRuntime(const GroupBoot* boot);
-  Status start_call(std::uint16_t instance, std::uint16_t method, const void* arg,
-                    std::uint32_t arg_len, bool by_reference, void* result,
-                    std::uint32_t result_cap, std::int32_t* handle);
+  Status start_call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                    bool by_reference, void* result, std::uint32_t result_cap, std::int32_t* handle);
   void serve_request(std::uint32_t index);
   Status serve_direct(DirectSlot& slot);
   ServiceBinding* find_local(std::uint16_t instance);

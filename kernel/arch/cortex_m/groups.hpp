@@ -106,9 +106,9 @@ constexpr RegionFit group_region(std::uint32_t stack_bytes, std::uint32_t state_
 constexpr std::uint32_t kGeneratedGroupStackBytes = 1536;
 
 // Declares a group's memory: one MPU region, sized and aligned at build time.
-#define AMBIENCE_GROUP_MEMORY(var, stack_bytes, state_bytes)                                      \
-  alignas(::ambience::mcu::group_region((stack_bytes), (state_bytes)).size) std::byte             \
-      var[::ambience::mcu::group_region((stack_bytes), (state_bytes)).size]
+#define AMBIENCE_GROUP_MEMORY(var, stack_bytes, state_bytes)                \
+  alignas(::ambience::mcu::group_region((stack_bytes), (state_bytes)).size) \
+      std::byte var[::ambience::mcu::group_region((stack_bytes), (state_bytes)).size]
 
 // Direct calls: the fast path for a synchronous call whose callee group is waiting (or whose
 // instance is kernelized). The caller passes a DirectCall in its own region with kSysCall; the
@@ -212,12 +212,12 @@ class Supervisor {
   // Kernel-side call (thread or interrupt context). Kernelized instances run right here;
   // calls to a user group return would_block when its ring partition is exhausted.
   // Inline so that an interrupt reaching a kernelized instance pays only for the call itself.
-  Status submit(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
-                void* result, std::uint32_t result_cap, Completion done, void* ctx) {
+  Status submit(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len, void* result,
+                std::uint32_t result_cap, Completion done, void* ctx) {
     if (instance < kMaxInstances && instances_[instance].bound && instances_[instance].group < 0) {
       // Kernelized: the service runs here, in the caller's context (thread or interrupt).
-      ServiceCall call{method, static_cast<const std::byte*>(arg), arg_len,
-                       static_cast<std::byte*>(result), result_cap, 0};
+      ServiceCall call{method, static_cast<const std::byte*>(arg), arg_len, static_cast<std::byte*>(result), result_cap,
+                       0};
       const ServiceBinding& b = instances_[instance].kernel;
       const Status st = b.fn(b.self, call);
       if (done != nullptr) done(ctx, st, call.result_len);
@@ -226,8 +226,8 @@ class Supervisor {
     return submit_to_group(instance, method, arg, arg_len, result, result_cap, done, ctx);
   }
   // Blocking kernel-side call: submits, then runs the supervisor until it completes.
-  Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
-              void* result, std::uint32_t result_cap, std::uint32_t* result_len);
+  Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len, void* result,
+              std::uint32_t result_cap, std::uint32_t* result_len);
 
   // One round: route everything the groups queued, then run each ready group until it waits,
   // yields, is preempted or faults. Returns false if there was nothing to do.
@@ -315,9 +315,8 @@ class Supervisor {
   };
 
   Supervisor() = default;
-  Status submit_to_group(std::uint16_t instance, std::uint16_t method, const void* arg,
-                         std::uint32_t arg_len, void* result, std::uint32_t result_cap,
-                         Completion done, void* ctx);
+  Status submit_to_group(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                         void* result, std::uint32_t result_cap, Completion done, void* ctx);
   void restart(Group& g, const char* why);
   bool overdue(const Group& g) const;
   // After a push into g's ring: a corrupted ring (the group scribbled over it) restarts g.
@@ -329,18 +328,15 @@ class Supervisor {
   Status forward(Group& g, std::uint16_t index);
   void respond(Group& g, std::uint16_t index, Status status, std::uint32_t result_len);
   void complete(Group& callee, std::uint16_t index);
-  void finish_pending(Group& callee, Pending& p, Status status, const std::byte* result,
-                      std::uint32_t result_len);
+  void finish_pending(Group& callee, Pending& p, Status status, const std::byte* result, std::uint32_t result_len);
   void handle_svc(Group& g);
   void direct_call(Group& g, std::uint32_t descriptor);
   void direct_reply(Group& g, std::uint32_t status);
-  [[gnu::noinline]] void direct_call_kernelized(Group& g, DirectCall* call_desc,
-                                                const ServiceBinding& binding,
-                                                std::uint32_t instance_method, std::uint32_t arg,
-                                                std::uint32_t arg_len, std::uint32_t result,
-                                                std::uint32_t result_cap, std::uint64_t allowed);
-  [[gnu::always_inline]] inline void finish_direct(Group& callee, Status status,
-                                                  const std::byte* result, std::uint32_t result_len);
+  [[gnu::noinline]] void direct_call_kernelized(Group& g, DirectCall* call_desc, const ServiceBinding& binding,
+                                                std::uint32_t instance_method, std::uint32_t arg, std::uint32_t arg_len,
+                                                std::uint32_t result, std::uint32_t result_cap, std::uint64_t allowed);
+  [[gnu::always_inline]] inline void finish_direct(Group& callee, Status status, const std::byte* result,
+                                                   std::uint32_t result_len);
   // A group asleep in kSysWait/kSysReply (frame r0 = result) with an optional direct slot.
   void sleep_in_wait(Group& g, std::uint32_t slot);
   bool in_region(const Group& g, std::uint32_t address, std::uint32_t bytes) const;
@@ -349,8 +345,7 @@ class Supervisor {
   bool reads_arguments(std::uint64_t allowed, std::uint16_t method) const {
     return allowed != kAllProcedures && procedure_field_.width != 0 && method == procedure_field_.method;
   }
-  bool grant_allows(std::uint64_t allowed, std::uint16_t method, const std::byte* args,
-                    std::uint32_t arg_len) const;
+  bool grant_allows(std::uint64_t allowed, std::uint16_t method, const std::byte* args, std::uint32_t arg_len) const;
   void refuse_direct(Group& caller, DirectCall* call_desc);
   int grant(Group& callee, std::uint32_t base, std::uint32_t bytes);
   void revoke(Group& callee, int slot);

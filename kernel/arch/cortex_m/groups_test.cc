@@ -43,9 +43,9 @@ volatile std::uint32_t g_kernel_secret = 0x5EC12E7;
 
 // Runs in each client group: the kernel tells it what to do through this service.
 struct Driver {
-  static constexpr std::uint16_t kLoad = 1, kBackPressure = 2, kZeroCopy = 3, kScribble = 4,
-                                 kSame = 5, kForbidden = 6, kFaultMidCall = 7, kRogueRecurse = 8,
-                                 kRogueSpin = 9, kDirectProbe = 10, kProcedures = 11;
+  static constexpr std::uint16_t kLoad = 1, kBackPressure = 2, kZeroCopy = 3, kScribble = 4, kSame = 5, kForbidden = 6,
+                                 kFaultMidCall = 7, kRogueRecurse = 8, kRogueSpin = 9, kDirectProbe = 10,
+                                 kProcedures = 11;
   GroupRuntime* rt;
   std::byte* aligned;  // 64 bytes, 64-aligned: MPU-shareable
 
@@ -80,13 +80,16 @@ struct Driver {
     for (int i = 0; i < 64; ++i) aligned[i] = std::byte(i * 3 + 1);
     std::uint32_t sum = 0, len = 0;
     if (rt->call_buffer(kServerAcc, Acc::kChecksum, aligned, 64, &sum, 4, &len) != Status::ok ||
-        sum != Acc::fnv1a(aligned, 64)) ++bad;
+        sum != Acc::fnv1a(aligned, 64))
+      ++bad;
     // Not shareable (misaligned, odd size): copied instead, same answer.
     if (rt->call_buffer(kServerAcc, Acc::kChecksum, aligned + 4, 40, &sum, 4, &len) != Status::ok ||
-        sum != Acc::fnv1a(aligned + 4, 40)) ++bad;
+        sum != Acc::fnv1a(aligned + 4, 40))
+      ++bad;
     // The kernel group reads it in place.
     if (rt->call_buffer(kKernelAcc, Acc::kChecksum, aligned, 64, &sum, 4, &len) != Status::ok ||
-        sum != Acc::fnv1a(aligned, 64)) ++bad;
+        sum != Acc::fnv1a(aligned, 64))
+      ++bad;
     return bad;
   }
 
@@ -395,13 +398,20 @@ AMBIENCE_TEST(caller_that_faults_with_a_call_in_flight_is_restarted_cleanly) {
 
 AMBIENCE_TEST(spinning_group_is_preempted_and_its_watchdog_restarts_it) {
   Supervisor& s = setup();
-  struct Done { bool done = false; Status st = Status::ok; } spin;
+  struct Done {
+    bool done = false;
+    Status st = Status::ok;
+  } spin;
   const std::uint32_t x = 0;
   std::uint32_t out = 0;
   const std::uint32_t restarts = s.stats(kRogue).restarts;
-  CHECK_EQ(s.submit(kRogueAcc, Acc::kSpin, &x, 4, &out, 4,
-                    [](void* c, Status st, std::uint32_t) { static_cast<Done*>(c)->done = true; static_cast<Done*>(c)->st = st; },
-                    &spin),
+  CHECK_EQ(s.submit(
+               kRogueAcc, Acc::kSpin, &x, 4, &out, 4,
+               [](void* c, Status st, std::uint32_t) {
+                 static_cast<Done*>(c)->done = true;
+                 static_cast<Done*>(c)->st = st;
+               },
+               &spin),
            Status::ok);
   Status st;
   // Others keep serving while it spins (it is preempted every time slice).
@@ -438,8 +448,8 @@ AMBIENCE_TEST(group_scribbling_over_its_ring_is_restarted) {
   // The consumer cursor of the kernel->group ring lives in the rogue's own region: it may write
   // it, and the kernel must notice instead of trusting it.
   const auto layout = ipc::RingLayout::of(kGroupRing);
-  const auto cursor = reinterpret_cast<std::uint32_t>(g_rogue_mem + group_ring_offset(kStack) +
-                                                      layout.ring_offset[0] + ipc::kCacheLine);
+  const auto cursor = reinterpret_cast<std::uint32_t>(g_rogue_mem + group_ring_offset(kStack) + layout.ring_offset[0] +
+                                                      ipc::kCacheLine);
   Status st;
   call_u32(kRogueAcc, Acc::kPoke, cursor, &st);
   CHECK_EQ(st, Status::ok);  // the write itself is allowed: its own memory
@@ -452,16 +462,20 @@ AMBIENCE_TEST(group_scribbling_over_its_ring_is_restarted) {
 
 AMBIENCE_TEST(round_trips_stay_correct_under_load_from_several_groups) {
   Supervisor& s = setup();
-  struct Job { bool done = false; Status st = Status::internal; std::uint32_t bad = 0xFFFF; } jobs[kClients];
+  struct Job {
+    bool done = false;
+    Status st = Status::internal;
+    std::uint32_t bad = 0xFFFF;
+  } jobs[kClients];
   const std::uint32_t n = 300;
   for (int c = 0; c < kClients; ++c) {
-    CHECK_EQ(s.submit(static_cast<std::uint16_t>(kDriverBase + kFirstClient + c), Driver::kLoad, &n, 4,
-                      &jobs[c].bad, 4,
-                      [](void* ctx, Status st, std::uint32_t) {
-                        static_cast<Job*>(ctx)->done = true;
-                        static_cast<Job*>(ctx)->st = st;
-                      },
-                      &jobs[c]),
+    CHECK_EQ(s.submit(
+                 static_cast<std::uint16_t>(kDriverBase + kFirstClient + c), Driver::kLoad, &n, 4, &jobs[c].bad, 4,
+                 [](void* ctx, Status st, std::uint32_t) {
+                   static_cast<Job*>(ctx)->done = true;
+                   static_cast<Job*>(ctx)->st = st;
+                 },
+                 &jobs[c]),
              Status::ok);
   }
   s.run_until([&] { return jobs[0].done && jobs[1].done && jobs[2].done; });
@@ -499,15 +513,19 @@ AMBIENCE_TEST(spinning_callee_of_a_direct_call_is_restarted_by_its_watchdog) {
 AMBIENCE_TEST(group_blocked_in_a_direct_call_still_serves_its_ring) {
   Supervisor& s = setup();
   // client0 blocks in a direct call to the rogue, which spins until its watchdog fires ...
-  struct Done { bool done = false; Status st = Status::internal; std::uint32_t out = 0; } spin;
+  struct Done {
+    bool done = false;
+    Status st = Status::internal;
+    std::uint32_t out = 0;
+  } spin;
   const std::uint32_t zero = 0;
-  CHECK_EQ(s.submit(static_cast<std::uint16_t>(kDriverBase + kFirstClient), Driver::kRogueSpin, &zero, 4,
-                    &spin.out, 4,
-                    [](void* c, Status st, std::uint32_t) {
-                      static_cast<Done*>(c)->done = true;
-                      static_cast<Done*>(c)->st = st;
-                    },
-                    &spin),
+  CHECK_EQ(s.submit(
+               static_cast<std::uint16_t>(kDriverBase + kFirstClient), Driver::kRogueSpin, &zero, 4, &spin.out, 4,
+               [](void* c, Status st, std::uint32_t) {
+                 static_cast<Done*>(c)->done = true;
+                 static_cast<Done*>(c)->st = st;
+               },
+               &spin),
            Status::ok);
   const std::uint32_t direct = s.stats(kFirstClient).direct;
   s.run_until([&] { return s.stats(kFirstClient).direct > direct; });
@@ -535,7 +553,8 @@ AMBIENCE_TEST(exhausted_ring_gives_back_pressure) {
   std::uint32_t outs[5];
   const std::uint32_t x = 1;
   auto done = [](void* c, Status, std::uint32_t) { ++*static_cast<int*>(c); };
-  for (int i = 0; i < 4; ++i) CHECK_EQ(s.submit(kServerAcc, Acc::kMix, &x, 4, &outs[i], 4, done, &completed), Status::ok);
+  for (int i = 0; i < 4; ++i)
+    CHECK_EQ(s.submit(kServerAcc, Acc::kMix, &x, 4, &outs[i], 4, done, &completed), Status::ok);
   CHECK_EQ(s.submit(kServerAcc, Acc::kMix, &x, 4, &outs[4], 4, done, &completed), Status::would_block);
   s.run_until([&] { return completed == 4; });
   for (int i = 0; i < 4; ++i) CHECK_EQ(outs[i], Acc::mix(1));

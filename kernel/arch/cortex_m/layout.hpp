@@ -35,8 +35,7 @@ constexpr RegionFit fit_region(std::uint32_t needed) {
 // A buffer can be shared zero-copy only if one MPU region covers exactly it: power-of-two size
 // of at least 32 bytes, base aligned to that size.
 constexpr bool mpu_shareable(std::uintptr_t base, std::size_t bytes) {
-  return bytes >= 32 && (bytes & (bytes - 1)) == 0 && (base & (bytes - 1)) == 0 &&
-         bytes <= (std::size_t{1} << 31);
+  return bytes >= 32 && (bytes & (bytes - 1)) == 0 && (base & (bytes - 1)) == 0 && bytes <= (std::size_t{1} << 31);
 }
 
 constexpr unsigned log2_exact(std::size_t pow2) {

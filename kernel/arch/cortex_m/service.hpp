@@ -13,8 +13,8 @@ namespace ambience::mcu {
 struct ServiceCall {
   // A constructor, not aggregate initialisation: GCC -Os zeroes aggregates with a memset call,
   // which would be the most expensive part of an interrupt-to-kernelized-service dispatch.
-  ServiceCall(std::uint16_t m, const std::byte* a, std::uint32_t a_len, std::byte* r,
-              std::uint32_t r_cap, std::uint32_t r_len = 0)
+  ServiceCall(std::uint16_t m, const std::byte* a, std::uint32_t a_len, std::byte* r, std::uint32_t r_cap,
+              std::uint32_t r_len = 0)
       : method(m), arg(a), arg_len(a_len), result(r), result_cap(r_cap), result_len(r_len) {}
 
   std::uint16_t method;

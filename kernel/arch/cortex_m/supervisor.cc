@@ -153,14 +153,15 @@ void Supervisor::prepare_region(Group& g) {
   std::memset(base, 0, g.fit.size);
   std::byte* ring = base + g.runtime_offset + group_ring_offset(g.config.stack_bytes);
   if (ipc::format_region(ring, kRingBytes, kGroupRing, g.generation) != Status::ok ||
-      g.endpoint.attach(ipc::Side::kernel, ring, kRingBytes, kGroupRing, &Supervisor::notify, &g) !=
-          Status::ok) {
+      g.endpoint.attach(ipc::Side::kernel, ring, kRingBytes, kGroupRing, &Supervisor::notify, &g) != Status::ok) {
     fatal("supervisor: cannot format a group's ring region");
   }
   auto* boot = reinterpret_cast<GroupBoot*>(ring + align_up(kRingBytes, 64));
   std::byte* state = reinterpret_cast<std::byte*>(boot) + kBootBytes;
-  *boot = GroupBoot{ring, kRingBytes, state, align_up(g.config.state_bytes, 8), g.generation,
-                    static_cast<std::uint32_t>(&g - groups_), nullptr, 0};
+  *boot = GroupBoot{ring,         kRingBytes,
+                    state,        align_up(g.config.state_bytes, 8),
+                    g.generation, static_cast<std::uint32_t>(&g - groups_),
+                    nullptr,      0};
   g.core_slot = &boot->core;
   // The stack ends where the ring begins; the first exception frame starts the entry.
   const std::uint32_t top = reinterpret_cast<std::uint32_t>(ring);
@@ -177,8 +178,7 @@ void Supervisor::prepare_region(Group& g) {
   g.context.mpu[1] = mpu::rasr(g.fit.size_log2, mpu::Access::full, mpu::Memory::normal, false);
   if (g.config.device_size_log2 != 0) {
     g.context.mpu[2] = mpu::rbar(g.config.device_base, kMpuDeviceRegion);
-    g.context.mpu[3] =
-        mpu::rasr(g.config.device_size_log2, mpu::Access::full, mpu::Memory::device, false);
+    g.context.mpu[3] = mpu::rasr(g.config.device_size_log2, mpu::Access::full, mpu::Memory::device, false);
   } else {
     g.context.mpu[2] = off_rbar(kMpuDeviceRegion);
   }
@@ -202,8 +202,8 @@ int Supervisor::grant(Group& callee, std::uint32_t base, std::uint32_t bytes) {
     if (callee.grant_used[slot]) continue;
     callee.grant_used[slot] = true;
     callee.context.mpu[4 + 2 * slot] = mpu::rbar(base, kMpuGrantRegion0 + slot);
-    callee.context.mpu[5 + 2 * slot] = mpu::rasr(log2_exact(bytes), mpu::Access::privileged_rw_user_ro,
-                                                 mpu::Memory::normal, false);
+    callee.context.mpu[5 + 2 * slot] =
+        mpu::rasr(log2_exact(bytes), mpu::Access::privileged_rw_user_ro, mpu::Memory::normal, false);
     return slot;
   }
   return -1;
@@ -254,9 +254,8 @@ bool Supervisor::overdue(const Group& g) const {
   return false;
 }
 
-Status Supervisor::submit_to_group(std::uint16_t instance, std::uint16_t method, const void* arg,
-                                   std::uint32_t arg_len, void* result, std::uint32_t result_cap,
-                                   Completion done, void* ctx) {
+Status Supervisor::submit_to_group(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                                   void* result, std::uint32_t result_cap, Completion done, void* ctx) {
   if (instance >= kMaxInstances || !instances_[instance].bound) return Status::not_found;
   const Binding& b = instances_[instance];
   Group& callee = groups_[b.group];
@@ -266,11 +265,19 @@ Status Supervisor::submit_to_group(std::uint16_t instance, std::uint16_t method,
   const std::int32_t k = callee.endpoint.try_acquire();
   if (k < 0) return Status::would_block;  // back-pressure: the callee's ring is full
   ipc::ElementHeader* h = callee.endpoint.header(k);
-  *h = ipc::ElementHeader{static_cast<std::uint32_t>(k), instance, method, 0, 0, arg_len,
-                          {0, 0, 0, result_cap}};
+  *h = ipc::ElementHeader{static_cast<std::uint32_t>(k), instance, method, 0, 0, arg_len, {0, 0, 0, result_cap}};
   copy_bytes(callee.endpoint.payload(k), arg, arg_len);
   Pending& p = callee.pending[k];
-  p = Pending{true, true, 0, 0, 0, static_cast<std::byte*>(result), result_cap, -1, done, ctx,
+  p = Pending{true,
+              true,
+              0,
+              0,
+              0,
+              static_cast<std::byte*>(result),
+              result_cap,
+              -1,
+              done,
+              ctx,
               callee.config.call_budget_ms != 0 ? now_ms() : 0};
   if (callee.endpoint.push(ipc::EntryKind::request, k) != Status::ok) {
     p.used = false;
@@ -293,9 +300,8 @@ struct SyncCall {
 };
 }  // namespace
 
-Status Supervisor::call(std::uint16_t instance, std::uint16_t method, const void* arg,
-                        std::uint32_t arg_len, void* result, std::uint32_t result_cap,
-                        std::uint32_t* result_len) {
+Status Supervisor::call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
+                        void* result, std::uint32_t result_cap, std::uint32_t* result_len) {
   SyncCall sync;
   auto complete = [](void* ctx, Status st, std::uint32_t len) {
     auto* s = static_cast<SyncCall*>(ctx);
@@ -304,8 +310,7 @@ Status Supervisor::call(std::uint16_t instance, std::uint16_t method, const void
     s->done = true;
   };
   Status st;
-  while ((st = submit(instance, method, arg, arg_len, result, result_cap, complete, &sync)) ==
-         Status::would_block) {
+  while ((st = submit(instance, method, arg, arg_len, result, result_cap, complete, &sync)) == Status::would_block) {
     if (!run_once()) idle();
   }
   if (st != Status::ok) return st;
@@ -419,7 +424,12 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
   const std::int32_t k = callee.endpoint.try_acquire();
   if (k < 0) return Status::would_block;
   ipc::ElementHeader* out = callee.endpoint.header(k);
-  *out = ipc::ElementHeader{static_cast<std::uint32_t>(k), h.target, h.method, 0, 0, 0,
+  *out = ipc::ElementHeader{static_cast<std::uint32_t>(k),
+                            h.target,
+                            h.method,
+                            0,
+                            0,
+                            0,
                             {0, 0, 0, result_cap < kGroupRing.payload_bytes ? result_cap : kGroupRing.payload_bytes}};
   int slot = -1;
   if (by_reference && !check_copy && mpu_shareable(h.aux[0], h.aux[1]) &&
@@ -445,8 +455,16 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
     respond(g, index, Status::no_memory, 0);  // too large to copy and not shareable
     return Status::ok;
   }
-  callee.pending[k] = Pending{true, false, static_cast<std::uint8_t>(gid), index, g.generation,
-                              result, result_cap, static_cast<std::int8_t>(slot), nullptr, nullptr,
+  callee.pending[k] = Pending{true,
+                              false,
+                              static_cast<std::uint8_t>(gid),
+                              index,
+                              g.generation,
+                              result,
+                              result_cap,
+                              static_cast<std::int8_t>(slot),
+                              nullptr,
+                              nullptr,
                               callee.config.call_budget_ms != 0 ? now_ms() : 0};
   if (callee.endpoint.push(ipc::EntryKind::request, k) != Status::ok) {
     // The callee's ring is corrupted: restarting it answers this call with peer_restarted.
@@ -544,18 +562,10 @@ void Supervisor::handle_svc(Group& g) {
   auto* frame = reinterpret_cast<std::uint32_t*>(g.context.psp);
   const std::uint32_t number = frame[0];
   switch (number) {
-    case kSysCall:
-      direct_call(g, frame[1]);
-      break;
-    case kSysReply:
-      direct_reply(g, frame[1]);
-      break;
-    case kSysWait:
-      sleep_in_wait(g, frame[1]);
-      break;
-    case kSysYield:
-      g.state = State::ready;
-      break;
+    case kSysCall: direct_call(g, frame[1]); break;
+    case kSysReply: direct_reply(g, frame[1]); break;
+    case kSysWait: sleep_in_wait(g, frame[1]); break;
+    case kSysYield: g.state = State::ready; break;
     case kSysLog: {
       const std::uint32_t text = frame[1], len = frame[2];
       const auto code_end = reinterpret_cast<std::uint32_t>(&__data_load);
@@ -591,9 +601,8 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
   handoff_ = &g;  // declined or done at once: the caller continues without a scheduler round
   if (descriptor % 4 != 0 || !in_region(g, descriptor, sizeof(DirectCall))) return;
   const auto* shared = reinterpret_cast<const DirectCall*>(descriptor);
-  const std::uint32_t instance_method = shared->instance_method, arg = shared->arg,
-                      arg_len = shared->arg_len, result = shared->result,
-                      result_cap = shared->result_cap;
+  const std::uint32_t instance_method = shared->instance_method, arg = shared->arg, arg_len = shared->arg_len,
+                      result = shared->result, result_cap = shared->result_cap;
   const std::uint32_t instance = instance_method & 0xFFFF;
   if (instance >= kMaxInstances || !instances_[instance].bound) return;
   const int gid = g.id;
@@ -650,9 +659,8 @@ void Supervisor::direct_call(Group& g, std::uint32_t descriptor) {
 
 // A direct call to a kernelized instance: runs here, in the kernel's context.
 void Supervisor::direct_call_kernelized(Group& g, DirectCall* call_desc, const ServiceBinding& binding,
-                                        std::uint32_t instance_method, std::uint32_t arg,
-                                        std::uint32_t arg_len, std::uint32_t result,
-                                        std::uint32_t result_cap, std::uint64_t allowed) {
+                                        std::uint32_t instance_method, std::uint32_t arg, std::uint32_t arg_len,
+                                        std::uint32_t result, std::uint32_t result_cap, std::uint64_t allowed) {
   // Arguments are copied first: the result space may overlap them (and the check reads the copy).
   std::byte args[kGroupRing.payload_bytes];
   copy_bytes(args, reinterpret_cast<const void*>(arg), arg_len);
@@ -660,8 +668,12 @@ void Supervisor::direct_call_kernelized(Group& g, DirectCall* call_desc, const S
     refuse_direct(g, call_desc);
     return;
   }
-  ServiceCall call{static_cast<std::uint16_t>(instance_method >> 16), args, arg_len,
-                   reinterpret_cast<std::byte*>(result), result_cap, 0};
+  ServiceCall call{static_cast<std::uint16_t>(instance_method >> 16),
+                   args,
+                   arg_len,
+                   reinterpret_cast<std::byte*>(result),
+                   result_cap,
+                   0};
   const Status st = binding.fn(binding.self, call);
   call_desc->result_len = call.result_len < result_cap ? call.result_len : result_cap;
   call_desc->status = static_cast<std::uint32_t>(st);
@@ -696,8 +708,7 @@ void Supervisor::finish_direct(Group& callee, Status status, const std::byte* re
   Direct& d = callee.direct;
   d.active = false;
   Group& caller = groups_[d.caller];
-  if (caller.generation != d.caller_generation || caller.state == State::dead ||
-      caller.state == State::exited) {
+  if (caller.generation != d.caller_generation || caller.state == State::dead || caller.state == State::exited) {
     return;  // the caller was restarted meanwhile: its region is not what it was
   }
   if (n != 0 && result != nullptr) copy_bytes(reinterpret_cast<void*>(d.result), result, n);
@@ -785,8 +796,7 @@ void Supervisor::group_faulted(std::uint32_t exception, std::uint32_t address, s
   g.stats.last_fault_address = address;
   g.stats.last_fault_pc = pc;
   g.fault_exception = exception;
-  static const char* const kNames[] = {"?", "?", "?", "HardFault", "MemManage", "BusFault",
-                                       "UsageFault"};
+  static const char* const kNames[] = {"?", "?", "?", "HardFault", "MemManage", "BusFault", "UsageFault"};
   println("*** group '", g.config.name, "' faulted: ", exception < 7 ? kNames[exception] : "?",
           " address=", Hex{address}, " pc=", Hex{pc});
   ambience_mcu_resume_kernel(kReasonFault);
@@ -795,8 +805,8 @@ void Supervisor::group_faulted(std::uint32_t exception, std::uint32_t address, s
 void Supervisor::print_stats() const {
   for (std::uint32_t i = 0; i < group_count_; ++i) {
     const GroupStats& st = groups_[i].stats;
-    println("ambience: group ", groups_[i].config.name, " faults ", st.faults, " restarts ", st.restarts,
-            " calls ", st.calls_routed, " denied ", st.denied, " direct ", st.direct);
+    println("ambience: group ", groups_[i].config.name, " faults ", st.faults, " restarts ", st.restarts, " calls ",
+            st.calls_routed, " denied ", st.denied, " direct ", st.direct);
   }
 }
 

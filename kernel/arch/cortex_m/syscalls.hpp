@@ -37,7 +37,9 @@ inline std::uint32_t wait_direct(void* slot, std::uint32_t bytes) {
   return call(kSysWait, reinterpret_cast<std::uint32_t>(slot), bytes);
 }
 inline std::uint32_t reply_direct(std::uint32_t status) { return call(kSysReply, status); }
-inline std::uint32_t call_direct(void* descriptor) { return call(kSysCall, reinterpret_cast<std::uint32_t>(descriptor)); }
+inline std::uint32_t call_direct(void* descriptor) {
+  return call(kSysCall, reinterpret_cast<std::uint32_t>(descriptor));
+}
 inline void yield() { call(kSysYield); }
 inline std::uint32_t log(const char* text, std::uint32_t len) {
   return call(kSysLog, reinterpret_cast<std::uint32_t>(text), len);

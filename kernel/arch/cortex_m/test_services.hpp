@@ -56,29 +56,15 @@ struct Accumulator {
         a.sum += word;
         out = a.sum;
         break;
-      case kChecksum:
-        out = fnv1a(c.arg, c.arg_len);
-        break;
-      case kPoke:
-        *reinterpret_cast<volatile std::uint32_t*>(word) = 0xDEADBEEF;
-        break;
-      case kPeek:
-        out = *reinterpret_cast<volatile std::uint32_t*>(word);
-        break;
+      case kChecksum: out = fnv1a(c.arg, c.arg_len); break;
+      case kPoke: *reinterpret_cast<volatile std::uint32_t*>(word) = 0xDEADBEEF; break;
+      case kPeek: out = *reinterpret_cast<volatile std::uint32_t*>(word); break;
       case kSpin:
         for (;;) asm volatile("" ::: "memory");
-      case kMix:
-        out = mix(word);
-        break;
-      case kRecurse:
-        out = recurse(word);
-        break;
-      case kUndefined:
-        asm volatile("udf #7" ::: "memory");
-        break;
-      case kScribble:
-        const_cast<std::byte*>(c.arg)[0] = std::byte{0};
-        break;
+      case kMix: out = mix(word); break;
+      case kRecurse: out = recurse(word); break;
+      case kUndefined: asm volatile("udf #7" ::: "memory"); break;
+      case kScribble: const_cast<std::byte*>(c.arg)[0] = std::byte{0}; break;
       case kStats: {
         std::uint32_t r[5] = {c.arg_len, 0xFF, 0, 0, fnv1a(c.arg, c.arg_len)};
         for (std::uint32_t i = 0; i < c.arg_len; ++i) {
@@ -92,8 +78,7 @@ struct Accumulator {
         c.result_len = sizeof r;
         return Status::ok;
       }
-      default:
-        return Status::not_found;
+      default: return Status::not_found;
     }
     if (c.result_cap < 4) return Status::no_memory;
     std::memcpy(c.result, &out, 4);

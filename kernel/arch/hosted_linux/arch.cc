@@ -1,8 +1,8 @@
 // The kernel core's arch layer on x86_64 Linux (a node is a process; see DESIGN.md).
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>

@@ -75,7 +75,8 @@ bool GroupRuntime::prepare_hook(void* self) {
 void GroupRuntime::end_hook(void* self) { static_cast<GroupRuntime*>(self)->channel_.endpoint().end_sleep(); }
 bool GroupRuntime::spin_hook(void* self, int cpu) {
   auto& e = static_cast<GroupRuntime*>(self)->channel_.endpoint();
-  if (e.my_doorbell()->cpu.load(std::memory_order_relaxed) != cpu) e.my_doorbell()->cpu.store(cpu, std::memory_order_relaxed);
+  if (e.my_doorbell()->cpu.load(std::memory_order_relaxed) != cpu)
+    e.my_doorbell()->cpu.store(cpu, std::memory_order_relaxed);
   return e.peer_doorbell()->cpu.load(std::memory_order_relaxed) != cpu;
 }
 
@@ -251,7 +252,8 @@ bool Node::spin_hook(void* self, int cpu) {
   for (auto& g : static_cast<Node*>(self)->groups_) {
     if (!g->status.running || g->killing) continue;
     auto& e = g->channel.endpoint();
-    if (e.my_doorbell()->cpu.load(std::memory_order_relaxed) != cpu) e.my_doorbell()->cpu.store(cpu, std::memory_order_relaxed);
+    if (e.my_doorbell()->cpu.load(std::memory_order_relaxed) != cpu)
+      e.my_doorbell()->cpu.store(cpu, std::memory_order_relaxed);
     worth = worth || e.peer_doorbell()->cpu.load(std::memory_order_relaxed) != cpu;
   }
   return worth;

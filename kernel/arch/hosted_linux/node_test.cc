@@ -41,7 +41,9 @@ enum Target : std::uint32_t {
 
 // ---------------------------------------------------------------- services of the group processes
 
-void echo(void*, ServiceContext& sc, const Channel::Request& r) { (void)sc.channel->respond(r, Status::ok, r.header.size); }
+void echo(void*, ServiceContext& sc, const Channel::Request& r) {
+  (void)sc.channel->respond(r, Status::ok, r.header.size);
+}
 
 void sum(void*, ServiceContext& sc, const Channel::Request& r) {
   BufferRef ref;

@@ -12,31 +12,31 @@ namespace ambience::hosted {
 Status install_group_sandbox() {
   // The system calls a group's runtime makes after setup, and why.
   static const int kAllowed[] = {
-      SYS_futex,            // doorbells, job waits
-      SYS_clock_gettime,    // timers (normally vDSO; the fallback is a system call)
-      SYS_clock_nanosleep,  // sleeps
-      SYS_nanosleep,
-      SYS_sched_yield,      // spinning politely on a shared CPU
-      SYS_getcpu,           // which CPU we spin on (normally vDSO/rseq; the fallback)
-      SYS_write,            // console diagnostics (stdout/stderr inherited)
-      SYS_exit,
-      SYS_exit_group,
-      SYS_rt_sigreturn,
-      SYS_rt_sigprocmask,   // abort()
-      SYS_getpid,           // abort() -> raise()
-      SYS_gettid,
-      SYS_tgkill,
-      SYS_brk,              // heap pages (service code may allocate outside hot paths)
-      SYS_mmap,
-      SYS_munmap,
-      SYS_madvise,
+    SYS_futex,            // doorbells, job waits
+    SYS_clock_gettime,    // timers (normally vDSO; the fallback is a system call)
+    SYS_clock_nanosleep,  // sleeps
+    SYS_nanosleep,
+    SYS_sched_yield,      // spinning politely on a shared CPU
+    SYS_getcpu,           // which CPU we spin on (normally vDSO/rseq; the fallback)
+    SYS_write,            // console diagnostics (stdout/stderr inherited)
+    SYS_exit,
+    SYS_exit_group,
+    SYS_rt_sigreturn,
+    SYS_rt_sigprocmask,   // abort()
+    SYS_getpid,           // abort() -> raise()
+    SYS_gettid,
+    SYS_tgkill,
+    SYS_brk,              // heap pages (service code may allocate outside hot paths)
+    SYS_mmap,
+    SYS_munmap,
+    SYS_madvise,
 #if defined(__SANITIZE_ADDRESS__)
       // AddressSanitizer's runtime probes memory through a pipe and manages its own stacks.
-      SYS_pipe2,
-      SYS_read,
-      SYS_close,
-      SYS_sigaltstack,
-      SYS_prlimit64,
+    SYS_pipe2,
+    SYS_read,
+    SYS_close,
+    SYS_sigaltstack,
+    SYS_prlimit64,
 #endif
   };
   constexpr unsigned kCount = sizeof(kAllowed) / sizeof(kAllowed[0]);

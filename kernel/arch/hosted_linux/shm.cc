@@ -18,7 +18,9 @@ std::size_t page_round(std::size_t bytes) {
 }  // namespace
 
 SharedMemory::SharedMemory(SharedMemory&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), fd_(std::exchange(o.fd_, -1)),
+    : data_(std::exchange(o.data_, nullptr)),
+      size_(std::exchange(o.size_, 0)),
+      fd_(std::exchange(o.fd_, -1)),
       writable_(o.writable_) {}
 
 SharedMemory& SharedMemory::operator=(SharedMemory&& o) noexcept {

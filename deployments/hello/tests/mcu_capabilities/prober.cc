@@ -53,7 +53,8 @@ Status message_write() {
   header.call_id = 1;
   header.write(message);
   const std::size_t n = ::ambience::lidl::encode(
-      args, std::span<std::byte>(message + ::ambience::lidl::kHeaderSize, sizeof message - ::ambience::lidl::kHeaderSize));
+      args,
+      std::span<std::byte>(message + ::ambience::lidl::kHeaderSize, sizeof message - ::ambience::lidl::kHeaderSize));
   return raw_call(::ambience::node::kLidlMessageMethod, message,
                   static_cast<std::uint32_t>(::ambience::lidl::kHeaderSize + n));
 }

@@ -52,7 +52,8 @@ void forger_entry(const mcu::GroupBoot* boot) {
   const bool own_scheduler = &::ambience::Scheduler::current() == &runtime.scheduler() &&
                              runtime.frames() == &::ambience::FrameAllocator::instance();
   delete text;
-  runtime.log(own_heap && own_scheduler ? "forger: heap, frame arena and scheduler are its own\n" : "forger: WRONG core context\n");
+  runtime.log(own_heap && own_scheduler ? "forger: heap, frame arena and scheduler are its own\n"
+                                        : "forger: WRONG core context\n");
   mcu::sys::exit(own_heap && own_scheduler ? 0 : 32);
 }
 
@@ -114,12 +115,11 @@ int main() {
   ::ambience::println("forger: exit ", s.exit_code(forger), " faults ", f.faults, " restarts ", f.restarts);
   const mcu::GroupStats& g = s.stats(greeter);
   const mcu::GroupStats& c = s.stats(console);
-  ::ambience::println("greeter: exit ", s.exit_code(greeter), " faults ", g.faults, " restarts ", g.restarts,
-                      " calls ", g.calls_routed, "; console: faults ", c.faults, " restarts ", c.restarts,
-                      " entries ", c.entries);
+  ::ambience::println("greeter: exit ", s.exit_code(greeter), " faults ", g.faults, " restarts ", g.restarts, " calls ",
+                      g.calls_routed, "; console: faults ", c.faults, " restarts ", c.restarts, " entries ", c.entries);
   const bool ok = s.exited(greeter) && s.exit_code(greeter) == 0 && g.faults == 1 && g.restarts == 1 &&
-                  g.calls_routed == 2 && c.faults == 0 && c.restarts == 0 && !s.exited(console) &&
-                  s.exited(forger) && s.exit_code(forger) == 0 && f.faults == 2 && f.restarts == 2;
+                  g.calls_routed == 2 && c.faults == 0 && c.restarts == 0 && !s.exited(console) && s.exited(forger) &&
+                  s.exit_code(forger) == 0 && f.faults == 2 && f.restarts == 2;
   ::ambience::println(ok ? "UNPRIVILEGED HELLO PASSED" : "UNPRIVILEGED HELLO FAILED");
   return ok ? 0 : 1;
 }
