@@ -18,6 +18,7 @@
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
+#include "runtime/rpc/tables.hpp"
 
 namespace ambience::node {
 

@@ -29,21 +29,9 @@
 #include "kernel/net/reply_cache.hpp"
 #include "runtime/node_runtime.hpp"
 #include "runtime/rpc/link.hpp"
+#include "runtime/rpc/tables.hpp"
 
 namespace ambience::rpc {
-
-// The plan's numbering of the deployment's nodes (the envelope carries numbers).
-struct NodeName {
-  std::uint16_t id;
-  std::string_view name;
-};
-
-// A calling instance as the served objects' grants name it ("instance@node"), by its numbers.
-struct CallerName {
-  std::uint16_t node;
-  std::uint16_t instance;
-  std::string_view name;
-};
 
 struct RpcCounters {
   std::uint32_t calls = 0;             // started by this node's clients

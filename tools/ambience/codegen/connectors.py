@@ -96,7 +96,7 @@ class Route(RpcClientConnector):
     transport = "rt::RouteTransport"
 
     def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
-        return [route_literal(ctx.doc, tag(inst, d), d)]
+        return [route_literal(ctx.doc, tag(inst, d), d, inst.object_id)]
 
     def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
         return f"{tag(inst, d)}_route"
@@ -175,7 +175,7 @@ class RingRelay(RingMessages):
 
     def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         t = tag(inst, d)
-        return [route_literal(ctx.doc, t, d),
+        return [route_literal(ctx.doc, t, d, inst.object_id),
                 f"rt::RouteTransport {t}_relay_transport{{{t}_route}};",
                 f"rt::KernelRingServer {t}_relay{{&rt::relay_over_route, &{t}_relay_transport}};"]
 

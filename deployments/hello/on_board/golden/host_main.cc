@@ -95,6 +95,20 @@ constexpr std::size_t kEndpointCount = 1;
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
 
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {1, "board"},
+    {2, "host"},
+};
+constexpr std::size_t kRpcNodeCount = 2;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {1, 1, "greeter@board"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
+
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
   ::ambience::print("ambience: node 'host' of 'hello': 1 instance, 1 group process started\n");  // one write: lines of group processes do not interleave

@@ -33,7 +33,7 @@ rt::LidlEntry t_console_entries[] = {{::hello::Console::schema_hash, nullptr, &r
 rt::LidlTarget t_console{t_console_entries};
 
 // ---- group 'greeter2' (process of group 'greeter2')
-constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0};
+constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0, 2};
 rt::Slot<rt::RouteTransport> d_greeter2__out_transport;
 rt::Slot<rt::RpcBuffer> d_greeter2__out_request;
 rt::Slot<rt::RpcBuffer> d_greeter2__out_reply;
@@ -123,6 +123,20 @@ constexpr std::size_t kEndpointCount = 1;
 // Next hop per destination node this node relays for.
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
+
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {2, "host"},
+    {3, "sensor"},
+};
+constexpr std::size_t kRpcNodeCount = 2;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {3, 1, "greeter@sensor"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
