@@ -3,11 +3,15 @@
 #include "runtime/hosted/udp_link.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -385,5 +389,56 @@ AMBIENCE_TEST(a_datagram_wakes_the_sleeping_supervisor_loop) {
   CHECK(cpu < 0.03);
   CHECK(at_b.payloads[0] == "wake up");
 }
+
+// Network access stays in the supervisor: a group process (this binary re-executed) must not
+// inherit the link's socket or the watcher's epoll/eventfd. The group counts them before its
+// sandbox is installed and aborts if it finds any, which the supervisor reports as a fault.
+int inherited_network_fds() {
+  int found = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  while (dirent* e = readdir(dir)) {
+    char path[300], target[128];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    const ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    if (std::strncmp(target, "socket:", 7) == 0 || std::strstr(target, "eventpoll") != nullptr ||
+        std::strstr(target, "eventfd") != nullptr) {
+      ++found;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+void install_group(ambience::hosted::GroupRuntime&) {
+  if (inherited_network_fds() != 0) std::abort();
+}
+
+AMBIENCE_TEST(group_processes_inherit_no_socket) {
+  // Keep the socket off fds 3..7, which the node overwrites with the group's memory in the child.
+  int low[8];
+  for (int& fd : low) fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  auto link = open_loopback();
+  for (int fd : low) ::close(fd);
+  CHECK(link != nullptr);
+  ambience::hosted::Node node;
+  ambience::hosted::GroupOptions o;
+  o.name = "plain";
+  o.ring = {8, 8, 64};
+  o.kernel_arena_bytes = 1 << 16;
+  o.group_arena_bytes = 1 << 16;
+  const int g = node.add_group(o);
+  CHECK(node.start() == Status::ok);
+  run_for([] { return false; }, 300'000);
+  const ambience::hosted::GroupStatus st = node.status(g);
+  if (!st.last_fault.empty()) ambience::println("  group fault: ", st.last_fault.c_str());
+  CHECK(st.running);
+  CHECK_EQ(st.restarts, 0u);
+  CHECK(st.last_fault.empty());
+}
+
+const bool g_group_mode = (ambience::hosted::run_group_if_requested(install_group), false);
 
 }  // namespace

@@ -29,7 +29,9 @@ class FdWatcher {
   static constexpr int kMaxWatches = 32;
 
   FdWatcher() = default;
-  ~FdWatcher();  // stops the thread; watches still present are dropped
+  // Stops the thread. Destroy it only after every watch is gone and the loop has run since
+  // (a Runnable already posted points into it).
+  ~FdWatcher();
   FdWatcher(const FdWatcher&) = delete;
   FdWatcher& operator=(const FdWatcher&) = delete;
 
