@@ -128,6 +128,20 @@ Result<UdpMap> parse_udp_map(std::string_view text, std::string* error) {
   return map;
 }
 
+std::string_view udp_map_argument(int argc, char** argv) {
+  constexpr std::string_view kFlag = "--udp-map";
+  std::string_view value;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == kFlag && i + 1 < argc) {
+      value = argv[++i];
+    } else if (arg.size() > kFlag.size() && arg.substr(0, kFlag.size()) == kFlag && arg[kFlag.size()] == '=') {
+      value = arg.substr(kFlag.size() + 1);
+    }
+  }
+  return value;
+}
+
 Result<sockaddr_in> resolve_udp_address(const UdpMap& map, std::string_view address, std::uint16_t port) {
   in_addr ip;
   if (const UdpMapEntry* e = map.find(address, port); e != nullptr) {

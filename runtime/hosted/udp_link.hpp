@@ -60,6 +60,10 @@ struct UdpMap {
 // why, e.g. `--udp-map entry 2 "cloud:7000=localhost:7000": host "localhost" is not an IPv4 address`.
 Result<UdpMap> parse_udp_map(std::string_view text, std::string* error = nullptr);
 
+// The value of `--udp-map VALUE` or `--udp-map=VALUE` in a node's arguments ("" when absent; the
+// last one wins, as the runner may append to a command line).
+std::string_view udp_map_argument(int argc, char** argv);
+
 // Plan address:port -> socket address: through the map, else an IPv4 literal as is; not_found
 // otherwise (a name the map does not know).
 Result<sockaddr_in> resolve_udp_address(const UdpMap& map, std::string_view address, std::uint16_t port);

@@ -46,7 +46,7 @@ using ambience::rpc::Peer;
 
 std::vector<std::byte> bytes_of(const std::string& s) {
   std::vector<std::byte> out(s.size());
-  std::memcpy(out.data(), s.data(), s.size());
+  if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
   return out;
 }
 
@@ -204,6 +204,17 @@ AMBIENCE_TEST(address_map_parses_and_names_bad_entries) {
     if (error != b.error) ambience::println("  got: ", error.c_str());
     CHECK(error == b.error);
   }
+}
+
+AMBIENCE_TEST(udp_map_argument_is_found_in_either_form) {
+  char prog[] = "node", flag[] = "--udp-map", v1[] = "a:1=127.0.0.1:2", other[] = "--serial", sv[] = "n=/dev/pts/3",
+       joined[] = "--udp-map=b:1=127.0.0.1:3", lone[] = "--udp-map";
+  char* both[] = {prog, flag, v1, other, sv, joined};
+  CHECK(ambience::hosted::udp_map_argument(6, both) == "b:1=127.0.0.1:3");
+  char* spaced[] = {prog, other, sv, flag, v1};
+  CHECK(ambience::hosted::udp_map_argument(5, spaced) == "a:1=127.0.0.1:2");
+  char* none[] = {prog, other, sv, lone};
+  CHECK(ambience::hosted::udp_map_argument(4, none).empty());
 }
 
 // Both directions through the loop; B never resolves A: it replies to the peer it heard from.
