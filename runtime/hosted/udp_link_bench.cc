@@ -36,6 +36,7 @@ using ambience::net::LinkHeader;
 using ambience::rpc::Peer;
 
 constexpr std::size_t kSizes[] = {16, 1400};
+constexpr int kBlocks = 10;
 
 LinkHeader header_for(std::uint16_t sequence, std::size_t size) {
   LinkHeader h;
@@ -178,7 +179,8 @@ int main(int argc, char** argv) {
   const pid_t link_pid = start_child(&link_echo_child, link_port);
   std::printf(
       "method: %d round trips of one frame over 127.0.0.1 between two processes, after 500 warm-up\n"
-      "rounds; link = UdpLink + FdWatcher + loop on both sides (each loop sleeps between frames);\n"
+      "rounds, in 10 interleaved blocks per kind; link = UdpLink + FdWatcher + loop on both sides (each loop sleeps "
+      "between frames);\n"
       "raw = blocking sendto/recv on plain sockets with the same datagram size (baseline)\n",
       rounds);
   auto link = open_link();
@@ -186,9 +188,17 @@ int main(int argc, char** argv) {
   if (!to.ok()) return 1;
   for (std::size_t size : kSizes) {
     raw_rounds(raw_port, size, 500);
-    const Summary raw = summarize(raw_rounds(raw_port, size, rounds));
     link_rounds(*link, to.value(), size, 500);
-    const Summary via_link = summarize(link_rounds(*link, to.value(), size, rounds));
+    // Interleaved blocks: both see the same machine load and CPU power states.
+    std::vector<double> raw_us, link_us;
+    for (int block = 0; block < kBlocks; ++block) {
+      const std::vector<double> r = raw_rounds(raw_port, size, rounds / kBlocks);
+      const std::vector<double> l = link_rounds(*link, to.value(), size, rounds / kBlocks);
+      raw_us.insert(raw_us.end(), r.begin(), r.end());
+      link_us.insert(link_us.end(), l.begin(), l.end());
+    }
+    const Summary raw = summarize(raw_us);
+    const Summary via_link = summarize(link_us);
     print("raw", size, raw);
     print("link", size, via_link);
     std::printf("RESULT udp_rtt_raw_%zuB_median_us %.1f\n", size, raw.median);
