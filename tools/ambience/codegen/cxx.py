@@ -10,6 +10,7 @@ from ambience.plan_model import GroupPlan, ProcedureRef
 # What generated nodes link (the runtime folder's facade and its backends).
 NODE_RUNTIME_HPP = "runtime/node_runtime.hpp"
 HOSTED_RUNTIME_HPP = "runtime/hosted/hosted_node.hpp"
+HOSTED_RPC_HPP = "runtime/hosted/hosted_rpc.hpp"
 MCU_RUNTIME_HPP = "runtime/cortex_m/mcu_group.hpp"
 
 HEADER = """\
@@ -193,7 +194,8 @@ def network_tables(doc: NodeDocument) -> list[str]:
 def rpc_tables(doc: NodeDocument) -> list[str]:
     """Node numbers and the remote callers this node's grants name, for the RPC layer."""
     rt = doc.runtime
-    out = ["// The deployment's nodes by number (RPC envelopes carry numbers).",
+    out = [f"constexpr std::uint16_t kThisNode = {rt.node_ids.get(doc.node.name, 0)};  // this node's number",
+           "// The deployment's nodes by number (RPC envelopes carry numbers).",
            "constexpr ::ambience::rpc::NodeName kRpcNodes[] = {"]
     out += [f"    {{{k}, {c_string(n)}}}," for n, k in sorted(rt.node_ids.items(), key=lambda x: x[1])]
     if not rt.node_ids:

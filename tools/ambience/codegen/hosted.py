@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
 from ambience.codegen.cxx import (
+    HOSTED_RPC_HPP,
     HOSTED_RUNTIME_HPP,
     NODE_RUNTIME_HPP,
     c_string,
@@ -62,7 +63,8 @@ def main_cc(doc: NodeDocument) -> str:
     h = HostedNode(doc)
     ctx = h.ctx
     out = head(doc, ["<cstddef>", "<string_view>", "kernel/arch/hosted_linux/node.hpp", "kernel/core/console.hpp",
-                     "kernel/core/scheduler.hpp", "kernel/core/task.hpp", HOSTED_RUNTIME_HPP, NODE_RUNTIME_HPP])
+                     "kernel/core/scheduler.hpp", "kernel/core/task.hpp", HOSTED_RUNTIME_HPP, HOSTED_RPC_HPP,
+                     NODE_RUNTIME_HPP])
     out += namespace_open(doc, ["namespace rt = ::ambience::node;", "namespace hosted = ::ambience::hosted;"])
     out += ["hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)", ""]
     out.append("// Group ids in the supervisor: " + ", ".join(f"{g.name} = {ctx.group_id(g.name)}"
@@ -220,6 +222,19 @@ def _main(h: HostedNode, kernel: GroupPlan) -> list[str]:
             full = c_string(f"service table full: cannot serve '{name}' zero-copy to group {caller}")
             out.append(f"  if (!{z}.get().install(node.services(), rt::sharing_target({object_id}, "
                        f"{k}, {caller}))) ::ambience::fatal({full});")
+    if h.doc.endpoints:
+        out += ["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,",
+                "  // forwarding). Before the groups start, so their first calls find the network ready.",
+                "  static hosted::HostedRpcNode rpc_node(",
+                "      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode,",
+                "                                 {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},",
+                "                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},",
+                "                                 {::ambience::generated::kServedObjects, "
+                "::ambience::generated::kServedObjectCount},",
+                "                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},",
+                "      hosted::boot_incarnation(), 10'000'000);",
+                "  if (!hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, "
+                "::ambience::generated::kEndpointCount}, argc, argv)) return 2;"]
     failed = c_string(f"ambience: node '{h.doc.node.name}': the group processes did not start\n")
     out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;",
             "  }",

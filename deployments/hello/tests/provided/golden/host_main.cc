@@ -10,6 +10,7 @@
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
 #include "runtime/hosted/hosted_node.hpp"
+#include "runtime/hosted/hosted_rpc.hpp"
 #include "runtime/node_runtime.hpp"
 #include "deployments/hello/services/console.hpp"
 #include "deployments/hello/services/greeter.hpp"
@@ -96,6 +97,7 @@ constexpr std::size_t kEndpointCount = 0;
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
 
+constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
     {2, "host"},

@@ -52,6 +52,7 @@ constexpr ::ambience::node::NextHop kNextHops[] = {
 };
 constexpr std::size_t kNextHopCount = 2;
 
+constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
     {1, "gateway"},
