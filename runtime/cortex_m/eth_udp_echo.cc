@@ -1,4 +1,5 @@
-// Test image for the camera board's Ethernet (mps2-an500 in QEMU, user-mode networking): brings
+// Test image for the camera board's Ethernet (mps2-an500 in QEMU, user-mode networking; also
+// built for mps2-an386, which has the same controller): brings
 // up the LAN9118 and an EthUdpLink at the camera's plan address, announces itself to the harness
 // (a UDP port on the host, passed as the last semihosting argument), then echoes every link
 // frame back to its sender until a frame whose payload is "quit" arrives. Driven by
@@ -60,7 +61,10 @@ struct Echo final : rpc::FrameSink {
   bool quit = false;
 };
 
-board::Lan9118 g_nic(board::Lan9118::kMps2An500Base, board::Lan9118::kMps2Irq);
+// QEMU's mps2-an500 maps the controller elsewhere than the other mps2 machines.
+board::Lan9118 g_nic(std::string_view(board::name()) == "mps2-an500" ? board::Lan9118::kMps2An500Base
+                                                                     : board::Lan9118::kMps2Base,
+                     board::Lan9118::kMps2Irq);
 node::Lan9118Ethernet g_ethernet(g_nic);
 node::EthUdpLink g_link(g_ethernet, {"10.0.0.2", 7000, "255.255.255.0", "10.0.0.1", kMac}, now_ms);
 

@@ -1,4 +1,4 @@
-"""The camera board's Ethernet end to end: boots //runtime/cortex_m:eth_udp_echo on mps2-an500 in
+"""The camera board's Ethernet end to end: boots //runtime/cortex_m:eth_udp_echo_* on mps2-an500 in
 QEMU with user-mode networking (the camera at its plan address 10.0.0.2 on 10.0.0.0/24, QEMU's
 host side at 10.0.0.1 = the edge's plan address) and a forwarded UDP port, then talks link frames
 (kernel/net/net.py) to it.
@@ -30,14 +30,16 @@ BOOT_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 3.0
 
 
-def _image() -> Path:
-    # The mcu_image's files (.elf/.bin/.size) or its QEMU runner script, beside which the ELF lies.
-    for candidate in os.environ.get("ETH_IMAGE", "").split():
+def _image(board: str) -> Path:
+    # The mcu_images' files (.elf/.bin/.size) or their QEMU runner scripts, beside which the ELF lies.
+    for candidate in os.environ.get("ETH_IMAGES", "").split():
+        if board.replace("-", "_") not in candidate:
+            continue
         if candidate.endswith(".qemu.sh"):
             candidate = candidate[: -len(".qemu.sh")] + ".elf"
         if candidate.endswith(".elf") and Path(candidate).exists():
             return Path(candidate)
-    pytest.fail(f"ETH_IMAGE={os.environ.get('ETH_IMAGE')!r} does not name the .elf of eth_udp_echo")
+    pytest.fail(f"ETH_IMAGES={os.environ.get('ETH_IMAGES')!r} has no eth_udp_echo .elf for {board}")
 
 
 def _free_udp_port() -> int:
@@ -56,15 +58,17 @@ def _frame(sequence: int, payload: bytes) -> bytes:
     return net.encode_link_body(h, payload)
 
 
-def test_camera_board_echoes_link_frames_over_udp() -> None:
+# mps2-an500 is the camera board; mps2-an386 has the same controller at another address.
+@pytest.mark.parametrize("board", ["mps2-an500", "mps2-an386"])
+def test_board_echoes_link_frames_over_udp(board: str) -> None:
     harness = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     harness.bind(("127.0.0.1", 0))
     harness_port = harness.getsockname()[1]
     forward_port = _free_udp_port()
     cmd = [
-        "qemu-system-arm", "-M", "mps2-an500", "-nographic", "-monitor", "none",
+        "qemu-system-arm", "-M", board, "-nographic", "-monitor", "none",
         "-semihosting-config", f"enable=on,target=native,arg=eth_udp_echo,arg={harness_port}",
-        "-kernel", str(_image()),
+        "-kernel", str(_image(board)),
         "-nic", "user,model=lan9118,net=10.0.0.0/24,host=10.0.0.1,"
         f"hostfwd=udp:127.0.0.1:{forward_port}-10.0.0.2:{BOARD_PORT}",
     ]  # fmt: skip
@@ -91,7 +95,7 @@ def test_camera_board_echoes_link_frames_over_udp() -> None:
             client.sendto(sent, ("127.0.0.1", forward_port))
             try:
                 echoed, _ = client.recvfrom(2048)
-            except socket.timeout:
+            except TimeoutError:
                 pytest.fail(f"no echo of frame {seq} ({size} bytes) within {REPLY_TIMEOUT_S} s")
             round_trips.append(time.perf_counter() - t0)
             assert echoed == sent, f"frame {seq} ({size} bytes) came back changed"
@@ -101,7 +105,7 @@ def test_camera_board_echoes_link_frames_over_udp() -> None:
         bad[-1] ^= 0xFF
         client.sendto(bytes(bad), ("127.0.0.1", forward_port))
         client.settimeout(0.5)
-        with pytest.raises(socket.timeout):
+        with pytest.raises(TimeoutError):
             client.recvfrom(2048)
 
         # 4. Quit: the board prints its counters and exits 0.
