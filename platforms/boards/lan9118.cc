@@ -1,5 +1,7 @@
-// Register layout and bit names from the SMSC LAN9118 datasheet (sections 5.3 "System control
-// and status registers", 5.4 MAC CSRs, 5.5 PHY registers; 3.12/3.13 TX and RX data formats).
+// Register layout and bits as the SMSC LAN9118 datasheet names them (system control and status
+// registers, MAC CSRs reached through MAC_CSR_CMD/DATA, PHY registers through MII_ACC/DATA, TX
+// command A/B and RX status formats), checked against QEMU's model (hw/net/lan9118.c), which
+// the tests run on.
 #include "platforms/boards/lan9118.hpp"
 
 #include <cstring>
