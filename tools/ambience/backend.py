@@ -15,6 +15,7 @@ The connector vocabulary (codegen/connectors.py has one generator per name):
   ring          isolated MCU, user group -> any instance: lidl message on the caller's ring,
                 routed by the kernel after its capability check
   ring_relay    isolated MCU, user group -> another node: its ring to the kernel's relay
+  route_relay   hosted, group process -> another node: its channel to the supervisor's RouteRelay
   kernel_to_group  isolated MCU, kernel group -> user group: Supervisor::submit
   share_down    hosted, kernel group -> group process: zero-copy through the caller's arena
   share_up      hosted, group process -> kernel group: zero-copy, served in the supervisor
@@ -113,7 +114,12 @@ def plan_runtime(np: NodePlan) -> Runtime:
         if e.path == "direct":
             name = "direct"
         elif e.path == "rpc":
-            name = "ring_relay" if rt.kind == "mcu_isolated" and not caller_in_kernel else "route"
+            if rt.kind == "mcu_isolated" and not caller_in_kernel:
+                name = "ring_relay"
+            elif rt.kind == "hosted_processes" and not caller_in_kernel:
+                name = "route_relay"
+            else:
+                name = "route"
         elif rt.kind == "mcu_single":
             name = "local_channel"
         elif rt.kind == "mcu_isolated":

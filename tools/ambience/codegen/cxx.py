@@ -191,6 +191,23 @@ def network_tables(doc: NodeDocument) -> list[str]:
     return out
 
 
+def hosted_rpc_start(doc: NodeDocument) -> list[str]:
+    """main() lines of a hosted node on a network: its links and the RPC layer over them."""
+    if not doc.endpoints:
+        return []
+    g = "::ambience::generated::"
+    return ["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,",
+            "  // forwarding). Before the instances start, so their first calls find the network ready.",
+            "  static ::ambience::hosted::HostedRpcNode rpc_node(",
+            f"      ::ambience::rpc::RpcTables{{{g}kThisNode, {{{g}kRpcNodes, {g}kRpcNodeCount}},",
+            f"                                 {{{g}kRpcCallers, {g}kRpcCallerCount}},",
+            f"                                 {{{g}kServedObjects, {g}kServedObjectCount}},",
+            f"                                 {{{g}kNextHops, {g}kNextHopCount}}}},",
+            "      ::ambience::hosted::boot_incarnation(), 10'000'000);",
+            f"  if (!::ambience::hosted::start_rpc(rpc_node.node(), {{{g}kEndpoints, {g}kEndpointCount}}, argc, argv))",
+            "    return 2;"]
+
+
 def rpc_tables(doc: NodeDocument) -> list[str]:
     """Node numbers and the remote callers this node's grants name, for the RPC layer."""
     rt = doc.runtime

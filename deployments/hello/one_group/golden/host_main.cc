@@ -114,15 +114,15 @@ int main(int argc, char** argv) {
   node.add_group(rt::hosted_group_options("app"));  // 0
   construct_group_kernel(node);
   // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
-  // forwarding). Before the groups start, so their first calls find the network ready.
-  static hosted::HostedRpcNode rpc_node(
-      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode,
-                                 {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
                                  {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
-      hosted::boot_incarnation(), 10'000'000);
-  if (!hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv)) return 2;
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

@@ -29,10 +29,10 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // ---- group 'greeter' (process of group 'greeter')
 constexpr rt::Route d_greeter__out_route{"lan_a", "udp", "10.1.0.2", 4800, "back", 1, 1};
-rt::Slot<rt::RouteTransport> d_greeter__out_transport;
+rt::Slot<rt::ChannelTransport> d_greeter__out_transport;
 rt::Slot<rt::RpcBuffer> d_greeter__out_request;
 rt::Slot<rt::RpcBuffer> d_greeter__out_reply;
-rt::Slot<::hello::ConsoleRpcClient<rt::RouteTransport>> d_greeter__out_client;
+rt::Slot<::hello::ConsoleRpcClient<rt::ChannelTransport>> d_greeter__out_client;
 rt::Slot<hello::GreeterService> i_greeter;
 
 // Builds group 'kernel': its instances in start order, each after its clients.
@@ -45,7 +45,7 @@ void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
 
 // Builds group 'greeter': its instances in start order, each after its clients.
 void construct_group_greeter([[maybe_unused]] hosted::Channel& to_kernel) {
-  d_greeter__out_transport.emplace(d_greeter__out_route);
+  d_greeter__out_transport.emplace(to_kernel, rt::route_relay_target(1, 0));  // -> the supervisor's relay to back
   d_greeter__out_request.emplace();
   d_greeter__out_reply.emplace();
   d_greeter__out_client.emplace(d_greeter__out_transport.get(), d_greeter__out_request.get(), d_greeter__out_reply.get());
@@ -73,6 +73,7 @@ void install(hosted::GroupRuntime& group) {
 // private copy of the call block: a SharingServer per caller group for instances of the kernel
 // group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
 // group maps its callers' arenas read-only and reads the arguments in place).
+rt::RouteRelay r_d_greeter__out{&d_greeter__out_route, nullptr, 0};  // greeter.out -> back
 
 
 }  // namespace
@@ -120,15 +121,17 @@ int main(int argc, char** argv) {
   node.add_group(rt::hosted_group_options("greeter"));  // 0
   construct_group_kernel(node);
   // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
-  // forwarding). Before the groups start, so their first calls find the network ready.
-  static hosted::HostedRpcNode rpc_node(
-      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode,
-                                 {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
                                  {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
-      hosted::boot_incarnation(), 10'000'000);
-  if (!hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv)) return 2;
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
+  r_d_greeter__out.node = &node;
+  if (!node.services().add(rt::route_relay_target(1, 0), &rt::relay_over_route, &r_d_greeter__out)) ::ambience::fatal("service table full: cannot relay greeter.out to the network");
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'front': the group processes did not start\n");
     return 2;
