@@ -5,9 +5,8 @@
 // Source: QEMU hw/arm/mps2.c, mps2_common_init(), the branch shared by FPGA_AN385, FPGA_AN386
 // and FPGA_AN500: uartbase[] = {0x40004000, 0x40005000, 0x40006000, 0x40007000, 0x40009000},
 // uartirq[] = {0, 2, 4, 18, 20} is the RX line and "TX irq is always one greater"; serial_hd(i)
-// (the i-th -serial argument) is connected to UART i. The same map is in the AN386/AN500
-// application notes (APB subsystem memory map and interrupt table). UART1 is exercised on both
-// boards by //runtime/cortex_m:uart_link_test_*; UART2..4 are taken from the source above.
+// (the i-th -serial argument) is connected to UART i. Checked on both boards, every UART (base,
+// RX and TX line), by //runtime/cortex_m:uart_link_test_<board>_qemu.
 #pragma once
 
 #include <cstdint>
