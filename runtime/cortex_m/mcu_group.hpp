@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "kernel/arch/cortex_m/group_runtime.hpp"
+#include "kernel/arch/cortex_m/groups.hpp"
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
@@ -252,6 +253,15 @@ class KernelRingServer {
   static Task<void> run(KernelRingServer* self) {
     self->written_ = co_await self->serve_(self->context_, self->request_.message(), self->reply_);
     self->busy_ = false;
+    if (self->deferred_) {
+      // The caller's group waited on its ring element: answer it now.
+      self->deferred_ = false;
+      const std::span<const std::byte> message = self->reply_.message();
+      const bool fits = message.size() <= self->reply_to_.result_cap;
+      const Status st = self->written_ != Status::ok ? self->written_ : fits ? Status::ok : Status::no_memory;
+      mcu::Supervisor::instance().answer(self->reply_to_, st, message.data(),
+                                         st == Status::ok ? static_cast<std::uint32_t>(message.size()) : 0);
+    }
   }
 
   static Status handle(void* p, mcu::ServiceCall& call) {
@@ -270,7 +280,14 @@ class KernelRingServer {
     }
     while (s.busy_ && kernel.run_ready() != 0) {
     }
-    if (s.busy_) return Status::unavailable;
+    if (s.busy_) {
+      // Still waiting (on the network): answer the group when it is done, if the call allows it.
+      if (call.reply.group < 0) return Status::unavailable;
+      s.reply_to_ = call.reply;
+      s.deferred_ = true;
+      call.deferred = true;
+      return Status::ok;
+    }
     if (s.written_ != Status::ok) return s.written_;
     const std::span<const std::byte> message = s.reply_.message();
     if (message.size() > call.result_cap) return Status::no_memory;
@@ -285,6 +302,8 @@ class KernelRingServer {
   RingMessageBuffer reply_;
   Status written_ = Status::ok;
   bool busy_ = false;
+  bool deferred_ = false;
+  mcu::DeferredReply reply_to_;
 };
 
 // The kernel group's client of an instance in a user group (a kernel-group dependency, or a

@@ -21,10 +21,11 @@ using HostedRpcNode = rpc::StaticRpcNode<16, 16, 16u << 10, 16, kRpcMaxMessage>;
 // call ids, and how its peers see that it restarted.
 std::uint32_t boot_incarnation();
 
-// Opens one link per endpoint of the plan (UDP: a socket bound through the runner's
-// `--udp-map` from argv) and adds it to `node`, then registers `node` as the network driver of
-// their kinds. On an error prints one line naming the network and returns false.
-// Serial endpoints are not opened yet: calls over them stay `unavailable`.
+// Opens one link per endpoint of the plan and adds it to `node`, then registers `node` as the
+// network driver of their kinds: UDP, a socket bound through the runner's `--udp-map` from argv;
+// serial, the line of `--serial NETWORK=PATH` (a unix socket or a tty; without one, calls over
+// that network stay `unavailable`). On an error prints one line naming the network and returns
+// false.
 bool start_rpc(rpc::RpcNode& node, std::span<const node::Endpoint> endpoints, int argc, char** argv);
 
 }  // namespace ambience::hosted

@@ -529,7 +529,7 @@ def deployment(name, visibility = None, testonly = False):
                 name = nname,
                 board = n["board"],
                 srcs = [":%s_main" % nname],
-                deps = libs + runtime + ["//kernel/arch/cortex_m:groups", "//runtime/cortex_m:mcu_group"],
+                deps = libs + runtime + ["//kernel/arch/cortex_m:groups", "//runtime/cortex_m:mcu_group", "//runtime/cortex_m:mcu_rpc"],
                 copts = AMBIENCE_COPTS,
                 additional_linker_inputs = [":%s_ld" % nname],
                 linkopts = ["-T$(location :%s_ld)" % nname],

@@ -225,6 +225,10 @@ class Supervisor {
     }
     return submit_to_group(instance, method, arg, arg_len, result, result_cap, done, ctx);
   }
+  // Answers a call its kernel-group service deferred (ServiceCall::deferred): copies the result
+  // into the caller's result space and wakes it. Ignored if the caller's group restarted since.
+  void answer(const DeferredReply& reply, Status status, const std::byte* result, std::uint32_t result_len);
+
   // Blocking kernel-side call: submits, then runs the supervisor until it completes.
   Status call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len, void* result,
               std::uint32_t result_cap, std::uint32_t* result_len);

@@ -10,6 +10,19 @@
 
 namespace ambience::mcu {
 
+// A group's call to a kernel-group instance that the service answers later (it waits on the
+// network, say): the service keeps this, marks the call deferred, and hands it back to
+// Supervisor::answer() when the result is there. The supervisor keeps nothing meanwhile; the
+// caller's group waits on its ring element as for any call.
+struct DeferredReply {
+  std::int16_t group = -1;  // -1: this call cannot be deferred (a kernel-side or direct call)
+  std::uint16_t index = 0;
+  std::uint32_t generation = 0;
+  std::byte* result = nullptr;
+  std::uint32_t result_cap = 0;
+  void* direct = nullptr;  // the caller's DirectCall descriptor (direct calls), else nullptr: its ring element
+};
+
 struct ServiceCall {
   // A constructor, not aggregate initialisation: GCC -Os zeroes aggregates with a memset call,
   // which would be the most expensive part of an interrupt-to-kernelized-service dispatch.
@@ -23,6 +36,8 @@ struct ServiceCall {
   std::byte* result;         // where results go (caller-provided space, or a staging payload)
   std::uint32_t result_cap;
   std::uint32_t result_len;  // set by the service
+  DeferredReply reply{};     // set by the supervisor where the call may be answered later
+  bool deferred = false;     // set by the service: it answers through Supervisor::answer(reply, ...)
 };
 
 // `self` is the instance's state object; returns the call's status (ok or an error for the caller).

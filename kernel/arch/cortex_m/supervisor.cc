@@ -319,6 +319,23 @@ Status Supervisor::call(std::uint16_t instance, std::uint16_t method, const void
   return sync.status;
 }
 
+void Supervisor::answer(const DeferredReply& reply, Status status, const std::byte* result, std::uint32_t result_len) {
+  if (reply.group < 0 || static_cast<std::uint32_t>(reply.group) >= group_count_) return;
+  Group& caller = groups_[reply.group];
+  if (caller.generation != reply.generation || caller.state == State::dead) return;  // restarted
+  const std::uint32_t n = result_len < reply.result_cap ? result_len : reply.result_cap;
+  if (n != 0 && result != nullptr) copy_bytes(reply.result, result, n);
+  if (reply.direct != nullptr) {
+    auto* d = static_cast<DirectCall*>(reply.direct);
+    d->result_len = n;
+    d->status = static_cast<std::uint32_t>(status);
+    d->done = 1;
+    if (caller.state == State::waiting || caller.state == State::calling) caller.state = State::ready;
+    return;
+  }
+  respond(caller, reply.index, status, n);
+}
+
 void Supervisor::finish_pending(Group& callee, Pending& p, Status status, const std::byte* result,
                                 std::uint32_t result_len) {
   revoke(callee, p.grant);
@@ -411,8 +428,10 @@ Status Supervisor::forward(Group& g, std::uint16_t index) {
       return Status::ok;
     }
     ServiceCall call{h.method, arg, arg_len, result, result_cap, 0};
+    call.reply = DeferredReply{static_cast<std::int16_t>(&g - groups_), index, g.generation, result, result_cap};
     const Status st = b.kernel.fn(b.kernel.self, call);
     ++g.stats.calls_routed;
+    if (call.deferred) return Status::ok;  // answered later, through answer()
     respond(g, index, st, call.result_len < result_cap ? call.result_len : result_cap);
     return Status::ok;
   }
@@ -674,7 +693,15 @@ void Supervisor::direct_call_kernelized(Group& g, DirectCall* call_desc, const S
                    reinterpret_cast<std::byte*>(result),
                    result_cap,
                    0};
+  call.reply = DeferredReply{static_cast<std::int16_t>(&g - groups_), 0,          g.generation,
+                             reinterpret_cast<std::byte*>(result),    result_cap, call_desc};
   const Status st = binding.fn(binding.self, call);
+  if (call.deferred) {  // answered later, through answer(): the group waits on call_desc->done
+    reinterpret_cast<std::uint32_t*>(g.context.psp)[0] = kDirectAccepted;
+    ++g.stats.direct;
+    ++g.stats.calls_routed;
+    return;
+  }
   call_desc->result_len = call.result_len < result_cap ? call.result_len : result_cap;
   call_desc->status = static_cast<std::uint32_t>(st);
   call_desc->done = 1;

@@ -11,6 +11,7 @@ from ambience.plan_model import GroupPlan, ProcedureRef
 NODE_RUNTIME_HPP = "runtime/node_runtime.hpp"
 HOSTED_RUNTIME_HPP = "runtime/hosted/hosted_node.hpp"
 HOSTED_RPC_HPP = "runtime/hosted/hosted_rpc.hpp"
+MCU_RPC_HPP = "runtime/cortex_m/mcu_rpc.hpp"
 MCU_RUNTIME_HPP = "runtime/cortex_m/mcu_group.hpp"
 
 HEADER = """\
@@ -206,6 +207,22 @@ def hosted_rpc_start(doc: NodeDocument) -> list[str]:
             "      ::ambience::hosted::boot_incarnation(), 10'000'000);",
             f"  if (!::ambience::hosted::start_rpc(rpc_node.node(), {{{g}kEndpoints, {g}kEndpointCount}}, argc, argv))",
             "    return 2;"]
+
+
+def mcu_rpc_start(doc: NodeDocument) -> list[str]:
+    """main() lines of an MCU node on a network: its links (UART N for serial channel N) and the
+    RPC layer over them, in the kernel group."""
+    if not doc.endpoints:
+        return []
+    g = "::ambience::generated::"
+    return ["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group).",
+            "  static ::ambience::cortex_m::McuRpcNode rpc_node(",
+            f"      ::ambience::rpc::RpcTables{{{g}kThisNode, {{{g}kRpcNodes, {g}kRpcNodeCount}},",
+            f"                                 {{{g}kRpcCallers, {g}kRpcCallerCount}},",
+            f"                                 {{{g}kServedObjects, {g}kServedObjectCount}},",
+            f"                                 {{{g}kNextHops, {g}kNextHopCount}}}},",
+            f"      ::ambience::cortex_m::boot_incarnation({g}kThisNode), 10'000'000);",
+            f"  if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {{{g}kEndpoints, {g}kEndpointCount}})) return 2;"]
 
 
 def rpc_tables(doc: NodeDocument) -> list[str]:

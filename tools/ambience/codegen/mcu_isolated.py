@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage, typed_ring_interface
 from ambience.codegen.cxx import (
+    MCU_RPC_HPP,
     MCU_RUNTIME_HPP,
     NODE_RUNTIME_HPP,
     c_string,
     cxx_name,
     head,
     mask,
+    mcu_rpc_start,
     namespace_open,
     network_tables,
     plural,
@@ -41,7 +43,8 @@ def main_cc(doc: NodeDocument) -> str:
     in_kernel = {n: ctx.group_id(ctx.group_of[n]) < 0 for n in ctx.insts}
     out = head(doc, ["<cstddef>", "<cstdint>", "<span>", "kernel/arch/cortex_m/group_runtime.hpp",
                      "kernel/arch/cortex_m/groups.hpp", "kernel/core/console.hpp", "kernel/core/scheduler.hpp",
-                     "kernel/core/task.hpp", MCU_RUNTIME_HPP, NODE_RUNTIME_HPP])
+                     "kernel/core/task.hpp", MCU_RUNTIME_HPP, NODE_RUNTIME_HPP]
+               + ([MCU_RPC_HPP] if doc.endpoints else []))
     out += region_checks(doc)
     out += namespace_open(doc, ["namespace rt = ::ambience::node;", "namespace mcu = ::ambience::mcu;"]) + [""]
     if rt.ring_ids or rt.relay_ids:
@@ -169,6 +172,7 @@ def _main(doc: NodeDocument, ctx: NodeContext, groups: list[GroupPlan], user: li
     msg = (f"ambience: node '{doc.node.name}' of '{doc.deployment}': "
            f"{plural(len(doc.instances), 'instance')} in {plural(len(groups), 'group')} started "
            f"({len(user)} MPU-isolated, unprivileged)\n")
+    out += mcu_rpc_start(doc)
     out += ["  supervisor.start();",
             "  ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();",
             "  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;",

@@ -6,10 +6,12 @@ from ambience.codegen.connectors import NodeContext, construct_instance, group_s
 from ambience.codegen.cxx import (
     HOSTED_RPC_HPP,
     HOSTED_RUNTIME_HPP,
+    MCU_RPC_HPP,
     NODE_RUNTIME_HPP,
     c_string,
     head,
     hosted_rpc_start,
+    mcu_rpc_start,
     namespace_open,
     network_tables,
     plural,
@@ -40,6 +42,8 @@ def main_cc(doc: NodeDocument) -> str:
                 "kernel/core/task.hpp", NODE_RUNTIME_HPP]
     if is_mcu:
         includes.append("kernel/arch/cortex_m/groups.hpp")
+        if doc.endpoints:
+            includes.append(MCU_RPC_HPP)
     elif doc.endpoints:
         includes += [HOSTED_RUNTIME_HPP, HOSTED_RPC_HPP]
     out = head(doc, includes)
@@ -92,7 +96,7 @@ def main_cc(doc: NodeDocument) -> str:
             "  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;",
             "  return ::ambience::node::run_until_exit_requested(argc, argv);", "}"]
         return "\n".join(out) + "\n"
-    out += ["int main() {",
+    out += ["int main() {"] + (mcu_rpc_start(doc) if is_mcu else []) + [
             "  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;",
             "  ::ambience::Scheduler::current().run_until_idle();"]
     # What each capability-checked channel between groups let through and refused.

@@ -13,6 +13,7 @@
 #include "kernel/core/task.hpp"
 #include "runtime/cortex_m/mcu_group.hpp"
 #include "runtime/node_runtime.hpp"
+#include "runtime/cortex_m/mcu_rpc.hpp"
 #include "deployments/hello/services/console.hpp"
 #include "deployments/hello/services/greeter.hpp"
 
@@ -154,6 +155,14 @@ int main() {
   // lidl messages carry their procedure in the envelope: where the kernel checks it.
   supervisor.set_procedure_field(rt::kLidlProcedureField);
   supervisor.allow(1, 0, 0x1ull);  // greeter -> console (hello.Console)
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group).
+  static ::ambience::cortex_m::McuRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
+  if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   supervisor.start();
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
   if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;

@@ -13,6 +13,7 @@
 #include "kernel/core/task.hpp"
 #include "runtime/cortex_m/mcu_group.hpp"
 #include "runtime/node_runtime.hpp"
+#include "runtime/cortex_m/mcu_rpc.hpp"
 #include "deployments/hello/services/greeter.hpp"
 
 // The plan's regions must be what the Cortex-M group supervisor computes for the same
@@ -109,6 +110,14 @@ int main() {
   supervisor.add_group({"greeter", reinterpret_cast<std::byte*>(__ambience_group_greeter_start), 1536, 4096, &entry_greeter, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_greeter_end - __ambience_group_greeter_start)});  // 0
   supervisor.bind_kernel_instance(0, d_greeter__out_relay.binding());  // relay for greeter.out
   supervisor.allow(0, 0);  // the relay forwards any procedure: the callee's node checks it
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group).
+  static ::ambience::cortex_m::McuRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
+  if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   supervisor.start();
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
   if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;

@@ -1,0 +1,43 @@
+"""The greeter on the Cortex-M4 board (QEMU mps2-an386) calls the console on the hosted node over
+the serial network `uart`: the board's UART1 is a unix socket QEMU serves, the hosted node is
+given it as its line (`--serial uart=PATH`), as the cluster runner wires them."""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+
+PKG = "deployments/hello/on_board"
+
+
+class OnBoardSerialTest(unittest.TestCase):
+    def test_greeter_on_the_board_reaches_the_console_on_the_host(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            sock = os.path.join(tmp, "uart1.sock")
+            board = subprocess.Popen(
+                ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+                 "-semihosting-config", "enable=on,target=native", "-kernel", f"{PKG}/board.elf",
+                 "-serial", "stdio", "-serial", f"unix:{sock},server=on,wait=on"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                deadline = time.monotonic() + 20
+                while not os.path.exists(sock) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                self.assertTrue(os.path.exists(sock), "QEMU did not open the board's UART1 socket")
+                host = subprocess.run([f"{PKG}/host", "--serial", f"uart={sock}", "--exit-after-ms", "4000"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+                board_out, _ = board.communicate(timeout=60)
+            finally:
+                if board.poll() is None:
+                    board.kill()
+                    board.wait()
+        self.assertEqual(host.returncode, 0, host.stdout)
+        self.assertIn("[console] hello, world!", host.stdout)
+        self.assertIn('[greeter] greet("world") -> "hello, world!"', board_out)
+        self.assertEqual(board.returncode, 0, board_out)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,31 @@
+// Cross-node RPC on an MCU node: the RPC layer (runtime/rpc/rpc_node.hpp) sized for a
+// microcontroller, and its links opened from the plan's endpoints. Generated MCU nodes call
+// start_rpc() in the kernel group before their groups start.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "runtime/node_runtime.hpp"
+#include "runtime/rpc/rpc_node.hpp"
+
+namespace ambience::cortex_m {
+
+// 4 calls in flight, 2 requests served at once, messages up to 600 bytes (the generated clients'
+// fixed buffers are 1 KiB; a message is its envelope + lidl message), stored replies up to 128
+// bytes, 4 calling nodes: about 7 KiB of RAM.
+inline constexpr std::size_t kRpcMaxMessage = 600;
+using McuRpcNode = rpc::StaticRpcNode<4, 2, 128, 4, kRpcMaxMessage>;
+
+// This boot's incarnation. The boards have no entropy source and no storage: it mixes the
+// timer at start with the node's number, which distinguishes boots on real hardware but not
+// two identical boots in QEMU (a boot counter in flash would).
+std::uint32_t boot_incarnation(std::uint16_t this_node);
+
+// Opens one link per endpoint of the plan and adds it to `node`, then registers `node` as the
+// network driver of their kinds: serial channel N is UART N of the board (UART0 is the console).
+// UDP endpoints (the camera board's Ethernet) are not opened by this yet: calls over them stay
+// `unavailable`, and the node says so. Returns false (after printing why) on an error.
+bool start_rpc(rpc::RpcNode& node, std::span<const node::Endpoint> endpoints);
+
+}  // namespace ambience::cortex_m
