@@ -279,7 +279,7 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
         cluster.start(exit_after)
         kinds = ", ".join(f"{p.node} ({'QEMU ' + p.base_argv[2] if p.kind == 'mcu' else 'process'})"
                           for p in plan.processes)
-        cluster.say(f"cluster: {len(plan.processes)} node(s) starting: {kinds}")
+        cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
         for line in describe(plan, models):
             if line.startswith(("line ", "note: ")):
                 cluster.say(f"cluster: {line}")
