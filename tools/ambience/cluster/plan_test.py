@@ -1,10 +1,13 @@
 """The cluster plan, without processes: argv of every node, serial lines, the UDP address map."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ambience.cluster.plan import ClusterPlanError, NodeImage, cluster_plan
 from ambience.plan_json import load_node_plan_text, plan_documents
+from ambience.plan_model import Endpoint
 from ambience.testlib import ManifestBuilder, camera_trap_manifest, camera_trap_services, plan_of
 
 MACHINES = {"//platforms/boards:mps2_an386": "mps2-an386", "//platforms/boards:mps2_an500": "mps2-an500"}
@@ -87,9 +90,6 @@ def test_hosted_node_gets_its_pty_and_the_map():
 def test_unused_uarts_below_a_used_one_are_null():
     imgs = images(hello())
     board = next(i for i in imgs if i.name == "board")
-    from dataclasses import replace
-
-    from ambience.plan_model import Endpoint
     doc = replace(board.doc, endpoints=[replace(e, port=3) for e in board.doc.endpoints])
     imgs = [replace(i, doc=doc) if i.name == "board" else i for i in imgs]
     argv = by_node(cluster_plan(imgs, "/r"))["board"].argv()
@@ -105,7 +105,6 @@ def test_rejects_inconsistent_inputs():
     imgs = images(hello())
     with pytest.raises(ClusterPlanError, match="no node images"):
         cluster_plan([], "/r")
-    from dataclasses import replace
     with pytest.raises(ClusterPlanError, match="was given the plan of node"):
         cluster_plan([replace(imgs[0], name="other")] + imgs[1:], "/r")
     with pytest.raises(ClusterPlanError, match="no QEMU machine"):

@@ -39,7 +39,8 @@ STOP_GRACE_S = 5.0
 STATUS_PERIOD_S = 0.5
 LAST_LINES = 10
 STARTED = re.compile(r"ambience: node '([^']+)' of '([^']+)': .*started")
-GROUP_RESTARTS = re.compile(r"ambience: group (\S+) faults \d+ restarts (\d+)")
+GROUP_RESTARTS = re.compile(r"ambience: group (\S+) faults \d+ restarts (\d+)")  # an MCU supervisor's summary
+HOSTED_RESTART = re.compile(r"ambience node: group '([^']+)' \(pid \d+, generation \d+\): .*; restarting$")
 
 
 def runtime_root() -> str:
@@ -56,7 +57,7 @@ class NodeRun:
     proc: subprocess.Popen[bytes] | None = None
     healthy: bool = False
     status: int | None = None
-    restarts: dict[str, int] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)  # per group, as the node's supervisor reports them
     last: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
     reader: threading.Thread | None = None
 
@@ -112,6 +113,9 @@ class Cluster:
                     r = GROUP_RESTARTS.search(line)
                     if r:
                         n.restarts[r.group(1)] = int(r.group(2))
+                    h = HOSTED_RESTART.search(line)
+                    if h:
+                        n.restarts[h.group(1)] = n.restarts.get(h.group(1), 0) + 1
                     if self.out is not None:
                         self.out.write(f"[{n.name.ljust(self._width)}] {line}\n")
                         self.out.flush()
@@ -183,11 +187,19 @@ class Cluster:
                 n.proc.stdout.close()
         self.wires.close()
 
+    @staticmethod
+    def _restarts(n: NodeRun) -> int | None:
+        """A hosted supervisor reports each restart as it happens (none reported: 0); an MCU
+        supervisor only in its summary at the end (None until then: not visible)."""
+        if n.restarts or n.plan.kind == "hosted":
+            return sum(n.restarts.values())
+        return None
+
     def status(self) -> dict[str, Any]:
         with self._lock:
             nodes = {n.name: {"state": n.state(), "healthy": n.healthy, "kind": n.plan.kind,
                               "pid": n.proc.pid if n.proc else None,
-                              "restarts": sum(n.restarts.values()) if n.restarts else None,
+                              "restarts": self._restarts(n),
                               "last": list(n.last)[-3:]} for n in self.nodes}
         return {"deployment": self.plan.deployment, "time": time.time(), "nodes": nodes,
                 "links": self.wires.counters()}
