@@ -4,8 +4,9 @@
     ambience cluster up //deployments/hello/on_board     (detached; then `status`, `down`)
 
 Foreground: every node's lines on stdout, prefixed with its name; exit status 0 if every node
-became healthy and ended well (hosted nodes are stopped at the end of --duration; MCU images
-must exit 0). Detached (--detach): a runner process in its own session keeps the cluster up,
+became healthy and every node that ended on its own ended with status 0 (hosted nodes end at
+the end of --duration, given as --exit-after-ms; whatever still runs a few seconds later is
+stopped). Ctrl-C or SIGTERM stops every node; the exit status is then 1. Detached (--detach): a runner process in its own session keeps the cluster up,
 writes `state.json` (pids, sockets, address map) and `status.json` (health, restarts, link
 counters, refreshed twice a second) in the cluster's runtime directory and one log per node;
 SIGTERM (`ambience cluster down`) stops everything and removes the directory.
@@ -60,6 +61,7 @@ class NodeRun:
     restarts: dict[str, int] = field(default_factory=dict)  # per group, as the node's supervisor reports them
     last: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
     reader: threading.Thread | None = None
+    stopped: bool = False  # still running when the runner stopped it
 
     @property
     def name(self) -> str:
@@ -165,6 +167,7 @@ class Cluster:
         live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
         for n in live:
             assert n.proc is not None
+            n.stopped = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(n.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
@@ -282,8 +285,17 @@ def describe(plan: ClusterPlan, models: dict[str, LinkModel]) -> list[str]:
 # ----------------------------------------------------------------------------- foreground
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace,
                    socket_dir: str) -> int:
+    # Nodes run in sessions of their own (the terminal's Ctrl-C does not reach them), so however
+    # the runner is asked to end, it stops them itself.
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupt)
     cluster = Cluster(plan, models, out=sys.stdout)
     exit_after = int(args.duration * 1000) if args.duration is not None else None
     interrupted = False
@@ -312,7 +324,9 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
     for name, link in cluster.wires.counters().items():
         for d, c in link["directions"].items():  # type: ignore[attr-defined]
             cluster.say(f"cluster: link {name} {d}: " + ", ".join(f"{k} {v}" for k, v in c.items()))
-    bad = [n for n in cluster.nodes if n.status != 0]
+    # A node still running at the end of --duration (an MCU image that serves for ever) was
+    # stopped as asked; one that ended on its own must have ended well.
+    bad = [n for n in cluster.nodes if n.status != 0 and not (n.stopped and args.duration is not None)]
     for n in bad:
         sys.stderr.write(f"cluster: node '{n.name}' ended with status {n.status}\n")
     return 1 if bad or interrupted else 0

@@ -99,6 +99,14 @@ def test_a_failing_node_and_a_node_that_never_starts(tmp_path, capsys):
            "  | args --udp-map" in err and "  | booting" in err
 
 
+def test_a_node_running_past_the_duration_is_stopped_and_not_a_failure(tmp_path, capsys):
+    honours = STARTED + "\ntime.sleep(int(args[args.index('--exit-after-ms') + 1]) / 1000)"
+    t0 = time.monotonic()
+    code, out, err = run(tmp_path, capsys, honours, STARTED + "\ntime.sleep(60)", "--duration", "0.2")
+    assert code == 0, err
+    assert time.monotonic() - t0 < 0.2 + runner.STOP_GRACE_S + 3
+
+
 def test_restarts_are_read_from_the_supervisor(tmp_path, capsys):
     plans = deployment(tmp_path)
     a = node(tmp_path, "a", STARTED + "\nprint(\"ambience node: group 'g' (pid 7, generation 1): fault; restarting\","
