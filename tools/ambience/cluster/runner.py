@@ -6,7 +6,8 @@
 Foreground: every node's lines on stdout, prefixed with its name; exit status 0 if every node
 became healthy and every node that ended on its own ended with status 0 (hosted nodes end at
 the end of --duration, given as --exit-after-ms; whatever still runs a few seconds later is
-stopped). Ctrl-C or SIGTERM stops every node; the exit status is then 1. Detached (--detach): a runner process in its own session keeps the cluster up,
+stopped). Ctrl-C or SIGTERM stops every node; the exit status is then 1.
+Detached (--detach): a runner process in its own session keeps the cluster up,
 writes `state.json` (pids, sockets, address map) and `status.json` (health, restarts, link
 counters, refreshed twice a second) in the cluster's runtime directory and one log per node;
 SIGTERM (`ambience cluster down`) stops everything and removes the directory.
