@@ -56,7 +56,7 @@ def test_bytes_cross_both_ways_at_line_rate(tmp_path):
         got = read_until(lambda: os.read(node, 4096), len(data))
         took = time.monotonic() - t0
         assert got == data
-        assert 0.9 * (len(data) / 3840 + 0.01) < took < len(data) / 3840 + 0.5
+        assert 0.9 * (len(data) / 3840 + 0.01) < took < len(data) / 3840 + 3  # upper bound: a loaded machine
         os.write(node, frame(99))
         assert read_until(lambda: qemu.recv(4096), len(frame(99))) == frame(99)
         c = w.counters()["uart"]
