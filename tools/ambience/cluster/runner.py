@@ -343,14 +343,17 @@ def _write_json(path: str, doc: Any) -> None:
     os.replace(tmp, path)
 
 
-def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str) -> int:
-    """The detached runner's body (in its own session): up until SIGTERM, then clean up."""
+def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str,
+           report: int) -> int:
+    """The detached runner's body (in its own session): up until SIGTERM, then clean up. The
+    verdict on start-up (healthy, or the error) goes to the `report` pipe, then it is closed."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     os.makedirs(os.path.join(cdir, "logs"), exist_ok=True)
     cluster = Cluster(plan, models, log_dir=os.path.join(cdir, "logs"))
     status_path = os.path.join(cdir, "status.json")
+    err: str | None = "the runner failed while starting the cluster (see runner.log)"
     try:
         cluster.start()
         _write_json(os.path.join(cdir, "state.json"), {
@@ -360,28 +363,32 @@ def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Names
             "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
             "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes)})
         err = cluster.wait_healthy(args.health_timeout)
-        doc = cluster.status()
-        doc["up"] = "error" if err else "healthy"
-        doc["error"] = err
-        _write_json(status_path, doc)
+        if err is None:
+            _write_json(status_path, dict(cluster.status(), up="healthy"))
+        os.write(report, (json.dumps({"error": err}) + "\n").encode())
+        os.close(report)
+        report = -1
         while err is None and not stop.wait(STATUS_PERIOD_S):
-            doc = cluster.status()
-            doc["up"] = "healthy"
-            _write_json(status_path, doc)
+            _write_json(status_path, dict(cluster.status(), up="healthy"))
         return 1 if err else 0
     finally:
+        if report >= 0:
+            with contextlib.suppress(OSError):
+                os.write(report, (json.dumps({"error": err}) + "\n").encode())
+            os.close(report)
         cluster.stop()
         shutil.rmtree(cdir, ignore_errors=True)
 
 
 def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str) -> int:
-    status_path = os.path.join(cdir, "status.json")
     sys.stdout.flush()
     sys.stderr.flush()
+    verdict_r, verdict_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the runner: detach from the terminal and the caller's session
         code = 1
         try:
+            os.close(verdict_r)
             os.setsid()
             fd = os.open(os.path.join(cdir, "runner.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             null = os.open(os.devnull, os.O_RDONLY)
@@ -390,35 +397,26 @@ def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse
             os.dup2(fd, 2)
             os.close(fd)
             os.close(null)
-            code = _serve(plan, models, args, cdir)
+            code = _serve(plan, models, args, cdir, verdict_w)
         except BaseException:
             import traceback
             traceback.print_exc()
         finally:
             os._exit(code)
-    deadline = time.monotonic() + args.health_timeout + 10
-    while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        try:
-            with open(status_path, encoding="utf-8") as f:
-                doc = json.load(f)
-        except (OSError, json.JSONDecodeError):
-            doc = None
-        if doc is not None and doc.get("up") == "healthy":
-            print(f"cluster: all {len(doc['nodes'])} nodes healthy; '{plan.deployment}' is up "
-                  f"(runner pid {pid}, state in {cdir})")
-            return 0
-        if doc is not None and doc.get("up") == "error":
-            sys.stderr.write(f"cluster: error: {doc['error']}\n")
-            os.waitpid(pid, 0)
-            return 1
-        if done:
-            sys.stderr.write(f"cluster: error: the runner ended before the cluster was up (see {cdir}/runner.log)\n")
-            return 1
-        time.sleep(0.05)
-    sys.stderr.write("cluster: error: no answer from the runner; stopping it\n")
-    down(os.path.dirname(cdir), plan.deployment)
-    return 1
+    os.close(verdict_w)
+    with os.fdopen(verdict_r, encoding="utf-8") as verdict:
+        line = verdict.readline()  # the runner answers once every node is healthy, or fails
+    try:
+        err = json.loads(line)["error"] if line else f"the runner ended before the cluster was up (see {cdir})"
+    except (json.JSONDecodeError, KeyError):
+        err = f"the runner said {line!r}"
+    if err is not None:
+        os.waitpid(pid, 0)  # it has cleaned up by the time it ends
+        sys.stderr.write(f"cluster: error: {err}\n")
+        return 1
+    print(f"cluster: all {len(plan.processes)} nodes healthy; '{plan.deployment}' is up "
+          f"(runner pid {pid}, state in {cdir})")
+    return 0
 
 
 def _alive(pid: int) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 
@@ -163,3 +164,30 @@ def test_cli_cluster_subcommand(tmp_path, capsys):
     assert "cluster pair: runner 4206649 GONE, no status yet" in capsys.readouterr().out
     assert cli.main(["cluster", "down", "--runtime-dir", root]) == 0
     assert not os.path.exists(root)
+
+
+def test_detached_up_that_fails_names_the_node_and_leaves_nothing(tmp_path):
+    plans = deployment(tmp_path)
+    a = node(tmp_path, "a", STARTED + "\ntime.sleep(30)")
+    b = node(tmp_path, "b", "print('stuck', flush=True)\ntime.sleep(30)")
+    root = str(tmp_path / "root")
+    argv = [sys.executable, "-m", "ambience.cluster", "--detach", "--runtime-dir", root, "--health-timeout", "1",
+            "--hosted", f"a={a}={plans['a']}", "--hosted", f"b={b}={plans['b']}"]
+    out = subprocess.run(argv, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1
+    assert "cluster: error: node 'b' did not report healthy within 1 s; its last lines:" in out.stderr
+    assert "  | stuck" in out.stderr
+    assert os.listdir(root) == []
+    assert not any(f"{tmp_path}/a" in p or f"{tmp_path}/b" in p for p in _cmdlines())
+
+
+def _cmdlines():
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                out.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return out
