@@ -77,6 +77,10 @@ class NodeRun:
         return "healthy" if self.healthy else "starting"
 
 
+class ClusterStartError(Exception):
+    pass
+
+
 class Cluster:
     """The processes and wires of one cluster plan, started and stopped together."""
 
@@ -92,13 +96,20 @@ class Cluster:
         self._width = max(len(n.name) for n in self.nodes)
 
     def start(self, exit_after_ms: int | None = None) -> None:
-        self.paths = self.wires.open()
+        """Opens the wires, then starts every node; `stop()` undoes what was done, even after an error."""
+        try:
+            self.paths = self.wires.open()
+        except OSError as e:
+            raise ClusterStartError(f"cannot open the serial lines: {e}") from None
         self.wires.start()
         for n in self.nodes:
             argv = n.plan.argv(self.paths, exit_after_ms)
             # A session of its own: the node's whole process tree is one process group to stop.
-            n.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                n.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as e:
+                raise ClusterStartError(f"cannot start node '{n.name}': {e}") from None
             n.reader = threading.Thread(target=self._read, args=(n,), daemon=True)
             n.reader.start()
 
@@ -301,7 +312,11 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
     exit_after = int(args.duration * 1000) if args.duration is not None else None
     interrupted = False
     try:
-        cluster.start(exit_after)
+        try:
+            cluster.start(exit_after)
+        except ClusterStartError as e:
+            sys.stderr.write(f"cluster: error: {e}\n")
+            return 1
         kinds = ", ".join(f"{p.node} ({'QEMU ' + p.base_argv[2] if p.kind == 'mcu' else 'process'})"
                           for p in plan.processes)
         cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
@@ -355,7 +370,11 @@ def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Names
     status_path = os.path.join(cdir, "status.json")
     err: str | None = "the runner failed while starting the cluster (see runner.log)"
     try:
-        cluster.start()
+        try:
+            cluster.start()
+        except ClusterStartError as e:
+            err = str(e)
+            raise
         _write_json(os.path.join(cdir, "state.json"), {
             "deployment": plan.deployment, "runner_pid": os.getpid(),
             "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,

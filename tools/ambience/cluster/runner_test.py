@@ -191,3 +191,19 @@ def _cmdlines():
         except OSError:
             continue
     return out
+
+
+def test_a_node_that_cannot_be_started_is_named_and_nothing_is_left(tmp_path, capsys):
+    plans = deployment(tmp_path)
+    ok = node(tmp_path, "a", STARTED + "\ntime.sleep(30)")
+    (tmp_path / "b").write_text("not executable")
+    os.environ["TMPDIR"] = str(tmp_path / "t")
+    os.makedirs(os.environ["TMPDIR"])
+    try:
+        code = runner.main(["--hosted", f"a={ok}={plans['a']}", "--hosted", f"b={tmp_path}/b={plans['b']}"])
+    finally:
+        del os.environ["TMPDIR"]
+    assert code == 1
+    assert "cluster: error: cannot start node 'b': [Errno 13] Permission denied" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "t") == []
+    assert not any(ok in p for p in _cmdlines())

@@ -1,8 +1,9 @@
 """The link emulator's pump: owns both ends of every serial line (a pty per hosted node, a
 listening unix socket per QEMU UART) and moves bytes between them through `link.LinkDirection`.
 
-One thread serves every line (selectors); writes never block: what an end does not take when
-its bytes are due is counted as an overrun, as a UART's receive FIFO would lose it.
+One thread serves every line (selectors); writes never block: what an end does not take at once
+waits in a bounded buffer (`RECEIVE_BUFFER`, like a host's serial receive buffer) and is retried;
+beyond that it is lost and counted as an overrun, as a UART's receive FIFO would lose it.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from ambience.cluster.link import LinkDirection, LinkModel
 from ambience.cluster.plan import LineEnd, SerialLine
 
 MAX_WAIT_S = 0.1
+RETRY_S = 0.001  # while an end has bytes waiting for it
 READ_CHUNK = 4096
+RECEIVE_BUFFER = 64 * 1024
 
 
 @dataclass
@@ -32,6 +35,7 @@ class OpenEnd:
     listener: socket.socket | None = None
     conn: socket.socket | None = None
     out: list[tuple[str, LinkDirection]] = field(default_factory=list)  # (peer end id, direction)
+    pending: bytearray = field(default_factory=bytearray)  # due, not yet taken by this end
 
 
 class Wires:
@@ -119,6 +123,8 @@ class Wires:
         while True:
             with self._lock:
                 dues = [t for e in self.ends.values() for _, d in e.out if (t := d.next_due()) is not None]
+                if any(e.pending for e in self.ends.values()):
+                    dues.append(self.clock() + RETRY_S)
             wait = MAX_WAIT_S if not dues else max(0.0, min(MAX_WAIT_S, min(dues) - self.clock()))
             for key, _ in self._sel.select(wait):
                 tag = key.data
@@ -138,6 +144,7 @@ class Wires:
             return
         if e.conn is not None:  # QEMU restarted: the new connection replaces the old one
             self._drop_conn(e)
+        e.pending.clear()  # what waited for the old connection is lost with it
         conn.setblocking(False)
         e.conn, e.fd = conn, conn.fileno()
         self._sel.register(e.fd, selectors.EVENT_READ, e.spec.id)
@@ -169,21 +176,33 @@ class Wires:
         now = self.clock()
         with self._lock:
             for e in self.ends.values():
+                if e.pending:
+                    self._flush(e)
+            for e in self.ends.values():
                 for peer, d in e.out:
                     data = d.due(now)
                     if data:
                         self._write(self.ends[peer], d, data)
 
+    def _flush(self, e: OpenEnd) -> None:
+        if e.fd is None:
+            return
+        try:
+            written = os.write(e.fd, e.pending)
+        except OSError:  # full (EAGAIN), or the other side is gone: retried, bounded by RECEIVE_BUFFER
+            written = 0
+        del e.pending[:written]
+
     def _write(self, e: OpenEnd, d: LinkDirection, data: bytes) -> None:
-        written = 0
-        if e.fd is not None:
-            try:
-                written = os.write(e.fd, data)
-            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-                written = 0
-            except OSError:
-                written = 0
-        d.counters.overruns += len(data) - written
+        if e.fd is None:  # nobody on this end (QEMU not connected): the bytes fall off the line
+            d.counters.overruns += len(data)
+            return
+        e.pending += data
+        self._flush(e)
+        excess = len(e.pending) - RECEIVE_BUFFER
+        if excess > 0:
+            del e.pending[-excess:]
+            d.counters.overruns += excess
 
     # ------------------------------------------------------------------ counters
 

@@ -96,3 +96,17 @@ def test_reconnect_after_qemu_restarts(tmp_path):
     finally:
         os.close(node)
         w.close()
+
+
+def test_an_end_that_reads_late_loses_nothing_within_the_receive_buffer(tmp_path):
+    w, paths, qemu, node = connect(tmp_path, LinkModel(baud=10_000_000))
+    try:
+        data = b"".join(frame(i, 200) for i in range(150))  # 32 KB: far more than a pty holds
+        qemu.sendall(data)
+        time.sleep(0.5)  # all of it is due by now; the node has not read yet
+        assert read_until(lambda: os.read(node, 65536), len(data)) == data
+        assert w.counters()["uart"]["directions"]["board > host"]["overruns"] == 0
+    finally:
+        qemu.close()
+        os.close(node)
+        w.close()
