@@ -18,6 +18,7 @@
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
+#include "runtime/rpc/tables.hpp"
 
 namespace ambience::node {
 
@@ -93,6 +94,7 @@ struct Route {
   std::uint16_t next_port;        // udp port or serial channel of the next hop's endpoint
   std::string_view target_node;   // final node ("" for an import)
   std::uint16_t object_id;        // the callee's id on its node (0 for an import)
+  std::uint16_t caller_instance = 0;  // the calling instance's id on its node (the server's grants name it)
 };
 
 // A network transport for one network kind, provided by the kernel's network layer.

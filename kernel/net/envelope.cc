@@ -115,12 +115,11 @@ EnvelopeError decode_envelope(std::span<const std::byte> m, DecodedEnvelope& out
   return EnvelopeError::none;
 }
 
-Result<std::size_t> encode_envelope(Envelope e, std::span<const std::byte> payload, std::span<std::byte> out) {
-  if (payload.size() > 0xFFFFFFFFu) return Status::bad_message;
-  e.payload_length = static_cast<std::uint32_t>(payload.size());
+Result<std::size_t> encode_envelope_header(Envelope e, std::size_t payload_length, std::span<std::byte> out) {
+  if (payload_length > 0xFFFFFFFFu) return Status::bad_message;
+  e.payload_length = static_cast<std::uint32_t>(payload_length);
   if (check_envelope(e) != EnvelopeError::none) return Status::bad_message;
-  const std::size_t size = envelope_message_size(payload.size());
-  if (out.size() < size) return Status::no_memory;
+  if (out.size() < kEnvelopeSize) return Status::no_memory;
   std::byte* p = out.data();
   store_le<std::uint32_t>(p, kEnvelopeMagic);
   p[4] = std::byte{kEnvelopeVersion};
@@ -136,8 +135,17 @@ Result<std::size_t> encode_envelope(Envelope e, std::span<const std::byte> paylo
   p[30] = static_cast<std::byte>(e.status);
   p[31] = std::byte{e.auth_tag_length};
   store_le<std::uint32_t>(p + 32, e.payload_length);
+  return kEnvelopeSize;
+}
+
+Result<std::size_t> encode_envelope(Envelope e, std::span<const std::byte> payload, std::span<std::byte> out) {
+  // Too small an `out` is no_memory, but an invalid envelope is refused first (bad_message).
+  if (out.size() < envelope_message_size(payload.size())) return encode_envelope_header(e, payload.size(), {}).status();
+  Result<std::size_t> header = encode_envelope_header(e, payload.size(), out);
+  if (!header.ok()) return header.status();
+  std::byte* p = out.data();
   for (std::size_t i = 0; i < payload.size(); ++i) p[kEnvelopeSize + i] = payload[i];
-  return size;
+  return envelope_message_size(payload.size());
 }
 
 Envelope reply_to(const Envelope& request, Status status, std::uint32_t local_incarnation) {

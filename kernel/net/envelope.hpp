@@ -115,6 +115,9 @@ constexpr std::size_t envelope_message_size(std::size_t payload) { return kEnvel
 // Writes header + payload. e.payload_length is taken from payload.size(). Errors: bad_message
 // (check_envelope fails), no_memory (out too small).
 Result<std::size_t> encode_envelope(Envelope e, std::span<const std::byte> payload, std::span<std::byte> out);
+// The envelope header alone, for a payload of `payload_length` bytes the caller has already put
+// right after it (a reply built in place). Same rules as encode_envelope; kEnvelopeSize bytes.
+Result<std::size_t> encode_envelope_header(Envelope e, std::size_t payload_length, std::span<std::byte> out);
 
 // The header of the reply (status ok) or error (status != ok) to `request`, from `local_incarnation`.
 Envelope reply_to(const Envelope& request, Status status, std::uint32_t local_incarnation);

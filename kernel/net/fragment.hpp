@@ -36,27 +36,63 @@ class LinkSender {
   explicit LinkSender(std::size_t max_fragment, std::uint16_t first_message_id = 0)
       : max_fragment_(max_fragment), next_message_id_(first_message_id) {}
 
+  // The fragments of one message, in order: `while (f.next(header, payload))` (for senders that
+  // wait between frames, e.g. a coroutine on a serial line). The message keeps its id and the
+  // frames their sequence numbers whether they are sent at once or over time.
+  class Fragments {
+   public:
+    bool next(LinkHeader& header, std::span<const std::byte>& payload) {
+      if (index_ >= count_) return false;
+      const std::size_t offset = index_ * sender_->max_fragment_;
+      const std::size_t size =
+          message_.size() - offset < sender_->max_fragment_ ? message_.size() - offset : sender_->max_fragment_;
+      header = header_;
+      header.sequence = sender_->next_sequence_++;
+      header.fragment_index = static_cast<std::uint8_t>(index_);
+      header.offset = static_cast<std::uint32_t>(offset);
+      header.payload_length = static_cast<std::uint16_t>(size);
+      payload = message_.subspan(offset, size);
+      ++index_;
+      return true;
+    }
+    std::size_t count() const { return count_; }
+
+   private:
+    friend class LinkSender;
+    LinkSender* sender_ = nullptr;
+    std::span<const std::byte> message_;
+    LinkHeader header_;
+    std::size_t count_ = 0;
+    std::size_t index_ = 0;
+  };
+
+  // Starts a message: no_memory if it needs more than kMaxFragments frames (too large for this
+  // link), bad_message if max_fragment is invalid.
+  Result<Fragments> fragments(std::span<const std::byte> message) {
+    if (max_fragment_ == 0 || max_fragment_ > 0xFFFF) return Status::bad_message;
+    const std::size_t count = fragment_count(message.size(), max_fragment_);
+    if (count > kMaxFragments || message.size() > 0xFFFFFFFFu) return Status::no_memory;
+    Fragments f;
+    f.sender_ = this;
+    f.message_ = message;
+    f.count_ = count;
+    f.header_.message_id = next_message_id_++;
+    f.header_.fragment_count = static_cast<std::uint8_t>(count);
+    f.header_.message_length = static_cast<std::uint32_t>(message.size());
+    return f;
+  }
+
   // Calls emit(const LinkHeader&, std::span<const std::byte> fragment) -> Status for every
   // fragment in order; stops at the first error and returns it. no_memory: the message needs
   // more than kMaxFragments frames (too large for this link); bad_message: max_fragment invalid.
   template <class Emit>
   Status send(std::span<const std::byte> message, Emit&& emit) {
-    if (max_fragment_ == 0 || max_fragment_ > 0xFFFF) return Status::bad_message;
-    const std::size_t count = fragment_count(message.size(), max_fragment_);
-    if (count > kMaxFragments || message.size() > 0xFFFFFFFFu) return Status::no_memory;
+    Result<Fragments> f = fragments(message);
+    if (!f.ok()) return f.status();
     LinkHeader h;
-    h.message_id = next_message_id_++;
-    h.fragment_count = static_cast<std::uint8_t>(count);
-    h.message_length = static_cast<std::uint32_t>(message.size());
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t offset = i * max_fragment_;
-      const std::size_t size = message.size() - offset < max_fragment_ ? message.size() - offset : max_fragment_;
-      h.sequence = next_sequence_++;
-      h.fragment_index = static_cast<std::uint8_t>(i);
-      h.offset = static_cast<std::uint32_t>(offset);
-      h.payload_length = static_cast<std::uint16_t>(size);
-      if (const Status s = emit(static_cast<const LinkHeader&>(h), message.subspan(offset, size)); s != Status::ok)
-        return s;
+    std::span<const std::byte> payload;
+    while (f.value().next(h, payload)) {
+      if (const Status s = emit(static_cast<const LinkHeader&>(h), payload); s != Status::ok) return s;
     }
     return Status::ok;
   }

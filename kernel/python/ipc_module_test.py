@@ -196,8 +196,11 @@ def test_back_pressure_queues_callers_instead_of_failing(node):
     start = time.monotonic()
     for t in threads:
         t.start()
-    time.sleep(0.01)
-    peak_waiters.append(node.snapshot()["waiters"])
+    # Sample until every caller is done: on a loaded machine the threads may take a while to
+    # reach the full ring, so one sample at a fixed moment can miss the waiting.
+    while any(t.is_alive() for t in threads):
+        peak_waiters.append(node.snapshot()["waiters"])
+        time.sleep(0.001)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start

@@ -12,10 +12,29 @@ constexpr std::uint32_t kStateTxFull = 1u << 0, kStateRxFull = 1u << 1;
 constexpr std::uint32_t kCtrlTxEn = 1u << 0, kCtrlRxEn = 1u << 1, kCtrlTxIrq = 1u << 2, kCtrlRxIrq = 1u << 3;
 constexpr std::uint32_t kIntTx = 1u << 0, kIntRx = 1u << 1;
 
-// One UART per board is enough for the images we build; handlers find it here.
-BufferedUart* g_uart = nullptr;
-void rx_handler() { g_uart->on_rx(); }
-void tx_handler() { g_uart->on_tx(); }
+// The UART behind each NVIC line; one handler serves every line and finds its UART by the
+// active exception number (IPSR = 16 + IRQ).
+BufferedUart* g_rx_owner[kIrqCount] = {};
+BufferedUart* g_tx_owner[kIrqCount] = {};
+unsigned active_irq() {
+  std::uint32_t ipsr;
+  asm volatile("mrs %0, ipsr" : "=r"(ipsr));
+  return ipsr - 16;
+}
+void rx_handler() {
+  if (BufferedUart* u = g_rx_owner[active_irq()]) u->on_rx();
+}
+void tx_handler() {
+  if (BufferedUart* u = g_tx_owner[active_irq()]) u->on_tx();
+}
+
+// Saves PRIMASK and masks interrupts (the caller may already hold a kernel critical section).
+std::uint32_t mask_interrupts() {
+  std::uint32_t primask;
+  asm volatile("mrs %0, primask\n cpsid i" : "=r"(primask)::"memory");
+  return primask;
+}
+void restore_interrupts(std::uint32_t primask) { asm volatile("msr primask, %0" ::"r"(primask) : "memory"); }
 
 }  // namespace
 
@@ -23,7 +42,8 @@ BufferedUart::BufferedUart(std::uintptr_t base, unsigned rx_irq, unsigned tx_irq
     : base_(base), rx_irq_(rx_irq), tx_irq_(tx_irq) {}
 
 void BufferedUart::start(std::uint32_t cpu_hz, std::uint32_t baud) {
-  g_uart = this;
+  g_rx_owner[rx_irq_] = this;
+  g_tx_owner[tx_irq_] = this;
   reg(kBaudDiv) = cpu_hz / baud;
   reg(kCtrl) = kCtrlTxEn | kCtrlRxEn | kCtrlRxIrq;
   set_irq_handler(rx_irq_, &rx_handler);
@@ -39,6 +59,7 @@ void BufferedUart::start(std::uint32_t cpu_hz, std::uint32_t baud) {
 
 void BufferedUart::on_rx() {
   reg(kIntStatus) = kIntRx;
+  const std::uint32_t head_before = rx_head_;
   while (reg(kState) & kStateRxFull) {
     const auto byte = static_cast<std::uint8_t>(reg(kData));
     if (rx_head_ - rx_tail_ < kBufferBytes) {
@@ -48,6 +69,7 @@ void BufferedUart::on_rx() {
       rx_overruns_ = rx_overruns_ + 1;  // the reader is too slow: drop, count
     }
   }
+  if (rx_head_ != head_before && rx_callback_ != nullptr) rx_callback_(rx_ctx_);
 }
 
 void BufferedUart::on_tx() {
@@ -67,6 +89,30 @@ void BufferedUart::kick_tx() {
   } else {
     reg(kCtrl) = reg(kCtrl) | kCtrlTxIrq;
   }
+  if (room_armed_ && tx_head_ - tx_tail_ <= kBufferBytes / 2) {
+    room_armed_ = false;
+    if (room_callback_ != nullptr) room_callback_(room_ctx_);
+  }
+}
+
+bool BufferedUart::arm_tx_room() {
+  const std::uint32_t saved = mask_interrupts();
+  const bool full = tx_head_ - tx_tail_ > kBufferBytes / 2;
+  room_armed_ = full;
+  restore_interrupts(saved);
+  return full;
+}
+
+std::size_t BufferedUart::write_some(const std::uint8_t* data, std::size_t size) {
+  std::size_t n = 0;
+  while (n < size && tx_head_ - tx_tail_ < kBufferBytes) {
+    tx_[tx_head_ % kBufferBytes] = data[n++];
+    tx_head_ = tx_head_ + 1;
+  }
+  const std::uint32_t saved = mask_interrupts();
+  kick_tx();
+  restore_interrupts(saved);
+  return n;
 }
 
 std::size_t BufferedUart::read(std::uint8_t* out, std::size_t max) {

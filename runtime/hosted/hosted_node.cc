@@ -166,6 +166,24 @@ Task<void> relay_sharing_task(SharingRelay* rel, hosted::Channel* from, hosted::
   to.finish(slot);
 }
 
+Task<void> route_relay_task(RouteRelay* rel, hosted::Channel* from, hosted::Channel::Request r,
+                            std::span<const std::byte> caller_arena) {
+  if (caller_group_of(*rel->node, from) != rel->caller_group) {
+    report_denied(++rel->denied, caller_group_of(*rel->node, from), r.header.target, r.header.method);
+    (void)from->respond(r, Status::access_denied, 0);
+    co_return;
+  }
+  const std::vector<std::byte> request = copy_request(*from, r, caller_arena);
+  if (request.empty()) {
+    (void)from->respond(r, Status::bad_message, 0);
+    co_return;
+  }
+  lidl::HeapMessageBuffer reply;
+  RouteTransport transport(*rel->route);
+  const Status s = co_await transport.call(request, reply);
+  (void)answer(*from, r, s, reply.message());
+}
+
 }  // namespace
 
 Task<Status> channel_round_trip(hosted::Channel& channel, std::uint32_t target, std::span<const std::byte> request,
@@ -204,20 +222,29 @@ void relay_sharing(void* rel, hosted::ServiceContext& sc, const hosted::Channel:
   (void)spawn(relay_sharing_task(static_cast<SharingRelay*>(rel), sc.channel, request, sc.peer_arena));
 }
 
+void relay_over_route(void* rel, hosted::ServiceContext& sc, const hosted::Channel::Request& request) {
+  (void)spawn(route_relay_task(static_cast<RouteRelay*>(rel), sc.channel, request, sc.peer_arena));
+}
+
 int run_supervisor(hosted::Node& node, int argc, char** argv) {
+  const int rc = run_until_exit_requested(argc, argv);
+  node.stop();
+  return rc;
+}
+
+int run_until_exit_requested(int argc, char** argv) {
   long exit_after_ms = -1;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--exit-after-ms") == 0) exit_after_ms = std::strtol(argv[i + 1], nullptr, 10);
   }
   if (exit_after_ms < 0) {
-    node.run_until([] { return false; });
+    Scheduler::current().run_until([] { return false; });
   } else {
     const std::uint64_t deadline = arch::now_us() + static_cast<std::uint64_t>(exit_after_ms) * 1000;
     SleepJob wake;  // the loop sleeps when idle: make sure it wakes at the deadline
     wake.start_until(deadline);
-    node.run_until([&] { return arch::now_us() >= deadline; });
+    Scheduler::current().run_until([&] { return arch::now_us() >= deadline; });
   }
-  node.stop();
   return 0;
 }
 

@@ -191,7 +191,27 @@ struct SharingRelay {
 };
 void relay_sharing(void* relay, hosted::ServiceContext& sc, const hosted::Channel::Request& request);
 
+// Supervisor side of an RPC call made in a group process (connector route_relay): a group has
+// no network, so its client sends the serialized request over its channel to the supervisor,
+// which sends it along the plan's route through the node's RPC layer. Only `caller_group` may use
+// it (the route names the calling instance, whose grants the remote node checks).
+struct RouteRelay {
+  const Route* route;
+  hosted::Node* node;
+  int caller_group;
+  std::uint32_t denied = 0;
+};
+void relay_over_route(void* relay, hosted::ServiceContext& sc, const hosted::Channel::Request& request);
+
+// Target id of the supervisor's RouteRelay for dependency number `dependency` of the instance
+// with object id `object_id` (distinct from object ids and sharing targets).
+constexpr std::uint32_t route_relay_target(std::uint32_t object_id, std::uint32_t dependency) {
+  return 0x20000000u | (object_id << 8) | dependency;
+}
+
 // Runs the supervisor loop: until `--exit-after-ms N` elapsed (from argv), or for ever.
 int run_supervisor(hosted::Node& node, int argc, char** argv);
+// The same loop for a node without group processes.
+int run_until_exit_requested(int argc, char** argv);
 
 }  // namespace ambience::node

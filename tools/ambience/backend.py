@@ -15,6 +15,7 @@ The connector vocabulary (codegen/connectors.py has one generator per name):
   ring          isolated MCU, user group -> any instance: lidl message on the caller's ring,
                 routed by the kernel after its capability check
   ring_relay    isolated MCU, user group -> another node: its ring to the kernel's relay
+  route_relay   hosted, group process -> another node: its channel to the supervisor's RouteRelay
   kernel_to_group  isolated MCU, kernel group -> user group: Supervisor::submit
   share_down    hosted, kernel group -> group process: zero-copy through the caller's arena
   share_up      hosted, group process -> kernel group: zero-copy, served in the supervisor
@@ -43,6 +44,10 @@ class Runtime:
     ring_ids: dict[str, int] = field(default_factory=dict)  # mcu_isolated: instance -> ring instance id
     relay_ids: dict[str, int] = field(default_factory=dict)  # mcu_isolated: "caller.dependency" -> id
     connectors: dict[tuple[str, str], str] = field(default_factory=dict)  # (caller, dependency) -> name
+    # Cross-node RPC: the deployment's node numbers (envelopes carry numbers), and the remote
+    # callers of this node's served objects as (node, instance, its object id on its node).
+    node_ids: dict[str, int] = field(default_factory=dict)
+    rpc_callers: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def check_mask_limits(plan_nodes: dict[str, NodePlan], services: dict[str, Service], instances: dict[str, Instance],
@@ -109,7 +114,12 @@ def plan_runtime(np: NodePlan) -> Runtime:
         if e.path == "direct":
             name = "direct"
         elif e.path == "rpc":
-            name = "ring_relay" if rt.kind == "mcu_isolated" and not caller_in_kernel else "route"
+            if rt.kind == "mcu_isolated" and not caller_in_kernel:
+                name = "ring_relay"
+            elif rt.kind == "hosted_processes" and not caller_in_kernel:
+                name = "route_relay"
+            else:
+                name = "route"
         elif rt.kind == "mcu_single":
             name = "local_channel"
         elif rt.kind == "mcu_isolated":
@@ -124,6 +134,21 @@ def plan_runtime(np: NodePlan) -> Runtime:
     return rt
 
 
+def number_rpc(node_plans: dict[str, NodePlan]) -> None:
+    """Node numbers (1.., by name: the same in every node's image) and each node's remote callers."""
+    node_ids = {name: k + 1 for k, name in enumerate(sorted(node_plans))}
+    for name, np in node_plans.items():
+        assert np.runtime is not None
+        callers = {(c.caller_node, c.caller) for c in np.capabilities if c.path == "rpc" and c.caller_node}
+        np.runtime.rpc_callers = [(node, inst, node_plans[node].object_ids[inst]) for node, inst in sorted(callers)]
+        # Only the nodes this one talks to or relays for: a node's image stays the same size however
+        # large the deployment grows.
+        known = {name} | {e.target_node for e in np.edges if e.path == "rpc" and e.target_node}
+        known |= {node for node, _, _ in np.runtime.rpc_callers} | {h.destination for h in np.next_hops}
+        np.runtime.node_ids = {n: node_ids[n] for n in sorted(known) if n in node_ids}
+
+
 def runtime_json(rt: Runtime) -> dict[str, Any]:
     return {"kind": rt.kind, "reason": rt.reason, "group_ids": rt.group_ids, "ring_ids": rt.ring_ids,
-            "relay_ids": rt.relay_ids}
+            "relay_ids": rt.relay_ids, "node_ids": rt.node_ids,
+            "rpc_callers": [{"node": n, "instance": i, "object_id": o} for n, i, o in rt.rpc_callers]}

@@ -261,7 +261,8 @@ def load_node_plan(doc: JsonObject) -> NodeDocument:
     instances = [_planned_instance(i) for i in doc["instances"]]
     r = doc["runtime"]
     runtime = Runtime(r["kind"], r["reason"], dict(r["group_ids"]), dict(r["ring_ids"]), dict(r["relay_ids"]),
-                      {(i.name, d.dependency): d.connector for i in instances for d in i.dependencies})
+                      {(i.name, d.dependency): d.connector for i in instances for d in i.dependencies},
+                      dict(r["node_ids"]), [(c["node"], c["instance"], c["object_id"]) for c in r["rpc_callers"]])
     memory = doc["memory"]
     return NodeDocument(
         deployment=doc["deployment"], package=doc["package"],

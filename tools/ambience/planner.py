@@ -9,7 +9,7 @@ endpoints, start order, capabilities, the MPU memory layout (MCUs) and the node'
 from __future__ import annotations
 
 from ambience import decide, resolve
-from ambience.backend import check_mask_limits, plan_runtime
+from ambience.backend import check_mask_limits, number_rpc, plan_runtime
 from ambience.interfaces import InterfaceRegistry
 from ambience.model import Deployment
 from ambience.plan_model import Edge, Forwarder, GroupPlan, Hop, NodePlan, Plan, PlanContext
@@ -56,6 +56,7 @@ def make_plan(dep: Deployment, reg: InterfaceRegistry) -> Plan:
     ctx.rep.check()
     for np in ctx.node_plans.values():
         np.runtime = plan_runtime(np)
+    number_rpc(ctx.node_plans)
     return Plan(
         deployment=dep, interfaces=reg, nodes=ctx.node_plans, instance_node=ctx.instance_node,
         instance_group=ctx.instance_group, edges=ctx.edges, start_order=ctx.start_order, overlay=ctx.overlay,

@@ -545,7 +545,7 @@ def deployment(name, visibility = None, testonly = False):
             native.cc_binary(
                 name = nname,
                 srcs = [":%s_main" % nname],
-                deps = libs + runtime + ["//runtime/hosted"],
+                deps = libs + runtime + ["//runtime/hosted", "//runtime/hosted:hosted_rpc"],
                 copts = AMBIENCE_COPTS,
                 data = [":%s_plan" % nname],
                 visibility = visibility,

@@ -9,6 +9,8 @@
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
 #include "runtime/node_runtime.hpp"
+#include "runtime/hosted/hosted_node.hpp"
+#include "runtime/hosted/hosted_rpc.hpp"
 
 namespace {
 
@@ -46,6 +48,18 @@ constexpr std::size_t kEndpointCount = 1;
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
 
+constexpr std::uint16_t kThisNode = 2;  // this node's number
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {2, "cloud"},
+};
+constexpr std::size_t kRpcNodeCount = 1;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
+constexpr std::size_t kRpcCallerCount = 0;
+
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
   construct_group_kernel();
@@ -56,8 +70,17 @@ constexpr std::size_t kNextHopCount = 0;
 
 }  // namespace ambience::generated
 
-int main() {
+int main(int argc, char** argv) {
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
-  ::ambience::Scheduler::current().run_until_idle();
-  return 0;
+  return ::ambience::node::run_until_exit_requested(argc, argv);
 }

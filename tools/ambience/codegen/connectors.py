@@ -96,7 +96,7 @@ class Route(RpcClientConnector):
     transport = "rt::RouteTransport"
 
     def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
-        return [route_literal(ctx.doc, tag(inst, d), d)]
+        return [route_literal(ctx.doc, tag(inst, d), d, inst.object_id)]
 
     def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
         return f"{tag(inst, d)}_route"
@@ -175,7 +175,7 @@ class RingRelay(RingMessages):
 
     def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
         t = tag(inst, d)
-        return [route_literal(ctx.doc, t, d),
+        return [route_literal(ctx.doc, t, d, inst.object_id),
                 f"rt::RouteTransport {t}_relay_transport{{{t}_route}};",
                 f"rt::KernelRingServer {t}_relay{{&rt::relay_over_route, &{t}_relay_transport}};"]
 
@@ -246,6 +246,29 @@ class ShareAcross(ShareUp):
         return f"group '{ctx.group_of[target]}'"
 
 
+class RouteRelayConnector(RpcClientConnector):
+    """Hosted, group process -> another node: serialized over its channel to the supervisor's
+    RouteRelay, which sends it along the route through the node's RPC layer."""
+
+    transport = "rt::ChannelTransport"
+
+    def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
+        return [route_literal(ctx.doc, tag(inst, d), d, inst.object_id)]
+
+    def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
+        return f"to_kernel, {route_relay_target(inst, d)}"
+
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
+        lines = super().construct(ctx, inst, d)
+        lines[0] += f"  // -> the supervisor's relay to {d.target_node or 'the network'}"
+        return lines
+
+
+def route_relay_target(inst: PlannedInstance, d: PlannedDependency) -> str:
+    k = [x.dependency for x in inst.dependencies].index(d.dependency)
+    return f"rt::route_relay_target({inst.object_id}, {k})"
+
+
 CONNECTORS: dict[str, Connector] = {
     "direct": Direct(),
     "route": Route(),
@@ -256,6 +279,7 @@ CONNECTORS: dict[str, Connector] = {
     "share_down": ShareDown(),
     "share_up": ShareUp(),
     "share_across": ShareAcross(),
+    "route_relay": RouteRelayConnector(),
 }
 
 

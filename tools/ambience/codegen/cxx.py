@@ -10,6 +10,7 @@ from ambience.plan_model import GroupPlan, ProcedureRef
 # What generated nodes link (the runtime folder's facade and its backends).
 NODE_RUNTIME_HPP = "runtime/node_runtime.hpp"
 HOSTED_RUNTIME_HPP = "runtime/hosted/hosted_node.hpp"
+HOSTED_RPC_HPP = "runtime/hosted/hosted_rpc.hpp"
 MCU_RUNTIME_HPP = "runtime/cortex_m/mcu_group.hpp"
 
 HEADER = """\
@@ -48,13 +49,14 @@ def network_kind(doc: NodeDocument, network: str) -> str:
     raise ValueError(f"node {doc.node.name} has no endpoint on network {network}")
 
 
-def route_literal(doc: NodeDocument, tag: str, d: PlannedDependency) -> str:
-    """The first hop of an RPC edge's route, as the constexpr rt::Route its transport reads."""
+def route_literal(doc: NodeDocument, tag: str, d: PlannedDependency, caller_object_id: int) -> str:
+    """The first hop of an RPC edge's route, as the constexpr rt::Route its transport reads; the
+    caller's object id is how the callee's grants know it."""
     hop = d.route[0]
     kind = network_kind(doc, hop.network)
     return (f"constexpr rt::Route {tag}_route{{{c_string(hop.network)}, {c_string(kind)}, "
             f"{c_string(hop.address)}, {hop.port}, {c_string(d.target_node)}, "
-            f"{d.object_id}}};")
+            f"{d.object_id}, {caller_object_id}}};")
 
 
 def head(doc: NodeDocument, includes: list[str]) -> list[str]:
@@ -185,6 +187,46 @@ def network_tables(doc: NodeDocument) -> list[str]:
         out.append("constexpr const ::ambience::node::NextHop* kNextHops = nullptr;")
     out.append(f"constexpr std::size_t kNextHopCount = {len(doc.next_hops)};")
     out.append("")
+    out += rpc_tables(doc)
+    return out
+
+
+def hosted_rpc_start(doc: NodeDocument) -> list[str]:
+    """main() lines of a hosted node on a network: its links and the RPC layer over them."""
+    if not doc.endpoints:
+        return []
+    g = "::ambience::generated::"
+    return ["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,",
+            "  // forwarding). Before the instances start, so their first calls find the network ready.",
+            "  static ::ambience::hosted::HostedRpcNode rpc_node(",
+            f"      ::ambience::rpc::RpcTables{{{g}kThisNode, {{{g}kRpcNodes, {g}kRpcNodeCount}},",
+            f"                                 {{{g}kRpcCallers, {g}kRpcCallerCount}},",
+            f"                                 {{{g}kServedObjects, {g}kServedObjectCount}},",
+            f"                                 {{{g}kNextHops, {g}kNextHopCount}}}},",
+            "      ::ambience::hosted::boot_incarnation(), 10'000'000);",
+            f"  if (!::ambience::hosted::start_rpc(rpc_node.node(), {{{g}kEndpoints, {g}kEndpointCount}}, argc, argv))",
+            "    return 2;"]
+
+
+def rpc_tables(doc: NodeDocument) -> list[str]:
+    """Node numbers and the remote callers this node's grants name, for the RPC layer."""
+    rt = doc.runtime
+    out = [f"constexpr std::uint16_t kThisNode = {rt.node_ids.get(doc.node.name, 0)};  // this node's number",
+           "// The deployment's nodes by number (RPC envelopes carry numbers).",
+           "constexpr ::ambience::rpc::NodeName kRpcNodes[] = {"]
+    out += [f"    {{{k}, {c_string(n)}}}," for n, k in sorted(rt.node_ids.items(), key=lambda x: x[1])]
+    if not rt.node_ids:
+        out.append("    {0, \"\"},  // (no node)")
+    out += ["};", f"constexpr std::size_t kRpcNodeCount = {len(rt.node_ids)};", ""]
+    out.append("// Who may call this node's served objects from other nodes: (node, instance id) -> the name")
+    out.append("// the grants use.")
+    if rt.rpc_callers:
+        out.append("constexpr ::ambience::rpc::CallerName kRpcCallers[] = {")
+        out += [f"    {{{rt.node_ids[n]}, {o}, {c_string(f'{i}@{n}')}}}," for n, i, o in rt.rpc_callers]
+        out.append("};")
+    else:
+        out.append("constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;")
+    out += [f"constexpr std::size_t kRpcCallerCount = {len(rt.rpc_callers)};", ""]
     return out
 
 

@@ -4,13 +4,15 @@ The kernel group stays in the supervisor process; each other group is a sandboxe
 reached over its ring."""
 from __future__ import annotations
 
-from ambience.codegen.connectors import NodeContext, construct_instance, group_storage
+from ambience.codegen.connectors import NodeContext, construct_instance, group_storage, route_relay_target, tag
 from ambience.codegen.cxx import (
+    HOSTED_RPC_HPP,
     HOSTED_RUNTIME_HPP,
     NODE_RUNTIME_HPP,
     c_string,
     cxx_name,
     head,
+    hosted_rpc_start,
     mask,
     namespace_open,
     network_tables,
@@ -45,6 +47,8 @@ class HostedNode:
                                      if d.connector in ("share_down", "share_across")})
         # (instance in a group process, interface): a SharingRelay in the supervisor each
         self.relayed = sorted({(d.target, d.interface) for _, d in edges if d.connector == "share_across"})
+        # (caller, dependency): RPC calls a group process sends through the supervisor's RouteRelay
+        self.route_relays = [(i, d) for i, d in edges if d.connector == "route_relay"]
         # group id -> ids of the groups calling into it: it maps their arenas read-only
         self.callers_of: dict[int, list[int]] = {}
         for i, d in edges:
@@ -62,7 +66,8 @@ def main_cc(doc: NodeDocument) -> str:
     h = HostedNode(doc)
     ctx = h.ctx
     out = head(doc, ["<cstddef>", "<string_view>", "kernel/arch/hosted_linux/node.hpp", "kernel/core/console.hpp",
-                     "kernel/core/scheduler.hpp", "kernel/core/task.hpp", HOSTED_RUNTIME_HPP, NODE_RUNTIME_HPP])
+                     "kernel/core/scheduler.hpp", "kernel/core/task.hpp", HOSTED_RUNTIME_HPP, HOSTED_RPC_HPP,
+                     NODE_RUNTIME_HPP])
     out += namespace_open(doc, ["namespace rt = ::ambience::node;", "namespace hosted = ::ambience::hosted;"])
     out += ["hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)", ""]
     out.append("// Group ids in the supervisor: " + ", ".join(f"{g.name} = {ctx.group_id(g.name)}"
@@ -185,6 +190,10 @@ def _supervisor_tables(h: HostedNode) -> list[str]:
                 out.append(f"rt::Slot<hosted::SharingServer<{cxx_name(interface)}>> {z};  // {interface} for group "
                            f"{caller}, zero-copy")
                 out.append(f"rt::SharingGrants {z}_grants{{nullptr, {caller}, g_{name}_grants}};")
+    for inst, d in h.route_relays:
+        t = tag(inst, d)
+        out.append(f"rt::RouteRelay r_{t}{{&{t}_route, nullptr, {ctx.group_id(inst.group)}}};  "
+                   f"// {inst.name}.{d.dependency} -> {d.target_node or 'the network'}")
     return out + [""]
 
 
@@ -220,6 +229,13 @@ def _main(h: HostedNode, kernel: GroupPlan) -> list[str]:
             full = c_string(f"service table full: cannot serve '{name}' zero-copy to group {caller}")
             out.append(f"  if (!{z}.get().install(node.services(), rt::sharing_target({object_id}, "
                        f"{k}, {caller}))) ::ambience::fatal({full});")
+    out += hosted_rpc_start(h.doc)
+    for inst, d in h.route_relays:
+        t = tag(inst, d)
+        full = c_string(f"service table full: cannot relay {inst.name}.{d.dependency} to the network")
+        out.append(f"  r_{t}.node = &node;")
+        out.append(f"  if (!node.services().add({route_relay_target(inst, d)}, &rt::relay_over_route, &r_{t})) "
+                   f"::ambience::fatal({full});")
     failed = c_string(f"ambience: node '{h.doc.node.name}': the group processes did not start\n")
     out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;",
             "  }",

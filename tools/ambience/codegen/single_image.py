@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage, tag
 from ambience.codegen.cxx import (
+    HOSTED_RPC_HPP,
+    HOSTED_RUNTIME_HPP,
     NODE_RUNTIME_HPP,
     c_string,
     head,
+    hosted_rpc_start,
     namespace_open,
     network_tables,
     plural,
@@ -37,6 +40,8 @@ def main_cc(doc: NodeDocument) -> str:
                 "kernel/core/task.hpp", NODE_RUNTIME_HPP]
     if is_mcu:
         includes.append("kernel/arch/cortex_m/groups.hpp")
+    elif doc.endpoints:
+        includes += [HOSTED_RUNTIME_HPP, HOSTED_RPC_HPP]
     out = head(doc, includes)
     reason = doc.runtime.reason
     if reason and reason != "no user group":
@@ -80,8 +85,14 @@ def main_cc(doc: NodeDocument) -> str:
     n_groups = sum(1 for g in doc.groups if g.instances)
     msg = started_message(doc, f" in {plural(n_groups, 'group')}")
     out.append(f"  ::ambience::print({c_string(msg)});  // one write: lines of group processes do not interleave")
-    out += ["  co_return;", "}", "", "}  // namespace ambience::generated", "",
-            "int main() {",
+    out += ["  co_return;", "}", "", "}  // namespace ambience::generated", ""]
+    if not is_mcu and doc.endpoints:
+        # On a network: serve and forward until asked to stop, like a node with group processes.
+        out += ["int main(int argc, char** argv) {"] + hosted_rpc_start(doc) + [
+            "  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;",
+            "  return ::ambience::node::run_until_exit_requested(argc, argv);", "}"]
+        return "\n".join(out) + "\n"
+    out += ["int main() {",
             "  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;",
             "  ::ambience::Scheduler::current().run_until_idle();"]
     # What each capability-checked channel between groups let through and refused.

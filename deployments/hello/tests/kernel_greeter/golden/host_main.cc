@@ -10,6 +10,7 @@
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
 #include "runtime/hosted/hosted_node.hpp"
+#include "runtime/hosted/hosted_rpc.hpp"
 #include "runtime/node_runtime.hpp"
 #include "deployments/hello/services/console.hpp"
 #include "deployments/hello/services/greeter.hpp"
@@ -97,6 +98,18 @@ constexpr std::size_t kEndpointCount = 1;
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
 
+constexpr std::uint16_t kThisNode = 2;  // this node's number
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {2, "host"},
+};
+constexpr std::size_t kRpcNodeCount = 1;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
+constexpr std::size_t kRpcCallerCount = 0;
+
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_k();
   ::ambience::print("ambience: node 'host' of 'hello': 2 instances, 1 group process started\n");  // one write: lines of group processes do not interleave
@@ -110,6 +123,16 @@ int main(int argc, char** argv) {
   g_node = &node;
   node.add_group(rt::hosted_group_options("console"));  // 0
   construct_group_k(node);
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

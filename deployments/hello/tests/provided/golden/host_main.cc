@@ -10,6 +10,7 @@
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
 #include "runtime/hosted/hosted_node.hpp"
+#include "runtime/hosted/hosted_rpc.hpp"
 #include "runtime/node_runtime.hpp"
 #include "deployments/hello/services/console.hpp"
 #include "deployments/hello/services/greeter.hpp"
@@ -95,6 +96,18 @@ constexpr std::size_t kEndpointCount = 0;
 // Next hop per destination node this node relays for.
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
+
+constexpr std::uint16_t kThisNode = 2;  // this node's number
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {2, "host"},
+};
+constexpr std::size_t kRpcNodeCount = 1;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
+constexpr std::size_t kRpcCallerCount = 0;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

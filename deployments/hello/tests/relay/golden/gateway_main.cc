@@ -52,6 +52,20 @@ constexpr ::ambience::node::NextHop kNextHops[] = {
 };
 constexpr std::size_t kNextHopCount = 2;
 
+constexpr std::uint16_t kThisNode = 1;  // this node's number
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {1, "gateway"},
+    {2, "host"},
+    {3, "sensor"},
+};
+constexpr std::size_t kRpcNodeCount = 3;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
+constexpr std::size_t kRpcCallerCount = 0;
+
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
   construct_group_kernel();

@@ -10,6 +10,7 @@
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
 #include "runtime/hosted/hosted_node.hpp"
+#include "runtime/hosted/hosted_rpc.hpp"
 #include "runtime/node_runtime.hpp"
 #include "deployments/hello/services/console.hpp"
 #include "deployments/hello/services/greeter.hpp"
@@ -33,11 +34,11 @@ rt::LidlEntry t_console_entries[] = {{::hello::Console::schema_hash, nullptr, &r
 rt::LidlTarget t_console{t_console_entries};
 
 // ---- group 'greeter2' (process of group 'greeter2')
-constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0};
-rt::Slot<rt::RouteTransport> d_greeter2__out_transport;
+constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0, 2};
+rt::Slot<rt::ChannelTransport> d_greeter2__out_transport;
 rt::Slot<rt::RpcBuffer> d_greeter2__out_request;
 rt::Slot<rt::RpcBuffer> d_greeter2__out_reply;
-rt::Slot<::hello::ConsoleRpcClient<rt::RouteTransport>> d_greeter2__out_client;
+rt::Slot<::hello::ConsoleRpcClient<rt::ChannelTransport>> d_greeter2__out_client;
 rt::Slot<hello::GreeterService> i_greeter2;
 
 // Builds group 'kernel': its instances in start order, each after its clients.
@@ -61,7 +62,7 @@ void construct_group_console([[maybe_unused]] hosted::Channel& to_kernel) {
 
 // Builds group 'greeter2': its instances in start order, each after its clients.
 void construct_group_greeter2([[maybe_unused]] hosted::Channel& to_kernel) {
-  d_greeter2__out_transport.emplace(d_greeter2__out_route);
+  d_greeter2__out_transport.emplace(to_kernel, rt::route_relay_target(2, 0));  // -> the supervisor's relay to the network
   d_greeter2__out_request.emplace();
   d_greeter2__out_reply.emplace();
   d_greeter2__out_client.emplace(d_greeter2__out_transport.get(), d_greeter2__out_request.get(), d_greeter2__out_reply.get());
@@ -95,6 +96,7 @@ void install(hosted::GroupRuntime& group) {
 // private copy of the call block: a SharingServer per caller group for instances of the kernel
 // group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
 // group maps its callers' arenas read-only and reads the arguments in place).
+rt::RouteRelay r_d_greeter2__out{&d_greeter2__out_route, nullptr, 1};  // greeter2.out -> the network
 
 ::ambience::Task<::ambience::Status> serve_console(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
   co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
@@ -124,6 +126,21 @@ constexpr std::size_t kEndpointCount = 1;
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
 
+constexpr std::uint16_t kThisNode = 2;  // this node's number
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {2, "host"},
+    {3, "sensor"},
+};
+constexpr std::size_t kRpcNodeCount = 2;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {3, 1, "greeter@sensor"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
+
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
   ::ambience::print("ambience: node 'host' of 'relay': 2 instances, 2 group processes started\n");  // one write: lines of group processes do not interleave
@@ -138,6 +155,18 @@ int main(int argc, char** argv) {
   node.add_group(rt::hosted_group_options("console"));  // 0
   node.add_group(rt::hosted_group_options("greeter2"));  // 1
   construct_group_kernel(node);
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
+  r_d_greeter2__out.node = &node;
+  if (!node.services().add(rt::route_relay_target(2, 0), &rt::relay_over_route, &r_d_greeter2__out)) ::ambience::fatal("service table full: cannot relay greeter2.out to the network");
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

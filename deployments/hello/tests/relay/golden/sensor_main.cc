@@ -34,7 +34,7 @@ namespace mcu = ::ambience::mcu;
 // Ring instance ids (the kernel routes by these): relay greeter.out = 0.
 
 // ---- group 'greeter' (unprivileged, MPU region 0x2003c000, 8192 bytes, 7424 needed)
-constexpr rt::Route d_greeter__out_route{"radio", "serial", "1", 1, "host", 1};
+constexpr rt::Route d_greeter__out_route{"radio", "serial", "1", 1, "host", 1, 1};
 rt::RouteTransport d_greeter__out_relay_transport{d_greeter__out_route};
 rt::KernelRingServer d_greeter__out_relay{&rt::relay_over_route, &d_greeter__out_relay_transport};
 __attribute__((section(".ambience.group.greeter"))) rt::Slot<rt::RingTransport> d_greeter__out_transport;
@@ -84,6 +84,19 @@ constexpr std::size_t kEndpointCount = 1;
 // Next hop per destination node this node relays for.
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
+
+constexpr std::uint16_t kThisNode = 3;  // this node's number
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {2, "host"},
+    {3, "sensor"},
+};
+constexpr std::size_t kRpcNodeCount = 2;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
+constexpr std::size_t kRpcCallerCount = 0;
 
 ::ambience::Task<void> start_kernel_group() {
   co_return;

@@ -110,6 +110,18 @@ constexpr std::size_t kEndpointCount = 0;
 constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
 constexpr std::size_t kNextHopCount = 0;
 
+constexpr std::uint16_t kThisNode = 1;  // this node's number
+// The deployment's nodes by number (RPC envelopes carry numbers).
+constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {1, "board"},
+};
+constexpr std::size_t kRpcNodeCount = 1;
+
+// Who may call this node's served objects from other nodes: (node, instance id) -> the name
+// the grants use.
+constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
+constexpr std::size_t kRpcCallerCount = 0;
+
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_k();
   co_return;

@@ -1,0 +1,185 @@
+// The RPC layer of a generated node: calls to other nodes, requests from them, and forwarding
+// for routes through this node, over the node's links (link.hpp), with the semantics of
+// kernel/net (envelope, call table, reply cache, fragmentation and reassembly).
+//
+//   call()     a generated client's RouteTransport -> NetworkDriver::call: an envelope with a
+//              call id, the first hop of the plan's route, a deadline; the reply, an error from
+//              the server, a timeout or the peer's restart ends it, never a hang.
+//   requests   for this node: duplicate suppression (ReplyCache), then the plan's table of served
+//              objects (node::serve: the capability check of the caller "instance@node").
+//   forwarding envelopes for another node leave by the plan's next hop towards it, unchanged.
+//
+// Portable (host and both boards), no heap: the memory comes from the owner (StaticRpcNode).
+// Single-threaded: every entry point runs on the node's loop (poll() included).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "kernel/core/job.hpp"
+#include "kernel/core/scheduler.hpp"
+#include "kernel/core/status.hpp"
+#include "kernel/core/task.hpp"
+#include "kernel/net/call_table.hpp"
+#include "kernel/net/envelope.hpp"
+#include "kernel/net/fragment.hpp"
+#include "kernel/net/reply_cache.hpp"
+#include "runtime/node_runtime.hpp"
+#include "runtime/rpc/link.hpp"
+#include "runtime/rpc/tables.hpp"
+
+namespace ambience::rpc {
+
+struct RpcCounters {
+  std::uint32_t calls = 0;             // started by this node's clients
+  std::uint32_t requests = 0;          // arrived for this node
+  std::uint32_t replies = 0;           // replies and errors that ended a call here
+  std::uint32_t forwarded = 0;         // envelopes passed on towards another node
+  std::uint32_t bad_envelopes = 0;     // messages that did not decode (counted, dropped)
+  std::uint32_t no_route = 0;          // for a node with no next hop here, or an unknown network
+  std::uint32_t unknown_callers = 0;   // a request from a (node, instance) the plan does not know
+  std::uint32_t peer_restarts = 0;     // a peer's incarnation changed
+  std::uint32_t dropped_no_memory = 0;  // no buffer free to forward or serve: dropped (the caller retries or times out)
+};
+
+// What this node knows of the deployment (generated from its plan).
+struct RpcTables {
+  std::uint16_t this_node = 0;
+  std::span<const NodeName> nodes;
+  std::span<const CallerName> callers;
+  std::span<const node::ServedObject> served;
+  std::span<const node::NextHop> next_hops;
+};
+
+// The memory an RpcNode works in, owned by its StaticRpcNode.
+struct RpcMemory {
+  net::CallTable* calls;
+  std::span<std::byte> call_messages;  // one max_message buffer per call slot (kept for re-sends)
+  net::ReplyCache* replies;
+  std::span<std::byte> serve_buffers;  // per reply-cache entry: the request, then the reply message
+  std::span<std::byte> forward_buffers;  // a few max_message buffers for envelopes in transit
+  std::size_t max_message;  // envelope + payload, the largest this node sends or keeps
+};
+
+class RpcNode final : public node::NetworkDriver {
+ public:
+  static constexpr std::size_t kMaxNetworks = 4;
+  static constexpr std::size_t kMaxPeers = 16;  // peers whose incarnation we watch
+
+  RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t incarnation);
+  RpcNode(const RpcNode&) = delete;
+  RpcNode& operator=(const RpcNode&) = delete;
+
+  // Adds one of the node's networks (plan name and kind, "udp" | "serial") over `link`, with
+  // its reassembler. Returns false when full.
+  bool add_network(std::string_view name, std::string_view kind, Link& link, net::Reassembler& reassembler);
+
+  // Registers this node as the driver of every network kind it has links for.
+  void register_drivers();
+
+  // NetworkDriver: one call along `route` (its first hop); see the header comment.
+  Task<Status> call(const node::Route& route, std::span<const std::byte> request, lidl::MessageBuffer& reply) override;
+
+  // Takes what every link received and handles it; runs due timeouts and re-sends. The node's
+  // loop calls it when it wakes (a link's data, or the timer this node arms).
+  std::size_t poll();
+
+  const RpcCounters& counters() const { return counters_; }
+  const net::CallTable& call_table() const { return *memory_.calls; }
+  const net::ReplyCache& reply_cache() const { return *memory_.replies; }
+  std::uint32_t incarnation() const { return incarnation_; }
+
+ private:
+  struct Network;
+  struct Sink final : FrameSink {
+    RpcNode* node = nullptr;
+    Network* network = nullptr;
+    void on_frame(Peer from, const net::LinkFrame& frame) override;
+  };
+  struct Network {
+    std::string_view name;
+    std::string_view kind;
+    Link* link = nullptr;
+    net::Reassembler* reassembler = nullptr;
+    net::LinkSender sender{1};
+    Sink sink;
+  };
+  struct PendingCall {
+    Job<Status> done;
+    lidl::MessageBuffer* reply = nullptr;
+    Network* network = nullptr;
+    Peer peer;
+    std::span<const std::byte> message;  // the request envelope, kept for re-sends
+  };
+  struct PeerLife {
+    std::uint16_t node = 0;
+    std::uint32_t incarnation = 0;
+    bool used = false;
+  };
+
+  Network* network_named(std::string_view name);
+  std::uint16_t node_id(std::string_view name) const;  // 0xFFFF if unknown
+  std::string_view node_name(std::uint16_t id) const;
+  const CallerName* caller(std::uint16_t node, std::uint16_t instance) const;
+  net::CallPolicy policy(const Network& n) const;
+
+  void on_message(Network& n, Peer from, std::span<const std::byte> message);
+  void on_request(Network& n, Peer from, const net::DecodedEnvelope& e);
+  void on_reply(const net::DecodedEnvelope& e);
+  void forward(std::span<const std::byte> message, const net::DecodedEnvelope& e);
+  void watch_incarnation(std::uint16_t node, std::uint32_t incarnation);
+  void finish(const net::CallTable::Finished& f);
+  void resend(void* context);
+  void arm_timer();
+  std::span<std::byte> serve_request_buffer(int entry);
+  std::span<std::byte> serve_reply_buffer(int entry);
+  int take_forward_buffer();  // -1 (counted) when every one is in use
+  std::span<std::byte> forward_buffer(int buffer);
+
+  Task<Status> send_message(Network& n, Peer to, std::span<const std::byte> message);
+  Task<void> serve_task(Network* n, Peer from, net::Envelope request, int entry, std::size_t payload);
+  Task<void> send_task(Network* n, Peer to, std::span<const std::byte> message, int forward_buffer);
+  Task<void> answer_task(Network* n, Peer to, net::Envelope reply, std::span<const std::byte> payload);
+  static void on_timer(Runnable* r);
+
+  RpcTables tables_;
+  RpcMemory memory_;
+  std::uint32_t incarnation_;
+  std::array<Network, kMaxNetworks> networks_{};
+  std::size_t network_count_ = 0;
+  std::array<PeerLife, kMaxPeers> peers_{};
+  std::array<bool, 8> forward_in_use_{};
+  RpcCounters counters_;
+  struct TimerNode : Runnable {
+    RpcNode* node = nullptr;
+  } timer_node_;
+  Timer timer_;
+};
+
+// An RpcNode with its own memory: Calls calls in flight, Entries requests executing or replies
+// kept (ReplyCache, replies up to MaxReply), Sources calling nodes, messages up to MaxMessage,
+// Forwards envelopes in transit at once.
+template <std::size_t Calls, std::size_t Entries, std::size_t MaxReply, std::size_t Sources, std::size_t MaxMessage,
+          std::size_t Forwards = 2>
+class StaticRpcNode {
+ public:
+  StaticRpcNode(const RpcTables& tables, std::uint32_t incarnation, std::uint64_t reply_age_us)
+      : calls_(incarnation), replies_(reply_age_us), node_(tables, memory(), incarnation) {}
+  RpcNode& node() { return node_; }
+
+ private:
+  RpcMemory memory() {
+    return RpcMemory{&calls_, call_messages_, &replies_, serve_buffers_, forward_buffers_, MaxMessage};
+  }
+  net::StaticCallTable<Calls> calls_;
+  net::StaticReplyCache<Entries, MaxReply, Sources> replies_;
+  std::array<std::byte, Calls * MaxMessage> call_messages_{};
+  std::array<std::byte, Entries * 2 * MaxMessage> serve_buffers_{};
+  std::array<std::byte, Forwards * MaxMessage> forward_buffers_{};
+  RpcNode node_;
+};
+
+}  // namespace ambience::rpc
