@@ -1,5 +1,6 @@
 """`bazel run //deployments/<name>:cluster`: every node at once, hosted ones as processes and MCU
-ones in QEMU, output prefixed per node, all stopped at the end of --duration; detached
+ones in QEMU, output prefixed per node, all stopped at the end of --duration; an RPC call
+across the cluster's UDP networks (over_udp: front -> middle's forwarder -> back); detached
 (`--detach`, what `ambience cluster up` runs), `status` and `down`, after which no process,
 socket or file of the cluster is left."""
 from __future__ import annotations
@@ -59,6 +60,22 @@ class ClusterTest(unittest.TestCase):
         self.assertIn('[board] [greeter] greet("world") -> "(console unavailable)"', lines)
         self.assertIn("cluster: all 2 nodes healthy", lines)
         self.assertEqual(os.listdir(self.tmp), [])  # the sockets' directory is gone
+
+    def test_a_call_crosses_two_udp_networks_of_the_cluster(self):
+        out = subprocess.run(["deployments/hello/tests/over_udp/cluster.sh", "--duration", "3"],
+                             env=dict(env(), TMPDIR=self.tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stdout)
+        lines = out.stdout.splitlines()
+        for want in ["cluster: udp lan_a: front 10.1.0.1:4800 -> 127.0.1.1:4800",
+                     "cluster: udp lan_a: middle 10.1.0.2:4800 -> 127.0.1.2:4800",
+                     "cluster: udp lan_b: back 10.2.0.3:4800 -> 127.0.1.3:4800",
+                     "cluster: udp lan_b: middle 10.2.0.2:4800 -> 127.0.1.4:4800",
+                     "cluster: all 3 nodes healthy",
+                     '[front ] [greeter] greet("world") -> "hello, world!"',
+                     "[back  ] [console] hello, world!"]:
+            self.assertIn(want, lines, out.stdout)
+        self.assertEqual(os.listdir(self.tmp), [])
 
     def test_health_timeout_names_the_node_and_cleans_up(self):
         out = subprocess.run([SCRIPT, "--health-timeout", "0"], env=dict(env(), TMPDIR=self.tmp),

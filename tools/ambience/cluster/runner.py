@@ -321,7 +321,7 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
                           for p in plan.processes)
         cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
         for line in describe(plan, models):
-            if line.startswith(("line ", "note: ")):
+            if line.startswith(("line ", "udp ", "note: ")):
                 cluster.say(f"cluster: {line}")
         err = cluster.wait_healthy(args.health_timeout)
         if err is not None:
