@@ -439,6 +439,16 @@ def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse
 
 
 def _alive(pid: int) -> bool:
+    """Running: a zombie (ended, not yet reaped by whoever adopted it) is not."""
+    if pid <= 0:  # kill(0 or -N) would signal process groups
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(") ", 1)[1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # no /proc: ask the kernel
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -446,6 +456,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _session(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return -1
 
 
 def _clusters(root: str, name: str | None) -> Iterator[tuple[str, str]]:
@@ -498,7 +515,7 @@ def down(root: str, name: str | None = None) -> list[str]:
     for dep, cdir in _clusters(root, name):
         state = _read(os.path.join(cdir, "state.json")) or {}
         runner = state.get("runner_pid")
-        if runner is not None and _alive(int(runner)):
+        if runner is not None and _alive(int(runner)) and _session(int(runner)) == int(runner):
             os.kill(int(runner), signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_S * 2
             while _alive(int(runner)) and time.monotonic() < deadline:
@@ -509,9 +526,12 @@ def down(root: str, name: str | None = None) -> list[str]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(runner), signal.SIGKILL)
         for n in state.get("nodes", {}).values():
-            if n.get("pid"):
+            # Only a process that still leads the session the runner gave it is that node (a pid
+            # may have been reused since): it is left over if the runner could not stop it.
+            pid = int(n.get("pid") or 0)
+            if _alive(pid) and _session(pid) == pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(int(n["pid"]), signal.SIGKILL)
+                    os.killpg(pid, signal.SIGKILL)
         for s in state.get("sockets", []):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(s)

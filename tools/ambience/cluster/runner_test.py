@@ -182,6 +182,15 @@ def test_detached_up_that_fails_names_the_node_and_leaves_nothing(tmp_path):
     assert not any(f"{tmp_path}/a" in p or f"{tmp_path}/b" in p for p in _cmdlines())
 
 
+def running(pid):
+    """Alive and not a zombie (whoever adopted an orphan may reap it late)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def _cmdlines():
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -207,3 +216,31 @@ def test_a_node_that_cannot_be_started_is_named_and_nothing_is_left(tmp_path, ca
     assert "cluster: error: cannot start node 'b': [Errno 13] Permission denied" in capsys.readouterr().err
     assert os.listdir(tmp_path / "t") == []
     assert not any(ok in p for p in _cmdlines())
+
+
+def test_down_after_the_runner_was_killed_stops_the_nodes_it_left(tmp_path):
+    plans = deployment(tmp_path)
+    a = node(tmp_path, "a", STARTED + "\ntime.sleep(60)")
+    b = node(tmp_path, "b", STARTED + "\ntime.sleep(60)")
+    root = str(tmp_path / "root")
+    argv = [sys.executable, "-m", "ambience.cluster", "--detach", "--runtime-dir", root,
+            "--hosted", f"a={a}={plans['a']}", "--hosted", f"b={b}={plans['b']}"]
+    up = subprocess.run(argv, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), capture_output=True,
+                        text=True, timeout=60)
+    assert up.returncode == 0, up.stderr
+    with open(os.path.join(root, "pair", "state.json")) as f:
+        state = json.load(f)
+    os.kill(state["runner_pid"], 9)
+    deadline = time.monotonic() + 5
+    while running(state["runner_pid"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    nodes = [n["pid"] for n in state["nodes"].values()]
+    assert all(running(p) for p in nodes)  # orphans: nobody stopped them
+    lines, _ = runner.status_report(root)
+    assert "GONE" in lines[0]
+    assert runner.down(root) == ["cluster pair: down"]
+    deadline = time.monotonic() + 5
+    while any(running(p) for p in nodes) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(running(p) for p in nodes)
+    assert not os.path.exists(root)
