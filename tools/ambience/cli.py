@@ -1,6 +1,7 @@
 """`ambience`: the deployment compiler's command line.
 
-Subcommands: plan, graph, sizes, explain (for people), compile (what the Bazel rule runs).
+Subcommands: plan, graph, sizes, explain (for people), cluster up|status|down (run a deployment
+here), compile (what the Bazel rule runs).
 Exit codes: 0 ok, 1 user error (diagnostic printed), 2 internal error.
 """
 from __future__ import annotations
@@ -261,6 +262,43 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_script(target: str) -> str:
+    """`up`'s argument -> the :cluster script of its deployment, built first if given as a package."""
+    if os.path.isfile(target):
+        return target  # a built cluster script
+    pkg = target[2:] if target.startswith("//") else os.path.relpath(os.path.abspath(target), _workspace())
+    pkg = pkg.split(":")[0].rstrip("/")
+    bazel = shutil.which("bazel")
+    if bazel is None:
+        raise UserError("error: 'bazel' not found; pass a built cluster script instead")
+    ws = _workspace()
+    build = subprocess.run([bazel, "build", "--color=no", "--noshow_progress", f"//{pkg}:cluster"], cwd=ws,
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        sys.stderr.write(build.stderr)
+        raise UserError(f"error: building //{pkg}:cluster failed")
+    info = subprocess.run([bazel, "info", "bazel-bin"], cwd=ws, capture_output=True, text=True)
+    return os.path.join(info.stdout.strip(), pkg, "cluster.sh")
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from ambience.cluster import runner
+
+    root = args.runtime_dir or runner.runtime_root()
+    if args.action == "up":
+        if not args.deployment:
+            raise UserError("error: `cluster up` needs a deployment (//deployments/hello/on_board)")
+        extra = [f"--link={x}" for x in args.link] + ["--health-timeout", str(args.health_timeout)]
+        return subprocess.call([_cluster_script(args.deployment), "--detach", "--runtime-dir", root, *extra])
+    if args.action == "status":
+        lines, docs = runner.status_report(root, args.deployment)
+        print(json.dumps(docs, indent=1, sort_keys=True) if args.json else "\n".join(lines))
+        return 0
+    said = runner.down(root, args.deployment)
+    print("\n".join(said) if said else "no cluster is up")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ambience", description="Ambience deployment compiler: plan, inspect and "
                                 "generate per-node code for a deployment.")
@@ -291,6 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("instance", help="instance name")
     sp.add_argument("--json", action="store_true", help="the instance's plan entry, node and callers as JSON")
     sp.set_defaults(fn=cmd_explain)
+
+    sp = sub.add_parser("cluster", help="run every node of a deployment here, wired together, in the background")
+    sp.add_argument("action", choices=["up", "status", "down"])
+    sp.add_argument("deployment", nargs="?", help="up: a deployment package or directory (or its built cluster "
+                    "script); status/down: a deployment name (default: every cluster that is up)")
+    sp.add_argument("--link", action="append", default=[], metavar="NETWORK=KEY:VALUE,...",
+                    help="up: model of a serial line (baud, latency, drop, duplicate, reorder, corrupt, seed)")
+    sp.add_argument("--health-timeout", type=float, default=30.0, help="up: seconds to wait for every node")
+    sp.add_argument("--runtime-dir", help="where clusters keep their state (default: $XDG_RUNTIME_DIR or /tmp)")
+    sp.add_argument("--json", action="store_true", help="status: machine-readable")
+    sp.set_defaults(fn=cmd_cluster)
 
     sp = sub.add_parser("compile", help="(used by the deployment() Bazel rule) validate, plan and generate code")
     sp.add_argument("--description", required=True, help="deployment description JSON written by deployment()")

@@ -350,16 +350,18 @@ def _cluster_impl(ctx):
     runner = ctx.attr._runner[DefaultInfo].files_to_run.executable
     args = []
     files = []
-    for img, name in zip(ctx.attr.hosted, ctx.attr.hosted_names):
+    for img, name, plan in zip(ctx.attr.hosted, ctx.attr.hosted_names, ctx.files.hosted_plans):
         exe = img[DefaultInfo].files_to_run.executable
-        args.append("--hosted=%s=$r/%s" % (name, exe.short_path))
-    for img, name, machine in zip(ctx.attr.mcu, ctx.attr.mcu_names, ctx.attr.mcu_machines):
+        files.append(plan)
+        args.append("--hosted=%s=$r/%s=$r/%s" % (name, exe.short_path, plan.short_path))
+    for img, name, machine, plan in zip(ctx.attr.mcu, ctx.attr.mcu_names, ctx.attr.mcu_machines, ctx.files.mcu_plans):
         elf = [f for f in img[DefaultInfo].files.to_list() if f.path.endswith(".elf")][0]
-        files.append(elf)
-        args.append("--mcu=%s=$r/%s=%s" % (name, elf.short_path, machine))
+        files += [elf, plan]
+        args.append("--mcu=%s=$r/%s=%s=$r/%s" % (name, elf.short_path, machine, plan.short_path))
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(script, """#!/bin/sh
-# Runs every node of %s: hosted nodes as processes, MCU nodes in QEMU.
+# Runs every node of %s, wired together: hosted nodes as processes, MCU nodes in QEMU, serial
+# lines through the runner's link emulator (--help of the runner lists the options).
 r="${RUNFILES_DIR:-$0.runfiles}/ambience"
 exec "$r/%s" %s "$@"
 """ % (ctx.label.package, runner.short_path, " ".join(['"%s"' % a for a in args])), is_executable = True)
@@ -374,9 +376,12 @@ _cluster = rule(
     attrs = {
         "hosted": attr.label_list(),
         "hosted_names": attr.string_list(),
+        # One plan JSON per node, in the order of the names: the runner wires nodes from them.
+        "hosted_plans": attr.label_list(allow_files = [".json"]),
         "mcu": attr.label_list(),
         "mcu_names": attr.string_list(),
         "mcu_machines": attr.string_list(),
+        "mcu_plans": attr.label_list(allow_files = [".json"]),
         "_runner": attr.label(default = "//tools:cluster_runner", executable = True, cfg = "target"),
     },
 )
@@ -564,9 +569,11 @@ def deployment(name, visibility = None, testonly = False):
         name = "cluster",
         hosted = [":" + n for n in hosted_nodes],
         hosted_names = hosted_nodes,
+        hosted_plans = [":%s_plan" % n for n in hosted_nodes],
         mcu = [":" + n["name"] for n in mcu],
         mcu_names = [n["name"] for n in mcu],
         mcu_machines = [BOARDS[n["board"].split(":")[-1]].qemu_machine for n in mcu],
+        mcu_plans = [":%s_plan" % n["name"] for n in mcu],
         visibility = visibility,
         testonly = testonly,
     )

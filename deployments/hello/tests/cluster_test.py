@@ -1,22 +1,148 @@
 """`bazel run //deployments/<name>:cluster`: every node at once, hosted ones as processes and MCU
-ones in QEMU, output prefixed per node, all stopped at the end of --duration."""
+ones in QEMU, output prefixed per node, all stopped at the end of --duration; an RPC call
+across the cluster's UDP networks (over_udp: front -> middle's forwarder -> back); detached
+(`--detach`, what `ambience cluster up` runs), `status` and `down`, after which no process,
+socket or file of the cluster is left."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
+import time
 import unittest
+
+from ambience.cluster import runner
+
+SCRIPT = "deployments/hello/on_board/cluster.sh"
+FRAME = b"\x00\x05hello\x00"  # one 0x00-delimited frame, as a UART would carry it
+
+
+def env():
+    return dict(os.environ, RUNFILES_DIR=os.environ.get("TEST_SRCDIR", os.getcwd() + "/.."))
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def holders(path):
+    """Pids of this user's processes that have `path` open."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            out += [int(pid) for fd in fds if os.readlink(f"/proc/{pid}/fd/{fd}") == path]
+        except OSError:
+            continue
+    return out
 
 
 class ClusterTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hc-", dir="/tmp")  # short: unix socket paths stay < 108 bytes
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
     def test_on_board_cluster_runs_both_nodes(self):
-        env = dict(os.environ, RUNFILES_DIR=os.environ.get("TEST_SRCDIR", os.getcwd() + "/.."))
-        out = subprocess.run(["deployments/hello/on_board/cluster.sh", "--duration", "2"], env=env,
+        out = subprocess.run([SCRIPT, "--duration", "2"], env=dict(env(), TMPDIR=self.tmp),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout)
         lines = out.stdout.splitlines()
         self.assertIn("cluster: 2 node(s) running: board (QEMU mps2-an386), host (process)", lines)
+        self.assertIn("cluster: line uart: board (UART1 socket), host (pty); 115200 baud, latency 0 ms, seed 1", lines)
         self.assertIn("[host ] ambience: node 'host' of 'hello': 1 instance, 1 group process started", lines)
         self.assertIn('[board] [greeter] greet("world") -> "(console unavailable)"', lines)
+        self.assertIn("cluster: all 2 nodes healthy", lines)
+        self.assertEqual(os.listdir(self.tmp), [])  # the sockets' directory is gone
+
+    def test_a_call_crosses_two_udp_networks_of_the_cluster(self):
+        out = subprocess.run(["deployments/hello/tests/over_udp/cluster.sh", "--duration", "3"],
+                             env=dict(env(), TMPDIR=self.tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stdout)
+        lines = out.stdout.splitlines()
+        for want in ["cluster: udp lan_a: front 10.1.0.1:4800 -> 127.0.1.1:4800",
+                     "cluster: udp lan_a: middle 10.1.0.2:4800 -> 127.0.1.2:4800",
+                     "cluster: udp lan_b: back 10.2.0.3:4800 -> 127.0.1.3:4800",
+                     "cluster: udp lan_b: middle 10.2.0.2:4800 -> 127.0.1.4:4800",
+                     "cluster: all 3 nodes healthy",
+                     '[front ] [greeter] greet("world") -> "hello, world!"',
+                     "[back  ] [console] hello, world!"]:
+            self.assertIn(want, lines, out.stdout)
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_health_timeout_names_the_node_and_cleans_up(self):
+        out = subprocess.run([SCRIPT, "--health-timeout", "0"], env=dict(env(), TMPDIR=self.tmp),
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertRegex(out.stderr, r"cluster: error: node '(board|host)' did not report healthy within 0 s; "
+                                     r"its last lines:")
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_up_status_down_leaves_nothing_behind(self):
+        root = os.path.join(self.tmp, "run")
+        t0 = time.monotonic()
+        up = subprocess.run([SCRIPT, "--detach", "--runtime-dir", root, "--link", "uart=baud:57600,latency:1ms"],
+                            env=env(), capture_output=True, text=True, timeout=60)
+        self.assertEqual(up.returncode, 0, up.stdout + up.stderr)
+        self.assertIn("cluster: all 2 nodes healthy; 'hello' is up", up.stdout)
+        cdir = os.path.join(root, "hello")
+        with open(os.path.join(cdir, "state.json"), encoding="utf-8") as f:
+            state = json.load(f)
+        pids = [state["runner_pid"]] + [n["pid"] for n in state["nodes"].values()]
+        pty, sock = state["ptys"]["uart.host"], state["ptys"]["uart.board"]
+        self.assertTrue(alive(state["runner_pid"]) and alive(state["nodes"]["host"]["pid"]))
+        self.assertIn("--serial", state["nodes"]["host"]["argv"])
+        self.assertEqual(state["sockets"], [sock])
+
+        # The board's image ends after its run: act as its UART1 from here (QEMU would connect the
+        # same way) and read at the hosted node's pty what the emulator delivers.
+        end = os.open(pty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        uart1 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            deadline = time.monotonic() + 5
+            while state["nodes"]["board"]["pid"] and alive(state["nodes"]["board"]["pid"]):
+                self.assertLess(time.monotonic(), deadline, "the board image did not end")
+                time.sleep(0.05)
+            uart1.connect(sock)
+            uart1.sendall(FRAME * 3)
+            got = b""
+            while len(got) < 3 * len(FRAME) and time.monotonic() < deadline:
+                try:
+                    got += os.read(end, 100)
+                except BlockingIOError:
+                    time.sleep(0.01)
+            self.assertEqual(got, FRAME * 3)
+        finally:
+            uart1.close()
+            os.close(end)
+
+        time.sleep(2 * runner.STATUS_PERIOD_S)
+        lines, docs = runner.status_report(root)
+        text = "\n".join(lines)
+        self.assertIn("cluster hello: runner", text)
+        self.assertRegex(text, r"node host +hosted pid \d+ +healthy")
+        self.assertRegex(text, r"node board +mcu +pid \d+ +exited 0 +restarts 0")
+        self.assertIn("link uart: 57600 baud, latency 1 ms", text)
+        counters = docs[0]["status"]["links"]["uart"]["directions"]["board > host"]
+        self.assertEqual((counters["frames_in"], counters["frames_out"], counters["bytes_out"]),
+                         (3, 3, 3 * len(FRAME)))
+
+        self.assertEqual(runner.down(root), ["cluster hello: down"])
+        self.assertEqual(runner.down(root), [])  # idempotent
+        for pid in pids:
+            self.assertFalse(alive(pid), f"process {pid} survived `down`")
+        self.assertFalse(os.path.exists(sock))
+        self.assertFalse(os.path.exists(root))
+        self.assertEqual(holders(pty), [])
+        self.assertEqual(os.listdir(self.tmp), [])
+        self.assertLess(time.monotonic() - t0, 30)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+import sys
+
+from ambience.cluster.runner import main
+
+sys.exit(main())

@@ -1,0 +1,251 @@
+"""The cluster plan: from the node plans of one deployment, which processes run, which serial
+lines the link emulator owns, and where every UDP endpoint lives on this machine.
+
+Pure functions of their inputs (no processes, sockets or files are touched): the runner
+(`runner.py`) carries the plan out; `plan_test.py` pins it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ambience.plan_json import NodeDocument
+
+CONSOLE_UART = 0  # UART0 of an MCU board is its console on the runner's stdio
+FIRST_LOOPBACK = ipaddress.IPv4Address("127.0.1.1")  # UDP endpoints get 127.0.1.1, 127.0.1.2, ...
+SLIRP_LOOPBACK = "127.0.0.1"  # where QEMU user networking delivers what a guest sends to its host address
+
+
+class ClusterPlanError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    """One node as the build hands it over: its image and its loaded plan document."""
+
+    name: str
+    kind: str  # "hosted" (an executable) | "mcu" (an ELF booted in QEMU)
+    image: str
+    doc: NodeDocument
+    machine: str = ""  # QEMU machine of an MCU board
+
+
+@dataclass(frozen=True)
+class UdpMapping:
+    """A plan address/port of a node on a UDP network -> the loopback endpoint it really uses."""
+
+    network: str
+    node: str
+    address: str
+    port: int
+    host: str
+    host_port: int
+
+    def arg(self) -> str:
+        return f"{self.address}:{self.port}={self.host}:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class LineEnd:
+    """One node's end of a serial line: a pty for a hosted node, a unix socket that QEMU
+    connects to for an MCU node (the runner listens on it)."""
+
+    network: str
+    node: str
+    kind: str  # "pty" | "socket"
+    uart: int  # the endpoint's channel: UART N of an MCU board
+    socket_path: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.network}.{self.node}"
+
+
+@dataclass(frozen=True)
+class SerialLine:
+    """A serial network: the emulator forwards what one end sends to every other end."""
+
+    network: str
+    ends: tuple[LineEnd, ...]
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """How one node is started. `argv(paths)` fills in the pty paths, known once allocated."""
+
+    node: str
+    kind: str
+    base_argv: tuple[str, ...]
+    udp_map: tuple[UdpMapping, ...] = ()  # hosted: every UDP endpoint of the cluster
+    serial: tuple[LineEnd, ...] = ()  # this node's ends, in UART order on MCU boards
+    nic: str = ""  # MCU: the -nic argument of its Ethernet, if it is on a UDP network
+
+    def argv(self, paths: Mapping[str, str] | None = None, exit_after_ms: int | None = None) -> list[str]:
+        paths = paths or {}
+        out = list(self.base_argv)
+        if self.kind == "hosted":
+            if self.udp_map:
+                out += ["--udp-map", ",".join(m.arg() for m in self.udp_map)]
+            for end in self.serial:
+                if end.id not in paths:
+                    raise ClusterPlanError(f"no pty for the '{end.network}' line of node '{self.node}'")
+                out += ["--serial", f"{end.network}={paths[end.id]}"]
+            if exit_after_ms is not None:
+                out += ["--exit-after-ms", str(exit_after_ms)]
+            return out
+        # QEMU: -serial arguments in UART order; a UART the plan does not use is connected to nothing.
+        by_uart = {e.uart: e for e in self.serial}
+        out += ["-serial", "mon:stdio"]
+        for uart in range(CONSOLE_UART + 1, max(by_uart, default=CONSOLE_UART) + 1):
+            if uart in by_uart:
+                e = by_uart[uart]
+                out += ["-chardev", f"socket,id=uart{uart},path={e.socket_path}", "-serial", f"chardev:uart{uart}"]
+            else:
+                out += ["-serial", "null"]
+        if self.nic:
+            out += ["-nic", self.nic]
+        return out
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    deployment: str
+    processes: tuple[ProcessPlan, ...]
+    lines: tuple[SerialLine, ...]
+    udp_map: tuple[UdpMapping, ...]
+    notes: tuple[str, ...] = field(default=())  # what the emulation cannot reproduce, for the user
+
+
+def qemu_base_argv(machine: str, elf: str) -> tuple[str, ...]:
+    return ("qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
+            "-semihosting-config", "enable=on,target=native", "-kernel", elf)
+
+
+def _udp_endpoints(nodes: list[NodeImage]) -> list[tuple[str, str, str, int]]:
+    """(network, node, address, port) of every UDP endpoint, in a stable order."""
+    return sorted((e.network, n.name, e.address, e.port) for n in nodes for e in n.doc.endpoints if e.kind == "udp")
+
+
+def _same_subnet(a: str, b: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(b) in ipaddress.IPv4Network(f"{a}/24", strict=False)
+    except ValueError:
+        return False
+
+
+def _slirp_hosts(nodes: list[NodeImage]) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """For each UDP network an MCU node is on, the hosted peer QEMU presents as the guest's host
+    (the only address a user-networking guest reaches on this machine): (network, mcu node) -> address.
+    That peer is mapped to 127.0.0.1, where QEMU delivers what the guest sends to its host address."""
+    kinds = {n.name: n.kind for n in nodes}
+    chosen: dict[tuple[str, str], str] = {}
+    notes: list[str] = []
+    eps = _udp_endpoints(nodes)
+    for net, node, addr, _ in eps:
+        if kinds[node] != "mcu":
+            continue
+        peers = [(pn, pa) for pnet, pn, pa, _ in eps
+                 if pnet == net and kinds[pn] == "hosted" and _same_subnet(addr, pa)]
+        if peers:
+            chosen[(net, node)] = peers[0][1]
+        others = [pn for pnet, pn, _, _ in eps if pnet == net and pn != node and pn not in [p[0] for p in peers[:1]]]
+        if others:
+            notes.append(f"node '{node}' (QEMU user networking) reaches only "
+                         f"{peers[0][0] if peers else 'no node'} on '{net}', not {', '.join(sorted(others))}")
+    return chosen, notes
+
+
+def address_map(nodes: list[NodeImage]) -> tuple[list[UdpMapping], list[str]]:
+    """Every UDP endpoint on its own loopback address (same port), so that any number of nodes
+    can use the same port on one machine."""
+    hosts, notes = _slirp_hosts(nodes)
+    gateway = {(net, addr) for (net, _), addr in hosts.items()}
+    out: list[UdpMapping] = []
+    k = 0
+    for net, node, addr, port in _udp_endpoints(nodes):
+        if (net, addr) in gateway:
+            out.append(UdpMapping(net, node, addr, port, SLIRP_LOOPBACK, port))
+            continue
+        out.append(UdpMapping(net, node, addr, port, str(FIRST_LOOPBACK + k), port))
+        k += 1
+    taken: dict[tuple[str, int], UdpMapping] = {}
+    for m in out:
+        clash = taken.get((m.host, m.host_port))
+        if clash is not None and (clash.address, clash.port) != (m.address, m.port):
+            raise ClusterPlanError(f"{m.host}:{m.host_port} would serve both {clash.node} ({clash.network}) and "
+                                   f"{m.node} ({m.network}): QEMU user networking reaches one host address only")
+        taken[(m.host, m.host_port)] = m
+    return out, notes
+
+
+def _nic(node: NodeImage, maps: list[UdpMapping], hosts: Mapping[tuple[str, str], str]) -> tuple[str, list[str]]:
+    mine = [m for m in maps if m.node == node.name]
+    if not mine:
+        return "", []
+    notes = []
+    if len(mine) > 1:
+        notes.append(f"node '{node.name}' has one Ethernet: only its '{mine[0].network}' endpoint is emulated")
+    m = mine[0]
+    parts = ["user", "model=lan9118"]
+    try:
+        subnet = ipaddress.IPv4Network(f"{m.address}/24", strict=False)
+        parts += [f"net={subnet}", f"dhcpstart={m.address}"]
+        if (m.network, node.name) in hosts:
+            parts.append(f"host={hosts[(m.network, node.name)]}")
+        guest = m.address
+    except ValueError:  # a name, not an address: the guest keeps QEMU's default network
+        guest = ""
+    parts.append(f"hostfwd=udp:{m.host}:{m.host_port}-{guest}:{m.port}")
+    return ",".join(parts), notes
+
+
+def serial_lines(nodes: list[NodeImage], socket_dir: str) -> list[SerialLine]:
+    members: dict[str, list[LineEnd]] = {}
+    for n in sorted(nodes, key=lambda n: n.name):
+        for e in n.doc.endpoints:
+            if e.kind != "serial":
+                continue
+            if n.kind == "mcu":
+                if e.port == CONSOLE_UART:
+                    raise ClusterPlanError(f"node '{n.name}': serial network '{e.network}' on UART0, the console")
+                end = LineEnd(e.network, n.name, "socket", e.port, os.path.join(socket_dir, f"{e.network}.{n.name}"))
+            else:
+                end = LineEnd(e.network, n.name, "pty", e.port)
+            members.setdefault(e.network, []).append(end)
+    return [SerialLine(net, tuple(ends)) for net, ends in sorted(members.items())]
+
+
+def cluster_plan(nodes: list[NodeImage], socket_dir: str) -> ClusterPlan:
+    if not nodes:
+        raise ClusterPlanError("the deployment has no node images")
+    deployments = sorted({n.doc.deployment for n in nodes})
+    if len(deployments) != 1:
+        raise ClusterPlanError(f"node plans of several deployments: {', '.join(deployments)}")
+    for n in nodes:
+        if n.doc.node.name != n.name:
+            raise ClusterPlanError(f"node '{n.name}' was given the plan of node '{n.doc.node.name}'")
+        if n.kind == "mcu" and not n.machine:
+            raise ClusterPlanError(f"MCU node '{n.name}' has no QEMU machine")
+    maps, notes = address_map(nodes)
+    hosts, _ = _slirp_hosts(nodes)
+    lines = serial_lines(nodes, socket_dir)
+    ends: dict[str, list[LineEnd]] = {}
+    for line in lines:
+        for e in line.ends:
+            ends.setdefault(e.node, []).append(e)
+    procs = []
+    for n in sorted(nodes, key=lambda n: n.name):
+        mine = tuple(sorted(ends.get(n.name, []), key=lambda e: e.uart))
+        uarts = [e.uart for e in mine]
+        if n.kind == "mcu" and len(set(uarts)) != len(uarts):
+            raise ClusterPlanError(f"node '{n.name}': two serial networks on one UART ({uarts})")
+        if n.kind == "hosted":
+            procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(maps), mine))
+        else:
+            nic, more = _nic(n, maps, hosts)
+            notes += more
+            procs.append(ProcessPlan(n.name, "mcu", qemu_base_argv(n.machine, n.image), (), mine, nic))
+    return ClusterPlan(deployments[0], tuple(procs), tuple(lines), tuple(maps), tuple(notes))

@@ -1,0 +1,111 @@
+"""The cluster plan, without processes: argv of every node, serial lines, the UDP address map."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ambience.cluster.plan import ClusterPlanError, NodeImage, cluster_plan
+from ambience.plan_json import load_node_plan_text, plan_documents
+from ambience.plan_model import Endpoint
+from ambience.testlib import ManifestBuilder, camera_trap_manifest, camera_trap_services, plan_of
+
+MACHINES = {"//platforms/boards:mps2_an386": "mps2-an386", "//platforms/boards:mps2_an500": "mps2-an500"}
+
+
+def images(b):
+    out = []
+    for name, text in plan_documents(plan_of(b)).items():
+        doc = load_node_plan_text(text)
+        mcu = doc.node.kind == "mcu"
+        out.append(NodeImage(name, "mcu" if mcu else "hosted", f"/img/{name}{'.elf' if mcu else ''}", doc,
+                             MACHINES.get(doc.node.board, "")))
+    return out
+
+
+def by_node(plan):
+    return {p.node: p for p in plan.processes}
+
+
+def test_camera_trap():
+    plan = cluster_plan(images(camera_trap_manifest()), "/run/c")
+    assert plan.deployment == "camera_trap"
+    assert [m.arg() for m in plan.udp_map] == [
+        "cloud:4800=127.0.1.1:4800", "edge:4800=127.0.1.2:4800",
+        "10.0.0.2:4800=127.0.1.3:4800",
+        "10.0.0.1:4800=127.0.0.1:4800",  # the camera's QEMU host address: slirp delivers to 127.0.0.1
+    ]
+    p = by_node(plan)
+    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map)]
+    assert p["cloud"].argv(exit_after_ms=500)[-2:] == ["--exit-after-ms", "500"]
+    assert p["camera"].argv() == [
+        "qemu-system-arm", "-M", "mps2-an500", "-nographic", "-monitor", "none",
+        "-semihosting-config", "enable=on,target=native", "-kernel", "/img/camera.elf",
+        "-serial", "mon:stdio",
+        "-chardev", "socket,id=uart1,path=/run/c/xbee.camera", "-serial", "chardev:uart1",
+        "-nic", "user,model=lan9118,net=10.0.0.0/24,dhcpstart=10.0.0.2,host=10.0.0.1,"
+                "hostfwd=udp:127.0.1.3:4800-10.0.0.2:4800",
+    ]
+    assert p["motion"].argv()[-6:] == ["-serial", "mon:stdio", "-chardev",
+                                       "socket,id=uart1,path=/run/c/xbee.motion", "-serial", "chardev:uart1"]
+    [line] = plan.lines
+    assert line.network == "xbee" and [(e.node, e.kind, e.uart) for e in line.ends] == [
+        ("camera", "socket", 1), ("motion", "socket", 1)]
+    assert plan.notes == ()
+
+
+def hello(channel_board="2", extra_udp=False):
+    b = ManifestBuilder(name="hello")
+    camera_trap_services(b)
+    b.network("uart", kind="serial", hop_cost=10)
+    nets = {"uart": "1"}
+    if extra_udp:
+        b.network("lan", kind="udp")
+        nets["lan"] = "10.1.0.1"
+    b.node("host", networks=nets)
+    b.node("board", board="//platforms/boards:mps2_an386", networks={"uart": channel_board})
+    if extra_udp:
+        b.node("host2", networks={"lan": "10.1.0.2"})
+    b.instance("database", "//services/database")
+    b.instance("recognition", "//services/recognition", {"log": "database"})
+    b.deploy("host", ["database"])
+    b.deploy("board", ["recognition"])
+    return b
+
+
+def test_hosted_node_gets_its_pty_and_the_map():
+    plan = cluster_plan(images(hello(extra_udp=True)), "/run/h")
+    p = by_node(plan)
+    [line] = plan.lines
+    host_end = next(e for e in line.ends if e.node == "host")
+    assert host_end.kind == "pty"
+    assert p["host"].argv({host_end.id: "/dev/pts/9"}) == [
+        "/img/host", "--udp-map", "10.1.0.1:4800=127.0.1.1:4800,10.1.0.2:4800=127.0.1.2:4800",
+        "--serial", "uart=/dev/pts/9"]
+    with pytest.raises(ClusterPlanError, match="no pty"):
+        p["host"].argv({})
+    assert "-nic" not in p["board"].argv()
+
+
+def test_unused_uarts_below_a_used_one_are_null():
+    imgs = images(hello())
+    board = next(i for i in imgs if i.name == "board")
+    doc = replace(board.doc, endpoints=[replace(e, port=3) for e in board.doc.endpoints])
+    imgs = [replace(i, doc=doc) if i.name == "board" else i for i in imgs]
+    argv = by_node(cluster_plan(imgs, "/r"))["board"].argv()
+    i = argv.index("mon:stdio")
+    assert argv[i + 1:] == ["-serial", "null", "-serial", "null", "-chardev", "socket,id=uart3,path=/r/uart.board",
+                            "-serial", "chardev:uart3"]
+    doc0 = replace(board.doc, endpoints=[Endpoint("uart", "serial", "2", 0)])
+    with pytest.raises(ClusterPlanError, match="UART0"):
+        cluster_plan([replace(i, doc=doc0) if i.name == "board" else i for i in images(hello())], "/r")
+
+
+def test_rejects_inconsistent_inputs():
+    imgs = images(hello())
+    with pytest.raises(ClusterPlanError, match="no node images"):
+        cluster_plan([], "/r")
+    with pytest.raises(ClusterPlanError, match="was given the plan of node"):
+        cluster_plan([replace(imgs[0], name="other")] + imgs[1:], "/r")
+    with pytest.raises(ClusterPlanError, match="no QEMU machine"):
+        cluster_plan([replace(i, machine="") for i in imgs], "/r")

@@ -1,0 +1,584 @@
+"""Runs a deployment's cluster: the node processes, the link emulator, health and shutdown.
+
+    bazel run //deployments/hello/on_board:cluster -- --duration 3 [--link uart=baud:9600,drop:0.1]
+    ambience cluster up //deployments/hello/on_board     (detached; then `status`, `down`)
+
+Foreground: every node's lines on stdout, prefixed with its name; exit status 0 if every node
+became healthy and every node that ended on its own ended with status 0 (hosted nodes end at
+the end of --duration, given as --exit-after-ms; whatever still runs a few seconds later is
+stopped). Ctrl-C or SIGTERM stops every node; the exit status is then 1.
+Detached (--detach): a runner process in its own session keeps the cluster up,
+writes `state.json` (pids, sockets, address map) and `status.json` (health, restarts, link
+counters, refreshed twice a second) in the cluster's runtime directory and one log per node;
+SIGTERM (`ambience cluster down`) stops everything and removes the directory.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec
+from ambience.cluster.plan import ClusterPlan, ClusterPlanError, NodeImage, ProcessPlan, cluster_plan
+from ambience.cluster.wires import Wires
+from ambience.plan_json import NodeDocument, load_node_plan_text
+
+HEALTH_TIMEOUT_S = 30.0
+STOP_GRACE_S = 5.0
+STATUS_PERIOD_S = 0.5
+LAST_LINES = 10
+STARTED = re.compile(r"ambience: node '([^']+)' of '([^']+)': .*started")
+GROUP_RESTARTS = re.compile(r"ambience: group (\S+) faults \d+ restarts (\d+)")  # an MCU supervisor's summary
+HOSTED_RESTART = re.compile(r"ambience node: group '([^']+)' \(pid \d+, generation \d+\): .*; restarting$")
+
+
+def runtime_root() -> str:
+    """Where detached clusters keep their state: one directory per deployment."""
+    if os.environ.get("AMBIENCE_CLUSTER_DIR"):
+        return os.environ["AMBIENCE_CLUSTER_DIR"]
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return os.path.join(base, f"ambience-cluster-{os.getuid()}")
+
+
+@dataclass
+class NodeRun:
+    plan: ProcessPlan
+    proc: subprocess.Popen[bytes] | None = None
+    healthy: bool = False
+    status: int | None = None
+    restarts: dict[str, int] = field(default_factory=dict)  # per group, as the node's supervisor reports them
+    last: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
+    reader: threading.Thread | None = None
+    stopped: bool = False  # still running when the runner stopped it
+
+    @property
+    def name(self) -> str:
+        return self.plan.node
+
+    def state(self) -> str:
+        if self.proc is None:
+            return "not started"
+        code = self.proc.poll()
+        if code is not None:
+            return f"exited {code}"
+        return "healthy" if self.healthy else "starting"
+
+
+class ClusterStartError(Exception):
+    pass
+
+
+class Cluster:
+    """The processes and wires of one cluster plan, started and stopped together."""
+
+    def __init__(self, plan: ClusterPlan, models: dict[str, LinkModel], out: IO[str] | None = None,
+                 log_dir: str | None = None) -> None:
+        self.plan = plan
+        self.wires = Wires(list(plan.lines), models)
+        self.nodes = [NodeRun(p) for p in plan.processes]
+        self.out = out
+        self.log_dir = log_dir
+        self.paths: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._width = max(len(n.name) for n in self.nodes)
+
+    def start(self, exit_after_ms: int | None = None) -> None:
+        """Opens the wires, then starts every node; `stop()` undoes what was done, even after an error."""
+        try:
+            self.paths = self.wires.open()
+        except OSError as e:
+            raise ClusterStartError(f"cannot open the serial lines: {e}") from None
+        self.wires.start()
+        for n in self.nodes:
+            argv = n.plan.argv(self.paths, exit_after_ms)
+            # A session of its own: the node's whole process tree is one process group to stop.
+            try:
+                n.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as e:
+                raise ClusterStartError(f"cannot start node '{n.name}': {e}") from None
+            n.reader = threading.Thread(target=self._read, args=(n,), daemon=True)
+            n.reader.start()
+
+    def _read(self, n: NodeRun) -> None:
+        assert n.proc is not None and n.proc.stdout is not None
+        log = open(os.path.join(self.log_dir, f"{n.name}.log"), "w", encoding="utf-8") if self.log_dir else None
+        try:
+            for raw in n.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                with self._lock:
+                    n.last.append(line)
+                    m = STARTED.search(line)
+                    if m and m.group(1) == n.name:
+                        n.healthy = True
+                    r = GROUP_RESTARTS.search(line)
+                    if r:
+                        n.restarts[r.group(1)] = int(r.group(2))
+                    h = HOSTED_RESTART.search(line)
+                    if h:
+                        n.restarts[h.group(1)] = n.restarts.get(h.group(1), 0) + 1
+                    if self.out is not None:
+                        self.out.write(f"[{n.name.ljust(self._width)}] {line}\n")
+                        self.out.flush()
+                if log is not None:
+                    log.write(line + "\n")
+                    log.flush()
+        finally:
+            if log is not None:
+                log.close()
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            if self.out is not None:
+                self.out.write(text + "\n")
+                self.out.flush()
+
+    def wait_healthy(self, timeout_s: float) -> str | None:
+        """None once every node printed its start line; otherwise what went wrong, naming the node."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                waiting = [n for n in self.nodes if not n.healthy]
+            if not waiting:
+                return None
+            for n in waiting:
+                assert n.proc is not None
+                if n.proc.poll() is not None:
+                    if n.reader is not None:
+                        n.reader.join(timeout=2)
+                    if n.healthy:
+                        continue
+                    return self._unhealthy(n, f"ended with status {n.proc.returncode} before it reported healthy")
+            if time.monotonic() > deadline:
+                return self._unhealthy(waiting[0], f"did not report healthy within {timeout_s:g} s")
+            time.sleep(0.02)
+
+    def _unhealthy(self, n: NodeRun, what: str) -> str:
+        with self._lock:
+            last = list(n.last)
+        tail = "\n".join(f"  | {x}" for x in last) if last else "  (no output)"
+        return f"node '{n.name}' {what}; its last lines:\n{tail}"
+
+    def running(self) -> bool:
+        return any(n.proc is not None and n.proc.poll() is None for n in self.nodes)
+
+    def stop(self) -> None:
+        live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+        for n in live:
+            assert n.proc is not None
+            n.stopped = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(n.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for n in self.nodes:
+            if n.proc is None:
+                continue
+            try:
+                n.status = n.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                n.status = None
+            # The group leader may be gone while children it started live on: kill what is left.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(n.proc.pid, signal.SIGKILL)
+            if n.status is None:
+                n.status = n.proc.wait()
+        for n in self.nodes:
+            if n.reader is not None:
+                n.reader.join(timeout=2)
+            if n.proc is not None and n.proc.stdout is not None:
+                n.proc.stdout.close()
+        self.wires.close()
+
+    @staticmethod
+    def _restarts(n: NodeRun) -> int | None:
+        """A hosted supervisor reports each restart as it happens (none reported: 0); an MCU
+        supervisor only in its summary at the end (None until then: not visible)."""
+        if n.restarts or n.plan.kind == "hosted":
+            return sum(n.restarts.values())
+        return None
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            nodes = {n.name: {"state": n.state(), "healthy": n.healthy, "kind": n.plan.kind,
+                              "pid": n.proc.pid if n.proc else None,
+                              "restarts": self._restarts(n),
+                              "last": list(n.last)[-3:]} for n in self.nodes}
+        return {"deployment": self.plan.deployment, "time": time.time(), "nodes": nodes,
+                "links": self.wires.counters()}
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _spec(text: str, parts: int) -> list[str]:
+    fields = text.split("=", parts - 1)
+    if len(fields) != parts or not all(fields):
+        raise ClusterPlanError(f"malformed node spec '{text}'")
+    return fields
+
+
+def _load(path: str, name: str) -> NodeDocument:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return load_node_plan_text(f.read())
+    except (OSError, ValueError, KeyError) as e:
+        raise ClusterPlanError(f"node '{name}': cannot read its plan {path}: {e}") from None
+
+
+def node_images(hosted: list[str], mcu: list[str]) -> list[NodeImage]:
+    out = []
+    for h in hosted:
+        name, exe, plan = _spec(h, 3)
+        out.append(NodeImage(name, "hosted", exe, _load(plan, name)))
+    for m in mcu:
+        name, elf, machine, plan = _spec(m, 4)
+        out.append(NodeImage(name, "mcu", elf, _load(plan, name), machine))
+    for n in out:
+        if not os.path.exists(n.image):
+            raise ClusterPlanError(f"image of node '{n.name}' not found: {n.image}")
+    return out
+
+
+def link_models(specs: list[str], networks: set[str]) -> dict[str, LinkModel]:
+    models: dict[str, LinkModel] = {}
+    for s in specs:
+        net, model = parse_link_spec(s, models.get(s.partition("=")[0]))
+        if net not in networks:
+            raise LinkSpecError(f"--link {s}: no serial network '{net}' (serial networks: "
+                                f"{', '.join(sorted(networks)) or 'none'})")
+        models[net] = model
+    return models
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cluster", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=None,
+                    help="seconds to run, then stop every node (default: until Ctrl-C or all exit)")
+    ap.add_argument("--link", action="append", default=[], metavar="NETWORK=KEY:VALUE,...",
+                    help="model of a serial line: baud, latency (2ms), drop, duplicate, reorder, corrupt "
+                         "(probabilities per frame), seed; e.g. uart=baud:9600,latency:5ms,drop:0.05")
+    ap.add_argument("--health-timeout", type=float, default=HEALTH_TIMEOUT_S,
+                    help="seconds to wait for every node's start line")
+    ap.add_argument("--detach", action="store_true", help="keep the cluster running in the background")
+    ap.add_argument("--runtime-dir", default=None, help="state of detached clusters (default: %(default)s)")
+    ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
+    ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
+    ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
+    return ap
+
+
+def describe(plan: ClusterPlan, models: dict[str, LinkModel]) -> list[str]:
+    out = []
+    for p in plan.processes:
+        out.append(f"node {p.node} ({p.kind}): " + " ".join(p.argv({e.id: f"<pty {e.id}>" for e in p.serial})))
+    for line in plan.lines:
+        ends = ", ".join(f"{e.node} ({'pty' if e.kind == 'pty' else f'UART{e.uart} socket'})" for e in line.ends)
+        out.append(f"line {line.network}: {ends}; {models.get(line.network, LinkModel()).describe()}")
+    for m in plan.udp_map:
+        out.append(f"udp {m.network}: {m.node} {m.address}:{m.port} -> {m.host}:{m.host_port}")
+    out += [f"note: {x}" for x in plan.notes]
+    return out
+
+
+# ----------------------------------------------------------------------------- foreground
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace,
+                   socket_dir: str) -> int:
+    # Nodes run in sessions of their own (the terminal's Ctrl-C does not reach them), so however
+    # the runner is asked to end, it stops them itself.
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupt)
+    cluster = Cluster(plan, models, out=sys.stdout)
+    exit_after = int(args.duration * 1000) if args.duration is not None else None
+    interrupted = False
+    try:
+        try:
+            cluster.start(exit_after)
+        except ClusterStartError as e:
+            sys.stderr.write(f"cluster: error: {e}\n")
+            return 1
+        kinds = ", ".join(f"{p.node} ({'QEMU ' + p.base_argv[2] if p.kind == 'mcu' else 'process'})"
+                          for p in plan.processes)
+        cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
+        for line in describe(plan, models):
+            if line.startswith(("line ", "udp ", "note: ")):
+                cluster.say(f"cluster: {line}")
+        err = cluster.wait_healthy(args.health_timeout)
+        if err is not None:
+            cluster.stop()
+            sys.stderr.write(f"cluster: error: {err}\n")
+            return 1
+        cluster.say(f"cluster: all {len(plan.processes)} nodes healthy")
+        deadline = None if args.duration is None else time.monotonic() + args.duration + STOP_GRACE_S
+        while cluster.running() and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        cluster.stop()
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    for name, link in cluster.wires.counters().items():
+        for d, c in link["directions"].items():  # type: ignore[attr-defined]
+            cluster.say(f"cluster: link {name} {d}: " + ", ".join(f"{k} {v}" for k, v in c.items()))
+    # A node still running at the end of --duration (an MCU image that serves for ever) was
+    # stopped as asked; one that ended on its own must have ended well.
+    bad = [n for n in cluster.nodes if n.status != 0 and not (n.stopped and args.duration is not None)]
+    for n in bad:
+        sys.stderr.write(f"cluster: node '{n.name}' ended with status {n.status}\n")
+    return 1 if bad or interrupted else 0
+
+
+# ----------------------------------------------------------------------------- detached
+
+
+def _write_json(path: str, doc: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str,
+           report: int) -> int:
+    """The detached runner's body (in its own session): up until SIGTERM, then clean up. The
+    verdict on start-up (healthy, or the error) goes to the `report` pipe, then it is closed."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    os.makedirs(os.path.join(cdir, "logs"), exist_ok=True)
+    cluster = Cluster(plan, models, log_dir=os.path.join(cdir, "logs"))
+    status_path = os.path.join(cdir, "status.json")
+    err: str | None = "the runner failed while starting the cluster (see runner.log)"
+    try:
+        try:
+            cluster.start()
+        except ClusterStartError as e:
+            err = str(e)
+            raise
+        _write_json(os.path.join(cdir, "state.json"), {
+            "deployment": plan.deployment, "runner_pid": os.getpid(),
+            "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,
+                               "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
+            "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
+            "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes)})
+        err = cluster.wait_healthy(args.health_timeout)
+        if err is None:
+            _write_json(status_path, dict(cluster.status(), up="healthy"))
+        os.write(report, (json.dumps({"error": err}) + "\n").encode())
+        os.close(report)
+        report = -1
+        while err is None and not stop.wait(STATUS_PERIOD_S):
+            _write_json(status_path, dict(cluster.status(), up="healthy"))
+        return 1 if err else 0
+    finally:
+        if report >= 0:
+            with contextlib.suppress(OSError):
+                os.write(report, (json.dumps({"error": err}) + "\n").encode())
+            os.close(report)
+        cluster.stop()
+        shutil.rmtree(cdir, ignore_errors=True)
+
+
+def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    verdict_r, verdict_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the runner: detach from the terminal and the caller's session
+        code = 1
+        try:
+            os.close(verdict_r)
+            os.setsid()
+            fd = os.open(os.path.join(cdir, "runner.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+            os.close(null)
+            code = _serve(plan, models, args, cdir, verdict_w)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(verdict_w)
+    with os.fdopen(verdict_r, encoding="utf-8") as verdict:
+        line = verdict.readline()  # the runner answers once every node is healthy, or fails
+    try:
+        err = json.loads(line)["error"] if line else f"the runner ended before the cluster was up (see {cdir})"
+    except (json.JSONDecodeError, KeyError):
+        err = f"the runner said {line!r}"
+    if err is not None:
+        os.waitpid(pid, 0)  # it has cleaned up by the time it ends
+        sys.stderr.write(f"cluster: error: {err}\n")
+        return 1
+    print(f"cluster: all {len(plan.processes)} nodes healthy; '{plan.deployment}' is up "
+          f"(runner pid {pid}, state in {cdir})")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    """Running: a zombie (ended, not yet reaped by whoever adopted it) is not."""
+    if pid <= 0:  # kill(0 or -N) would signal process groups
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(") ", 1)[1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # no /proc: ask the kernel
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _session(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return -1
+
+
+def _clusters(root: str, name: str | None) -> Iterator[tuple[str, str]]:
+    if not os.path.isdir(root):
+        return
+    for d in sorted(os.listdir(root)):
+        if name is None or d == name:
+            yield d, os.path.join(root, d)
+
+
+def _read(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def status_report(root: str, name: str | None = None) -> tuple[list[str], list[Any]]:
+    """Lines for people and the status documents of the clusters under `root`."""
+    lines: list[str] = []
+    docs = []
+    for dep, cdir in _clusters(root, name):
+        state = _read(os.path.join(cdir, "state.json")) or {}
+        doc = _read(os.path.join(cdir, "status.json")) or {}
+        runner = state.get("runner_pid")
+        alive = runner is not None and _alive(int(runner))
+        age = time.time() - doc["time"] if "time" in doc else None
+        lines.append(f"cluster {dep}: runner {runner} {'running' if alive else 'GONE'}"
+                     + (f", status {age:.1f} s old" if age is not None else ", no status yet"))
+        for n, s in sorted(doc.get("nodes", {}).items()):
+            restarts = "?" if s.get("restarts") is None else s["restarts"]
+            lines.append(f"  node {n:<12} {s['kind']:<6} pid {s['pid']}  {s['state']:<10} restarts {restarts}")
+        for net, link in sorted(doc.get("links", {}).items()):
+            lines.append(f"  link {net}: {link['model']}")
+            for d, c in sorted(link["directions"].items()):
+                lines.append(f"    {d}: frames {c['frames_in']} in / {c['frames_out']} out, bytes {c['bytes_in']} in / "
+                             f"{c['bytes_out']} out, errors: dropped {c['dropped']} duplicated {c['duplicated']} "
+                             f"reordered {c['reordered']} corrupted {c['corrupted']} overruns {c['overruns']}")
+        docs.append({"deployment": dep, "runner_alive": alive, "state": state, "status": doc})
+    if not lines:
+        lines.append("no cluster is up" + (f" for '{name}'" if name else ""))
+    return lines, docs
+
+
+def down(root: str, name: str | None = None) -> list[str]:
+    """Stops the clusters under `root` (or the one named): the runner first, which stops its
+    nodes and removes its directory; whatever survives it is killed and removed here."""
+    said = []
+    for dep, cdir in _clusters(root, name):
+        state = _read(os.path.join(cdir, "state.json")) or {}
+        runner = state.get("runner_pid")
+        if runner is not None and _alive(int(runner)) and _session(int(runner)) == int(runner):
+            os.kill(int(runner), signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_S * 2
+            while _alive(int(runner)) and time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(int(runner), os.WNOHANG)
+                time.sleep(0.05)
+            if _alive(int(runner)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(runner), signal.SIGKILL)
+        for n in state.get("nodes", {}).values():
+            # Only a process that still leads the session the runner gave it is that node (a pid
+            # may have been reused since): it is left over if the runner could not stop it.
+            pid = int(n.get("pid") or 0)
+            if _alive(pid) and _session(pid) == pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+        for s in state.get("sockets", []):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(s)
+        shutil.rmtree(cdir, ignore_errors=True)
+        said.append(f"cluster {dep}: down")
+    with contextlib.suppress(OSError):
+        os.rmdir(root)  # only if no other cluster is left in it
+    return said
+
+
+# ----------------------------------------------------------------------------- entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        images = node_images(args.hosted, args.mcu)
+        root = args.runtime_dir or runtime_root()
+        if args.detach:
+            deployment = images[0].doc.deployment if images else "cluster"
+            cdir = os.path.join(root, deployment)
+            state = _read(os.path.join(cdir, "state.json"))
+            if state and _alive(int(state.get("runner_pid", 0)) or 0):
+                raise ClusterPlanError(f"'{deployment}' is already up (runner pid {state['runner_pid']}); "
+                                       "`ambience cluster down` first")
+            shutil.rmtree(cdir, ignore_errors=True)
+            os.makedirs(cdir, mode=0o700)
+            socket_dir = cdir
+        else:
+            socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
+        try:
+            plan = cluster_plan(images, socket_dir)
+            models = link_models(args.link, {line.network for line in plan.lines})
+        except BaseException:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+            raise
+    except (ClusterPlanError, LinkSpecError, OSError) as e:
+        sys.stderr.write(f"cluster: error: {e}\n")
+        return 1
+    if args.print_plan:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        print("\n".join(describe(plan, models)))
+        return 0
+    if args.detach:
+        return run_detached(plan, models, args, socket_dir)
+    return run_foreground(plan, models, args, socket_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
