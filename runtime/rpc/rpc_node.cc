@@ -112,15 +112,17 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   pending.reply = &reply;
   pending.network = n;
   pending.peer = peer.value();
-  // Idempotency is a property of the procedure the plan does not pass yet: every call is sent
-  // once (at most once is the safe default; a lost request ends in timeout).
+  // Only @idempotent procedures are re-sent (the plan's mask): any other is sent once, so it runs
+  // at most once whatever the link does; a lost request ends in timeout.
+  const bool idempotent = header.procedure < 64 && ((route.idempotent >> header.procedure) & 1u) != 0;
   const std::uint64_t now = arch::now_us();
-  Result<net::CallTable::Started> started = memory_.calls->start(destination, false, policy(*n), now, &pending);
+  Result<net::CallTable::Started> started = memory_.calls->start(destination, idempotent, policy(*n), now, &pending);
   if (!started.ok()) co_return started.status();
   ++counters_.calls;
   const int slot = started.value().slot;
   net::Envelope e;
   e.kind = net::EnvelopeKind::request;
+  e.flags = idempotent ? net::kFlagIdempotent : std::uint16_t{0};
   e.call_id = started.value().call_id;
   e.sender_incarnation = incarnation_;
   e.source_node = tables_.this_node;

@@ -35,6 +35,10 @@ class MemoryLink final : public rpc::Link {
   Task<Status> send(rpc::Peer, const net::LinkHeader& h, std::span<const std::byte> payload) override {
     ++counters_.frames_sent;
     if (drop_all) co_return Status::ok;
+    if (drop_next > 0) {
+      --drop_next;
+      co_return Status::ok;
+    }
     for (int copies = duplicate_all ? 2 : 1; copies > 0; --copies) peer_->enqueue(h, payload);
     co_return Status::ok;
   }
@@ -53,6 +57,7 @@ class MemoryLink final : public rpc::Link {
   const rpc::LinkCounters& counters() const override { return counters_; }
   bool drop_all = false;
   bool duplicate_all = false;
+  int drop_next = 0;  // frames to lose before delivering again
 
  private:
   struct Item {
@@ -139,13 +144,16 @@ struct Direct {
     client.node().add_network("wire", "udp", c, client_in);
     server.node().add_network("wire", "udp", s, server_in);
   }
-  node::Route route(std::uint16_t caller) const { return {"wire", "udp", "s", 1, "server", 5, caller}; }
+  node::Route route(std::uint16_t caller, std::uint64_t idempotent = 0) const {
+    return {"wire", "udp", "s", 1, "server", 5, caller, idempotent};
+  }
 };
 
 // One pair of nodes for every direct test (state carries over, as between calls of a real node).
 Direct& direct() {
   static Direct d;
   d.c.drop_all = d.c.duplicate_all = false;
+  d.c.drop_next = 0;
   return d;
 }
 
@@ -280,6 +288,34 @@ AMBIENCE_TEST(a_relay_forwards_across_two_networks_both_ways) {
   CHECK(r.echoed.ok() && r.echoed.value() == big);
   CHECK_EQ(relay.node().counters().forwarded, 4u);  // two requests there, two replies back
   CHECK_EQ(relay.node().counters().requests, 0u);   // the relay ran nothing itself
+}
+
+// A lost request: an @idempotent procedure (its bit in the route's mask) is re-sent after the
+// back-off and succeeds; any other is sent once and ends in timeout, never executed.
+AMBIENCE_TEST(only_idempotent_procedures_are_resent_after_a_loss) {
+  Direct& d = direct();
+  constexpr std::uint64_t kAddIsIdempotent = 1u << 0;  // Calc.add is procedure 0
+  NodeTransport t{&d.client.node(), d.route(7, kAddIsIdempotent)};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  struct R {
+    Result<std::uint32_t> sum = Status::internal, bumped = Status::internal;
+    bool done = false;
+  } r;
+  const std::uint32_t before = g_calc.bumps;
+  auto t1 = [](CalcClient* c, R* r, MemoryLink* link) -> Task<void> {
+    link->drop_next = 1;
+    r->sum = co_await c->call_add(2, 3);
+    link->drop_next = 1;
+    r->bumped = co_await c->call_bump();
+    r->done = true;
+  };
+  (void)ambience::spawn(t1(&calc, &r, &d.c));
+  run_until([&] { return r.done; });
+  CHECK(r.sum.ok() && r.sum.value() == 5u);
+  CHECK(r.bumped.status() == Status::timeout);
+  CHECK_EQ(g_calc.bumps, before);  // the lost bump never ran
+  CHECK(d.client.node().call_table().counters().resends >= 1u);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ def test_direct_dependency_passes_the_implementation():
 
 def test_rpc_dependency_gets_serializing_client_over_route():
     cc = main_cc(docs_of(camera_trap_manifest())["camera"])
-    assert 'constexpr rt::Route d_detection__next_route{"lan", "udp", "10.0.0.1", 4800, "edge", 1, 2};' in cc
+    assert 'constexpr rt::Route d_detection__next_route{"lan", "udp", "10.0.0.1", 4800, "edge", 1, 2, 0x0ull};' in cc
     # the numbers the envelopes carry: nodes by name, and who may call this node's objects
     assert '    {1, "camera"},' in cc and '    {3, "edge"},' in cc and '"cloud"}' not in cc
     assert 'constexpr ::ambience::rpc::CallerName kRpcCallers[] = {' in cc

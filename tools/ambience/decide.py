@@ -31,6 +31,7 @@ from ambience.plan_model import (
     ProcedureRef,
     _hops,
     _procedures,
+    idempotent_mask,
     _with_port,
 )
 
@@ -191,7 +192,8 @@ def plan_endpoints(ctx: PlanContext) -> None:
 
     ctx.edges = [e if not e.route else replace(
                      e, route=tuple(_with_port(h, endpoint_port) for h in e.route),
-                     object_id=ctx.node_plans[e.target_node].object_ids[e.target] if e.target_kind == "instance" else 0)
+                     object_id=ctx.node_plans[e.target_node].object_ids[e.target] if e.target_kind == "instance" else 0,
+                     idempotent=idempotent_mask(ctx.reg, e.interface))
                  for e in ctx.edges]
     export_plans: dict[str, list[ExportPlan]] = {}
     for gateway, routes in ctx.export_routes.items():

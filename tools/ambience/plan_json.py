@@ -57,6 +57,7 @@ class PlannedDependency:
     route: tuple[Hop, ...] = ()  # rpc only
     cost: int = 0  # rpc only
     object_id: int = 0  # rpc only: the target's object id on its node (0 for an import)
+    idempotent: int = 0  # rpc only: mask of @idempotent procedure ids (safe to retry)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class NodeDocument:
 
 def _dependency(e: Edge, connector: str) -> PlannedDependency:
     return PlannedDependency(e.dependency, e.interface, e.target, e.target_kind, e.path, connector, e.target_node,
-                             e.target_group, e.route, e.cost, e.object_id)
+                             e.target_group, e.route, e.cost, e.object_id, e.idempotent)
 
 
 def node_document(plan: Plan, np: NodePlan) -> NodeDocument:
@@ -144,6 +145,7 @@ def dependency_json(d: PlannedDependency) -> JsonObject:
         out["route"] = [hop_json(h) for h in d.route]
         out["cost"] = d.cost
         out["object_id"] = d.object_id
+        out["idempotent"] = f"0x{d.idempotent:x}"
     return out
 
 
@@ -232,7 +234,8 @@ def _hop(d: JsonObject) -> Hop:
 def _planned_dependency(d: JsonObject) -> PlannedDependency:
     return PlannedDependency(d["dependency"], d["interface"], d["target"], d["target_kind"], d["path"],
                              d["connector"], d.get("target_node", ""), d.get("target_group", ""),
-                             tuple(_hop(h) for h in d.get("route", [])), d.get("cost", 0), d.get("object_id", 0))
+                             tuple(_hop(h) for h in d.get("route", [])), d.get("cost", 0), d.get("object_id", 0),
+                             int(d.get("idempotent", "0x0"), 16))
 
 
 def _planned_instance(d: JsonObject) -> PlannedInstance:

@@ -62,6 +62,7 @@ class Edge:
     route: tuple[Hop, ...] = ()
     cost: int = 0
     object_id: int = 0
+    idempotent: int = 0  # rpc: mask of the interface's @idempotent procedure ids (the RPC layer may retry them)
 
 
 @dataclass
@@ -221,6 +222,17 @@ def _address_ok(kind: str, address: str) -> bool:
         except ValueError:
             return bool(_HOST.match(address))
     return True
+
+
+def idempotent_mask(reg: InterfaceRegistry, iface: str) -> int:
+    """Bit i set: procedure id i of `iface` (inherited ones included) is @idempotent."""
+    mask = 0
+    for name in [iface] + sorted(reg.ancestors(iface) - {iface}):
+        i = reg.get(name)
+        for p in i.procedures if i is not None else ():
+            if "idempotent" in p.attributes and p.id < 64:
+                mask |= 1 << p.id
+    return mask
 
 
 def _procedures(reg: InterfaceRegistry, iface: str) -> tuple[ProcedureRef, ...]:

@@ -56,7 +56,7 @@ class PlacementTest(unittest.TestCase):
             kinds = {"direct": [], "ipc": ["ConsoleZeroCopyClient<rt::GroupSharing<::hello::Console>>",
                              "&rt::relay_sharing"],
                      "rpc": ["ConsoleRpcClient<rt::RingTransport>",
-                             'constexpr rt::Route d_greeter__out_route{"uart", "serial", "1", 1, "host", 1, 1};',
+                             'constexpr rt::Route d_greeter__out_route{"uart", "serial", "1", 1, "host", 1, 1, 0x0ull};',
                              "rt::KernelRingServer d_greeter__out_relay{&rt::relay_over_route, &d_greeter__out_relay_transport};",
                              "supervisor.bind_kernel_instance(0, d_greeter__out_relay.binding());"]}[path]
             for kind in kinds:

@@ -27,7 +27,7 @@ class RelayTest(unittest.TestCase):
         self.assertEqual([(h["from"], h["network"], h["to"]) for h in dep["route"]],
                          [("sensor", "radio", "gateway"), ("gateway", "lan", "host")])
         self.assertEqual(dep["cost"], 11)
-        self.assertIn('constexpr rt::Route d_greeter__out_route{"radio", "serial", "1", 1, "host", 1, 1};',
+        self.assertIn('constexpr rt::Route d_greeter__out_route{"radio", "serial", "1", 1, "host", 1, 1, 0x0ull};',
                       main_cc("sensor"))
 
     def test_gateway_relays_both_ways(self):
@@ -53,7 +53,7 @@ class RelayTest(unittest.TestCase):
         self.assertEqual((dep["path"], dep["target_kind"]), ("rpc", "import"))
         self.assertEqual(dep["route"], [{"address": "10.0.0.99", "from": "host", "network": "lan", "port": 6000,
                                          "to": "import:remote_console"}])
-        self.assertIn('constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0, 2};',
+        self.assertIn('constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0, 2, 0x0ull};',
                       main_cc("host"))
 
     def test_images_exist(self):

@@ -35,7 +35,7 @@ namespace mcu = ::ambience::mcu;
 // Ring instance ids (the kernel routes by these): relay greeter.out = 0.
 
 // ---- group 'greeter' (unprivileged, MPU region 0x2003c000, 8192 bytes, 7424 needed)
-constexpr rt::Route d_greeter__out_route{"uart", "serial", "1", 1, "host", 1, 1};
+constexpr rt::Route d_greeter__out_route{"uart", "serial", "1", 1, "host", 1, 1, 0x0ull};
 rt::RouteTransport d_greeter__out_relay_transport{d_greeter__out_route};
 rt::KernelRingServer d_greeter__out_relay{&rt::relay_over_route, &d_greeter__out_relay_transport};
 __attribute__((section(".ambience.group.greeter"))) rt::Slot<rt::RingTransport> d_greeter__out_transport;

@@ -28,7 +28,7 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 // ---- group 'kernel' (supervisor process)
 
 // ---- group 'greeter' (process of group 'greeter')
-constexpr rt::Route d_greeter__out_route{"lan_a", "udp", "10.1.0.2", 4800, "back", 1, 1};
+constexpr rt::Route d_greeter__out_route{"lan_a", "udp", "10.1.0.2", 4800, "back", 1, 1, 0x0ull};
 rt::Slot<rt::ChannelTransport> d_greeter__out_transport;
 rt::Slot<rt::RpcBuffer> d_greeter__out_request;
 rt::Slot<rt::RpcBuffer> d_greeter__out_reply;

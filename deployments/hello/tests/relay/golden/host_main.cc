@@ -34,7 +34,7 @@ rt::LidlEntry t_console_entries[] = {{::hello::Console::schema_hash, nullptr, &r
 rt::LidlTarget t_console{t_console_entries};
 
 // ---- group 'greeter2' (process of group 'greeter2')
-constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0, 2};
+constexpr rt::Route d_greeter2__out_route{"lan", "udp", "10.0.0.99", 6000, "", 0, 2, 0x0ull};
 rt::Slot<rt::ChannelTransport> d_greeter2__out_transport;
 rt::Slot<rt::RpcBuffer> d_greeter2__out_request;
 rt::Slot<rt::RpcBuffer> d_greeter2__out_reply;
