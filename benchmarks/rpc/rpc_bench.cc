@@ -49,9 +49,9 @@ namespace rpc = ambience::rpc;
 
 constexpr std::size_t kInFlight = 64;
 
-// Run sizes. Default ~40 s on an idle 2-core machine; --quick ~8 s; --smoke a few hundred calls.
+// Run sizes: default ~20 s on the shared 2-core machine, --quick ~3 s, --smoke well under 1 s.
 struct Sizes {
-  int blocks = 10;
+  int blocks = 20;
   int rtt_rounds = 2000;     // per block and kind
   int rate_calls = 20000;    // per block and kind, 64 in flight
   int warmup = 500;
@@ -142,6 +142,27 @@ std::uint16_t read_port(int fd) {
   std::exit(0);
 }
 
+// The link alone, without the RPC layer: a UdpLink whose sink sends every frame back (the
+// same loop, FdWatcher wake-ups and datagram sizes as a node, no envelope, call table or serving).
+Task<void> send_copy(hosted::UdpLink& link, rpc::Peer to, net::LinkHeader h, std::vector<std::byte> payload) {
+  (void)co_await link.send(to, h, payload);
+}
+struct LinkEcho final : rpc::FrameSink {
+  hosted::UdpLink* link = nullptr;
+  void on_frame(rpc::Peer from, const net::LinkFrame& f) override {
+    (void)ambience::spawn(send_copy(*link, from, f.header, std::vector<std::byte>(f.payload.begin(), f.payload.end())));
+  }
+};
+[[noreturn]] void link_echo_child(int port_pipe) {
+  auto link = open_link();
+  LinkEcho echo;
+  echo.link = link.get();
+  link->attach(&echo);
+  write_port(port_pipe, link->local_port());
+  Scheduler::current().run_until([] { return false; });
+  std::exit(0);
+}
+
 // The baseline's other end: blocking recvfrom, sendto back, nothing else.
 [[noreturn]] void raw_echo_child(int port_pipe) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -225,6 +246,35 @@ class RawClient {
   sockaddr_in to_{};
   std::vector<char> buffer_;
 };
+
+// ------------------------------------------------------------------ the link alone
+
+struct FrameCounter final : rpc::FrameSink {
+  std::size_t frames = 0;
+  void on_frame(rpc::Peer, const net::LinkFrame&) override { ++frames; }
+};
+
+std::vector<double> link_round_trips_us(hosted::UdpLink& link, rpc::Peer to, std::size_t datagram, int rounds) {
+  FrameCounter counter;
+  link.attach(&counter);
+  const std::size_t size = datagram - net::kLinkOverhead;
+  const std::vector<std::byte> payload(size, std::byte{'l'});
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(rounds));
+  for (int i = 0; i < rounds; ++i) {
+    net::LinkHeader h;
+    h.sequence = static_cast<std::uint16_t>(i);
+    h.message_id = static_cast<std::uint16_t>(i);
+    h.message_length = static_cast<std::uint32_t>(size);
+    const std::size_t before = counter.frames;
+    const std::uint64_t t0 = now_ns();
+    (void)ambience::spawn(send_copy(link, to, h, payload));
+    Scheduler::current().run_until([&] { return counter.frames > before; });
+    out.push_back(static_cast<double>(now_ns() - t0) * 1e-3);
+  }
+  link.attach(nullptr);
+  return out;
+}
 
 // ------------------------------------------------------------------ the client node
 
@@ -328,7 +378,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   // Children first: this process has no thread and no watcher yet (fork copies only the caller).
-  std::uint16_t server_port = 0, forwarder_port = 0, raw_port = 0;
+  std::uint16_t server_port = 0, forwarder_port = 0, raw_port = 0, link_echo_port = 0;
   int client_port_pipe[2];
   if (::pipe(client_port_pipe) != 0) return 1;
   const pid_t server = start_child([](int p) { server_child(p); }, server_port);
@@ -339,6 +389,7 @@ int main(int argc, char** argv) {
       },
       forwarder_port);
   const pid_t raw = start_child([](int p) { raw_echo_child(p); }, raw_port);
+  const pid_t link_echo = start_child([](int p) { link_echo_child(p); }, link_echo_port);
   ::close(client_port_pipe[0]);
 
   auto client_node =
@@ -364,12 +415,18 @@ int main(int argc, char** argv) {
   const std::size_t datagram = static_cast<std::size_t>(link->counters().bytes_sent / link->counters().frames_sent);
   RawClient raw_client(raw_port, datagram);
   raw_client.round_trips_us(sizes.warmup);
+  auto probe_link = open_link();
+  Result<rpc::Peer> link_echo_peer = probe_link->resolve("127.0.0.1", link_echo_port);
+  if (!link_echo_peer.ok()) return 1;
+  link_round_trips_us(*probe_link, link_echo_peer.value(), datagram, sizes.warmup);
 
   std::printf(
       "method: client, server, forwarder and plain echo are 4 processes on 127.0.0.1 (fork, each its own loop);\n"
       "  rpc = generated AdderRpcClient::call_add -> RpcNode::call(route) -> UdpLink -> server RpcNode ->\n"
       "        node::serve(ServedObject, grant check) -> dispatch -> reply; one %zu-byte datagram each way\n"
       "  raw = blocking sendto/recv of %zu bytes to a plain C echo process (baseline)\n"
+      "  link = a UdpLink frame of the same size echoed by a UdpLink in another process (loop + FdWatcher\n"
+      "         wake-ups on both sides, no RPC layer): where the RPC round trip's time goes\n"
       "  forwarded = client -> forwarder node (two UdpLinks, next hops) -> server, 2 datagrams each way\n"
       "  %d interleaved blocks: RTT %d rounds per kind and block; rate %d calls per kind and block, %zu in flight\n"
       "  (%zu coroutine callers vs %zu outstanding datagrams); after %d warm-up rounds. Medians over all rounds\n"
@@ -377,12 +434,14 @@ int main(int argc, char** argv) {
       datagram, datagram, sizes.blocks, sizes.rtt_rounds, sizes.rate_calls, kInFlight, kInFlight, kInFlight,
       sizes.warmup);
 
-  std::vector<double> raw_us, rpc_us, fwd_us, raw_rate, rpc_rate_per_s;
+  std::vector<double> link_us, raw_us, rpc_us, fwd_us, raw_rate, rpc_rate_per_s;
   const std::uint64_t t_start = now_ns();
   for (int block = 0; block < sizes.blocks; ++block) {
     const std::vector<double> r = raw_client.round_trips_us(sizes.rtt_rounds);
     const std::vector<double> d = rpc_round_trips_us(direct_caller, sizes.rtt_rounds, tally);
     const std::vector<double> f = rpc_round_trips_us(forwarded_caller, sizes.rtt_rounds, tally);
+    const std::vector<double> l = link_round_trips_us(*probe_link, link_echo_peer.value(), datagram, sizes.rtt_rounds);
+    link_us.insert(link_us.end(), l.begin(), l.end());
     raw_us.insert(raw_us.end(), r.begin(), r.end());
     rpc_us.insert(rpc_us.end(), d.begin(), d.end());
     fwd_us.insert(fwd_us.end(), f.begin(), f.end());
@@ -391,10 +450,12 @@ int main(int argc, char** argv) {
   }
   const double seconds = static_cast<double>(now_ns() - t_start) * 1e-9;
 
+  const Summary link_s = summarize(link_us);
   const Summary raw_s = summarize(raw_us), rpc_s = summarize(rpc_us), fwd_s = summarize(fwd_us);
   const double raw_r = median(raw_rate), rpc_r = median(rpc_rate_per_s);
   std::printf("\n%-34s %12s %12s\n", "round trip (us)", "median", "p99");
   std::printf("%-34s %12.1f %12.1f\n", "raw UDP echo (baseline)", raw_s.median, raw_s.p99);
+  std::printf("%-34s %12.1f %12.1f\n", "UdpLink echo, no RPC layer", link_s.median, link_s.p99);
   std::printf("%-34s %12.1f %12.1f\n", "rpc direct", rpc_s.median, rpc_s.p99);
   std::printf("%-34s %12.1f %12.1f\n", "rpc via forwarder", fwd_s.median, fwd_s.p99);
   std::printf("\n%-34s %12s\n", "rate, 64 in flight (per s)", "median");
@@ -411,13 +472,14 @@ int main(int argc, char** argv) {
 
   result("rpc_rtt_median_us", rpc_s.median, "us", raw_s.median, rpc_s.median / raw_s.median);
   result("rpc_rtt_p99_us", rpc_s.p99, "us", raw_s.p99, rpc_s.p99 / raw_s.p99);
+  result("rpc_link_only_rtt_median_us", link_s.median, "us", raw_s.median, link_s.median / raw_s.median);
   result("rpc_calls_per_s_64_in_flight", rpc_r, "calls/s", raw_r, rpc_r / raw_r);
   result("rpc_forwarded_rtt_median_us", fwd_s.median, "us", rpc_s.median, fwd_s.median / rpc_s.median);
   result("rpc_forwarded_rtt_p99_us", fwd_s.p99, "us", rpc_s.p99, fwd_s.p99 / rpc_s.p99);
   result("rpc_forwarder_us_per_hop", fwd_s.median - rpc_s.median, "us", raw_s.median,
          (fwd_s.median - rpc_s.median) / raw_s.median);
 
-  for (pid_t pid : {server, forwarder, raw}) ::kill(pid, SIGKILL);
-  for (pid_t pid : {server, forwarder, raw}) ::waitpid(pid, nullptr, 0);
+  for (pid_t pid : {server, forwarder, raw, link_echo}) ::kill(pid, SIGKILL);
+  for (pid_t pid : {server, forwarder, raw, link_echo}) ::waitpid(pid, nullptr, 0);
   return tally.failed == 0 ? 0 : 1;
 }

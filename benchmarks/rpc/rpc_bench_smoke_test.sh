@@ -4,7 +4,7 @@
 set -euo pipefail
 out="$("$1" --smoke)"
 echo "$out"
-for id in rpc_rtt_median_us rpc_rtt_p99_us rpc_calls_per_s_64_in_flight rpc_forwarded_rtt_median_us \
+for id in rpc_rtt_median_us rpc_rtt_p99_us rpc_link_only_rtt_median_us rpc_calls_per_s_64_in_flight rpc_forwarded_rtt_median_us \
   rpc_forwarder_us_per_hop; do
   if ! grep -Eq "^RESULT ${id} value=[-0-9.e+]+ unit=[^ ]+ baseline=[-0-9.e+]+ ratio=[-0-9.e+]+$" <<<"$out"; then
     echo "missing or malformed: RESULT ${id}" >&2
