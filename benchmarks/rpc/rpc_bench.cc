@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -356,6 +357,13 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Voluntary context switches of this process (every thread): how often it slept waiting.
+long voluntary_switches() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_nvcsw;
+}
+
 void result(const char* id, double value, const char* unit, double baseline, double ratio) {
   std::printf("RESULT %s value=%.4g unit=%s", id, value, unit);
   std::printf(" baseline=%.4g ratio=%.4g\n", baseline, ratio);
@@ -435,12 +443,20 @@ int main(int argc, char** argv) {
       sizes.warmup);
 
   std::vector<double> link_us, raw_us, rpc_us, fwd_us, raw_rate, rpc_rate_per_s;
+  long raw_sleeps = 0, rpc_sleeps = 0, link_sleeps = 0;
   const std::uint64_t t_start = now_ns();
   for (int block = 0; block < sizes.blocks; ++block) {
+    long s0 = voluntary_switches();
     const std::vector<double> r = raw_client.round_trips_us(sizes.rtt_rounds);
+    long s1 = voluntary_switches();
     const std::vector<double> d = rpc_round_trips_us(direct_caller, sizes.rtt_rounds, tally);
+    long s2 = voluntary_switches();
+    raw_sleeps += s1 - s0;
+    rpc_sleeps += s2 - s1;
     const std::vector<double> f = rpc_round_trips_us(forwarded_caller, sizes.rtt_rounds, tally);
+    s0 = voluntary_switches();
     const std::vector<double> l = link_round_trips_us(*probe_link, link_echo_peer.value(), datagram, sizes.rtt_rounds);
+    link_sleeps += voluntary_switches() - s0;
     link_us.insert(link_us.end(), l.begin(), l.end());
     raw_us.insert(raw_us.end(), r.begin(), r.end());
     rpc_us.insert(rpc_us.end(), d.begin(), d.end());
@@ -458,6 +474,10 @@ int main(int argc, char** argv) {
   std::printf("%-34s %12.1f %12.1f\n", "UdpLink echo, no RPC layer", link_s.median, link_s.p99);
   std::printf("%-34s %12.1f %12.1f\n", "rpc direct", rpc_s.median, rpc_s.p99);
   std::printf("%-34s %12.1f %12.1f\n", "rpc via forwarder", fwd_s.median, fwd_s.p99);
+  const double rounds = static_cast<double>(sizes.blocks) * sizes.rtt_rounds;
+  std::printf("voluntary context switches of this process per round trip: raw %.2f, link %.2f, rpc %.2f\n",
+              static_cast<double>(raw_sleeps) / rounds, static_cast<double>(link_sleeps) / rounds,
+              static_cast<double>(rpc_sleeps) / rounds);
   std::printf("\n%-34s %12s\n", "rate, 64 in flight (per s)", "median");
   std::printf("%-34s %12.0f\n", "raw UDP echo (baseline)", raw_r);
   std::printf("%-34s %12.0f\n", "rpc direct", rpc_r);
