@@ -90,7 +90,16 @@ class Direct(Connector):
         return f"i_{d.target}.get()"
 
 
-class Route(RpcClientConnector):
+class NetworkClient(RpcClientConnector):
+    """A client whose calls leave the node: the RPC layer re-sends @idempotent calls within the
+    call's deadline, so the generated client does not retry on top (a call ends at its timeout)."""
+
+    def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
+        return super().construct(ctx, inst, d) + [
+            f"  {tag(inst, d)}_client.get().set_retries(0);  // the RPC layer re-sends within the deadline"]
+
+
+class Route(NetworkClient):
     """Another node or an import: serialized over the route's first hop."""
 
     transport = "rt::RouteTransport"
@@ -170,7 +179,7 @@ class Ring(RingMessages):
         return f"runtime, {ctx.runtime.ring_ids[d.target]}"
 
 
-class RingRelay(RingMessages):
+class RingRelay(RingMessages, NetworkClient):
     """Isolated MCU, user group -> another node: its ring to a kernel relay over the route."""
 
     def extra_declarations(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
@@ -180,7 +189,7 @@ class RingRelay(RingMessages):
                 f"rt::KernelRingServer {t}_relay{{&rt::relay_over_route, &{t}_relay_transport}};"]
 
     def construct(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> list[str]:
-        lines = RpcClientConnector.construct(self, ctx, inst, d)
+        lines = NetworkClient.construct(self, ctx, inst, d)
         lines[0] += f"  // -> the kernel's relay to {d.target_node or 'the network'}"
         return lines
 
@@ -246,7 +255,7 @@ class ShareAcross(ShareUp):
         return f"group '{ctx.group_of[target]}'"
 
 
-class RouteRelayConnector(RpcClientConnector):
+class RouteRelayConnector(NetworkClient):
     """Hosted, group process -> another node: serialized over its channel to the supervisor's
     RouteRelay, which sends it along the route through the node's RPC layer."""
 

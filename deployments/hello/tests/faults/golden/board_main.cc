@@ -50,6 +50,7 @@ void construct_group_prober([[maybe_unused]] mcu::GroupRuntime& runtime) {
   d_prober__counter_request.emplace();
   d_prober__counter_reply.emplace();
   d_prober__counter_client.emplace(d_prober__counter_transport.get(), d_prober__counter_request.get(), d_prober__counter_reply.get());
+  d_prober__counter_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_prober.emplace(d_prober__counter_client.get());
 }
 

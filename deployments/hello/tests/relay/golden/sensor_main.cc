@@ -50,6 +50,7 @@ void construct_group_greeter([[maybe_unused]] mcu::GroupRuntime& runtime) {
   d_greeter__out_request.emplace();
   d_greeter__out_reply.emplace();
   d_greeter__out_client.emplace(d_greeter__out_transport.get(), d_greeter__out_request.get(), d_greeter__out_reply.get());
+  d_greeter__out_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_greeter.emplace(d_greeter__out_client.get());
 }
 
