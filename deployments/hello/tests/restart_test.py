@@ -53,7 +53,8 @@ class RestartTest(unittest.TestCase):
                 p.kill()
                 p.wait()
         text = "\n".join(lines)
-        calls = [(int(i), int(v), int(ms)) for i, v, ms in re.findall(r"\[paced\] read (\d+) -> (\d+) in (\d+) ms", text)]
+        found = re.findall(r"\[paced\] read (\d+) -> (\d+) in (\d+) ms", text)
+        calls = [(int(i), int(v), int(ms)) for i, v, ms in found]
         self.assertEqual(len(calls), 40, text)  # every call ended
         failed = [c for c in calls if c[1] == 0]
         self.assertTrue(failed, f"no call failed while `back` was dead:\n{text}")
