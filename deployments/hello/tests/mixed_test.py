@@ -1,0 +1,60 @@
+"""One call across two link kinds: the greeter on the Cortex-M4 board (QEMU) calls the console
+on `cloud`; the request leaves the board on its UART1, `edge` forwards it from the serial line to
+UDP, and the reply comes back the same way."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+PKG = "deployments/hello/tests/mixed"
+
+
+def free_udp_ports(n: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class MixedTest(unittest.TestCase):
+    def test_a_call_crosses_a_serial_line_and_udp_through_a_forwarder(self) -> None:
+        a, b = free_udp_ports(2)
+        udp_map = f"10.4.0.1:4800=127.0.0.1:{a},10.4.0.2:4800=127.0.0.1:{b}"
+        with tempfile.TemporaryDirectory() as tmp:
+            sock = os.path.join(tmp, "uart1.sock")
+            cloud = subprocess.Popen([f"{PKG}/cloud", "--udp-map", udp_map, "--exit-after-ms", "8000"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            board = subprocess.Popen(
+                ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+                 "-semihosting-config", "enable=on,target=native", "-kernel", f"{PKG}/board.elf",
+                 "-serial", "stdio", "-serial", f"unix:{sock},server=on,wait=on"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                deadline = time.monotonic() + 20
+                while not os.path.exists(sock) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                self.assertTrue(os.path.exists(sock), "QEMU did not open the board's UART1 socket")
+                edge = subprocess.run([f"{PKG}/edge", "--udp-map", udp_map, "--serial", f"uart={sock}",
+                                       "--exit-after-ms", "5000"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+                board_out, _ = board.communicate(timeout=60)
+                cloud_out, _ = cloud.communicate(timeout=60)
+            finally:
+                for p in (board, cloud):
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+        self.assertEqual(edge.returncode, 0, edge.stdout)
+        self.assertIn('[greeter] greet("world") -> "hello, world!"', board_out, board_out + edge.stdout)
+        self.assertIn("[console] hello, world!", cloud_out)
+
+
+if __name__ == "__main__":
+    unittest.main()
