@@ -31,8 +31,8 @@ from ambience.plan_model import (
     ProcedureRef,
     _hops,
     _procedures,
-    idempotent_mask,
     _with_port,
+    idempotent_mask,
 )
 
 

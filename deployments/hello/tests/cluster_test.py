@@ -53,7 +53,8 @@ class ClusterTest(unittest.TestCase):
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout)
         lines = out.stdout.splitlines()
-        self.assertIn("cluster: 2 node(s) running: board (QEMU mps2-an386), host (process)", lines)
+        # in start order: the console's node first, then the board that calls it
+        self.assertIn("cluster: 2 node(s) running: host (process), board (QEMU mps2-an386)", lines)
         self.assertIn("cluster: line uart: board (UART1 socket), host (pty); 115200 baud, latency 0 ms, seed 1", lines)
         self.assertIn("[host ] ambience: node 'host' of 'hello': 1 instance, 1 group process started", lines)
         # the call crossed the emulated serial line and came back

@@ -82,6 +82,7 @@ class ProcessPlan:
     udp_map: tuple[UdpMapping, ...] = ()  # hosted: every UDP endpoint of the cluster
     serial: tuple[LineEnd, ...] = ()  # this node's ends, in UART order on MCU boards
     nic: str = ""  # MCU: the -nic argument of its Ethernet, if it is on a UDP network
+    after: tuple[str, ...] = ()  # nodes this one calls or relays through: started and healthy first
 
     def argv(self, paths: Mapping[str, str] | None = None, exit_after_ms: int | None = None) -> list[str]:
         paths = paths or {}
@@ -218,6 +219,38 @@ def serial_lines(nodes: list[NodeImage], socket_dir: str) -> list[SerialLine]:
     return [SerialLine(net, tuple(ends)) for net, ends in sorted(members.items())]
 
 
+def needs(doc: NodeDocument) -> tuple[str, ...]:
+    """The nodes a node's calls go to or through (its RPC routes), which should be up before it
+    starts: a first call lost to a peer still starting is lost for good when it is not
+    idempotent."""
+    out = {h.dst for i in doc.instances for d in i.dependencies if d.path == "rpc" for h in d.route}
+    out |= {d.target_node for i in doc.instances for d in i.dependencies if d.path == "rpc" and d.target_node}
+    out.discard(doc.node.name)
+    return tuple(sorted(out))
+
+
+def start_order(procs: list[ProcessPlan]) -> list[ProcessPlan]:
+    """Callees before callers (a node after everything in its `after`); a cycle is started in
+    name order and its `after` within the cycle dropped, so nothing waits for a node started later."""
+    by_name = {p.node: p for p in procs}
+    done: list[ProcessPlan] = []
+    placed: set[str] = set()
+    pending = sorted(procs, key=lambda p: p.node)
+    while pending:
+        ready = [p for p in pending if all(a in placed or a not in by_name for a in p.after)]
+        if not ready:  # a cycle: start the first by name, waiting only for what already started
+            p = pending[0]
+            ready = [ProcessPlan(p.node, p.kind, p.base_argv, p.udp_map, p.serial, p.nic,
+                                 tuple(a for a in p.after if a in placed))]
+            pending = pending[1:]
+        else:
+            pending = [p for p in pending if p not in ready]
+        for p in ready:
+            done.append(p)
+            placed.add(p.node)
+    return done
+
+
 def cluster_plan(nodes: list[NodeImage], socket_dir: str) -> ClusterPlan:
     if not nodes:
         raise ClusterPlanError("the deployment has no node images")
@@ -243,9 +276,9 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str) -> ClusterPlan:
         if n.kind == "mcu" and len(set(uarts)) != len(uarts):
             raise ClusterPlanError(f"node '{n.name}': two serial networks on one UART ({uarts})")
         if n.kind == "hosted":
-            procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(maps), mine))
+            procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(maps), mine, "", needs(n.doc)))
         else:
             nic, more = _nic(n, maps, hosts)
             notes += more
-            procs.append(ProcessPlan(n.name, "mcu", qemu_base_argv(n.machine, n.image), (), mine, nic))
-    return ClusterPlan(deployments[0], tuple(procs), tuple(lines), tuple(maps), tuple(notes))
+            procs.append(ProcessPlan(n.name, "mcu", qemu_base_argv(n.machine, n.image), (), mine, nic, needs(n.doc)))
+    return ClusterPlan(deployments[0], tuple(start_order(procs)), tuple(lines), tuple(maps), tuple(notes))

@@ -109,3 +109,17 @@ def test_rejects_inconsistent_inputs():
         cluster_plan([replace(imgs[0], name="other")] + imgs[1:], "/r")
     with pytest.raises(ClusterPlanError, match="no QEMU machine"):
         cluster_plan([replace(i, machine="") for i in imgs], "/r")
+
+
+def test_callees_start_before_their_callers_and_cycles_do_not_deadlock() -> None:
+    from ambience.cluster.plan import ProcessPlan, start_order
+
+    def p(name: str, *after: str) -> ProcessPlan:
+        return ProcessPlan(name, "hosted", (name,), after=after)
+
+    order = [x.node for x in start_order([p("front", "middle", "back"), p("middle", "back"), p("back")])]
+    assert order == ["back", "middle", "front"]
+    cyc = start_order([p("a", "b"), p("b", "a"), p("c", "a")])
+    assert [x.node for x in cyc] == ["a", "b", "c"]
+    assert cyc[0].after == ()  # nothing to wait for: b starts after it
+    assert cyc[1].after == ("a",)

@@ -37,6 +37,7 @@ from ambience.cluster.wires import Wires
 from ambience.plan_json import NodeDocument, load_node_plan_text
 
 HEALTH_TIMEOUT_S = 30.0
+START_WAIT_S = 30.0  # how long a node's start waits for the nodes it calls to be healthy
 STOP_GRACE_S = 5.0
 STATUS_PERIOD_S = 0.5
 LAST_LINES = 10
@@ -102,7 +103,10 @@ class Cluster:
         except OSError as e:
             raise ClusterStartError(f"cannot open the serial lines: {e}") from None
         self.wires.start()
-        for n in self.nodes:
+        for n in self.nodes:  # in the plan's start order: callees first
+            err = self._wait_for(n.plan.after, START_WAIT_S)
+            if err is not None:
+                raise ClusterStartError(err)
             argv = n.plan.argv(self.paths, exit_after_ms)
             # A session of its own: the node's whole process tree is one process group to stop.
             try:
@@ -145,6 +149,19 @@ class Cluster:
             if self.out is not None:
                 self.out.write(text + "\n")
                 self.out.flush()
+
+    def _wait_for(self, names: tuple[str, ...], timeout_s: float) -> str | None:
+        """Waits until the started nodes in `names` are healthy (or ended); None, or why not."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                waiting = [n for n in self.nodes if n.name in names and n.proc is not None and not n.healthy
+                           and n.proc.poll() is None]
+            if not waiting:
+                return None
+            if time.monotonic() > deadline:
+                return self._unhealthy(waiting[0], f"did not report healthy within {timeout_s:g} s")
+            time.sleep(0.02)
 
     def wait_healthy(self, timeout_s: float) -> str | None:
         """None once every node printed its start line; otherwise what went wrong, naming the node."""

@@ -42,7 +42,8 @@ def main_cc(doc: NodeDocument) -> str:
     regs = regions(doc)
     in_kernel = {n: ctx.group_id(ctx.group_of[n]) < 0 for n in ctx.insts}
     out = head(doc, ["<cstddef>", "<cstdint>", "<span>", "kernel/arch/cortex_m/group_runtime.hpp",
-                     "kernel/arch/cortex_m/groups.hpp", "kernel/core/console.hpp", "kernel/core/scheduler.hpp",
+                     "kernel/arch/cortex_m/groups.hpp", "kernel/core/arch.hpp", "kernel/core/console.hpp",
+                     "kernel/core/scheduler.hpp",
                      "kernel/core/task.hpp", MCU_RUNTIME_HPP, NODE_RUNTIME_HPP]
                + ([MCU_RPC_HPP] if doc.endpoints else []))
     out += region_checks(doc)
@@ -176,8 +177,21 @@ def _main(doc: NodeDocument, ctx: NodeContext, groups: list[GroupPlan], user: li
     out += ["  supervisor.start();",
             "  ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();",
             "  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;",
-            f"  ::ambience::print({c_string(msg)});",
-            "  // Until nothing can happen any more: no group has work, the kernel loop is idle.",
+            f"  ::ambience::print({c_string(msg)});"]
+    if served_remotely(doc) or doc.next_hops:
+        # Serves other nodes (or forwards for them): runs for ever, asleep until an interrupt
+        # (a byte on a line, a timer) or the kernel's next timer.
+        return out + [
+            "  // Serves other nodes: for ever, asleep (WFI) whenever nothing is ready.",
+            "  for (;;) {",
+            "    const std::uint32_t epoch = ::ambience::arch::wake_epoch();",
+            "    const bool groups_ran = supervisor.run_once();",
+            "    const bool kernel_ran = kernel.run_ready() != 0;",
+            "    if (groups_ran || kernel_ran) continue;",
+            "    ::ambience::arch::idle_wait(kernel.next_deadline_us(), epoch);",
+            "  }",
+            "}"]
+    out += ["  // Until nothing can happen any more: no group has work, the kernel loop is idle.",
             "  for (;;) {",
             "    const bool groups_ran = supervisor.run_once();",
             "    const bool kernel_ran = kernel.run_ready() != 0;",

@@ -8,6 +8,7 @@
 
 #include "kernel/arch/cortex_m/group_runtime.hpp"
 #include "kernel/arch/cortex_m/groups.hpp"
+#include "kernel/core/arch.hpp"
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
