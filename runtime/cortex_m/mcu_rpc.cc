@@ -1,7 +1,14 @@
 #include "runtime/cortex_m/mcu_rpc.hpp"
 
+#include <string_view>
+
 #include "kernel/core/arch.hpp"
 #include "kernel/core/console.hpp"
+#include "kernel/core/scheduler.hpp"
+#include "platforms/boards/board.hpp"
+#include "platforms/boards/lan9118.hpp"
+#include "runtime/cortex_m/eth_udp_link.hpp"
+#include "runtime/cortex_m/lan9118_ethernet.hpp"
 #include "runtime/cortex_m/uart_port.hpp"
 #include "runtime/rpc/serial_link.hpp"
 
@@ -49,6 +56,86 @@ bool add_serial(rpc::RpcNode& node, const node::Endpoint& e) {
   }
 }
 
+// The board's one Ethernet (the LAN9118 of both mps2 machines) and the UDP link on it. Built on
+// first use, so a node without a UDP network constructs none of it.
+struct Ethernet {
+  explicit Ethernet(const node::EthUdpConfig& config)
+      : nic(std::string_view(board::name()) == "mps2-an500" ? board::Lan9118::kMps2An500Base
+                                                            : board::Lan9118::kMps2Base,
+            board::Lan9118::kMps2Irq),
+        device(nic),
+        link(device, config, &now_ms) {}
+  static std::uint64_t now_ms() { return arch::now_us() / 1000; }
+
+  board::Lan9118 nic;
+  node::Lan9118Ethernet device;
+  node::EthUdpLink link;
+  Reassembly reassembly{10'000'000};
+};
+
+// The receive interrupt posts this to the kernel's loop, which then polls the link (the frames
+// are read and decoded on the loop, never in the handler). The kernel's scheduler is captured
+// at start: in the handler Scheduler::current() would be the interrupted group's.
+struct EthernetPoll : Runnable {
+  Scheduler* kernel = nullptr;
+  node::EthUdpLink* link = nullptr;
+};
+EthernetPoll g_ethernet_poll;
+
+void on_ethernet_receive() {
+  if (g_ethernet_poll.kernel != nullptr) g_ethernet_poll.kernel->post(&g_ethernet_poll);
+}
+
+// A locally administered unicast MAC (02:00 + the IPv4 address): distinct for distinct plan
+// addresses on one segment, and the same at every boot.
+net::ip::MacAddress mac_for(net::ip::Ipv4Address a) {
+  return {0x02,
+          0x00,
+          static_cast<std::uint8_t>(a >> 24),
+          static_cast<std::uint8_t>(a >> 16),
+          static_cast<std::uint8_t>(a >> 8),
+          static_cast<std::uint8_t>(a)};
+}
+
+// The plan's endpoint on a UDP network as this board's Ethernet: its address/24, no gateway
+// (a network of the plan is one segment: every peer on it is on the subnet, and so is QEMU
+// user networking's host side, which the cluster runner puts at the hosted peer's address).
+// Returns false on a plan error; a board without a working controller only loses the network.
+bool add_udp(rpc::RpcNode& node, const node::Endpoint& e) {
+  static bool taken = false;
+  if (taken) {
+    println("ambience: network '", e.network, "' (udp): the board's one Ethernet is on another network already, ",
+            "calls over it are unavailable");
+    return true;
+  }
+  net::ip::Ipv4Address address = 0;
+  if (!net::ip::parse_ipv4(e.address, address) || e.port == 0) {
+    println("ambience: network '", e.network, "': address '", e.address, "' port ", e.port, " is not an IPv4 endpoint");
+    return false;
+  }
+  taken = true;
+  const node::EthUdpConfig config{e.address, e.port, "255.255.255.0", {}, mac_for(address)};
+  static Ethernet eth(config);
+  const std::uint8_t mac[6] = {config.mac[0], config.mac[1], config.mac[2],
+                               config.mac[3], config.mac[4], config.mac[5]};
+  const board::Lan9118::Result r = eth.nic.start(mac, &on_ethernet_receive);
+  if (r != board::Lan9118::Result::ok) {
+    println("ambience: network '", e.network, "' (udp): no Ethernet on this board (lan9118 start ",
+            static_cast<unsigned>(r), "), calls over it are unavailable");
+    return true;
+  }
+  if (eth.link.start() != Status::ok) {
+    println("ambience: network '", e.network, "': the Ethernet link did not start");
+    return false;
+  }
+  g_ethernet_poll.run = [](Runnable* r) { static_cast<EthernetPoll*>(r)->link->poll(); };
+  g_ethernet_poll.link = &eth.link;
+  g_ethernet_poll.kernel = &Scheduler::current();
+  println("ambience: network '", e.network, "' (udp): Ethernet at ", e.address, ":", e.port, "/24, link ",
+          eth.device.link_up() ? "up" : "down");
+  return node.add_network(e.network, e.kind, eth.link, eth.reassembly);
+}
+
 }  // namespace
 
 std::uint32_t boot_incarnation(std::uint16_t this_node) {
@@ -60,9 +147,11 @@ bool start_rpc(rpc::RpcNode& node, std::span<const node::Endpoint> endpoints) {
   for (const node::Endpoint& e : endpoints) {
     if (e.kind == "serial") {
       if (!add_serial(node, e)) return false;
+    } else if (e.kind == "udp") {
+      if (!add_udp(node, e)) return false;
     } else {
       println("ambience: network '", e.network, "' (", e.kind,
-              "): no link on this board yet, calls over it are unavailable");
+              "): no link of this kind on an MCU board, calls over it are unavailable");
     }
   }
   node.register_drivers();
