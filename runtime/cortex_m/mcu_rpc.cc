@@ -116,21 +116,23 @@ bool add_udp(rpc::RpcNode& node, const node::Endpoint& e) {
   taken = true;
   const node::EthUdpConfig config{e.address, e.port, "255.255.255.0", {}, mac_for(address)};
   static Ethernet eth(config);
-  const std::uint8_t mac[6] = {config.mac[0], config.mac[1], config.mac[2],
-                               config.mac[3], config.mac[4], config.mac[5]};
-  const board::Lan9118::Result r = eth.nic.start(mac, &on_ethernet_receive);
-  if (r != board::Lan9118::Result::ok) {
-    println("ambience: network '", e.network, "' (udp): no Ethernet on this board (lan9118 start ",
-            static_cast<unsigned>(r), "), calls over it are unavailable");
-    return true;
-  }
   if (eth.link.start() != Status::ok) {
     println("ambience: network '", e.network, "': the Ethernet link did not start");
     return false;
   }
+  // Before the controller's interrupt is on, so that its first frame is not missed.
   g_ethernet_poll.run = [](Runnable* r) { static_cast<EthernetPoll*>(r)->link->poll(); };
   g_ethernet_poll.link = &eth.link;
   g_ethernet_poll.kernel = &Scheduler::current();
+  const std::uint8_t mac[6] = {config.mac[0], config.mac[1], config.mac[2],
+                               config.mac[3], config.mac[4], config.mac[5]};
+  const board::Lan9118::Result r = eth.nic.start(mac, &on_ethernet_receive);
+  if (r != board::Lan9118::Result::ok) {
+    g_ethernet_poll.kernel = nullptr;
+    println("ambience: network '", e.network, "' (udp): no Ethernet on this board (lan9118 start ",
+            static_cast<unsigned>(r), "), calls over it are unavailable");
+    return true;
+  }
   println("ambience: network '", e.network, "' (udp): Ethernet at ", e.address, ":", e.port, "/24, link ",
           eth.device.link_up() ? "up" : "down");
   return node.add_network(e.network, e.kind, eth.link, eth.reassembly);

@@ -6,7 +6,10 @@ What the board sends to 10.0.0.1:PORT, QEMU delivers from one of its own sockets
 127.0.0.1:PORT, where the edge binds its endpoint through `--udp-map`; the edge answers the
 address the request came from, that socket, and QEMU hands the reply to the board. The edge's
 map also names the camera's forwarded port (as the cluster runner gives it), which this call
-does not need. Every wait is bounded: the edge exits on its own, QEMU when the board's loop is
+does not need. The edge must be at 127.0.0.1 on the plan's port (QEMU maps the guest's host
+address to loopback, same port), so the test runs in a network namespace of its own where
+`unshare` allows it: parallel runs and other users of that port cannot collide with it. Every
+wait is bounded: the edge exits on its own, QEMU when the board's loop is
 idle, both under a timeout.
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
@@ -88,5 +92,18 @@ class OverEthernetTest(unittest.TestCase):
             self.assertIn(want, lines, out.stdout)
 
 
+def _rerun_in_own_network_namespace() -> None:
+    """Re-executes this test in a new user + network namespace with loopback up, if possible
+    (otherwise it runs in the machine's namespace and needs 127.0.0.1:PORT to be free)."""
+    if os.environ.get("OVER_ETH_OWN_NETNS") == "1" or not (shutil.which("unshare") and shutil.which("ip")):
+        return
+    if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode != 0:
+        return
+    env = dict(os.environ, OVER_ETH_OWN_NETNS="1")
+    os.execvpe("unshare", ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+                           sys.executable, *sys.argv], env)  # fmt: skip
+
+
 if __name__ == "__main__":
+    _rerun_in_own_network_namespace()
     unittest.main()
