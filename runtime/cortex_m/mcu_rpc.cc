@@ -1,6 +1,10 @@
 #include "runtime/cortex_m/mcu_rpc.hpp"
 
+#include <algorithm>
+#include <cstddef>
+#include <new>
 #include <string_view>
+#include <utility>
 
 #include "kernel/core/arch.hpp"
 #include "kernel/core/console.hpp"
@@ -28,36 +32,14 @@ UartPort* uart_port(unsigned channel) {
   }
 }
 
-// One line and its reassembler per serial channel, built on first use (static: no heap).
-template <unsigned N>
-struct Channel {
-  static SerialLine& line() {
-    static SerialLine l(mps2_uart_port<N>());
-    return l;
-  }
-  static Reassembly& reassembly() {
-    static Reassembly r(10'000'000);
-    return r;
-  }
+// One serial channel: its line and reassembler.
+struct SerialChannel {
+  explicit SerialChannel(UartPort& port) : line(port) {}
+  SerialLine line;
+  Reassembly reassembly{10'000'000};
 };
 
-bool add_serial(rpc::RpcNode& node, const node::Endpoint& e) {
-  UartPort* port = uart_port(e.port);
-  if (port == nullptr) {
-    println("ambience: network '", e.network, "': serial channel ", e.port, " is not a UART of this board (1..4)");
-    return false;
-  }
-  port->start();
-  switch (e.port) {
-    case 1: return node.add_network(e.network, e.kind, Channel<1>::line().link(), Channel<1>::reassembly());
-    case 2: return node.add_network(e.network, e.kind, Channel<2>::line().link(), Channel<2>::reassembly());
-    case 3: return node.add_network(e.network, e.kind, Channel<3>::line().link(), Channel<3>::reassembly());
-    default: return node.add_network(e.network, e.kind, Channel<4>::line().link(), Channel<4>::reassembly());
-  }
-}
-
-// The board's one Ethernet (the LAN9118 of both mps2 machines) and the UDP link on it. Built on
-// first use, so a node without a UDP network constructs none of it.
+// The board's one Ethernet (the LAN9118 of both mps2 machines) and the UDP link on it.
 struct Ethernet {
   explicit Ethernet(const node::EthUdpConfig& config)
       : nic(std::string_view(board::name()) == "mps2-an500" ? board::Lan9118::kMps2An500Base
@@ -72,6 +54,51 @@ struct Ethernet {
   node::EthUdpLink link;
   Reassembly reassembly{10'000'000};
 };
+
+// The links of the plan's endpoints live in one static arena, carved as start_rpc opens them:
+// an image pays for this bound, not for every link kind and UART start_rpc could open (each
+// as its own static, that was 4 serial channels + the Ethernet = 17 KiB in every MCU image).
+// Room for the Ethernet and one serial line, or four serial lines.
+constexpr std::size_t kSlot = alignof(std::max_align_t);
+constexpr std::size_t rounded(std::size_t n) { return (n + kSlot - 1) / kSlot * kSlot; }
+constexpr std::size_t kLinkArenaBytes =
+    std::max(rounded(sizeof(Ethernet)) + rounded(sizeof(SerialChannel)), 4 * rounded(sizeof(SerialChannel)));
+alignas(std::max_align_t) std::byte g_link_arena[kLinkArenaBytes];
+std::size_t g_link_arena_used = 0;
+
+template <class T, class... Args>
+T* make_link(Args&&... args) {
+  if (kLinkArenaBytes - g_link_arena_used < rounded(sizeof(T))) return nullptr;
+  T* t = new (g_link_arena + g_link_arena_used) T(std::forward<Args>(args)...);
+  g_link_arena_used += rounded(sizeof(T));
+  return t;
+}
+
+void out_of_link_memory(const node::Endpoint& e) {
+  println("ambience: network '", e.network, "' (", e.kind, "): no room for its link (", kLinkArenaBytes,
+          " bytes for the links of a node: the Ethernet and one serial line, or four serial lines)");
+}
+
+bool add_serial(rpc::RpcNode& node, const node::Endpoint& e) {
+  static SerialChannel* channels[5] = {};
+  UartPort* port = uart_port(e.port);
+  if (port == nullptr) {
+    println("ambience: network '", e.network, "': serial channel ", e.port, " is not a UART of this board (1..4)");
+    return false;
+  }
+  if (channels[e.port] != nullptr) {
+    println("ambience: network '", e.network, "': UART ", e.port, " carries another network already");
+    return false;
+  }
+  SerialChannel* channel = make_link<SerialChannel>(*port);
+  if (channel == nullptr) {
+    out_of_link_memory(e);
+    return false;
+  }
+  channels[e.port] = channel;
+  port->start();
+  return node.add_network(e.network, e.kind, channel->line.link(), channel->reassembly);
+}
 
 // The receive interrupt posts this to the kernel's loop, which then polls the link (the frames
 // are read and decoded on the loop, never in the handler). The kernel's scheduler is captured
@@ -115,7 +142,12 @@ bool add_udp(rpc::RpcNode& node, const node::Endpoint& e) {
   }
   taken = true;
   const node::EthUdpConfig config{e.address, e.port, "255.255.255.0", {}, mac_for(address)};
-  static Ethernet eth(config);
+  Ethernet* ethernet = make_link<Ethernet>(config);
+  if (ethernet == nullptr) {
+    out_of_link_memory(e);
+    return false;
+  }
+  Ethernet& eth = *ethernet;
   if (eth.link.start() != Status::ok) {
     println("ambience: network '", e.network, "': the Ethernet link did not start");
     return false;

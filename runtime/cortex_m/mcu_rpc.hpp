@@ -27,7 +27,8 @@ std::uint32_t boot_incarnation(std::uint16_t this_node);
 // a UDP endpoint is the board's LAN9118 Ethernet (both mps2 boards) at the plan's address/24 and
 // port, no gateway, MAC 02:00:<the address> (one UDP network per board: a second one stays
 // `unavailable`, as does one on a board whose controller does not start; the node says so).
-// Returns false (after printing why) on an error of the plan.
+// The links share one static arena: the Ethernet and one serial line, or four serial lines.
+// Returns false (after printing why) on an error of the plan or when the arena is full.
 bool start_rpc(rpc::RpcNode& node, std::span<const node::Endpoint> endpoints);
 
 }  // namespace ambience::cortex_m
