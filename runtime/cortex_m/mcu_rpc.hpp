@@ -23,9 +23,12 @@ using McuRpcNode = rpc::StaticRpcNode<4, 2, 128, 4, kRpcMaxMessage>;
 std::uint32_t boot_incarnation(std::uint16_t this_node);
 
 // Opens one link per endpoint of the plan and adds it to `node`, then registers `node` as the
-// network driver of their kinds: serial channel N is UART N of the board (UART0 is the console).
-// UDP endpoints (the camera board's Ethernet) are not opened by this yet: calls over them stay
-// `unavailable`, and the node says so. Returns false (after printing why) on an error.
+// network driver of their kinds: serial channel N is UART N of the board (UART0 is the console);
+// a UDP endpoint is the board's LAN9118 Ethernet (both mps2 boards) at the plan's address/24 and
+// port, no gateway, MAC 02:00:<the address> (one UDP network per board: a second one stays
+// `unavailable`, as does one on a board whose controller does not start; the node says so).
+// The links share one static arena: the Ethernet and one serial line, or four serial lines.
+// Returns false (after printing why) on an error of the plan or when the arena is full.
 bool start_rpc(rpc::RpcNode& node, std::span<const node::Endpoint> endpoints);
 
 }  // namespace ambience::cortex_m
