@@ -8,6 +8,7 @@
 
 #include "kernel/arch/cortex_m/group_runtime.hpp"
 #include "kernel/arch/cortex_m/groups.hpp"
+#include "kernel/core/arch.hpp"
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
@@ -35,7 +36,7 @@ namespace mcu = ::ambience::mcu;
 // Ring instance ids (the kernel routes by these): relay greeter.out = 0.
 
 // ---- group 'greeter' (unprivileged, MPU region 0x2003c000, 8192 bytes, 7424 needed)
-constexpr rt::Route d_greeter__out_route{"lan", "udp", "10.0.0.1", 4800, "edge", 1, 1};
+constexpr rt::Route d_greeter__out_route{"lan", "udp", "10.0.0.1", 4800, "edge", 1, 1, 0x0ull};
 rt::RouteTransport d_greeter__out_relay_transport{d_greeter__out_route};
 rt::KernelRingServer d_greeter__out_relay{&rt::relay_over_route, &d_greeter__out_relay_transport};
 __attribute__((section(".ambience.group.greeter"))) rt::Slot<rt::RingTransport> d_greeter__out_transport;
@@ -50,6 +51,7 @@ void construct_group_greeter([[maybe_unused]] mcu::GroupRuntime& runtime) {
   d_greeter__out_request.emplace();
   d_greeter__out_reply.emplace();
   d_greeter__out_client.emplace(d_greeter__out_transport.get(), d_greeter__out_request.get(), d_greeter__out_reply.get());
+  d_greeter__out_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_greeter.emplace(d_greeter__out_client.get());
 }
 
