@@ -152,6 +152,10 @@ void RpcNode::finish(const net::CallTable::Finished& f) {
   if (pending != nullptr && !pending->done.done()) pending->done.complete(f.status);
 }
 
+// Known limit: a re-send on a slow line sends from the call's slot buffer; if the call ends (and
+// its slot is reused) before the last fragment left, the rest of that re-send carries the new
+// call's bytes. The frames stay well-formed and the receiver drops the mixed message (its
+// fragments disagree), so it costs a retry, never a wrong call.
 void RpcNode::resend(void* context) {
   auto* pending = static_cast<PendingCall*>(context);
   if (pending == nullptr) return;
