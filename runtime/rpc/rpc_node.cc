@@ -120,6 +120,13 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   if (!started.ok()) co_return started.status();
   ++counters_.calls;
   const int slot = started.value().slot;
+  // A slot whose previous call ended while its first send was still on the line keeps its buffer
+  // until that send is done: refuse for now (back-pressure) rather than overwrite bytes in flight.
+  const std::uint64_t bit = std::uint64_t{1} << (static_cast<unsigned>(slot) & 63u);
+  if ((slots_sending_ & bit) != 0) {
+    memory_.calls->cancel(slot);
+    co_return Status::would_block;
+  }
   net::Envelope e;
   e.kind = net::EnvelopeKind::request;
   e.flags = idempotent ? net::kFlagIdempotent : std::uint16_t{0};
@@ -139,7 +146,9 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   }
   pending.message = room.first(size.value());
   arm_timer();
+  slots_sending_ |= bit;
   const Status sent = co_await send_message(*n, pending.peer, pending.message);
+  slots_sending_ &= ~bit;
   if (sent != Status::ok && !pending.done.done()) {
     memory_.calls->cancel(slot);
     co_return sent;
@@ -152,15 +161,19 @@ void RpcNode::finish(const net::CallTable::Finished& f) {
   if (pending != nullptr && !pending->done.done()) pending->done.complete(f.status);
 }
 
-// Known limit: a re-send on a slow line sends from the call's slot buffer; if the call ends (and
-// its slot is reused) before the last fragment left, the rest of that re-send carries the new
-// call's bytes. The frames stay well-formed and the receiver drops the mixed message (its
-// fragments disagree), so it costs a retry, never a wrong call.
+// A re-send goes out of its own copy: on a slow line its frames may still be leaving when the
+// call ends and its slot is reused by the next call.
 void RpcNode::resend(void* context) {
   auto* pending = static_cast<PendingCall*>(context);
   if (pending == nullptr) return;
-  if (spawn(send_task(pending->network, pending->peer, pending->message, -1)) != Status::ok)
+  const int buffer = pending->message.size() <= memory_.max_message ? take_forward_buffer() : -1;
+  if (buffer < 0) return;  // counted; the call retries later or times out
+  const std::span<std::byte> copy = forward_buffer(buffer).first(pending->message.size());
+  std::memcpy(copy.data(), pending->message.data(), copy.size());
+  if (spawn(send_task(pending->network, pending->peer, copy, buffer)) != Status::ok) {
+    forward_in_use_[static_cast<std::size_t>(buffer)] = false;
     ++counters_.dropped_no_memory;
+  }
 }
 
 void RpcNode::on_reply(const net::DecodedEnvelope& e) {

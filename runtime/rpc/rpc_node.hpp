@@ -152,6 +152,7 @@ class RpcNode final : public node::NetworkDriver {
   std::size_t network_count_ = 0;
   std::array<PeerLife, kMaxPeers> peers_{};
   std::array<bool, 8> forward_in_use_{};
+  std::uint64_t slots_sending_ = 0;  // call slots whose first send is still going out (up to 64 slots)
   RpcCounters counters_;
   struct TimerNode : Runnable {
     RpcNode* node = nullptr;
@@ -166,6 +167,7 @@ template <std::size_t Calls, std::size_t Entries, std::size_t MaxReply, std::siz
           std::size_t Forwards = 2>
 class StaticRpcNode {
  public:
+  static_assert(Calls <= 64, "RpcNode tracks at most 64 call slots");
   StaticRpcNode(const RpcTables& tables, std::uint32_t incarnation, std::uint64_t reply_age_us)
       : calls_(incarnation), replies_(reply_age_us), node_(tables, memory(), incarnation) {}
   RpcNode& node() { return node_; }
