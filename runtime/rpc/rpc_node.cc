@@ -122,8 +122,8 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   const int slot = started.value().slot;
   // A slot whose previous call ended while its first send was still on the line keeps its buffer
   // until that send is done: refuse for now (back-pressure) rather than overwrite bytes in flight.
-  const std::uint64_t bit = std::uint64_t{1} << (static_cast<unsigned>(slot) & 63u);
-  if ((slots_sending_ & bit) != 0) {
+  bool& sending = memory_.slot_sending[static_cast<std::size_t>(slot)];
+  if (sending) {
     memory_.calls->cancel(slot);
     co_return Status::would_block;
   }
@@ -146,9 +146,9 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   }
   pending.message = room.first(size.value());
   arm_timer();
-  slots_sending_ |= bit;
+  sending = true;
   const Status sent = co_await send_message(*n, pending.peer, pending.message);
-  slots_sending_ &= ~bit;
+  sending = false;
   if (sent != Status::ok && !pending.done.done()) {
     memory_.calls->cancel(slot);
     co_return sent;

@@ -58,6 +58,7 @@ struct RpcTables {
 struct RpcMemory {
   net::CallTable* calls;
   std::span<std::byte> call_messages;  // one max_message buffer per call slot (kept for re-sends)
+  std::span<bool> slot_sending;  // per call slot: its first send is still going out
   net::ReplyCache* replies;
   std::span<std::byte> serve_buffers;  // per reply-cache entry: the request, then the reply message
   std::span<std::byte> forward_buffers;  // a few max_message buffers for envelopes in transit
@@ -152,7 +153,6 @@ class RpcNode final : public node::NetworkDriver {
   std::size_t network_count_ = 0;
   std::array<PeerLife, kMaxPeers> peers_{};
   std::array<bool, 8> forward_in_use_{};
-  std::uint64_t slots_sending_ = 0;  // call slots whose first send is still going out (up to 64 slots)
   RpcCounters counters_;
   struct TimerNode : Runnable {
     RpcNode* node = nullptr;
@@ -166,21 +166,24 @@ class RpcNode final : public node::NetworkDriver {
 template <std::size_t Calls, std::size_t Entries, std::size_t MaxReply, std::size_t Sources, std::size_t MaxMessage,
           std::size_t Forwards = 2>
 class StaticRpcNode {
+  static_assert(MaxMessage % 8 == 0, "every message buffer starts 8-aligned");
+
  public:
-  static_assert(Calls <= 64, "RpcNode tracks at most 64 call slots");
   StaticRpcNode(const RpcTables& tables, std::uint32_t incarnation, std::uint64_t reply_age_us)
       : calls_(incarnation), replies_(reply_age_us), node_(tables, memory(), incarnation) {}
   RpcNode& node() { return node_; }
 
  private:
   RpcMemory memory() {
-    return RpcMemory{&calls_, call_messages_, &replies_, serve_buffers_, forward_buffers_, MaxMessage};
+    return RpcMemory{&calls_, call_messages_, slot_sending_, &replies_, serve_buffers_, forward_buffers_, MaxMessage};
   }
   net::StaticCallTable<Calls> calls_;
   net::StaticReplyCache<Entries, MaxReply, Sources> replies_;
-  std::array<std::byte, Calls * MaxMessage> call_messages_{};
-  std::array<std::byte, Entries * 2 * MaxMessage> serve_buffers_{};
-  std::array<std::byte, Forwards * MaxMessage> forward_buffers_{};
+  // Messages are decoded in place: every buffer starts 8-aligned (lidl's alignment).
+  alignas(8) std::array<std::byte, Calls * MaxMessage> call_messages_{};
+  alignas(8) std::array<std::byte, Entries * 2 * MaxMessage> serve_buffers_{};
+  alignas(8) std::array<std::byte, Forwards * MaxMessage> forward_buffers_{};
+  std::array<bool, Calls> slot_sending_{};
   RpcNode node_;
 };
 
