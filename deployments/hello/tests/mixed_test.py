@@ -4,23 +4,13 @@ UDP, and the reply comes back the same way."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
+from node_processes import boot_board, free_udp_ports
+
 PKG = "deployments/hello/tests/mixed"
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 class MixedTest(unittest.TestCase):
@@ -29,18 +19,10 @@ class MixedTest(unittest.TestCase):
         udp_map = f"10.4.0.1:4800=127.0.0.1:{a},10.4.0.2:4800=127.0.0.1:{b}"
         with tempfile.TemporaryDirectory() as tmp:
             sock = os.path.join(tmp, "uart1.sock")
+            board = boot_board(f"{PKG}/board.elf", sock)  # waits on its UART1 until the edge connects
             cloud = subprocess.Popen([f"{PKG}/cloud", "--udp-map", udp_map, "--exit-after-ms", "8000"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            board = subprocess.Popen(
-                ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-                 "-semihosting-config", "enable=on,target=native", "-kernel", f"{PKG}/board.elf",
-                 "-serial", "stdio", "-serial", f"unix:{sock},server=on,wait=on"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             try:
-                deadline = time.monotonic() + 20
-                while not os.path.exists(sock) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                self.assertTrue(os.path.exists(sock), "QEMU did not open the board's UART1 socket")
                 edge = subprocess.run([f"{PKG}/edge", "--udp-map", udp_map, "--serial", f"uart={sock}",
                                        "--exit-after-ms", "5000"],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)

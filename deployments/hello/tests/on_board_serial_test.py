@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 import unittest
+
+from node_processes import boot_board
 
 PKG = "deployments/hello/on_board"
 
@@ -16,16 +17,8 @@ class OnBoardSerialTest(unittest.TestCase):
     def test_greeter_on_the_board_reaches_the_console_on_the_host(self) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             sock = os.path.join(tmp, "uart1.sock")
-            board = subprocess.Popen(
-                ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-                 "-semihosting-config", "enable=on,target=native", "-kernel", f"{PKG}/board.elf",
-                 "-serial", "stdio", "-serial", f"unix:{sock},server=on,wait=on"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            board = boot_board(f"{PKG}/board.elf", sock)
             try:
-                deadline = time.monotonic() + 20
-                while not os.path.exists(sock) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                self.assertTrue(os.path.exists(sock), "QEMU did not open the board's UART1 socket")
                 host = subprocess.run([f"{PKG}/host", "--serial", f"uart={sock}", "--exit-after-ms", "4000"],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
                 board_out, _ = board.communicate(timeout=60)

@@ -3,23 +3,14 @@ on `back` through `middle` (three hosted node processes, loopback sockets, the p
 mapped with --udp-map as the cluster runner does)."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import unittest
 
+from node_processes import free_udp_ports
+
 PKG = "deployments/hello/tests/over_udp"
 PLAN_ENDPOINTS = ["10.1.0.1:4800", "10.1.0.2:4800", "10.2.0.2:4800", "10.2.0.3:4800"]
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def start(node: str, udp_map: str, ms: int) -> subprocess.Popen[str]:

@@ -4,23 +4,14 @@ incarnation) the same `front` process — never restarted — gets answers again
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 import unittest
 
+from node_processes import free_udp_ports
+
 PKG = "deployments/hello/tests/restart"
 UDP_TIMEOUT_MS = 2000  # default call timeout of a UDP network (kernel/net call_table.hpp)
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def start(node: str, udp_map: str) -> subprocess.Popen[str]:
