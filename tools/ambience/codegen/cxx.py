@@ -192,37 +192,38 @@ def network_tables(doc: NodeDocument) -> list[str]:
     return out
 
 
+G = "::ambience::generated::"
+ENDPOINTS = f"{{{G}kEndpoints, {G}kEndpointCount}}"
+
+
+def _rpc_node(node_type: str, incarnation: str) -> list[str]:
+    """The static RPC layer of a node over its plan's tables (the same for every backend)."""
+    return [f"  static {node_type} rpc_node(",
+            f"      ::ambience::rpc::RpcTables{{{G}kThisNode, {{{G}kRpcNodes, {G}kRpcNodeCount}},",
+            f"                                 {{{G}kRpcCallers, {G}kRpcCallerCount}},",
+            f"                                 {{{G}kServedObjects, {G}kServedObjectCount}},",
+            f"                                 {{{G}kNextHops, {G}kNextHopCount}}}},",
+            f"      {incarnation}, 10'000'000);"]
+
+
 def hosted_rpc_start(doc: NodeDocument) -> list[str]:
     """main() lines of a hosted node on a network: its links and the RPC layer over them."""
     if not doc.endpoints:
         return []
-    g = "::ambience::generated::"
-    return ["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,",
-            "  // forwarding). Before the instances start, so their first calls find the network ready.",
-            "  static ::ambience::hosted::HostedRpcNode rpc_node(",
-            f"      ::ambience::rpc::RpcTables{{{g}kThisNode, {{{g}kRpcNodes, {g}kRpcNodeCount}},",
-            f"                                 {{{g}kRpcCallers, {g}kRpcCallerCount}},",
-            f"                                 {{{g}kServedObjects, {g}kServedObjectCount}},",
-            f"                                 {{{g}kNextHops, {g}kNextHopCount}}}},",
-            "      ::ambience::hosted::boot_incarnation(), 10'000'000);",
-            f"  if (!::ambience::hosted::start_rpc(rpc_node.node(), {{{g}kEndpoints, {g}kEndpointCount}}, argc, argv))",
-            "    return 2;"]
+    return (["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,",
+             "  // forwarding). Before the instances start, so their first calls find the network ready."]
+            + _rpc_node("::ambience::hosted::HostedRpcNode", "::ambience::hosted::boot_incarnation()")
+            + [f"  if (!::ambience::hosted::start_rpc(rpc_node.node(), {ENDPOINTS}, argc, argv))", "    return 2;"])
 
 
 def mcu_rpc_start(doc: NodeDocument) -> list[str]:
-    """main() lines of an MCU node on a network: its links (UART N for serial channel N) and the
-    RPC layer over them, in the kernel group."""
+    """main() lines of an MCU node on a network: its links (UART N for serial channel N, the
+    board's Ethernet for UDP) and the RPC layer over them, in the kernel group."""
     if not doc.endpoints:
         return []
-    g = "::ambience::generated::"
-    return ["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group).",
-            "  static ::ambience::cortex_m::McuRpcNode rpc_node(",
-            f"      ::ambience::rpc::RpcTables{{{g}kThisNode, {{{g}kRpcNodes, {g}kRpcNodeCount}},",
-            f"                                 {{{g}kRpcCallers, {g}kRpcCallerCount}},",
-            f"                                 {{{g}kServedObjects, {g}kServedObjectCount}},",
-            f"                                 {{{g}kNextHops, {g}kNextHopCount}}}},",
-            f"      ::ambience::cortex_m::boot_incarnation({g}kThisNode), 10'000'000);",
-            f"  if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {{{g}kEndpoints, {g}kEndpointCount}})) return 2;"]
+    return (["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group)."]
+            + _rpc_node("::ambience::cortex_m::McuRpcNode", f"::ambience::cortex_m::boot_incarnation({G}kThisNode)")
+            + [f"  if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {ENDPOINTS})) return 2;"])
 
 
 def rpc_tables(doc: NodeDocument) -> list[str]:
