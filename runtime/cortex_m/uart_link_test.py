@@ -23,6 +23,8 @@ import time
 from kernel.net import net
 
 FRAMES = {1: 64, 2: 16, 3: 16, 4: 16}  # per UART, as uart_link_test.cc sends them
+LINE_BYTES_PER_S = 115200 / 10  # 10 bits a byte
+LINE_CHUNK = 32
 GARBAGE = b"\x05\x41\x42"  # a COBS block cut short: exactly one framing error at the receiver
 
 
@@ -63,8 +65,14 @@ class Line:
                 wire += GARBAGE
                 self.garbage_runs += 1
             wire += net.encode_stream_frame(header, payload)
+            # Paced like a 115200-baud line: a UART has no flow control and QEMU's is not
+            # rate-limited, so an unpaced sender overruns the board's 128-byte receive ring
+            # whenever the host is loaded (the link counts an rx fault and resynchronises).
             self.sock.setblocking(True)
-            self.sock.sendall(wire)
+            for at in range(0, len(wire), LINE_CHUNK):
+                chunk = wire[at : at + LINE_CHUNK]
+                self.sock.sendall(chunk)
+                time.sleep(len(chunk) / LINE_BYTES_PER_S)
             self.sock.setblocking(False)
             self.echoed += 1
 
