@@ -1,6 +1,7 @@
 """Composes the camera trap's scenes from photographs shipped inside scikit-image.
 
-    scenes.py --frames frames.bin --index scenes.json --reference reference.hpp --model model.hpp
+    scenes.py --frames frames.bin --index scenes.json --reference reference.hpp --model model.hpp \
+              --scenes scenes.hpp
 
 Every output is a pure function of the pinned packages (scikit-image, numpy): no timestamps,
 fixed seeds, sorted JSON keys, so two runs give the same bytes. What is composed, and the
@@ -405,6 +406,24 @@ def model_header(model: Model) -> str:
     )
 
 
+def scenes_header(scenes: Sequence[Scene]) -> str:
+    rows = []
+    for i, scene in enumerate(scenes):
+        species = scene.animal.species if scene.animal else "unknown"
+        animal = "true" if scene.animal else "false"
+        rows.append(f'    {{"{scene.name}", {animal}, {SPECIES.get(species, 0)}}},  // {i}')
+    return (
+        GENERATED
+        + "// The frame store's scenes (frames.bin, in this order) and what each one shows.\n"
+        + "#pragma once\n\n#include <cstdint>\n\nnamespace camera_trap::scenes {\n\n"
+        + "struct SceneInfo {\n  const char* name;\n  bool animal;\n"
+        + "  std::uint8_t species;  // camera_trap::Species\n};\n\n"
+        + f"inline constexpr int kSceneCount = {len(scenes)};\n"
+        + f"inline constexpr SceneInfo kScenes[kSceneCount] = {{\n" + "\n".join(rows) + "\n};\n"
+        + "\n}  // namespace camera_trap::scenes\n"
+    )
+
+
 def index(scenes: Sequence[Scene]) -> str:
     entries = {}
     for i, scene in enumerate(scenes):
@@ -432,6 +451,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--scenes", type=Path, required=True, help="C++ header: the scene table")
     args = parser.parse_args(argv)
     ground = background()
     scenes = scene_list()
@@ -440,6 +460,7 @@ def main(argv: Sequence[str]) -> int:
         raise AssertionError("scene 0 must be the reference background")
     args.frames.write_bytes(frame_store(frames))
     args.index.write_text(index(scenes))
+    args.scenes.write_text(scenes_header(scenes))
     args.reference.write_text(reference_header(frames[0]))
     args.model.write_text(model_header(train(ground)))
     return 0

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenes  # noqa: E402
 
 BUILT = Path("services/camera_trap/scenes")
-OUTPUTS = ["frames.bin", "scenes.json", "reference.hpp", "model.hpp"]
+OUTPUTS = ["frames.bin", "scenes.json", "reference.hpp", "model.hpp", "scenes.hpp"]
 
 
 def generate(into: Path) -> dict[str, bytes]:
@@ -31,6 +31,8 @@ def generate(into: Path) -> dict[str, bytes]:
             str(paths["reference.hpp"]),
             "--model",
             str(paths["model.hpp"]),
+            "--scenes",
+            str(paths["scenes.hpp"]),
         ]
     )
     assert status == 0
