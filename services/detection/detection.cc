@@ -11,6 +11,9 @@ namespace {
 
 constexpr std::size_t kFrameBytes = DetectionForeground::kFrameBytes;
 
+// The empty scene's luma and chromaticity per block, computed by the compiler (read-only data).
+constexpr DetectionForeground::Ref kReference{scenes::kDetectReference};
+
 bool frame_ok(const FrameInfo& info, std::span<const std::uint8_t> pixels) {
   return info.width == scenes::kFrameWidth && info.height == scenes::kFrameHeight &&
          info.channels == scenes::kFrameChannels && pixels.size() == kFrameBytes;
@@ -26,7 +29,7 @@ Outcome not_detected(const FrameInfo& info) {
 
 }  // namespace
 
-Detection::Detection(FrameHandler& next) : next_(next), foreground_(scenes::kDetectReference) {}
+Detection::Detection(FrameHandler& next) : next_(next), foreground_(kReference) {}
 
 Detected Detection::detect(std::span<const std::uint8_t> pixels) {
   Detected d;

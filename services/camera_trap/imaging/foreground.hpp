@@ -13,8 +13,9 @@
 // opening (drops isolated blocks: noise, leaves) and a 3x3 closing (fills holes in a body), and
 // the largest 8-connected blob is measured.
 //
-// Everything is integer arithmetic in fixed-size member arrays: no heap, no large stack frames,
-// the same result on x86_64 and Cortex-M.
+// Everything is integer arithmetic in fixed-size member arrays (6 bytes per block) and a
+// constexpr reference (read-only data, flash on a board): no heap, no large stack frames, the
+// same result on x86_64 and Cortex-M.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,46 @@ struct Blob {
   std::uint32_t height() const { return area == 0 ? 0u : std::uint32_t(y1 - y0 + 1); }
 };
 
+// A block's mean colour (RGB8 frame of `frame_width` pixels, blocks of `factor` pixels).
+inline void block_mean(const std::uint8_t* frame, int frame_width, int factor, int bx, int by, std::uint8_t out[3]) {
+  std::uint32_t sum[3] = {0, 0, 0};
+  for (int y = 0; y < factor; ++y) {
+    const std::uint8_t* row = frame + (std::size_t(by * factor + y) * frame_width + std::size_t(bx) * factor) * 3;
+    for (int x = 0; x < factor * 3; x += 3) {
+      sum[0] += row[x];
+      sum[1] += row[x + 1];
+      sum[2] += row[x + 2];
+    }
+  }
+  const std::uint32_t n = std::uint32_t(factor) * factor;
+  for (int k = 0; k < 3; ++k) out[k] = static_cast<std::uint8_t>((sum[k] + n / 2) / n);
+}
+
+// Chromaticity of a colour: r/(r+g+b) and g/(r+g+b), scaled to 0..255.
+constexpr void chroma(const std::uint8_t* c, std::uint8_t& r, std::uint8_t& g) {
+  const std::uint32_t sum = std::uint32_t(c[0]) + c[1] + c[2] + 1;
+  r = static_cast<std::uint8_t>(std::uint32_t(c[0]) * 255 / sum);
+  g = static_cast<std::uint8_t>(std::uint32_t(c[1]) * 255 / sum);
+}
+
+// The reference scene as the comparison needs it: per block its luma and chromaticity. Built at
+// compile time from the block means (declare it `static constexpr`, so it stays read-only).
+template <int kCells>
+struct Reference {
+  std::uint8_t luma[kCells] = {};
+  std::uint8_t r[kCells] = {};
+  std::uint8_t g[kCells] = {};
+
+  // `rgb`: the empty scene's block means, RGB row-major (kCells * 3 bytes).
+  constexpr explicit Reference(const std::uint8_t (&rgb)[kCells * 3]) {
+    for (int i = 0; i < kCells; ++i) {
+      const std::uint8_t* c = rgb + 3 * i;
+      luma[i] = static_cast<std::uint8_t>(imaging::luma(c[0], c[1], c[2]));
+      chroma(c, r[i], g[i]);
+    }
+  }
+};
+
 struct Tuning {
   // Per-block difference (luma levels, or chroma units x2) above which a block changed.
   std::uint32_t threshold = 32;
@@ -51,14 +92,10 @@ class Foreground {
   static constexpr std::size_t kFrameBytes = std::size_t(kFrameWidth) * kFrameHeight * 3;
   static_assert(kCells <= 65535, "blob queue indices are 16 bit");
 
-  // `reference`: the empty scene's block means, RGB row-major (kCells * 3 bytes).
-  explicit Foreground(const std::uint8_t* reference, Tuning tuning = {}) : tuning_(tuning) {
-    for (int i = 0; i < kCells; ++i) {
-      const std::uint8_t* c = reference + 3 * i;
-      ref_luma_[i] = static_cast<std::uint8_t>(luma(c[0], c[1], c[2]));
-      chroma(c, ref_r_[i], ref_g_[i]);
-    }
-  }
+  using Ref = Reference<kCells>;
+
+  explicit Foreground(const Ref& reference, Tuning tuning = {})
+      : tuning_(tuning), ref_luma_(reference.luma), ref_r_(reference.r), ref_g_(reference.g) {}
 
   // Segments `frame` (RGB8, kFrameBytes); returns the largest blob (area 0: nothing changed).
   Blob segment(std::span<const std::uint8_t> frame) {
@@ -78,8 +115,7 @@ class Foreground {
     return largest_blob();
   }
 
-  // After segment(): the blocks' mean colours (RGB row-major) and whether block i is in the blob.
-  const std::uint8_t* cells() const { return cells_; }
+  // After segment(): whether block i is in the blob.
   bool in_blob(int i) const { return mask_[i] == kInBlob; }
   // Background gain of the last frame, 16.16 fixed point (reference luma / frame luma).
   std::uint32_t gain() const { return gain_; }
@@ -88,27 +124,11 @@ class Foreground {
  private:
   static constexpr std::uint8_t kChanged = 1, kSeen = 2, kInBlob = 3;
 
-  static void chroma(const std::uint8_t* c, std::uint8_t& r, std::uint8_t& g) {
-    const std::uint32_t sum = std::uint32_t(c[0]) + c[1] + c[2] + 1;
-    r = static_cast<std::uint8_t>(std::uint32_t(c[0]) * 255 / sum);
-    g = static_cast<std::uint8_t>(std::uint32_t(c[1]) * 255 / sum);
-  }
-
   void sub_sample(const std::uint8_t* frame) {
-    constexpr std::uint32_t kN = kFactor * kFactor;
     for (int by = 0; by < kHeight; ++by) {
       for (int bx = 0; bx < kWidth; ++bx) {
-        std::uint32_t sum[3] = {0, 0, 0};
-        for (int y = 0; y < kFactor; ++y) {
-          const std::uint8_t* row = frame + (std::size_t(by * kFactor + y) * kFrameWidth + bx * kFactor) * 3;
-          for (int x = 0; x < kFactor * 3; x += 3) {
-            sum[0] += row[x];
-            sum[1] += row[x + 1];
-            sum[2] += row[x + 2];
-          }
-        }
-        std::uint8_t* c = cells_ + 3 * (by * kWidth + bx);
-        for (int k = 0; k < 3; ++k) c[k] = static_cast<std::uint8_t>((sum[k] + kN / 2) / kN);
+        std::uint8_t c[3];
+        block_mean(frame, kFrameWidth, kFactor, bx, by, c);
         const int i = by * kWidth + bx;
         luma_[i] = static_cast<std::uint8_t>(luma(c[0], c[1], c[2]));
         chroma(c, r_[i], g_[i]);
@@ -182,10 +202,10 @@ class Foreground {
             all = all && set;
           }
         }
-        scratch_[y * kWidth + x] = (erode ? all : any) ? kChanged : 0;
+        work_.scratch[y * kWidth + x] = (erode ? all : any) ? kChanged : 0;
       }
     }
-    for (int i = 0; i < kCells; ++i) mask_[i] = scratch_[i];
+    for (int i = 0; i < kCells; ++i) mask_[i] = work_.scratch[i];
   }
 
   // Floods the blob containing `seed` (blocks marked `from`), marking it `to`; returns it.
@@ -194,10 +214,10 @@ class Foreground {
     blob.x0 = blob.x1 = static_cast<std::uint16_t>(seed % kWidth);
     blob.y0 = blob.y1 = static_cast<std::uint16_t>(seed / kWidth);
     int head = 0, tail = 0;
-    queue_[tail++] = static_cast<std::uint16_t>(seed);
+    work_.queue[tail++] = static_cast<std::uint16_t>(seed);
     mask_[seed] = to;
     while (head < tail) {
-      const int i = queue_[head++];
+      const int i = work_.queue[head++];
       const int x = i % kWidth, y = i / kWidth;
       ++blob.area;
       if (x < blob.x0) blob.x0 = static_cast<std::uint16_t>(x);
@@ -213,7 +233,7 @@ class Foreground {
           const int j = ny * kWidth + nx;
           if (mask_[j] != from) continue;
           mask_[j] = to;
-          queue_[tail++] = static_cast<std::uint16_t>(j);  // each block enters once: tail <= kCells
+          work_.queue[tail++] = static_cast<std::uint16_t>(j);  // each block enters once: tail <= kCells
         }
       }
     }
@@ -238,16 +258,18 @@ class Foreground {
   Tuning tuning_;
   std::uint32_t gain_ = 1u << 16;
   int changed_ = 0;
-  std::uint8_t ref_luma_[kCells];
-  std::uint8_t ref_r_[kCells];
-  std::uint8_t ref_g_[kCells];
-  std::uint8_t cells_[kCells * 3];
+  const std::uint8_t* ref_luma_;
+  const std::uint8_t* ref_r_;
+  const std::uint8_t* ref_g_;
   std::uint8_t luma_[kCells];
   std::uint8_t r_[kCells];
   std::uint8_t g_[kCells];
   std::uint8_t mask_[kCells];
-  std::uint8_t scratch_[kCells];
-  std::uint16_t queue_[kCells];
+  // The morphology's scratch mask and the flood fill's queue are never needed at once.
+  union {
+    std::uint8_t scratch[kCells];
+    std::uint16_t queue[kCells];
+  } work_;
 };
 
 }  // namespace camera_trap::imaging

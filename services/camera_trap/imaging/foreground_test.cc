@@ -55,7 +55,8 @@ Fg& segmenter() {
         }
       }
     }
-    g_fg = new (storage) Fg(g_reference);
+    static const Fg::Ref reference(g_reference);
+    g_fg = new (storage) Fg(reference);
     made = true;
   }
   return *g_fg;

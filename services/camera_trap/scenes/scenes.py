@@ -56,7 +56,9 @@ def photograph(name: str) -> U8:
 
 
 def resize(image: F64, height: int, width: int) -> F64:
-    out = skimage.transform.resize(image, (height, width), order=1, anti_aliasing=True, preserve_range=True)
+    out = skimage.transform.resize(  # type: ignore[no-untyped-call]
+        image, (height, width), order=1, anti_aliasing=True, preserve_range=True
+    )
     return np.asarray(out, dtype=np.float64)
 
 
@@ -343,9 +345,7 @@ def train(ground: F64) -> Model:
 
 
 def frame_store(frames: Sequence[U8]) -> bytes:
-    header = struct.pack(
-        "<4sHHHHBBHI", MAGIC, VERSION, len(frames), WIDTH, HEIGHT, CHANNELS, 0, 0, FRAME_BYTES
-    )
+    header = struct.pack("<4sHHHHBBHI", MAGIC, VERSION, len(frames), WIDTH, HEIGHT, CHANNELS, 0, 0, FRAME_BYTES)
     header += struct.pack("<I", HEADER_BYTES) + bytes(HEADER_BYTES - len(header) - 4)
     assert len(header) == HEADER_BYTES
     return header + b"".join(f.tobytes() for f in frames)
@@ -389,12 +389,15 @@ def model_header(model: Model) -> str:
         return "{" + ", ".join(f"{v:.6e}f" for v in values) + "}"
 
     rows = "\n".join(
-        f"    {{{SPECIES[s]}, {floats(model.centroids[s])}}},  // {s}" for s in sorted(SPECIES, key=SPECIES.get)
+        f"    {{{SPECIES[s]}, {floats(model.centroids[s])}}},  // {s}"
+        for s in sorted(SPECIES, key=lambda name: SPECIES[name])
     )
     return (
         GENERATED
         + "// Recognition's nearest-centroid model: per species the mean of its training examples'\n"
-        + "// features (" + ", ".join(FEATURES) + "), and each feature's spread.\n"
+        + "// features ("
+        + ", ".join(FEATURES)
+        + "), and each feature's spread.\n"
         + "#pragma once\n\n#include <cstdint>\n\nnamespace camera_trap::scenes {\n\n"
         + f"inline constexpr int kFeatureCount = {len(FEATURES)};\n"
         + f"inline constexpr int kSpeciesCount = {len(SPECIES)};\n\n"
@@ -419,7 +422,9 @@ def scenes_header(scenes: Sequence[Scene]) -> str:
         + "struct SceneInfo {\n  const char* name;\n  bool animal;\n"
         + "  std::uint8_t species;  // camera_trap::Species\n};\n\n"
         + f"inline constexpr int kSceneCount = {len(scenes)};\n"
-        + f"inline constexpr SceneInfo kScenes[kSceneCount] = {{\n" + "\n".join(rows) + "\n};\n"
+        + "inline constexpr SceneInfo kScenes[kSceneCount] = {\n"
+        + "\n".join(rows)
+        + "\n};\n"
         + "\n}  // namespace camera_trap::scenes\n"
     )
 
