@@ -60,7 +60,7 @@ BOARD_DESCRIPTIONS = [
         # is the .ext_ram section: the kernel's large message buffers (RPC of whole frames).
         "ext_ram_base": 0x60000000,
         "ext_ram_bytes": 0x1000000,
-        "frame_store_bytes": 0x400000,
+        "frame_store_bytes": 0x800000,
     },
     # Linux x86-64: a node is a supervisor process and one process per group.
     {

@@ -47,16 +47,25 @@ Detected Detection::detect(std::span<const std::uint8_t> pixels) {
                         info.channels, " (", pixels.size(), " bytes) is not 320x240 RGB8; dropped");
     Outcome out = not_detected(info);
     out.trace.detection_us = detection_elapsed_us(start);
+    out.trace.detection_work_us = out.trace.detection_us;
     co_return out;
   }
   const Detected d = detect(pixels);
   if (!d.animal) {
     Outcome out = not_detected(info);
     out.trace.detection_us = detection_elapsed_us(start);
+    out.trace.detection_work_us = out.trace.detection_us;
     co_return out;
   }
   ++forwarded_;
+  const std::uint32_t work_us = detection_elapsed_us(start);
   Outcome out = co_await next_.handle(info, pixels);
+  if (out.event_id != info.event_id) {
+    // The call failed (its client returned a default outcome): what recognition did is unknown.
+    out = Outcome{};
+    out.failed = Stage::recognition;
+  }
+  out.trace.detection_work_us = work_us;
   out.event_id = info.event_id;
   out.captured = true;
   out.detected = true;

@@ -77,7 +77,9 @@ std::uint64_t milli(float confidence) {
       .field("camera_us", outcome.trace.camera_us)
       .field("capture_us", outcome.trace.capture_us)
       .field("detection_us", outcome.trace.detection_us)
+      .field("detection_work_us", outcome.trace.detection_work_us)
       .field("recognition_us", outcome.trace.recognition_us)
+      .field("recognition_work_us", outcome.trace.recognition_work_us)
       .field("database_us", outcome.trace.database_us)
       .text("\n");
   ::ambience::print(line.view());

@@ -105,11 +105,18 @@ Classification Recognition::classify(std::span<const std::uint8_t> pixels) {
   sighting.confidence = c.confidence;
   sighting.taken_at_ms = info.taken_at_ms;
   const std::uint64_t append_start = ::ambience::arch::now_us();
+  out.trace.recognition_work_us = elapsed_us(start);
   const database::Appended appended = co_await log_.append(sighting);
   out.trace.database_us = elapsed_us(append_start);
-  if (const std::uint64_t* id = appended.as_id()) {
+  const std::uint64_t* id = appended.as_id();
+  if (id != nullptr && *id != 0) {
     out.stored_id = *id;
+  } else if (id != nullptr) {
+    // Ids start at 1: a 0 is the default a failed call's client returns.
+    out.failed = Stage::database;
+    ::ambience::println("[recognition] event ", info.event_id, ": the log did not answer; not stored");
   } else {
+    out.failed = Stage::database;
     const database::StoreError* error = appended.as_error();
     ::ambience::println(
         "[recognition] event ", info.event_id, ": the log refused the sighting (",
