@@ -78,7 +78,9 @@ Classification Recognition::classify(std::span<const std::uint8_t> pixels) {
     weights += std::exp(-0.5f * (dist[s] * dist[s] - c.distance * c.distance));
   }
   c.species = static_cast<Species>(scenes::kCentroids[best].species);
-  c.confidence = 1.0f / weights;
+  // Its share among the species, times how typical the blob is of it (1 at the centroid,
+  // exp(-2) at kMaxDistance), so a clear but unusual blob is not reported as certain.
+  c.confidence = (1.0f / weights) * std::exp(-c.distance * c.distance / (2.0f * kTypicalSpread * kTypicalSpread));
   return c;
 }
 

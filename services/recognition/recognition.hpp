@@ -25,8 +25,8 @@ using RecognitionForeground = imaging::Foreground<scenes::kFrameWidth, scenes::k
 
 struct Classification {
   Species species = Species::unknown;
-  // The nearest centroid's share of exp(-d^2/2) over all centroids (d: scaled distance), in
-  // [0, 1]; 0 if no animal-sized blob was found.
+  // In [0, 1]: the nearest centroid's share of exp(-d^2/2) over all centroids (d: scaled
+  // distance), times exp(-d^2/(2 * kTypicalSpread^2)) for the nearest; 0 for unknown.
   float confidence = 0.0f;
   float distance = 0.0f;  // scaled distance to the nearest centroid
   float features[scenes::kFeatureCount] = {};
@@ -39,6 +39,8 @@ class Recognition final : public FrameHandler {
   static constexpr std::uint32_t kMinBlobBlocks = 96;
   // Farther from every centroid (in feature spreads) is not one of the known species: unknown.
   static constexpr float kMaxDistance = 4.0f;
+  // How far (in feature spreads) a typical member of a species lies from its centroid.
+  static constexpr float kTypicalSpread = 2.0f;
 
   explicit Recognition(database::SightingLog& log);
 

@@ -158,3 +158,23 @@ AMBIENCE_TEST(the_species_comes_from_the_pixels) {
   for (std::size_t i = 0; i + 2 < frame.size(); i += 3) std::swap(frame[i], frame[i + 2]);
   CHECK(g_recognition->classify(frame).species != Species::cat);
 }
+
+AMBIENCE_TEST(an_object_like_no_species_is_unknown) {
+  // A blue box on the empty scene: clearly there, but far from every centroid.
+  static std::vector<std::uint8_t> frame;
+  const std::span<const std::uint8_t> empty = store().frame(0);
+  frame.assign(empty.begin(), empty.end());
+  for (int y = 80; y < 180; ++y) {
+    for (int x = 100; x < 220; ++x) {
+      std::uint8_t* p = frame.data() + (y * 320 + x) * 3;
+      p[0] = 30;
+      p[1] = 40;
+      p[2] = 200;
+    }
+  }
+  const camera_trap::Classification c = g_recognition->classify(frame);
+  CHECK(c.blob.area >= camera_trap::Recognition::kMinBlobBlocks);
+  CHECK(c.distance > camera_trap::Recognition::kMaxDistance);
+  CHECK(c.species == Species::unknown);
+  CHECK_EQ(c.confidence, 0.0f);
+}
