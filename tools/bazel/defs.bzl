@@ -409,6 +409,9 @@ def _absolute(label):
     if label.startswith(":"):
         return "//" + native.package_name() + label
     if label.startswith("//") or label.startswith("@"):
+        # "//services/motion" is "//services/motion:motion", as everywhere in Bazel.
+        if ":" not in label:
+            return label + ":" + label.split("/")[-1]
         return label
     return "//" + native.package_name() + ":" + label
 
