@@ -91,7 +91,7 @@ def _lidl_json_aspect_impl(target, ctx):
 _lidl_json_aspect = aspect(implementation = _lidl_json_aspect_impl, attr_aspects = ["deps"])
 
 def _lidl_cc(label):
-    # lidl_library(name) makes name_cc; "//a/b" means "//a/b:b".
+    # lidl_library(name) and ambience_service(name) make name_cc; "//a/b" means "//a/b:b".
     if ":" in label:
         return label + "_cc"
     return label + ":" + label.split("/")[-1] + "_cc"
@@ -542,7 +542,8 @@ def deployment(name, visibility = None, testonly = False):
                 visibility = visibility,
                 testonly = testonly,
             )
-        libs = [s + "_cc" for s in sorted(node_services.get(nname, {}).keys())]
+        # Each service's cc_library; a service named by its package ("//services/storage") too.
+        libs = [_lidl_cc(s) for s in sorted(node_services.get(nname, {}).keys())]
         runtime = ["//kernel/core", "//runtime"]
         if nname in mcu_nodes:
             mcu_image(
