@@ -36,7 +36,8 @@ def test_camera_trap():
         "10.0.0.1:4800=127.0.0.1:4800",  # the camera's QEMU host address: slirp delivers to 127.0.0.1
     ]
     p = by_node(plan)
-    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map)]
+    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map),
+                                "--storage-dir", "/run/c/storage/edge"]
     assert p["cloud"].argv(exit_after_ms=500)[-2:] == ["--exit-after-ms", "500"]
     assert p["camera"].argv() == [
         "qemu-system-arm", "-M", "mps2-an500", "-nographic", "-monitor", "none",
@@ -94,7 +95,7 @@ def test_hosted_node_gets_its_pty_and_the_map():
     assert host_end.kind == "pty"
     assert p["host"].argv({host_end.id: "/dev/pts/9"}) == [
         "/img/host", "--udp-map", "10.1.0.1:4800=127.0.1.1:4800,10.1.0.2:4800=127.0.1.2:4800",
-        "--serial", "uart=/dev/pts/9"]
+        "--serial", "uart=/dev/pts/9", "--storage-dir", "/run/h/storage/host"]
     with pytest.raises(ClusterPlanError, match="no pty"):
         p["host"].argv({})
     assert "-nic" not in p["board"].argv()

@@ -104,6 +104,8 @@ class Cluster:
             raise ClusterStartError(f"cannot open the serial lines: {e}") from None
         self.wires.start()
         for n in self.nodes:  # in the plan's start order: callees first
+            if n.plan.storage_dir:
+                os.makedirs(n.plan.storage_dir, mode=0o700, exist_ok=True)
             err = self._wait_for(n.plan.after, START_WAIT_S)
             if err is not None:
                 raise ClusterStartError(err)
@@ -309,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
+    ap.add_argument("--storage", default=None, metavar="DIR",
+                    help="keep the hosted nodes' storage in DIR/<node> (default: in the cluster's directory, "
+                         "removed when it stops)")
     ap.add_argument("--preload", action="append", default=[], metavar="NODE=FILE=ADDRESS",
                     help="(set by the build) a file QEMU loads into an MCU node's memory before it boots")
     return ap
@@ -597,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
-            plan = cluster_plan(images, socket_dir, preloads(args.preload, images))
+            storage = os.path.abspath(args.storage) if args.storage else None
+            plan = cluster_plan(images, socket_dir, preloads(args.preload, images), storage)
             models = link_models(args.link, {line.network for line in plan.lines})
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)
