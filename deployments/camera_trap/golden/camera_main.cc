@@ -46,15 +46,20 @@ constexpr ::ambience::node::Endpoint kEndpoints[] = {
 constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"lan", "udp", "10.0.0.1", 4800, "console", 0}},
+    {"motion", {"xbee", "serial", "1", 1, "motion", 0}},
+};
+constexpr std::size_t kNextHopCount = 2;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "camera"},
+    {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.

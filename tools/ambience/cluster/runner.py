@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,8 +32,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from ambience.backend import CONSOLE_NETWORK, CONSOLE_NODE
 from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec
-from ambience.cluster.plan import ClusterPlan, ClusterPlanError, NodeImage, ProcessPlan, cluster_plan
+from ambience.cluster.plan import (
+    ClusterPlan,
+    ClusterPlanError,
+    NodeImage,
+    ProcessPlan,
+    cluster_plan,
+    console_endpoints,
+)
 from ambience.cluster.wires import Wires
 from ambience.plan_json import NodeDocument, load_node_plan_text
 
@@ -295,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
+    ap.add_argument("--lidl-root", default="", help="(set by the build) the directory the --lidl paths are in")
+    ap.add_argument("--lidl", action="append", default=[], metavar="PATH",
+                    help="(set by the build) lidl sources of the deployment's interfaces, for `ambience call`")
     return ap
 
 
@@ -375,8 +387,49 @@ def _write_json(path: str, doc: Any) -> None:
     os.replace(tmp, path)
 
 
-def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str,
-           report: int) -> int:
+def free_udp_ports(n: int) -> list[int]:
+    """n loopback UDP ports free right now (bound, read, released): the console network's."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _copy_lidl(args: argparse.Namespace, cdir: str) -> list[str]:
+    """Copies the lidl sources into the cluster's directory (a rebuild while the cluster runs
+    must not change the interfaces `ambience call` speaks); their paths there, relative."""
+    out = []
+    for path in args.lidl:
+        rel = os.path.relpath(path, args.lidl_root) if args.lidl_root else os.path.basename(path)
+        dst = os.path.join(cdir, "lidl", rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copyfile(path, dst)
+        out.append(rel)
+    return sorted(out)
+
+
+def console_state(plan: ClusterPlan, images: list[NodeImage], lidl: list[str]) -> dict[str, Any]:
+    """What `ambience call` needs to reach every node: where the console binds, and per node the
+    hosted node it enters through (that node's console endpoint here), the node's number, the
+    kinds of its networks (the call's timeout) and its instances."""
+    where = {m.node: f"{m.host}:{m.host_port}" for m in plan.udp_map if m.network == CONSOLE_NETWORK}
+    nodes: dict[str, Any] = {}
+    for n in images:
+        d = n.doc
+        nodes[n.name] = {
+            "kind": n.kind, "number": d.runtime.node_ids.get(n.name, 0), "entry": d.console_entry,
+            "entry_endpoint": where.get(d.console_entry, ""),
+            "networks": sorted({e.kind for e in d.endpoints if e.network != CONSOLE_NETWORK}),
+            "instances": {i.name: {"interface": i.interface, "object_id": i.object_id} for i in d.instances}}
+    return {"bind": where.get(CONSOLE_NODE, ""), "nodes": nodes, "lidl": lidl}
+
+
+def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel], args: argparse.Namespace,
+           cdir: str, report: int) -> int:
     """The detached runner's body (in its own session): up until SIGTERM, then clean up. The
     verdict on start-up (healthy, or the error) goes to the `report` pipe, then it is closed."""
     stop = threading.Event()
@@ -397,7 +450,8 @@ def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Names
             "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,
                                "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
             "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
-            "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes)})
+            "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
+            "console": console_state(plan, images, _copy_lidl(args, cdir))})
         err = cluster.wait_healthy(args.health_timeout)
         if err is None:
             _write_json(status_path, dict(cluster.status(), up="healthy"))
@@ -416,7 +470,8 @@ def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Names
         shutil.rmtree(cdir, ignore_errors=True)
 
 
-def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str) -> int:
+def run_detached(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel], args: argparse.Namespace,
+                 cdir: str) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     verdict_r, verdict_w = os.pipe()
@@ -433,7 +488,7 @@ def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse
             os.dup2(fd, 2)
             os.close(fd)
             os.close(null)
-            code = _serve(plan, models, args, cdir, verdict_w)
+            code = _serve(plan, images, models, args, cdir, verdict_w)
         except BaseException:
             import traceback
             traceback.print_exc()
@@ -580,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
-            plan = cluster_plan(images, socket_dir)
+            plan = cluster_plan(images, socket_dir, free_udp_ports(console_endpoints(images)))
             models = link_models(args.link, {line.network for line in plan.lines})
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)
@@ -593,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(describe(plan, models)))
         return 0
     if args.detach:
-        return run_detached(plan, models, args, socket_dir)
+        return run_detached(plan, images, models, args, socket_dir)
     return run_foreground(plan, models, args, socket_dir)
 
 
