@@ -84,6 +84,27 @@ class ConsoleTest(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 1 + 5)  # the deadline, plus the CLI's start-up
 
 
+class ForegroundTest(unittest.TestCase):
+    def test_a_foreground_cluster_is_found_too(self):
+        # `bazel run //deployments/hello/on_board:cluster` records its state like `cluster up`
+        tmp = tempfile.mkdtemp(prefix="hf-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        run = subprocess.Popen([SCRIPT, "--duration", "20"], env=dict(env(), TMPDIR=tmp, XDG_RUNTIME_DIR=tmp),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert run.stdout is not None
+            for line in run.stdout:
+                if "cluster: all 2 nodes healthy" in line:
+                    break
+            out = subprocess.run([AMBIENCE, "call", "board/greeter.greet", '{"name": "fg"}'],
+                                 env=dict(env(), XDG_RUNTIME_DIR=tmp), capture_output=True, text=True, timeout=60)
+            self.assertEqual((out.returncode, out.stdout), (0, '"hello, fg!"\n'), out.stderr)
+        finally:
+            run.send_signal(signal.SIGTERM)
+            run.communicate(timeout=60)
+        self.assertEqual(os.listdir(tmp), [])  # its state went with it
+
+
 class NoClusterTest(unittest.TestCase):
     def test_no_cluster_is_one_line(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -330,8 +330,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace,
-                   socket_dir: str) -> int:
+def _foreground_state_dir(root: str, deployment: str) -> str | None:
+    """Where a foreground run records its state for `ambience call` (None: that deployment is
+    already up there, detached, and keeps its own)."""
+    cdir = os.path.join(root, deployment)
+    state = _read(os.path.join(cdir, "state.json"))
+    if state and _alive(int(state.get("runner_pid") or 0)):
+        return None
+    shutil.rmtree(cdir, ignore_errors=True)
+    os.makedirs(cdir, mode=0o700)
+    return cdir
+
+
+def run_foreground(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel],
+                   args: argparse.Namespace, socket_dir: str, root: str) -> int:
     # Nodes run in sessions of their own (the terminal's Ctrl-C does not reach them), so however
     # the runner is asked to end, it stops them itself.
     if threading.current_thread() is threading.main_thread():
@@ -340,12 +352,17 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
     cluster = Cluster(plan, models, out=sys.stdout)
     exit_after = int(args.duration * 1000) if args.duration is not None else None
     interrupted = False
+    state_dir: str | None = None
     try:
         try:
             cluster.start(exit_after)
         except ClusterStartError as e:
             sys.stderr.write(f"cluster: error: {e}\n")
             return 1
+        # Recorded like a detached cluster's, so that `ambience call` finds this one too.
+        state_dir = _foreground_state_dir(root, plan.deployment)
+        if state_dir is not None:
+            _write_state(state_dir, plan, images, cluster, args)
         kinds = ", ".join(f"{p.node} ({'QEMU ' + p.base_argv[2] if p.kind == 'mcu' else 'process'})"
                           for p in plan.processes)
         cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
@@ -366,6 +383,10 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
     finally:
         cluster.stop()
         shutil.rmtree(socket_dir, ignore_errors=True)
+        if state_dir is not None:
+            shutil.rmtree(state_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(root)  # only if no other cluster is left in it
     for name, link in cluster.wires.counters().items():
         for d, c in link["directions"].items():  # type: ignore[attr-defined]
             cluster.say(f"cluster: link {name} {d}: " + ", ".join(f"{k} {v}" for k, v in c.items()))
@@ -428,6 +449,17 @@ def console_state(plan: ClusterPlan, images: list[NodeImage], lidl: list[str]) -
     return {"bind": where.get(CONSOLE_NODE, ""), "nodes": nodes, "lidl": lidl}
 
 
+def _write_state(cdir: str, plan: ClusterPlan, images: list[NodeImage], cluster: Cluster,
+                 args: argparse.Namespace) -> None:
+    _write_json(os.path.join(cdir, "state.json"), {
+        "deployment": plan.deployment, "runner_pid": os.getpid(),
+        "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,
+                           "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
+        "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
+        "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
+        "console": console_state(plan, images, _copy_lidl(args, cdir))})
+
+
 def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel], args: argparse.Namespace,
            cdir: str, report: int) -> int:
     """The detached runner's body (in its own session): up until SIGTERM, then clean up. The
@@ -445,13 +477,7 @@ def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkMod
         except ClusterStartError as e:
             err = str(e)
             raise
-        _write_json(os.path.join(cdir, "state.json"), {
-            "deployment": plan.deployment, "runner_pid": os.getpid(),
-            "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,
-                               "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
-            "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
-            "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
-            "console": console_state(plan, images, _copy_lidl(args, cdir))})
+        _write_state(cdir, plan, images, cluster, args)
         err = cluster.wait_healthy(args.health_timeout)
         if err is None:
             _write_json(status_path, dict(cluster.status(), up="healthy"))
@@ -649,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.detach:
         return run_detached(plan, images, models, args, socket_dir)
-    return run_foreground(plan, models, args, socket_dir)
+    return run_foreground(plan, images, models, args, socket_dir, root)
 
 
 if __name__ == "__main__":
