@@ -65,6 +65,13 @@ class ConsoleTest(unittest.TestCase):
         self.assertIn("[console] from the operator", log)
         self.assertIn("[console] again", log)
 
+    def test_2b_a_request_larger_than_a_datagram(self):
+        line = "".join(chr(ord("a") + i % 26) for i in range(6000))  # 5 fragments on the console network
+        out = self.call("host/console.print", json.dumps({"line": line}))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(os.path.join(self.root, "hello", "logs", "host.log"), encoding="utf-8") as f:
+            self.assertIn(f"[console] {line}", f.read())
+
     def test_3_bad_names_and_arguments(self):
         self.assert_error(self.call("board/greeter.shout", "{}"), "hello.Greeter has no procedure 'shout' (has: greet)")
         self.assert_error(self.call("board/greeter.greet", '{"name": 7}'), "name")
