@@ -35,7 +35,8 @@ class FakeNode:
 
     @property
     def address(self) -> tuple[str, int]:
-        return self.sock.getsockname()
+        host, port = self.sock.getsockname()
+        return str(host), int(port)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -44,6 +45,7 @@ class FakeNode:
             except TimeoutError:
                 continue
             _, h, payload = net.decode_datagram(data)
+            assert h is not None
             now = time.monotonic_ns() // 1000
             message = self.reassembler.accept(0, h, payload, now)
             if message is None:
@@ -51,6 +53,7 @@ class FakeNode:
             if h.fragment_count > 1:
                 self.reassembler.release()
             _, e, body = net.decode_envelope(message, NODE)
+            assert e is not None
             self.requests += 1
             if self.requests <= self.drop_first:
                 continue  # lost on the way
@@ -60,7 +63,7 @@ class FakeNode:
                 self.cache.complete(e.source_node, e.call_id, status, reply, now)
             elif verdict != net.Verdict.REPLAY:
                 continue
-            out = net.encode_envelope(net.reply_to(e, net.WireStatus(status), 0xABCD), reply if status == 0 else b"")
+            out = net.encode_envelope(net.reply_to(e, net.WireStatus(status), 0xABCD), reply or b"" if status == 0 else b"")
             for fh, part in self.sender.fragments(out):
                 self.sock.sendto(net.encode_datagram(fh, part), peer)
 
