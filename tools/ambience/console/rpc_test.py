@@ -63,7 +63,8 @@ class FakeNode:
                 self.cache.complete(e.source_node, e.call_id, status, reply, now)
             elif verdict != net.Verdict.REPLAY:
                 continue
-            out = net.encode_envelope(net.reply_to(e, net.WireStatus(status), 0xABCD), reply or b"" if status == 0 else b"")
+            payload_out = (reply or b"") if status == 0 else b""
+            out = net.encode_envelope(net.reply_to(e, net.WireStatus(status), 0xABCD), payload_out)
             for fh, part in self.sender.fragments(out):
                 self.sock.sendto(net.encode_datagram(fh, part), peer)
 
