@@ -591,6 +591,9 @@ def status_report(root: str, name: str | None = None) -> tuple[list[str], list[A
         age = time.time() - doc["time"] if "time" in doc else None
         lines.append(f"cluster {dep}: runner {runner} {'running' if alive else 'GONE'}"
                      + (f", status {age:.1f} s old" if age is not None else ", no status yet"))
+        console = state.get("console", {}).get("bind")
+        if console:
+            lines.append(f"  console: `ambience call` binds {console}")
         for n, s in sorted(doc.get("nodes", {}).items()):
             restarts = "?" if s.get("restarts") is None else s["restarts"]
             lines.append(f"  node {n:<12} {s['kind']:<6} pid {s['pid']}  {s['state']:<10} restarts {restarts}")

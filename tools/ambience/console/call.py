@@ -161,7 +161,11 @@ def call(target: str, args_json: str, root: str, deployment: str | None = None,
     cls = clients.get(inst["interface"])
     if cls is None:
         raise ConsoleError(f"no lidl source of interface '{inst['interface']}' in the cluster's state")
-    mask = sum(1 << p.id for p in cls.PROCEDURES if p.idempotent)  # type: ignore[attr-defined]
+    procedures = cls.PROCEDURES  # type: ignore[attr-defined]
+    if procedure not in [p.name for p in procedures]:
+        raise ConsoleError(f"{target}: {inst['interface']} has no procedure '{procedure}' "
+                           f"(has: {', '.join(p.name for p in procedures)})")
+    mask = sum(1 << p.id for p in procedures if p.idempotent)
     route = Route(node["number"], inst["object_id"],
                   _parse_endpoint(node["entry_endpoint"], f"node '{node['entry']}'"),
                   policy_for(dict(node, self=node_name), timeout_s))
