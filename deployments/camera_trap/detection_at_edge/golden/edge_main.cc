@@ -35,6 +35,8 @@ rt::Slot<rt::RpcBuffer> d_recognition__log_request;
 rt::Slot<rt::RpcBuffer> d_recognition__log_reply;
 rt::Slot<::camera_trap::database::SightingLogRpcClient<rt::ChannelTransport>> d_recognition__log_client;
 rt::Slot<camera_trap::Recognition> i_recognition;
+rt::LidlEntry t_recognition_entries[] = {{::camera_trap::FrameHandler::schema_hash, nullptr, &rt::dispatch_as<::camera_trap::FrameHandler>}};
+rt::LidlTarget t_recognition{t_recognition_entries};
 rt::Slot<hosted::SharingServer<::camera_trap::FrameHandler>> z_recognition_0;  // camera_trap.FrameHandler, zero-copy
 
 // ---- group 'detection' (process of group 'detection')
@@ -60,6 +62,7 @@ void construct_group_recognition([[maybe_unused]] hosted::Channel& to_kernel) {
   d_recognition__log_client.emplace(d_recognition__log_transport.get(), d_recognition__log_request.get(), d_recognition__log_reply.get());
   d_recognition__log_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_recognition.emplace(d_recognition__log_client.get());
+  t_recognition_entries[0].impl = static_cast<::camera_trap::FrameHandler*>(&i_recognition.get());
 }
 
 ::ambience::Task<void> start_group_recognition() {
@@ -85,6 +88,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "recognition") {
     construct_group_recognition(group.channel());
+    if (!group.services().add(2, &rt::serve_lidl, &t_recognition)) ::ambience::fatal("service table full: cannot serve 'recognition' in group 'recognition'");
     z_recognition_0.emplace(static_cast<::camera_trap::FrameHandler&>(i_recognition.get()), &group.arena());
     if (!z_recognition_0.get().install(group.services(), rt::sharing_target(2, 0))) ::ambience::fatal("service table full: cannot serve 'recognition' zero-copy in group 'recognition'");
     (void)::ambience::spawn(start_group_recognition());
@@ -115,6 +119,13 @@ rt::RouteRelay r_d_recognition__log{&d_recognition__log_route, nullptr, 0};  // 
 }
 constexpr rt::RemoteGrant detection_grants[] = {
     {"camera_manager@camera", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
+};
+::ambience::Task<::ambience::Status> serve_recognition(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 2, request, reply);
+}
+constexpr rt::RemoteGrant recognition_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
 };
 
 }  // namespace
@@ -124,35 +135,44 @@ namespace ambience::generated {
 // What this node serves over the network (RPC targets and exports), by object id.
 const ::ambience::node::ServedObject kServedObjects[] = {
     {1, "detection", &serve_detection, detection_grants},
+    {2, "recognition", &serve_recognition, recognition_grants},
 };
-constexpr std::size_t kServedObjectCount = 1;
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"internet", "udp", "edge", 4800},
     {"lan", "udp", "10.0.0.1", 4800},
+    {"console", "udp", "127.0.0.1", 7703},
 };
-constexpr std::size_t kEndpointCount = 2;
+constexpr std::size_t kEndpointCount = 3;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"camera", {"lan", "udp", "10.0.0.2", 4800, "camera", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+    {"motion", {"lan", "udp", "10.0.0.2", 4800, "motion", 0}},
+};
+constexpr std::size_t kNextHopCount = 3;
 
 constexpr std::uint16_t kThisNode = 3;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "camera"},
     {2, "cloud"},
     {3, "edge"},
+    {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 3;
+constexpr std::size_t kRpcNodeCount = 5;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
     {1, 1, "camera_manager@camera"},
+    {0, 0, "console@console"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
