@@ -130,10 +130,11 @@ def connect(path: str, timeout_s: float) -> socket.socket:
             time.sleep(0.1)
 
 
-def query_database(cluster_dir: str, procedure: str, args: dict[str, Any]) -> Any:
-    """A SightingLog procedure of the cloud's database, through the operator's console."""
-    from ambience.console import call_in_cluster  # noqa: PLC0415 (the CLI's console client)
-    return call_in_cluster(cluster_dir, f"cloud/database.{procedure}", json.dumps(args))
+def query_database(root: str, procedure: str, args: dict[str, Any]) -> Any:
+    """A SightingLog procedure of the cloud's database, through the operator's console (what
+    `ambience call cloud/database.<procedure> '<args>'` does)."""
+    from ambience.console.call import call  # noqa: PLC0415 (the CLI's console, imported when used)
+    return call(f"cloud/database.{procedure}", json.dumps(args), root, "camera_trap")
 
 
 def ms(us: int | None) -> str:
@@ -213,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         events = inject(args, scenes, state.get("sensors", {}), os.path.join(cdir, "logs"))
         db_count = None
         try:
-            db_count = int(query_database(cdir, "count", {}))
+            db_count = int(query_database(root, "count", {}))
         except Exception as e:  # the summary says what could not be asked, and --check fails
             print(f"demo: the database could not be queried: {e}")
         print()
