@@ -138,3 +138,17 @@ def test_callees_start_before_their_callers_and_cycles_do_not_deadlock() -> None
     assert [x.node for x in cyc] == ["a", "b", "c"]
     assert cyc[0].after == ()  # nothing to wait for: b starts after it
     assert cyc[1].after == ("a",)
+
+
+def test_a_node_providing_storage_gets_its_own_directory():
+    imgs = images(camera_trap_manifest())
+    # The cloud node as if it had node(provides = {"storage": ...}): an instance serving storage.Storage.
+    cloud = next(i for i in imgs if i.name == "cloud")
+    storage = replace(cloud.doc.instances[0], name="cloud_storage", interface="storage.Storage")
+    imgs = [replace(i, doc=replace(i.doc, instances=[storage] + i.doc.instances)) if i.name == "cloud" else i
+            for i in imgs]
+    p = by_node(cluster_plan(imgs, "/run/c", storage_root="/var/lib/trap"))
+    assert p["cloud"].storage_dir == "/var/lib/trap/cloud"
+    assert p["cloud"].argv(exit_after_ms=5)[-4:] == ["--storage-dir", "/var/lib/trap/cloud", "--exit-after-ms", "5"]
+    assert p["edge"].storage_dir == "" and "--storage-dir" not in p["edge"].argv()  # provides none
+    assert "--storage-dir" not in by_node(cluster_plan(imgs, "/run/c"))["cloud"].argv()  # no root given

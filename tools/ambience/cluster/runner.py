@@ -46,6 +46,13 @@ GROUP_RESTARTS = re.compile(r"ambience: group (\S+) faults \d+ restarts (\d+)") 
 HOSTED_RESTART = re.compile(r"ambience node: group '([^']+)' \(pid \d+, generation \d+\): .*; restarting$")
 
 
+def storage_root(deployment: str) -> str:
+    """Where the cluster's hosted nodes keep the storage they provide, kept across runs (it is
+    durable data): $XDG_STATE_HOME (or ~/.local/state)/ambience/<deployment>, one folder per node."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "ambience", deployment)
+
+
 def runtime_root() -> str:
     """Where detached clusters keep their state: one directory per deployment."""
     if os.environ.get("AMBIENCE_CLUSTER_DIR"):
@@ -306,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for every node's start line")
     ap.add_argument("--detach", action="store_true", help="keep the cluster running in the background")
     ap.add_argument("--runtime-dir", default=None, help="state of detached clusters (default: %(default)s)")
+    ap.add_argument("--storage-dir", default=None, metavar="DIR",
+                    help="hosted nodes that provide storage keep it in DIR/<node> (default: "
+                         "$XDG_STATE_HOME/ambience/<deployment>, kept across runs)")
     ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
@@ -323,6 +333,7 @@ def describe(plan: ClusterPlan, models: dict[str, LinkModel]) -> list[str]:
         out.append(f"line {line.network}: {ends}; {models.get(line.network, LinkModel()).describe()}")
     for m in plan.udp_map:
         out.append(f"udp {m.network}: {m.node} {m.address}:{m.port} -> {m.host}:{m.host_port}")
+    out += [f"storage {p.node}: {p.storage_dir}" for p in plan.processes if p.storage_dir]
     out += [f"note: {x}" for x in plan.notes]
     return out
 
@@ -354,7 +365,7 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
                           for p in plan.processes)
         cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
         for line in describe(plan, models):
-            if line.startswith(("line ", "udp ", "note: ")):
+            if line.startswith(("line ", "udp ", "storage ", "note: ")):
                 cluster.say(f"cluster: {line}")
         err = cluster.wait_healthy(args.health_timeout)
         if err is not None:
@@ -597,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
-            plan = cluster_plan(images, socket_dir, preloads(args.preload, images))
+            storage = args.storage_dir or storage_root(images[0].doc.deployment if images else "cluster")
+            plan = cluster_plan(images, socket_dir, preloads(args.preload, images), storage)
             models = link_models(args.link, {line.network for line in plan.lines})
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)
