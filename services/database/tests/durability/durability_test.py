@@ -2,7 +2,11 @@
 storage, the database and a writer in sandboxed group processes) is killed mid-stream twice and
 started again on the same --storage-dir. Every append acknowledged before a kill is there after
 it, under the same id, exactly once; the database opens cleanly (its integrity check passes) and
-the files are a sound SQLite database for the stock engine too."""
+the files are a sound SQLite database for the stock engine too.
+
+Injected storage faults (--storage-fault): a full disk answers storage_full, a failing fsync
+storage_failed, through the whole hosted path; nothing refused is acknowledged, and after the
+fault everything acknowledged is still there."""
 from __future__ import annotations
 
 import os
@@ -20,10 +24,13 @@ OPENED = re.compile(r"database: sightings\.db open \(WAL, synchronous=FULL, inte
 ACKED = re.compile(r"\[writer\] acked (\d+) -> (\d+)")
 
 
-def run_node(storage_dir: str, kill_after_acks: int | None, timeout_s: float = 120) -> str:
+FAILED = re.compile(r"\[writer\] append (\d+) failed: (\S+)")
+
+
+def run_node(storage_dir: str, kill_after_acks: int | None, timeout_s: float = 120, *flags: str) -> str:
     """Runs the node until `kill_after_acks` acknowledgements were printed (then SIGKILL), or until
     the writer is done; returns everything it printed."""
-    node = subprocess.Popen([NODE, "--storage-dir", storage_dir], stdout=subprocess.PIPE,
+    node = subprocess.Popen([NODE, "--storage-dir", storage_dir, *flags], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: list[str] = []
     acks = 0
@@ -61,9 +68,13 @@ def acks_of(text: str) -> dict[int, int]:
     return acks
 
 
+def storage_dir(name: str) -> str:
+    return os.path.join(os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp(), name)
+
+
 class DurabilityTest(unittest.TestCase):
     def test_kill_9_mid_stream_loses_and_duplicates_nothing(self) -> None:
-        storage = os.path.join(os.environ.get("TEST_TMPDIR", tempfile.mkdtemp()), "cloud")
+        storage = storage_dir("cloud")
         runs = [run_node(storage, 60), run_node(storage, 120), run_node(storage, None)]
         last = runs[-1]
         self.assertIn("[writer] done", last, last)
@@ -96,6 +107,37 @@ class DurabilityTest(unittest.TestCase):
             self.assertEqual(rows, (EVENTS, EVENTS, 1, EVENTS))
         finally:
             db.close()
+
+    def check_fault_then_recovery(self, name: str, fault: str, error: str) -> tuple[dict[int, int], list[int]]:
+        """Runs the stream under an injected storage fault, then again without it."""
+        storage = storage_dir(name)
+        faulty = run_node(storage, None, 120, "--storage-fault", fault)
+        self.assertIn("[writer] done", faulty, faulty)
+        acked = acks_of(faulty)
+        failed = [int(e) for e, _ in FAILED.findall(faulty)]
+        self.assertTrue(acked and failed, f"want acknowledgements, then failures:\n{faulty}")
+        self.assertEqual({why for _, why in FAILED.findall(faulty)}, {error}, faulty)
+        self.assertEqual(sorted(list(acked) + failed), list(range(1, EVENTS + 1)), faulty)
+        self.assertTrue(all(id_ == e for e, id_ in acked.items()), faulty)
+        fixed = run_node(storage, None)
+        opened = OPENED.search(fixed)
+        self.assertIsNotNone(opened, fixed)
+        assert opened is not None
+        self.assertGreaterEqual(int(opened.group(1)), len(acked), fixed)
+        again = acks_of(fixed)
+        self.assertEqual(sorted(again), list(range(1, EVENTS + 1)), fixed)
+        for e, id_ in acked.items():
+            self.assertEqual(again[e], id_, fixed)
+        self.assertIn(f"[writer] verify: {EVENTS} stored, {EVENTS} distinct, 0 mismatched, 0 gaps", fixed)
+        return acked, failed
+
+    def test_a_full_disk_refuses_appends_with_storage_full_and_loses_nothing(self) -> None:
+        acked, failed = self.check_fault_then_recovery("full", "no-space-after:300000", "storage_full")
+        self.assertLess(max(acked), min(failed))  # a full disk stays full: no acknowledgement after
+
+    def test_a_failing_fsync_is_never_acknowledged(self) -> None:
+        acked, _ = self.check_fault_then_recovery("fsync", "sync-error-after:40", "storage_failed")
+        self.assertLessEqual(len(acked), 40)  # one sync per acknowledged append at least
 
 
 if __name__ == "__main__":

@@ -31,7 +31,11 @@ ambience::Task<void> WriterService::run() {
       ++acknowledged_;
       ambience::println("[writer] acked ", e, " -> ", *id);
     } else {
-      ambience::println("[writer] append ", e, " failed");
+      const camera_trap::database::StoreError* why = a.as_error();
+      ambience::println("[writer] append ", e, " failed: ",
+                        why == nullptr                                            ? "no answer"
+                        : *why == camera_trap::database::StoreError::storage_full ? "storage_full"
+                                                                                  : "storage_failed");
     }
   }
   std::vector<Stored> all;
