@@ -187,7 +187,10 @@ def verdicts(events: list[Event], db_count: int | None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     scenes = load_scenes(args.scenes)
     root = tempfile.mkdtemp(prefix="ambience-demo-")
+    # The cluster script finds its runner through RUNFILES_DIR: ours (bazel run and bazel test
+    # start us in <runfiles>/ambience).
     env = dict(os.environ, AMBIENCE_CLUSTER_DIR=root)
+    env.setdefault("RUNFILES_DIR", os.path.dirname(os.getcwd()))
     cdir = os.path.join(root, "camera_trap")
     started = time.monotonic()
     print(f"demo: starting the camera trap's cluster ({args.cluster})", flush=True)

@@ -11,6 +11,7 @@
 #include "runtime/node_runtime.hpp"
 #include "kernel/arch/cortex_m/groups.hpp"
 #include "runtime/cortex_m/mcu_rpc.hpp"
+#include "services/motion/motion.hpp"
 
 namespace {
 
@@ -19,13 +20,26 @@ namespace rt = ::ambience::node;
 [[maybe_unused]] constexpr const char kDeployment[] = "camera_trap";
 [[maybe_unused]] constexpr const char kNode[] = "motion";
 
-// ---- group 'kernel' (kernel group: privileged, shares the kernel's domain)
+// ---- group 'pir' (kernel group: privileged, shares the kernel's domain)
+constexpr rt::Route d_motion_sensor__handler_route{"xbee", "serial", "2", 1, "camera", 1, 1, 0x1ull};
+rt::Slot<rt::RouteTransport> d_motion_sensor__handler_transport;
+rt::Slot<rt::RpcBuffer> d_motion_sensor__handler_request;
+rt::Slot<rt::RpcBuffer> d_motion_sensor__handler_reply;
+rt::Slot<::camera_trap::MotionHandlerRpcClient<rt::RouteTransport>> d_motion_sensor__handler_client;
+rt::Slot<camera_trap::motion::MotionService> i_motion_sensor;
 
-// Builds group 'kernel': its instances in start order, each after its clients.
-void construct_group_kernel() {
+// Builds group 'pir': its instances in start order, each after its clients.
+void construct_group_pir() {
+  d_motion_sensor__handler_transport.emplace(d_motion_sensor__handler_route);
+  d_motion_sensor__handler_request.emplace();
+  d_motion_sensor__handler_reply.emplace();
+  d_motion_sensor__handler_client.emplace(d_motion_sensor__handler_transport.get(), d_motion_sensor__handler_request.get(), d_motion_sensor__handler_reply.get());
+  d_motion_sensor__handler_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
+  i_motion_sensor.emplace(d_motion_sensor__handler_client.get());
 }
 
-::ambience::Task<void> start_group_kernel() {
+::ambience::Task<void> start_group_pir() {
+  co_await rt::start_service(i_motion_sensor.get());
   co_return;
 }
 
@@ -51,9 +65,10 @@ constexpr std::size_t kNextHopCount = 0;
 constexpr std::uint16_t kThisNode = 4;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {1, "camera"},
     {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 2;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
@@ -62,9 +77,9 @@ constexpr std::size_t kRpcCallerCount = 0;
 
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
-  construct_group_kernel();
-  co_await start_group_kernel();
-  ::ambience::print("ambience: node 'motion' of 'camera_trap': 0 instances in 0 groups started\n");  // one write: lines of group processes do not interleave
+  construct_group_pir();
+  co_await start_group_pir();
+  ::ambience::print("ambience: node 'motion' of 'camera_trap': 1 instance in 1 group started\n");  // one write: lines of group processes do not interleave
   co_return;
 }
 

@@ -87,7 +87,7 @@ class ProcessPlan:
     nic: str = ""  # MCU: the -nic argument of its Ethernet, if it is on a UDP network
     after: tuple[str, ...] = ()  # nodes this one calls or relays through: started and healthy first
     sensor: str = ""  # MCU: the socket QEMU listens on for the board's sensor input (SENSOR_UART)
-    storage_dir: str = ""  # hosted: the directory of the storage it provides (storage.Storage)
+    storage_dir: str = ""  # hosted: the machine's disk, for a storage service it provides
 
     def argv(self, paths: Mapping[str, str] | None = None, exit_after_ms: int | None = None) -> list[str]:
         paths = paths or {}
@@ -274,19 +274,13 @@ def preload_argv(preloads: Mapping[str, tuple[tuple[str, int], ...]], node: str)
     return tuple(out)
 
 
-STORAGE_INTERFACE = "storage.Storage"
-
-
-def provides_storage(doc: NodeDocument) -> bool:
-    """The node runs a storage.Storage (node(provides = {"storage": ...})): it needs a directory."""
-    return any(i.interface == STORAGE_INTERFACE for i in doc.instances)
-
-
 def cluster_plan(nodes: list[NodeImage], socket_dir: str,
                  preloads: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
-                 storage_root: str = "") -> ClusterPlan:
-    """`storage_root`: hosted nodes that provide storage keep it in `<storage_root>/<node>`."""
+                 storage_root: str | None = None) -> ClusterPlan:
+    """`storage_root`: where hosted nodes keep their files (node(provides = {"storage": ...})),
+    one directory per node; by default inside the cluster's directory (gone with the cluster)."""
     preloads = preloads or {}
+    storage_root = storage_root or os.path.join(socket_dir, "storage")
     if not nodes:
         raise ClusterPlanError("the deployment has no node images")
     deployments = sorted({n.doc.deployment for n in nodes})
@@ -311,9 +305,8 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str,
         if n.kind == "mcu" and len(set(uarts)) != len(uarts):
             raise ClusterPlanError(f"node '{n.name}': two serial networks on one UART ({uarts})")
         if n.kind == "hosted":
-            storage = os.path.join(storage_root, n.name) if storage_root and provides_storage(n.doc) else ""
             procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(maps), mine, "", needs(n.doc),
-                                     storage_dir=storage))
+                                     storage_dir=os.path.join(storage_root, n.name)))
         else:
             nic, more = _nic(n, maps, hosts)
             notes += more

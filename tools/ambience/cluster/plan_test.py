@@ -36,7 +36,8 @@ def test_camera_trap():
         "10.0.0.1:4800=127.0.0.1:4800",  # the camera's QEMU host address: slirp delivers to 127.0.0.1
     ]
     p = by_node(plan)
-    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map)]
+    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map),
+                                "--storage-dir", "/run/c/storage/edge"]
     assert p["cloud"].argv(exit_after_ms=500)[-2:] == ["--exit-after-ms", "500"]
     assert p["camera"].argv() == [
         "qemu-system-arm", "-M", "mps2-an500", "-nographic", "-monitor", "none",
@@ -94,7 +95,7 @@ def test_hosted_node_gets_its_pty_and_the_map():
     assert host_end.kind == "pty"
     assert p["host"].argv({host_end.id: "/dev/pts/9"}) == [
         "/img/host", "--udp-map", "10.1.0.1:4800=127.0.1.1:4800,10.1.0.2:4800=127.0.1.2:4800",
-        "--serial", "uart=/dev/pts/9"]
+        "--serial", "uart=/dev/pts/9", "--storage-dir", "/run/h/storage/host"]
     with pytest.raises(ClusterPlanError, match="no pty"):
         p["host"].argv({})
     assert "-nic" not in p["board"].argv()
@@ -138,17 +139,3 @@ def test_callees_start_before_their_callers_and_cycles_do_not_deadlock() -> None
     assert [x.node for x in cyc] == ["a", "b", "c"]
     assert cyc[0].after == ()  # nothing to wait for: b starts after it
     assert cyc[1].after == ("a",)
-
-
-def test_a_node_providing_storage_gets_its_own_directory():
-    imgs = images(camera_trap_manifest())
-    # The cloud node as if it had node(provides = {"storage": ...}): an instance serving storage.Storage.
-    cloud = next(i for i in imgs if i.name == "cloud")
-    storage = replace(cloud.doc.instances[0], name="cloud_storage", interface="storage.Storage")
-    imgs = [replace(i, doc=replace(i.doc, instances=[storage] + i.doc.instances)) if i.name == "cloud" else i
-            for i in imgs]
-    p = by_node(cluster_plan(imgs, "/run/c", storage_root="/var/lib/trap"))
-    assert p["cloud"].storage_dir == "/var/lib/trap/cloud"
-    assert p["cloud"].argv(exit_after_ms=5)[-4:] == ["--storage-dir", "/var/lib/trap/cloud", "--exit-after-ms", "5"]
-    assert p["edge"].storage_dir == "" and "--storage-dir" not in p["edge"].argv()  # provides none
-    assert "--storage-dir" not in by_node(cluster_plan(imgs, "/run/c"))["cloud"].argv()  # no root given

@@ -46,13 +46,6 @@ GROUP_RESTARTS = re.compile(r"ambience: group (\S+) faults \d+ restarts (\d+)") 
 HOSTED_RESTART = re.compile(r"ambience node: group '([^']+)' \(pid \d+, generation \d+\): .*; restarting$")
 
 
-def storage_root(deployment: str) -> str:
-    """Where the cluster's hosted nodes keep the storage they provide, kept across runs (it is
-    durable data): $XDG_STATE_HOME (or ~/.local/state)/ambience/<deployment>, one folder per node."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "ambience", deployment)
-
-
 def runtime_root() -> str:
     """Where detached clusters keep their state: one directory per deployment."""
     if os.environ.get("AMBIENCE_CLUSTER_DIR"):
@@ -111,6 +104,8 @@ class Cluster:
             raise ClusterStartError(f"cannot open the serial lines: {e}") from None
         self.wires.start()
         for n in self.nodes:  # in the plan's start order: callees first
+            if n.plan.storage_dir:
+                os.makedirs(n.plan.storage_dir, mode=0o700, exist_ok=True)
             err = self._wait_for(n.plan.after, START_WAIT_S)
             if err is not None:
                 raise ClusterStartError(err)
@@ -313,12 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for every node's start line")
     ap.add_argument("--detach", action="store_true", help="keep the cluster running in the background")
     ap.add_argument("--runtime-dir", default=None, help="state of detached clusters (default: %(default)s)")
-    ap.add_argument("--storage-dir", default=None, metavar="DIR",
-                    help="hosted nodes that provide storage keep it in DIR/<node> (default: "
-                         "$XDG_STATE_HOME/ambience/<deployment>, kept across runs)")
     ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
+    ap.add_argument("--storage", default=None, metavar="DIR",
+                    help="keep the hosted nodes' storage in DIR/<node> (default: in the cluster's directory, "
+                         "removed when it stops)")
     ap.add_argument("--preload", action="append", default=[], metavar="NODE=FILE=ADDRESS",
                     help="(set by the build) a file QEMU loads into an MCU node's memory before it boots")
     return ap
@@ -333,7 +328,6 @@ def describe(plan: ClusterPlan, models: dict[str, LinkModel]) -> list[str]:
         out.append(f"line {line.network}: {ends}; {models.get(line.network, LinkModel()).describe()}")
     for m in plan.udp_map:
         out.append(f"udp {m.network}: {m.node} {m.address}:{m.port} -> {m.host}:{m.host_port}")
-    out += [f"storage {p.node}: {p.storage_dir}" for p in plan.processes if p.storage_dir]
     out += [f"note: {x}" for x in plan.notes]
     return out
 
@@ -365,7 +359,7 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
                           for p in plan.processes)
         cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
         for line in describe(plan, models):
-            if line.startswith(("line ", "udp ", "storage ", "note: ")):
+            if line.startswith(("line ", "udp ", "note: ")):
                 cluster.say(f"cluster: {line}")
         err = cluster.wait_healthy(args.health_timeout)
         if err is not None:
@@ -608,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
-            storage = args.storage_dir or storage_root(images[0].doc.deployment if images else "cluster")
+            storage = os.path.abspath(args.storage) if args.storage else None
             plan = cluster_plan(images, socket_dir, preloads(args.preload, images), storage)
             models = link_models(args.link, {line.network for line in plan.lines})
         except BaseException:
