@@ -139,6 +139,65 @@ class DurabilityTest(unittest.TestCase):
         acked, _ = self.check_fault_then_recovery("fsync", "sync-error-after:40", "storage_failed")
         self.assertLessEqual(len(acked), 40)  # one sync per acknowledged append at least
 
+    def test_a_killed_database_group_is_restarted_and_reopens_cleanly(self) -> None:
+        """Only the database's group process dies (SIGKILL); the supervisor restarts it and the
+        new process opens the files the storage kept, as after a crash."""
+        storage = storage_dir("group")
+        node = subprocess.Popen([NODE, "--storage-dir", storage], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        lines: list[str] = []
+        killed = False
+        try:
+            assert node.stdout is not None
+            deadline = time.monotonic() + 120
+            for line in node.stdout:
+                lines.append(line.rstrip("\n"))
+                if not killed and ACKED.search(line) and len(acks_of("\n".join(lines))) >= 60:
+                    os.kill(group_pid(node.pid, "database"), signal.SIGKILL)
+                    killed = True
+                if "[writer] done" in line or time.monotonic() > deadline:
+                    break
+        finally:
+            node.send_signal(signal.SIGKILL)
+            rest, _ = node.communicate(timeout=30)
+            lines.extend(rest.splitlines())
+        text = "\n".join(lines)
+        self.assertIn("group 'database'", text)
+        self.assertIn("restarting", text)
+        opens = [int(n) for n in OPENED.findall(text)]
+        self.assertEqual(len(opens), 2, text)
+        self.assertGreaterEqual(opens[1], 60, text)  # what was acknowledged before the kill is there
+        m = re.search(r"\[writer\] verify: (\d+) stored, (\d+) distinct, 0 mismatched, 0 gaps", text)
+        self.assertIsNotNone(m, text)
+        assert m is not None
+        self.assertEqual(m.group(1), m.group(2), text)
+        db = sqlite3.connect(os.path.join(storage, "sightings.db"))
+        try:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+            rows = dict(db.execute("SELECT id, event_id FROM sightings").fetchall())
+        finally:
+            db.close()
+        for e, id_ in acks_of(text).items():
+            self.assertEqual(rows.get(id_), (1 << 48) | e, f"acknowledged event {e} (id {id_}) is not stored")
+
+
+def group_pid(supervisor: int, group: str) -> int:
+    """The pid of the supervisor's child process running `group` (from /proc)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        flag = b"--ambience-group"
+        if ppid == supervisor and flag in args and args[args.index(flag) + 1] == group.encode():
+            return int(entry)
+    raise AssertionError(f"no process of group '{group}' under pid {supervisor}")
+
 
 if __name__ == "__main__":
     unittest.main()
