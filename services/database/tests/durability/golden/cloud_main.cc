@@ -34,12 +34,16 @@ rt::Slot<storage::FileStorage> i_cloud_storage;
 rt::Slot<rt::GroupSharing<::storage::Storage>> d_database__storage_sharing;
 rt::Slot<::storage::StorageZeroCopyClient<rt::GroupSharing<::storage::Storage>>> d_database__storage_client;
 rt::Slot<camera_trap::database::SqliteSightingLog> i_database;
+rt::LidlEntry t_database_entries[] = {{::camera_trap::database::SightingLog::schema_hash, nullptr, &rt::dispatch_as<::camera_trap::database::SightingLog>}};
+rt::LidlTarget t_database{t_database_entries};
 rt::Slot<hosted::SharingServer<::camera_trap::database::SightingLog>> z_database_0;  // camera_trap.database.SightingLog, zero-copy
 
 // ---- group 'writer' (process of group 'writer')
 rt::Slot<rt::GroupSharing<::camera_trap::database::SightingLog>> d_writer__log_sharing;
 rt::Slot<::camera_trap::database::SightingLogZeroCopyClient<rt::GroupSharing<::camera_trap::database::SightingLog>>> d_writer__log_client;
 rt::Slot<dbtest::WriterService> i_writer;
+rt::LidlEntry t_writer_entries[] = {{::dbtest::Writer::schema_hash, nullptr, &rt::dispatch_as<::dbtest::Writer>}};
+rt::LidlTarget t_writer{t_writer_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -56,6 +60,7 @@ void construct_group_database([[maybe_unused]] hosted::Channel& to_kernel) {
   d_database__storage_sharing.emplace(to_kernel, rt::sharing_target(1, 0, 0));  // -> cloud_storage (kernel group), zero-copy
   d_database__storage_client.emplace(d_database__storage_sharing.get());
   i_database.emplace(d_database__storage_client.get());
+  t_database_entries[0].impl = static_cast<::camera_trap::database::SightingLog*>(&i_database.get());
 }
 
 ::ambience::Task<void> start_group_database() {
@@ -68,6 +73,7 @@ void construct_group_writer([[maybe_unused]] hosted::Channel& to_kernel) {
   d_writer__log_sharing.emplace(to_kernel, rt::sharing_target(2, 0));  // -> database (group 'database'), zero-copy
   d_writer__log_client.emplace(d_writer__log_sharing.get());
   i_writer.emplace(d_writer__log_client.get());
+  t_writer_entries[0].impl = static_cast<::dbtest::Writer*>(&i_writer.get());
 }
 
 ::ambience::Task<void> start_group_writer() {
@@ -80,6 +86,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "database") {
     construct_group_database(group.channel());
+    if (!group.services().add(2, &rt::serve_lidl, &t_database)) ::ambience::fatal("service table full: cannot serve 'database' in group 'database'");
     z_database_0.emplace(static_cast<::camera_trap::database::SightingLog&>(i_database.get()), &group.arena());
     if (!z_database_0.get().install(group.services(), rt::sharing_target(2, 0))) ::ambience::fatal("service table full: cannot serve 'database' zero-copy in group 'database'");
     (void)::ambience::spawn(start_group_database());
@@ -87,6 +94,7 @@ void install(hosted::GroupRuntime& group) {
   }
   if (name == "writer") {
     construct_group_writer(group.channel());
+    if (!group.services().add(3, &rt::serve_lidl, &t_writer)) ::ambience::fatal("service table full: cannot serve 'writer' in group 'writer'");
     (void)::ambience::spawn(start_group_writer());
     return;
   }
@@ -108,36 +116,69 @@ constexpr rt::GroupGrant g_database_grants[] = {
 };
 rt::SharingRelay s_database_0{nullptr, rt::sharing_target(2, 0), 0, g_database_grants};  // camera_trap.database.SightingLog, zero-copy
 
+::ambience::Task<::ambience::Status> serve_cloud_storage(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::storage::Storage::schema_hash) {
+    ::storage::Storage& impl = i_cloud_storage.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant cloud_storage_grants[] = {
+    {"console@console", rt::Grant{0x1ffull}},  // storage.Storage
+};
+::ambience::Task<::ambience::Status> serve_database(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 2, request, reply);
+}
+constexpr rt::RemoteGrant database_grants[] = {
+    {"console@console", rt::Grant{0xfull}},  // camera_trap.database.SightingLog
+};
+::ambience::Task<::ambience::Status> serve_writer(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(1), 3, request, reply);
+}
+constexpr rt::RemoteGrant writer_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // dbtest.Writer
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "cloud_storage", &serve_cloud_storage, cloud_storage_grants},
+    {2, "database", &serve_database, database_grants},
+    {3, "writer", &serve_writer, writer_grants},
+};
+constexpr std::size_t kServedObjectCount = 3;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
-    {"", "", "", 0},  // (no network)
+    {"console", "udp", "127.0.0.1", 7701},
 };
-constexpr std::size_t kEndpointCount = 0;
+constexpr std::size_t kEndpointCount = 1;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "cloud"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 2;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
@@ -159,6 +200,16 @@ int main(int argc, char** argv) {
   if (!zk_cloud_storage_0_0.get().install(node.services(), rt::sharing_target(1, 0, 0))) ::ambience::fatal("service table full: cannot serve 'cloud_storage' zero-copy to group 0");
   s_database_0.node = &node;
   if (!node.services().add(s_database_0.target, &rt::relay_sharing, &s_database_0)) ::ambience::fatal("service table full: cannot relay to 'database'");
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'cloud': the group processes did not start\n");
     return 2;

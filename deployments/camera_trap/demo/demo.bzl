@@ -19,8 +19,8 @@ def camera_trap_demo(events = 19):
     """:demo (bazel run, prints the table) and :end_to_end_test (--check, `events` events)."""
     py_binary(
         name = "demo",
-        srcs = ["//deployments/camera_trap:demo.py"],
-        main = "//deployments/camera_trap:demo.py",
+        srcs = ["//deployments/camera_trap/demo:demo.py"],
+        main = "//deployments/camera_trap/demo:demo.py",
         args = _ARGS,
         data = _DATA,
         deps = ["//tools:ambience_lib"],
@@ -28,8 +28,8 @@ def camera_trap_demo(events = 19):
     py_test(
         name = "end_to_end_test",
         size = "large",
-        srcs = ["//deployments/camera_trap:demo.py"],
-        main = "//deployments/camera_trap:demo.py",
+        srcs = ["//deployments/camera_trap/demo:demo.py"],
+        main = "//deployments/camera_trap/demo:demo.py",
         args = _ARGS + ["--check", "--events", str(events)],
         data = _DATA,
         deps = ["//tools:ambience_lib"],
