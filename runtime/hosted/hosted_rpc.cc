@@ -96,6 +96,9 @@ bool start_rpc(rpc::RpcNode& node, std::span<const node::Endpoint> endpoints, in
     o.address = std::string(e.address);
     o.port = e.port;
     o.map = &links.map;
+    // A whole camera frame arrives as ~170 datagrams at once: room for a few such messages
+    // (the kernel caps it at net.core.rmem_max).
+    o.receive_buffer_bytes = 4 << 20;
     Result<std::unique_ptr<UdpLink>> link = UdpLink::open(o, &error);
     if (!link.ok() && e.network == kConsoleNetwork) {
       // The operator's console is a way in, not part of the deployment: a node whose console

@@ -38,22 +38,37 @@ def test_camera_trap():
         "10.0.0.1:4800=127.0.0.1:4800",  # the camera's QEMU host address: slirp delivers to 127.0.0.1
     ]
     p = by_node(plan)
-    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map)]
+    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map),
+                                "--storage-dir", "/run/c/storage/edge"]
     assert p["cloud"].argv(exit_after_ms=500)[-2:] == ["--exit-after-ms", "500"]
     assert p["camera"].argv() == [
         "qemu-system-arm", "-M", "mps2-an500", "-nographic", "-monitor", "none",
         "-semihosting-config", "enable=on,target=native", "-kernel", "/img/camera.elf",
         "-serial", "mon:stdio",
         "-chardev", "socket,id=uart1,path=/run/c/xbee.camera", "-serial", "chardev:uart1",
+        "-serial", "null", "-serial", "null",
+        "-chardev", "socket,id=uart4,path=/run/c/sensor.camera,server=on,wait=off", "-serial", "chardev:uart4",
         "-nic", "user,model=lan9118,net=10.0.0.0/24,dhcpstart=10.0.0.2,host=10.0.0.1,"
                 "hostfwd=udp:127.0.1.3:4800-10.0.0.2:4800",
     ]
-    assert p["motion"].argv()[-6:] == ["-serial", "mon:stdio", "-chardev",
-                                       "socket,id=uart1,path=/run/c/xbee.motion", "-serial", "chardev:uart1"]
+    assert p["motion"].argv()[-14:] == [
+        "-serial", "mon:stdio", "-chardev", "socket,id=uart1,path=/run/c/xbee.motion", "-serial", "chardev:uart1",
+        "-serial", "null", "-serial", "null",
+        "-chardev", "socket,id=uart4,path=/run/c/sensor.motion,server=on,wait=off", "-serial", "chardev:uart4"]
     [line] = plan.lines
     assert line.network == "xbee" and [(e.node, e.kind, e.uart) for e in line.ends] == [
         ("camera", "socket", 1), ("motion", "socket", 1)]
     assert plan.notes == ()
+
+
+def test_preloaded_files_reach_qemu_before_the_serial_lines():
+    plan = cluster_plan(images(camera_trap_manifest()), "/run/c",
+                        preloads={"camera": (("/f/frames.bin", 0x60000000),)})
+    argv = by_node(plan)["camera"].argv()
+    i = argv.index("-device")
+    assert argv[i:i + 2] == ["-device", "loader,file=/f/frames.bin,addr=0x60000000,force-raw=on"]
+    assert i < argv.index("-serial")
+    assert "-device" not in by_node(plan)["motion"].argv()
 
 
 def hello(channel_board="2", extra_udp=False):
@@ -84,7 +99,7 @@ def test_hosted_node_gets_its_pty_and_the_map():
     console = "127.0.0.1:7700=127.0.0.1:7700,127.0.0.1:7702=127.0.0.1:7702,127.0.0.1:7703=127.0.0.1:7703,"
     assert p["host"].argv({host_end.id: "/dev/pts/9"}) == [
         "/img/host", "--udp-map", console + "10.1.0.1:4800=127.0.1.1:4800,10.1.0.2:4800=127.0.1.2:4800",
-        "--serial", "uart=/dev/pts/9"]
+        "--serial", "uart=/dev/pts/9", "--storage-dir", "/run/h/storage/host"]
     with pytest.raises(ClusterPlanError, match="no pty"):
         p["host"].argv({})
     assert "-nic" not in p["board"].argv()
@@ -109,7 +124,9 @@ def test_unused_uarts_below_a_used_one_are_null():
     argv = by_node(cluster_plan(imgs, "/r"))["board"].argv()
     i = argv.index("mon:stdio")
     assert argv[i + 1:] == ["-serial", "null", "-serial", "null", "-chardev", "socket,id=uart3,path=/r/uart.board",
-                            "-serial", "chardev:uart3"]
+                            "-serial", "chardev:uart3",
+                            "-chardev", "socket,id=uart4,path=/r/sensor.board,server=on,wait=off",
+                            "-serial", "chardev:uart4"]
     doc0 = replace(board.doc, endpoints=[Endpoint("uart", "serial", "2", 0)])
     with pytest.raises(ClusterPlanError, match="UART0"):
         cluster_plan([replace(i, doc=doc0) if i.name == "board" else i for i in images(hello())], "/r")

@@ -113,6 +113,8 @@ class Cluster:
             raise ClusterStartError(f"cannot open the serial lines: {e}") from None
         self.wires.start()
         for n in self.nodes:  # in the plan's start order: callees first
+            if n.plan.storage_dir:
+                os.makedirs(n.plan.storage_dir, mode=0o700, exist_ok=True)
             err = self._wait_for(n.plan.after, START_WAIT_S)
             if err is not None:
                 raise ClusterStartError(err)
@@ -278,6 +280,20 @@ def node_images(hosted: list[str], mcu: list[str]) -> list[NodeImage]:
     return out
 
 
+def preloads(specs: list[str], images: list[NodeImage]) -> dict[str, tuple[tuple[str, int], ...]]:
+    """--preload NODE=FILE=ADDRESS (node(preload = ...)) by node, each file checked to exist."""
+    mcu = {n.name for n in images if n.kind == "mcu"}
+    out: dict[str, list[tuple[str, int]]] = {}
+    for s in specs:
+        node, path, address = _spec(s, 3)
+        if node not in mcu:
+            raise ClusterPlanError(f"--preload {s}: '{node}' is not an MCU node of this cluster")
+        if not os.path.isfile(path):
+            raise ClusterPlanError(f"node '{node}': the file it preloads is missing: {path}")
+        out.setdefault(node, []).append((path, int(address, 0)))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def link_models(specs: list[str], networks: set[str]) -> dict[str, LinkModel]:
     models: dict[str, LinkModel] = {}
     for s in specs:
@@ -304,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
+    ap.add_argument("--storage", default=None, metavar="DIR",
+                    help="keep the hosted nodes' storage in DIR/<node> (default: in the cluster's directory, "
+                         "removed when it stops)")
+    ap.add_argument("--preload", action="append", default=[], metavar="NODE=FILE=ADDRESS",
+                    help="(set by the build) a file QEMU loads into an MCU node's memory before it boots")
     ap.add_argument("--lidl-root", default="", help="(set by the build) the directory the --lidl paths are in")
     ap.add_argument("--lidl", action="append", default=[], metavar="PATH",
                     help="(set by the build) lidl sources of the deployment's interfaces, for `ambience call`")
@@ -457,7 +478,8 @@ def _write_state(cdir: str, plan: ClusterPlan, images: list[NodeImage], cluster:
                            "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
         "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
         "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
-        "console": console_state(plan, images, _copy_lidl(args, cdir))})
+        "console": console_state(plan, images, _copy_lidl(args, cdir)),
+        "sensors": {n.name: n.plan.sensor for n in cluster.nodes if n.plan.sensor}})
 
 
 def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel], args: argparse.Namespace,
@@ -664,7 +686,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
-            plan = cluster_plan(images, socket_dir, free_udp_ports(console_endpoints(images)))
+            storage = os.path.abspath(args.storage) if args.storage else None
+            plan = cluster_plan(images, socket_dir, free_udp_ports(console_endpoints(images)),
+                                preloads=preloads(args.preload, images), storage_root=storage)
             models = link_models(args.link, {line.network for line in plan.lines})
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)

@@ -80,8 +80,9 @@ constexpr std::size_t kRpcCallerCount = 0;
 }  // namespace ambience::generated
 
 int main() {
-  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group).
-  static ::ambience::cortex_m::McuRpcNode rpc_node(
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group;
+  // in the board's external RAM where it has one: messages up to a whole frame).
+  static AMBIENCE_EXT_RAM ::ambience::cortex_m::McuRpcNode rpc_node(
       ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
@@ -89,6 +90,7 @@ int main() {
       ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
   if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
+  ::ambience::Scheduler::current().hold();  // serves other nodes: for ever
   ::ambience::Scheduler::current().run_until_idle();
   return 0;
 }
