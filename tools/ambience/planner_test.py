@@ -272,4 +272,5 @@ def test_a_dependency_timeout_reaches_the_route_of_a_cross_node_call():
              for d in i.dependencies]
     assert dep.timeout_us == 1_500_000
     from ambience.report import explain
-    assert "each call ends by 1500 ms (the manifest's timeout)" in explain(p, "watcher")
+    text = explain(p, "watcher")
+    assert text is not None and "each call ends by 1500 ms (the manifest's timeout)" in text
