@@ -163,6 +163,8 @@ def explain(plan: Plan, name: str) -> str | None:
             relays = [h.dst for h in e.route[:-1]]
             if relays:
                 why += f"; forwarded by the kernel group of {', '.join(relays)}"
+            if e.timeout_us:
+                why += f"; each call ends by {e.timeout_us / 1000:g} ms (the manifest's timeout)"
         connector = rt.connectors.get((e.caller, e.dependency)) if rt is not None else None
         lines.append(f"    {e.dependency} ({e.interface}) -> {e.target}: {why}"
                      + (f" [connector {connector}]" if connector else ""))
@@ -171,7 +173,8 @@ def explain(plan: Plan, name: str) -> str | None:
         lines.append("  may be called by:")
         for c in callers:
             procs = ", ".join(p.name for p in c.procedures)
-            who = c.caller + (f" on {c.caller_node}" if c.caller_node else " (token required)")
+            who = ("the operator's console (ambience call)" if c.caller_node == "console" else
+                   c.caller + (f" on {c.caller_node}" if c.caller_node else " (token required)"))
             lines.append(f"    {who} via {PATH_WORD[c.path]}: {procs}")
     return "\n".join(lines)
 
