@@ -57,7 +57,20 @@ void construct_group_camera_group() {
   co_return ::ambience::Status::schema_mismatch;
 }
 constexpr rt::RemoteGrant camera_manager_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.MotionHandler
     {"motion_sensor@motion", rt::Grant{0x1ull}},  // camera_trap.MotionHandler
+};
+::ambience::Task<::ambience::Status> serve_detection(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::camera_trap::FrameHandler::schema_hash) {
+    ::camera_trap::FrameHandler& impl = i_detection.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant detection_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
 };
 
 }  // namespace
@@ -67,8 +80,9 @@ namespace ambience::generated {
 // What this node serves over the network (RPC targets and exports), by object id.
 const ::ambience::node::ServedObject kServedObjects[] = {
     {1, "camera_manager", &serve_camera_manager, camera_manager_grants},
+    {2, "detection", &serve_detection, detection_grants},
 };
-constexpr std::size_t kServedObjectCount = 1;
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
@@ -78,24 +92,29 @@ constexpr ::ambience::node::Endpoint kEndpoints[] = {
 constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"lan", "udp", "10.0.0.1", 4800, "console", 0}},
+    {"motion", {"xbee", "serial", "1", 1, "motion", 0}},
+};
+constexpr std::size_t kNextHopCount = 2;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "camera"},
     {3, "edge"},
     {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 3;
+constexpr std::size_t kRpcNodeCount = 4;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
     {4, 1, "motion_sensor@motion"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {

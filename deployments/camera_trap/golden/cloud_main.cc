@@ -82,10 +82,23 @@ constexpr rt::GroupGrant g_cloud_storage_grants[] = {
 rt::Slot<hosted::SharingServer<::storage::Storage>> zk_cloud_storage_0_0;  // storage.Storage for group 0, zero-copy
 rt::SharingGrants zk_cloud_storage_0_0_grants{nullptr, 0, g_cloud_storage_grants};
 
+::ambience::Task<::ambience::Status> serve_cloud_storage(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::storage::Storage::schema_hash) {
+    ::storage::Storage& impl = i_cloud_storage.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant cloud_storage_grants[] = {
+    {"console@console", rt::Grant{0x1ffull}},  // storage.Storage
+};
 ::ambience::Task<::ambience::Status> serve_database(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
   co_return co_await rt::channel_round_trip(g_node->channel(0), 2, request, reply);
 }
 constexpr rt::RemoteGrant database_grants[] = {
+    {"console@console", rt::Grant{0xfull}},  // camera_trap.database.SightingLog
     {"external:internet", rt::Grant{0xfull}},  // camera_trap.database.SightingLog
     {"recognition@edge", rt::Grant{0xfull}},  // camera_trap.database.SightingLog
 };
@@ -96,34 +109,40 @@ namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
 const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "cloud_storage", &serve_cloud_storage, cloud_storage_grants},
     {2, "database", &serve_database, database_grants},
 };
-constexpr std::size_t kServedObjectCount = 1;
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"internet", "udp", "cloud", 4800},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {2, "cloud"},
     {3, "edge"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
     {3, 1, "recognition@edge"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

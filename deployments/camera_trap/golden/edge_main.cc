@@ -84,6 +84,7 @@ rt::RouteRelay r_d_recognition__log{&d_recognition__log_route, nullptr, 0};  // 
   co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
 }
 constexpr rt::RemoteGrant recognition_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
     {"detection@camera", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
 };
 
@@ -101,28 +102,36 @@ constexpr std::size_t kServedObjectCount = 1;
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"internet", "udp", "edge", 4800},
     {"lan", "udp", "10.0.0.1", 4800},
+    {"console", "udp", "127.0.0.1", 7703},
 };
-constexpr std::size_t kEndpointCount = 2;
+constexpr std::size_t kEndpointCount = 3;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"camera", {"lan", "udp", "10.0.0.2", 4800, "camera", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+    {"motion", {"lan", "udp", "10.0.0.2", 4800, "motion", 0}},
+};
+constexpr std::size_t kNextHopCount = 3;
 
 constexpr std::uint16_t kThisNode = 3;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "camera"},
     {2, "cloud"},
     {3, "edge"},
+    {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 3;
+constexpr std::size_t kRpcNodeCount = 5;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
     {1, 2, "detection@camera"},
+    {0, 0, "console@console"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

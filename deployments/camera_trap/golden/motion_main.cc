@@ -43,14 +43,28 @@ void construct_group_pir() {
   co_return;
 }
 
+::ambience::Task<::ambience::Status> serve_motion_sensor(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::camera_trap::motion::MotionSensor::schema_hash) {
+    ::camera_trap::motion::MotionSensor& impl = i_motion_sensor.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant motion_sensor_grants[] = {
+    {"console@console", rt::Grant{0x3ull}},  // camera_trap.motion.MotionSensor
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "motion_sensor", &serve_motion_sensor, motion_sensor_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
@@ -65,15 +79,18 @@ constexpr std::size_t kNextHopCount = 0;
 constexpr std::uint16_t kThisNode = 4;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "camera"},
     {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
@@ -96,6 +113,7 @@ int main() {
       ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
   if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
+  ::ambience::Scheduler::current().hold();  // serves other nodes: for ever
   ::ambience::Scheduler::current().run_until_idle();
   return 0;
 }
