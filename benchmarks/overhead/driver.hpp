@@ -86,6 +86,7 @@ class DriverService final : public Driver {
       const camera_trap::FrameInfo info = frame_info(id);
       const camera_trap::Outcome out = co_await frames_.handle(info, frame_);
       if (out.event_id != id || !out.detected) ++failed_;
+      work_us_ += out.trace.detection_work_us;
       ++answered_;
     }
     if (++callers_done_ == in_flight_) report();
@@ -96,7 +97,7 @@ class DriverService final : public Driver {
     const std::string line = "[overhead_driver] requests=" + std::to_string(answered_) +
                              " in_flight=" + std::to_string(in_flight_) + " frame_bytes=" +
                              std::to_string(frame_bytes_) + " failed=" + std::to_string(failed_) +
-                             " elapsed_us=" + std::to_string(us) + "\n";
+                             " elapsed_us=" + std::to_string(us) + " work_us=" + std::to_string(work_us_) + "\n";
     ::ambience::print(std::string_view(line));
   }
 
@@ -106,7 +107,7 @@ class DriverService final : public Driver {
   std::span<std::uint8_t> frame_;
   std::uint32_t frame_bytes_ = 0, in_flight_ = 0, requests_ = 0;
   std::uint32_t issued_ = 0, answered_ = 0, failed_ = 0, callers_done_ = 0;
-  std::uint64_t t0_us_ = 0;
+  std::uint64_t t0_us_ = 0, work_us_ = 0;
 };
 
 }  // namespace overhead
