@@ -35,8 +35,9 @@ class DriverService final : public Driver {
     requests_ = env_u32("OVERHEAD_REQUESTS", 100, ok);
     const std::uint32_t warmup = env_u32("OVERHEAD_WARMUP", 4, ok);
     if (!ok || frame_bytes_ < 4 || in_flight_ == 0 || requests_ < in_flight_) {
-      ::ambience::print("[overhead_driver] error: bad OVERHEAD_* settings (frame bytes >= 4, in flight >= 1, "
-                        "requests >= in flight)\n");
+      ::ambience::print(
+          "[overhead_driver] error: bad OVERHEAD_* settings (frame bytes >= 4, in flight >= 1, "
+          "requests >= in flight)\n");
       co_return;
     }
     if (!allocate_frame()) {
@@ -95,8 +96,8 @@ class DriverService final : public Driver {
   void report() const {
     const std::uint64_t us = ::ambience::arch::now_us() - t0_us_;
     const std::string line = "[overhead_driver] requests=" + std::to_string(answered_) +
-                             " in_flight=" + std::to_string(in_flight_) + " frame_bytes=" +
-                             std::to_string(frame_bytes_) + " failed=" + std::to_string(failed_) +
+                             " in_flight=" + std::to_string(in_flight_) +
+                             " frame_bytes=" + std::to_string(frame_bytes_) + " failed=" + std::to_string(failed_) +
                              " elapsed_us=" + std::to_string(us) + " work_us=" + std::to_string(work_us_) + "\n";
     ::ambience::print(std::string_view(line));
   }

@@ -50,9 +50,8 @@ void worker_main(const Settings& s, const Topics& topics) {
   mosquitto* m = mosquitto_new(nullptr, true, &st);
   if (m == nullptr) _exit(1);
   mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);  // no Nagle delay on the small replies
-  mosquitto_subscribe_callback_set(m, [](mosquitto*, void* obj, int, int, const int*) {
-    static_cast<WorkerState*>(obj)->subscribed = true;
-  });
+  mosquitto_subscribe_callback_set(
+      m, [](mosquitto*, void* obj, int, int, const int*) { static_cast<WorkerState*>(obj)->subscribed = true; });
   mosquitto_message_callback_set(m, [](mosquitto* mq, void* obj, const mosquitto_message* msg) {
     auto& w = *static_cast<WorkerState*>(obj);
     if (w.topics->stop == msg->topic) {

@@ -165,8 +165,11 @@ class Broker:
             self.port = s.getsockname()[1]
         self.dir = tempfile.TemporaryDirectory(prefix="overhead-mqtt-")
         conf = Path(self.dir.name) / "mosquitto.conf"
+        # `user root`: started as root (CI, a build sandbox) mosquitto would switch to its own
+        # user, which a sandbox does not permit; as any other user the line has no effect.
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+            "user root\n"
         )
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 5
