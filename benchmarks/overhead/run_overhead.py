@@ -3,7 +3,11 @@
 overhead ratio = (total - work) / work per request, where total is the caller's elapsed time per
 request (monotonic clock; `perf stat` cycles are not available on this machine) over a run of R
 requests with K in flight, and work is the time the mock detection's work (camera_trap::mock_work)
-took where it ran, reported by the worker in every reply. Three regimes (the frame is a span of
+took where it ran, reported by the worker in every reply. Beside it, a cycles-like figure that
+the machine's other processes do not inflate: cpu ratio = (CPU time per request - work) / work,
+the CPU time (user + system) of every process of the implementation (node supervisor and group
+processes, clients, workers, the broker) for R more requests (a run of 2R minus a run of R), the
+work being the mock alone in a quiet process. Three regimes (the frame is a span of
 bytes; 230,400 B is the trap's 320x240 RGB8 frame):
   compute      increasing work, 16 requests in flight, 230,400 B frames
   io           increasing frame size, 1 request in flight, 0.25 ms of work
@@ -22,6 +26,7 @@ Writes results.json and overhead.png under $BUILD_WORKSPACE_DIRECTORY/out/benchm
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -67,7 +72,58 @@ class Row:
     total_us: float  # per request, median over repetitions
     work_us: float
     ratio: float
-    work_alone_us: float  # the mock alone in a quiet process, for reference
+    work_alone_us: float  # the mock alone in a quiet process
+    cpu_us: float  # CPU time of all the implementation's processes per request
+    cpu_ratio: float
+
+
+@dataclass
+class Run:
+    out: str
+    cpu_s: float  # user + system time of the process and every descendant
+
+
+def become_subreaper() -> None:
+    """Orphans of our children (a node's group processes, which die with their supervisor) are
+    re-parented to this process, so their CPU time can be collected with wait4."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_CHILD_SUBREAPER = 36
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise RuntimeError(f"prctl(PR_SET_CHILD_SUBREAPER): errno {ctypes.get_errno()}")
+
+
+def descendants(pid: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def reap(pid: int) -> tuple[int, float]:
+    _, status, ru = os.wait4(pid, 0)
+    return status, ru.ru_utime + ru.ru_stime
+
+
+def thread_cpu_s(pid: int) -> float:
+    """CPU time of a running process (all threads), from the scheduler's ns counters."""
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(Path(f"/proc/{pid}/task/{t}/schedstat").read_text().split()[0])
+        except OSError:
+            continue
+    return total / 1e9
 
 
 def sweep(quick: bool) -> list[Point]:
@@ -114,7 +170,7 @@ def parse(out: str, what: str) -> tuple[int, float, float]:
     return requests, elapsed / requests, work / requests
 
 
-def run_node(binary: Path, iterations: int, p: Point, requests: int, timeout_s: float) -> str:
+def run_node(binary: Path, iterations: int, p: Point, requests: int, timeout_s: float) -> Run:
     env = dict(
         os.environ,
         OVERHEAD_ITERATIONS=str(iterations),
@@ -133,27 +189,45 @@ def run_node(binary: Path, iterations: int, p: Point, requests: int, timeout_s: 
     )
     lines: list[str] = []
     assert proc.stdout is not None
+    groups: list[int] = []
     try:
         for line in proc.stdout:
             lines.append(line)
             if line.startswith("[overhead_driver]"):
                 break
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return "".join(lines)
+        groups = descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)  # its group processes die with it (and come to us)
+        _, cpu = reap(proc.pid)
+        proc.returncode = 0
+        for g in groups:
+            try:
+                cpu += reap(g)[1]
+            except ChildProcessError:  # not ours: it exited before its supervisor
+                pass
+    return Run("".join(lines), cpu)
 
 
-def run_tool(cmd: list[str], timeout_s: float) -> str:
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited with {out.returncode}:\n{out.stdout[-2000:]}")
-    return out.stdout
+def run_tool(cmd: list[str], timeout_s: float) -> Run:
+    with tempfile.TemporaryFile("w+") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid != 0:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                raise RuntimeError(f"{' '.join(cmd)} took longer than {timeout_s:.0f} s")
+            time.sleep(0.002)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        f.seek(0)
+        out = f.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{out[-2000:]}")
+    return Run(out, ru.ru_utime + ru.ru_stime)
 
 
 class Broker:
@@ -202,7 +276,7 @@ def find_mosquitto() -> str | None:
 
 
 def measure(bins: dict[str, Path], quick: bool, reps: int, broker: Broker | None) -> tuple[list[Row], float]:
-    cal = run_tool([str(bins["baselines"]), "calibrate", "--target-ns", "1000000", "--frame-bytes", str(FRAME)], 60)
+    cal = run_tool([str(bins["baselines"]), "calibrate", "--target-ns", "1000000", "--frame-bytes", str(FRAME)], 60).out
     m = re.search(r"iterations=(\d+) ns_per_iteration=([0-9.]+)", cal)
     if m is None:
         raise RuntimeError(f"calibration printed no result: {cal}")
@@ -214,33 +288,44 @@ def measure(bins: dict[str, Path], quick: bool, reps: int, broker: Broker | None
         requests = requests_for(p, quick)
         timeout = 60.0 + requests * p.work_ms / 1000 * 20
         flags = ["--iterations", str(iterations), "--frame-bytes", str(p.frame_bytes)]
-        alone = run_tool([str(bins["baselines"]), "work", *flags, "--requests", "31"], 60)
+        alone = run_tool([str(bins["baselines"]), "work", *flags, "--requests", "31"], 60).out
         am = re.search(r"work_ns=([0-9.]+)", alone)
         if am is None:
             raise RuntimeError(f"work measurement printed no result: {alone}")
         work_alone_us = float(am.group(1)) / 1000
         runs: dict[str, list[tuple[float, float]]] = {i: [] for i in impls}
+        cpu: dict[str, list[float]] = {i: [] for i in impls}
         for _ in range(reps):
             for impl in impls:
-                run_flags = [*flags, "--in-flight", str(p.in_flight), "--requests", str(requests)]
-                if impl == "ambience_same_group":
-                    out = run_node(bins["same_group"], iterations, p, requests, timeout)
-                elif impl == "ambience_cross_group":
-                    out = run_node(bins["cross_group"], iterations, p, requests, timeout)
-                elif impl == "mqtt":
-                    assert broker is not None
-                    out = run_tool([str(bins["mqtt"]), "--port", str(broker.port), *run_flags], timeout)
-                else:
-                    out = run_tool([str(bins["baselines"]), impl, *run_flags], timeout)
-                n, total, work = parse(out, f"{impl} at {p.regime} {p.x:g}")
-                if n != requests:
-                    raise RuntimeError(f"{impl}: {n} of {requests} requests answered")
-                runs[impl].append((total, work))
+                # R requests, then 2R: the difference of their CPU times is R requests' worth.
+                pair = []
+                for n_req in (requests, 2 * requests):
+                    run_flags = [*flags, "--in-flight", str(p.in_flight), "--requests", str(n_req)]
+                    broker_before = thread_cpu_s(broker.proc.pid) if impl == "mqtt" and broker else 0.0
+                    if impl == "ambience_same_group":
+                        run = run_node(bins["same_group"], iterations, p, n_req, timeout)
+                    elif impl == "ambience_cross_group":
+                        run = run_node(bins["cross_group"], iterations, p, n_req, timeout)
+                    elif impl == "mqtt":
+                        assert broker is not None
+                        run = run_tool([str(bins["mqtt"]), "--port", str(broker.port), *run_flags], timeout)
+                        run.cpu_s += thread_cpu_s(broker.proc.pid) - broker_before
+                    else:
+                        run = run_tool([str(bins["baselines"]), impl, *run_flags], timeout)
+                    n, total, work = parse(run.out, f"{impl} at {p.regime} {p.x:g}")
+                    if n != n_req:
+                        raise RuntimeError(f"{impl}: {n} of {n_req} requests answered")
+                    runs[impl].append((total, work))
+                    pair.append(run.cpu_s)
+                cpu[impl].append((pair[1] - pair[0]) * 1e6 / requests)
         for impl in impls:
             ratios = [t / w - 1 for t, w in runs[impl]]
             k = sorted(range(len(ratios)), key=lambda i: ratios[i])[len(ratios) // 2]
             total, work = runs[impl][k]
-            rows.append(Row(p.regime, p.x, impl, total, work, ratios[k], work_alone_us))
+            cpu_us = statistics.median(cpu[impl])
+            rows.append(
+                Row(p.regime, p.x, impl, total, work, ratios[k], work_alone_us, cpu_us, cpu_us / work_alone_us - 1)
+            )
     return rows, per_ms
 
 
@@ -295,22 +380,20 @@ def report(rows: list[Row], per_ms: float, mqtt_note: str | None) -> list[str]:
     if mqtt_note:
         print(mqtt_note)
     for regime in regimes:
-        print(f"\n== {regime}: overhead ratio (total us / work us per request) ==")
+        print(f"\n== {regime}: overhead ratio, wall (total us / work us per request) | cpu ratio ==")
         xs = list(dict.fromkeys(r.x for r in rows if r.regime == regime))
-        print(f"{'point':>12} {'work alone':>10} " + " ".join(f"{i:>24}" for i in impls))
+        print(f"{'point':>10} {'alone':>7} " + " ".join(f"{i:>28}" for i in impls))
         for x in xs:
             cells = []
             alone = 0.0
             for impl in impls:
                 r = next((r for r in rows if r.regime == regime and r.x == x and r.impl == impl), None)
                 if r is None:
-                    cells.append(f"{'-':>24}")
+                    cells.append(f"{'-':>28}")
                     continue
                 alone = r.work_alone_us
-                cells.append(f"{r.ratio:>8.3f} ({r.total_us:>6.0f}/{r.work_us:>6.0f})")
-            print(f"{fmt_x(regime, x):>12} {alone:>8.0f}us " + " ".join(cells))
-    results: list[str] = []
-    pipes_max = max((r.ratio for r in rows if r.impl == "pipes"), default=None)
+                cells.append(f"{r.ratio:>6.3f} ({r.total_us:>5.0f}/{r.work_us:>5.0f}) | {r.cpu_ratio:>6.3f}")
+            print(f"{fmt_x(regime, x):>10} {alone:>5.0f}us " + " ".join(cells))
 
     def line(rid: str, value: float, baseline: float | None) -> str:
         s = f"RESULT {rid} value={value:.4g} unit=ratio"
@@ -318,19 +401,34 @@ def report(rows: list[Row], per_ms: float, mqtt_note: str | None) -> list[str]:
             s += f" baseline={baseline:.4g} ratio={value / baseline:.4g}"
         return s
 
-    for regime in regimes:
-        base = max((r.ratio for r in rows if r.impl == "pipes" and r.regime == regime), default=None)
+    results: list[str] = []
+    verdicts: list[str] = []
+    for prefix, field, what in [("overhead", "ratio", "wall clock"), ("overhead_cpu", "cpu_ratio", "CPU time")]:
+
+        def top(impl_pred, regime: str | None = None, f: str = field) -> float | None:
+            vals = [getattr(r, f) for r in rows if impl_pred(r.impl) and (regime is None or r.regime == regime)]
+            return max(vals) if vals else None
+
+        for regime in regimes:
+            base = top(lambda i: i == "pipes", regime)
+            for impl in impls:
+                v = top(lambda i, impl=impl: i == impl, regime)
+                assert v is not None
+                results.append(line(f"{prefix}_{regime}_max_ratio_{impl}", v, base if impl != "pipes" else None))
+        pipes_max = top(lambda i: i == "pipes")
         for impl in impls:
-            v = max(r.ratio for r in rows if r.impl == impl and r.regime == regime)
-            results.append(line(f"overhead_{regime}_max_ratio_{impl}", v, base if impl != "pipes" else None))
-    for impl in impls:
-        v = max(r.ratio for r in rows if r.impl == impl)
-        results.append(line(f"overhead_max_ratio_{impl}", v, pipes_max if impl != "pipes" else None))
-    amb = max(r.ratio for r in rows if r.impl.startswith("ambience"))
-    results.append(line("overhead_max_ratio_ambience", amb, pipes_max))
+            v = top(lambda i, impl=impl: i == impl)
+            assert v is not None
+            results.append(line(f"{prefix}_max_ratio_{impl}", v, pipes_max if impl != "pipes" else None))
+        amb = top(lambda i: i.startswith("ambience"))
+        assert amb is not None
+        results.append(line(f"{prefix}_max_ratio_ambience", amb, pipes_max))
+        verdict = "met" if amb <= TARGET else "NOT met"
+        verdicts.append(f"Ambience maximum overhead ratio across all three regimes, {what}: {amb:.3f} "
+                        f"(target <= {TARGET}): {verdict}")
     print("\n== target (baseline in RESULT lines: Linux pipes, same regime; paper: 0.59) ==")
-    verdict = "met" if amb <= TARGET else "NOT met"
-    print(f"Ambience maximum overhead ratio across all three regimes: {amb:.3f} (target <= {TARGET}): {verdict}")
+    for v in verdicts:
+        print(v)
     print()
     for r in results:
         print(r)
@@ -341,9 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="directory for results.json and overhead.png")
     parser.add_argument("--quick", action="store_true", help="one point per regime, 1 repetition (smoke test)")
-    parser.add_argument("--reps", type=int, help="repetitions per point (default 3, --quick 1)")
+    parser.add_argument("--reps", type=int, help="pairs of runs (R and 2R requests) per point (default 1)")
     ns = parser.parse_args(argv)
-    reps = ns.reps or (1 if ns.quick else 3)
+    reps = ns.reps or 1
     if reps < 1:
         print("error: --reps must be >= 1", file=sys.stderr)
         return 2
@@ -356,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     print(__doc__.strip())
     load = os.getloadavg()
     print(f"\nmachine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-          f"{reps} repetition(s) per point")
+          f"{reps} pair(s) of runs (R, 2R requests) per point")
     mosquitto = find_mosquitto()
     broker: Broker | None = None
     mqtt_note = None
@@ -369,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             broker = Broker(mosquitto)
             print(f"MQTT broker: {mosquitto} on 127.0.0.1:{broker.port}")
         t0 = time.monotonic()
+        become_subreaper()
         rows, per_ms = measure(bins, ns.quick, reps, broker)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -19,7 +19,7 @@ def sample_rows() -> list[runner.Row]:
     for regime, xs in [("compute", [0.1, 1.0]), ("io", [16384, 230400]), ("concurrency", [1, 16])]:
         for k, x in enumerate(xs):
             for impl, ratio in [("ambience_same_group", 0.01), ("ambience_cross_group", 0.2 + k), ("pipes", 0.5)]:
-                rows.append(runner.Row(regime, x, impl, 250 * (1 + ratio), 250, ratio, 250))
+                rows.append(runner.Row(regime, x, impl, 250 * (1 + ratio), 250, ratio, 250, 250 * (1 + ratio / 2), ratio / 2))
     return rows
 
 
@@ -31,7 +31,8 @@ def test_report_gives_the_maxima_and_the_verdict(capsys) -> None:
     assert values["overhead_max_ratio_ambience_cross_group"] == pytest.approx(1.2)
     assert values["overhead_compute_max_ratio_ambience_same_group"] == pytest.approx(0.01)
     assert values["overhead_max_ratio_ambience"] == pytest.approx(1.2)
-    assert "NOT met" in out
+    assert values["overhead_cpu_max_ratio_ambience"] == pytest.approx(0.6)
+    assert "wall clock: 1.200 (target <= 0.3): NOT met" in out
 
 
 def test_plot_is_a_png(tmp_path: Path) -> None:
@@ -62,5 +63,7 @@ def test_quick_run_answers_every_request(tmp_path: Path, capsys) -> None:
         for impl in impls:
             v = ids[f"overhead_{regime}_max_ratio_{impl}"]
             assert math.isfinite(v) and v > -1
+            assert math.isfinite(ids[f"overhead_cpu_{regime}_max_ratio_{impl}"])
     assert math.isfinite(ids["overhead_max_ratio_ambience"])
+    assert math.isfinite(ids["overhead_cpu_max_ratio_ambience"])
     assert (tmp_path / "overhead.png").is_file() and (tmp_path / "results.json").is_file()
