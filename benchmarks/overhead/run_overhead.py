@@ -350,7 +350,7 @@ def plot(rows: list[Row], out: Path) -> Path:
     }
     fig, grid = plt.subplots(2, 3, figsize=(15, 9), sharey=True)
     for axes, field, what in [(grid[0], "ratio", "wall clock"), (grid[1], "cpu_ratio", "CPU time")]:
-        for ax, (regime, (xlabel, scale)) in zip(axes, titles.items()):
+        for ax, (regime, (xlabel, scale)) in zip(axes, titles.items(), strict=True):
             for impl in dict.fromkeys(r.impl for r in rows):
                 pts = sorted((r.x, getattr(r, field)) for r in rows if r.regime == regime and r.impl == impl)
                 if not pts:
@@ -371,6 +371,12 @@ def plot(rows: list[Row], out: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def top(rows: list[Row], field: str, impl: str, regime: str | None = None) -> float | None:
+    """The maximum of `field` over the points of `impl` (a prefix: "ambience" is both variants)."""
+    vals = [float(getattr(r, field)) for r in rows if r.impl.startswith(impl) and regime in (None, r.regime)]
+    return max(vals) if vals else None
 
 
 def report(rows: list[Row], per_ms: float, mqtt_note: str | None) -> list[str]:
@@ -405,34 +411,29 @@ def report(rows: list[Row], per_ms: float, mqtt_note: str | None) -> list[str]:
     results: list[str] = []
     verdicts: list[str] = []
     for prefix, field, what in [("overhead", "ratio", "wall clock"), ("overhead_cpu", "cpu_ratio", "CPU time")]:
-
-        def top(impl_pred, regime: str | None = None, f: str = field) -> float | None:
-            vals = [getattr(r, f) for r in rows if impl_pred(r.impl) and (regime is None or r.regime == regime)]
-            return max(vals) if vals else None
-
         for regime in regimes:
-            base = top(lambda i: i == "pipes", regime)
+            base = top(rows, field, "pipes", regime)
             for impl in impls:
-                v = top(lambda i, impl=impl: i == impl, regime)
+                v = top(rows, field, impl, regime)
                 assert v is not None
                 results.append(line(f"{prefix}_{regime}_max_ratio_{impl}", v, base if impl != "pipes" else None))
-        pipes_max = top(lambda i: i == "pipes")
+        pipes_max = top(rows, field, "pipes")
         for impl in impls:
-            v = top(lambda i, impl=impl: i == impl)
+            v = top(rows, field, impl)
             assert v is not None
             results.append(line(f"{prefix}_max_ratio_{impl}", v, pipes_max if impl != "pipes" else None))
-        amb = top(lambda i: i.startswith("ambience"))
+        amb = top(rows, field, "ambience")
         assert amb is not None
         results.append(line(f"{prefix}_max_ratio_ambience", amb, pipes_max))
         verdict = "met" if amb <= TARGET else "NOT met"
         verdicts.append(f"Ambience maximum overhead ratio across all three regimes, {what}: {amb:.3f} "
                         f"(target <= {TARGET}): {verdict}")
     print("\n== target (baseline in RESULT lines: Linux pipes, same regime; paper: 0.59) ==")
-    for v in verdicts:
-        print(v)
+    for verdict_line in verdicts:
+        print(verdict_line)
     print()
-    for r in results:
-        print(r)
+    for result in results:
+        print(result)
     return results
 
 

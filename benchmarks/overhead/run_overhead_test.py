@@ -19,7 +19,9 @@ def sample_rows() -> list[runner.Row]:
     for regime, xs in [("compute", [0.1, 1.0]), ("io", [16384, 230400]), ("concurrency", [1, 16])]:
         for k, x in enumerate(xs):
             for impl, ratio in [("ambience_same_group", 0.01), ("ambience_cross_group", 0.2 + k), ("pipes", 0.5)]:
-                rows.append(runner.Row(regime, x, impl, 250 * (1 + ratio), 250, ratio, 250, 250 * (1 + ratio / 2), ratio / 2))
+                cpu_ratio = ratio / 2
+                cpu_us = 250 * (1 + cpu_ratio)
+                rows.append(runner.Row(regime, x, impl, 250 * (1 + ratio), 250, ratio, 250, cpu_us, cpu_ratio))
     return rows
 
 
