@@ -6,7 +6,7 @@ requests with K in flight, and work is the time the mock detection's work (camer
 took where it ran, reported by the worker in every reply. Beside it, a cycles-like figure that
 the machine's other processes do not inflate: cpu ratio = (CPU time per request - work) / work,
 the CPU time (user + system) of every process of the implementation (node supervisor and group
-processes, clients, workers, the broker) for R more requests (a run of 2R minus a run of R), the
+processes, clients, workers, the broker) for 1.75 R requests (a run of 2R minus one of R/4), the
 work being the mock alone in a quiet process. Three regimes (the frame is a span of
 bytes; 230,400 B is the trap's 320x240 RGB8 frame):
   compute      increasing work, 16 requests in flight, 230,400 B frames
@@ -140,7 +140,7 @@ def sweep(quick: bool) -> list[Point]:
 
 
 def requests_for(p: Point, quick: bool) -> int:
-    budget_ms = 15.0 if quick else 50.0  # of work per measured run
+    budget_ms = 15.0 if quick else 40.0  # of work; the long run has twice that
     return max(4 * p.in_flight, 32 if not quick else 8, round(budget_ms / p.work_ms))
 
 
@@ -295,11 +295,13 @@ def measure(bins: dict[str, Path], quick: bool, reps: int, broker: Broker | None
         work_alone_us = float(am.group(1)) / 1000
         runs: dict[str, list[tuple[float, float]]] = {i: [] for i in impls}
         cpu: dict[str, list[float]] = {i: [] for i in impls}
+        short = max(4 * p.in_flight, requests // 4)
         for _ in range(reps):
             for impl in impls:
-                # R requests, then 2R: the difference of their CPU times is R requests' worth.
+                # A short run and a long one: the difference of their CPU times is (long - short)
+                # requests' worth (start-up and warm-up cancel); the long run gives the wall figure.
                 pair = []
-                for n_req in (requests, 2 * requests):
+                for n_req in (short, 2 * requests):
                     run_flags = [*flags, "--in-flight", str(p.in_flight), "--requests", str(n_req)]
                     broker_before = thread_cpu_s(broker.proc.pid) if impl == "mqtt" and broker else 0.0
                     if impl == "ambience_same_group":
@@ -315,17 +317,15 @@ def measure(bins: dict[str, Path], quick: bool, reps: int, broker: Broker | None
                     n, total, work = parse(run.out, f"{impl} at {p.regime} {p.x:g}")
                     if n != n_req:
                         raise RuntimeError(f"{impl}: {n} of {n_req} requests answered")
-                    runs[impl].append((total, work))
                     pair.append(run.cpu_s)
-                cpu[impl].append((pair[1] - pair[0]) * 1e6 / requests)
+                runs[impl].append((total, work))
+                cpu[impl].append((pair[1] - pair[0]) * 1e6 / (2 * requests - short))
         for impl in impls:
-            ratios = [t / w - 1 for t, w in runs[impl]]
-            k = sorted(range(len(ratios)), key=lambda i: ratios[i])[len(ratios) // 2]
-            total, work = runs[impl][k]
+            total = statistics.median(t for t, _ in runs[impl])
+            work = statistics.median(w for _, w in runs[impl])
+            ratio = statistics.median(t / w - 1 for t, w in runs[impl])
             cpu_us = statistics.median(cpu[impl])
-            rows.append(
-                Row(p.regime, p.x, impl, total, work, ratios[k], work_alone_us, cpu_us, cpu_us / work_alone_us - 1)
-            )
+            rows.append(Row(p.regime, p.x, impl, total, work, ratio, work_alone_us, cpu_us, cpu_us / work_alone_us - 1))
     return rows, per_ms
 
 
@@ -441,9 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="directory for results.json and overhead.png")
     parser.add_argument("--quick", action="store_true", help="one point per regime, 1 repetition (smoke test)")
-    parser.add_argument("--reps", type=int, help="pairs of runs (R and 2R requests) per point (default 1)")
+    parser.add_argument("--reps", type=int, help="pairs of runs (short, long) per point (default 2, --quick 1)")
     ns = parser.parse_args(argv)
-    reps = ns.reps or 1
+    reps = ns.reps or (1 if ns.quick else 2)
     if reps < 1:
         print("error: --reps must be >= 1", file=sys.stderr)
         return 2
@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     print(__doc__.strip())
     load = os.getloadavg()
     print(f"\nmachine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-          f"{reps} pair(s) of runs (R, 2R requests) per point")
+          f"{reps} pair(s) of runs (R/4 and 2R requests) per point")
     mosquitto = find_mosquitto()
     broker: Broker | None = None
     mqtt_note = None
