@@ -87,7 +87,11 @@ std::uint64_t milli(float confidence) {
 }
 
 ::ambience::Task<Outcome> MotionService::trigger(std::uint16_t scene) {
-  const MotionEvent event{event_id(kSoftwareSensor, ++software_sequence_), kSoftwareSensor, scene};
+  // Software triggers have no PIR counter: their sequence is the time since boot in us (strictly
+  // increasing), so a trigger after a reboot is not mistaken for an earlier one by the log.
+  const std::uint64_t now = ::ambience::arch::now_us();
+  software_sequence_ = now > software_sequence_ ? now : software_sequence_ + 1;
+  const MotionEvent event{event_id(kSoftwareSensor, software_sequence_), kSoftwareSensor, scene};
   co_return co_await report(event);
 }
 

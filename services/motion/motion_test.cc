@@ -57,15 +57,15 @@ AMBIENCE_TEST(records_parse_strictly) {
 Task<void> software_trigger(motion::MotionService& s, Camera& cam, Ctx& ambience_test_context_) {
   const Outcome a = co_await s.trigger(5);
   const Outcome b = co_await s.trigger(6);
-  CHECK_EQ(a.event_id, motion::event_id(motion::MotionService::kSoftwareSensor, 1));
-  CHECK_EQ(b.event_id, motion::event_id(motion::MotionService::kSoftwareSensor, 2));
+  CHECK_EQ(a.event_id >> 48, std::uint64_t{motion::MotionService::kSoftwareSensor});
+  CHECK(b.event_id > a.event_id);  // unique and increasing
   CHECK(a.detected);
   CHECK(!b.detected);
   CHECK_EQ(a.stored_id, 45u);
   CHECK_EQ(unsigned(cam.last.scene), 6u);
   cam.fail = true;
   const Outcome c = co_await s.trigger(7);
-  CHECK_EQ(c.event_id, motion::event_id(motion::MotionService::kSoftwareSensor, 3));  // its own id, not 0
+  CHECK(c.event_id > b.event_id);  // its own id, not 0
   CHECK(!c.captured);
   CHECK(c.failed == camera_trap::Stage::camera);
   const camera_trap::motion::MotionStats st = co_await s.stats();
