@@ -1,7 +1,15 @@
 #include "runtime/node_runtime.hpp"
 
+#include "kernel/core/console.hpp"
+
 namespace ambience::node {
 namespace {
+
+// Client buffers of large messages: room for the kernel group's RPC clients of a camera node
+// (a request and a reply buffer per dependency). Only boards with external RAM reserve it.
+constexpr std::size_t kLargeBuffers = board::kHasExtRam ? 8 : 0;
+AMBIENCE_EXT_RAM alignas(8) std::byte g_large_pool[kLargeBuffers == 0 ? 8 : kLargeBuffers * kLargeMessageBytes];
+std::size_t g_large_used = 0;
 
 struct DriverEntry {
   std::string_view kind;
@@ -13,6 +21,16 @@ struct DriverEntry {
 DriverEntry g_drivers[4];
 
 }  // namespace
+
+LargeMessageBuffer::LargeMessageBuffer() {
+  if (g_large_used < kLargeBuffers) {
+    storage_ = g_large_pool + g_large_used * kLargeMessageBytes;
+    ++g_large_used;
+  } else {
+    println("ambience: no room for another large message buffer (", kLargeBuffers, " of ", kLargeMessageBytes,
+            " bytes in external RAM); its calls fail with no_memory");
+  }
+}
 
 void register_network_driver(std::string_view kind, NetworkDriver* driver) {
   for (auto& e : g_drivers) {

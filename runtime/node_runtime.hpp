@@ -13,11 +13,13 @@
 #include <new>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "kernel/core/status.hpp"
 #include "kernel/core/task.hpp"
 #include "lidl/runtime/rpc.hpp"
+#include "platforms/boards/ext_ram.hpp"
 #include "runtime/rpc/tables.hpp"
 
 namespace ambience::node {
@@ -128,9 +130,32 @@ class RouteTransport {
   const Route& route_;
 };
 
-// Message buffers for RPC clients: fixed on microcontrollers, growing on hosted nodes.
+// The largest message an RPC client of a board with external RAM sends or receives: a whole
+// camera frame (320 x 240 RGB, 230,400 bytes) with its lidl and RPC envelopes.
+inline constexpr std::size_t kLargeMessageBytes = 240u << 10;
+
+// A client buffer of kLargeMessageBytes in the board's external RAM, taken from a fixed pool
+// when it is built (no heap; an exhausted pool leaves the buffer empty: its calls fail with
+// no_memory, and the node said so at start).
+class LargeMessageBuffer final : public lidl::MessageBuffer {
+ public:
+  LargeMessageBuffer();
+  std::span<std::byte> prepare(std::size_t n) override {
+    if (storage_ == nullptr || n > kLargeMessageBytes) return {};
+    size_ = n;
+    return {storage_, n};
+  }
+  std::span<const std::byte> message() const override { return {storage_, size_}; }
+
+ private:
+  std::byte* storage_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Message buffers for RPC clients: fixed on microcontrollers (large ones in external RAM where
+// the board has it), growing on hosted nodes.
 #if defined(__arm__)
-using RpcBuffer = lidl::FixedMessageBuffer<1024>;
+using RpcBuffer = std::conditional_t<board::kHasExtRam, LargeMessageBuffer, lidl::FixedMessageBuffer<1024>>;
 #else
 using RpcBuffer = lidl::HeapMessageBuffer;
 #endif

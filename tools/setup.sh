@@ -9,7 +9,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEBS=(
   bazel-bootstrap bazel-platforms bazel-rules-java bazel-rules-proto bazel-skylib
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
-  qemu-system-arm nginx-light libgtest-dev graphviz g++ clang-format-16
+  qemu-system-arm nginx-light libgtest-dev libsqlite3-dev graphviz g++ clang-format-16
 )
 
 missing=()

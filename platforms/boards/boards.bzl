@@ -54,6 +54,13 @@ BOARD_DESCRIPTIONS = [
         "main_stack_bytes": 0x2000,
         "mpu_regions": 8,
         "kernel_ram_bytes": 0x8000,
+        # External RAM, the camera module's frame memory (QEMU's 16 MiB "mps.ram" of the AN500
+        # at 0x60000000, like the SDRAM of a real camera MCU). Its first frame_store_bytes hold
+        # the frame store the camera's sensor stand-in reads (filled by QEMU's loader); the rest
+        # is the .ext_ram section: the kernel's large message buffers (RPC of whole frames).
+        "ext_ram_base": 0x60000000,
+        "ext_ram_bytes": 0x1000000,
+        "frame_store_bytes": 0x800000,
     },
     # Linux x86-64: a node is a supervisor process and one process per group.
     {
@@ -102,4 +109,13 @@ def linker_script_substitutions(board):
         "@RAM_BASE@": _hex(b.ram_base),
         "@RAM_BYTES@": "%d" % b.ram_bytes,
         "@MAIN_STACK_BYTES@": "%d" % b.main_stack_bytes,
+        "@EXT_RAM_MEMORY@": _ext_ram_memory(b),
+        "@EXT_RAM_REGION@": "EXT_RAM" if getattr(b, "ext_ram_bytes", 0) else "RAM",
     }
+
+def _ext_ram_memory(b):
+    """The MEMORY line of a board's external RAM past its frame store, or nothing."""
+    if not getattr(b, "ext_ram_bytes", 0):
+        return ""
+    base = b.ext_ram_base + b.frame_store_bytes
+    return "EXT_RAM (rw) : ORIGIN = %s, LENGTH = %d" % (_hex(base), b.ext_ram_bytes - b.frame_store_bytes)

@@ -8,7 +8,7 @@
 extern "C" {
 // Linker script symbols (platforms/boards/cortex_m.ld.in).
 extern std::uint32_t __stack_top;
-extern std::uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end;
+extern std::uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end, __ext_ram_start, __ext_ram_end;
 extern void (*__preinit_array_start[])();
 extern void (*__preinit_array_end[])();
 extern void (*__init_array_start[])();
@@ -82,6 +82,7 @@ extern "C" void Reset_Handler() {
   const std::uint32_t* src = &__data_load;
   for (std::uint32_t* dst = &__data_start; dst < &__data_end;) *dst++ = *src++;
   for (std::uint32_t* dst = &__bss_start; dst < &__bss_end;) *dst++ = 0;
+  for (std::uint32_t* dst = &__ext_ram_start; dst < &__ext_ram_end;) *dst++ = 0;
 
   // Separate MemManage/BusFault/UsageFault handlers, and trap division by zero and unaligned
   // multi-word access instead of silently returning 0.

@@ -63,7 +63,7 @@ constexpr std::size_t kSlot = alignof(std::max_align_t);
 constexpr std::size_t rounded(std::size_t n) { return (n + kSlot - 1) / kSlot * kSlot; }
 constexpr std::size_t kLinkArenaBytes =
     std::max(rounded(sizeof(Ethernet)) + rounded(sizeof(SerialChannel)), 4 * rounded(sizeof(SerialChannel)));
-alignas(std::max_align_t) std::byte g_link_arena[kLinkArenaBytes];
+AMBIENCE_EXT_RAM alignas(std::max_align_t) std::byte g_link_arena[kLinkArenaBytes];
 std::size_t g_link_arena_used = 0;
 
 template <class T, class... Args>

@@ -6,15 +6,18 @@
 #include <cstdint>
 #include <span>
 
+#include "platforms/boards/ext_ram.hpp"
 #include "runtime/node_runtime.hpp"
 #include "runtime/rpc/rpc_node.hpp"
 
 namespace ambience::cortex_m {
 
-// 4 calls in flight, 2 requests served at once, messages up to 600 bytes (the generated clients'
-// fixed buffers are 1 KiB; a message is its envelope + lidl message), stored replies up to 128
-// bytes, 4 calling nodes: about 7 KiB of RAM.
-inline constexpr std::size_t kRpcMaxMessage = 600;
+// 4 calls in flight, 2 requests served at once, stored replies up to 128 bytes, 4 calling nodes.
+// Messages up to 600 bytes (the generated clients' fixed buffers are 1 KiB; a message is its
+// envelope + lidl message): about 7 KiB of RAM. On a board with external RAM (the camera
+// board), messages up to a whole frame (node::kLargeMessageBytes): the node and its links' reassembly
+// buffers live there (AMBIENCE_EXT_RAM: generated code declares the node with it), about 3.4 MiB.
+inline constexpr std::size_t kRpcMaxMessage = board::kHasExtRam ? node::kLargeMessageBytes : 600;
 using McuRpcNode = rpc::StaticRpcNode<4, 2, 128, 4, kRpcMaxMessage>;
 
 // This boot's incarnation. The boards have no entropy source and no storage: it mixes the

@@ -91,7 +91,7 @@ def _lidl_json_aspect_impl(target, ctx):
 _lidl_json_aspect = aspect(implementation = _lidl_json_aspect_impl, attr_aspects = ["deps"])
 
 def _lidl_cc(label):
-    # lidl_library(name) makes name_cc; "//a/b" means "//a/b:b".
+    # lidl_library(name) and ambience_service(name) make name_cc; "//a/b" means "//a/b:b".
     if ":" in label:
         return label + "_cc"
     return label + ":" + label.split("/")[-1] + "_cc"
@@ -288,15 +288,19 @@ def network(name, kind, hop_cost = 1, encrypted = False):
     """A link between nodes: kind "udp" or "serial"; hop_cost weighs routes (lower is preferred)."""
     _declare("network", name, {"name": name, "kind": kind, "hop_cost": hop_cost, "encrypted": encrypted})
 
-def node(name, board, networks = {}, memory = None, provides = {}):
+def node(name, board, networks = {}, memory = None, provides = {}, preload = {}):
     """A machine running one image. board: a //platforms board; networks: network -> address.
 
     provides: service name -> ambience_service the node runs in its kernel group; a dependency
     bound to that name means the one on the caller's own node.
+    preload: memory region of the board -> file target the region holds at boot (the camera
+    board's "frame_store"); the cluster runner has QEMU's loader put it there.
     """
     p = {"name": name, "board": board, "networks": networks}
     if provides:
         p["provides"] = provides
+    if preload:
+        p["preload"] = preload
     if memory != None:
         p["memory"] = memory
     _declare("node", name, p)
@@ -432,6 +436,11 @@ def _cluster_impl(ctx):
     runner = ctx.attr._runner[DefaultInfo].files_to_run.executable
     args = []
     files = []
+    for target, spec in zip(ctx.attr.preload_files, ctx.attr.preload_specs):
+        node, address = spec.split("=")
+        for f in target[DefaultInfo].files.to_list():
+            files.append(f)
+            args.append("--preload=%s=$r/%s=%s" % (node, f.short_path, address))
     for img, name, plan in zip(ctx.attr.hosted, ctx.attr.hosted_names, ctx.files.hosted_plans):
         exe = img[DefaultInfo].files_to_run.executable
         files.append(plan)
@@ -464,6 +473,9 @@ _cluster = rule(
         "mcu_names": attr.string_list(),
         "mcu_machines": attr.string_list(),
         "mcu_plans": attr.label_list(allow_files = [".json"]),
+        # node(preload = ...): each file target with "node=address" at the same index.
+        "preload_files": attr.label_list(allow_files = True),
+        "preload_specs": attr.string_list(),
         "_runner": attr.label(default = "//tools:cluster_runner", executable = True, cfg = "target"),
     },
 )
@@ -479,6 +491,9 @@ def _absolute(label):
     if label.startswith(":"):
         return "//" + native.package_name() + label
     if label.startswith("//") or label.startswith("@"):
+        # "//services/motion" is "//services/motion:motion", as everywhere in Bazel.
+        if ":" not in label:
+            return label + ":" + label.split("/")[-1]
         return label
     return "//" + native.package_name() + ":" + label
 
@@ -609,7 +624,8 @@ def deployment(name, visibility = None, testonly = False):
                 visibility = visibility,
                 testonly = testonly,
             )
-        libs = [s + "_cc" for s in sorted(node_services.get(nname, {}).keys())]
+        # Each service's cc_library; a service named by its package ("//services/storage") too.
+        libs = [_lidl_cc(s) for s in sorted(node_services.get(nname, {}).keys())]
         runtime = ["//kernel/core", "//runtime"]
         if nname in mcu_nodes:
             mcu_image(
@@ -647,6 +663,19 @@ def deployment(name, visibility = None, testonly = False):
     _golden_targets(pkg, generated, testonly)
     hosted_nodes = [n["name"] for n in nodes if n["name"] not in mcu_nodes]
     mcu = [n for n in nodes if n["name"] in mcu_nodes]
+    preload_files = []
+    preload_specs = []
+    for n in mcu:
+        preload = n.get("preload", {})
+        if type(preload) != "dict":
+            fail("node '%s': preload must be a dict of memory region -> file target" % n["name"])
+        for region, label in sorted(preload.items()):
+            b = BOARDS[n["board"].split(":")[-1]]
+            if region != "frame_store" or not getattr(b, "frame_store_bytes", 0):
+                fail("node '%s': board %s has no memory region '%s' to preload (it has: %s)" %
+                     (n["name"], b.name, region, "frame_store" if getattr(b, "frame_store_bytes", 0) else "none"))
+            preload_files.append(_absolute(label))
+            preload_specs.append("%s=%d" % (n["name"], b.ext_ram_base))
     _cluster(
         name = "cluster",
         hosted = [":" + n for n in hosted_nodes],
@@ -656,6 +685,8 @@ def deployment(name, visibility = None, testonly = False):
         mcu_names = [n["name"] for n in mcu],
         mcu_machines = [BOARDS[n["board"].split(":")[-1]].qemu_machine for n in mcu],
         mcu_plans = [":%s_plan" % n["name"] for n in mcu],
+        preload_files = preload_files,
+        preload_specs = preload_specs,
         visibility = visibility,
         testonly = testonly,
     )

@@ -71,8 +71,9 @@ constexpr std::size_t kRpcCallerCount = 0;
 }  // namespace ambience::generated
 
 int main() {
-  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group).
-  static ::ambience::cortex_m::McuRpcNode rpc_node(
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group;
+  // in the board's external RAM where it has one: messages up to a whole frame).
+  static AMBIENCE_EXT_RAM ::ambience::cortex_m::McuRpcNode rpc_node(
       ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},

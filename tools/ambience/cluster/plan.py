@@ -9,11 +9,14 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ambience.plan_json import NodeDocument
 
 CONSOLE_UART = 0  # UART0 of an MCU board is its console on the runner's stdio
+# UART4 of an MCU board is its sensor input (services/motion/pir.hpp) unless a network uses it:
+# QEMU listens on a socket of the cluster's directory for whoever injects sensor records.
+SENSOR_UART = 4
 FIRST_LOOPBACK = ipaddress.IPv4Address("127.0.1.1")  # UDP endpoints get 127.0.1.1, 127.0.1.2, ...
 SLIRP_LOOPBACK = "127.0.0.1"  # where QEMU user networking delivers what a guest sends to its host address
 
@@ -83,6 +86,7 @@ class ProcessPlan:
     serial: tuple[LineEnd, ...] = ()  # this node's ends, in UART order on MCU boards
     nic: str = ""  # MCU: the -nic argument of its Ethernet, if it is on a UDP network
     after: tuple[str, ...] = ()  # nodes this one calls or relays through: started and healthy first
+    sensor: str = ""  # MCU: the socket QEMU listens on for the board's sensor input (SENSOR_UART)
 
     def argv(self, paths: Mapping[str, str] | None = None, exit_after_ms: int | None = None) -> list[str]:
         paths = paths or {}
@@ -100,10 +104,14 @@ class ProcessPlan:
         # QEMU: -serial arguments in UART order; a UART the plan does not use is connected to nothing.
         by_uart = {e.uart: e for e in self.serial}
         out += ["-serial", "mon:stdio"]
-        for uart in range(CONSOLE_UART + 1, max(by_uart, default=CONSOLE_UART) + 1):
+        last = max(max(by_uart, default=CONSOLE_UART), SENSOR_UART if self.sensor else CONSOLE_UART)
+        for uart in range(CONSOLE_UART + 1, last + 1):
             if uart in by_uart:
                 e = by_uart[uart]
                 out += ["-chardev", f"socket,id=uart{uart},path={e.socket_path}", "-serial", f"chardev:uart{uart}"]
+            elif uart == SENSOR_UART and self.sensor:
+                out += ["-chardev", f"socket,id=uart{uart},path={self.sensor},server=on,wait=off",
+                        "-serial", f"chardev:uart{uart}"]
             else:
                 out += ["-serial", "null"]
         if self.nic:
@@ -240,8 +248,7 @@ def start_order(procs: list[ProcessPlan]) -> list[ProcessPlan]:
         ready = [p for p in pending if all(a in placed or a not in by_name for a in p.after)]
         if not ready:  # a cycle: start the first by name, waiting only for what already started
             p = pending[0]
-            ready = [ProcessPlan(p.node, p.kind, p.base_argv, p.udp_map, p.serial, p.nic,
-                                 tuple(a for a in p.after if a in placed))]
+            ready = [replace(p, after=tuple(a for a in p.after if a in placed))]
             pending = pending[1:]
         else:
             pending = [p for p in pending if p not in ready]
@@ -251,7 +258,22 @@ def start_order(procs: list[ProcessPlan]) -> list[ProcessPlan]:
     return done
 
 
-def cluster_plan(nodes: list[NodeImage], socket_dir: str) -> ClusterPlan:
+def sensor_socket(socket_dir: str, node: str) -> str:
+    """Where an MCU node's sensor input listens (the PIR stand-in of services/motion)."""
+    return os.path.join(socket_dir, f"sensor.{node}")
+
+
+def preload_argv(preloads: Mapping[str, tuple[tuple[str, int], ...]], node: str) -> tuple[str, ...]:
+    """QEMU's loader for each file the node's memory holds at boot (node(preload = ...))."""
+    out: list[str] = []
+    for path, address in preloads.get(node, ()):
+        out += ["-device", f"loader,file={path},addr=0x{address:x},force-raw=on"]
+    return tuple(out)
+
+
+def cluster_plan(nodes: list[NodeImage], socket_dir: str,
+                 preloads: Mapping[str, tuple[tuple[str, int], ...]] | None = None) -> ClusterPlan:
+    preloads = preloads or {}
     if not nodes:
         raise ClusterPlanError("the deployment has no node images")
     deployments = sorted({n.doc.deployment for n in nodes})
@@ -280,5 +302,7 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str) -> ClusterPlan:
         else:
             nic, more = _nic(n, maps, hosts)
             notes += more
-            procs.append(ProcessPlan(n.name, "mcu", qemu_base_argv(n.machine, n.image), (), mine, nic, needs(n.doc)))
+            sensor = "" if SENSOR_UART in uarts else sensor_socket(socket_dir, n.name)
+            procs.append(ProcessPlan(n.name, "mcu", qemu_base_argv(n.machine, n.image) + preload_argv(preloads, n.name),
+                                     (), mine, nic, needs(n.doc), sensor))
     return ClusterPlan(deployments[0], tuple(start_order(procs)), tuple(lines), tuple(maps), tuple(notes))

@@ -43,15 +43,28 @@ def test_camera_trap():
         "-semihosting-config", "enable=on,target=native", "-kernel", "/img/camera.elf",
         "-serial", "mon:stdio",
         "-chardev", "socket,id=uart1,path=/run/c/xbee.camera", "-serial", "chardev:uart1",
+        "-serial", "null", "-serial", "null",
+        "-chardev", "socket,id=uart4,path=/run/c/sensor.camera,server=on,wait=off", "-serial", "chardev:uart4",
         "-nic", "user,model=lan9118,net=10.0.0.0/24,dhcpstart=10.0.0.2,host=10.0.0.1,"
                 "hostfwd=udp:127.0.1.3:4800-10.0.0.2:4800",
     ]
-    assert p["motion"].argv()[-6:] == ["-serial", "mon:stdio", "-chardev",
-                                       "socket,id=uart1,path=/run/c/xbee.motion", "-serial", "chardev:uart1"]
+    assert p["motion"].argv()[-14:] == [
+        "-serial", "mon:stdio", "-chardev", "socket,id=uart1,path=/run/c/xbee.motion", "-serial", "chardev:uart1",
+        "-serial", "null", "-serial", "null",
+        "-chardev", "socket,id=uart4,path=/run/c/sensor.motion,server=on,wait=off", "-serial", "chardev:uart4"]
     [line] = plan.lines
     assert line.network == "xbee" and [(e.node, e.kind, e.uart) for e in line.ends] == [
         ("camera", "socket", 1), ("motion", "socket", 1)]
     assert plan.notes == ()
+
+
+def test_preloaded_files_reach_qemu_before_the_serial_lines():
+    plan = cluster_plan(images(camera_trap_manifest()), "/run/c", {"camera": (("/f/frames.bin", 0x60000000),)})
+    argv = by_node(plan)["camera"].argv()
+    i = argv.index("-device")
+    assert argv[i:i + 2] == ["-device", "loader,file=/f/frames.bin,addr=0x60000000,force-raw=on"]
+    assert i < argv.index("-serial")
+    assert "-device" not in by_node(plan)["motion"].argv()
 
 
 def hello(channel_board="2", extra_udp=False):
@@ -95,7 +108,9 @@ def test_unused_uarts_below_a_used_one_are_null():
     argv = by_node(cluster_plan(imgs, "/r"))["board"].argv()
     i = argv.index("mon:stdio")
     assert argv[i + 1:] == ["-serial", "null", "-serial", "null", "-chardev", "socket,id=uart3,path=/r/uart.board",
-                            "-serial", "chardev:uart3"]
+                            "-serial", "chardev:uart3",
+                            "-chardev", "socket,id=uart4,path=/r/sensor.board,server=on,wait=off",
+                            "-serial", "chardev:uart4"]
     doc0 = replace(board.doc, endpoints=[Endpoint("uart", "serial", "2", 0)])
     with pytest.raises(ClusterPlanError, match="UART0"):
         cluster_plan([replace(i, doc=doc0) if i.name == "board" else i for i in images(hello())], "/r")

@@ -269,6 +269,20 @@ def node_images(hosted: list[str], mcu: list[str]) -> list[NodeImage]:
     return out
 
 
+def preloads(specs: list[str], images: list[NodeImage]) -> dict[str, tuple[tuple[str, int], ...]]:
+    """--preload NODE=FILE=ADDRESS (node(preload = ...)) by node, each file checked to exist."""
+    mcu = {n.name for n in images if n.kind == "mcu"}
+    out: dict[str, list[tuple[str, int]]] = {}
+    for s in specs:
+        node, path, address = _spec(s, 3)
+        if node not in mcu:
+            raise ClusterPlanError(f"--preload {s}: '{node}' is not an MCU node of this cluster")
+        if not os.path.isfile(path):
+            raise ClusterPlanError(f"node '{node}': the file it preloads is missing: {path}")
+        out.setdefault(node, []).append((path, int(address, 0)))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def link_models(specs: list[str], networks: set[str]) -> dict[str, LinkModel]:
     models: dict[str, LinkModel] = {}
     for s in specs:
@@ -295,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
+    ap.add_argument("--preload", action="append", default=[], metavar="NODE=FILE=ADDRESS",
+                    help="(set by the build) a file QEMU loads into an MCU node's memory before it boots")
     return ap
 
 
@@ -397,7 +413,8 @@ def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Names
             "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,
                                "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
             "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
-            "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes)})
+            "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
+            "sensors": {n.name: n.plan.sensor for n in cluster.nodes if n.plan.sensor}})
         err = cluster.wait_healthy(args.health_timeout)
         if err is None:
             _write_json(status_path, dict(cluster.status(), up="healthy"))
@@ -580,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
-            plan = cluster_plan(images, socket_dir)
+            plan = cluster_plan(images, socket_dir, preloads(args.preload, images))
             models = link_models(args.link, {line.network for line in plan.lines})
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)

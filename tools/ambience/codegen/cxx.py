@@ -196,9 +196,10 @@ G = "::ambience::generated::"
 ENDPOINTS = f"{{{G}kEndpoints, {G}kEndpointCount}}"
 
 
-def _rpc_node(node_type: str, incarnation: str) -> list[str]:
-    """The static RPC layer of a node over its plan's tables (the same for every backend)."""
-    return [f"  static {node_type} rpc_node(",
+def _rpc_node(node_type: str, incarnation: str, storage: str = "") -> list[str]:
+    """The static RPC layer of a node over its plan's tables (the same for every backend);
+    `storage` places it (an attribute)."""
+    return [f"  static {storage}{node_type} rpc_node(",
             f"      ::ambience::rpc::RpcTables{{{G}kThisNode, {{{G}kRpcNodes, {G}kRpcNodeCount}},",
             f"                                 {{{G}kRpcCallers, {G}kRpcCallerCount}},",
             f"                                 {{{G}kServedObjects, {G}kServedObjectCount}},",
@@ -221,8 +222,10 @@ def mcu_rpc_start(doc: NodeDocument) -> list[str]:
     board's Ethernet for UDP) and the RPC layer over them, in the kernel group."""
     if not doc.endpoints:
         return []
-    return (["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group)."]
-            + _rpc_node("::ambience::cortex_m::McuRpcNode", f"::ambience::cortex_m::boot_incarnation({G}kThisNode)")
+    return (["  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group;",
+             "  // in the board's external RAM where it has one: messages up to a whole frame)."]
+            + _rpc_node("::ambience::cortex_m::McuRpcNode", f"::ambience::cortex_m::boot_incarnation({G}kThisNode)",
+                        "AMBIENCE_EXT_RAM ")
             + [f"  if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {ENDPOINTS})) return 2;"])
 
 

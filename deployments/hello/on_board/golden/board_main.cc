@@ -112,8 +112,9 @@ int main() {
   supervisor.add_group({"greeter", reinterpret_cast<std::byte*>(__ambience_group_greeter_start), 1536, 4096, &entry_greeter, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_greeter_end - __ambience_group_greeter_start)});  // 0
   supervisor.bind_kernel_instance(0, d_greeter__out_relay.binding());  // relay for greeter.out
   supervisor.allow(0, 0);  // the relay forwards any procedure: the callee's node checks it
-  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group).
-  static ::ambience::cortex_m::McuRpcNode rpc_node(
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group;
+  // in the board's external RAM where it has one: messages up to a whole frame).
+  static AMBIENCE_EXT_RAM ::ambience::cortex_m::McuRpcNode rpc_node(
       ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
