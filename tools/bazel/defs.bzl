@@ -624,6 +624,7 @@ def deployment(name, visibility = None, testonly = False):
                 visibility = visibility,
                 testonly = testonly,
             )
+
         # Each service's cc_library; a service named by its package ("//services/storage") too.
         libs = [_lidl_cc(s) for s in sorted(node_services.get(nname, {}).keys())]
         runtime = ["//kernel/core", "//runtime"]
