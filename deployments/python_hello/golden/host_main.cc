@@ -27,11 +27,13 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // The Python groups' table (runtime/hosted/python/group.py): their instances, what each serves
 // under which ring target, how each dependency is reached.
-constexpr const char kPythonGroups[] = "{\"deployment\": \"python_hello\", \"groups\": {\"analyzer\": {\"instances\": [{\"class\": \"Analyzer\", \"dependencies\": [{\"kind\": \"shared\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"journal\", \"service\": \"Journal\", \"target\": 1073742336}], \"module\": \"deployments.python_hello.services.analyzer\", \"name\": \"analyzer\", \"object_id\": 1, \"serves\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\", \"target\": 1073742080}]}]}}, \"node\": \"host\"}";
+constexpr const char kPythonGroups[] = "{\"deployment\": \"python_hello\", \"groups\": {\"analyzer\": {\"instances\": [{\"class\": \"Analyzer\", \"dependencies\": [{\"kind\": \"shared\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"journal\", \"service\": \"Journal\", \"target\": 1073742336}], \"module\": \"deployments.python_hello.services.analyzer\", \"name\": \"analyzer\", \"object_id\": 1, \"serves\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\", \"target\": 1073742080}]}]}, \"monitor\": {\"instances\": [{\"class\": \"Monitor\", \"dependencies\": [{\"kind\": \"shared\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"analyzer\", \"service\": \"Analyzer\", \"target\": 1073742080}], \"module\": \"deployments.python_hello.services.monitor\", \"name\": \"monitor\", \"object_id\": 3, \"serves\": []}]}}, \"node\": \"host\"}";
 
-// Group ids in the supervisor: journal = 0, analyzer = 1, sensor = 2; the kernel group (-1) stays in the supervisor process.
+// Group ids in the supervisor: journal = 0, analyzer = 1, monitor = 2, sensor = 3; the kernel group (-1) stays in the supervisor process.
 
 // ---- group 'analyzer' (a Python group process: analyzer)
+
+// ---- group 'monitor' (a Python group process: monitor)
 
 // ---- group 'kernel' (supervisor process)
 
@@ -98,7 +100,8 @@ void install(hosted::GroupRuntime& group) {
 // group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
 // group maps its callers' arenas read-only and reads the arguments in place).
 constexpr rt::GroupGrant g_analyzer_grants[] = {
-    {2, rt::Grant{0x7ull}},  // sensor (python_hello.Analyzer)
+    {2, rt::Grant{0x7ull}},  // monitor (python_hello.Analyzer)
+    {3, rt::Grant{0x7ull}},  // sensor (python_hello.Analyzer)
 };
 rt::SharingRelay s_analyzer_0{nullptr, rt::sharing_target(1, 0), 1, g_analyzer_grants};  // python_hello.Analyzer, zero-copy
 constexpr rt::GroupGrant g_journal_grants[] = {
@@ -139,7 +142,7 @@ constexpr std::size_t kRpcCallerCount = 0;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
-  ::ambience::print("ambience: node 'host' of 'python_hello': 3 instances, 3 group processes started\n");  // one write: lines of group processes do not interleave
+  ::ambience::print("ambience: node 'host' of 'python_hello': 4 instances, 4 group processes started\n");  // one write: lines of group processes do not interleave
 }
 
 }  // namespace ambience::generated
@@ -149,8 +152,9 @@ int main(int argc, char** argv) {
   hosted::Node node;
   g_node = &node;
   node.add_group(rt::hosted_group_options("journal", {1}));  // 0; maps the arenas of its callers [1]
-  node.add_group(rt::python_group_options("analyzer", {2}));  // 1; maps the arenas of its callers [2]; Python
-  node.add_group(rt::hosted_group_options("sensor"));  // 2
+  node.add_group(rt::python_group_options("analyzer", {2, 3}));  // 1; maps the arenas of its callers [2, 3]; Python
+  node.add_group(rt::python_group_options("monitor"));  // 2; Python
+  node.add_group(rt::hosted_group_options("sensor"));  // 3
   construct_group_kernel(node);
   s_analyzer_0.node = &node;
   if (!node.services().add(s_analyzer_0.target, &rt::relay_sharing, &s_analyzer_0)) ::ambience::fatal("service table full: cannot relay to 'analyzer'");

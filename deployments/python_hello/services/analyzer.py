@@ -1,6 +1,8 @@
 """The Analyzer, in Python: summarizes readings, recording each in the C++ Journal."""
 from __future__ import annotations
 
+import numpy as np
+
 from deployments.python_hello.services import python_hello_lidl as ph
 
 
@@ -17,9 +19,9 @@ class Analyzer(ph.AnalyzerAsync):
                          note=None if r.note is None else f"noted: {r.note}", entry=entry)
 
     async def digest(self, frame: memoryview) -> int:
-        # little-endian u64 words straight from the caller's memory (numpy: np.frombuffer(frame, "<u8"))
-        words = frame.cast("Q") if len(frame) % 8 == 0 else frame
-        return sum(words) & 0xFFFF_FFFF_FFFF_FFFF
+        # little-endian u64 words summed modulo 2^64, numpy reading the caller's memory in place
+        words = np.frombuffer(frame, dtype="<u8") if len(frame) % 8 == 0 else np.frombuffer(frame, dtype=np.uint8)
+        return int(words.sum(dtype=np.uint64))
 
     async def fail(self, why: str) -> int:
         raise RuntimeError(why)

@@ -1,36 +1,128 @@
-"""The python_hello node: the C++ sensor calls the Python analyzer (structs, an enum, a vector, an
-optional, a 4 MiB span), which calls the C++ journal back; an exception in the analyzer reaches
-the sensor as an error and the node log as the exception's type and message; the explain
-command says how each edge is reached."""
+"""The python_hello nodes: the C++ sensor calls the Python analyzer (structs, an enum, a vector, an
+optional, a 4 MiB span), which calls the C++ journal back; the Python monitor calls the analyzer
+through the supervisor (python_hello) or directly in one group (one_group); an exception in the
+analyzer reaches its callers as an error and the node log as the exception's type and message;
+kill -9 of the Python group process restarts it (its monitor starts again); the explain command
+says how each edge is reached."""
 from __future__ import annotations
 
 import os
+import queue
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 PKG = "deployments/python_hello"
+MIB = bytes(range(256)) * 4096
+MIB_DIGEST = sum(int.from_bytes(MIB[i:i + 8], "little") for i in range(0, len(MIB), 8)) % (1 << 64)
+COMMON = [
+    r"\[journal\] #\d sensor 1 \(kitchen\): 3 samples, total 12 \(calm\)",
+    r"\[sensor\] analyze\(kitchen\) -> Kitchen count 3 total 12 calm note none entry \d",
+    r"\[journal\] #\d sensor 2 \(garage\): 3 samples, total 1500 \(alarmed\)",
+    r'\[sensor\] analyze\(garage\) -> Garage count 3 total 1500 alarmed note "noted: door open" entry \d',
+    r"\[sensor\] digest\(4 MiB\) matches",
+    r"ambience python group '\w+': analyzer.fail raised RuntimeError: sensor unplugged",
+    r"\[sensor\] fail\(\) -> 0 \(the call failed: the default value\)",
+    r"\[journal\] #\d sensor 9 \(attic\): 4 samples, total 10 \(busy\)",
+]
+
+
+def run(variant: str) -> str:
+    return subprocess.run([f"{PKG}{variant}/host", "--exit-after-ms", "4000"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False).stdout
+
+
+def monitor_line(how: str, failed: str) -> str:
+    return (f"[monitor] {how}: analyze(attic) -> Attic total 10 busy note 'noted: dusty'; digest(1 MiB) {MIB_DIGEST}; "
+            f"fail() -> {failed}")
 
 
 class PythonHelloTest(unittest.TestCase):
-    def test_cpp_and_python_groups_call_each_other(self) -> None:
-        out = subprocess.run([f"{PKG}/host", "--exit-after-ms", "4000"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=60, check=False).stdout
-        lines = out.splitlines()
-        want = [
-            "ambience: node 'host' of 'python_hello': 3 instances, 3 group processes started",
-            "[journal] #1 sensor 1 (kitchen): 3 samples, total 12 (calm)",
-            "[sensor] analyze(kitchen) -> Kitchen count 3 total 12 calm note none entry 1",
-            "[journal] #2 sensor 2 (garage): 3 samples, total 1500 (alarmed)",
-            '[sensor] analyze(garage) -> Garage count 3 total 1500 alarmed note "noted: door open" entry 2',
-            "[sensor] digest(4 MiB) matches",
-            "ambience python group 'analyzer': analyzer.fail raised RuntimeError: sensor unplugged",
-            "[sensor] fail() -> 0 (the call failed: the default value)",
-        ]
-        for line in want:
-            self.assertIn(line, lines, out)
+    def check_common(self, out: str) -> None:
+        for pattern in COMMON:
+            self.assertRegex(out, re.compile("^" + pattern + "$", re.M), out)
         self.assertNotIn("restarting", out)  # no group process died (sandbox, crash)
 
+    def test_groups_of_each_language_call_each_other(self) -> None:
+        out = run("")
+        self.check_common(out)
+        self.assertIn("ambience: node 'host' of 'python_hello': 4 instances, 4 group processes started", out)
+        # Python -> Python through the supervisor: the error crosses as a status (RemoteError)
+        self.assertIn(monitor_line("through the supervisor", "RemoteError"), out.splitlines())
+        self.assertIn("ambience python group 'analyzer': analyzer.fail raised RuntimeError: monitor asked", out)
+
+    def test_python_services_in_one_group_call_each_other_directly(self) -> None:
+        out = run("/one_group")
+        self.check_common(out)
+        self.assertIn("ambience: node 'host' of 'python_hello': 4 instances, 3 group processes started", out)
+        # the analyzer object itself: its exception reaches the monitor as raised
+        self.assertIn(monitor_line("direct", "RuntimeError"), out.splitlines())
+
+    def test_kill_9_of_the_python_group_process_restarts_it(self) -> None:
+        node = subprocess.Popen([f"{PKG}/one_group/host", "--exit-after-ms", "30000"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        out = node.stdout
+        assert out is not None
+
+        def read() -> None:
+            for x in out:
+                lines.put(x.rstrip("\n"))
+
+        threading.Thread(target=read, daemon=True).start()
+        seen: list[str] = []
+
+        def wait_for(prefix: str) -> None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    line = lines.get(timeout=1)
+                except queue.Empty:
+                    continue
+                seen.append(line)
+                if line.startswith(prefix):
+                    return
+            self.fail(f"no line starting with {prefix!r}:\n" + "\n".join(seen))
+
+        try:
+            wait_for("[monitor] direct:")
+            pid = python_group_pid(node.pid, "python")
+            self.assertIsNotNone(pid, "no process of group 'python' among the node's children")
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            wait_for("ambience node: group 'python'")
+            self.assertIn("killed by signal 9", seen[-1])
+            self.assertIn("restarting", seen[-1])
+            wait_for("[monitor] direct:")  # the new process built the group again and started it
+            self.assertNotEqual(python_group_pid(node.pid, "python"), pid)
+        finally:
+            node.kill()
+            node.wait()
+            out.close()
+
+
+def python_group_pid(parent: int, group: str) -> int | None:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        flag = b"--ambience-group"
+        if ppid == parent and flag in argv and argv[argv.index(flag) + 1] == group.encode():
+            return int(entry)
+    return None
+
+
+class ExplainTest(unittest.TestCase):
     def test_explain_names_the_language_and_each_edge(self) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))  # the ambience package of this test's deps
         res = subprocess.run([sys.executable, "-m", "ambience", "explain", f"{PKG}/python_hello.inputs.json",
