@@ -10,8 +10,9 @@ from runtime.hosted.python.testdata import pyt_lidl as pyt
 
 
 class Analyzer(pyt.AnalyzerAsync):
-    def __init__(self, store: pyt.StoreAsync):
+    def __init__(self, store: pyt.StoreAsync, remote: pyt.StoreAsync):
         self._store = store
+        self._remote = remote
         self.forever = asyncio.Event()
 
     async def analyze(self, r: pyt.Reading) -> pyt.Summary:
@@ -57,3 +58,11 @@ class Analyzer(pyt.AnalyzerAsync):
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             return "socket opened"
         raise ValueError(what)
+
+    async def expand(self, n: int) -> list[int]:
+        values = await self._store.series(n)
+        return list(reversed(values))
+
+    async def relayed(self, key: str) -> int:
+        r = pyt.Reading(id=1, label=key, samples=[1, 2])
+        return typing.cast(int, await self._remote.put(key, r))
