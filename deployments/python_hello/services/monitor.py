@@ -2,6 +2,8 @@
 group, or through the supervisor from another group: the same code)."""
 from __future__ import annotations
 
+import asyncio
+
 from deployments.python_hello.services import python_hello_lidl as ph
 
 
@@ -16,7 +18,14 @@ class Monitor(ph.MonitorAsync):
     async def start(self) -> None:
         how = "through the supervisor" if isinstance(self.analyzer, ph.AnalyzerAsyncClient) else "direct"
         r = ph.Reading(sensor=9, label="attic", mood=ph.Mood.busy, samples=[1, 2, 3, 4], note="dusty")
-        report = await self.analyzer.analyze(r)
+        for attempt in range(10):  # the analyzer's journal may be on a node that is not up yet
+            try:
+                report = await self.analyzer.analyze(r)
+                break
+            except Exception:  # noqa: BLE001 - retried, then raised from start()
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(1.0)
         frame = bytes(range(256)) * 4096  # 1 MiB
         digest = await self.analyzer.digest(memoryview(frame))
         try:

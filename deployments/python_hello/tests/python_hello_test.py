@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -120,6 +121,41 @@ def python_group_pid(parent: int, group: str) -> int | None:
         if ppid == parent and flag in argv and argv[argv.index(flag) + 1] == group.encode():
             return int(entry)
     return None
+
+
+def free_udp_ports(n: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class TwoNodesTest(unittest.TestCase):
+    def test_rpc_reaches_the_python_group_and_leaves_it(self) -> None:
+        a, b = free_udp_ports(2)
+        udp_map = f"10.7.0.1:4800=127.0.0.1:{a},10.7.0.2:4800=127.0.0.1:{b}"
+
+        def start(node: str, ms: int) -> subprocess.Popen[str]:
+            return subprocess.Popen([f"{PKG}/two_nodes/{node}", "--udp-map", udp_map, "--exit-after-ms", str(ms)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        back = start("back", 9000)
+        time.sleep(1.0)
+        front = start("front", 7000)
+        front_out, _ = front.communicate(timeout=60)
+        back_out, _ = back.communicate(timeout=60)
+        # sensor (C++, front) -> analyzer (Python, back) over RPC -> journal (C++, front) over RPC
+        for pattern in COMMON[:4] + [COMMON[7]]:
+            self.assertRegex(front_out, re.compile("^" + pattern + "$", re.M), front_out)
+        # a 4 MiB frame does not fit an RPC message: the call fails cleanly, nothing hangs
+        self.assertIn("[sensor] digest(4 MiB) failed (no answer)", front_out)
+        self.assertIn("[sensor] fail() -> 0 (the call failed: the default value)", front_out)
+        self.assertIn("ambience python group 'analyzer': analyzer.fail raised RuntimeError: sensor unplugged", back_out)
+        self.assertIn(monitor_line("through the supervisor", "RemoteError"), back_out.splitlines())
+        self.assertNotIn("restarting", front_out + back_out)
 
 
 class ExplainTest(unittest.TestCase):

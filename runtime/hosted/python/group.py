@@ -350,8 +350,12 @@ async def run(ring: Any, table: dict[str, Any]) -> None:
             os._exit(2)
     for spec in table["instances"]:
         start = getattr(group.instances[spec["name"]], "start", None)
-        if start is not None:
+        if start is None:
+            continue
+        try:
             await start()
+        except Exception as e:  # noqa: BLE001 - a failed start is reported; the instance still serves
+            log(f"ambience python group '{ring.name}': {spec['name']}.start() raised {type(e).__name__}: {e}")
     await asyncio.Event().wait()  # serve for ever; the supervisor ends the process
 
 
@@ -374,8 +378,13 @@ def main(argv: list[str]) -> int:
     if table is None:
         log(f"ambience python group '{ring.name}': not a Python group of node '{tables.get('node', '?')}'")
         return 2
-    asyncio.run(run(ring, table))
-    return 0
+    try:
+        asyncio.run(run(ring, table))
+    except BaseException as e:  # noqa: BLE001 - reported, then out without the interpreter's teardown
+        log(f"ambience python group '{ring.name}': {type(e).__name__}: {e}")
+    # The sandbox refuses what an orderly interpreter shutdown does (mprotect, files): leave at once,
+    # the supervisor reports the exit and restarts the group.
+    os._exit(1)
 
 
 if __name__ == "__main__":

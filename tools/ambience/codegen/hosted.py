@@ -19,6 +19,7 @@ from ambience.codegen.cxx import (
     namespace_open,
     network_tables,
     plural,
+    route_literal,
     serve_by_schema,
     serve_remote_fn,
     served_interfaces,
@@ -164,7 +165,12 @@ def _storage(h: HostedNode) -> list[str]:
     ctx = h.ctx
     out = []
     for g in h.python_groups:
-        out += [f"// ---- group '{g.name}' (a Python group process: {', '.join(g.instances)})", ""]
+        out.append(f"// ---- group '{g.name}' (a Python group process: {', '.join(g.instances)})")
+        for name in g.instances:  # the routes the supervisor's relays send its RPC calls along
+            inst = ctx.insts[name]
+            out += [route_literal(h.doc, tag(inst, d), d, inst.object_id) for d in inst.dependencies
+                    if d.connector == "route_relay"]
+        out.append("")
     for g in h.cpp_groups:
         proc = "supervisor process" if g.kernel else f"process of group '{g.name}'"
         out.append(f"// ---- group '{g.name}' ({proc})")
@@ -203,7 +209,11 @@ def _install(h: HostedNode) -> list[str]:
     """What each group process builds and serves (before its sandbox closes)."""
     ctx = h.ctx
     out = ["// Runs in a group process (before its sandbox closes): builds the group and serves it.",
-           "void install(hosted::GroupRuntime& group) {", "  const std::string_view name = group.name();"]
+           "void install(hosted::GroupRuntime& group) {"]
+    if any(g not in h.python_groups for g in h.user_groups):
+        out.append("  const std::string_view name = group.name();")
+    else:
+        out.append("  (void)group;  // every group process of this node is a Python group")
     for g in h.user_groups:
         if g in h.python_groups:
             continue
