@@ -17,6 +17,7 @@ import json
 import os
 import struct
 import sys
+import time
 import traceback  # noqa: F401 - imported before the sandbox closes (asyncio's error paths use it)
 from typing import Any
 
@@ -27,6 +28,7 @@ _HEADER = struct.Struct("<HHIII")  # sharing::CallHeader: procedure, origin, arg
 _SLOT = struct.Struct("<QQII")  # sharing::ArgSlot: offset, length, kind, pad
 _ARENA, _ENCODED = 1, 2
 ENV = "AMBIENCE_PYTHON_GROUPS"
+SPIN_S = 50e-6  # how long the loop keeps polling an idle ring before it sleeps (as C++ groups spin)
 _current: Any = None
 
 
@@ -168,6 +170,7 @@ class Group:
         self.tasks: set[asyncio.Task[None]] = set()
         self.drain_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.woken = asyncio.Event()
 
     # ---- building (before the sandbox closes)
 
@@ -202,16 +205,32 @@ class Group:
     # ---- the loop's part
 
     def on_wake(self) -> None:
+        """The eventfd is readable: the waiter saw ring entries (and is now disarmed)."""
         try:
             os.read(self.ring.fileno(), 8)
         except BlockingIOError:
             pass
+        self.woken.set()
+
+    async def pump(self) -> None:
+        """Polls the ring while the waiter is disarmed: after a wake-up, until it stayed empty for
+        SPIN_S (letting the handlers run in between, so a caller's next call is usually picked up
+        here, without a wake-up through the waiter thread), then re-arms the waiter and sleeps."""
         while True:
-            events = self.ring.poll()
-            if not events:
-                break
-            self.handle(events)
-        self.ring.rearm()
+            await self.woken.wait()
+            self.woken.clear()
+            idle_since = -1.0
+            while True:
+                events = self.ring.poll()
+                if events:
+                    self.handle(events)
+                    idle_since = -1.0
+                elif idle_since < 0:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > SPIN_S:
+                    break
+                await asyncio.sleep(0)
+            self.ring.rearm()
 
     def drain(self) -> None:
         self.drain_scheduled = False
@@ -230,9 +249,18 @@ class Group:
                     fut.set_result((ev[2], ev[3]))
             else:
                 _, index, target, flags, block = ev
-                task = asyncio.get_running_loop().create_task(self.serve(index, target, flags, block))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self.start(self.serve(index, target, flags, block))
+
+    def start(self, coro: Any) -> None:
+        """Runs a request's coroutine at once, up to its first suspension: a handler that does not
+        wait (most) answers within this poll, without a task; one that waits continues as a task."""
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            return
+        task = asyncio.get_running_loop().create_task(_Continue(coro, pending).run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def serve(self, index: int, target: int, flags: int, block: bytes) -> None:
         status, payload = RingStatus.ok, b""
@@ -290,6 +318,34 @@ class Group:
         return await fut
 
 
+class _Continue:
+    """Awaits the rest of a coroutine that was already started and suspended on `pending` (what it
+    yielded to the loop: a future, or None for a bare yield)."""
+
+    def __init__(self, coro: Any, pending: Any):
+        self.coro = coro
+        self.pending = pending
+
+    def __await__(self) -> Any:
+        pending = self.pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as e:  # noqa: BLE001 - thrown into the task (cancellation): pass it on
+                try:
+                    pending = self.coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                pending = self.coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+    async def run(self) -> Any:
+        return await self
+
+
 class SharedChannel:
     """An aio channel to a service in another group (or the kernel group): zero-copy call blocks
     through the supervisor, which checks the plan's grant on every call."""
@@ -342,6 +398,7 @@ async def run(ring: Any, table: dict[str, Any]) -> None:
     group.loop = asyncio.get_running_loop()
     group.build()
     group.loop.add_reader(ring.fileno(), group.on_wake)
+    pump = group.loop.create_task(group.pump())
     ring.start_waiter()
     if ring.sandbox_requested:
         err = ring.install_sandbox()
@@ -356,7 +413,7 @@ async def run(ring: Any, table: dict[str, Any]) -> None:
             await start()
         except Exception as e:  # noqa: BLE001 - a failed start is reported; the instance still serves
             log(f"ambience python group '{ring.name}': {spec['name']}.start() raised {type(e).__name__}: {e}")
-    await asyncio.Event().wait()  # serve for ever; the supervisor ends the process
+    await pump  # serves for ever; the supervisor ends the process
 
 
 def main(argv: list[str]) -> int:
