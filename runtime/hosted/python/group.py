@@ -98,7 +98,7 @@ def encode_call(proc: c.ProcedureInfo, args: tuple[Any, ...], stage: Any) -> tup
         elif isinstance(value, (bytes, bytearray, memoryview)):
             buf = value
         elif hasattr(value, "__buffer__") or hasattr(value, "__array_interface__"):
-            buf = memoryview(value)  # type: ignore[arg-type]
+            buf = memoryview(value)
         else:
             buf = array.array(fmt, value)
         mv = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
@@ -148,7 +148,7 @@ def decode_call(proc: c.ProcedureInfo, block: bytes, view: Any) -> tuple[Any, ..
         size = struct.calcsize(fmt)
         if length % size or offset % size:
             return None
-        out.append(mv if fmt == "B" else mv.cast(fmt))
+        out.append(mv if fmt == "B" else mv.cast(fmt))  # type: ignore[call-overload]  # fmt is one of the lidl formats
     return tuple(out)
 
 
