@@ -98,6 +98,7 @@ struct Route {
   std::uint16_t object_id;        // the callee's id on its node (0 for an import)
   std::uint16_t caller_instance = 0;  // the calling instance's id on its node (the server's grants name it)
   std::uint64_t idempotent = 0;       // bit i: procedure i is @idempotent (the RPC layer may re-send it)
+  std::uint64_t timeout_us = 0;  // the manifest's deadline per call (instance(timeouts=)); 0: the network kind's
 };
 
 // A network transport for one network kind, provided by the kernel's network layer.

@@ -120,7 +120,7 @@ std::size_t Scheduler::run_ready() {
 
 bool Scheduler::has_work() const {
   arch::LockGuard guard(lock_);
-  return head_ != nullptr || timers_ != nullptr;
+  return head_ != nullptr || timers_ != nullptr || holds_ > 0;
 }
 
 std::uint64_t Scheduler::next_deadline_us() const {

@@ -58,7 +58,11 @@ class Scheduler {
   // Runs until there is no ready work and no armed timer.
   void run_until_idle();
 
+  // Work includes holds: a driver armed for a device's interrupt (a sensor that fires whenever
+  // the world moves) holds the loop, so a node that waits for it does not end as idle.
   bool has_work() const;
+  void hold() { ++holds_; }
+  void release() { --holds_; }
   std::uint64_t next_deadline_us() const;  // UINT64_MAX if no timer is armed
   std::size_t runs() const { return runs_; }
   std::size_t idle_sleeps() const { return idle_sleeps_; }
@@ -87,6 +91,7 @@ class Scheduler {
   Timer* timers_ = nullptr;  // sorted by deadline
   std::size_t runs_ = 0;
   std::size_t idle_sleeps_ = 0;
+  std::atomic<int> holds_{0};
   std::atomic<int> drivers_{0};
 };
 

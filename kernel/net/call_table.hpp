@@ -26,7 +26,7 @@ struct CallPolicy {
   std::uint8_t max_attempts = 1;     // idempotent: sends in all (1: never re-send)
 };
 
-// Defaults per network kind; a dependency in the manifest may override any field (the plan
+// Defaults per network kind; a dependency in the manifest may override the deadline (the plan
 // writes the resulting policy per edge). UDP: LAN round trips are milliseconds, loss is bursty.
 // Serial: 115200 baud moves ~11 KiB/s, so a 4 KiB request alone takes ~0.4 s.
 constexpr CallPolicy default_policy(NetworkKind kind) {

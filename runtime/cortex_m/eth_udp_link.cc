@@ -1,5 +1,6 @@
 #include "runtime/cortex_m/eth_udp_link.hpp"
 
+#include "kernel/core/sleep.hpp"
 #include "kernel/net/datagram.hpp"
 
 namespace ambience::node {
@@ -50,7 +51,7 @@ Status EthUdpLink::send_now(rpc::Peer to, const net::LinkHeader& header, std::sp
   if (!n) return n.status();
   const Status s = stack_.send_udp(peers_[to.id].address, peers_[to.id].port, {datagram_, *n});
   if (s != Status::ok) {
-    ++counters_.send_errors;
+    if (s != Status::would_block) ++counters_.send_errors;  // would_block: the caller may try again
     return s;
   }
   ++counters_.frames_sent;
@@ -59,7 +60,25 @@ Status EthUdpLink::send_now(rpc::Peer to, const net::LinkHeader& header, std::sp
 }
 
 Task<Status> EthUdpLink::send(rpc::Peer to, const net::LinkHeader& header, std::span<const std::byte> payload) {
-  co_return send_now(to, header, payload);
+  // The stack holds one packet while it asks for the next hop's MAC (the first packet to a new
+  // peer): a message's later fragments wait for that answer instead of being refused, and so do
+  // fragments that find the controller's transmit FIFO full. Bounded: the stack gives the ARP
+  // request up after its attempts; a FIFO that never drains ends the send after kMaxWaits.
+  constexpr int kMaxWaits = 2000;  // 1 ms each
+  for (int waits = 0;; ++waits) {
+    if (stack_.holding_packet()) {
+      if (waits >= kMaxWaits) co_return Status::unavailable;
+      co_await sleep_for(1000);
+      continue;
+    }
+    const Status s = send_now(to, header, payload);
+    if (s != Status::would_block) co_return s;
+    if (waits >= kMaxWaits) {
+      ++counters_.send_errors;
+      co_return s;
+    }
+    co_await sleep_for(1000);
+  }
 }
 
 void EthUdpLink::on_udp(net::ip::Ipv4Address from, std::uint16_t from_port, std::span<const std::byte> payload) {

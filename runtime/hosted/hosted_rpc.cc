@@ -18,6 +18,9 @@ namespace {
 
 using Reassembly = net::StaticReassembler<kRpcMaxMessage, 4>;
 
+// The planner's reserved network of the operator's console (tools/ambience/backend.py).
+constexpr std::string_view kConsoleNetwork = "console";
+
 using SerialLine = rpc::StaticSerialLink<rpc::SerialLink::kDefaultMaxFragment>;
 
 struct OpenLinks {
@@ -93,7 +96,16 @@ bool start_rpc(rpc::RpcNode& node, std::span<const node::Endpoint> endpoints, in
     o.address = std::string(e.address);
     o.port = e.port;
     o.map = &links.map;
+    // A whole camera frame arrives as ~170 datagrams at once: room for a few such messages
+    // (the kernel caps it at net.core.rmem_max).
+    o.receive_buffer_bytes = 4 << 20;
     Result<std::unique_ptr<UdpLink>> link = UdpLink::open(o, &error);
+    if (!link.ok() && e.network == kConsoleNetwork) {
+      // The operator's console is a way in, not part of the deployment: a node whose console
+      // endpoint is taken (another node on this machine without the runner's map) runs without.
+      say("ambience: the console cannot reach this node: " + error + "\n");
+      continue;
+    }
     if (!link.ok()) {
       say("ambience: network '" + std::string(e.network) + "': " + error + "\n");
       return false;

@@ -87,8 +87,12 @@ const CallerName* RpcNode::caller(std::uint16_t node, std::uint16_t instance) co
   return nullptr;
 }
 
-net::CallPolicy RpcNode::policy(const Network& n) const {
-  return net::default_policy(n.kind == "serial" ? net::NetworkKind::serial : net::NetworkKind::udp);
+// The first hop's network kind decides the defaults; the manifest's timeout of the dependency,
+// when it has one, replaces the deadline (re-sends keep their back-off, within that deadline).
+net::CallPolicy RpcNode::policy(const Network& n, const node::Route& route) const {
+  net::CallPolicy p = net::default_policy(n.kind == "serial" ? net::NetworkKind::serial : net::NetworkKind::udp);
+  if (route.timeout_us != 0) p.timeout_us = route.timeout_us;
+  return p;
 }
 
 // ------------------------------------------------------------------ calls from this node
@@ -116,7 +120,8 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   // at most once whatever the link does; a lost request ends in timeout.
   const bool idempotent = header.procedure < 64 && ((route.idempotent >> header.procedure) & 1u) != 0;
   const std::uint64_t now = arch::now_us();
-  Result<net::CallTable::Started> started = memory_.calls->start(destination, idempotent, policy(*n), now, &pending);
+  Result<net::CallTable::Started> started =
+      memory_.calls->start(destination, idempotent, policy(*n, route), now, &pending);
   if (!started.ok()) co_return started.status();
   ++counters_.calls;
   const int slot = started.value().slot;

@@ -125,7 +125,7 @@ class RpcNode final : public node::NetworkDriver {
   std::uint16_t node_id(std::string_view name) const;  // 0xFFFF if unknown
   std::string_view node_name(std::uint16_t id) const;
   const CallerName* caller(std::uint16_t node, std::uint16_t instance) const;
-  net::CallPolicy policy(const Network& n) const;
+  net::CallPolicy policy(const Network& n, const node::Route& route) const;
 
   void on_message(Network& n, Peer from, std::span<const std::byte> message);
   void on_request(Network& n, Peer from, const net::DecodedEnvelope& e);

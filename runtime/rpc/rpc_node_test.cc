@@ -254,6 +254,32 @@ AMBIENCE_TEST(a_call_over_a_dead_link_ends_with_timeout) {
   CHECK(took >= timeout && took < timeout + 500'000);  // at its deadline, not later
 }
 
+// The manifest's timeout of a dependency (instance(timeouts = {"out": "300ms"})) reaches the call
+// through its route: the call ends with timeout at that deadline, long before the kind's default.
+AMBIENCE_TEST(a_dependency_with_a_short_timeout_ends_at_that_deadline) {
+  Direct& d = direct();
+  d.c.drop_all = true;
+  node::Route route = d.route(7);
+  route.timeout_us = 300'000;
+  NodeTransport t{&d.client.node(), route};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  Result<std::uint32_t> sum = Status::internal;
+  bool done = false;
+  auto t1 = [](CalcClient* c, Result<std::uint32_t>* sum, bool* done) -> Task<void> {
+    *sum = co_await c->call_add(1, 2);
+    *done = true;
+  };
+  const std::uint64_t t0 = ambience::arch::now_us();
+  (void)ambience::spawn(t1(&calc, &sum, &done));
+  run_until([&] { return done; });
+  const std::uint64_t took = ambience::arch::now_us() - t0;
+  CHECK(done);
+  CHECK(sum.status() == Status::timeout);
+  CHECK(took >= 300'000 && took < 300'000 + 200'000);
+  CHECK(took < net::default_policy(net::NetworkKind::udp).timeout_us);
+}
+
 AMBIENCE_TEST(a_relay_forwards_across_two_networks_both_ways) {
   static Node client{rpc::RpcTables{1, kNodes, kCallers, {}, {}}, 0x11110002u, 10'000'000};
   static Node relay{rpc::RpcTables{2, kNodes, kCallers, {}, kRelayHops}, 0x22220002u, 10'000'000};

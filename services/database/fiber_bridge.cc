@@ -3,6 +3,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace camera_trap::database {
 
 FiberBridge::FiberBridge(std::size_t stack_bytes) {
@@ -23,6 +27,12 @@ FiberBridge::FiberBridge(std::size_t stack_bytes) {
 
 FiberBridge::~FiberBridge() {
   if (mapping_ != nullptr) ::munmap(mapping_, mapping_bytes_);
+}
+
+void FiberBridge::unpoison_stack() {
+#if defined(__SANITIZE_ADDRESS__)
+  __asan_unpoison_memory_region(stack_.data(), stack_.size());
+#endif
 }
 
 ambience::Task<void> FiberBridge::acquire() {

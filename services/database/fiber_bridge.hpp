@@ -36,6 +36,7 @@ class FiberBridge {
     co_await acquire();
     Job done;
     Call<Fn> call{&fn, &done};
+    unpoison_stack();
     ambience::Fiber fiber(stack_, &Call<Fn>::entry, &call);
     fiber.start();
     co_await done;
@@ -74,6 +75,9 @@ class FiberBridge {
   }
   ambience::Task<void> acquire();
   void release();
+  // AddressSanitizer builds: the previous fiber's frames left the stack's shadow poisoned (the
+  // kernel's context switch is not annotated for ASan); a new fiber starts on a clean stack.
+  void unpoison_stack();
 
   void* mapping_ = nullptr;
   std::size_t mapping_bytes_ = 0;

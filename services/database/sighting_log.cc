@@ -127,9 +127,15 @@ void SqliteSightingLog::close_now() {
 }
 
 void SqliteSightingLog::after_operation() {
-  if (vfs_.failure() == storage::Outcome::ok) return;
+  if (vfs_.failure() == storage::Outcome::ok) {
+    if (failing_) ambience::println("database: the storage works again");
+    failing_ = false;
+    return;
+  }
   problem_ = std::string("storage failed: ") + outcome_name(vfs_.failure()) + "; reopening on the next call";
-  ambience::println("database: ", problem_.c_str());
+  // Once per outage: a caller that keeps trying must not flood the console.
+  if (!failing_) ambience::println("database: ", problem_.c_str());
+  failing_ = true;
   vfs_.set_fenced(true);
   close_now();
 }

@@ -74,6 +74,7 @@ class SqliteSightingLog final : public SightingLog {
   int checkpoint_pages_;
   sqlite3* db_ = nullptr;
   std::string problem_;
+  bool failing_ = false;  // the last operation hit a storage failure
 };
 
 }  // namespace camera_trap::database

@@ -122,7 +122,7 @@ int st_read(sqlite3_file* pf, void* out, int amount, sqlite3_int64 offset) {
     const std::vector<std::uint8_t>* bytes = d.as_data();
     if (bytes == nullptr) return fail(f, *d.as_error(), SQLITE_IOERR_READ);
     if (bytes->size() > ask) return fail(f, Outcome::io_error, SQLITE_IOERR_READ);
-    std::memcpy(dest + got, bytes->data(), bytes->size());
+    if (!bytes->empty()) std::memcpy(dest + got, bytes->data(), bytes->size());
     got += bytes->size();
     if (bytes->size() < ask) break;  // end of file
   }

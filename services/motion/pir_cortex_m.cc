@@ -37,6 +37,8 @@ bool pir_start() {
   g_receive.port = &port;
   port.notify_on_receive(&g_receive);
   port.start();
+  // A PIR fires whenever something moves: the node waits for it for ever.
+  ::ambience::Scheduler::current().hold();
   return true;
 }
 

@@ -36,14 +36,25 @@ std::vector<std::string> process_arguments() {
   return args;
 }
 
-std::string configured_root() {
+std::string configured(std::string_view flag, const char* env_name) {
   const std::vector<std::string> args = process_arguments();
   std::vector<std::string_view> views(args.begin(), args.end());
-  std::string dir = FileStorage::storage_dir_argument(views);
-  if (dir.empty()) {
-    if (const char* env = std::getenv("AMBIENCE_STORAGE_DIR"); env != nullptr) dir = env;
+  std::string value = FileStorage::flag_argument(views, flag);
+  if (value.empty()) {
+    if (const char* env = std::getenv(env_name); env != nullptr) value = env;
   }
-  return dir;
+  return value;
+}
+
+// "KEY:NUMBER" with KEY = `key`: the number (> 0), else 0.
+std::uint64_t fault_number(std::string_view spec, std::string_view key) {
+  if (spec.size() <= key.size() + 1 || spec.substr(0, key.size()) != key || spec[key.size()] != ':') return 0;
+  std::uint64_t n = 0;
+  for (char c : spec.substr(key.size() + 1)) {
+    if (c < '0' || c > '9' || n > (~0ull - 9) / 10) return 0;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
 }
 
 // mkdir -p: every missing component of `path`.
@@ -61,10 +72,21 @@ Outcome failure(int error) { return error == ENOSPC || error == EDQUOT ? Outcome
 
 }  // namespace
 
-FileStorage::FileStorage() : FileStorage(configured_root()) {}
+FileStorage::FileStorage()
+    : FileStorage(configured("--storage-dir", "AMBIENCE_STORAGE_DIR"),
+                  configured("--storage-fault", "AMBIENCE_STORAGE_FAULT")) {}
 
-FileStorage::FileStorage(std::string root) : root_(std::move(root)) {
+FileStorage::FileStorage(std::string root, std::string_view fault) : root_(std::move(root)) {
   if (::getrandom(&handle_key_, sizeof handle_key_, 0) != sizeof handle_key_) handle_key_ = 0x9e3779b97f4a7c15ull;
+  if (!fault.empty()) {
+    no_space_after_ = fault_number(fault, "no-space-after");
+    sync_error_after_ = fault_number(fault, "sync-error-after");
+    if (no_space_after_ == 0 && sync_error_after_ == 0) {
+      problem_ =
+          "bad --storage-fault \"" + std::string(fault) + "\" (want no-space-after:BYTES or sync-error-after:N, N > 0)";
+      return;
+    }
+  }
   if (root_.empty()) {
     problem_ = "no storage directory: start the node with --storage-dir DIR (or set AMBIENCE_STORAGE_DIR)";
     return;
@@ -85,6 +107,9 @@ FileStorage::~FileStorage() {
 ambience::Task<void> FileStorage::start() {
   if (problem_.empty()) {
     ambience::println("storage: files in ", root_.c_str());
+    if (no_space_after_ != 0)
+      ambience::println("storage: fault: writes answer no_space after ", no_space_after_, " bytes");
+    if (sync_error_after_ != 0) ambience::println("storage: fault: syncs fail after ", sync_error_after_, " syncs");
   } else {
     ambience::println("storage: error: ", problem_.c_str(), "; every storage call answers unavailable");
   }
@@ -101,15 +126,14 @@ bool FileStorage::valid_name(std::string_view name) {
   return true;
 }
 
-std::string FileStorage::storage_dir_argument(std::span<const std::string_view> args) {
-  constexpr std::string_view kFlag = "--storage-dir";
+std::string FileStorage::flag_argument(std::span<const std::string_view> args, std::string_view flag) {
   std::string value;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string_view arg = args[i];
-    if (arg == kFlag && i + 1 < args.size()) {
+    if (arg == flag && i + 1 < args.size()) {
       value = std::string(args[++i]);
-    } else if (arg.size() > kFlag.size() && arg.substr(0, kFlag.size()) == kFlag && arg[kFlag.size()] == '=') {
-      value = std::string(arg.substr(kFlag.size() + 1));
+    } else if (arg.size() > flag.size() && arg.substr(0, flag.size()) == flag && arg[flag.size()] == '=') {
+      value = std::string(arg.substr(flag.size() + 1));
     }
   }
   return value;
@@ -117,7 +141,9 @@ std::string FileStorage::storage_dir_argument(std::span<const std::string_view> 
 
 FileStorage::File* FileStorage::find(std::uint64_t file) {
   auto it = files_.find(file);
-  return it == files_.end() ? nullptr : &it->second;
+  if (it == files_.end()) return nullptr;
+  it->second.last_use = ++clock_;
+  return &it->second;
 }
 
 Outcome FileStorage::sync_directory() { return ::fsync(dir_fd_) == 0 ? Outcome::ok : Outcome::io_error; }
@@ -125,7 +151,15 @@ Outcome FileStorage::sync_directory() { return ::fsync(dir_fd_) == 0 ? Outcome::
 Opened FileStorage::open_now(std::string_view name, bool create) {
   if (dir_fd_ < 0) return Opened::make_error(Outcome::unavailable);
   if (!valid_name(name)) return Opened::make_error(Outcome::bad_name);
-  if (files_.size() >= kMaxOpenFiles) return Opened::make_error(Outcome::too_large);
+  if (files_.size() >= kMaxOpenFiles) {
+    auto oldest = files_.begin();
+    for (auto it = files_.begin(); it != files_.end(); ++it) {
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    }
+    ::close(oldest->second.fd);
+    files_.erase(oldest);
+    ++evicted_;
+  }
   const std::string n(name);
   // O_NOFOLLOW: a symbolic link someone put in the directory cannot lead the file elsewhere.
   int fd = ::openat(dir_fd_, n.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -148,9 +182,13 @@ Opened FileStorage::open_now(std::string_view name, bool create) {
   }
   std::uint64_t handle;
   do {
-    handle = ++next_handle_ ^ handle_key_;
+    // A bijective mix (splitmix64's finalizer) of a counter: unique, and no pattern to guess.
+    std::uint64_t z = ++next_handle_ + handle_key_;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    handle = z ^ (z >> 31);
   } while (handle == 0 || files_.count(handle) != 0);
-  files_.emplace(handle, File{fd, false});
+  files_.emplace(handle, File{fd, false, ++clock_});
   Opened r;
   r.alternatives.emplace<1>(handle);
   return r;
@@ -179,6 +217,8 @@ Outcome FileStorage::write_now(std::uint64_t file, std::uint64_t offset, std::sp
   File* f = find(file);
   if (f == nullptr) return dir_fd_ < 0 ? Outcome::unavailable : Outcome::not_found;
   if (f->failed) return Outcome::io_error;
+  if (no_space_after_ != 0 && written_ + data.size() > no_space_after_) return Outcome::no_space;
+  written_ += data.size();
   std::size_t done = 0;
   while (done < data.size()) {
     const ssize_t n = ::pwrite(f->fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
@@ -197,6 +237,11 @@ Outcome FileStorage::sync_now(std::uint64_t file) {
   File* f = find(file);
   if (f == nullptr) return dir_fd_ < 0 ? Outcome::unavailable : Outcome::not_found;
   if (f->failed) return Outcome::io_error;
+  if (sync_error_after_ != 0 && synced_ >= sync_error_after_) {
+    f->failed = true;
+    return Outcome::io_error;
+  }
+  ++synced_;
   if (::fsync(f->fd) != 0) {
     const int e = errno;
     f->failed = true;

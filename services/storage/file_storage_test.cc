@@ -92,18 +92,56 @@ AMBIENCE_TEST(files_round_trip_and_survive_a_new_instance) {
   CHECK(again.exists_now("f") == Outcome::not_found);
 }
 
-AMBIENCE_TEST(handles_are_not_small_integers_and_bounded) {
+AMBIENCE_TEST(handles_are_bounded_and_the_least_recently_used_is_evicted) {
   FileStorage fs(temp_dir());
   std::vector<std::uint64_t> handles;
   for (std::size_t i = 0; i < FileStorage::kMaxOpenFiles; ++i) {
     handles.push_back(handle_of(fs.open_now("same", true)));
     CHECK(handles.back() != 0);
   }
-  const storage::Opened over = fs.open_now("same", true);
-  CHECK(over.as_error() != nullptr && *over.as_error() == Outcome::too_large);
+  CHECK(handles[1] - handles[0] > 1000 || handles[0] - handles[1] > 1000);  // not a plain counter
+  // Handle 0 is used again, so handle 1 is now the least recently used: the next open evicts it.
+  CHECK(fs.write_now(handles[0], 0, bytes_of("x")) == Outcome::ok);
+  const std::uint64_t extra = handle_of(fs.open_now("same", true));
+  CHECK(extra != 0);
+  CHECK_EQ(fs.open_files(), FileStorage::kMaxOpenFiles);
+  CHECK_EQ(fs.evicted(), 1u);
+  CHECK(fs.write_now(handles[1], 0, bytes_of("x")) == Outcome::not_found);  // its owner opens again
+  CHECK(fs.write_now(handles[0], 0, bytes_of("y")) == Outcome::ok);
   CHECK(fs.write_now(12345, 0, bytes_of("x")) == Outcome::not_found);
-  for (std::uint64_t h : handles) CHECK(fs.close_now(h) == Outcome::ok);
+  CHECK(fs.close_now(extra) == Outcome::ok);
+  for (std::size_t i = 0; i < handles.size(); ++i)
+    CHECK(fs.close_now(handles[i]) == (i == 1 ? Outcome::not_found : Outcome::ok));
   CHECK_EQ(fs.open_files(), 0u);
+}
+
+AMBIENCE_TEST(injected_faults_a_full_disk_and_failing_syncs) {
+  FileStorage full(temp_dir(), "no-space-after:10");
+  CHECK(full.problem().empty());
+  std::uint64_t h = handle_of(full.open_now("f", true));
+  CHECK(full.write_now(h, 0, bytes_of("123456")) == Outcome::ok);
+  CHECK(full.write_now(h, 6, bytes_of("78901")) == Outcome::no_space);  // 11 > 10: nothing written
+  CHECK_EQ(*full.size_now(h).as_size(), 6u);
+  CHECK(full.write_now(h, 6, bytes_of("7890")) == Outcome::ok);  // exactly full
+  CHECK(full.sync_now(h) == Outcome::ok);  // a full disk still syncs what it holds
+
+  FileStorage failing(temp_dir(), "sync-error-after:2");
+  h = handle_of(failing.open_now("f", true));
+  CHECK(failing.sync_now(h) == Outcome::ok);
+  CHECK(failing.sync_now(h) == Outcome::ok);
+  CHECK(failing.sync_now(h) == Outcome::io_error);
+  CHECK(failing.write_now(h, 0, bytes_of("x")) == Outcome::io_error);  // the handle is failed now
+  const std::uint64_t again = handle_of(failing.open_now("f", false));
+  CHECK(failing.write_now(again, 0, bytes_of("x")) == Outcome::ok);  // a fresh handle writes
+  CHECK(failing.sync_now(again) == Outcome::io_error);               // but the device still fails syncs
+
+  for (const char* bad : {"no-space-after", "no-space-after:", "no-space-after:0", "no-space-after:12x",
+                          "sync-error-after:-1", "full", "no-space-after:99999999999999999999999"}) {
+    FileStorage fs(temp_dir(), bad);
+    CHECK(fs.problem().find("bad --storage-fault") != std::string::npos);
+    const storage::Opened o = fs.open_now("f", true);
+    CHECK(o.as_error() != nullptr && *o.as_error() == Outcome::unavailable);
+  }
 }
 
 AMBIENCE_TEST(a_symbolic_link_is_not_followed) {
@@ -135,4 +173,7 @@ AMBIENCE_TEST(the_flag_is_found_in_both_spellings) {
   CHECK(FileStorage::storage_dir_argument(b) == "/srv/b");
   const std::string_view c[] = {"node", "--storage-dir"};  // no value: not configured
   CHECK(FileStorage::storage_dir_argument(c).empty());
+  const std::string_view d[] = {"node", "--storage-fault", "no-space-after:5", "--storage-dir=/x"};
+  CHECK(FileStorage::flag_argument(d, "--storage-fault") == "no-space-after:5");
+  CHECK(FileStorage::storage_dir_argument(d) == "/x");
 }

@@ -35,6 +35,22 @@ if TYPE_CHECKING:  # plan_model imports Runtime from here
 
 MASK_BITS = 64  # a capability names the callee's procedures as one 64-bit mask
 
+# The operator's console (`ambience call`): a reserved caller of the overlay, node number 0. It
+# reaches every hosted node on the reserved UDP network CONSOLE_NETWORK (node N's endpoint is
+# CONSOLE_ADDRESS:CONSOLE_PORT+N, the console's own CONSOLE_ADDRESS:CONSOLE_PORT; the cluster runner
+# maps both to free loopback ports) and every MCU node through the hosted node nearest to it.
+CONSOLE_NODE = "console"
+CONSOLE_NODE_ID = 0
+CONSOLE_INSTANCE_ID = 0
+CONSOLE_NETWORK = "console"
+CONSOLE_ADDRESS = "127.0.0.1"
+CONSOLE_PORT = 7700
+
+
+def node_numbers(names: list[str]) -> dict[str, int]:
+    """RPC node numbers: 1.. by name (the same in every node's image); 0 is the console."""
+    return {name: k + 1 for k, name in enumerate(sorted(names))}
+
 
 @dataclass
 class Runtime:
@@ -136,11 +152,12 @@ def plan_runtime(np: NodePlan) -> Runtime:
 
 def number_rpc(node_plans: dict[str, NodePlan]) -> None:
     """Node numbers (1.., by name: the same in every node's image) and each node's remote callers."""
-    node_ids = {name: k + 1 for k, name in enumerate(sorted(node_plans))}
+    node_ids = dict(node_numbers(list(node_plans)), **{CONSOLE_NODE: CONSOLE_NODE_ID})
     for name, np in node_plans.items():
         assert np.runtime is not None
         callers = {(c.caller_node, c.caller) for c in np.capabilities if c.path == "rpc" and c.caller_node}
-        np.runtime.rpc_callers = [(node, inst, node_plans[node].object_ids[inst]) for node, inst in sorted(callers)]
+        np.runtime.rpc_callers = [(node, inst, CONSOLE_INSTANCE_ID if node == CONSOLE_NODE
+                                   else node_plans[node].object_ids[inst]) for node, inst in sorted(callers)]
         # Only the nodes this one talks to or relays for: a node's image stays the same size however
         # large the deployment grows.
         known = {name} | {e.target_node for e in np.edges if e.path == "rpc" and e.target_node}

@@ -1,7 +1,7 @@
 """`ambience`: the deployment compiler's command line.
 
 Subcommands: plan, graph, sizes, explain (for people), cluster up|status|down (run a deployment
-here), compile (what the Bazel rule runs).
+here), call (one procedure of a running cluster, from the host), compile (what the Bazel rule runs).
 Exit codes: 0 ok, 1 user error (diagnostic printed), 2 internal error.
 """
 from __future__ import annotations
@@ -299,6 +299,18 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_call(args: argparse.Namespace) -> int:
+    from ambience.cluster import runner
+    from ambience.console.call import ConsoleError, call
+
+    try:
+        result = call(args.target, args.args, args.runtime_dir or runner.runtime_root(), args.deployment, args.timeout)
+    except ConsoleError as e:
+        raise UserError(f"ambience call: error: {e}") from None
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ambience", description="Ambience deployment compiler: plan, inspect and "
                                 "generate per-node code for a deployment.")
@@ -340,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--runtime-dir", help="where clusters keep their state (default: $XDG_RUNTIME_DIR or /tmp)")
     sp.add_argument("--json", action="store_true", help="status: machine-readable")
     sp.set_defaults(fn=cmd_cluster)
+
+    sp = sub.add_parser("call", help="call a procedure of a running cluster from the host; prints the result as JSON")
+    sp.add_argument("target", metavar="NODE/INSTANCE.PROCEDURE", help="e.g. board/greeter.greet")
+    sp.add_argument("args", nargs="?", default="{}", metavar="JSON", help="the arguments as a JSON object "
+                    "(default: {}), e.g. '{\"name\": \"x\"}'")
+    sp.add_argument("--deployment", help="the cluster to call when several are up")
+    sp.add_argument("--timeout", type=float, help="seconds before the call ends in timeout (default: the "
+                    "default of the slowest network kind on the way)")
+    sp.add_argument("--runtime-dir", help="where clusters keep their state (default: $XDG_RUNTIME_DIR or /tmp)")
+    sp.set_defaults(fn=cmd_call)
 
     sp = sub.add_parser("compile", help="(used by the deployment() Bazel rule) validate, plan and generate code")
     sp.add_argument("--description", required=True, help="deployment description JSON written by deployment()")

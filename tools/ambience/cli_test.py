@@ -61,7 +61,7 @@ def test_explain(bundle, capsys):
     assert main(["explain", bundle, "detection", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["node"]["name"] == "camera" and doc["instance"]["dependencies"][0]["path"] == "rpc"
-    assert [c["caller"] for c in doc["callers"]] == ["camera_manager"]
+    assert [c["caller"] for c in doc["callers"]] == ["camera_manager", "console"]
 
 
 def test_sizes(bundle, capsys):

@@ -108,7 +108,11 @@ def test_hosted_groups_become_processes_called_zero_copy_through_checked_relays(
     assert "rt::SharingRelay s_database_0{nullptr, rt::sharing_target(1, 0), 0, g_database_grants};" in cc
     assert ("  if (!node.services().add(s_database_0.target, &rt::relay_sharing, &s_database_0)) "
             "::ambience::fatal(\"service table full: cannot relay to 'database'\");") in cc
-    assert "rt::HostedRelay" not in cc and "serve_lidl" not in cc  # nothing serialized inside the node
+    # Nothing serialized inside the node: lidl messages are served only to the network, where the
+    # operator's console is the one caller.
+    assert "rt::HostedRelay" not in cc
+    assert [line.split("{")[1].split(",")[0] for line in cc.splitlines() if "@" in line and "rt::Grant" in line] == [
+        '"console@console"', '"console@console"']
 
 
 def test_forwarding_tables_on_intermediate_nodes():
@@ -183,10 +187,11 @@ def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():
     doc = docs_of(camera_trap_manifest())["motion"]
     assert doc.runtime.kind == "mcu_isolated"
     cc = main_cc(doc)
-    # the group's client sends over its ring to ring id 0, the kernel's relay over the route
-    assert "  d_motion_sensor__handler_transport.emplace(runtime, 0);" in cc
+    # the group's client sends over its ring to ring id 1 (0 is motion_sensor itself, served to
+    # the operator's console), the kernel's relay over the route
+    assert "  d_motion_sensor__handler_transport.emplace(runtime, 1);" in cc
     assert ("rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, "
             "&d_motion_sensor__handler_relay_transport};") in cc
-    assert ("  supervisor.bind_kernel_instance(0, d_motion_sensor__handler_relay.binding());  "
+    assert ("  supervisor.bind_kernel_instance(1, d_motion_sensor__handler_relay.binding());  "
             "// relay for motion_sensor.handler") in cc
-    assert "  supervisor.allow(0, 0);" in cc
+    assert "  supervisor.allow(0, 1);" in cc

@@ -3,14 +3,24 @@ capabilities, group start order, per-node limits and memory (MPU layout).
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import replace
 from itertools import pairwise
 
+import networkx as nx
+
+from ambience.backend import (
+    CONSOLE_ADDRESS,
+    CONSOLE_NETWORK,
+    CONSOLE_NODE,
+    CONSOLE_PORT,
+    node_numbers,
+)
 from ambience.diagnostics import Location, Note
 from ambience.memory import layout_mcu
 from ambience.model import Group
-from ambience.overlay import Router, build_overlay
+from ambience.overlay import Router, Vertex, build_overlay
 from ambience.plan_model import (
     DEFAULT_INSTANCE_RAM,
     FIRST_SERIAL_CHANNEL,
@@ -34,6 +44,42 @@ from ambience.plan_model import (
     _with_port,
     idempotent_mask,
 )
+
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(us|ms|s)$")
+_UNIT_US = {"us": 1, "ms": 1000, "s": 1_000_000}
+MAX_TIMEOUT_US = 3600 * 1_000_000
+
+
+def parse_duration_us(text: str) -> int | str:
+    """'250ms' -> 250000; or why the text is not a call timeout (a message for a diagnostic)."""
+    m = _DURATION.match(text.strip())
+    if m is None:
+        return "write a number and a unit: us, ms or s (e.g. \"250ms\", \"2s\")"
+    us = round(float(m.group(1)) * _UNIT_US[m.group(2)])
+    if us <= 0:
+        return "a call needs a deadline after it starts: more than zero"
+    if us > MAX_TIMEOUT_US:
+        return "at most 3600s (a longer call holds its slot in the call table as long)"
+    return us
+
+
+def call_timeouts(ctx: PlanContext) -> dict[tuple[str, str], int]:
+    """(caller, dependency) -> the manifest's call timeout in µs; located errors for bad ones."""
+    out: dict[tuple[str, str], int] = {}
+    for name, inst in sorted(ctx.instances.items()):
+        svc = ctx.services.get(name)
+        deps = sorted({d for d, _ in inst.dependencies} | ({d for d, _ in svc.dependencies} if svc else set()))
+        for dep, text in inst.timeouts:
+            if dep not in deps:
+                ctx.rep.error(inst.loc, f"instance '{name}': timeout for unknown dependency '{dep}' "
+                                        f"(dependencies: {', '.join(deps) or 'none'})")
+                continue
+            us = parse_duration_us(text)
+            if isinstance(us, str):
+                ctx.rep.error(inst.loc, f"instance '{name}': timeout of dependency '{dep}' is '{text}': {us}")
+                continue
+            out[(name, dep)] = us
+    return out
 
 
 def plan_call_paths(ctx: PlanContext) -> None:
@@ -77,6 +123,11 @@ def plan_call_paths(ctx: PlanContext) -> None:
             edges.append(Edge(caller, dname, want, target, "instance", tnode, tgroup, "rpc",
                               _hops(r[1], overlay, None), r[0]))
 
+    # A timeout applies to the calls that cross nodes; on a dependency the plan keeps in-node it
+    # has no effect (moving an instance is a one-line change that must not need another).
+    timeouts = call_timeouts(ctx)
+    edges = [replace(e, timeout_us=timeouts.get((e.caller, e.dependency), 0)) if e.path == "rpc" else e
+             for e in edges]
     ctx.edges = edges
     ctx.overlay = overlay
     ctx.router = router
@@ -253,6 +304,55 @@ def plan_capabilities(ctx: PlanContext) -> None:
                            _procedures(ctx.reg, svc.interface), token_required=True))
     for np in ctx.node_plans.values():
         np.capabilities.sort(key=lambda c: (c.callee, c.caller, c.interface))
+
+
+def console_capability(ctx: PlanContext, instance: str) -> Capability:
+    """What the operator's console may call on `instance`: for the local cluster every procedure.
+    The one place the console's grant is decided (callers present no token yet)."""
+    iface = ctx.services[instance].interface
+    return Capability(CONSOLE_NODE, CONSOLE_NODE, instance, iface, "rpc", _procedures(ctx.reg, iface))
+
+
+def plan_console(ctx: PlanContext) -> None:
+    """The operator's console (`ambience call`), a reserved caller of node number 0: a console
+    endpoint on every hosted node (the way in, and the next hop back to the console), and for
+    every MCU node on a network the least-cost route from a hosted node to it, whose relays get
+    next hops both ways. Every instance of a reachable node grants the console its procedures."""
+    numbers = node_numbers(list(ctx.node_plans))
+    hosted = sorted(n for n, np in ctx.node_plans.items() if not np.board.is_mcu)
+    added: dict[str, dict[str, Hop]] = defaultdict(dict)
+    for nname in hosted:
+        np = ctx.node_plans[nname]
+        np.endpoints.append(Endpoint(CONSOLE_NETWORK, "udp", CONSOLE_ADDRESS, CONSOLE_PORT + numbers[nname]))
+        added[nname][CONSOLE_NODE] = Hop(CONSOLE_NETWORK, nname, CONSOLE_NODE, CONSOLE_ADDRESS, CONSOLE_PORT)
+        np.console_entry = nname
+    mcus = sorted(n for n, np in ctx.node_plans.items() if np.board.is_mcu and np.endpoints)
+    # One least-cost search from every hosted node at once (not one per pair: large deployments).
+    paths: dict[Vertex, list[Vertex]] = {}
+    if mcus and hosted:
+        paths = dict(nx.multi_source_dijkstra_path(ctx.overlay, [("node", h) for h in hosted], weight="weight"))
+    for nname in mcus:
+        np = ctx.node_plans[nname]
+        path = paths.get(("node", nname))
+        if path is None:
+            continue
+        entry = path[0][1]
+        hops = [_with_port(h, ctx.endpoint_port) for h in _hops(path, ctx.overlay, None)]
+        added[entry].setdefault(nname, hops[0])
+        for inbound, outbound in pairwise(hops):
+            relay = inbound.dst
+            added[relay].setdefault(nname, outbound)
+            back = ctx.overlay.edges[("net", inbound.network), ("node", inbound.src)]["address"]
+            added[relay].setdefault(CONSOLE_NODE, Hop(inbound.network, relay, inbound.src, back,
+                                                      ctx.endpoint_port[(inbound.src, inbound.network)]))
+        np.console_entry = entry
+    for nname, np in ctx.node_plans.items():
+        have = {h.destination for h in np.next_hops}
+        np.next_hops = sorted(np.next_hops + [NextHop(d, h) for d, h in added.get(nname, {}).items() if d not in have],
+                              key=lambda h: h.destination)
+        if np.console_entry:
+            np.capabilities += [console_capability(ctx, i) for i in np.instances]
+            np.capabilities.sort(key=lambda c: (c.callee, c.caller, c.interface))
 
 
 def order_groups(ctx: PlanContext) -> None:

@@ -63,6 +63,7 @@ class Instance:
     dependencies: tuple[tuple[str, str], ...]  # (dependency name, bound instance or import)
     memory: int | None
     loc: Location
+    timeouts: tuple[tuple[str, str], ...] = ()  # (dependency name, duration as written: "2s", "250ms")
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ def load_description(desc: dict[str, Any], services: list[dict[str, Any]], repor
                 dependencies=a.str_dict("dependencies"),
                 memory=a.size("memory"),
                 loc=loc,
+                timeouts=a.str_dict("timeouts"),
             ))
         elif kind == "group":
             a = _Attrs(decl, f"group '{name}'", loc, reporter)

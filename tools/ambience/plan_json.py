@@ -58,6 +58,7 @@ class PlannedDependency:
     cost: int = 0  # rpc only
     object_id: int = 0  # rpc only: the target's object id on its node (0 for an import)
     idempotent: int = 0  # rpc only: mask of @idempotent procedure ids (safe to retry)
+    timeout_us: int = 0  # rpc only: the manifest's deadline per call; 0: the first hop's network kind's
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class NodeDocument:
     memory_budget: int
     layout: Layout | None  # MCU nodes
     runtime: Runtime
+    console_entry: str = ""  # the hosted node the operator's console reaches this node through
     # interface -> generated Python module, for every interface a Python instance serves or calls
     python_interfaces: dict[str, str] = field(default_factory=dict)
 
@@ -107,7 +109,7 @@ class NodeDocument:
 
 def _dependency(e: Edge, connector: str) -> PlannedDependency:
     return PlannedDependency(e.dependency, e.interface, e.target, e.target_kind, e.path, connector, e.target_node,
-                             e.target_group, e.route, e.cost, e.object_id, e.idempotent)
+                             e.target_group, e.route, e.cost, e.object_id, e.idempotent, e.timeout_us)
 
 
 def node_document(plan: Plan, np: NodePlan) -> NodeDocument:
@@ -142,7 +144,7 @@ def node_document(plan: Plan, np: NodePlan) -> NodeDocument:
         groups=np.groups, instances=instances, endpoints=np.endpoints, forwarders=np.forwarders,
         next_hops=np.next_hops, capabilities=np.capabilities, exports=np.exports, imports=np.imports,
         memory_needed=np.memory_needed, memory_budget=np.memory_budget, layout=np.layout, runtime=rt,
-        python_interfaces=python_interfaces)
+        console_entry=np.console_entry, python_interfaces=python_interfaces)
 
 
 # ----------------------------------------------------------------------------- writer
@@ -163,6 +165,8 @@ def dependency_json(d: PlannedDependency) -> JsonObject:
         out["cost"] = d.cost
         out["object_id"] = d.object_id
         out["idempotent"] = f"0x{d.idempotent:x}"
+        if d.timeout_us:
+            out["timeout_us"] = d.timeout_us
     return out
 
 
@@ -228,6 +232,7 @@ def document_json(doc: NodeDocument) -> JsonObject:
                      "port": i.port} for i in doc.imports],
         "memory": memory,
         "runtime": runtime_json(doc.runtime),
+        "console": {"entry": doc.console_entry},
         **({"python_interfaces": dict(sorted(doc.python_interfaces.items()))} if doc.python_interfaces else {}),
     }
 
@@ -257,7 +262,7 @@ def _planned_dependency(d: JsonObject) -> PlannedDependency:
     return PlannedDependency(d["dependency"], d["interface"], d["target"], d["target_kind"], d["path"],
                              d["connector"], d.get("target_node", ""), d.get("target_group", ""),
                              tuple(_hop(h) for h in d.get("route", [])), d.get("cost", 0), d.get("object_id", 0),
-                             int(d.get("idempotent", "0x0"), 16))
+                             int(d.get("idempotent", "0x0"), 16), int(d.get("timeout_us", 0)))
 
 
 def _planned_instance(d: JsonObject) -> PlannedInstance:
@@ -306,7 +311,8 @@ def load_node_plan(doc: JsonObject) -> NodeDocument:
         imports=[ImportPlan(i["name"], i["interface"], i["network"], i["address"], i["port"]) for i in doc["imports"]],
         memory_needed=memory["needed"], memory_budget=memory["budget"],
         layout=_layout(memory["layout"]) if "layout" in memory else None,
-        runtime=runtime, python_interfaces=dict(doc.get("python_interfaces", {})))
+        runtime=runtime, console_entry=doc.get("console", {}).get("entry", ""),
+        python_interfaces=dict(doc.get("python_interfaces", {})))
 
 
 def load_node_plan_text(text: str) -> NodeDocument:

@@ -63,6 +63,7 @@ class Edge:
     cost: int = 0
     object_id: int = 0
     idempotent: int = 0  # rpc: mask of the interface's @idempotent procedure ids (the RPC layer may retry them)
+    timeout_us: int = 0  # rpc: the manifest's deadline per call (instance(timeouts=)); 0: the network kind's
 
 
 @dataclass
@@ -162,6 +163,7 @@ class NodePlan:
     memory_budget: int = 0
     layout: Layout | None = None
     runtime: Runtime | None = None  # how the node's runtime realizes the plan (backend.py)
+    console_entry: str = ""  # the hosted node the console reaches this node through ("": not reachable)
 
 
 @dataclass

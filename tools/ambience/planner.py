@@ -37,6 +37,7 @@ DECIDE = (
     decide.plan_endpoints,
     decide.plan_forwarders,
     decide.plan_capabilities,
+    decide.plan_console,
     decide.order_groups,
     decide.attach_edges,
     decide.check_hosted_limits,

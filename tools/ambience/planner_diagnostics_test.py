@@ -26,6 +26,25 @@ def duplicate_network():
 
 
 @case
+def bad_call_timeouts():
+    b = small()
+    b.node("cloud", networks={"lan": "10.0.0.2"})
+    l1 = b.instance("recognition", "//services/recognition", {"log": "database"}, timeouts={"lg": "2s"})
+    l2 = b.instance("other", "//services/recognition", {"log": "database"}, timeouts={"log": "2 sec"})
+    l3 = b.instance("third", "//services/recognition", {"log": "database"}, timeouts={"log": "0ms"})
+    l4 = b.instance("fourth", "//services/recognition", {"log": "database"}, timeouts={"log": "2h"})
+    b.instance("database", "//services/database")
+    b.deploy("host", ["recognition", "other", "third", "fourth"])
+    b.deploy("cloud", ["database"])
+    units = "write a number and a unit: us, ms or s (e.g. \"250ms\", \"2s\")"
+    return b, [f"{F}:{l1}:1: error: instance 'recognition': timeout for unknown dependency 'lg' (dependencies: log)",
+               f"{F}:{l2}:1: error: instance 'other': timeout of dependency 'log' is '2 sec': {units}",
+               f"{F}:{l3}:1: error: instance 'third': timeout of dependency 'log' is '0ms': a call needs a "
+               "deadline after it starts: more than zero",
+               f"{F}:{l4}:1: error: instance 'fourth': timeout of dependency 'log' is '2h': {units}"]
+
+
+@case
 def duplicate_node():
     b = small()
     l = b.node("host")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from ambience.diagnostics import DiagnosticError, format_all
-from ambience.plan_json import plan_documents
+from ambience.plan_json import load_node_plan_text, plan_documents
 from ambience.plan_model import Capability, Endpoint, ProcedureRef
 from ambience.planner import make_plan
 from ambience.testlib import (
@@ -95,7 +95,9 @@ def test_forwarder_on_intermediate_node():
     fw = [(f.from_network, f.to_network, f.destinations) for f in p.nodes["edge"].forwarders]
     assert fw == [("internet", "lan", ["camera"]), ("lan", "internet", ["cloud"])]
     hops = {h.destination: (h.hop.network, h.hop.address, h.hop.port) for h in p.nodes["edge"].next_hops}
-    assert hops == {"camera": ("lan", "10.0.0.2", 4800), "cloud": ("internet", "cloud", 4800)}
+    # plus the console's: its own network, and the way on to the motion board (console via edge)
+    assert hops == {"camera": ("lan", "10.0.0.2", 4800), "cloud": ("internet", "cloud", 4800),
+                    "console": ("console", "127.0.0.1", 7700), "motion": ("lan", "10.0.0.2", 4800)}
 
 
 def test_route_prefers_least_cost_not_fewest_hops():
@@ -124,12 +126,16 @@ def test_inherited_interface_is_accepted():
 def test_capabilities_list_procedures_of_required_interface():
     p = plan_of(camera_trap_manifest())
     caps = p.nodes["edge"].capabilities
-    assert caps == [Capability("detection", "camera", "recognition", "camera_trap.FrameHandler", "rpc",
+    # the operator's console may call everything (its whole interface), a node only what it requires
+    assert caps == [Capability("console", "console", "recognition", "camera_trap.Recognizer", "rpc",
+                               (ProcedureRef("handle", 0, "camera_trap.FrameHandler"),
+                                ProcedureRef("reset", 1, "camera_trap.Recognizer"))),
+                    Capability("detection", "camera", "recognition", "camera_trap.FrameHandler", "rpc",
                                (ProcedureRef("handle", 0, "camera_trap.FrameHandler"),))]
     cloud = p.nodes["cloud"].capabilities
-    assert [c.caller for c in cloud] == ["external:internet", "recognition"]
-    assert [c.token_required for c in cloud] == [True, False]
-    assert [x.name for x in cloud[1].procedures] == ["ping", "append", "range"]
+    assert [c.caller for c in cloud] == ["console", "external:internet", "recognition"]
+    assert [c.token_required for c in cloud] == [False, True, False]
+    assert [x.name for x in cloud[2].procedures] == ["ping", "append", "range"]
 
 
 def test_export_port_and_endpoint_allocation():
@@ -143,7 +149,8 @@ def test_export_port_and_endpoint_allocation():
     b2.deploy("cloud", ["other_db"])
     b2.export("other_db", "internet", port=4800)
     p = plan_of(b2)
-    assert p.nodes["cloud"].endpoints == [Endpoint("internet", "udp", "cloud", 4801)]
+    assert p.nodes["cloud"].endpoints == [Endpoint("internet", "udp", "cloud", 4801),
+                                          Endpoint("console", "udp", "127.0.0.1", 7702)]
 
 
 def test_export_through_gateway():
@@ -224,3 +231,43 @@ def test_formatted_diagnostic_has_source_line_and_caret(tmp_path):
         'instance(name = "detection", service = "//services/detection", dependencies = {"next": "database"})',
         "^",
     ]
+
+
+def test_the_console_reaches_every_node_through_the_nearest_hosted_node():
+    b = camera_trap_manifest()
+    b.node("loner", board="//platforms/boards:mps2_an386")  # on no network: the console cannot reach it
+    p = plan_of(b)
+    assert {n: np.console_entry for n, np in p.nodes.items()} == {
+        "camera": "edge", "cloud": "cloud", "edge": "edge", "loner": "", "motion": "edge"}
+    hops = {n: {h.destination: (h.hop.network, h.hop.dst, h.hop.address, h.hop.port) for h in np.next_hops}
+            for n, np in p.nodes.items()}
+    # every hosted node has a console endpoint (CONSOLE_PORT + its number) and the next hop back
+    assert [e for e in p.nodes["edge"].endpoints if e.network == "console"] == [
+        Endpoint("console", "udp", "127.0.0.1", 7703)]
+    assert hops["edge"]["console"] == hops["cloud"]["console"] == ("console", "console", "127.0.0.1", 7700)
+    # the console's requests for motion go edge > camera > motion; camera sends the replies to edge
+    assert hops["edge"]["motion"] == ("lan", "camera", "10.0.0.2", 4800)
+    assert hops["camera"] == {"console": ("lan", "edge", "10.0.0.1", 4800), "motion": ("xbee", "motion", "1", 1)}
+    assert hops["motion"] == {}  # it answers the peer a request came from
+    # every instance of a reachable node grants the console its whole interface; loner grants nothing
+    for name, np in p.nodes.items():
+        granted = sorted(c.callee for c in np.capabilities if c.caller == "console")
+        assert granted == (sorted(np.instances) if np.console_entry else []), name
+    motion = p.nodes["motion"].runtime
+    assert motion is not None and motion.rpc_callers == [("console", "console", 0)]
+
+
+def test_a_dependency_timeout_reaches_the_route_of_a_cross_node_call():
+    b = camera_trap_manifest()
+    b.instance("watcher", "//services/motion", {"handler": "camera_manager"}, timeouts={"handler": "1.5s"})
+    b.instance("local", "//services/recognition", {"log": "database"}, timeouts={"log": "250ms"})
+    b.deploy("cloud", ["watcher", "local"])
+    p = plan_of(b)
+    edge = {(e.caller, e.dependency): e for e in p.edges}
+    assert (edge[("watcher", "handler")].path, edge[("watcher", "handler")].timeout_us) == ("rpc", 1_500_000)
+    # in-node (cloud's own database): no RPC deadline, the timeout has no effect there
+    assert (edge[("local", "log")].path, edge[("local", "log")].timeout_us) == ("ipc", 0)
+    assert all(e.timeout_us == 0 for k, e in edge.items() if k[0] not in ("watcher", "local"))
+    [dep] = [d for i in load_node_plan_text(plan_documents(p)["cloud"]).instances if i.name == "watcher"
+             for d in i.dependencies]
+    assert dep.timeout_us == 1_500_000

@@ -58,8 +58,9 @@ class ManifestBuilder:
         return self._add("node", name=name, board=board, networks=networks or {}, memory=memory, provides=provides)
 
     def instance(self, name: str, service: str, dependencies: dict[str, str] | None = None,
-                 memory: int | str | None = None) -> int:
-        return self._add("instance", name=name, service=service, dependencies=dependencies or {}, memory=memory)
+                 memory: int | str | None = None, timeouts: dict[str, str] | None = None) -> int:
+        return self._add("instance", name=name, service=service, dependencies=dependencies or {}, memory=memory,
+                         timeouts=timeouts)
 
     def group(self, name: str, instances: list[str], kernel: bool | None = None) -> int:
         return self._add("group", name=name, instances=instances, kernel=kernel)

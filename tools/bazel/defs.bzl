@@ -21,6 +21,7 @@ AmbienceServiceInfo = provider(
     fields = {
         "json": "File: the service description (<name>.service.json)",
         "lidl_json": "depset of lidl JSON interface descriptions (implemented and used interfaces)",
+        "lidl_srcs": "depset of the .lidl sources of those interfaces (for the console, `ambience call`)",
     },
 )
 
@@ -120,7 +121,11 @@ def _service_impl(ctx):
     lidl = depset(transitive = [d[_LidlJsonInfo].json for d in ctx.attr.implements + ctx.attr.interfaces])
     return [
         DefaultInfo(files = depset([out])),
-        AmbienceServiceInfo(json = out, lidl_json = lidl),
+        AmbienceServiceInfo(
+            json = out,
+            lidl_json = lidl,
+            lidl_srcs = depset(transitive = [d[LidlInfo].srcs for d in ctx.attr.implements + ctx.attr.interfaces]),
+        ),
     ]
 
 _ambience_service = rule(
@@ -305,11 +310,17 @@ def node(name, board, networks = {}, memory = None, provides = {}, preload = {})
         p["memory"] = memory
     _declare("node", name, p)
 
-def instance(name, service, dependencies = {}, memory = None):
-    """A named service object; dependencies: dependency name -> instance (or import) name."""
+def instance(name, service, dependencies = {}, memory = None, timeouts = {}):
+    """A named service object; dependencies: dependency name -> instance (or import) name.
+
+    timeouts: dependency name -> the deadline of each call on it when it crosses nodes
+    ("250ms", "2s", "1.5s", "500us"; default: that of the first hop's network kind).
+    """
     p = {"name": name, "service": service, "dependencies": dependencies}
     if memory != None:
         p["memory"] = memory
+    if timeouts:
+        p["timeouts"] = timeouts
     _declare("instance", name, p)
 
 def group(name, instances, kernel = False):
@@ -449,6 +460,10 @@ def _cluster_impl(ctx):
         elf = [f for f in img[DefaultInfo].files.to_list() if f.path.endswith(".elf")][0]
         files += [elf, plan]
         args.append("--mcu=%s=$r/%s=%s=$r/%s" % (name, elf.short_path, machine, plan.short_path))
+    lidl = depset(transitive = [s[AmbienceServiceInfo].lidl_srcs for s in ctx.attr.services]).to_list()
+    files += lidl
+    args.append("--lidl-root=$r")
+    args += ["--lidl=$r/%s" % f.short_path for f in lidl]
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(script, """#!/bin/sh
 # Runs every node of %s, wired together: hosted nodes as processes, MCU nodes in QEMU, serial
@@ -476,6 +491,8 @@ _cluster = rule(
         # node(preload = ...): each file target with "node=address" at the same index.
         "preload_files": attr.label_list(allow_files = True),
         "preload_specs": attr.string_list(),
+        # The services' lidl sources: the cluster keeps a copy for `ambience call`.
+        "services": attr.label_list(providers = [AmbienceServiceInfo]),
         "_runner": attr.label(default = "//tools:cluster_runner", executable = True, cfg = "target"),
     },
 )
@@ -688,6 +705,7 @@ def deployment(name, visibility = None, testonly = False):
         mcu_plans = [":%s_plan" % n["name"] for n in mcu],
         preload_files = preload_files,
         preload_specs = preload_specs,
+        services = services,
         visibility = visibility,
         testonly = testonly,
     )

@@ -34,6 +34,8 @@ rt::Slot<rt::RpcBuffer> d_source__sink_request;
 rt::Slot<rt::RpcBuffer> d_source__sink_reply;
 rt::Slot<::serialbench::SinkRpcClient<rt::ChannelTransport>> d_source__sink_client;
 rt::Slot<serialbench::SourceService> i_source;
+rt::LidlEntry t_source_entries[] = {{::serialbench::Source::schema_hash, nullptr, &rt::dispatch_as<::serialbench::Source>}};
+rt::LidlTarget t_source{t_source_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -51,6 +53,7 @@ void construct_group_source([[maybe_unused]] hosted::Channel& to_kernel) {
   d_source__sink_client.emplace(d_source__sink_transport.get(), d_source__sink_request.get(), d_source__sink_reply.get());
   d_source__sink_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_source.emplace(d_source__sink_client.get());
+  t_source_entries[0].impl = static_cast<::serialbench::Source*>(&i_source.get());
 }
 
 ::ambience::Task<void> start_group_source() {
@@ -63,6 +66,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "source") {
     construct_group_source(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_source)) ::ambience::fatal("service table full: cannot serve 'source' in group 'source'");
     (void)::ambience::spawn(start_group_source());
     return;
   }
@@ -76,37 +80,51 @@ void install(hosted::GroupRuntime& group) {
 // group maps its callers' arenas read-only and reads the arguments in place).
 rt::RouteRelay r_d_source__sink{&d_source__sink_route, nullptr, 0};  // source.sink -> b
 
+::ambience::Task<::ambience::Status> serve_source(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant source_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // serialbench.Source
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "source", &serve_source, source_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"line", "serial", "1", 1},
+    {"console", "udp", "127.0.0.1", 7701},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "a"},
     {2, "b"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

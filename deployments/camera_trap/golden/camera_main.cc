@@ -11,6 +11,8 @@
 #include "runtime/node_runtime.hpp"
 #include "kernel/arch/cortex_m/groups.hpp"
 #include "runtime/cortex_m/mcu_rpc.hpp"
+#include "services/camera/camera.hpp"
+#include "services/detection/detection.hpp"
 
 namespace {
 
@@ -19,24 +21,68 @@ namespace rt = ::ambience::node;
 [[maybe_unused]] constexpr const char kDeployment[] = "camera_trap";
 [[maybe_unused]] constexpr const char kNode[] = "camera";
 
-// ---- group 'kernel' (kernel group: privileged, shares the kernel's domain)
+// ---- group 'camera_group' (kernel group: privileged, shares the kernel's domain)
+constexpr rt::Route d_detection__next_route{"lan", "udp", "10.0.0.1", 4800, "edge", 1, 2, 0x1ull};
+rt::Slot<rt::RouteTransport> d_detection__next_transport;
+rt::Slot<rt::RpcBuffer> d_detection__next_request;
+rt::Slot<rt::RpcBuffer> d_detection__next_reply;
+rt::Slot<::camera_trap::FrameHandlerRpcClient<rt::RouteTransport>> d_detection__next_client;
+rt::Slot<camera_trap::Detection> i_detection;
+rt::Slot<camera_trap::camera::CameraService> i_camera_manager;
 
-// Builds group 'kernel': its instances in start order, each after its clients.
-void construct_group_kernel() {
+// Builds group 'camera_group': its instances in start order, each after its clients.
+void construct_group_camera_group() {
+  d_detection__next_transport.emplace(d_detection__next_route);
+  d_detection__next_request.emplace();
+  d_detection__next_reply.emplace();
+  d_detection__next_client.emplace(d_detection__next_transport.get(), d_detection__next_request.get(), d_detection__next_reply.get());
+  d_detection__next_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
+  i_detection.emplace(d_detection__next_client.get());
+  i_camera_manager.emplace(i_detection.get());
 }
 
-::ambience::Task<void> start_group_kernel() {
+::ambience::Task<void> start_group_camera_group() {
+  co_await rt::start_service(i_detection.get());
+  co_await rt::start_service(i_camera_manager.get());
   co_return;
 }
 
+::ambience::Task<::ambience::Status> serve_camera_manager(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::camera_trap::MotionHandler::schema_hash) {
+    ::camera_trap::MotionHandler& impl = i_camera_manager.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant camera_manager_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.MotionHandler
+    {"motion_sensor@motion", rt::Grant{0x1ull}},  // camera_trap.MotionHandler
+};
+::ambience::Task<::ambience::Status> serve_detection(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::camera_trap::FrameHandler::schema_hash) {
+    ::camera_trap::FrameHandler& impl = i_detection.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant detection_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "camera_manager", &serve_camera_manager, camera_manager_grants},
+    {2, "detection", &serve_detection, detection_grants},
+};
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
@@ -46,26 +92,35 @@ constexpr ::ambience::node::Endpoint kEndpoints[] = {
 constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"lan", "udp", "10.0.0.1", 4800, "console", 0}},
+    {"motion", {"xbee", "serial", "1", 1, "motion", 0}},
+};
+constexpr std::size_t kNextHopCount = 2;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "camera"},
+    {3, "edge"},
+    {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 4;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+    {4, 1, "motion_sensor@motion"},
+};
+constexpr std::size_t kRpcCallerCount = 2;
 
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
-  construct_group_kernel();
-  co_await start_group_kernel();
-  ::ambience::print("ambience: node 'camera' of 'camera_trap': 0 instances in 0 groups started\n");  // one write: lines of group processes do not interleave
+  construct_group_camera_group();
+  co_await start_group_camera_group();
+  ::ambience::print("ambience: node 'camera' of 'camera_trap': 2 instances in 1 group started\n");  // one write: lines of group processes do not interleave
   co_return;
 }
 
@@ -82,6 +137,7 @@ int main() {
       ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
   if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
+  ::ambience::Scheduler::current().hold();  // serves other nodes: for ever
   ::ambience::Scheduler::current().run_until_idle();
   return 0;
 }

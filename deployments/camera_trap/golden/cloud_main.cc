@@ -3,74 +3,164 @@
 // BUILD file, or the services, instead.
 
 #include <cstddef>
-#include <cstring>
+#include <string_view>
 
+#include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
-#include "runtime/node_runtime.hpp"
 #include "runtime/hosted/hosted_node.hpp"
 #include "runtime/hosted/hosted_rpc.hpp"
+#include "runtime/node_runtime.hpp"
+#include "services/database/sighting_log.hpp"
+#include "services/storage/file_storage.hpp"
 
 namespace {
 
 namespace rt = ::ambience::node;
+namespace hosted = ::ambience::hosted;
 
 [[maybe_unused]] constexpr const char kDeployment[] = "camera_trap";
 [[maybe_unused]] constexpr const char kNode[] = "cloud";
+hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
-// ---- group 'kernel' (kernel group: privileged, shares the kernel's domain)
+// Group ids in the supervisor: database = 0; the kernel group (-1) stays in the supervisor process.
+
+// ---- group 'kernel' (supervisor process)
+rt::Slot<storage::FileStorage> i_cloud_storage;
+
+// ---- group 'database' (process of group 'database')
+rt::Slot<rt::GroupSharing<::storage::Storage>> d_database__storage_sharing;
+rt::Slot<::storage::StorageZeroCopyClient<rt::GroupSharing<::storage::Storage>>> d_database__storage_client;
+rt::Slot<camera_trap::database::SqliteSightingLog> i_database;
+rt::LidlEntry t_database_entries[] = {{::camera_trap::database::SightingLog::schema_hash, nullptr, &rt::dispatch_as<::camera_trap::database::SightingLog>}};
+rt::LidlTarget t_database{t_database_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
-void construct_group_kernel() {
+void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
+  i_cloud_storage.emplace();
 }
 
 ::ambience::Task<void> start_group_kernel() {
+  co_await rt::start_service(i_cloud_storage.get());
   co_return;
 }
 
+// Builds group 'database': its instances in start order, each after its clients.
+void construct_group_database([[maybe_unused]] hosted::Channel& to_kernel) {
+  d_database__storage_sharing.emplace(to_kernel, rt::sharing_target(1, 0, 0));  // -> cloud_storage (kernel group), zero-copy
+  d_database__storage_client.emplace(d_database__storage_sharing.get());
+  i_database.emplace(d_database__storage_client.get());
+  t_database_entries[0].impl = static_cast<::camera_trap::database::SightingLog*>(&i_database.get());
+}
+
+::ambience::Task<void> start_group_database() {
+  co_await rt::start_service(i_database.get());
+  co_return;
+}
+
+// Runs in a group process (before its sandbox closes): builds the group and serves it.
+void install(hosted::GroupRuntime& group) {
+  const std::string_view name = group.name();
+  if (name == "database") {
+    construct_group_database(group.channel());
+    if (!group.services().add(2, &rt::serve_lidl, &t_database)) ::ambience::fatal("service table full: cannot serve 'database' in group 'database'");
+    (void)::ambience::spawn(start_group_database());
+    return;
+  }
+}
+
+// Calls between the groups of this node use the generated zero-copy client: span, string_view and
+// bytes arguments stay in the caller's arena (rt::SupervisorSharing, rt::GroupSharing). The
+// supervisor checks every call a group makes against the plan's grants, on the procedure of its
+// private copy of the call block: a SharingServer per caller group for instances of the kernel
+// group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
+// group maps its callers' arenas read-only and reads the arguments in place).
+constexpr rt::GroupGrant g_cloud_storage_grants[] = {
+    {0, rt::Grant{0x1ffull}},  // database (storage.Storage)
+};
+rt::Slot<hosted::SharingServer<::storage::Storage>> zk_cloud_storage_0_0;  // storage.Storage for group 0, zero-copy
+rt::SharingGrants zk_cloud_storage_0_0_grants{nullptr, 0, g_cloud_storage_grants};
+
+::ambience::Task<::ambience::Status> serve_cloud_storage(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::storage::Storage::schema_hash) {
+    ::storage::Storage& impl = i_cloud_storage.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant cloud_storage_grants[] = {
+    {"console@console", rt::Grant{0x1ffull}},  // storage.Storage
+};
+::ambience::Task<::ambience::Status> serve_database(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 2, request, reply);
+}
+constexpr rt::RemoteGrant database_grants[] = {
+    {"console@console", rt::Grant{0xfull}},  // camera_trap.database.SightingLog
+    {"external:internet", rt::Grant{0xfull}},  // camera_trap.database.SightingLog
+    {"recognition@edge", rt::Grant{0xfull}},  // camera_trap.database.SightingLog
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "cloud_storage", &serve_cloud_storage, cloud_storage_grants},
+    {2, "database", &serve_database, database_grants},
+};
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"internet", "udp", "cloud", 4800},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {2, "cloud"},
+    {3, "edge"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+    {3, 1, "recognition@edge"},
+};
+constexpr std::size_t kRpcCallerCount = 2;
 
-// Builds and starts every group in the plan's group order.
-::ambience::Task<void> start_node() {
-  construct_group_kernel();
+::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
-  ::ambience::print("ambience: node 'cloud' of 'camera_trap': 0 instances in 0 groups started\n");  // one write: lines of group processes do not interleave
-  co_return;
+  ::ambience::print("ambience: node 'cloud' of 'camera_trap': 2 instances, 1 group process started\n");  // one write: lines of group processes do not interleave
 }
 
 }  // namespace ambience::generated
 
 int main(int argc, char** argv) {
+  hosted::run_group_if_requested(argc, argv, &install);  // group processes never return
+  hosted::Node node;
+  g_node = &node;
+  node.add_group(rt::hosted_group_options("database"));  // 0
+  construct_group_kernel(node);
+  zk_cloud_storage_0_0.emplace(static_cast<::storage::Storage&>(i_cloud_storage.get()), &node.arena(0));
+  zk_cloud_storage_0_0_grants.node = &node;
+  zk_cloud_storage_0_0.get().set_allow(&rt::allow_sharing, &zk_cloud_storage_0_0_grants);
+  if (!zk_cloud_storage_0_0.get().install(node.services(), rt::sharing_target(1, 0, 0))) ::ambience::fatal("service table full: cannot serve 'cloud_storage' zero-copy to group 0");
   // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
   // forwarding). Before the instances start, so their first calls find the network ready.
   static ::ambience::hosted::HostedRpcNode rpc_node(
@@ -81,6 +171,10 @@ int main(int argc, char** argv) {
       ::ambience::hosted::boot_incarnation(), 10'000'000);
   if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
     return 2;
-  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
-  return ::ambience::node::run_until_exit_requested(argc, argv);
+  if (node.start() != ::ambience::Status::ok) {
+    ::ambience::print("ambience: node 'cloud': the group processes did not start\n");
+    return 2;
+  }
+  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;
+  return rt::run_supervisor(node, argc, argv);
 }

@@ -3,75 +3,149 @@
 // BUILD file, or the services, instead.
 
 #include <cstddef>
-#include <cstring>
+#include <string_view>
 
+#include "kernel/arch/hosted_linux/node.hpp"
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
-#include "runtime/node_runtime.hpp"
 #include "runtime/hosted/hosted_node.hpp"
 #include "runtime/hosted/hosted_rpc.hpp"
+#include "runtime/node_runtime.hpp"
+#include "services/recognition/recognition.hpp"
 
 namespace {
 
 namespace rt = ::ambience::node;
+namespace hosted = ::ambience::hosted;
 
 [[maybe_unused]] constexpr const char kDeployment[] = "camera_trap";
 [[maybe_unused]] constexpr const char kNode[] = "edge";
+hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
-// ---- group 'kernel' (kernel group: privileged, shares the kernel's domain)
+// Group ids in the supervisor: recognition = 0; the kernel group (-1) stays in the supervisor process.
+
+// ---- group 'kernel' (supervisor process)
+
+// ---- group 'recognition' (process of group 'recognition')
+constexpr rt::Route d_recognition__log_route{"internet", "udp", "cloud", 4800, "cloud", 2, 1, 0xfull};
+rt::Slot<rt::ChannelTransport> d_recognition__log_transport;
+rt::Slot<rt::RpcBuffer> d_recognition__log_request;
+rt::Slot<rt::RpcBuffer> d_recognition__log_reply;
+rt::Slot<::camera_trap::database::SightingLogRpcClient<rt::ChannelTransport>> d_recognition__log_client;
+rt::Slot<camera_trap::Recognition> i_recognition;
+rt::LidlEntry t_recognition_entries[] = {{::camera_trap::FrameHandler::schema_hash, nullptr, &rt::dispatch_as<::camera_trap::FrameHandler>}};
+rt::LidlTarget t_recognition{t_recognition_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
-void construct_group_kernel() {
+void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
 }
 
 ::ambience::Task<void> start_group_kernel() {
   co_return;
 }
 
+// Builds group 'recognition': its instances in start order, each after its clients.
+void construct_group_recognition([[maybe_unused]] hosted::Channel& to_kernel) {
+  d_recognition__log_transport.emplace(to_kernel, rt::route_relay_target(1, 0));  // -> the supervisor's relay to cloud
+  d_recognition__log_request.emplace();
+  d_recognition__log_reply.emplace();
+  d_recognition__log_client.emplace(d_recognition__log_transport.get(), d_recognition__log_request.get(), d_recognition__log_reply.get());
+  d_recognition__log_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
+  i_recognition.emplace(d_recognition__log_client.get());
+  t_recognition_entries[0].impl = static_cast<::camera_trap::FrameHandler*>(&i_recognition.get());
+}
+
+::ambience::Task<void> start_group_recognition() {
+  co_await rt::start_service(i_recognition.get());
+  co_return;
+}
+
+// Runs in a group process (before its sandbox closes): builds the group and serves it.
+void install(hosted::GroupRuntime& group) {
+  const std::string_view name = group.name();
+  if (name == "recognition") {
+    construct_group_recognition(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_recognition)) ::ambience::fatal("service table full: cannot serve 'recognition' in group 'recognition'");
+    (void)::ambience::spawn(start_group_recognition());
+    return;
+  }
+}
+
+// Calls between the groups of this node use the generated zero-copy client: span, string_view and
+// bytes arguments stay in the caller's arena (rt::SupervisorSharing, rt::GroupSharing). The
+// supervisor checks every call a group makes against the plan's grants, on the procedure of its
+// private copy of the call block: a SharingServer per caller group for instances of the kernel
+// group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
+// group maps its callers' arenas read-only and reads the arguments in place).
+rt::RouteRelay r_d_recognition__log{&d_recognition__log_route, nullptr, 0};  // recognition.log -> cloud
+
+::ambience::Task<::ambience::Status> serve_recognition(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant recognition_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
+    {"detection@camera", rt::Grant{0x1ull}},  // camera_trap.FrameHandler
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "recognition", &serve_recognition, recognition_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"internet", "udp", "edge", 4800},
     {"lan", "udp", "10.0.0.1", 4800},
+    {"console", "udp", "127.0.0.1", 7703},
 };
-constexpr std::size_t kEndpointCount = 2;
+constexpr std::size_t kEndpointCount = 3;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"camera", {"lan", "udp", "10.0.0.2", 4800, "camera", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+    {"motion", {"lan", "udp", "10.0.0.2", 4800, "motion", 0}},
+};
+constexpr std::size_t kNextHopCount = 3;
 
 constexpr std::uint16_t kThisNode = 3;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
+    {1, "camera"},
+    {2, "cloud"},
     {3, "edge"},
+    {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 5;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {1, 2, "detection@camera"},
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 2;
 
-// Builds and starts every group in the plan's group order.
-::ambience::Task<void> start_node() {
-  construct_group_kernel();
+::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
-  ::ambience::print("ambience: node 'edge' of 'camera_trap': 0 instances in 0 groups started\n");  // one write: lines of group processes do not interleave
-  co_return;
+  ::ambience::print("ambience: node 'edge' of 'camera_trap': 1 instance, 1 group process started\n");  // one write: lines of group processes do not interleave
 }
 
 }  // namespace ambience::generated
 
 int main(int argc, char** argv) {
+  hosted::run_group_if_requested(argc, argv, &install);  // group processes never return
+  hosted::Node node;
+  g_node = &node;
+  node.add_group(rt::hosted_group_options("recognition"));  // 0
+  construct_group_kernel(node);
   // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
   // forwarding). Before the instances start, so their first calls find the network ready.
   static ::ambience::hosted::HostedRpcNode rpc_node(
@@ -82,6 +156,12 @@ int main(int argc, char** argv) {
       ::ambience::hosted::boot_incarnation(), 10'000'000);
   if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
     return 2;
-  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
-  return ::ambience::node::run_until_exit_requested(argc, argv);
+  r_d_recognition__log.node = &node;
+  if (!node.services().add(rt::route_relay_target(1, 0), &rt::relay_over_route, &r_d_recognition__log)) ::ambience::fatal("service table full: cannot relay recognition.log to the network");
+  if (node.start() != ::ambience::Status::ok) {
+    ::ambience::print("ambience: node 'edge': the group processes did not start\n");
+    return 2;
+  }
+  if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;
+  return rt::run_supervisor(node, argc, argv);
 }

@@ -11,6 +11,7 @@
 #include "runtime/node_runtime.hpp"
 #include "kernel/arch/cortex_m/groups.hpp"
 #include "runtime/cortex_m/mcu_rpc.hpp"
+#include "services/motion/motion.hpp"
 
 namespace {
 
@@ -19,24 +20,51 @@ namespace rt = ::ambience::node;
 [[maybe_unused]] constexpr const char kDeployment[] = "camera_trap";
 [[maybe_unused]] constexpr const char kNode[] = "motion";
 
-// ---- group 'kernel' (kernel group: privileged, shares the kernel's domain)
+// ---- group 'pir' (kernel group: privileged, shares the kernel's domain)
+constexpr rt::Route d_motion_sensor__handler_route{"xbee", "serial", "2", 1, "camera", 1, 1, 0x1ull};
+rt::Slot<rt::RouteTransport> d_motion_sensor__handler_transport;
+rt::Slot<rt::RpcBuffer> d_motion_sensor__handler_request;
+rt::Slot<rt::RpcBuffer> d_motion_sensor__handler_reply;
+rt::Slot<::camera_trap::MotionHandlerRpcClient<rt::RouteTransport>> d_motion_sensor__handler_client;
+rt::Slot<camera_trap::motion::MotionService> i_motion_sensor;
 
-// Builds group 'kernel': its instances in start order, each after its clients.
-void construct_group_kernel() {
+// Builds group 'pir': its instances in start order, each after its clients.
+void construct_group_pir() {
+  d_motion_sensor__handler_transport.emplace(d_motion_sensor__handler_route);
+  d_motion_sensor__handler_request.emplace();
+  d_motion_sensor__handler_reply.emplace();
+  d_motion_sensor__handler_client.emplace(d_motion_sensor__handler_transport.get(), d_motion_sensor__handler_request.get(), d_motion_sensor__handler_reply.get());
+  d_motion_sensor__handler_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
+  i_motion_sensor.emplace(d_motion_sensor__handler_client.get());
 }
 
-::ambience::Task<void> start_group_kernel() {
+::ambience::Task<void> start_group_pir() {
+  co_await rt::start_service(i_motion_sensor.get());
   co_return;
 }
 
+::ambience::Task<::ambience::Status> serve_motion_sensor(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::camera_trap::motion::MotionSensor::schema_hash) {
+    ::camera_trap::motion::MotionSensor& impl = i_motion_sensor.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant motion_sensor_grants[] = {
+    {"console@console", rt::Grant{0x3ull}},  // camera_trap.motion.MotionSensor
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "motion_sensor", &serve_motion_sensor, motion_sensor_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
@@ -51,20 +79,24 @@ constexpr std::size_t kNextHopCount = 0;
 constexpr std::uint16_t kThisNode = 4;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
+    {1, "camera"},
     {4, "motion"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
-  construct_group_kernel();
-  co_await start_group_kernel();
-  ::ambience::print("ambience: node 'motion' of 'camera_trap': 0 instances in 0 groups started\n");  // one write: lines of group processes do not interleave
+  construct_group_pir();
+  co_await start_group_pir();
+  ::ambience::print("ambience: node 'motion' of 'camera_trap': 1 instance in 1 group started\n");  // one write: lines of group processes do not interleave
   co_return;
 }
 
@@ -81,6 +113,7 @@ int main() {
       ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
   if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
+  ::ambience::Scheduler::current().hold();  // serves other nodes: for ever
   ::ambience::Scheduler::current().run_until_idle();
   return 0;
 }

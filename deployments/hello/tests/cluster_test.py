@@ -104,20 +104,24 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(state["sockets"], [sock])
 
         # The board greets the host's console over the emulated line (a request one way, the
-        # reply the other), then its image ends.
+        # reply the other), then serves (the operator's console may call it) until `down`.
         deadline = time.monotonic() + 20
-        while state["nodes"]["board"]["pid"] and alive(state["nodes"]["board"]["pid"]):
-            self.assertLess(time.monotonic(), deadline, "the board image did not end")
+        while True:
+            with open(os.path.join(cdir, "logs", "board.log"), encoding="utf-8", errors="replace") as f:
+                if '[greeter] greet("world") -> "hello, world!"' in f.read():
+                    break
+            self.assertLess(time.monotonic(), deadline, "the board did not greet")
             time.sleep(0.05)
-        with open(os.path.join(cdir, "logs", "board.log"), encoding="utf-8", errors="replace") as f:
-            self.assertIn('[greeter] greet("world") -> "hello, world!"', f.read())
+        self.assertTrue(alive(state["nodes"]["board"]["pid"]))
+        self.assertRegex(state["console"]["bind"], r"^127\.0\.0\.1:\d+$")  # where `ambience call` binds
+        self.assertEqual(state["console"]["nodes"]["board"]["entry"], "host")
 
         time.sleep(2 * runner.STATUS_PERIOD_S)
         lines, docs = runner.status_report(root)
         text = "\n".join(lines)
         self.assertIn("cluster hello: runner", text)
         self.assertRegex(text, r"node host +hosted pid \d+ +healthy")
-        self.assertRegex(text, r"node board +mcu +pid \d+ +exited 0 +restarts 0")
+        self.assertRegex(text, r"node board +mcu +pid \d+ +healthy")
         self.assertIn("link uart: 57600 baud, latency 1 ms", text)
         for direction in ("board > host", "host > board"):  # the request, and the reply
             counters = docs[0]["status"]["links"]["uart"]["directions"][direction]

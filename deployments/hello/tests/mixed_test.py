@@ -26,13 +26,13 @@ class MixedTest(unittest.TestCase):
                 edge = subprocess.run([f"{PKG}/edge", "--udp-map", udp_map, "--serial", f"uart={sock}",
                                        "--exit-after-ms", "5000"],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-                board_out, _ = board.communicate(timeout=60)
                 cloud_out, _ = cloud.communicate(timeout=60)
             finally:
-                for p in (board, cloud):
+                for p in (board, cloud):  # the board serves the operator's console: it runs until stopped
                     if p.poll() is None:
                         p.kill()
-                        p.wait()
+                board_out, _ = board.communicate(timeout=30)
+                cloud.wait()
         self.assertEqual(edge.returncode, 0, edge.stdout)
         self.assertIn('[greeter] greet("world") -> "hello, world!"', board_out, board_out + edge.stdout)
         self.assertIn("[console] hello, world!", cloud_out)

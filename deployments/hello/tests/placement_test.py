@@ -58,7 +58,8 @@ class PlacementTest(unittest.TestCase):
                      "rpc": ["ConsoleRpcClient<rt::RingTransport>",
                              'constexpr rt::Route d_greeter__out_route{"uart", "serial", "1", 1, "host", 1, 1, 0x0ull};',
                              "rt::KernelRingServer d_greeter__out_relay{&rt::relay_over_route, &d_greeter__out_relay_transport};",
-                             "supervisor.bind_kernel_instance(0, d_greeter__out_relay.binding());"]}[path]
+                             # ring id 0 is the greeter itself, served to the operator's console
+                             "supervisor.bind_kernel_instance(1, d_greeter__out_relay.binding());"]}[path]
             for kind in kinds:
                 self.assertIn(kind, main, variant)
 

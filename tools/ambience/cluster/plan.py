@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from ambience.backend import CONSOLE_ADDRESS, CONSOLE_NETWORK, CONSOLE_NODE, CONSOLE_PORT
 from ambience.plan_json import NodeDocument
 
 CONSOLE_UART = 0  # UART0 of an MCU board is its console on the runner's stdio
@@ -87,6 +88,7 @@ class ProcessPlan:
     nic: str = ""  # MCU: the -nic argument of its Ethernet, if it is on a UDP network
     after: tuple[str, ...] = ()  # nodes this one calls or relays through: started and healthy first
     sensor: str = ""  # MCU: the socket QEMU listens on for the board's sensor input (SENSOR_UART)
+    storage_dir: str = ""  # hosted: the machine's disk, for a storage service it provides
 
     def argv(self, paths: Mapping[str, str] | None = None, exit_after_ms: int | None = None) -> list[str]:
         paths = paths or {}
@@ -98,6 +100,8 @@ class ProcessPlan:
                 if end.id not in paths:
                     raise ClusterPlanError(f"no pty for the '{end.network}' line of node '{self.node}'")
                 out += ["--serial", f"{end.network}={paths[end.id]}"]
+            if self.storage_dir:
+                out += ["--storage-dir", self.storage_dir]
             if exit_after_ms is not None:
                 out += ["--exit-after-ms", str(exit_after_ms)]
             return out
@@ -167,14 +171,25 @@ def _slirp_hosts(nodes: list[NodeImage]) -> tuple[dict[tuple[str, str], str], li
     return chosen, notes
 
 
-def address_map(nodes: list[NodeImage]) -> tuple[list[UdpMapping], list[str]]:
+def address_map(nodes: list[NodeImage], console_ports: list[int] | None = None) -> tuple[list[UdpMapping], list[str]]:
     """Every UDP endpoint on its own loopback address (same port), so that any number of nodes
-    can use the same port on one machine."""
+    can use the same port on one machine. The console network (the operator's console, node 0,
+    and one endpoint per hosted node) goes to `console_ports` on 127.0.0.1, ports the runner
+    found free, so that clusters running side by side do not share a console; without them, to
+    the plan's ports."""
     hosts, notes = _slirp_hosts(nodes)
     gateway = {(net, addr) for (net, _), addr in hosts.items()}
     out: list[UdpMapping] = []
+    console = [(CONSOLE_NETWORK, CONSOLE_NODE, CONSOLE_ADDRESS, CONSOLE_PORT)]
+    console += [e for e in _udp_endpoints(nodes) if e[0] == CONSOLE_NETWORK]
+    if console_ports is not None and len(console_ports) < len(console):
+        raise ClusterPlanError(f"{len(console)} console ports needed, {len(console_ports)} given")
+    for i, (net, node, addr, port) in enumerate(console if len(console) > 1 else []):
+        out.append(UdpMapping(net, node, addr, port, SLIRP_LOOPBACK, console_ports[i] if console_ports else port))
     k = 0
     for net, node, addr, port in _udp_endpoints(nodes):
+        if net == CONSOLE_NETWORK:
+            continue
         if (net, addr) in gateway:
             out.append(UdpMapping(net, node, addr, port, SLIRP_LOOPBACK, port))
             continue
@@ -258,6 +273,11 @@ def start_order(procs: list[ProcessPlan]) -> list[ProcessPlan]:
     return done
 
 
+def console_endpoints(nodes: list[NodeImage]) -> int:
+    """How many console ports `cluster_plan` maps: the console's and one per hosted node."""
+    return 1 + sum(1 for n in nodes for e in n.doc.endpoints if e.network == CONSOLE_NETWORK)
+
+
 def sensor_socket(socket_dir: str, node: str) -> str:
     """Where an MCU node's sensor input listens (the PIR stand-in of services/motion)."""
     return os.path.join(socket_dir, f"sensor.{node}")
@@ -271,9 +291,13 @@ def preload_argv(preloads: Mapping[str, tuple[tuple[str, int], ...]], node: str)
     return tuple(out)
 
 
-def cluster_plan(nodes: list[NodeImage], socket_dir: str,
-                 preloads: Mapping[str, tuple[tuple[str, int], ...]] | None = None) -> ClusterPlan:
+def cluster_plan(nodes: list[NodeImage], socket_dir: str, console_ports: list[int] | None = None,
+                 preloads: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
+                 storage_root: str | None = None) -> ClusterPlan:
+    """`storage_root`: where hosted nodes keep their files (node(provides = {"storage": ...})),
+    one directory per node; by default inside the cluster's directory (gone with the cluster)."""
     preloads = preloads or {}
+    storage_root = storage_root or os.path.join(socket_dir, "storage")
     if not nodes:
         raise ClusterPlanError("the deployment has no node images")
     deployments = sorted({n.doc.deployment for n in nodes})
@@ -284,7 +308,7 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str,
             raise ClusterPlanError(f"node '{n.name}' was given the plan of node '{n.doc.node.name}'")
         if n.kind == "mcu" and not n.machine:
             raise ClusterPlanError(f"MCU node '{n.name}' has no QEMU machine")
-    maps, notes = address_map(nodes)
+    maps, notes = address_map(nodes, console_ports)
     hosts, _ = _slirp_hosts(nodes)
     lines = serial_lines(nodes, socket_dir)
     ends: dict[str, list[LineEnd]] = {}
@@ -298,7 +322,8 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str,
         if n.kind == "mcu" and len(set(uarts)) != len(uarts):
             raise ClusterPlanError(f"node '{n.name}': two serial networks on one UART ({uarts})")
         if n.kind == "hosted":
-            procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(maps), mine, "", needs(n.doc)))
+            procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(maps), mine, "", needs(n.doc),
+                                     storage_dir=os.path.join(storage_root, n.name)))
         else:
             nic, more = _nic(n, maps, hosts)
             notes += more

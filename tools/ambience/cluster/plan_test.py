@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from ambience.cluster.plan import ClusterPlanError, NodeImage, cluster_plan
+from ambience.cluster.plan import ClusterPlanError, NodeImage, cluster_plan, console_endpoints
 from ambience.plan_json import load_node_plan_text, plan_documents
 from ambience.plan_model import Endpoint
 from ambience.testlib import ManifestBuilder, camera_trap_manifest, camera_trap_services, plan_of
@@ -31,12 +31,15 @@ def test_camera_trap():
     plan = cluster_plan(images(camera_trap_manifest()), "/run/c")
     assert plan.deployment == "camera_trap"
     assert [m.arg() for m in plan.udp_map] == [
+        # the console network: the console (node 0) and the hosted nodes (edge 2, cloud 3... by number)
+        "127.0.0.1:7700=127.0.0.1:7700", "127.0.0.1:7702=127.0.0.1:7702", "127.0.0.1:7703=127.0.0.1:7703",
         "cloud:4800=127.0.1.1:4800", "edge:4800=127.0.1.2:4800",
         "10.0.0.2:4800=127.0.1.3:4800",
         "10.0.0.1:4800=127.0.0.1:4800",  # the camera's QEMU host address: slirp delivers to 127.0.0.1
     ]
     p = by_node(plan)
-    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map)]
+    assert p["edge"].argv() == ["/img/edge", "--udp-map", ",".join(m.arg() for m in plan.udp_map),
+                                "--storage-dir", "/run/c/storage/edge"]
     assert p["cloud"].argv(exit_after_ms=500)[-2:] == ["--exit-after-ms", "500"]
     assert p["camera"].argv() == [
         "qemu-system-arm", "-M", "mps2-an500", "-nographic", "-monitor", "none",
@@ -59,7 +62,8 @@ def test_camera_trap():
 
 
 def test_preloaded_files_reach_qemu_before_the_serial_lines():
-    plan = cluster_plan(images(camera_trap_manifest()), "/run/c", {"camera": (("/f/frames.bin", 0x60000000),)})
+    plan = cluster_plan(images(camera_trap_manifest()), "/run/c",
+                        preloads={"camera": (("/f/frames.bin", 0x60000000),)})
     argv = by_node(plan)["camera"].argv()
     i = argv.index("-device")
     assert argv[i:i + 2] == ["-device", "loader,file=/f/frames.bin,addr=0x60000000,force-raw=on"]
@@ -92,12 +96,24 @@ def test_hosted_node_gets_its_pty_and_the_map():
     [line] = plan.lines
     host_end = next(e for e in line.ends if e.node == "host")
     assert host_end.kind == "pty"
+    console = "127.0.0.1:7700=127.0.0.1:7700,127.0.0.1:7702=127.0.0.1:7702,127.0.0.1:7703=127.0.0.1:7703,"
     assert p["host"].argv({host_end.id: "/dev/pts/9"}) == [
-        "/img/host", "--udp-map", "10.1.0.1:4800=127.0.1.1:4800,10.1.0.2:4800=127.0.1.2:4800",
-        "--serial", "uart=/dev/pts/9"]
+        "/img/host", "--udp-map", console + "10.1.0.1:4800=127.0.1.1:4800,10.1.0.2:4800=127.0.1.2:4800",
+        "--serial", "uart=/dev/pts/9", "--storage-dir", "/run/h/storage/host"]
     with pytest.raises(ClusterPlanError, match="no pty"):
         p["host"].argv({})
     assert "-nic" not in p["board"].argv()
+
+
+def test_the_console_network_goes_to_the_ports_the_runner_found_free():
+    imgs = images(hello(extra_udp=True))
+    assert console_endpoints(imgs) == 3  # the console and the two hosted nodes; the board has none
+    plan = cluster_plan(imgs, "/run/h", [41000, 41001, 41002])
+    assert [m.arg() for m in plan.udp_map if m.network == "console"] == [
+        "127.0.0.1:7700=127.0.0.1:41000", "127.0.0.1:7702=127.0.0.1:41001", "127.0.0.1:7703=127.0.0.1:41002"]
+    assert [m.node for m in plan.udp_map if m.network == "console"] == ["console", "host", "host2"]
+    with pytest.raises(ClusterPlanError, match="3 console ports needed, 1 given"):
+        cluster_plan(imgs, "/run/h", [41000])
 
 
 def test_unused_uarts_below_a_used_one_are_null():

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,8 +32,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from ambience.backend import CONSOLE_NETWORK, CONSOLE_NODE
 from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec
-from ambience.cluster.plan import ClusterPlan, ClusterPlanError, NodeImage, ProcessPlan, cluster_plan
+from ambience.cluster.plan import (
+    ClusterPlan,
+    ClusterPlanError,
+    NodeImage,
+    ProcessPlan,
+    cluster_plan,
+    console_endpoints,
+)
 from ambience.cluster.wires import Wires
 from ambience.plan_json import NodeDocument, load_node_plan_text
 
@@ -104,6 +113,8 @@ class Cluster:
             raise ClusterStartError(f"cannot open the serial lines: {e}") from None
         self.wires.start()
         for n in self.nodes:  # in the plan's start order: callees first
+            if n.plan.storage_dir:
+                os.makedirs(n.plan.storage_dir, mode=0o700, exist_ok=True)
             err = self._wait_for(n.plan.after, START_WAIT_S)
             if err is not None:
                 raise ClusterStartError(err)
@@ -309,8 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--print-plan", action="store_true", help="print the cluster plan (argv, lines, map) and exit")
     ap.add_argument("--hosted", action="append", default=[], metavar="NAME=EXECUTABLE=PLAN", help="(set by the build)")
     ap.add_argument("--mcu", action="append", default=[], metavar="NAME=ELF=MACHINE=PLAN", help="(set by the build)")
+    ap.add_argument("--storage", default=None, metavar="DIR",
+                    help="keep the hosted nodes' storage in DIR/<node> (default: in the cluster's directory, "
+                         "removed when it stops)")
     ap.add_argument("--preload", action="append", default=[], metavar="NODE=FILE=ADDRESS",
                     help="(set by the build) a file QEMU loads into an MCU node's memory before it boots")
+    ap.add_argument("--lidl-root", default="", help="(set by the build) the directory the --lidl paths are in")
+    ap.add_argument("--lidl", action="append", default=[], metavar="PATH",
+                    help="(set by the build) lidl sources of the deployment's interfaces, for `ambience call`")
     return ap
 
 
@@ -334,8 +351,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace,
-                   socket_dir: str) -> int:
+def _foreground_state_dir(root: str, deployment: str) -> str | None:
+    """Where a foreground run records its state for `ambience call` (None: that deployment is
+    already up there, detached, and keeps its own)."""
+    cdir = os.path.join(root, deployment)
+    state = _read(os.path.join(cdir, "state.json"))
+    if state and _alive(int(state.get("runner_pid") or 0)):
+        return None
+    shutil.rmtree(cdir, ignore_errors=True)
+    os.makedirs(cdir, mode=0o700)
+    return cdir
+
+
+def run_foreground(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel],
+                   args: argparse.Namespace, socket_dir: str, root: str) -> int:
     # Nodes run in sessions of their own (the terminal's Ctrl-C does not reach them), so however
     # the runner is asked to end, it stops them itself.
     if threading.current_thread() is threading.main_thread():
@@ -344,12 +373,17 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
     cluster = Cluster(plan, models, out=sys.stdout)
     exit_after = int(args.duration * 1000) if args.duration is not None else None
     interrupted = False
+    state_dir: str | None = None
     try:
         try:
             cluster.start(exit_after)
         except ClusterStartError as e:
             sys.stderr.write(f"cluster: error: {e}\n")
             return 1
+        # Recorded like a detached cluster's, so that `ambience call` finds this one too.
+        state_dir = _foreground_state_dir(root, plan.deployment)
+        if state_dir is not None:
+            _write_state(state_dir, plan, images, cluster, args)
         kinds = ", ".join(f"{p.node} ({'QEMU ' + p.base_argv[2] if p.kind == 'mcu' else 'process'})"
                           for p in plan.processes)
         cluster.say(f"cluster: {len(plan.processes)} node(s) running: {kinds}")
@@ -370,6 +404,10 @@ def run_foreground(plan: ClusterPlan, models: dict[str, LinkModel], args: argpar
     finally:
         cluster.stop()
         shutil.rmtree(socket_dir, ignore_errors=True)
+        if state_dir is not None:
+            shutil.rmtree(state_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(root)  # only if no other cluster is left in it
     for name, link in cluster.wires.counters().items():
         for d, c in link["directions"].items():  # type: ignore[attr-defined]
             cluster.say(f"cluster: link {name} {d}: " + ", ".join(f"{k} {v}" for k, v in c.items()))
@@ -391,8 +429,61 @@ def _write_json(path: str, doc: Any) -> None:
     os.replace(tmp, path)
 
 
-def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str,
-           report: int) -> int:
+def free_udp_ports(n: int) -> list[int]:
+    """n loopback UDP ports free right now (bound, read, released): the console network's."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _copy_lidl(args: argparse.Namespace, cdir: str) -> list[str]:
+    """Copies the lidl sources into the cluster's directory (a rebuild while the cluster runs
+    must not change the interfaces `ambience call` speaks); their paths there, relative."""
+    out = []
+    for path in args.lidl:
+        rel = os.path.relpath(path, args.lidl_root) if args.lidl_root else os.path.basename(path)
+        dst = os.path.join(cdir, "lidl", rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copyfile(path, dst)
+        out.append(rel)
+    return sorted(out)
+
+
+def console_state(plan: ClusterPlan, images: list[NodeImage], lidl: list[str]) -> dict[str, Any]:
+    """What `ambience call` needs to reach every node: where the console binds, and per node the
+    hosted node it enters through (that node's console endpoint here), the node's number, the
+    kinds of its networks (the call's timeout) and its instances."""
+    where = {m.node: f"{m.host}:{m.host_port}" for m in plan.udp_map if m.network == CONSOLE_NETWORK}
+    nodes: dict[str, Any] = {}
+    for n in images:
+        d = n.doc
+        nodes[n.name] = {
+            "kind": n.kind, "number": d.runtime.node_ids.get(n.name, 0), "entry": d.console_entry,
+            "entry_endpoint": where.get(d.console_entry, ""),
+            "networks": sorted({e.kind for e in d.endpoints if e.network != CONSOLE_NETWORK}),
+            "instances": {i.name: {"interface": i.interface, "object_id": i.object_id} for i in d.instances}}
+    return {"bind": where.get(CONSOLE_NODE, ""), "nodes": nodes, "lidl": lidl}
+
+
+def _write_state(cdir: str, plan: ClusterPlan, images: list[NodeImage], cluster: Cluster,
+                 args: argparse.Namespace) -> None:
+    _write_json(os.path.join(cdir, "state.json"), {
+        "deployment": plan.deployment, "runner_pid": os.getpid(),
+        "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,
+                           "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
+        "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
+        "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
+        "console": console_state(plan, images, _copy_lidl(args, cdir)),
+        "sensors": {n.name: n.plan.sensor for n in cluster.nodes if n.plan.sensor}})
+
+
+def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel], args: argparse.Namespace,
+           cdir: str, report: int) -> int:
     """The detached runner's body (in its own session): up until SIGTERM, then clean up. The
     verdict on start-up (healthy, or the error) goes to the `report` pipe, then it is closed."""
     stop = threading.Event()
@@ -408,13 +499,7 @@ def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Names
         except ClusterStartError as e:
             err = str(e)
             raise
-        _write_json(os.path.join(cdir, "state.json"), {
-            "deployment": plan.deployment, "runner_pid": os.getpid(),
-            "nodes": {n.name: {"pid": n.proc.pid if n.proc else None, "kind": n.plan.kind,
-                               "argv": n.plan.argv(cluster.paths)} for n in cluster.nodes},
-            "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
-            "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
-            "sensors": {n.name: n.plan.sensor for n in cluster.nodes if n.plan.sensor}})
+        _write_state(cdir, plan, images, cluster, args)
         err = cluster.wait_healthy(args.health_timeout)
         if err is None:
             _write_json(status_path, dict(cluster.status(), up="healthy"))
@@ -433,7 +518,8 @@ def _serve(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Names
         shutil.rmtree(cdir, ignore_errors=True)
 
 
-def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse.Namespace, cdir: str) -> int:
+def run_detached(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel], args: argparse.Namespace,
+                 cdir: str) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     verdict_r, verdict_w = os.pipe()
@@ -450,7 +536,7 @@ def run_detached(plan: ClusterPlan, models: dict[str, LinkModel], args: argparse
             os.dup2(fd, 2)
             os.close(fd)
             os.close(null)
-            code = _serve(plan, models, args, cdir, verdict_w)
+            code = _serve(plan, images, models, args, cdir, verdict_w)
         except BaseException:
             import traceback
             traceback.print_exc()
@@ -527,6 +613,9 @@ def status_report(root: str, name: str | None = None) -> tuple[list[str], list[A
         age = time.time() - doc["time"] if "time" in doc else None
         lines.append(f"cluster {dep}: runner {runner} {'running' if alive else 'GONE'}"
                      + (f", status {age:.1f} s old" if age is not None else ", no status yet"))
+        console = state.get("console", {}).get("bind")
+        if console:
+            lines.append(f"  console: `ambience call` binds {console}")
         for n, s in sorted(doc.get("nodes", {}).items()):
             restarts = "?" if s.get("restarts") is None else s["restarts"]
             lines.append(f"  node {n:<12} {s['kind']:<6} pid {s['pid']}  {s['state']:<10} restarts {restarts}")
@@ -597,7 +686,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
-            plan = cluster_plan(images, socket_dir, preloads(args.preload, images))
+            storage = os.path.abspath(args.storage) if args.storage else None
+            plan = cluster_plan(images, socket_dir, free_udp_ports(console_endpoints(images)),
+                                preloads=preloads(args.preload, images), storage_root=storage)
             models = link_models(args.link, {line.network for line in plan.lines})
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)
@@ -610,8 +701,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(describe(plan, models)))
         return 0
     if args.detach:
-        return run_detached(plan, models, args, socket_dir)
-    return run_foreground(plan, models, args, socket_dir)
+        return run_detached(plan, images, models, args, socket_dir)
+    return run_foreground(plan, images, models, args, socket_dir, root)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ def route_literal(doc: NodeDocument, tag: str, d: PlannedDependency, caller_obje
     kind = network_kind(doc, hop.network)
     return (f"constexpr rt::Route {tag}_route{{{c_string(hop.network)}, {c_string(kind)}, "
             f"{c_string(hop.address)}, {hop.port}, {c_string(d.target_node)}, "
-            f"{d.object_id}, {caller_object_id}, 0x{d.idempotent:x}ull}};")
+            f"{d.object_id}, {caller_object_id}, 0x{d.idempotent:x}ull"
+            + (f", {d.timeout_us}" if d.timeout_us else "") + "};")
 
 
 def head(doc: NodeDocument, includes: list[str]) -> list[str]:

@@ -97,8 +97,12 @@ def main_cc(doc: NodeDocument) -> str:
             "  return ::ambience::node::run_until_exit_requested(argc, argv);", "}"]
         return "\n".join(out) + "\n"
     out += ["int main() {"] + (mcu_rpc_start(doc) if is_mcu else []) + [
-            "  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;",
-            "  ::ambience::Scheduler::current().run_until_idle();"]
+            "  if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;"]
+    if is_mcu and (served_remotely(doc) or doc.next_hops):
+        # Serves other nodes (or forwards for them): the loop never idles out; asleep (WFI)
+        # until an interrupt or a timer whenever nothing is ready.
+        out.append("  ::ambience::Scheduler::current().hold();  // serves other nodes: for ever")
+    out.append("  ::ambience::Scheduler::current().run_until_idle();")
     # What each capability-checked channel between groups let through and refused.
     for planned in doc.instances:
         for d in planned.dependencies:

@@ -37,7 +37,7 @@ namespace mcu = ::ambience::mcu;
 [[maybe_unused]] constexpr const char kDeployment[] = "hello";
 [[maybe_unused]] constexpr const char kNode[] = "board";
 
-// Ring instance ids (the kernel routes by these): console = 0.
+// Ring instance ids (the kernel routes by these): console = 0, greeter = 1.
 
 // ---- group 'console' (unprivileged, MPU region 0x2003c000, 8192 bytes, 7424 needed)
 __attribute__((section(".ambience.group.console"))) rt::Slot<hello::ConsoleService> i_console;
@@ -65,6 +65,17 @@ __attribute__((section(".ambience.group.greeter"))) rt::Slot<hello::GreeterServi
     case 0: return rt::serve_procedure<::hello::Console, 0>(runtime, call, [&](auto&... a) { return impl.print(a...); });
   }
   return ::ambience::Status::not_found;
+}
+
+// Serves a request from a group's ring for 'greeter' (runs in its group).
+::ambience::Task<::ambience::Status> serve_greeter(void*, std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::hello::Greeter::schema_hash) {
+    ::hello::Greeter& impl = i_greeter.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
 }
 
 // Builds group 'console': its instances in start order, each after its clients.
@@ -105,6 +116,9 @@ void entry_console(const mcu::GroupBoot* boot) {
 // Entry of group 'greeter' (unprivileged, at every (re)start; the kernel zeroed its region).
 void entry_greeter(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
+  rt::RingServer* s_greeter = runtime.make<rt::RingServer>(runtime, &serve_greeter);
+  if (s_greeter == nullptr) mcu::sys::exit(-10);
+  runtime.serve(1, s_greeter->binding());
   // The rest of the state area: this group's coroutine frames and heap.
   if (!runtime.enable_core()) mcu::sys::exit(-11);
   construct_group_greeter(runtime);
@@ -112,13 +126,30 @@ void entry_greeter(const mcu::GroupBoot* boot) {
   runtime.serve_forever();
 }
 
+::ambience::Task<::ambience::Status> serve_remote_console(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  rt::GroupCallTransport transport(mcu::Supervisor::instance(), 0);
+  co_return co_await transport.call(request, reply);
+}
+constexpr rt::RemoteGrant console_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Console
+};
+::ambience::Task<::ambience::Status> serve_remote_greeter(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  rt::GroupCallTransport transport(mcu::Supervisor::instance(), 1);
+  co_return co_await transport.call(request, reply);
+}
+constexpr rt::RemoteGrant greeter_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
+};
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "console", &serve_remote_console, console_grants},
+    {2, "greeter", &serve_remote_greeter, greeter_grants},
+};
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
@@ -133,14 +164,17 @@ constexpr std::size_t kNextHopCount = 0;
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "board"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 2;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_return;
@@ -153,6 +187,7 @@ int main() {
   supervisor.add_group({"console", reinterpret_cast<std::byte*>(__ambience_group_console_start), 1536, 4096, &entry_console, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_console_end - __ambience_group_console_start)});  // 0
   supervisor.add_group({"greeter", reinterpret_cast<std::byte*>(__ambience_group_greeter_start), 1536, 4096, &entry_greeter, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_greeter_end - __ambience_group_greeter_start)});  // 1
   supervisor.bind_group_instance(0, 0);  // console
+  supervisor.bind_group_instance(1, 1);  // greeter
   // lidl messages carry their procedure in the envelope: where the kernel checks it.
   supervisor.set_procedure_field(rt::kLidlProcedureField);
   supervisor.allow(1, 0, 0x1ull);  // greeter -> console (hello.Console)
@@ -169,15 +204,12 @@ int main() {
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
   if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;
   ::ambience::print("ambience: node 'board' of 'hello': 2 instances in 2 groups started (2 MPU-isolated, unprivileged)\n");
-  // Until nothing can happen any more: no group has work, the kernel loop is idle.
+  // Serves other nodes: for ever, asleep (WFI) whenever nothing is ready.
   for (;;) {
+    const std::uint32_t epoch = ::ambience::arch::wake_epoch();
     const bool groups_ran = supervisor.run_once();
     const bool kernel_ran = kernel.run_ready() != 0;
-    if (groups_ran || kernel_ran || kernel.has_work()) continue;
-    for (int k = 0; k < supervisor.group_count(); ++k) {
-      const mcu::GroupStats& st = supervisor.stats(k);
-      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);
-    }
-    return 0;
+    if (groups_ran || kernel_ran) continue;
+    ::ambience::arch::idle_wait(kernel.next_deadline_us(), epoch);
   }
 }

@@ -30,7 +30,11 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // ---- group 'app' (process of group 'app')
 rt::Slot<hello::ConsoleService> i_console;
+rt::LidlEntry t_console_entries[] = {{::hello::Console::schema_hash, nullptr, &rt::dispatch_as<::hello::Console>}};
+rt::LidlTarget t_console{t_console_entries};
 rt::Slot<hello::GreeterService> i_greeter;
+rt::LidlEntry t_greeter_entries[] = {{::hello::Greeter::schema_hash, nullptr, &rt::dispatch_as<::hello::Greeter>}};
+rt::LidlTarget t_greeter{t_greeter_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -43,7 +47,9 @@ void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
 // Builds group 'app': its instances in start order, each after its clients.
 void construct_group_app([[maybe_unused]] hosted::Channel& to_kernel) {
   i_console.emplace();
+  t_console_entries[0].impl = static_cast<::hello::Console*>(&i_console.get());
   i_greeter.emplace(i_console.get());
+  t_greeter_entries[0].impl = static_cast<::hello::Greeter*>(&i_greeter.get());
 }
 
 ::ambience::Task<void> start_group_app() {
@@ -57,6 +63,8 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "app") {
     construct_group_app(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_console)) ::ambience::fatal("service table full: cannot serve 'console' in group 'app'");
+    if (!group.services().add(2, &rt::serve_lidl, &t_greeter)) ::ambience::fatal("service table full: cannot serve 'greeter' in group 'app'");
     (void)::ambience::spawn(start_group_app());
     return;
   }
@@ -69,36 +77,59 @@ void install(hosted::GroupRuntime& group) {
 // group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
 // group maps its callers' arenas read-only and reads the arguments in place).
 
+::ambience::Task<::ambience::Status> serve_console(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant console_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Console
+};
+::ambience::Task<::ambience::Status> serve_greeter(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 2, request, reply);
+}
+constexpr rt::RemoteGrant greeter_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "console", &serve_console, console_grants},
+    {2, "greeter", &serve_greeter, greeter_grants},
+};
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"uart", "serial", "1", 1},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"board", {"uart", "serial", "2", 1, "board", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 2;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
+    {1, "board"},
     {2, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

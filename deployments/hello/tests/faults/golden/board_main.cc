@@ -33,7 +33,7 @@ namespace mcu = ::ambience::mcu;
 [[maybe_unused]] constexpr const char kDeployment[] = "faults";
 [[maybe_unused]] constexpr const char kNode[] = "board";
 
-// Ring instance ids (the kernel routes by these): relay prober.counter = 0.
+// Ring instance ids (the kernel routes by these): prober = 0, relay prober.counter = 1.
 
 // ---- group 'prober' (unprivileged, MPU region 0x2003c000, 8192 bytes, 7424 needed)
 constexpr rt::Route d_prober__counter_route{"uart", "serial", "1", 1, "host", 1, 1, 0x1ull};
@@ -45,9 +45,20 @@ __attribute__((section(".ambience.group.prober"))) rt::Slot<rt::RingMessageBuffe
 __attribute__((section(".ambience.group.prober"))) rt::Slot<::faulttest::CounterRpcClient<rt::RingTransport>> d_prober__counter_client;
 __attribute__((section(".ambience.group.prober"))) rt::Slot<faulttest::ProberService> i_prober;
 
+// Serves a request from a group's ring for 'prober' (runs in its group).
+::ambience::Task<::ambience::Status> serve_prober(void*, std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::faulttest::Prober::schema_hash) {
+    ::faulttest::Prober& impl = i_prober.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+
 // Builds group 'prober': its instances in start order, each after its clients.
 void construct_group_prober([[maybe_unused]] mcu::GroupRuntime& runtime) {
-  d_prober__counter_transport.emplace(runtime, 0);  // -> the kernel's relay to host
+  d_prober__counter_transport.emplace(runtime, 1);  // -> the kernel's relay to host
   d_prober__counter_request.emplace();
   d_prober__counter_reply.emplace();
   d_prober__counter_client.emplace(d_prober__counter_transport.get(), d_prober__counter_request.get(), d_prober__counter_reply.get());
@@ -63,6 +74,9 @@ void construct_group_prober([[maybe_unused]] mcu::GroupRuntime& runtime) {
 // Entry of group 'prober' (unprivileged, at every (re)start; the kernel zeroed its region).
 void entry_prober(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
+  rt::RingServer* s_prober = runtime.make<rt::RingServer>(runtime, &serve_prober);
+  if (s_prober == nullptr) mcu::sys::exit(-10);
+  runtime.serve(0, s_prober->binding());
   // The rest of the state area: this group's coroutine frames and heap.
   if (!runtime.enable_core()) mcu::sys::exit(-11);
   construct_group_prober(runtime);
@@ -70,13 +84,22 @@ void entry_prober(const mcu::GroupBoot* boot) {
   runtime.serve_forever();
 }
 
+::ambience::Task<::ambience::Status> serve_remote_prober(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  rt::GroupCallTransport transport(mcu::Supervisor::instance(), 0);
+  co_return co_await transport.call(request, reply);
+}
+constexpr rt::RemoteGrant prober_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // faulttest.Prober
+};
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "prober", &serve_remote_prober, prober_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
@@ -91,15 +114,18 @@ constexpr std::size_t kNextHopCount = 0;
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "board"},
     {2, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_return;
@@ -110,8 +136,11 @@ constexpr std::size_t kRpcCallerCount = 0;
 int main() {
   mcu::Supervisor& supervisor = mcu::Supervisor::instance();
   supervisor.add_group({"prober", reinterpret_cast<std::byte*>(__ambience_group_prober_start), 1536, 4096, &entry_prober, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_prober_end - __ambience_group_prober_start)});  // 0
-  supervisor.bind_kernel_instance(0, d_prober__counter_relay.binding());  // relay for prober.counter
-  supervisor.allow(0, 0);  // the relay forwards any procedure: the callee's node checks it
+  supervisor.bind_group_instance(0, 0);  // prober
+  supervisor.bind_kernel_instance(1, d_prober__counter_relay.binding());  // relay for prober.counter
+  supervisor.allow(0, 1);  // the relay forwards any procedure: the callee's node checks it
+  // lidl messages carry their procedure in the envelope: where the kernel checks it.
+  supervisor.set_procedure_field(rt::kLidlProcedureField);
   // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group;
   // in the board's external RAM where it has one: messages up to a whole frame).
   static AMBIENCE_EXT_RAM ::ambience::cortex_m::McuRpcNode rpc_node(
@@ -125,15 +154,12 @@ int main() {
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
   if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;
   ::ambience::print("ambience: node 'board' of 'faults': 1 instance in 1 group started (1 MPU-isolated, unprivileged)\n");
-  // Until nothing can happen any more: no group has work, the kernel loop is idle.
+  // Serves other nodes: for ever, asleep (WFI) whenever nothing is ready.
   for (;;) {
+    const std::uint32_t epoch = ::ambience::arch::wake_epoch();
     const bool groups_ran = supervisor.run_once();
     const bool kernel_ran = kernel.run_ready() != 0;
-    if (groups_ran || kernel_ran || kernel.has_work()) continue;
-    for (int k = 0; k < supervisor.group_count(); ++k) {
-      const mcu::GroupStats& st = supervisor.stats(k);
-      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);
-    }
-    return 0;
+    if (groups_ran || kernel_ran) continue;
+    ::ambience::arch::idle_wait(kernel.next_deadline_us(), epoch);
   }
 }

@@ -73,6 +73,7 @@ void install(hosted::GroupRuntime& group) {
   co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
 }
 constexpr rt::RemoteGrant counter_grants[] = {
+    {"console@console", rt::Grant{0x3ull}},  // faulttest.Counter
     {"prober@board", rt::Grant{0x3ull}},  // faulttest.Counter
 };
 
@@ -89,27 +90,33 @@ constexpr std::size_t kServedObjectCount = 1;
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"uart", "serial", "1", 1},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"board", {"uart", "serial", "2", 1, "board", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 2;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "board"},
     {2, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
     {1, 1, "prober@board"},
+    {0, 0, "console@console"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

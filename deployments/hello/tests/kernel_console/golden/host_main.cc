@@ -33,6 +33,8 @@ rt::Slot<hello::ConsoleService> i_console;
 rt::Slot<rt::GroupSharing<::hello::Console>> d_greeter__out_sharing;
 rt::Slot<::hello::ConsoleZeroCopyClient<rt::GroupSharing<::hello::Console>>> d_greeter__out_client;
 rt::Slot<hello::GreeterService> i_greeter;
+rt::LidlEntry t_greeter_entries[] = {{::hello::Greeter::schema_hash, nullptr, &rt::dispatch_as<::hello::Greeter>}};
+rt::LidlTarget t_greeter{t_greeter_entries};
 
 // Builds group 'k': its instances in start order, each after its clients.
 void construct_group_k([[maybe_unused]] hosted::Node& node) {
@@ -49,6 +51,7 @@ void construct_group_greeter([[maybe_unused]] hosted::Channel& to_kernel) {
   d_greeter__out_sharing.emplace(to_kernel, rt::sharing_target(1, 0, 0));  // -> console (kernel group), zero-copy
   d_greeter__out_client.emplace(d_greeter__out_sharing.get());
   i_greeter.emplace(d_greeter__out_client.get());
+  t_greeter_entries[0].impl = static_cast<::hello::Greeter*>(&i_greeter.get());
 }
 
 ::ambience::Task<void> start_group_greeter() {
@@ -61,6 +64,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "greeter") {
     construct_group_greeter(group.channel());
+    if (!group.services().add(2, &rt::serve_lidl, &t_greeter)) ::ambience::fatal("service table full: cannot serve 'greeter' in group 'greeter'");
     (void)::ambience::spawn(start_group_greeter());
     return;
   }
@@ -78,36 +82,65 @@ constexpr rt::GroupGrant g_console_grants[] = {
 rt::Slot<hosted::SharingServer<::hello::Console>> zk_console_0_0;  // hello.Console for group 0, zero-copy
 rt::SharingGrants zk_console_0_0_grants{nullptr, 0, g_console_grants};
 
+::ambience::Task<::ambience::Status> serve_console(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::hello::Console::schema_hash) {
+    ::hello::Console& impl = i_console.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant console_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Console
+};
+::ambience::Task<::ambience::Status> serve_greeter(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 2, request, reply);
+}
+constexpr rt::RemoteGrant greeter_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "console", &serve_console, console_grants},
+    {2, "greeter", &serve_greeter, greeter_grants},
+};
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"uart", "serial", "1", 1},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"board", {"uart", "serial", "2", 1, "board", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 2;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
+    {1, "board"},
     {2, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_k();

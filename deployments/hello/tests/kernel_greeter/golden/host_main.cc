@@ -28,6 +28,8 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // ---- group 'console' (process of group 'console')
 rt::Slot<hello::ConsoleService> i_console;
+rt::LidlEntry t_console_entries[] = {{::hello::Console::schema_hash, nullptr, &rt::dispatch_as<::hello::Console>}};
+rt::LidlTarget t_console{t_console_entries};
 rt::Slot<hosted::SharingServer<::hello::Console>> z_console_0;  // hello.Console, zero-copy
 
 // ---- group 'k' (supervisor process)
@@ -38,6 +40,7 @@ rt::Slot<hello::GreeterService> i_greeter;
 // Builds group 'console': its instances in start order, each after its clients.
 void construct_group_console([[maybe_unused]] hosted::Channel& to_kernel) {
   i_console.emplace();
+  t_console_entries[0].impl = static_cast<::hello::Console*>(&i_console.get());
 }
 
 ::ambience::Task<void> start_group_console() {
@@ -62,6 +65,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "console") {
     construct_group_console(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_console)) ::ambience::fatal("service table full: cannot serve 'console' in group 'console'");
     z_console_0.emplace(static_cast<::hello::Console&>(i_console.get()), &group.arena());
     if (!z_console_0.get().install(group.services(), rt::sharing_target(1, 0))) ::ambience::fatal("service table full: cannot serve 'console' zero-copy in group 'console'");
     (void)::ambience::spawn(start_group_console());
@@ -79,36 +83,65 @@ constexpr rt::GroupGrant g_console_grants[] = {
     {-1, rt::Grant{0x1ull}},  // greeter (hello.Console)
 };
 
+::ambience::Task<::ambience::Status> serve_console(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant console_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Console
+};
+::ambience::Task<::ambience::Status> serve_greeter(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::hello::Greeter::schema_hash) {
+    ::hello::Greeter& impl = i_greeter.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant greeter_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "console", &serve_console, console_grants},
+    {2, "greeter", &serve_greeter, greeter_grants},
+};
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"uart", "serial", "1", 1},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"board", {"uart", "serial", "2", 1, "board", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 2;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
+    {1, "board"},
     {2, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_k();

@@ -29,6 +29,8 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // ---- group 'named' (process of group 'named')
 rt::Slot<fixture::NamedService> i_named;
+rt::LidlEntry t_named_entries[] = {{::demo::base::Named::schema_hash, nullptr, &rt::dispatch_as<::demo::base::Named>}};
+rt::LidlTarget t_named{t_named_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -41,6 +43,7 @@ void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
 // Builds group 'named': its instances in start order, each after its clients.
 void construct_group_named([[maybe_unused]] hosted::Channel& to_kernel) {
   i_named.emplace();
+  t_named_entries[0].impl = static_cast<::demo::base::Named*>(&i_named.get());
 }
 
 ::ambience::Task<void> start_group_named() {
@@ -53,6 +56,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "named") {
     construct_group_named(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_named)) ::ambience::fatal("service table full: cannot serve 'named' in group 'named'");
     (void)::ambience::spawn(start_group_named());
     return;
   }
@@ -65,36 +69,49 @@ void install(hosted::GroupRuntime& group) {
 // group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
 // group maps its callers' arenas read-only and reads the arguments in place).
 
+::ambience::Task<::ambience::Status> serve_named(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant named_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // demo.base.Named
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "named", &serve_named, named_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
-    {"", "", "", 0},  // (no network)
+    {"console", "udp", "127.0.0.1", 7701},
 };
-constexpr std::size_t kEndpointCount = 0;
+constexpr std::size_t kEndpointCount = 1;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 2;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
@@ -109,6 +126,16 @@ int main(int argc, char** argv) {
   g_node = &node;
   node.add_group(rt::hosted_group_options("named"));  // 0
   construct_group_kernel(node);
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

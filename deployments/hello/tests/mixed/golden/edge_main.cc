@@ -42,25 +42,28 @@ constexpr std::size_t kServedObjectCount = 0;
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"lan", "udp", "10.4.0.1", 4800},
     {"uart", "serial", "1", 1},
+    {"console", "udp", "127.0.0.1", 7703},
 };
-constexpr std::size_t kEndpointCount = 2;
+constexpr std::size_t kEndpointCount = 3;
 
 // Forwarders (kernel group): lan > uart for board; uart > lan for cloud
 // Next hop per destination node this node relays for.
 constexpr ::ambience::node::NextHop kNextHops[] = {
     {"board", {"uart", "serial", "2", 1, "board", 0}},
     {"cloud", {"lan", "udp", "10.4.0.2", 4800, "cloud", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
 };
-constexpr std::size_t kNextHopCount = 2;
+constexpr std::size_t kNextHopCount = 3;
 
 constexpr std::uint16_t kThisNode = 3;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "board"},
     {2, "cloud"},
     {3, "edge"},
 };
-constexpr std::size_t kRpcNodeCount = 3;
+constexpr std::size_t kRpcNodeCount = 4;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.

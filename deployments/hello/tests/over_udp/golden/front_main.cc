@@ -34,6 +34,8 @@ rt::Slot<rt::RpcBuffer> d_greeter__out_request;
 rt::Slot<rt::RpcBuffer> d_greeter__out_reply;
 rt::Slot<::hello::ConsoleRpcClient<rt::ChannelTransport>> d_greeter__out_client;
 rt::Slot<hello::GreeterService> i_greeter;
+rt::LidlEntry t_greeter_entries[] = {{::hello::Greeter::schema_hash, nullptr, &rt::dispatch_as<::hello::Greeter>}};
+rt::LidlTarget t_greeter{t_greeter_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -51,6 +53,7 @@ void construct_group_greeter([[maybe_unused]] hosted::Channel& to_kernel) {
   d_greeter__out_client.emplace(d_greeter__out_transport.get(), d_greeter__out_request.get(), d_greeter__out_reply.get());
   d_greeter__out_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_greeter.emplace(d_greeter__out_client.get());
+  t_greeter_entries[0].impl = static_cast<::hello::Greeter*>(&i_greeter.get());
 }
 
 ::ambience::Task<void> start_group_greeter() {
@@ -63,6 +66,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "greeter") {
     construct_group_greeter(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_greeter)) ::ambience::fatal("service table full: cannot serve 'greeter' in group 'greeter'");
     (void)::ambience::spawn(start_group_greeter());
     return;
   }
@@ -76,37 +80,51 @@ void install(hosted::GroupRuntime& group) {
 // group maps its callers' arenas read-only and reads the arguments in place).
 rt::RouteRelay r_d_greeter__out{&d_greeter__out_route, nullptr, 0};  // greeter.out -> back
 
+::ambience::Task<::ambience::Status> serve_greeter(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant greeter_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "greeter", &serve_greeter, greeter_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"lan_a", "udp", "10.1.0.1", 4800},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "back"},
     {2, "front"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

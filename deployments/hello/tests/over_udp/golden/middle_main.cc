@@ -42,25 +42,28 @@ constexpr std::size_t kServedObjectCount = 0;
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"lan_a", "udp", "10.1.0.2", 4800},
     {"lan_b", "udp", "10.2.0.2", 4800},
+    {"console", "udp", "127.0.0.1", 7703},
 };
-constexpr std::size_t kEndpointCount = 2;
+constexpr std::size_t kEndpointCount = 3;
 
 // Forwarders (kernel group): lan_a > lan_b for back; lan_b > lan_a for front
 // Next hop per destination node this node relays for.
 constexpr ::ambience::node::NextHop kNextHops[] = {
     {"back", {"lan_b", "udp", "10.2.0.3", 4800, "back", 0}},
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
     {"front", {"lan_a", "udp", "10.1.0.1", 4800, "front", 0}},
 };
-constexpr std::size_t kNextHopCount = 2;
+constexpr std::size_t kNextHopCount = 3;
 
 constexpr std::uint16_t kThisNode = 3;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "back"},
     {2, "front"},
     {3, "middle"},
 };
-constexpr std::size_t kRpcNodeCount = 3;
+constexpr std::size_t kRpcNodeCount = 4;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.

@@ -33,6 +33,8 @@ rt::Slot<hello::ConsoleService> i_host_console;
 rt::Slot<rt::GroupSharing<::hello::Console>> d_greeter__out_sharing;
 rt::Slot<::hello::ConsoleZeroCopyClient<rt::GroupSharing<::hello::Console>>> d_greeter__out_client;
 rt::Slot<hello::GreeterService> i_greeter;
+rt::LidlEntry t_greeter_entries[] = {{::hello::Greeter::schema_hash, nullptr, &rt::dispatch_as<::hello::Greeter>}};
+rt::LidlTarget t_greeter{t_greeter_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -49,6 +51,7 @@ void construct_group_greeter([[maybe_unused]] hosted::Channel& to_kernel) {
   d_greeter__out_sharing.emplace(to_kernel, rt::sharing_target(2, 0, 0));  // -> host_console (kernel group), zero-copy
   d_greeter__out_client.emplace(d_greeter__out_sharing.get());
   i_greeter.emplace(d_greeter__out_client.get());
+  t_greeter_entries[0].impl = static_cast<::hello::Greeter*>(&i_greeter.get());
 }
 
 ::ambience::Task<void> start_group_greeter() {
@@ -61,6 +64,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "greeter") {
     construct_group_greeter(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_greeter)) ::ambience::fatal("service table full: cannot serve 'greeter' in group 'greeter'");
     (void)::ambience::spawn(start_group_greeter());
     return;
   }
@@ -78,36 +82,62 @@ constexpr rt::GroupGrant g_host_console_grants[] = {
 rt::Slot<hosted::SharingServer<::hello::Console>> zk_host_console_0_0;  // hello.Console for group 0, zero-copy
 rt::SharingGrants zk_host_console_0_0_grants{nullptr, 0, g_host_console_grants};
 
+::ambience::Task<::ambience::Status> serve_greeter(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant greeter_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
+};
+::ambience::Task<::ambience::Status> serve_host_console(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::hello::Console::schema_hash) {
+    ::hello::Console& impl = i_host_console.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant host_console_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Console
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "greeter", &serve_greeter, greeter_grants},
+    {2, "host_console", &serve_host_console, host_console_grants},
+};
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
-    {"", "", "", 0},  // (no network)
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 0;
+constexpr std::size_t kEndpointCount = 1;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {2, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 2;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
@@ -126,6 +156,16 @@ int main(int argc, char** argv) {
   zk_host_console_0_0_grants.node = &node;
   zk_host_console_0_0.get().set_allow(&rt::allow_sharing, &zk_host_console_0_0_grants);
   if (!zk_host_console_0_0.get().install(node.services(), rt::sharing_target(2, 0, 0))) ::ambience::fatal("service table full: cannot serve 'host_console' zero-copy to group 0");
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

@@ -48,19 +48,21 @@ constexpr std::size_t kEndpointCount = 2;
 // Forwarders (kernel group): lan > radio for sensor; radio > lan for host
 // Next hop per destination node this node relays for.
 constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"lan", "udp", "10.0.0.1", 4800, "console", 0}},
     {"host", {"lan", "udp", "10.0.0.1", 4800, "host", 0}},
     {"sensor", {"radio", "serial", "7", 1, "sensor", 0}},
 };
-constexpr std::size_t kNextHopCount = 2;
+constexpr std::size_t kNextHopCount = 3;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "gateway"},
     {2, "host"},
     {3, "sensor"},
 };
-constexpr std::size_t kRpcNodeCount = 3;
+constexpr std::size_t kRpcNodeCount = 4;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
@@ -88,6 +90,7 @@ int main() {
       ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
   if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;
+  ::ambience::Scheduler::current().hold();  // serves other nodes: for ever
   ::ambience::Scheduler::current().run_until_idle();
   return 0;
 }

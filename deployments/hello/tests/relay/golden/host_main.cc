@@ -40,6 +40,8 @@ rt::Slot<rt::RpcBuffer> d_greeter2__out_request;
 rt::Slot<rt::RpcBuffer> d_greeter2__out_reply;
 rt::Slot<::hello::ConsoleRpcClient<rt::ChannelTransport>> d_greeter2__out_client;
 rt::Slot<hello::GreeterService> i_greeter2;
+rt::LidlEntry t_greeter2_entries[] = {{::hello::Greeter::schema_hash, nullptr, &rt::dispatch_as<::hello::Greeter>}};
+rt::LidlTarget t_greeter2{t_greeter2_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -68,6 +70,7 @@ void construct_group_greeter2([[maybe_unused]] hosted::Channel& to_kernel) {
   d_greeter2__out_client.emplace(d_greeter2__out_transport.get(), d_greeter2__out_request.get(), d_greeter2__out_reply.get());
   d_greeter2__out_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_greeter2.emplace(d_greeter2__out_client.get());
+  t_greeter2_entries[0].impl = static_cast<::hello::Greeter*>(&i_greeter2.get());
 }
 
 ::ambience::Task<void> start_group_greeter2() {
@@ -86,6 +89,7 @@ void install(hosted::GroupRuntime& group) {
   }
   if (name == "greeter2") {
     construct_group_greeter2(group.channel());
+    if (!group.services().add(2, &rt::serve_lidl, &t_greeter2)) ::ambience::fatal("service table full: cannot serve 'greeter2' in group 'greeter2'");
     (void)::ambience::spawn(start_group_greeter2());
     return;
   }
@@ -103,8 +107,15 @@ rt::RouteRelay r_d_greeter2__out{&d_greeter2__out_route, nullptr, 1};  // greete
   co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
 }
 constexpr rt::RemoteGrant console_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Console
     {"external:lan", rt::Grant{0x1ull}},  // hello.Console
     {"greeter@sensor", rt::Grant{0x1ull}},  // hello.Console
+};
+::ambience::Task<::ambience::Status> serve_greeter2(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(1), 2, request, reply);
+}
+constexpr rt::RemoteGrant greeter2_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
 };
 
 }  // namespace
@@ -114,33 +125,42 @@ namespace ambience::generated {
 // What this node serves over the network (RPC targets and exports), by object id.
 const ::ambience::node::ServedObject kServedObjects[] = {
     {1, "console", &serve_console, console_grants},
+    {2, "greeter2", &serve_greeter2, greeter2_grants},
 };
-constexpr std::size_t kServedObjectCount = 1;
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"lan", "udp", "10.0.0.1", 4800},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+    {"gateway", {"lan", "udp", "10.0.0.2", 4800, "gateway", 0}},
+    {"sensor", {"lan", "udp", "10.0.0.2", 4800, "sensor", 0}},
+};
+constexpr std::size_t kNextHopCount = 3;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
+    {1, "gateway"},
     {2, "host"},
     {3, "sensor"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 4;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
     {3, 1, "greeter@sensor"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

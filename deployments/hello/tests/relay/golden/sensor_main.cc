@@ -33,7 +33,7 @@ namespace mcu = ::ambience::mcu;
 [[maybe_unused]] constexpr const char kDeployment[] = "relay";
 [[maybe_unused]] constexpr const char kNode[] = "sensor";
 
-// Ring instance ids (the kernel routes by these): relay greeter.out = 0.
+// Ring instance ids (the kernel routes by these): greeter = 0, relay greeter.out = 1.
 
 // ---- group 'greeter' (unprivileged, MPU region 0x2003c000, 8192 bytes, 7424 needed)
 constexpr rt::Route d_greeter__out_route{"radio", "serial", "1", 1, "host", 1, 1, 0x0ull};
@@ -45,9 +45,20 @@ __attribute__((section(".ambience.group.greeter"))) rt::Slot<rt::RingMessageBuff
 __attribute__((section(".ambience.group.greeter"))) rt::Slot<::hello::ConsoleRpcClient<rt::RingTransport>> d_greeter__out_client;
 __attribute__((section(".ambience.group.greeter"))) rt::Slot<hello::GreeterService> i_greeter;
 
+// Serves a request from a group's ring for 'greeter' (runs in its group).
+::ambience::Task<::ambience::Status> serve_greeter(void*, std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::hello::Greeter::schema_hash) {
+    ::hello::Greeter& impl = i_greeter.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+
 // Builds group 'greeter': its instances in start order, each after its clients.
 void construct_group_greeter([[maybe_unused]] mcu::GroupRuntime& runtime) {
-  d_greeter__out_transport.emplace(runtime, 0);  // -> the kernel's relay to host
+  d_greeter__out_transport.emplace(runtime, 1);  // -> the kernel's relay to host
   d_greeter__out_request.emplace();
   d_greeter__out_reply.emplace();
   d_greeter__out_client.emplace(d_greeter__out_transport.get(), d_greeter__out_request.get(), d_greeter__out_reply.get());
@@ -63,6 +74,9 @@ void construct_group_greeter([[maybe_unused]] mcu::GroupRuntime& runtime) {
 // Entry of group 'greeter' (unprivileged, at every (re)start; the kernel zeroed its region).
 void entry_greeter(const mcu::GroupBoot* boot) {
   mcu::GroupRuntime& runtime = mcu::GroupRuntime::create(boot);
+  rt::RingServer* s_greeter = runtime.make<rt::RingServer>(runtime, &serve_greeter);
+  if (s_greeter == nullptr) mcu::sys::exit(-10);
+  runtime.serve(0, s_greeter->binding());
   // The rest of the state area: this group's coroutine frames and heap.
   if (!runtime.enable_core()) mcu::sys::exit(-11);
   construct_group_greeter(runtime);
@@ -70,13 +84,22 @@ void entry_greeter(const mcu::GroupBoot* boot) {
   runtime.serve_forever();
 }
 
+::ambience::Task<::ambience::Status> serve_remote_greeter(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  rt::GroupCallTransport transport(mcu::Supervisor::instance(), 0);
+  co_return co_await transport.call(request, reply);
+}
+constexpr rt::RemoteGrant greeter_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Greeter
+};
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "greeter", &serve_remote_greeter, greeter_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
@@ -91,15 +114,18 @@ constexpr std::size_t kNextHopCount = 0;
 constexpr std::uint16_t kThisNode = 3;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {2, "host"},
     {3, "sensor"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_return;
@@ -110,8 +136,11 @@ constexpr std::size_t kRpcCallerCount = 0;
 int main() {
   mcu::Supervisor& supervisor = mcu::Supervisor::instance();
   supervisor.add_group({"greeter", reinterpret_cast<std::byte*>(__ambience_group_greeter_start), 1536, 4096, &entry_greeter, 0, 0, 0, 8192, static_cast<std::uint32_t>(__ambience_group_greeter_end - __ambience_group_greeter_start)});  // 0
-  supervisor.bind_kernel_instance(0, d_greeter__out_relay.binding());  // relay for greeter.out
-  supervisor.allow(0, 0);  // the relay forwards any procedure: the callee's node checks it
+  supervisor.bind_group_instance(0, 0);  // greeter
+  supervisor.bind_kernel_instance(1, d_greeter__out_relay.binding());  // relay for greeter.out
+  supervisor.allow(0, 1);  // the relay forwards any procedure: the callee's node checks it
+  // lidl messages carry their procedure in the envelope: where the kernel checks it.
+  supervisor.set_procedure_field(rt::kLidlProcedureField);
   // Cross-node RPC: one link per network of the plan, the RPC layer over them (kernel group;
   // in the board's external RAM where it has one: messages up to a whole frame).
   static AMBIENCE_EXT_RAM ::ambience::cortex_m::McuRpcNode rpc_node(
@@ -125,15 +154,12 @@ int main() {
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
   if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;
   ::ambience::print("ambience: node 'sensor' of 'relay': 1 instance in 1 group started (1 MPU-isolated, unprivileged)\n");
-  // Until nothing can happen any more: no group has work, the kernel loop is idle.
+  // Serves other nodes: for ever, asleep (WFI) whenever nothing is ready.
   for (;;) {
+    const std::uint32_t epoch = ::ambience::arch::wake_epoch();
     const bool groups_ran = supervisor.run_once();
     const bool kernel_ran = kernel.run_ready() != 0;
-    if (groups_ran || kernel_ran || kernel.has_work()) continue;
-    for (int k = 0; k < supervisor.group_count(); ++k) {
-      const mcu::GroupStats& st = supervisor.stats(k);
-      ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);
-    }
-    return 0;
+    if (groups_ran || kernel_ran) continue;
+    ::ambience::arch::idle_wait(kernel.next_deadline_us(), epoch);
   }
 }

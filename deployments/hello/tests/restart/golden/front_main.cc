@@ -28,12 +28,14 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 // ---- group 'kernel' (supervisor process)
 
 // ---- group 'paced' (process of group 'paced')
-constexpr rt::Route d_paced__counter_route{"lan", "udp", "10.3.0.2", 4800, "back", 1, 1, 0x1ull};
+constexpr rt::Route d_paced__counter_route{"lan", "udp", "10.3.0.2", 4800, "back", 1, 1, 0x1ull, 800000};
 rt::Slot<rt::ChannelTransport> d_paced__counter_transport;
 rt::Slot<rt::RpcBuffer> d_paced__counter_request;
 rt::Slot<rt::RpcBuffer> d_paced__counter_reply;
 rt::Slot<::faulttest::CounterRpcClient<rt::ChannelTransport>> d_paced__counter_client;
 rt::Slot<faulttest::PacedProberService> i_paced;
+rt::LidlEntry t_paced_entries[] = {{::faulttest::PacedProber::schema_hash, nullptr, &rt::dispatch_as<::faulttest::PacedProber>}};
+rt::LidlTarget t_paced{t_paced_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -51,6 +53,7 @@ void construct_group_paced([[maybe_unused]] hosted::Channel& to_kernel) {
   d_paced__counter_client.emplace(d_paced__counter_transport.get(), d_paced__counter_request.get(), d_paced__counter_reply.get());
   d_paced__counter_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_paced.emplace(d_paced__counter_client.get());
+  t_paced_entries[0].impl = static_cast<::faulttest::PacedProber*>(&i_paced.get());
 }
 
 ::ambience::Task<void> start_group_paced() {
@@ -63,6 +66,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "paced") {
     construct_group_paced(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_paced)) ::ambience::fatal("service table full: cannot serve 'paced' in group 'paced'");
     (void)::ambience::spawn(start_group_paced());
     return;
   }
@@ -76,37 +80,51 @@ void install(hosted::GroupRuntime& group) {
 // group maps its callers' arenas read-only and reads the arguments in place).
 rt::RouteRelay r_d_paced__counter{&d_paced__counter_route, nullptr, 0};  // paced.counter -> back
 
+::ambience::Task<::ambience::Status> serve_paced(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
+}
+constexpr rt::RemoteGrant paced_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // faulttest.PacedProber
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "paced", &serve_paced, paced_grants},
+};
+constexpr std::size_t kServedObjectCount = 1;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"lan", "udp", "10.3.0.1", 4800},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "back"},
     {2, "front"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

@@ -28,6 +28,8 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // ---- group 'sink' (process of group 'sink')
 rt::Slot<sharetest::SinkService> i_sink;
+rt::LidlEntry t_sink_entries[] = {{::sharetest::Sink::schema_hash, nullptr, &rt::dispatch_as<::sharetest::Sink>}};
+rt::LidlTarget t_sink{t_sink_entries};
 rt::Slot<hosted::SharingServer<::sharetest::Sink>> z_sink_0;  // sharetest.Sink, zero-copy
 
 // ---- group 'k' (supervisor process)
@@ -40,19 +42,26 @@ rt::Slot<sharetest::ProbeService> i_probe;
 rt::Slot<rt::GroupSharing<::sharetest::Sink>> d_gprobe__sink_sharing;
 rt::Slot<::sharetest::SinkZeroCopyClient<rt::GroupSharing<::sharetest::Sink>>> d_gprobe__sink_client;
 rt::Slot<sharetest::ProbeService> i_gprobe;
+rt::LidlEntry t_gprobe_entries[] = {{::sharetest::Probe::schema_hash, nullptr, &rt::dispatch_as<::sharetest::Probe>}};
+rt::LidlTarget t_gprobe{t_gprobe_entries};
 
 // ---- group 'tsink' (process of group 'tsink')
 rt::Slot<sharetest::SinkService> i_tsink;
+rt::LidlEntry t_tsink_entries[] = {{::sharetest::Sink::schema_hash, nullptr, &rt::dispatch_as<::sharetest::Sink>}};
+rt::LidlTarget t_tsink{t_tsink_entries};
 rt::Slot<hosted::SharingServer<::sharetest::Sink>> z_tsink_0;  // sharetest.Sink, zero-copy
 
 // ---- group 'tprobe' (process of group 'tprobe')
 rt::Slot<rt::GroupSharing<::sharetest::Sink>> d_tprobe__sink_sharing;
 rt::Slot<::sharetest::SinkZeroCopyClient<rt::GroupSharing<::sharetest::Sink>>> d_tprobe__sink_client;
 rt::Slot<sharetest::ProbeService> i_tprobe;
+rt::LidlEntry t_tprobe_entries[] = {{::sharetest::Probe::schema_hash, nullptr, &rt::dispatch_as<::sharetest::Probe>}};
+rt::LidlTarget t_tprobe{t_tprobe_entries};
 
 // Builds group 'sink': its instances in start order, each after its clients.
 void construct_group_sink([[maybe_unused]] hosted::Channel& to_kernel) {
   i_sink.emplace();
+  t_sink_entries[0].impl = static_cast<::sharetest::Sink*>(&i_sink.get());
 }
 
 ::ambience::Task<void> start_group_sink() {
@@ -79,6 +88,7 @@ void construct_group_gprobe([[maybe_unused]] hosted::Channel& to_kernel) {
   d_gprobe__sink_sharing.emplace(to_kernel, rt::sharing_target(2, 0, 1));  // -> ksink (kernel group), zero-copy
   d_gprobe__sink_client.emplace(d_gprobe__sink_sharing.get());
   i_gprobe.emplace(d_gprobe__sink_client.get());
+  t_gprobe_entries[0].impl = static_cast<::sharetest::Probe*>(&i_gprobe.get());
 }
 
 ::ambience::Task<void> start_group_gprobe() {
@@ -89,6 +99,7 @@ void construct_group_gprobe([[maybe_unused]] hosted::Channel& to_kernel) {
 // Builds group 'tsink': its instances in start order, each after its clients.
 void construct_group_tsink([[maybe_unused]] hosted::Channel& to_kernel) {
   i_tsink.emplace();
+  t_tsink_entries[0].impl = static_cast<::sharetest::Sink*>(&i_tsink.get());
 }
 
 ::ambience::Task<void> start_group_tsink() {
@@ -101,6 +112,7 @@ void construct_group_tprobe([[maybe_unused]] hosted::Channel& to_kernel) {
   d_tprobe__sink_sharing.emplace(to_kernel, rt::sharing_target(6, 0));  // -> tsink (group 'tsink'), zero-copy
   d_tprobe__sink_client.emplace(d_tprobe__sink_sharing.get());
   i_tprobe.emplace(d_tprobe__sink_client.get());
+  t_tprobe_entries[0].impl = static_cast<::sharetest::Probe*>(&i_tprobe.get());
 }
 
 ::ambience::Task<void> start_group_tprobe() {
@@ -113,6 +125,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "sink") {
     construct_group_sink(group.channel());
+    if (!group.services().add(4, &rt::serve_lidl, &t_sink)) ::ambience::fatal("service table full: cannot serve 'sink' in group 'sink'");
     z_sink_0.emplace(static_cast<::sharetest::Sink&>(i_sink.get()), &group.arena());
     if (!z_sink_0.get().install(group.services(), rt::sharing_target(4, 0))) ::ambience::fatal("service table full: cannot serve 'sink' zero-copy in group 'sink'");
     (void)::ambience::spawn(start_group_sink());
@@ -120,11 +133,13 @@ void install(hosted::GroupRuntime& group) {
   }
   if (name == "gprobe") {
     construct_group_gprobe(group.channel());
+    if (!group.services().add(1, &rt::serve_lidl, &t_gprobe)) ::ambience::fatal("service table full: cannot serve 'gprobe' in group 'gprobe'");
     (void)::ambience::spawn(start_group_gprobe());
     return;
   }
   if (name == "tsink") {
     construct_group_tsink(group.channel());
+    if (!group.services().add(6, &rt::serve_lidl, &t_tsink)) ::ambience::fatal("service table full: cannot serve 'tsink' in group 'tsink'");
     z_tsink_0.emplace(static_cast<::sharetest::Sink&>(i_tsink.get()), &group.arena());
     if (!z_tsink_0.get().install(group.services(), rt::sharing_target(6, 0))) ::ambience::fatal("service table full: cannot serve 'tsink' zero-copy in group 'tsink'");
     (void)::ambience::spawn(start_group_tsink());
@@ -132,6 +147,7 @@ void install(hosted::GroupRuntime& group) {
   }
   if (name == "tprobe") {
     construct_group_tprobe(group.channel());
+    if (!group.services().add(5, &rt::serve_lidl, &t_tprobe)) ::ambience::fatal("service table full: cannot serve 'tprobe' in group 'tprobe'");
     (void)::ambience::spawn(start_group_tprobe());
     return;
   }
@@ -156,36 +172,96 @@ constexpr rt::GroupGrant g_tsink_grants[] = {
 };
 rt::SharingRelay s_tsink_0{nullptr, rt::sharing_target(6, 0), 2, g_tsink_grants};  // sharetest.Sink, zero-copy
 
+::ambience::Task<::ambience::Status> serve_gprobe(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(1), 1, request, reply);
+}
+constexpr rt::RemoteGrant gprobe_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // sharetest.Probe
+};
+::ambience::Task<::ambience::Status> serve_ksink(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::sharetest::Sink::schema_hash) {
+    ::sharetest::Sink& impl = i_ksink.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant ksink_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // sharetest.Sink
+};
+::ambience::Task<::ambience::Status> serve_probe(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  ::ambience::lidl::Header header;
+  if (!header.read(request)) co_return ::ambience::Status::bad_message;
+  if (header.schema_hash == ::sharetest::Probe::schema_hash) {
+    ::sharetest::Probe& impl = i_probe.get();
+    co_return co_await dispatch(impl, request, reply);
+  }
+  co_return ::ambience::Status::schema_mismatch;
+}
+constexpr rt::RemoteGrant probe_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // sharetest.Probe
+};
+::ambience::Task<::ambience::Status> serve_sink(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 4, request, reply);
+}
+constexpr rt::RemoteGrant sink_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // sharetest.Sink
+};
+::ambience::Task<::ambience::Status> serve_tprobe(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(3), 5, request, reply);
+}
+constexpr rt::RemoteGrant tprobe_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // sharetest.Probe
+};
+::ambience::Task<::ambience::Status> serve_tsink(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(2), 6, request, reply);
+}
+constexpr rt::RemoteGrant tsink_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // sharetest.Sink
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "gprobe", &serve_gprobe, gprobe_grants},
+    {2, "ksink", &serve_ksink, ksink_grants},
+    {3, "probe", &serve_probe, probe_grants},
+    {4, "sink", &serve_sink, sink_grants},
+    {5, "tprobe", &serve_tprobe, tprobe_grants},
+    {6, "tsink", &serve_tsink, tsink_grants},
+};
+constexpr std::size_t kServedObjectCount = 6;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
-    {"", "", "", 0},  // (no network)
+    {"console", "udp", "127.0.0.1", 7701},
 };
-constexpr std::size_t kEndpointCount = 0;
+constexpr std::size_t kEndpointCount = 1;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 2;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_k();
@@ -209,6 +285,16 @@ int main(int argc, char** argv) {
   if (!zk_ksink_0_1.get().install(node.services(), rt::sharing_target(2, 0, 1))) ::ambience::fatal("service table full: cannot serve 'ksink' zero-copy to group 1");
   s_tsink_0.node = &node;
   if (!node.services().add(s_tsink_0.target, &rt::relay_sharing, &s_tsink_0)) ::ambience::fatal("service table full: cannot relay to 'tsink'");
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'host': the group processes did not start\n");
     return 2;

@@ -77,6 +77,7 @@ void entry_console(const mcu::GroupBoot* boot) {
   co_return co_await transport.call(request, reply);
 }
 constexpr rt::RemoteGrant console_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // hello.Console
     {"greeter@host", rt::Grant{0x1ull}},  // hello.Console
 };
 }  // namespace
@@ -102,17 +103,19 @@ constexpr std::size_t kNextHopCount = 0;
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "board"},
     {2, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
     {2, 1, "greeter@host"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_return;

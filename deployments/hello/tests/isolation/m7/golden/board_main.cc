@@ -159,11 +159,17 @@ int main() {
   ::ambience::Scheduler& kernel = ::ambience::Scheduler::current();
   if (::ambience::spawn(::ambience::generated::start_kernel_group()) != ::ambience::Status::ok) return 2;
   ::ambience::print("ambience: node 'board' of 'isolation': 2 instances in 2 groups started (2 MPU-isolated, unprivileged)\n");
-  // Until nothing can happen any more: no group has work, the kernel loop is idle.
+  // Until nothing can happen any more: no group has work, the kernel loop is idle (no timer,
+  // no driver holding it); asleep (WFI) while waiting for a timer or an interrupt.
   for (;;) {
+    const std::uint32_t epoch = ::ambience::arch::wake_epoch();
     const bool groups_ran = supervisor.run_once();
     const bool kernel_ran = kernel.run_ready() != 0;
-    if (groups_ran || kernel_ran || kernel.has_work()) continue;
+    if (groups_ran || kernel_ran) continue;
+    if (kernel.has_work()) {
+      ::ambience::arch::idle_wait(kernel.next_deadline_us(), epoch);
+      continue;
+    }
     for (int k = 0; k < supervisor.group_count(); ++k) {
       const mcu::GroupStats& st = supervisor.stats(k);
       ::ambience::println("ambience: group ", supervisor.name(k), " faults ", st.faults, " restarts ", st.restarts, " calls ", st.calls_routed, " denied ", st.denied);

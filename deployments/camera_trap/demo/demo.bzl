@@ -17,10 +17,18 @@ _DATA = [
 
 def camera_trap_demo(events = 19):
     """:demo (bazel run, prints the table) and :end_to_end_test (--check, `events` events)."""
+
+    # A py_binary's main must be in its own package: a copy of the one demo.py.
+    native.genrule(
+        name = "demo_main",
+        srcs = ["//deployments/camera_trap/demo:demo.py"],
+        outs = ["demo_main.py"],
+        cmd = "cp $< $@",
+    )
     py_binary(
         name = "demo",
-        srcs = ["//deployments/camera_trap:demo.py"],
-        main = "//deployments/camera_trap:demo.py",
+        srcs = [":demo_main.py"],
+        main = ":demo_main.py",
         args = _ARGS,
         data = _DATA,
         deps = ["//tools:ambience_lib"],
@@ -28,8 +36,8 @@ def camera_trap_demo(events = 19):
     py_test(
         name = "end_to_end_test",
         size = "large",
-        srcs = ["//deployments/camera_trap:demo.py"],
-        main = "//deployments/camera_trap:demo.py",
+        srcs = [":demo_main.py"],
+        main = ":demo_main.py",
         args = _ARGS + ["--check", "--events", str(events)],
         data = _DATA,
         deps = ["//tools:ambience_lib"],

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 SPECIES = {0: "unknown", 1: "cat", 2: "horse", 3: "human"}
-PIR_SENSOR = 1  # the motion board's PIR (the camera board's own would be 2)
 HOPS = (("motion->camera", "hop_motion_camera"), ("camera->detection", "hop_camera_detection"),
         ("detection->recognition", "hop_detection_recognition"), ("recognition->database", "database_us"))
 
@@ -45,8 +44,14 @@ class Scene:
 class Event:
     number: int
     scene: Scene
-    event_id: int
+    node: str  # whose PIR fires
+    sensor: int  # that PIR's id (1, 2, ... in --sensors order)
+    sequence: int
     outcome: dict[str, int] | None = None  # the motion sensor's line, parsed
+
+    @property
+    def event_id(self) -> int:
+        return (self.sensor << 48) | self.sequence
 
     def hop(self, key: str) -> int | None:
         o = self.outcome
@@ -125,10 +130,11 @@ def connect(path: str, timeout_s: float) -> socket.socket:
             time.sleep(0.1)
 
 
-def query_database(cluster_dir: str, procedure: str, args: dict[str, Any]) -> Any:
-    """A SightingLog procedure of the cloud's database, through the operator's console."""
-    from ambience.console import call_in_cluster  # noqa: PLC0415 (the CLI's console client)
-    return call_in_cluster(cluster_dir, f"cloud/database.{procedure}", json.dumps(args))
+def query_database(root: str, procedure: str, args: dict[str, Any]) -> Any:
+    """A SightingLog procedure of the cloud's database, through the operator's console (what
+    `ambience call cloud/database.<procedure> '<args>'` does)."""
+    from ambience.console.call import call  # noqa: PLC0415 (the CLI's console, imported when used)
+    return call(f"cloud/database.{procedure}", json.dumps(args), root, "camera_trap")
 
 
 def ms(us: int | None) -> str:
@@ -136,20 +142,20 @@ def ms(us: int | None) -> str:
 
 
 def table(events: list[Event]) -> list[str]:
-    head = (f"{'event':>5}  {'scene':<18} {'detected':<8} {'species':<8} {'conf':>5} {'stored':>6}  "
+    head = (f"{'event':>5}  {'PIR of':<7} {'scene':<18} {'detected':<8} {'species':<8} {'conf':>5} {'stored':>6}  "
             + "  ".join(f"{h:>22}" for h, _ in HOPS) + f"  {'total':>7}")
     out = [head, "-" * len(head)]
     for e in events:
         o = e.outcome
         if o is None:
-            out.append(f"{e.number:>5}  {e.scene.name:<18} no outcome within the timeout")
+            out.append(f"{e.number:>5}  {e.node:<7} {e.scene.name:<18} no outcome within the timeout")
             continue
         failed = "" if o.get("ok") else f"  FAILED at stage {o.get('failed', '?')}"
         detected = "yes" if o["detected"] else "no"
         species = SPECIES.get(o["species"], "?") if o["detected"] else "-"
         conf = f"{o['confidence_milli'] / 1000:.2f}" if o["detected"] else "-"
         stored = str(o["stored"]) if o["stored"] else "-"
-        out.append(f"{e.number:>5}  {e.scene.name:<18} {detected:<8} {species:<8} {conf:>5} {stored:>6}  "
+        out.append(f"{e.number:>5}  {e.node:<7} {e.scene.name:<18} {detected:<8} {species:<8} {conf:>5} {stored:>6}  "
                    + "  ".join(f"{ms(e.hop(k)) + ' ms':>22}" for _, k in HOPS)
                    + f"  {ms(o['motion_us']) + ' ms':>7}{failed}")
     return out
@@ -187,7 +193,10 @@ def verdicts(events: list[Event], db_count: int | None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     scenes = load_scenes(args.scenes)
     root = tempfile.mkdtemp(prefix="ambience-demo-")
+    # The cluster script finds its runner through RUNFILES_DIR: ours (bazel run and bazel test
+    # start us in <runfiles>/ambience).
     env = dict(os.environ, AMBIENCE_CLUSTER_DIR=root)
+    env.setdefault("RUNFILES_DIR", os.path.dirname(os.getcwd()))
     cdir = os.path.join(root, "camera_trap")
     started = time.monotonic()
     print(f"demo: starting the camera trap's cluster ({args.cluster})", flush=True)
@@ -202,10 +211,10 @@ def run(args: argparse.Namespace) -> int:
             state = json.load(f)
         print(f"demo: cluster up in {time.monotonic() - started:.1f} s; injecting {args.events} motion events",
               flush=True)
-        events = inject(args, scenes, state["sensors"]["motion"], os.path.join(cdir, "logs", "motion.log"))
+        events = inject(args, scenes, state.get("sensors", {}), os.path.join(cdir, "logs"))
         db_count = None
         try:
-            db_count = int(query_database(cdir, "count", {}))
+            db_count = int(query_database(root, "count", {}))
         except Exception as e:  # the summary says what could not be asked, and --check fails
             print(f"demo: the database could not be queried: {e}")
         print()
@@ -234,16 +243,37 @@ def run(args: argparse.Namespace) -> int:
             print(f"demo: the cluster stays up (AMBIENCE_CLUSTER_DIR={root})")
 
 
-def inject(args: argparse.Namespace, scenes: list[Scene], sensor: str, log: str) -> list[Event]:
-    base = random.Random().getrandbits(32) if args.seed is None else args.seed << 20
+def watching(sensors: dict[str, str], logs: str) -> list[str]:
+    """Nodes with a sensor input whose motion sensor said it watches it (by name)."""
+    out = []
+    for node in sorted(sensors):
+        with contextlib.suppress(OSError), open(os.path.join(logs, f"{node}.log"), encoding="utf-8") as f:
+            if "[motion] watching the PIR input" in f.read():
+                out.append(node)
+    return out
+
+
+def inject(args: argparse.Namespace, scenes: list[Scene], sensors: dict[str, str], logs: str) -> list[Event]:
+    """One event at a time, each on the next PIR of --sensors: its record written to that board's
+    sensor input, its outcome read from the line its motion sensor prints."""
+    nodes = args.sensors or watching(sensors, logs)
+    if not nodes:
+        raise SystemExit("demo: no node of the cluster watches a PIR input")
+    missing = [n for n in nodes if n not in sensors]
+    if missing:
+        raise SystemExit(f"demo: no sensor input on node(s) {', '.join(missing)} (the cluster has: "
+                         f"{', '.join(sorted(sensors)) or 'none'})")
+    base = (args.seed or 0) << 20 | random.Random().getrandbits(20)
     chosen = choose(scenes, args.events, args.seed or 0)
-    events = [Event(i + 1, s, (PIR_SENSOR << 48) | (base + i + 1)) for i, s in enumerate(chosen)]
-    lines = follow(log, time.monotonic() + args.timeout_s * max(1, len(events)) + 30)
-    with contextlib.closing(connect(sensor, 10.0)) as pir:
+    events = [Event(i + 1, sc, nodes[i % len(nodes)], i % len(nodes) + 1, base + i + 1) for i, sc in enumerate(chosen)]
+    end = time.monotonic() + args.timeout_s * max(1, len(events)) + 30
+    lines = {n: follow(os.path.join(logs, f"{n}.log"), end) for n in nodes}
+    pirs = {n: connect(sensors[n], 10.0) for n in nodes}
+    try:
         for e in events:
-            pir.sendall(f"{PIR_SENSOR} {e.event_id & ((1 << 48) - 1)} {e.scene.id}\n".encode())
+            pirs[e.node].sendall(f"{e.sensor} {e.sequence} {e.scene.id}\n".encode())
             deadline = time.monotonic() + args.timeout_s
-            for line in lines:
+            for line in lines[e.node]:
                 o = parse_outcome(line)
                 if o is not None and o["event"] == e.event_id:
                     e.outcome = o
@@ -251,7 +281,10 @@ def inject(args: argparse.Namespace, scenes: list[Scene], sensor: str, log: str)
                 if time.monotonic() > deadline:
                     break
             mark = "ok" if e.outcome and e.outcome.get("ok") else "no outcome" if e.outcome is None else "failed"
-            print(f"demo: event {e.number:>3} scene {e.scene.name:<18} {mark}", flush=True)
+            print(f"demo: event {e.number:>3} scene {e.scene.name:<18} PIR of {e.node:<7} {mark}", flush=True)
+    finally:
+        for p in pirs.values():
+            p.close()
     return events
 
 
@@ -260,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=12, help="motion events to inject (default %(default)s)")
     ap.add_argument("--seed", type=int, default=1, help="which scenes, in which order (default %(default)s)")
     ap.add_argument("--timeout-s", type=float, default=30.0, help="wait for each outcome (default %(default)s)")
+    ap.add_argument("--sensors", default=[], type=lambda v: [n for n in v.split(",") if n],
+                    help="nodes whose PIR fires, in turn (default: every node whose motion sensor watches one)")
     ap.add_argument("--check", action="store_true", help="exit 1 unless every expectation holds")
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
     # Set by the build (camera_trap_demo in demo.bzl): the deployment's cluster and scene index.

@@ -1,0 +1,98 @@
+"""The log called over the network, as in the camera trap: the writer on `edge` appends to the
+log on `cloud` over UDP (RPC; `append` is @idempotent, so its client retries after a timeout).
+`cloud` is killed with SIGKILL mid-stream and started again while `edge` keeps running: appends
+during the outage fail, the stream goes on after it, and every acknowledged append is in the
+database files under the id it was acknowledged with, exactly once."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import unittest
+
+PKG = "services/database/tests/over_udp"
+ACKED = re.compile(r"\[writer\] acked (\d+) -> (\d+)")
+EVENTS = 300
+
+
+def free_udp_ports(n: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def start(node: str, udp_map: str, *flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([f"{PKG}/{node}", "--udp-map", udp_map, *flags], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def stop(p: subprocess.Popen[str]) -> str:
+    if p.poll() is None:
+        p.send_signal(signal.SIGKILL)
+    out, _ = p.communicate(timeout=30)
+    return out
+
+
+class OverUdpTest(unittest.TestCase):
+    def test_remote_appends_survive_a_killed_cloud(self) -> None:
+        storage = os.path.join(os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp(), "cloud")
+        a, b = free_udp_ports(2)
+        udp_map = f"10.4.0.1:4800=127.0.0.1:{a},10.4.0.2:4800=127.0.0.1:{b}"
+        cloud = start("cloud", udp_map, "--storage-dir", storage)
+        time.sleep(0.5)
+        edge = start("edge", udp_map)
+        lines: list[str] = []
+        cloud_out = ""
+        try:
+            assert edge.stdout is not None
+            acks = 0
+            restarted = False
+            deadline = time.monotonic() + 120
+            for line in edge.stdout:
+                lines.append(line.rstrip("\n"))
+                if ACKED.search(line):
+                    acks += 1
+                if acks >= 60 and not restarted:
+                    cloud_out += stop(cloud)  # SIGKILL mid-stream
+                    time.sleep(1.0)
+                    cloud = start("cloud", udp_map, "--storage-dir", storage)
+                    restarted = True
+                if "[writer] done" in line or time.monotonic() > deadline:
+                    break
+        finally:
+            cloud_out += stop(cloud)
+            lines += stop(edge).splitlines()
+        text = "\n".join(lines)
+        self.assertIn("[writer] done", text, text)
+        self.assertEqual(cloud_out.count("integrity ok"), 2, cloud_out)  # both starts opened cleanly
+        acked = {int(e): int(i) for e, i in ACKED.findall(text)}
+        failed = re.findall(r"\[writer\] append (\d+) failed", text)
+        self.assertTrue(failed, f"no append failed while the cloud was dead:\n{text}")
+        self.assertGreater(len(acked), 60 + 100, text)  # the stream went on after the restart
+        m = re.search(r"\[writer\] verify: (\d+) stored, (\d+) distinct, 0 mismatched, 0 gaps, count (\d+)", text)
+        self.assertIsNotNone(m, text)
+        assert m is not None
+        self.assertEqual(m.group(1), m.group(2), text)  # nothing twice
+        db = sqlite3.connect(os.path.join(storage, "sightings.db"))
+        try:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+            rows = dict(db.execute("SELECT id, event_id FROM sightings").fetchall())
+        finally:
+            db.close()
+        self.assertEqual(len(rows), int(m.group(1)))
+        for e, id_ in acked.items():
+            self.assertEqual(rows.get(id_), (1 << 48) | e, f"acknowledged event {e} (id {id_}) is not stored")
+        self.assertEqual(len(set(rows.values())), len(rows))
+
+
+if __name__ == "__main__":
+    unittest.main()

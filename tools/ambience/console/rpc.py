@@ -1,0 +1,197 @@
+"""The console's RPC client: calls from the host into a cluster over UDP, with the semantics of
+the C++ RpcNode (runtime/rpc/rpc_node.cc) on the Python twin of kernel/net (kernel/net/net.py).
+
+    client = RpcClient(("127.0.0.1", 40001))        # the console's endpoint (node 0)
+    reply = client.call(Route(...), request_bytes)   # a lidl request message -> its reply message
+
+* every call gets a call id (this process's incarnation << 32 | a counter) from net.CallTable
+  and ends at its deadline (the policy of the slowest network kind on the way) with `timeout`;
+* only a call flagged idempotent is re-sent (same call id, back-off of the policy), and a
+  `would_block` answer to it is retried; any other call is sent once;
+* a request larger than one datagram is fragmented (net.LinkSender), replies are reassembled
+  (net.Reassembler, bounded);
+* every failure reaches the caller as a CallError with a one-line message.
+
+Single-threaded and blocking: one call at a time, which is what a command line needs.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+
+from kernel.net import net
+
+UDP_PAYLOAD = 1472  # an Ethernet MTU's UDP payload, as the C++ UdpLink (no IP fragmentation)
+MAX_MESSAGE = 368 << 10  # the largest message a hosted node sends (runtime/hosted/hosted_rpc.hpp)
+BIND_WAIT_S = 3.0  # another console may hold the endpoint for the length of its call
+
+_STATUS_TEXT = {
+    net.WireStatus.BAD_MESSAGE: "the node could not decode the request (bad_message)",
+    net.WireStatus.SCHEMA_MISMATCH: "the node serves another version of the interface (schema_mismatch)",
+    net.WireStatus.NOT_FOUND: "no such instance on the node (not_found)",
+    net.WireStatus.NO_MEMORY: "the request or its reply is too large for the node (no_memory)",
+    net.WireStatus.UNAVAILABLE: "the node has no route onwards (unavailable)",
+    net.WireStatus.TIMEOUT: "no reply in time (timeout)",
+    net.WireStatus.PEER_RESTARTED: "the node restarted during the call (peer_restarted)",
+    net.WireStatus.ACCESS_DENIED: "the console may not call this procedure (access_denied)",
+    net.WireStatus.INTERNAL: "the service failed (internal)",
+    net.WireStatus.WOULD_BLOCK: "the node is busy (would_block)",
+    net.WireStatus.CANCELLED: "the call was cancelled (cancelled)",
+}
+
+
+class CallError(Exception):
+    """A call that ended without a reply; `status` is the wire status, str(e) one line."""
+
+    def __init__(self, status: net.WireStatus, detail: str = "") -> None:
+        self.status = status
+        super().__init__(detail or _STATUS_TEXT.get(status, status.name.lower()))
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a call goes: the destination node and object, and the first hop's real address."""
+
+    destination: int  # node number
+    object_id: int  # the target instance on that node
+    entry: tuple[str, int]  # the entry node's console endpoint on this machine
+    policy: net.CallPolicy
+    caller_instance: int = 0  # the console's instance number
+
+
+def new_incarnation() -> int:
+    """A random, non-zero incarnation: a node's reply cache never mistakes this process's calls
+    for an earlier console's."""
+    while True:
+        value = int.from_bytes(os.urandom(4), "little")
+        if value:
+            return value
+
+
+class RpcClient:
+    """The operator's console as node `this_node` (0) on the console network."""
+
+    def __init__(self, bind: tuple[str, int], this_node: int = 0, incarnation: int | None = None,
+                 max_fragment: int = UDP_PAYLOAD - net.LINK_OVERHEAD) -> None:
+        self.this_node = this_node
+        self.incarnation = incarnation if incarnation is not None else new_incarnation()
+        self._calls = net.CallTable(4, self.incarnation)
+        self._sender = net.LinkSender(max_fragment, first_message_id=self.incarnation)
+        self._reassembler = net.Reassembler(4, MAX_MESSAGE, 5_000_000)
+        self._sock = self._bind(bind)
+        self.resends = 0
+
+    @staticmethod
+    def _bind(bind: tuple[str, int]) -> socket.socket:
+        deadline = time.monotonic() + BIND_WAIT_S
+        while True:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind(bind)
+                s.setblocking(False)
+                return s
+            except OSError as e:
+                s.close()
+                if e.errno != errno.EADDRINUSE:
+                    raise CallError(net.WireStatus.UNAVAILABLE, f"cannot bind the console endpoint "
+                                    f"{bind[0]}:{bind[1]}: {e.strerror}") from None
+                if time.monotonic() > deadline:
+                    raise CallError(net.WireStatus.UNAVAILABLE, f"the console endpoint {bind[0]}:{bind[1]} is "
+                                    "in use (another `ambience call` running?)") from None
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _now_us() -> int:
+        return time.monotonic_ns() // 1000
+
+    def _send(self, to: tuple[str, int], message: bytes) -> None:
+        for h, payload in self._sender.fragments(message):
+            try:
+                self._sock.sendto(net.encode_datagram(h, payload), to)
+            except OSError as e:  # like a lost datagram: the deadline (or a re-send) decides
+                if e.errno not in (errno.ECONNREFUSED, errno.EAGAIN, errno.ENOBUFS):
+                    raise CallError(net.WireStatus.UNAVAILABLE, f"cannot send to {to[0]}:{to[1]}: "
+                                    f"{e.strerror}") from None
+
+    def call(self, route: Route, request: bytes, procedure: int, idempotent: bool) -> bytes:
+        """Sends one request (a lidl message) and returns the payload of its reply; raises
+        CallError when the call ends otherwise."""
+        now = self._now_us()
+        call_id = self._calls.start(route.destination, idempotent, route.policy, now)
+        if call_id is None:
+            raise CallError(net.WireStatus.WOULD_BLOCK, "too many calls in flight")
+        env = net.Envelope(net.Kind.REQUEST, net.FLAG_IDEMPOTENT if idempotent else 0, call_id, self.incarnation,
+                           self.this_node, route.destination, route.caller_instance, route.object_id, procedure)
+        message = net.encode_envelope(env, request)
+        if len(message) > MAX_MESSAGE:
+            raise CallError(net.WireStatus.NO_MEMORY, f"the request is {len(message)} bytes, more than "
+                            f"{MAX_MESSAGE} (too large)")
+        self._send(route.entry, message)
+        ended: list[net.WireStatus] = []
+        while True:
+            now = self._now_us()
+            self._calls.poll(now, lambda cid, status: ended.append(status),
+                             lambda cid: self._resend(route.entry, message))
+            if ended:
+                raise CallError(ended[0], f"no reply within {route.policy.timeout_us / 1e6:g} s (timeout)"
+                                if ended[0] == net.WireStatus.TIMEOUT else "")
+            wake = min(self._next_event(call_id), now + 100_000)
+            ready, _, _ = select.select([self._sock], [], [], max(0.0, (wake - now) / 1e6))
+            if not ready:
+                continue
+            reply = self._receive(call_id)
+            if reply is not None:
+                return reply
+
+    def _resend(self, to: tuple[str, int], message: bytes) -> None:
+        self.resends += 1
+        self._send(to, message)
+
+    def _next_event(self, call_id: int) -> int:
+        c = self._calls._calls.get(call_id)
+        if c is None:
+            return self._now_us()
+        return min(c.deadline_us, c.next_send_us) if c.idempotent and c.attempts < c.max_attempts else c.deadline_us
+
+    def _receive(self, call_id: int) -> bytes | None:
+        """Takes every datagram waiting; the reply payload if one ended the call (raises the
+        error status if the call ended with one)."""
+        while True:
+            try:
+                data, _ = self._sock.recvfrom(65536)
+            except BlockingIOError:
+                return None
+            except OSError:  # e.g. ICMP port unreachable from an earlier send: nobody listens there
+                return None
+            err, h, payload = net.decode_datagram(data)
+            if err is not net.LinkError.NONE or h is None:
+                continue
+            now = self._now_us()
+            message = self._reassembler.accept(0, h, payload, now)
+            if message is None:
+                continue
+            if h.fragment_count > 1:
+                self._reassembler.release()
+            derr, e, body = net.decode_envelope(message, self.this_node)
+            if derr is not net.EnvelopeError.NONE or e is None or e.kind == net.Kind.REQUEST:
+                continue
+            status = net.WireStatus.OK if e.kind == net.Kind.REPLY else net.WireStatus(e.status)
+            finished = self._calls.on_reply(e.call_id, e.source_node, status, now)
+            if finished is None or e.call_id != call_id:
+                continue
+            if finished != net.WireStatus.OK:
+                raise CallError(finished)
+            return body
