@@ -27,7 +27,7 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // The Python groups' table (runtime/hosted/python/group.py): their instances, what each serves
 // under which ring target, how each dependency is reached.
-constexpr const char kPythonGroups[] = "{\"deployment\": \"python_hello\", \"groups\": {\"python\": {\"instances\": [{\"class\": \"Analyzer\", \"dependencies\": [{\"kind\": \"shared\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"journal\", \"service\": \"Journal\", \"target\": 1073742336}], \"module\": \"deployments.python_hello.services.analyzer\", \"name\": \"analyzer\", \"object_id\": 1, \"serves\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\", \"target\": 1073742080}]}, {\"class\": \"Monitor\", \"dependencies\": [{\"instance\": \"analyzer\", \"kind\": \"direct\", \"name\": \"analyzer\"}], \"module\": \"deployments.python_hello.services.monitor\", \"name\": \"monitor\", \"object_id\": 3, \"serves\": []}]}}, \"node\": \"host\"}";
+constexpr const char kPythonGroups[] = "{\"deployment\": \"python_hello\", \"groups\": {\"python\": {\"instances\": [{\"class\": \"Analyzer\", \"dependencies\": [{\"kind\": \"shared\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"journal\", \"service\": \"Journal\", \"target\": 1073742336}], \"lidl\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\"}], \"module\": \"deployments.python_hello.services.analyzer\", \"name\": \"analyzer\", \"object_id\": 1, \"serves\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\", \"target\": 1073742080}]}, {\"class\": \"Monitor\", \"dependencies\": [{\"instance\": \"analyzer\", \"kind\": \"direct\", \"name\": \"analyzer\"}], \"lidl\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Monitor\"}], \"module\": \"deployments.python_hello.services.monitor\", \"name\": \"monitor\", \"object_id\": 3, \"serves\": []}]}}, \"node\": \"host\"}";
 
 // Group ids in the supervisor: journal = 0, python = 1, sensor = 2; the kernel group (-1) stays in the supervisor process.
 
@@ -37,12 +37,16 @@ constexpr const char kPythonGroups[] = "{\"deployment\": \"python_hello\", \"gro
 
 // ---- group 'journal' (process of group 'journal')
 rt::Slot<python_hello::JournalService> i_journal;
+rt::LidlEntry t_journal_entries[] = {{::python_hello::Journal::schema_hash, nullptr, &rt::dispatch_as<::python_hello::Journal>}};
+rt::LidlTarget t_journal{t_journal_entries};
 rt::Slot<hosted::SharingServer<::python_hello::Journal>> z_journal_0;  // python_hello.Journal, zero-copy
 
 // ---- group 'sensor' (process of group 'sensor')
 rt::Slot<rt::GroupSharing<::python_hello::Analyzer>> d_sensor__analyzer_sharing;
 rt::Slot<::python_hello::AnalyzerZeroCopyClient<rt::GroupSharing<::python_hello::Analyzer>>> d_sensor__analyzer_client;
 rt::Slot<python_hello::SensorService> i_sensor;
+rt::LidlEntry t_sensor_entries[] = {{::python_hello::Sensor::schema_hash, nullptr, &rt::dispatch_as<::python_hello::Sensor>}};
+rt::LidlTarget t_sensor{t_sensor_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -55,6 +59,7 @@ void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
 // Builds group 'journal': its instances in start order, each after its clients.
 void construct_group_journal([[maybe_unused]] hosted::Channel& to_kernel) {
   i_journal.emplace();
+  t_journal_entries[0].impl = static_cast<::python_hello::Journal*>(&i_journal.get());
 }
 
 ::ambience::Task<void> start_group_journal() {
@@ -67,6 +72,7 @@ void construct_group_sensor([[maybe_unused]] hosted::Channel& to_kernel) {
   d_sensor__analyzer_sharing.emplace(to_kernel, rt::sharing_target(1, 0));  // -> analyzer (group 'python'), zero-copy
   d_sensor__analyzer_client.emplace(d_sensor__analyzer_sharing.get());
   i_sensor.emplace(d_sensor__analyzer_client.get());
+  t_sensor_entries[0].impl = static_cast<::python_hello::Sensor*>(&i_sensor.get());
 }
 
 ::ambience::Task<void> start_group_sensor() {
@@ -79,6 +85,7 @@ void install(hosted::GroupRuntime& group) {
   const std::string_view name = group.name();
   if (name == "journal") {
     construct_group_journal(group.channel());
+    if (!group.services().add(2, &rt::serve_lidl, &t_journal)) ::ambience::fatal("service table full: cannot serve 'journal' in group 'journal'");
     z_journal_0.emplace(static_cast<::python_hello::Journal&>(i_journal.get()), &group.arena());
     if (!z_journal_0.get().install(group.services(), rt::sharing_target(2, 0))) ::ambience::fatal("service table full: cannot serve 'journal' zero-copy in group 'journal'");
     (void)::ambience::spawn(start_group_journal());
@@ -86,6 +93,7 @@ void install(hosted::GroupRuntime& group) {
   }
   if (name == "sensor") {
     construct_group_sensor(group.channel());
+    if (!group.services().add(4, &rt::serve_lidl, &t_sensor)) ::ambience::fatal("service table full: cannot serve 'sensor' in group 'sensor'");
     (void)::ambience::spawn(start_group_sensor());
     return;
   }
@@ -106,36 +114,70 @@ constexpr rt::GroupGrant g_journal_grants[] = {
 };
 rt::SharingRelay s_journal_0{nullptr, rt::sharing_target(2, 0), 0, g_journal_grants};  // python_hello.Journal, zero-copy
 
+::ambience::Task<::ambience::Status> serve_analyzer(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(1), 1, request, reply);
+}
+constexpr rt::RemoteGrant analyzer_grants[] = {
+    {"console@console", rt::Grant{0x7ull}},  // python_hello.Analyzer
+};
+::ambience::Task<::ambience::Status> serve_journal(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(0), 2, request, reply);
+}
+constexpr rt::RemoteGrant journal_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // python_hello.Journal
+};
+::ambience::Task<::ambience::Status> serve_monitor(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(1), 3, request, reply);
+}
+constexpr rt::RemoteGrant monitor_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // python_hello.Monitor
+};
+::ambience::Task<::ambience::Status> serve_sensor(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(2), 4, request, reply);
+}
+constexpr rt::RemoteGrant sensor_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // python_hello.Sensor
+};
 
 }  // namespace
 
 namespace ambience::generated {
 
 // What this node serves over the network (RPC targets and exports), by object id.
-const ::ambience::node::ServedObject* const kServedObjects = nullptr;
-constexpr std::size_t kServedObjectCount = 0;
+const ::ambience::node::ServedObject kServedObjects[] = {
+    {1, "analyzer", &serve_analyzer, analyzer_grants},
+    {2, "journal", &serve_journal, journal_grants},
+    {3, "monitor", &serve_monitor, monitor_grants},
+    {4, "sensor", &serve_sensor, sensor_grants},
+};
+constexpr std::size_t kServedObjectCount = 4;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
-    {"", "", "", 0},  // (no network)
+    {"console", "udp", "127.0.0.1", 7701},
 };
-constexpr std::size_t kEndpointCount = 0;
+constexpr std::size_t kEndpointCount = 1;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "host"},
 };
-constexpr std::size_t kRpcNodeCount = 1;
+constexpr std::size_t kRpcNodeCount = 2;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
-constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
-constexpr std::size_t kRpcCallerCount = 0;
+constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
+};
+constexpr std::size_t kRpcCallerCount = 1;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
@@ -156,6 +198,16 @@ int main(int argc, char** argv) {
   if (!node.services().add(s_analyzer_0.target, &rt::relay_sharing, &s_analyzer_0)) ::ambience::fatal("service table full: cannot relay to 'analyzer'");
   s_journal_0.node = &node;
   if (!node.services().add(s_journal_0.target, &rt::relay_sharing, &s_journal_0)) ::ambience::fatal("service table full: cannot relay to 'journal'");
+  // Cross-node RPC: one link per network of the plan, the RPC layer over them (calls, requests,
+  // forwarding). Before the instances start, so their first calls find the network ready.
+  static ::ambience::hosted::HostedRpcNode rpc_node(
+      ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
+                                 {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
+                                 {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+      ::ambience::hosted::boot_incarnation(), 10'000'000);
+  if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
+    return 2;
   // Inherited by the Python group processes (and their restarts).
   if (!rt::set_python_groups(kPythonGroups)) {
     ::ambience::print("ambience: node 'host': cannot hand the Python groups their table\n");

@@ -25,7 +25,7 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 
 // The Python groups' table (runtime/hosted/python/group.py): their instances, what each serves
 // under which ring target, how each dependency is reached.
-constexpr const char kPythonGroups[] = "{\"deployment\": \"python_hello\", \"groups\": {\"analyzer\": {\"instances\": [{\"class\": \"Analyzer\", \"dependencies\": [{\"kind\": \"lidl\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"journal\", \"service\": \"Journal\", \"target\": 536871168}], \"lidl\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\"}], \"module\": \"deployments.python_hello.services.analyzer\", \"name\": \"analyzer\", \"object_id\": 1, \"serves\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\", \"target\": 1073742080}]}]}, \"monitor\": {\"instances\": [{\"class\": \"Monitor\", \"dependencies\": [{\"kind\": \"shared\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"analyzer\", \"service\": \"Analyzer\", \"target\": 1073742080}], \"module\": \"deployments.python_hello.services.monitor\", \"name\": \"monitor\", \"object_id\": 2, \"serves\": []}]}}, \"node\": \"back\"}";
+constexpr const char kPythonGroups[] = "{\"deployment\": \"python_hello\", \"groups\": {\"analyzer\": {\"instances\": [{\"class\": \"Analyzer\", \"dependencies\": [{\"kind\": \"lidl\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"journal\", \"service\": \"Journal\", \"target\": 536871168}], \"lidl\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\"}], \"module\": \"deployments.python_hello.services.analyzer\", \"name\": \"analyzer\", \"object_id\": 1, \"serves\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Analyzer\", \"target\": 1073742080}]}]}, \"monitor\": {\"instances\": [{\"class\": \"Monitor\", \"dependencies\": [{\"kind\": \"shared\", \"module\": \"deployments.python_hello.services.python_hello_lidl\", \"name\": \"analyzer\", \"service\": \"Analyzer\", \"target\": 1073742080}], \"lidl\": [{\"module\": \"deployments.python_hello.services.python_hello_lidl\", \"service\": \"Monitor\"}], \"module\": \"deployments.python_hello.services.monitor\", \"name\": \"monitor\", \"object_id\": 2, \"serves\": []}]}}, \"node\": \"back\"}";
 
 // Group ids in the supervisor: analyzer = 0, monitor = 1; the kernel group (-1) stays in the supervisor process.
 
@@ -65,7 +65,14 @@ rt::RouteRelay r_d_analyzer__journal{&d_analyzer__journal_route, nullptr, 0};  /
   co_return co_await rt::channel_round_trip(g_node->channel(0), 1, request, reply);
 }
 constexpr rt::RemoteGrant analyzer_grants[] = {
+    {"console@console", rt::Grant{0x7ull}},  // python_hello.Analyzer
     {"sensor@front", rt::Grant{0x7ull}},  // python_hello.Analyzer
+};
+::ambience::Task<::ambience::Status> serve_monitor(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(1), 2, request, reply);
+}
+constexpr rt::RemoteGrant monitor_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // python_hello.Monitor
 };
 
 }  // namespace
@@ -75,33 +82,39 @@ namespace ambience::generated {
 // What this node serves over the network (RPC targets and exports), by object id.
 const ::ambience::node::ServedObject kServedObjects[] = {
     {1, "analyzer", &serve_analyzer, analyzer_grants},
+    {2, "monitor", &serve_monitor, monitor_grants},
 };
-constexpr std::size_t kServedObjectCount = 1;
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"lan", "udp", "10.7.0.2", 4800},
+    {"console", "udp", "127.0.0.1", 7701},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 1;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "back"},
     {2, "front"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
+    {0, 0, "console@console"},
     {2, 2, "sensor@front"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();

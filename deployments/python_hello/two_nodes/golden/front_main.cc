@@ -40,6 +40,8 @@ rt::Slot<rt::RpcBuffer> d_sensor__analyzer_request;
 rt::Slot<rt::RpcBuffer> d_sensor__analyzer_reply;
 rt::Slot<::python_hello::AnalyzerRpcClient<rt::ChannelTransport>> d_sensor__analyzer_client;
 rt::Slot<python_hello::SensorService> i_sensor;
+rt::LidlEntry t_sensor_entries[] = {{::python_hello::Sensor::schema_hash, nullptr, &rt::dispatch_as<::python_hello::Sensor>}};
+rt::LidlTarget t_sensor{t_sensor_entries};
 
 // Builds group 'kernel': its instances in start order, each after its clients.
 void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
@@ -68,6 +70,7 @@ void construct_group_sensor([[maybe_unused]] hosted::Channel& to_kernel) {
   d_sensor__analyzer_client.emplace(d_sensor__analyzer_transport.get(), d_sensor__analyzer_request.get(), d_sensor__analyzer_reply.get());
   d_sensor__analyzer_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
   i_sensor.emplace(d_sensor__analyzer_client.get());
+  t_sensor_entries[0].impl = static_cast<::python_hello::Sensor*>(&i_sensor.get());
 }
 
 ::ambience::Task<void> start_group_sensor() {
@@ -86,6 +89,7 @@ void install(hosted::GroupRuntime& group) {
   }
   if (name == "sensor") {
     construct_group_sensor(group.channel());
+    if (!group.services().add(2, &rt::serve_lidl, &t_sensor)) ::ambience::fatal("service table full: cannot serve 'sensor' in group 'sensor'");
     (void)::ambience::spawn(start_group_sensor());
     return;
   }
@@ -104,6 +108,13 @@ rt::RouteRelay r_d_sensor__analyzer{&d_sensor__analyzer_route, nullptr, 1};  // 
 }
 constexpr rt::RemoteGrant journal_grants[] = {
     {"analyzer@back", rt::Grant{0x1ull}},  // python_hello.Journal
+    {"console@console", rt::Grant{0x1ull}},  // python_hello.Journal
+};
+::ambience::Task<::ambience::Status> serve_sensor(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
+  co_return co_await rt::channel_round_trip(g_node->channel(1), 2, request, reply);
+}
+constexpr rt::RemoteGrant sensor_grants[] = {
+    {"console@console", rt::Grant{0x1ull}},  // python_hello.Sensor
 };
 
 }  // namespace
@@ -113,33 +124,39 @@ namespace ambience::generated {
 // What this node serves over the network (RPC targets and exports), by object id.
 const ::ambience::node::ServedObject kServedObjects[] = {
     {1, "journal", &serve_journal, journal_grants},
+    {2, "sensor", &serve_sensor, sensor_grants},
 };
-constexpr std::size_t kServedObjectCount = 1;
+constexpr std::size_t kServedObjectCount = 2;
 
 // Where this node listens (one endpoint per network it is on).
 constexpr ::ambience::node::Endpoint kEndpoints[] = {
     {"lan", "udp", "10.7.0.1", 4800},
+    {"console", "udp", "127.0.0.1", 7702},
 };
-constexpr std::size_t kEndpointCount = 1;
+constexpr std::size_t kEndpointCount = 2;
 
 // Next hop per destination node this node relays for.
-constexpr const ::ambience::node::NextHop* kNextHops = nullptr;
-constexpr std::size_t kNextHopCount = 0;
+constexpr ::ambience::node::NextHop kNextHops[] = {
+    {"console", {"console", "udp", "127.0.0.1", 7700, "console", 0}},
+};
+constexpr std::size_t kNextHopCount = 1;
 
 constexpr std::uint16_t kThisNode = 2;  // this node's number
 // The deployment's nodes by number (RPC envelopes carry numbers).
 constexpr ::ambience::rpc::NodeName kRpcNodes[] = {
+    {0, "console"},
     {1, "back"},
     {2, "front"},
 };
-constexpr std::size_t kRpcNodeCount = 2;
+constexpr std::size_t kRpcNodeCount = 3;
 
 // Who may call this node's served objects from other nodes: (node, instance id) -> the name
 // the grants use.
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
     {1, 1, "analyzer@back"},
+    {0, 0, "console@console"},
 };
-constexpr std::size_t kRpcCallerCount = 1;
+constexpr std::size_t kRpcCallerCount = 2;
 
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
