@@ -98,9 +98,16 @@ int install_python_sandbox() {
       SYS_mmap,        SYS_munmap,        SYS_mremap,          SYS_madvise,
       SYS_close,       SYS_getrandom,     SYS_sigaltstack,     SYS_writev,
   };
-  static const int kRefused[] = {SYS_openat,     SYS_open,   SYS_stat,   SYS_lstat,    SYS_fstat,
-                                 SYS_newfstatat, SYS_statx,  SYS_lseek,  SYS_ioctl,    SYS_getdents64,
-                                 SYS_readlink,   SYS_getcwd, SYS_access, SYS_faccessat};
+  static const int kRefused[] = {
+      SYS_openat,     SYS_open,  SYS_stat,       SYS_lstat,    SYS_fstat,  SYS_newfstatat, SYS_statx,
+      SYS_lseek,      SYS_ioctl, SYS_getdents64, SYS_readlink, SYS_getcwd, SYS_access,     SYS_faccessat,
+#ifdef SYS_faccessat2
+      SYS_faccessat2,  // what glibc's access() uses on newer kernels
+#endif
+#ifdef SYS_openat2
+      SYS_openat2,
+#endif
+  };
   constexpr unsigned kA = sizeof(kAllowed) / sizeof(kAllowed[0]);
   constexpr unsigned kR = sizeof(kRefused) / sizeof(kRefused[0]);
   sock_filter filter[4 + 2 * kA + 2 * kR + 1];
