@@ -94,7 +94,9 @@ def encode_call(proc: c.ProcedureInfo, args: tuple[Any, ...], stage: Any) -> tup
             body += enc + bytes(_align8(len(enc)) - len(enc))
             continue
         if fmt == "s":
-            buf: Any = str(value).encode("utf-8")
+            if not isinstance(value, str):
+                raise TypeError(f"{proc.name}(): '{name}' is a string_view: expected str, got {type(value).__name__}")
+            buf: Any = value.encode("utf-8")
         elif isinstance(value, (bytes, bytearray, memoryview)):
             buf = value
         elif hasattr(value, "__buffer__") or hasattr(value, "__array_interface__"):
