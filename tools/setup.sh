@@ -10,6 +10,7 @@ DEBS=(
   bazel-bootstrap bazel-platforms bazel-rules-java bazel-rules-proto bazel-skylib
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
   qemu-system-arm nginx-light libgtest-dev libsqlite3-dev graphviz g++ clang-format-16
+  mosquitto libmosquitto-dev
 )
 
 missing=()

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Release checks that need whole Bazel builds (run as `local` tests, outside the sandbox):
 #   release_test.sh reproducible   two cold builds in two copies of the workspace (different
-#                                  paths, different output bases) give byte-identical images
+#                                  paths, different output bases, no disk cache) give
+#                                  byte-identical images and deployment release archives, and
+#                                  each archive's MANIFEST.sha256 lists exactly its files with
+#                                  their hashes, which are those of the images the build made
 #   release_test.sh remote_cache   after filling a fresh nginx cache, a cold build in another
 #                                  output base executes no action at all (only cache hits)
 set -euo pipefail
@@ -11,20 +14,62 @@ tmp=${TEST_TMPDIR:-$(mktemp -d)}
 targets=(//kernel/demo:demo_mps2_an386 //kernel/demo:demo_mps2_an500 //kernel/demo:demo_host)
 outputs=(kernel/demo/demo_mps2_an386.elf kernel/demo/demo_mps2_an386.bin
          kernel/demo/demo_mps2_an500.elf kernel/demo/demo_mps2_an500.bin kernel/demo/demo_host)
+# Deployment release archives (deployment()'s :release): package -> deployment name.
+declare -A releases=([deployments/camera_trap]=camera_trap)
 
-copy_workspace() {  # a source copy without outputs or git metadata
+copy_workspace() {  # a source copy without outputs, git metadata or per-user settings
   mkdir -p "$2"
-  (cd "$1" && tar --exclude=./.bazel --exclude='./bazel-*' --exclude=./.git -cf - .) | (cd "$2" && tar -xf -)
+  (cd "$1" && tar --exclude=./.bazel --exclude='./bazel-*' --exclude=./.git --exclude=./user.bazelrc \
+      -cf - .) | (cd "$2" && tar -xf -)
 }
 
 # The interpreter the outer build probed (tests run with a minimal PATH).
 python_bin=$(cat "$TEST_SRCDIR/local_python/interpreter_path.txt")
 
+# A build is cold only without a disk cache (a user.bazelrc may name one); 2 jobs: shared cores.
 build() {  # build WORKSPACE OUTPUT_BASE EXTRA_FLAGS...
   local w=$1 base=$2
   shift 2
-  (cd "$w" && bazel --output_base="$base" build --symlink_prefix=/ \
+  (cd "$w" && bazel --output_base="$base" build --symlink_prefix=/ --disk_cache= --jobs=2 \
       --repo_env=PYTHON_BIN_PATH="$python_bin" "$@" "${targets[@]}" 2>&1)
+}
+
+# check_release BIN PKG NAME: the archive's manifest lists exactly its files, with their hashes,
+# and its node images and plans are the ones the build made for the deployment's targets.
+check_release() {
+  local bin=$1 pkg=$2 name=$3 x="$tmp/x.$RANDOM" fail=0
+  mkdir -p "$x"
+  tar -xf "$bin/$pkg/release.tar" -C "$x"
+  [ "$(ls "$x")" = "$name" ] || { echo "FAIL: $pkg/release.tar holds $(ls "$x"), not $name/"; return 1; }
+  local listed actual
+  listed=$(cut -c67- "$x/$name/MANIFEST.sha256" | LC_ALL=C sort)
+  actual=$(cd "$x/$name" && find . -type f ! -path ./MANIFEST.sha256 | sed 's|^\./||' | LC_ALL=C sort)
+  if [ "$listed" != "$actual" ]; then
+    echo "FAIL: $pkg/release.tar: MANIFEST.sha256 does not list exactly the archive's files"
+    diff <(echo "$listed") <(echo "$actual") || true
+    fail=1
+  fi
+  (cd "$x/$name" && sha256sum --quiet -c MANIFEST.sha256) || { echo "FAIL: $pkg: manifest hashes"; fail=1; }
+  local member built n
+  while read -r _ member; do
+    case "$member" in
+      nodes/*.elf | nodes/*.bin) n=${member#nodes/}; built="$bin/$pkg/$n" ;;
+      nodes/*.tar) n=${member#nodes/}; built="$bin/$pkg/${n%.tar}_bundle.tar" ;;
+      plans/*.plan.json) n=${member#plans/}; built="$bin/$pkg/$name/$n" ;;
+      *) continue ;;
+    esac
+    if ! cmp -s "$x/$name/$member" "$built"; then
+      echo "FAIL: $pkg: $member is not the built ${built#"$bin/"}"
+      fail=1
+    fi
+  done <"$x/$name/MANIFEST.sha256"
+  grep -q '^[0-9a-f]\{64\}  preload/' "$x/$name/MANIFEST.sha256" || {
+    echo "FAIL: $pkg: no preloaded file in the release"
+    fail=1
+  }
+  echo "manifest   $(wc -l <"$x/$name/MANIFEST.sha256") files  $pkg/release.tar"
+  rm -rf "$x"
+  return $fail
 }
 
 bin_dir() { (cd "$1" && bazel --output_base="$2" info bazel-bin 2>/dev/null); }
@@ -33,9 +78,19 @@ shutdown() { (cd "$1" && bazel --output_base="$2" shutdown >/dev/null 2>&1) || t
 
 case "$mode" in
   reproducible)
+    for pkg in "${!releases[@]}"; do
+      targets+=("//$pkg:release")
+      outputs+=("$pkg/release.tar")
+    done
     for i in 1 2; do
       copy_workspace "$ws" "$tmp/ws$i"
       build "$tmp/ws$i" "$tmp/base$i" >"$tmp/build$i.log" || { cat "$tmp/build$i.log"; exit 1; }
+      # cold: nothing came from a cache
+      if grep -E "processes:" "$tmp/build$i.log" | grep -q "cache hit"; then
+        grep -E "processes:" "$tmp/build$i.log"
+        echo "FAIL: build $i was not cold"
+        exit 1
+      fi
     done
     bin1=$(bin_dir "$tmp/ws1" "$tmp/base1")
     bin2=$(bin_dir "$tmp/ws2" "$tmp/base2")
@@ -46,6 +101,13 @@ case "$mode" in
       a=$(sha256sum <"$bin1/$f" | cut -d' ' -f1)
       b=$(sha256sum <"$bin2/$f" | cut -d' ' -f1)
       if [ "$a" = "$b" ]; then echo "identical  $a  $f"; else echo "DIFFERENT  $a $b  $f"; fail=1; fi
+    done
+    for pkg in "${!releases[@]}"; do
+      check_release "$bin1" "$pkg" "${releases[$pkg]}" || fail=1
+      if ! cmp -s "$bin1/$pkg/release.tar" "$bin2/$pkg/release.tar"; then  # which members differ
+        diff <(tar -xOf "$bin1/$pkg/release.tar" "${releases[$pkg]}/MANIFEST.sha256") \
+          <(tar -xOf "$bin2/$pkg/release.tar" "${releases[$pkg]}/MANIFEST.sha256") || true
+      fi
     done
     exit $fail
     ;;

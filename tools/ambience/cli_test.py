@@ -34,10 +34,13 @@ def test_plan_table(bundle, capsys):
     assert main(["plan", bundle]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["node", "board", "group", "instances", "reaches"]
+    # each call of a group on its own line: which instance, which dependency, to what, how
     assert out[1].split() == ["camera", "mps2_an500", "camera_group", "camera_manager,", "detection",
-                              "recognition", "via", "lan", "(RPC)"]
+                              "camera_manager.frames", "->", "detection", "(direct)"]
+    assert out[2].split() == ["detection.next", "->", "recognition", "via", "lan", "(RPC)"]
     assert any(line.split()[:3] == ["motion", "mps2_an386", "motion_sensor"]
-               and line.endswith("camera_manager via xbee (RPC)") for line in out)
+               and line.endswith("motion_sensor.handler -> camera_manager via xbee (RPC)") for line in out)
+    assert any(line.endswith("database exported on internet:4898") for line in out)
 
 
 def test_plan_json_and_node(bundle, capsys):

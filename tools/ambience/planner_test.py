@@ -271,3 +271,6 @@ def test_a_dependency_timeout_reaches_the_route_of_a_cross_node_call():
     [dep] = [d for i in load_node_plan_text(plan_documents(p)["cloud"]).instances if i.name == "watcher"
              for d in i.dependencies]
     assert dep.timeout_us == 1_500_000
+    from ambience.report import explain
+    text = explain(p, "watcher")
+    assert text is not None and "each call ends by 1500 ms (the manifest's timeout)" in text

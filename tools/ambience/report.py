@@ -13,12 +13,29 @@ PATH_WORD = {"direct": "direct", "ipc": "IPC", "rpc": "RPC"}
 
 
 def _via(e: Edge) -> str:
+    """`caller.dependency -> target` and how: which instance of a group calls, over what."""
+    call = f"{e.caller}.{e.dependency} -> {e.target}"
     if e.path == "rpc":
         nets = " > ".join(h.network for h in e.route)
-        return f"{e.target} via {nets} (RPC)"
+        return f"{call} via {nets} (RPC)"
     if e.path == "ipc":
-        return f"{e.target} (IPC)"
-    return f"{e.target} (direct)"
+        return f"{call} (IPC)"
+    return f"{call} (direct)"
+
+
+def group_label(name: str, kernel: bool) -> str:
+    """A group's name, and whether it is its node's kernel group (the implicit one is "kernel")."""
+    if not kernel:
+        return name
+    return "kernel group" if name == "kernel" else f"{name} (kernel group)"
+
+
+def instance_label(plan: Plan, name: str) -> str:
+    """An instance's name; a node-provided one (node(provides = ...)) says which service it is."""
+    node = plan.provided_by.get(name)
+    if node is None:
+        return name
+    return f"{name} (provided by node {node}: {name[len(node) + 1:]})"
 
 
 def table(rows: list[list[str]]) -> str:
@@ -42,8 +59,7 @@ def summary_rows(plan: Plan) -> list[SummaryRow]:
     for nname, np in plan.nodes.items():
         edges_by_group: dict[str, list[Edge]] = {}
         for e in np.edges:
-            if e.path != "direct":
-                edges_by_group.setdefault(plan.instance_group[e.caller], []).append(e)
+            edges_by_group.setdefault(plan.instance_group[e.caller], []).append(e)
         for g in np.groups:
             if g.implicit and g.kernel and not g.instances and not np.forwarders:
                 continue
@@ -52,11 +68,11 @@ def summary_rows(plan: Plan) -> list[SummaryRow]:
                 for ex in gw.exports:
                     if ex.instance in g.instances and ex.node == nname:
                         via = f" via {ex.route[0].src}" if ex.route else ""
-                        reaches.append(f"exported on {ex.network}:{ex.port}{via}")
+                        reaches.append(f"{ex.instance} exported on {ex.network}:{ex.port}{via}")
             if g.kernel and np.forwarders:
                 reaches += [f"forwards {f.from_network} > {f.to_network}" for f in np.forwarders]
-            rows.append(SummaryRow(nname, np.board.short_name, g.name + (" (kernel)" if g.kernel else ""),
-                                   ", ".join(sorted(g.instances)) or "-", reaches))
+            rows.append(SummaryRow(nname, np.board.short_name, group_label(g.name, g.kernel),
+                                   ", ".join(instance_label(plan, i) for i in sorted(g.instances)) or "-", reaches))
         if not any(r.node == nname for r in rows):
             nets = ", ".join(f"{n} {a}" for n, a in np.node.networks)
             rows.append(SummaryRow(nname, np.board.short_name, "-", "-",
@@ -166,6 +182,8 @@ def explain(plan: Plan, name: str) -> str | None:
             relays = [h.dst for h in e.route[:-1]]
             if relays:
                 why += f"; forwarded by the kernel group of {', '.join(relays)}"
+            if e.timeout_us:
+                why += f"; each call ends by {e.timeout_us / 1000:g} ms (the manifest's timeout)"
         connector = rt.connectors.get((e.caller, e.dependency)) if rt is not None else None
         langs = (svc.language, _language(plan, e.target))
         if "python" in langs and e.path != "rpc":
@@ -177,7 +195,8 @@ def explain(plan: Plan, name: str) -> str | None:
         lines.append("  may be called by:")
         for c in callers:
             procs = ", ".join(p.name for p in c.procedures)
-            who = c.caller + (f" on {c.caller_node}" if c.caller_node else " (token required)")
+            who = ("the operator's console (ambience call)" if c.caller_node == "console" else
+                   c.caller + (f" on {c.caller_node}" if c.caller_node else " (token required)"))
             lines.append(f"    {who} via {PATH_WORD[c.path]}: {procs}")
     return "\n".join(lines)
 
@@ -207,17 +226,19 @@ def graph_dot(plan: Plan) -> str:
            "  node [fontname=Helvetica, fontsize=10]; edge [fontname=Helvetica, fontsize=9];"]
     for nname, np in plan.nodes.items():
         out.append(f"  subgraph {_q('cluster_node_' + nname)} {{")
-        out.append(f"    label={_q(f'{nname} ({np.board.short_name})')}; style=rounded; color=gray40;")
+        board = np.board.short_name + ("" if np.board.cpu in np.board.short_name else f", {np.board.cpu}")
+        out.append(f"    label={_q(f'{nname} ({board})')}; style=rounded; color=gray40;")
         out.append(f"    {_q('node:' + nname)} [shape=point, width=0.08, label=\"\"];")
         for g in np.groups:
             if g.kernel and not g.instances and not np.forwarders:
                 continue
             out.append(f"    subgraph {_q('cluster_group_' + nname + '_' + g.name)} {{")
             style = "filled" if g.kernel else "dashed"
-            glabel = _q(g.name + (" (kernel)" if g.kernel else ""))
+            glabel = _q(group_label(g.name, g.kernel))
             out.append(f"      label={glabel}; style={style}; fillcolor=lightyellow;")
             for i in g.instances:
-                out.append(f"      {_q('inst:' + i)} [shape=box, style=rounded, label={_q(i)}];")
+                ilabel = instance_label(plan, i).replace(" (", "\\n(", 1)
+                out.append(f"      {_q('inst:' + i)} [shape=box, style=rounded, label={_q(ilabel)}];")
             if g.kernel:
                 for f in np.forwarders:
                     fid = f"fwd:{nname}:{f.from_network}:{f.to_network}"
@@ -237,14 +258,15 @@ def graph_dot(plan: Plan) -> str:
         out.append(f"  {_q('net:' + imp.network)} -> {_q('inst:' + imp.name)} [dir=none, style=dotted];")
     colors = {"direct": "black", "ipc": "blue", "rpc": "red"}
     for e in plan.edges:
-        label = e.dependency + (" via " + " > ".join(h.network for h in e.route) if e.route else f" ({e.path})")
+        label = e.dependency + (" via " + " > ".join(h.network for h in e.route) if e.route else "") + \
+            f" ({PATH_WORD[e.path]})"
         style = "dashed" if e.path == "rpc" else "solid"
         out.append(f"  {_q('inst:' + e.caller)} -> {_q('inst:' + e.target)} "
                    f"[color={colors[e.path]}, style={style}, label={_q(label)}];")
     for np in plan.nodes.values():
         for ex in np.exports:
             eid = f"export:{ex.instance}:{ex.network}"
-            elabel = f"export {ex.network}:{ex.port}"
+            elabel = f"exported on {ex.network}:{ex.port} (token)"
             out.append(f"  {_q(eid)} [shape=plaintext, label={_q(elabel)}];")
             out.append(f"  {_q(eid)} -> {_q('inst:' + ex.instance)} [style=dotted];")
     out.append("}")

@@ -497,6 +497,104 @@ _cluster = rule(
     },
 )
 
+def _only(ctx, target, ext, what):
+    fs = [f for f in target[DefaultInfo].files.to_list() if f.path.endswith(ext)]
+    if len(fs) != 1:
+        fail("release %s: %s has %d %s files, needs exactly one" % (ctx.label, what, len(fs), ext))
+    return fs[0]
+
+def _release_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".tar")
+    top = ctx.attr.deployment
+    entries = []  # (path in the archive below <top>/, File)
+
+    index = {"ambience_release": 1, "deployment": top, "package": ctx.label.package, "nodes": {}}
+    for img, name in zip(ctx.attr.mcu, ctx.attr.mcu_names):
+        files = ["nodes/%s.elf" % name, "nodes/%s.bin" % name]
+        entries.append((files[0], _only(ctx, img, ".elf", "MCU image " + name)))
+        entries.append((files[1], _only(ctx, img, ".bin", "MCU image " + name)))
+        index["nodes"][name] = {"board": ctx.attr.boards[name], "image": files}
+    for bundle, name in zip(ctx.attr.hosted_bundles, ctx.attr.hosted_names):
+        path = "nodes/%s.tar" % name
+        entries.append((path, _only(ctx, bundle, ".tar", "hosted bundle " + name)))
+        index["nodes"][name] = {"board": ctx.attr.boards[name], "image": [path]}
+    for plan, name in zip(ctx.files.plans, ctx.attr.plan_names):
+        path = "plans/%s.plan.json" % name
+        entries.append((path, plan))
+        index["nodes"].setdefault(name, {})["plan"] = path
+    entries.append(("plans/description.json", _only(ctx, ctx.attr.plan, ".description.json", "the plan")))
+    for target, spec in zip(ctx.attr.preload_files, ctx.attr.preload_specs):
+        name, region, address = spec.split("=")
+        fs = target[DefaultInfo].files.to_list()
+        if len(fs) != 1:
+            fail("release %s: preload %s of node %s is %d files, needs exactly one" % (ctx.label, target.label, name, len(fs)))
+        path = "preload/%s/%s%s" % (name, region, "." + fs[0].extension if fs[0].extension else "")
+        entries.append((path, fs[0]))
+        index["nodes"].setdefault(name, {}).setdefault("preload", {})[region] = {"file": path, "address": int(address)}
+    seen = {}
+    for path, _ in entries:
+        if path in seen:
+            fail("release %s: two files would be %s" % (ctx.label, path))
+        seen[path] = True
+    index_file = ctx.actions.declare_file(ctx.label.name + ".release.json")
+    ctx.actions.write(index_file, json.encode_indent(index, indent = " ") + "\n")
+    entries.append(("release.json", index_file))
+
+    args = ctx.actions.args()
+    args.add(out)
+    args.add(top)
+    for path, f in entries:
+        args.add(path)
+        args.add(f)
+    ctx.actions.run_shell(
+        inputs = [f for _, f in entries],
+        outputs = [out],
+        # Byte-identical across builds: fixed names, modes, owners and times, names sorted
+        # bytewise; the manifest is in `sha256sum -c` format, relative to <deployment>/.
+        command = """set -eu
+export LC_ALL=C
+out=$1 top=$2
+shift 2
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+while [ $# -gt 0 ]; do
+  mkdir -p "$stage/$top/$(dirname "$1")"
+  cp -L "$2" "$stage/$top/$1"
+  shift 2
+done
+(cd "$stage/$top" && find . -type f | sed 's|^\\./||' | sort | while IFS= read -r f; do sha256sum "$f"; done) > "$stage/MANIFEST.sha256"
+mv "$stage/MANIFEST.sha256" "$stage/$top/MANIFEST.sha256"
+find "$stage/$top" -type d -exec chmod 0755 {} +
+find "$stage/$top" -type f -exec chmod 0644 {} +
+tar --format=gnu --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$stage" -cf "$out" "$top"
+""",
+        arguments = [args],
+        mnemonic = "AmbienceRelease",
+        progress_message = "Packing release %s" % ctx.label,
+    )
+    return [DefaultInfo(files = depset([out]))]
+
+# The whole deployment as one reproducible archive, <deployment>/ inside: nodes/<node>.elf and
+# .bin (MCU), nodes/<node>.tar (hosted bundle), plans/<node>.plan.json, plans/description.json,
+# preload/<node>/<region>.<ext>, release.json (which file is what) and MANIFEST.sha256.
+_release = rule(
+    implementation = _release_impl,
+    attrs = {
+        "deployment": attr.string(mandatory = True),
+        "plan": attr.label(mandatory = True),
+        "boards": attr.string_dict(),  # node -> board label
+        "mcu": attr.label_list(),
+        "mcu_names": attr.string_list(),
+        "hosted_bundles": attr.label_list(),
+        "hosted_names": attr.string_list(),
+        "plans": attr.label_list(allow_files = [".json"]),
+        "plan_names": attr.string_list(),
+        "preload_files": attr.label_list(allow_files = True),
+        # "node=region=address", one per preload file
+        "preload_specs": attr.string_list(),
+    },
+)
+
 def _sort_key(loc):
     # "path:LINE:COL" -> (path, line, col), so declarations sort in source order
     parts = loc.rsplit(":", 2)
@@ -542,7 +640,9 @@ def deployment(name, visibility = None, testonly = False):
     Creates :name (the plan: description, per-node plans, inputs bundle for the CLI),
     :<node> for every node (a cc_binary for hosted boards, plus :<node>_bundle, a tar of
     supervisor + plan; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
-    report), :<node>_plan and :name_images.
+    report), :<node>_plan, :name_images, :cluster (every node run locally) and :release
+    (<name>/ in release.tar: every node image, the plans, the preloaded files, release.json and
+    MANIFEST.sha256; byte-identical across clean builds).
     """
 
     # One deployment per package; later declarations would be missed, so they fail (_declare).
@@ -683,6 +783,7 @@ def deployment(name, visibility = None, testonly = False):
     mcu = [n for n in nodes if n["name"] in mcu_nodes]
     preload_files = []
     preload_specs = []
+    release_preload = []
     for n in mcu:
         preload = n.get("preload", {})
         if type(preload) != "dict":
@@ -694,6 +795,7 @@ def deployment(name, visibility = None, testonly = False):
                      (n["name"], b.name, region, "frame_store" if getattr(b, "frame_store_bytes", 0) else "none"))
             preload_files.append(_absolute(label))
             preload_specs.append("%s=%d" % (n["name"], b.ext_ram_base))
+            release_preload.append("%s=%s=%d" % (n["name"], region, b.ext_ram_base))
     _cluster(
         name = "cluster",
         hosted = [":" + n for n in hosted_nodes],
@@ -706,6 +808,22 @@ def deployment(name, visibility = None, testonly = False):
         preload_files = preload_files,
         preload_specs = preload_specs,
         services = services,
+        visibility = visibility,
+        testonly = testonly,
+    )
+    _release(
+        name = "release",
+        deployment = name,
+        plan = ":" + name,
+        boards = {n["name"]: n["board"] for n in nodes},
+        mcu = [":" + n["name"] for n in mcu],
+        mcu_names = [n["name"] for n in mcu],
+        hosted_bundles = [":%s_bundle" % n for n in hosted_nodes],
+        hosted_names = hosted_nodes,
+        plans = [":%s_plan" % n for n in node_names],
+        plan_names = node_names,
+        preload_files = preload_files,
+        preload_specs = release_preload,
         visibility = visibility,
         testonly = testonly,
     )

@@ -28,6 +28,11 @@ hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)
 // ---- group 'kernel' (supervisor process)
 
 // ---- group 'source' (process of group 'source')
+constexpr rt::Route d_source__second_route{"line", "serial", "2", 1, "b", 1, 1, 0x0ull};
+rt::Slot<rt::ChannelTransport> d_source__second_transport;
+rt::Slot<rt::RpcBuffer> d_source__second_request;
+rt::Slot<rt::RpcBuffer> d_source__second_reply;
+rt::Slot<::serialbench::SinkRpcClient<rt::ChannelTransport>> d_source__second_client;
 constexpr rt::Route d_source__sink_route{"line", "serial", "2", 1, "b", 1, 1, 0x0ull};
 rt::Slot<rt::ChannelTransport> d_source__sink_transport;
 rt::Slot<rt::RpcBuffer> d_source__sink_request;
@@ -47,12 +52,17 @@ void construct_group_kernel([[maybe_unused]] hosted::Node& node) {
 
 // Builds group 'source': its instances in start order, each after its clients.
 void construct_group_source([[maybe_unused]] hosted::Channel& to_kernel) {
-  d_source__sink_transport.emplace(to_kernel, rt::route_relay_target(1, 0));  // -> the supervisor's relay to b
+  d_source__second_transport.emplace(to_kernel, rt::route_relay_target(1, 0));  // -> the supervisor's relay to b
+  d_source__second_request.emplace();
+  d_source__second_reply.emplace();
+  d_source__second_client.emplace(d_source__second_transport.get(), d_source__second_request.get(), d_source__second_reply.get());
+  d_source__second_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
+  d_source__sink_transport.emplace(to_kernel, rt::route_relay_target(1, 1));  // -> the supervisor's relay to b
   d_source__sink_request.emplace();
   d_source__sink_reply.emplace();
   d_source__sink_client.emplace(d_source__sink_transport.get(), d_source__sink_request.get(), d_source__sink_reply.get());
   d_source__sink_client.get().set_retries(0);  // the RPC layer re-sends within the deadline
-  i_source.emplace(d_source__sink_client.get());
+  i_source.emplace(d_source__second_client.get(), d_source__sink_client.get());
   t_source_entries[0].impl = static_cast<::serialbench::Source*>(&i_source.get());
 }
 
@@ -78,6 +88,7 @@ void install(hosted::GroupRuntime& group) {
 // private copy of the call block: a SharingServer per caller group for instances of the kernel
 // group (allow hook rt::allow_sharing), a SharingRelay for instances of other groups (the callee
 // group maps its callers' arenas read-only and reads the arguments in place).
+rt::RouteRelay r_d_source__second{&d_source__second_route, nullptr, 0};  // source.second -> b
 rt::RouteRelay r_d_source__sink{&d_source__sink_route, nullptr, 0};  // source.sink -> b
 
 ::ambience::Task<::ambience::Status> serve_source(std::span<const std::byte> request, ::ambience::lidl::MessageBuffer& reply) {
@@ -149,8 +160,10 @@ int main(int argc, char** argv) {
       ::ambience::hosted::boot_incarnation(), 10'000'000);
   if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
     return 2;
+  r_d_source__second.node = &node;
+  if (!node.services().add(rt::route_relay_target(1, 0), &rt::relay_over_route, &r_d_source__second)) ::ambience::fatal("service table full: cannot relay source.second to the network");
   r_d_source__sink.node = &node;
-  if (!node.services().add(rt::route_relay_target(1, 0), &rt::relay_over_route, &r_d_source__sink)) ::ambience::fatal("service table full: cannot relay source.sink to the network");
+  if (!node.services().add(rt::route_relay_target(1, 1), &rt::relay_over_route, &r_d_source__sink)) ::ambience::fatal("service table full: cannot relay source.sink to the network");
   if (node.start() != ::ambience::Status::ok) {
     ::ambience::print("ambience: node 'a': the group processes did not start\n");
     return 2;

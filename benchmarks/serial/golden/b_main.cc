@@ -75,6 +75,7 @@ void install(hosted::GroupRuntime& group) {
 constexpr rt::RemoteGrant sink_grants[] = {
     {"console@console", rt::Grant{0x1ull}},  // serialbench.Sink
     {"source@a", rt::Grant{0x1ull}},  // serialbench.Sink
+    {"source@a", rt::Grant{0x1ull}},  // serialbench.Sink
 };
 
 }  // namespace

@@ -77,12 +77,24 @@ class OverEthernetTest(unittest.TestCase):
         # QEMU delivers the guest's datagrams), the camera's port forwarded from 127.0.1.1.
         tmp = tempfile.mkdtemp(prefix="eth-", dir="/tmp")
         self.addCleanup(shutil.rmtree, tmp, True)
-        env = dict(os.environ, RUNFILES_DIR=os.environ.get("TEST_SRCDIR", os.getcwd() + "/.."), TMPDIR=tmp)
-        out = subprocess.run([str(PKG / "cluster.sh"), "--duration", "5"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=90)  # fmt: skip
-        print(out.stdout)
-        self.assertEqual(out.returncode, 0, out.stdout)
-        lines = out.stdout.splitlines()
+        env = dict(os.environ, RUNFILES_DIR=os.environ.get("TEST_SRCDIR", os.getcwd() + "/.."), TMPDIR=tmp,
+                   XDG_RUNTIME_DIR=tmp)
+        run = subprocess.Popen([str(PKG / "cluster.sh"), "--duration", "8"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        assert run.stdout is not None
+        lines = []
+        for line in run.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("cluster: all 2 nodes healthy"):
+                break
+        # The operator's console reaches the camera through the edge and the camera's Ethernet.
+        call = subprocess.run(["tools/ambience_cli", "call", "camera/greeter.greet", '{"name": "eth"}'], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        rest, _ = run.communicate(timeout=90)
+        lines += rest.splitlines()
+        print("\n".join(lines))
+        self.assertEqual(run.returncode, 0, "\n".join(lines))
+        self.assertEqual((call.returncode, call.stdout), (0, '"hello, eth!"\n'), call.stderr)
         for want in [
             "cluster: udp lan: camera 10.0.0.2:4800 -> 127.0.1.1:4800",
             "cluster: udp lan: edge 10.0.0.1:4800 -> 127.0.0.1:4800",
@@ -90,7 +102,7 @@ class OverEthernetTest(unittest.TestCase):
             "[edge  ] [console] hello, world!",
             "cluster: all 2 nodes healthy",
         ]:
-            self.assertIn(want, lines, out.stdout)
+            self.assertIn(want, lines, "\n".join(lines))
 
 
 def _rerun_in_own_network_namespace() -> None:

@@ -56,8 +56,19 @@ class _Generated(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             exec(compile(self.code[module.__name__], f"<lidl {module.__name__}>", "exec"), module.__dict__)
 
 
+_CLIENTS: dict[tuple[str, tuple[str, ...]], dict[str, type[codec.Client]]] = {}
+
+
 def load_clients(lidl_dir: str, sources: list[str]) -> dict[str, type[codec.Client]]:
-    """interface full name -> its generated client class, from the cluster's copy of the sources."""
+    """interface full name -> its generated client class, from the cluster's copy of the sources
+    (generated once per process: a program that calls many times pays the checker once)."""
+    key = (lidl_dir, tuple(sources))
+    if key not in _CLIENTS:
+        _CLIENTS[key] = _generate_clients(lidl_dir, sources)
+    return _CLIENTS[key]
+
+
+def _generate_clients(lidl_dir: str, sources: list[str]) -> dict[str, type[codec.Client]]:
     if not sources:
         return {}
     paths = [os.path.join(lidl_dir, s) for s in sources]
@@ -78,6 +89,8 @@ def load_clients(lidl_dir: str, sources: list[str]) -> dict[str, type[codec.Clie
         return clients
     finally:
         sys.meta_path.remove(finder)
+        for name in set(code) | finder.packages:  # another cluster's sources may use the same names
+            sys.modules.pop(name, None)
 
 
 class ConsoleTransport:
