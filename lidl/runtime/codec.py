@@ -557,6 +557,9 @@ class ProcedureInfo:
     param_names: tuple[str, ...]
     has_result: bool
     idempotent: bool = False
+    # Per parameter, how a hosted zero-copy call shares it (lidl/runtime/aio.py): "" encoded,
+    # "s" string_view text, else the struct format of a span/bytes read in place.
+    views: tuple[str, ...] = ()
 
 
 class Client:

@@ -28,6 +28,7 @@ class Interface:
     procedures: tuple[Procedure, ...]
     schema_hash: str
     source: str
+    py_module: str = ""  # the generated Python module (lidl JSON "py_module"), for Python groups
 
 
 @dataclass
@@ -63,6 +64,9 @@ def load_lidl_json(data: dict[str, Any], origin: str, registry: InterfaceRegistr
         reporter.error(loc, "not a lidl interface description (expected \"lidl_json\": 1)")
         return
     source = str(data.get("source", origin))
+    # older descriptions lack "py_module": lidl's rule (gen_common.py_module) from the source path
+    stem = source[:-5] if source.endswith(".lidl") else source
+    py_module = str(data.get("py_module") or ".".join(p for p in stem.split("/") if p not in ("", ".")) + "_lidl")
     for svc in data.get("services", []):
         try:
             name = svc["name"]
@@ -81,6 +85,7 @@ def load_lidl_json(data: dict[str, Any], origin: str, registry: InterfaceRegistr
                 procedures=procs,
                 schema_hash=str(svc.get("schema_hash", "")),
                 source=source,
+                py_module=py_module,
             )
         except (KeyError, TypeError, ValueError) as e:
             reporter.error(loc, f"malformed service entry in lidl interface description: {e!r}")

@@ -14,6 +14,7 @@ from ambience.diagnostics import Location, Reporter
 
 NETWORK_KINDS = ("serial", "udp")  # link kinds a deployment may declare (the planner routes over them)
 SERVICE_STYLES = ("async", "sync")
+SERVICE_LANGUAGES = ("cpp", "python")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class Service:
     header: str
     cc_library: str
     loc: Location
+    language: str = "cpp"  # "python": an ambience_py_service (runtime/hosted/python)
+    py_module: str = ""  # python: the module that defines py_class
+    py_class: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,17 +219,27 @@ def load_service(data: dict[str, Any], reporter: Reporter, origin: str = "<servi
     label = data.get("label", "")
     a = _Attrs(data, f"service '{label}'", loc, reporter)
     package = label[2:].split(":", 1)[0] if label.startswith("//") else ""
+    language = a.string("language", "cpp")
+    cpp = language != "python"  # a Python service has no C++ class or header
     svc = Service(
         label=normalize_label(a.string("label"), package),
         interface=a.string("interface"),
         dependencies=a.str_dict("dependencies", keep_order=True),  # = constructor parameter order
         style=a.string("style", "async"),
         memory=a.size("memory") or 0,
-        cc_class=a.string("cc_class"),
-        header=a.string("header"),
+        cc_class=a.string("cc_class", required=cpp),
+        header=a.string("header", required=cpp),
         cc_library=normalize_label(a.string("cc_library", label), package),
         loc=loc,
+        language=language,
+        py_module=a.string("py_module", required=False),
+        py_class=a.string("py_class", required=False),
     )
+    if svc.language not in SERVICE_LANGUAGES:
+        reporter.error(loc, f"service '{label}': language must be one of {', '.join(SERVICE_LANGUAGES)}, "
+                            f"got '{svc.language}'")
+    if svc.language == "python" and not (svc.py_module and svc.py_class):
+        reporter.error(loc, f"service '{label}': a Python service needs py_module and py_class")
     if svc.style and svc.style not in SERVICE_STYLES:
         reporter.error(loc, f"service '{label}': style must be one of {', '.join(SERVICE_STYLES)}, got '{svc.style}'")
     return svc if a.ok else None

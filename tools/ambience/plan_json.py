@@ -9,7 +9,7 @@ and the reports read plans only through it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ambience.backend import Runtime, runtime_json
@@ -75,6 +75,9 @@ class PlannedInstance:
     object_id: int
     dependencies: tuple[PlannedDependency, ...]  # by dependency name
     constructor_args: tuple[str, ...]  # dependency names in constructor parameter order
+    language: str = "cpp"  # "python": runs in a Python group process (py_module.py_class)
+    py_module: str = ""
+    py_class: str = ""
 
 
 @dataclass
@@ -97,6 +100,8 @@ class NodeDocument:
     layout: Layout | None  # MCU nodes
     runtime: Runtime
     console_entry: str = ""  # the hosted node the operator's console reaches this node through
+    # interface -> generated Python module, for every interface a Python instance serves or calls
+    python_interfaces: dict[str, str] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- from the plan
@@ -121,14 +126,25 @@ def node_document(plan: Plan, np: NodePlan) -> NodeDocument:
         deps = tuple(_dependency(e, rt.connectors[(e.caller, e.dependency)]) for e in edges_by_caller.get(name, []))
         instances.append(PlannedInstance(name, svc.label, svc.interface, svc.style, svc.cc_class, svc.header,
                                          svc.cc_library, plan.instance_group[name], idx, np.object_ids[name], deps,
-                                         tuple(d for d, _ in svc.dependencies)))
+                                         tuple(d for d, _ in svc.dependencies), svc.language, svc.py_module,
+                                         svc.py_class))
+    python_interfaces: dict[str, str] = {}
+    for inst in instances:
+        if inst.language != "python":
+            continue
+        used = {inst.interface} | {d.interface for d in inst.dependencies}
+        used |= {c.interface for c in np.capabilities if c.callee == inst.name}
+        for iface in sorted(used):
+            found = plan.interfaces.get(iface)
+            if found is not None and found.py_module:
+                python_interfaces[iface] = found.py_module
     return NodeDocument(
         deployment=dep.name, package=dep.package,
         node=NodeInfo(np.node.name, np.board.label, np.board.kind, np.board.cpu),
         groups=np.groups, instances=instances, endpoints=np.endpoints, forwarders=np.forwarders,
         next_hops=np.next_hops, capabilities=np.capabilities, exports=np.exports, imports=np.imports,
         memory_needed=np.memory_needed, memory_budget=np.memory_budget, layout=np.layout, runtime=rt,
-        console_entry=np.console_entry)
+        console_entry=np.console_entry, python_interfaces=python_interfaces)
 
 
 # ----------------------------------------------------------------------------- writer
@@ -155,10 +171,14 @@ def dependency_json(d: PlannedDependency) -> JsonObject:
 
 
 def instance_json(i: PlannedInstance) -> JsonObject:
-    return {"name": i.name, "service": i.service, "interface": i.interface, "style": i.style, "cc_class": i.cc_class,
-            "header": i.header, "cc_library": i.cc_library, "group": i.group, "start_index": i.start_index,
-            "object_id": i.object_id, "dependencies": [dependency_json(d) for d in i.dependencies],
-            "constructor_args": list(i.constructor_args)}
+    out: JsonObject = {"name": i.name, "service": i.service, "interface": i.interface, "style": i.style,
+                       "cc_class": i.cc_class, "header": i.header, "cc_library": i.cc_library, "group": i.group,
+                       "start_index": i.start_index, "object_id": i.object_id,
+                       "dependencies": [dependency_json(d) for d in i.dependencies],
+                       "constructor_args": list(i.constructor_args)}
+    if i.language != "cpp":
+        out.update({"language": i.language, "py_module": i.py_module, "py_class": i.py_class})
+    return out
 
 
 def capability_json(c: Capability) -> JsonObject:
@@ -213,6 +233,7 @@ def document_json(doc: NodeDocument) -> JsonObject:
         "memory": memory,
         "runtime": runtime_json(doc.runtime),
         "console": {"entry": doc.console_entry},
+        **({"python_interfaces": dict(sorted(doc.python_interfaces.items()))} if doc.python_interfaces else {}),
     }
 
 
@@ -247,7 +268,8 @@ def _planned_dependency(d: JsonObject) -> PlannedDependency:
 def _planned_instance(d: JsonObject) -> PlannedInstance:
     return PlannedInstance(d["name"], d["service"], d["interface"], d["style"], d["cc_class"], d["header"],
                            d["cc_library"], d["group"], d["start_index"], d["object_id"],
-                           tuple(_planned_dependency(x) for x in d["dependencies"]), tuple(d["constructor_args"]))
+                           tuple(_planned_dependency(x) for x in d["dependencies"]), tuple(d["constructor_args"]),
+                           d.get("language", "cpp"), d.get("py_module", ""), d.get("py_class", ""))
 
 
 def _capability(d: JsonObject) -> Capability:
@@ -289,7 +311,8 @@ def load_node_plan(doc: JsonObject) -> NodeDocument:
         imports=[ImportPlan(i["name"], i["interface"], i["network"], i["address"], i["port"]) for i in doc["imports"]],
         memory_needed=memory["needed"], memory_budget=memory["budget"],
         layout=_layout(memory["layout"]) if "layout" in memory else None,
-        runtime=runtime, console_entry=doc.get("console", {}).get("entry", ""))
+        runtime=runtime, console_entry=doc.get("console", {}).get("entry", ""),
+        python_interfaces=dict(doc.get("python_interfaces", {})))
 
 
 def load_node_plan_text(text: str) -> NodeDocument:

@@ -26,6 +26,7 @@ RESOLVE = (
     resolve.bind_dependencies,
     resolve.assign_groups,
     resolve.place_groups,
+    resolve.check_languages,
     resolve.order_start,
 )
 DECIDE = (

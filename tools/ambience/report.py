@@ -148,6 +148,9 @@ def explain(plan: Plan, name: str) -> str | None:
     ddecl = next((d for d in dep.deploys if group in d.groups and d.node == node), None)
     lines = [f"instance '{name}' ({svc.label}, implements {svc.interface})",
              f"  declared at {inst.loc}"]
+    if svc.language == "python":
+        lines.append(f"  written in Python ({svc.py_module}.{svc.py_class}): its group is a Python group process "
+                     "(CPython, asyncio), sandboxed and restarted like any group")
     if name in plan.provided_by:
         lines.append(f"  provided by node '{plan.provided_by[name]}' (node(provides = ...)): runs in its kernel group "
                      f"'{group}'; dependencies on this service from instances on that node are bound here")
@@ -182,6 +185,9 @@ def explain(plan: Plan, name: str) -> str | None:
             if e.timeout_us:
                 why += f"; each call ends by {e.timeout_us / 1000:g} ms (the manifest's timeout)"
         connector = rt.connectors.get((e.caller, e.dependency)) if rt is not None else None
+        langs = (svc.language, _language(plan, e.target))
+        if "python" in langs and e.path != "rpc":
+            why += "; " + _python_edge(e.path, langs)
         lines.append(f"    {e.dependency} ({e.interface}) -> {e.target}: {why}"
                      + (f" [connector {connector}]" if connector else ""))
     callers = [c for c in plan.nodes[node].capabilities if c.callee == name]
@@ -193,6 +199,21 @@ def explain(plan: Plan, name: str) -> str | None:
                    c.caller + (f" on {c.caller_node}" if c.caller_node else " (token required)"))
             lines.append(f"    {who} via {PATH_WORD[c.path]}: {procs}")
     return "\n".join(lines)
+
+
+def _language(plan: Plan, instance: str) -> str:
+    inst = plan.instances_by_name.get(instance)
+    svc = plan.deployment.services.get(inst.service) if inst is not None else None
+    return svc.language if svc is not None else "cpp"
+
+
+def _python_edge(path: str, langs: tuple[str, str]) -> str:
+    """How a call between a Python and another service travels (runtime/hosted/python)."""
+    if path == "direct":
+        return "Python to Python in one interpreter: the object itself, awaited"
+    words = {"cpp": "C++", "python": "Python"}
+    return (f"{words[langs[0]]} -> {words[langs[1]]}: a zero-copy call block over the ring, through the "
+            "supervisor (spans and bytes by reference into the caller's arena, read in place)")
 
 
 def _q(s: str) -> str:

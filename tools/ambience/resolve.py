@@ -356,6 +356,33 @@ def place_groups(ctx: PlanContext) -> None:
     ctx.node_of_group = node_of_group
 
 
+def check_languages(ctx: PlanContext) -> None:
+    """Python services run in Python group processes: on hosted nodes only, in groups of their own
+    language, never in the kernel group (the supervisor's process is C++)."""
+    for gname, (nname, dloc, _) in sorted(ctx.node_of_group.items()):
+        g = ctx.groups[gname]
+        langs = {i: ctx.services[i].language for i in g.instances if i in ctx.services}
+        python = sorted(i for i, lang in langs.items() if lang == "python")
+        if not python:
+            continue
+        board = ctx.boards.get(nname)
+        first = ctx.instances[python[0]]
+        if board is not None and board.is_mcu:
+            ctx.rep.error(dloc, f"instance '{python[0]}' is a Python service ({ctx.services[python[0]].label}), "
+                                f"but node '{nname}' is a microcontroller ({board.short_name}): Python services "
+                                f"run on hosted nodes only",
+                          Note(first.loc, f"instance '{python[0]}' declared here"))
+            continue
+        if g.kernel:
+            ctx.rep.error(dloc, f"group '{gname}' is the kernel group of node '{nname}', which runs in the "
+                                f"supervisor's C++ process: Python services ('{python[0]}') need a group of their own")
+            continue
+        cpp = sorted(i for i, lang in langs.items() if lang != "python")
+        if cpp:
+            ctx.rep.error(g.loc, f"group '{gname}' mixes Python ('{python[0]}') and C++ ('{cpp[0]}') services: "
+                                 f"a group process runs one language; put them in separate groups")
+
+
 def order_start(ctx: PlanContext) -> None:
     """Start order: dependencies first (Kahn's algorithm, smallest name first on ties)."""
     # --- start order (dependencies start first); Kahn's algorithm, smallest name first on ties

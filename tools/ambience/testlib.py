@@ -86,6 +86,17 @@ class ManifestBuilder:
             "header": f"{pkg}/{short}.hpp", "cc_library": label, "loc": f"{pkg}/BUILD.bazel:3:1",
         })
 
+    def python_service(self, label: str, interface: str, dependencies: dict[str, str] | None = None) -> None:
+        """An ambience_py_service: module = its package + the target's name, class = CamelCase."""
+        pkg = label[2:].split(":")[0]
+        short = label.rsplit(":", 1)[-1]
+        self.services.append({
+            "ambience_service": 1, "label": label, "interface": interface, "language": "python",
+            "dependencies": dependencies or {}, "style": "async", "memory": 4096, "cc_class": "", "header": "",
+            "py_module": f"{pkg.replace('/', '.')}.{short}", "py_class": short.title().replace("_", ""),
+            "cc_library": label + "_cc", "loc": f"{pkg}/BUILD.bazel:9:1",
+        })
+
     def description(self) -> dict[str, Any]:
         self.lines.append(f'deployment(name = "{self.name}")')
         desc = {"ambience_description": 1, "name": self.name, "package": self.package,

@@ -111,6 +111,10 @@ def _service_impl(ctx):
         "cc_library": "//%s:%s" % (ctx.label.package, ctx.attr.cc_library_name),
         "loc": ctx.attr.loc,
     }
+    if ctx.attr.language != "cpp":
+        desc["language"] = ctx.attr.language
+        desc["py_module"] = ctx.attr.py_module
+        desc["py_class"] = ctx.attr.py_class
     if ctx.attr.memory:
         desc["memory"] = ctx.attr.memory
     ctx.actions.write(out, json.encode_indent(desc, indent = " ") + "\n")
@@ -137,6 +141,9 @@ _ambience_service = rule(
         "header": attr.string(mandatory = True),
         "cc_library_name": attr.string(mandatory = True),
         "loc": attr.string(),
+        "language": attr.string(default = "cpp"),
+        "py_module": attr.string(),
+        "py_class": attr.string(),
     },
 )
 
@@ -200,6 +207,81 @@ def ambience_service(
         cc_class = cc_class or (namespace + "::" + _camel(name)),
         header = (pkg + "/" if pkg else "") + headers[0],
         cc_library_name = name + "_cc",
+        loc = _location_of(marker),
+        visibility = visibility,
+        testonly = kwargs.get("testonly", False),
+    )
+
+def _lidl_py(label):
+    # lidl_library(name) makes name_py; "//a/b" means "//a/b:b".
+    if ":" in label:
+        return label + "_py"
+    return label + ":" + label.split("/")[-1] + "_py"
+
+def ambience_py_service(
+        name,
+        implements,
+        interface,
+        srcs,
+        dependencies = {},
+        deps = [],
+        interfaces = [],
+        py_class = None,
+        memory = None,
+        visibility = None,
+        **kwargs):
+    """A service written in Python: a class implementing the generated async base of one lidl
+    interface, run in a Python group process on hosted nodes (runtime/hosted/python).
+
+    Args:
+      implements: the lidl_library declaring `interface`.
+      interface: fully qualified lidl service name, e.g. "camera_trap.Recognizer".
+      srcs: the Python sources; the first defines the class.
+      dependencies: dependency name -> required lidl interface; `__init__` takes one async client
+        (or, in the same group, the Python object) per dependency, in this order.
+      deps: further py_library targets the sources import.
+      interfaces: further lidl_library targets whose interfaces the dependencies use.
+      py_class: the class (default: CamelCase(name)) in the module of srcs[0].
+      memory: RAM one instance needs, e.g. "8M" (planner default: 4 KiB).
+    Creates :name (for instance(service = ...)), :name_py (the py_library) and :name_cc (what a
+    hosted node links: the Python group launcher and these sources in its runfiles).
+    """
+    if not srcs or not srcs[0].endswith(".py"):
+        fail("ambience_py_service '%s': srcs must start with the .py file defining the class" % name)
+    native.py_library(
+        name = name + "_py",
+        srcs = srcs,
+        srcs_version = "PY3",
+        deps = deps + [_lidl_py(implements)] + [_lidl_py(i) for i in interfaces] + ["//lidl/runtime:py"],
+        visibility = visibility,
+        **kwargs
+    )
+    native.cc_library(
+        name = name + "_cc",
+        data = [":" + name + "_py"],
+        deps = ["//runtime/hosted/python:supervisor"],
+        target_compatible_with = ["@platforms//os:linux"],
+        visibility = visibility,
+        **kwargs
+    )
+    marker = _unique_name("_ambience_service_" + name)
+    _ambience_decl(name = marker, decl = "service", payload = "{}", visibility = ["//visibility:private"])
+    pkg = native.package_name()
+    module = srcs[0][:-len(".py")].replace("/", ".")
+    _ambience_service(
+        name = name,
+        implements = [implements],
+        interfaces = interfaces,
+        interface = interface,
+        dependencies = dependencies,
+        style = "async",
+        memory = str(memory) if memory != None else "",
+        cc_class = "",
+        header = "",
+        cc_library_name = name + "_cc",
+        language = "python",
+        py_module = (pkg.replace("/", ".") + "." if pkg else "") + module,
+        py_class = py_class or _camel(name),
         loc = _location_of(marker),
         visibility = visibility,
         testonly = kwargs.get("testonly", False),

@@ -69,7 +69,7 @@ def head(doc: NodeDocument, includes: list[str]) -> list[str]:
     project = [i for i in includes if not i.startswith("<")]
     out += [f"#include {i}" for i in system] + [""]
     out += [f'#include "{i}"' for i in project]
-    out += [f'#include "{h}"' for h in sorted({i.header for i in doc.instances})]
+    out += [f'#include "{h}"' for h in sorted({i.header for i in doc.instances if i.header})]  # Python: none
     return out
 
 

@@ -4,6 +4,8 @@ The kernel group stays in the supervisor process; each other group is a sandboxe
 reached over its ring."""
 from __future__ import annotations
 
+import json
+
 from ambience.codegen.connectors import NodeContext, construct_instance, group_storage, route_relay_target, tag
 from ambience.codegen.cxx import (
     HOSTED_RPC_HPP,
@@ -17,6 +19,7 @@ from ambience.codegen.cxx import (
     namespace_open,
     network_tables,
     plural,
+    route_literal,
     serve_by_schema,
     serve_remote_fn,
     served_interfaces,
@@ -58,18 +61,77 @@ class HostedNode:
         self.served_up = sorted({(d.target, d.interface, ctx.group_id(i.group)) for i, d in edges
                                  if d.connector == "share_up"})
 
+        # groups of Python services: Python group processes (runtime/hosted/python), not C++ code here
+        self.python = {i.name for i in doc.instances if i.language == "python"}
+        self.python_groups = [g for g in self.user_groups if g.instances and all(n in self.python for n in g.instances)]
+        self.cpp_groups = [g for g in doc.groups if g not in self.python_groups]
+
     def gid(self, instance: str) -> int:
         return self.ctx.group_id(self.ctx.group_of[instance])
+
+
+def sharing_target(object_id: int, interface: int, caller_group: int = -1) -> int:
+    """runtime/hosted/hosted_node.hpp's sharing_target()."""
+    return 0x40000000 | ((caller_group + 1) << 20) | (object_id << 8) | interface
+
+
+def python_groups_json(h: HostedNode) -> str:
+    """The table a node's Python group processes build their instances from (runtime/hosted/python/group.py):
+    per instance its module and class, the ring targets it serves, its dependencies in constructor order."""
+    ctx, doc = h.ctx, h.doc
+
+    def ref(interface: str) -> dict[str, str]:
+        return {"module": doc.python_interfaces.get(interface, ""), "service": interface.rsplit(".", 1)[-1]}
+
+    groups: dict[str, object] = {}
+    for g in h.python_groups:
+        instances = []
+        for name in g.instances:
+            inst = ctx.insts[name]
+            by_dep = {d.dependency: d for d in inst.dependencies}
+            deps: list[dict[str, object]] = []
+            for arg in inst.constructor_args:
+                d = by_dep[arg]
+                entry: dict[str, object] = {"name": d.dependency}
+                if d.connector == "direct":
+                    entry.update(kind="direct", instance=d.target)
+                elif d.connector in ("share_up", "share_across"):
+                    target = ctx.insts[d.target]
+                    caller = ctx.group_id(inst.group) if d.connector == "share_up" else -1
+                    entry.update(kind="shared", target=sharing_target(target.object_id,
+                                                                      ctx.sharing_index(d.target, d.interface), caller))
+                    entry.update(ref(d.interface))
+                elif d.connector == "route_relay":
+                    k = [x.dependency for x in inst.dependencies].index(d.dependency)
+                    entry.update(kind="lidl", target=0x20000000 | (inst.object_id << 8) | k)
+                    entry.update(ref(d.interface))
+                else:
+                    raise ValueError(f"instance '{name}': no Python connector for '{d.connector}'")
+                deps.append(entry)
+            serves = [{"target": sharing_target(inst.object_id, ctx.sharing_index(name, i)), **ref(i)}
+                      for t, i in h.shared_served if t == name]
+            spec: dict[str, object] = {"name": name, "module": inst.py_module, "class": inst.py_class,
+                                       "object_id": inst.object_id, "serves": serves, "dependencies": deps}
+            if name in h.ring_served:
+                spec["lidl"] = [ref(i) for i in served_interfaces(doc, name, ("rpc",))]
+            instances.append(spec)
+        groups[g.name] = {"instances": instances}
+    return json.dumps({"deployment": doc.deployment, "node": doc.node.name, "groups": groups}, sort_keys=True)
 
 
 def main_cc(doc: NodeDocument) -> str:
     h = HostedNode(doc)
     ctx = h.ctx
+    python = ["runtime/hosted/python/python_group.hpp"] if h.python_groups else []
     out = head(doc, ["<cstddef>", "<string_view>", "kernel/arch/hosted_linux/node.hpp", "kernel/core/console.hpp",
                      "kernel/core/scheduler.hpp", "kernel/core/task.hpp", HOSTED_RUNTIME_HPP, HOSTED_RPC_HPP,
-                     NODE_RUNTIME_HPP])
+                     NODE_RUNTIME_HPP] + python)
     out += namespace_open(doc, ["namespace rt = ::ambience::node;", "namespace hosted = ::ambience::hosted;"])
     out += ["hosted::Node* g_node = nullptr;  // the supervisor (null in group processes)", ""]
+    if h.python_groups:
+        out += ["// The Python groups' table (runtime/hosted/python/group.py): their instances, what each serves",
+                "// under which ring target, how each dependency is reached.",
+                f"constexpr const char kPythonGroups[] = {c_string(python_groups_json(h))};", ""]
     out.append("// Group ids in the supervisor: " + ", ".join(f"{g.name} = {ctx.group_id(g.name)}"
                                                             for g in h.user_groups)
                + "; the kernel group (-1) stays in the supervisor process.")
@@ -102,7 +164,14 @@ def _storage(h: HostedNode) -> list[str]:
     """Every process has all slots; each fills only its own group's."""
     ctx = h.ctx
     out = []
-    for g in h.doc.groups:
+    for g in h.python_groups:
+        out.append(f"// ---- group '{g.name}' (a Python group process: {', '.join(g.instances)})")
+        for name in g.instances:  # the routes the supervisor's relays send its RPC calls along
+            inst = ctx.insts[name]
+            out += [route_literal(h.doc, tag(inst, d), d, inst.object_id) for d in inst.dependencies
+                    if d.connector == "route_relay"]
+        out.append("")
+    for g in h.cpp_groups:
         proc = "supervisor process" if g.kernel else f"process of group '{g.name}'"
         out.append(f"// ---- group '{g.name}' ({proc})")
         for name in g.instances:
@@ -123,7 +192,7 @@ def _storage(h: HostedNode) -> list[str]:
 
 def _construct(h: HostedNode) -> list[str]:
     out = []
-    for g in h.doc.groups:
+    for g in h.cpp_groups:
         param = "hosted::Node& node" if g.kernel else "hosted::Channel& to_kernel"
         out.append(f"// Builds group '{g.name}': its instances in start order, each after its clients.")
         out.append(f"void construct_group_{g.name}([[maybe_unused]] {param}) {{")
@@ -140,8 +209,14 @@ def _install(h: HostedNode) -> list[str]:
     """What each group process builds and serves (before its sandbox closes)."""
     ctx = h.ctx
     out = ["// Runs in a group process (before its sandbox closes): builds the group and serves it.",
-           "void install(hosted::GroupRuntime& group) {", "  const std::string_view name = group.name();"]
+           "void install(hosted::GroupRuntime& group) {"]
+    if any(g not in h.python_groups for g in h.user_groups):
+        out.append("  const std::string_view name = group.name();")
+    else:
+        out.append("  (void)group;  // every group process of this node is a Python group")
     for g in h.user_groups:
+        if g in h.python_groups:
+            continue
         out.append(f"  if (name == {c_string(g.name)}) {{")
         out.append(f"    construct_group_{g.name}(group.channel());")
         for name in g.instances:
@@ -207,7 +282,9 @@ def _main(h: HostedNode, kernel: GroupPlan) -> list[str]:
         callers = sorted(set(h.callers_of.get(gid, [])))
         reads = (", {" + ", ".join(str(c) for c in callers) + "}") if callers else ""
         note = f"; maps the arenas of its callers {callers}" if callers else ""
-        out.append(f"  node.add_group(rt::hosted_group_options({c_string(g.name)}{reads}));  // {gid}{note}")
+        options = "python_group_options" if g in h.python_groups else "hosted_group_options"
+        note += "; Python" if g in h.python_groups else ""
+        out.append(f"  node.add_group(rt::{options}({c_string(g.name)}{reads}));  // {gid}{note}")
     out.append(f"  construct_group_{kernel.name}(node);")
     for name in h.ipc_callees:
         object_id = ctx.insts[name].object_id
@@ -236,6 +313,11 @@ def _main(h: HostedNode, kernel: GroupPlan) -> list[str]:
         out.append(f"  r_{t}.node = &node;")
         out.append(f"  if (!node.services().add({route_relay_target(inst, d)}, &rt::relay_over_route, &r_{t})) "
                    f"::ambience::fatal({full});")
+    if h.python_groups:
+        failed_py = c_string(f"ambience: node '{h.doc.node.name}': cannot hand the Python groups their table\n")
+        out += ["  // Inherited by the Python group processes (and their restarts).",
+                "  if (!rt::set_python_groups(kPythonGroups)) {", f"    ::ambience::print({failed_py});",
+                "    return 2;", "  }"]
     failed = c_string(f"ambience: node '{h.doc.node.name}': the group processes did not start\n")
     out += ["  if (node.start() != ::ambience::Status::ok) {", f"    ::ambience::print({failed});", "    return 2;",
             "  }",
