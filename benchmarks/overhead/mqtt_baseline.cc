@@ -165,8 +165,13 @@ int client_main(const Settings& s, const Topics& topics, pid_t worker) {
   for (int i = 0; i < 5; ++i) mosquitto_loop(m, 10, 1);  // flush the stop message
   mosquitto_disconnect(m);
   mosquitto_destroy(m);
+  // The worker leaves on the stop message; should that be lost, it must not outlive us.
   int wst = 0;
-  waitpid(worker, &wst, 0);
+  for (int i = 0; i < 200 && waitpid(worker, &wst, WNOHANG) == 0; ++i) usleep(5000);
+  if (waitpid(worker, &wst, WNOHANG) == 0) {
+    kill(worker, SIGKILL);
+    waitpid(worker, &wst, 0);
+  }
   if (!st.done) return std::fprintf(stderr, "mqtt: no complete run within 60 s\n"), 1;
   overhead::print_result("mqtt", s, st.answered, st.failed, st.elapsed, st.work_us);
   return st.failed == 0 ? 0 : 1;
