@@ -34,6 +34,7 @@ class Node:
     networks: tuple[tuple[str, str], ...]  # (network, address), sorted by network
     loc: Location
     provides: tuple[tuple[str, str], ...] = ()  # (service name on this node, service label)
+    preload: tuple[tuple[str, str], ...] = ()  # (memory region, file target) the node holds at boot
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -290,6 +291,7 @@ def load_description(desc: dict[str, Any], services: list[dict[str, Any]], repor
                 networks=a.str_dict("networks"),
                 loc=loc,
                 provides=tuple((k, normalize_label(v, package)) for k, v in a.str_dict("provides")),
+                preload=tuple((k, normalize_label(v, package)) for k, v in a.str_dict("preload")),
             ))
             if not decl.get("board"):
                 a.string("board")

@@ -77,6 +77,9 @@ def summary_rows(plan: Plan) -> list[SummaryRow]:
             nets = ", ".join(f"{n} {a}" for n, a in np.node.networks)
             rows.append(SummaryRow(nname, np.board.short_name, "-", "-",
                                    [f"(nothing deployed; on {nets})" if nets else "(nothing deployed)"]))
+        # what the node's memory holds at boot (node(preload = ...)), on its first row
+        first = next(r for r in rows if r.node == nname)
+        first.reaches.extend(f"{region} preloaded with {label}" for region, label in np.node.preload)
     return rows
 
 
@@ -227,7 +230,8 @@ def graph_dot(plan: Plan) -> str:
     for nname, np in plan.nodes.items():
         out.append(f"  subgraph {_q('cluster_node_' + nname)} {{")
         board = np.board.short_name + ("" if np.board.cpu in np.board.short_name else f", {np.board.cpu}")
-        out.append(f"    label={_q(f'{nname} ({board})')}; style=rounded; color=gray40;")
+        nlabel = "\\n".join([f"{nname} ({board})"] + [f"{r} preloaded with {f}" for r, f in np.node.preload])
+        out.append(f"    label={_q(nlabel)}; style=rounded; color=gray40;")
         out.append(f"    {_q('node:' + nname)} [shape=point, width=0.08, label=\"\"];")
         for g in np.groups:
             if g.kernel and not g.instances and not np.forwarders:

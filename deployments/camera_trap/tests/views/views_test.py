@@ -63,7 +63,8 @@ class ViewsTest(unittest.TestCase):
                      "database.storage -> cloud_storage (IPC)",
                      "database exported on internet:4898",
                      "cloud_storage (provided by node cloud: storage)",
-                     "pir (kernel group)", "camera_group (kernel group)"]:
+                     "pir (kernel group)", "camera_group (kernel group)",
+                     "frame_store preloaded with //services/camera_trap/scenes:frames"]:
             self.assertIn(want, plan)
         self.assertNotIn("(kernel) (kernel)", plan)
         self.assertNotIn("kernel (kernel)", plan)
@@ -77,7 +78,8 @@ class ViewsTest(unittest.TestCase):
         graph = run("graph", bundle("default"))
         self.assertIn('label="cloud_storage\\n(provided by node cloud: storage)"', graph)
         self.assertIn('label="kernel group"', graph)
-        self.assertIn('label="camera (mps2_an500, cortex-m7)"', graph)
+        self.assertIn('label="camera (mps2_an500, cortex-m7)\\nframe_store preloaded with '
+                      '//services/camera_trap/scenes:frames"', graph)
         for edge in ['"inst:camera_manager" -> "inst:detection" [color=black, style=solid, label="frames (direct)"]',
                      '"inst:detection" -> "inst:recognition" [color=red, style=dashed, label="next via lan (RPC)"]',
                      '"inst:database" -> "inst:cloud_storage" [color=blue, style=solid, label="storage (IPC)"]']:
