@@ -190,8 +190,9 @@ int main(int argc, char** argv) {
   std::printf(
       "benchmarks/python: C++ caller (the supervisor) -> Python service in a sandboxed group process,\n"
       "zero-copy call blocks over the group's ring; baseline in the same run: the same Python service\n"
-      "behind asyncio over a Unix-domain socket (lidl messages, generated async dispatcher), since grpcio\n"
-      "is not installed. %d calls per figure; p50 of per-call (ring) or per-batch (socket) latency.\n\n",
+      "behind asyncio over a Unix-domain socket (lidl messages, generated async dispatcher), and behind a\n"
+      "grpcio server called by a grpcio client (same request bytes). %d calls per figure; p50 of per-call\n"
+      "(ring, grpcio) or per-batch (socket) latency.\n\n",
       total);
   Ring ring;
   if (ring.node.start() != Status::ok) {
@@ -257,16 +258,50 @@ int main(int argc, char** argv) {
   waitpid(pid, nullptr, 0);
   unlink(path.c_str());
 
+  // grpcio: the same Echo behind a grpcio server, the same request bytes from a grpcio client.
+  double grpc1_p50 = 0, grpc1_rate = 0, grpc64_p50 = 0, grpc64_rate = 0;
+  {
+    std::string hex;
+    for (std::byte b : request) {
+      char two[3];
+      std::snprintf(two, sizeof two, "%02x", static_cast<unsigned>(b));
+      hex += two;
+    }
+    const std::string grpc = runfiles != nullptr
+                                 ? std::string(runfiles) + "/ambience/benchmarks/python/grpc_baseline"
+                                 : std::string(argv[0]) + ".runfiles/ambience/benchmarks/python/grpc_baseline";
+    const std::string cmd = grpc + " --calls " + std::to_string(total) + " --request " + hex;
+    std::FILE* p = popen(cmd.c_str(), "r");
+    char line[512];
+    bool got = false;
+    while (p != nullptr && std::fgets(line, sizeof line, p) != nullptr) {
+      got = got || std::sscanf(line, "grpc p50_1_us=%lf rate_1=%lf p50_64_us=%lf rate_64=%lf", &grpc1_p50, &grpc1_rate,
+                               &grpc64_p50, &grpc64_rate) == 4;
+    }
+    if (p == nullptr || pclose(p) != 0 || !got) {
+      std::printf("the grpcio baseline failed (%s)\n", grpc.c_str());
+      return 2;
+    }
+  }
+
   std::printf("%-44s %12s %12s\n", "figure", "ring", "socket");
   std::printf("%-44s %12.1f %12.1f\n", "p50 round trip, 1 in flight (us)", ring1_p50, sock1_p50);
   std::printf("%-44s %12.0f %12.0f\n", "calls/s, 1 in flight", ring1_rate, sock1_rate);
   std::printf("%-44s %12.1f %12.1f\n", "p50 latency, 64 in flight (us; socket: batch)", ring64_p50, sock64_p50);
   std::printf("%-44s %12.0f %12.0f\n", "calls/s, 64 in flight", ring64_rate, sock64_rate);
   std::printf("%-44s %12.1f\n", "p50 span<u8> 4 KiB in place (us)", touch4k);
-  std::printf("%-44s %12.1f\n\n", "p50 span<u8> 16 MiB in place (us)", touch16m);
+  std::printf("%-44s %12.1f\n", "p50 span<u8> 16 MiB in place (us)", touch16m);
+  std::printf("%-44s %12.1f (1 in flight) %.1f (64 in flight)\n", "grpcio: p50 per call (us)", grpc1_p50, grpc64_p50);
+  std::printf("%-44s %12.0f (1 in flight) %.0f (64 in flight)\n\n", "grpcio: calls/s", grpc1_rate, grpc64_rate);
   result("python_rtt_p50_1_in_flight_us", ring1_p50, "us", sock1_p50, sock1_p50 / ring1_p50);
   result("python_calls_per_s_64_in_flight", ring64_rate, "calls/s", sock64_rate, ring64_rate / sock64_rate);
   result("python_latency_p50_64_in_flight_us", ring64_p50, "us", sock64_p50, sock64_p50 / ring64_p50);
   result("python_span_16mib_over_4kib", touch16m / touch4k, "ratio", touch4k, touch16m / touch4k);
+  // The target: at least 10x lower p50 than grpcio, 1 and 64 in flight.
+  result("python_vs_grpc_p50_1_in_flight_us", ring1_p50, "us", grpc1_p50, grpc1_p50 / ring1_p50);
+  result("python_vs_grpc_p50_64_in_flight_us", ring64_p50, "us", grpc64_p50, grpc64_p50 / ring64_p50);
+  std::printf("target (>= 10x lower p50 than grpcio): 1 in flight %.1fx %s, 64 in flight %.1fx %s\n",
+              grpc1_p50 / ring1_p50, grpc1_p50 / ring1_p50 >= 10 ? "met" : "not met", grpc64_p50 / ring64_p50,
+              grpc64_p50 / ring64_p50 >= 10 ? "met" : "not met");
   return 0;
 }

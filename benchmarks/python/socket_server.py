@@ -1,7 +1,7 @@
 """The baseline of //benchmarks/python: the same Echo service behind a typical Python IPC server —
 asyncio over a Unix-domain stream socket, length-prefixed lidl request/reply messages served by the
-generated async dispatcher (lidl/runtime/aio.py). grpcio is not installed on the build machine;
-this is the closest in-run stand-in that shares no code with the ring path."""
+generated async dispatcher (lidl/runtime/aio.py): a cheap in-run stand-in that shares no code
+with the ring path (grpc_baseline.py is the issue's grpcio baseline)."""
 from __future__ import annotations
 
 import asyncio

@@ -24,10 +24,13 @@ from typing import Any, Protocol
 from lidl.runtime.codec import (
     HEADER_SIZE,
     KIND_REQUEST,
+    Desc,
     ProcedureInfo,
     RemoteError,
     Status,
+    Struct,
     WireError,
+    _read_slot,
     decode,
     decode_reply,
     encode_reply,
@@ -106,6 +109,43 @@ async def call_impl(impl: Any, proc: ProcedureInfo, args: tuple[Any, ...]) -> An
     return await getattr(impl, proc.name)(*args)
 
 
+class _View(Desc):
+    """A borrowed sequence read as a read-only memoryview over the request (no copy), so a
+    serialized call gets what the zero-copy path gives: `ProcedureInfo.views`' format."""
+
+    fixed = False
+    checks = False
+
+    def __init__(self, seq: Any, fmt: str):
+        self.seq, self.fmt, self.name = seq, fmt, seq.name
+        elem = getattr(seq, "elem", None)
+        self.stride = 1 if elem is None else elem.size
+        self.elem_align = 1 if elem is None else elem.align
+        self.size, self.align = seq.size, seq.align
+
+    def read(self, r: Any, pos: int, depth: int) -> Any:
+        target, n = _read_slot(r, pos, self.stride, self.elem_align)
+        mv = r.buf[target:target + n * self.stride].toreadonly()
+        return mv if self.fmt == "B" else mv.cast(self.fmt)
+
+
+_VIEWING: dict[int, tuple[ProcedureInfo, Any]] = {}
+
+
+def _viewing_params(proc: ProcedureInfo) -> Any:
+    """proc.params with its borrowed numeric sequences decoded as memoryviews."""
+    hit = _VIEWING.get(id(proc))
+    if hit is not None and hit[0] is proc:
+        return hit[1]
+    desc: Any = proc.params
+    if any(f not in ("", "s") for f in proc.views):
+        fields = [(n, _View(d, f) if f not in ("", "s") else d)
+                  for (n, _, d), f in zip(desc.fields, proc.views, strict=True)]
+        desc = Struct(desc.name, desc.cls, lambda: fields)
+    _VIEWING[id(proc)] = (proc, desc)
+    return desc
+
+
 async def dispatch_async(impl: Any, schema_hash: int, procedures: tuple[ProcedureInfo, ...], request: bytes,
                          on_error: Any = None) -> bytes:
     """Serve one serialized request with an async implementation; returns the reply message.
@@ -122,7 +162,7 @@ async def dispatch_async(impl: Any, schema_hash: int, procedures: tuple[Procedur
         return encode_reply(schema_hash, h.procedure, h.call_id, Status.unknown_procedure)
     proc = procedures[h.procedure]
     try:
-        params = decode(proc.params, request, HEADER_SIZE)
+        params = decode(_viewing_params(proc), request, HEADER_SIZE)
     except WireError:
         return encode_reply(schema_hash, h.procedure, h.call_id, Status.bad_message)
     try:

@@ -11,7 +11,9 @@ import unittest
 
 BASE = "deployments/camera_trap"
 # variant -> the most manifest lines it may differ by
-VARIANTS = {"detection_at_edge": 2, "two_sensors": 5, "kernel_database": 2}
+VARIANTS = {"detection_at_edge": 2, "two_sensors": 5, "kernel_database": 2, "python_recognition": 1}
+# variant -> (base service, its service instead): the one service a variant may swap
+SWAPPED = {"python_recognition": ("//services/recognition", "//services/recognition/python")}
 
 
 def read(path: str) -> str:
@@ -56,7 +58,11 @@ class VariantsTest(unittest.TestCase):
         self.assertEqual(base, {f"//services/{s}" for s in ("motion", "camera", "detection", "recognition",
                                                             "database")})
         for variant in VARIANTS:
-            self.assertEqual(services(variant), base, variant)
+            want = set(base)
+            if variant in SWAPPED:
+                old, new = SWAPPED[variant]
+                want = (want - {old}) | {new}
+            self.assertEqual(services(variant), want, variant)
 
     def test_each_variant_places_what_it_says(self) -> None:
         self.assertIn("detection", [i["name"] for i in plan("", "camera")["instances"]])
@@ -70,6 +76,12 @@ class VariantsTest(unittest.TestCase):
         self.assertIn("camera_sensor", sensors)
         cs = next(i for i in plan("two_sensors", "camera")["instances"] if i["name"] == "camera_sensor")
         self.assertEqual([(d["dependency"], d["path"]) for d in cs["dependencies"]], [("handler", "direct")])
+
+        rec = next(i for i in plan("python_recognition", "edge")["instances"] if i["name"] == "recognition")
+        self.assertEqual((rec["language"], rec["py_module"]), ("python", "services.recognition.python.recognition"))
+        self.assertFalse(group_of("python_recognition", "edge", "recognition")["kernel"])
+        base_rec = next(i for i in plan("", "edge")["instances"] if i["name"] == "recognition")
+        self.assertNotEqual(base_rec.get("language"), "python")
 
         self.assertFalse(group_of("", "cloud", "database")["kernel"])
         self.assertTrue(group_of("kernel_database", "cloud", "database")["kernel"])

@@ -1,7 +1,7 @@
 """Composes the camera trap's scenes from photographs shipped inside scikit-image.
 
     scenes.py --frames frames.bin --index scenes.json --reference reference.hpp --model model.hpp \
-              --scenes scenes.hpp
+              --scenes scenes.hpp --model-json model.json
 
 Every output is a pure function of the pinned packages (scikit-image, numpy): no timestamps,
 fixed seeds, sorted JSON keys, so two runs give the same bytes. What is composed, and the
@@ -11,6 +11,7 @@ formats, are described in README.md next to this file.
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib.resources
 import json
 import math
@@ -384,9 +385,14 @@ def reference_header(ground: U8) -> str:
     )
 
 
+def model_float(v: float) -> str:
+    """A model parameter as both model outputs give it: 7 significant digits."""
+    return f"{v:.6e}"
+
+
 def model_header(model: Model) -> str:
     def floats(values: Sequence[float]) -> str:
-        return "{" + ", ".join(f"{v:.6e}f" for v in values) + "}"
+        return "{" + ", ".join(f"{model_float(v)}f" for v in values) + "}"
 
     rows = "\n".join(
         f"    {{{SPECIES[s]}, {floats(model.centroids[s])}}},  // {s}"
@@ -407,6 +413,27 @@ def model_header(model: Model) -> str:
         + f"inline constexpr Centroid kCentroids[kSpeciesCount] = {{\n{rows}\n}};\n"
         + "\n}  // namespace camera_trap::scenes\n"
     )
+
+
+def model_json(model: Model, ground: U8) -> str:
+    """model.hpp's model and reference.hpp's recognition reference, for services in Python: the
+    very numbers the C++ compiles in (rounded alike), so both give the same species."""
+    f = RECOGNISE_FACTOR
+    doc = {
+        "features": FEATURES,
+        "feature_scale": [float(model_float(v)) for v in model.scale],
+        "centroids": [
+            {"species": s, "code": SPECIES[s], "features": [float(model_float(v)) for v in model.centroids[s]]}
+            for s in sorted(SPECIES, key=lambda name: SPECIES[name])
+        ],
+        "reference": {
+            "factor": f,
+            "width": WIDTH // f,
+            "height": HEIGHT // f,
+            "rgb_base64": base64.b64encode(block_means(ground, f).tobytes()).decode("ascii"),
+        },
+    }
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 def scenes_header(scenes: Sequence[Scene]) -> str:
@@ -457,6 +484,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--scenes", type=Path, required=True, help="C++ header: the scene table")
+    parser.add_argument("--model-json", type=Path, required=True, help="the model and reference, JSON")
     args = parser.parse_args(argv)
     ground = background()
     scenes = scene_list()
@@ -467,7 +495,9 @@ def main(argv: Sequence[str]) -> int:
     args.index.write_text(index(scenes))
     args.scenes.write_text(scenes_header(scenes))
     args.reference.write_text(reference_header(frames[0]))
-    args.model.write_text(model_header(train(ground)))
+    model = train(ground)
+    args.model.write_text(model_header(model))
+    args.model_json.write_text(model_json(model, frames[0]))
     return 0
 
 

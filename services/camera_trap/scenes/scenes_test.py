@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import sys
@@ -16,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenes  # noqa: E402
 
 BUILT = Path("services/camera_trap/scenes")
-OUTPUTS = ["frames.bin", "scenes.json", "reference.hpp", "model.hpp", "scenes.hpp"]
+OUTPUTS = ["frames.bin", "scenes.json", "reference.hpp", "model.hpp", "scenes.hpp", "model.json"]
 
 
 def generate(into: Path) -> dict[str, bytes]:
@@ -33,6 +34,8 @@ def generate(into: Path) -> dict[str, bytes]:
             str(paths["model.hpp"]),
             "--scenes",
             str(paths["scenes.hpp"]),
+            "--model-json",
+            str(paths["model.json"]),
         ]
     )
     assert status == 0
@@ -85,6 +88,25 @@ class ScenesTest(unittest.TestCase):
         # Block means round half up: a 2x2 block of 1, 1, 2, 2 has mean 2.
         block = np.array([[1, 1], [2, 2]], dtype=np.int64)
         self.assertEqual(int(scenes.block_mean(block, 2)[0, 0]), 2)
+
+    def test_model_json_is_model_hpp_and_the_reference(self) -> None:
+        doc = json.loads((BUILT / "model.json").read_text())
+        header = (BUILT / "model.hpp").read_text()
+
+        def c_floats(text: str) -> list[float]:
+            return [float(v.strip().rstrip("f")) for v in text.split(",") if v.strip()]
+
+        scale = header.split("kFeatureScale[kFeatureCount] = {", 1)[1].split("}", 1)[0]
+        self.assertEqual(doc["feature_scale"], c_floats(scale))
+        self.assertEqual(doc["features"], scenes.FEATURES)
+        for c in doc["centroids"]:
+            row = header.split(f"{{{c['code']}, {{", 1)[1].split("}", 1)[0]
+            self.assertEqual(c["features"], c_floats(row), c["species"])
+            self.assertEqual(scenes.SPECIES[c["species"]], c["code"])
+        ref = doc["reference"]
+        self.assertEqual((ref["factor"], ref["width"], ref["height"]), (2, 160, 120))
+        rgb = base64.b64decode(ref["rgb_base64"])
+        self.assertEqual(rgb, c_bytes((BUILT / "reference.hpp").read_text(), "kRecogniseReference"))
 
     def test_model_separates_the_species(self) -> None:
         model = scenes.train(scenes.background())
