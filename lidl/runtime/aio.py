@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from lidl.runtime.codec import (
     HEADER_SIZE,
-    KIND_REQUEST,
     Desc,
     ProcedureInfo,
     RemoteError,
@@ -31,11 +30,11 @@ from lidl.runtime.codec import (
     Struct,
     WireError,
     _read_slot,
+    check_request,
     decode,
     decode_reply,
     encode_reply,
     encode_request,
-    read_header,
 )
 
 __all__ = ["AsyncChannel", "AsyncClient", "AsyncTransport", "TransportChannel", "dispatch_async", "call_impl"]
@@ -150,17 +149,10 @@ async def dispatch_async(impl: Any, schema_hash: int, procedures: tuple[Procedur
                          on_error: Any = None) -> bytes:
     """Serve one serialized request with an async implementation; returns the reply message.
     An exception in the handler answers `internal`; `on_error(proc, exc)` is told about it."""
-    try:
-        h = read_header(request)
-    except WireError:
-        return encode_reply(schema_hash, 0, 0, Status.bad_message)
-    if h.kind != KIND_REQUEST:
-        return encode_reply(schema_hash, h.procedure, h.call_id, Status.bad_message)
-    if h.schema_hash != schema_hash:
-        return encode_reply(schema_hash, h.procedure, h.call_id, Status.schema_mismatch)
-    if h.procedure >= len(procedures):
-        return encode_reply(schema_hash, h.procedure, h.call_id, Status.unknown_procedure)
-    proc = procedures[h.procedure]
+    checked = check_request(schema_hash, procedures, request)
+    if isinstance(checked, bytes):
+        return checked
+    h, proc = checked
     try:
         params = decode(_viewing_params(proc), request, HEADER_SIZE)
     except WireError:

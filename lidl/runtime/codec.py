@@ -601,8 +601,10 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def dispatch(impl, schema_hash: int, procedures: tuple[ProcedureInfo, ...], request: bytes) -> bytes:
-    """Serve one request message with a Python implementation; returns the reply message."""
+def check_request(schema_hash: int, procedures: tuple[ProcedureInfo, ...], request: bytes):
+    """The request's header and procedure, or (bytes) the status-only reply that refuses it: a bad
+    header, not a request, another schema, an unknown procedure. Shared by the sync and async
+    dispatchers."""
     try:
         h = read_header(request)
     except WireError:
@@ -613,7 +615,15 @@ def dispatch(impl, schema_hash: int, procedures: tuple[ProcedureInfo, ...], requ
         return encode_reply(schema_hash, h.procedure, h.call_id, Status.schema_mismatch)
     if h.procedure >= len(procedures):
         return encode_reply(schema_hash, h.procedure, h.call_id, Status.unknown_procedure)
-    proc = procedures[h.procedure]
+    return h, procedures[h.procedure]
+
+
+def dispatch(impl, schema_hash: int, procedures: tuple[ProcedureInfo, ...], request: bytes) -> bytes:
+    """Serve one request message with a Python implementation; returns the reply message."""
+    checked = check_request(schema_hash, procedures, request)
+    if isinstance(checked, bytes):
+        return checked
+    h, proc = checked
     try:
         params = decode(proc.params, request, HEADER_SIZE)
     except WireError:
