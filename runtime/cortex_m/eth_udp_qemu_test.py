@@ -88,17 +88,29 @@ def test_board_echoes_link_frames_over_udp(board: str) -> None:
         rng = random.Random(11)
         sizes = [1, MAX_FRAGMENT] + [rng.randrange(1, MAX_FRAGMENT + 1) for _ in range(48)]
         round_trips = []
+        earlier: set[bytes] = set()
+        resent = 0
         for seq, size in enumerate(sizes, start=1):
             payload = bytes(rng.randrange(256) for _ in range(size))
             sent = _frame(seq, payload)
             t0 = time.perf_counter()
-            client.sendto(sent, ("127.0.0.1", forward_port))
-            try:
-                echoed, _ = client.recvfrom(2048)
-            except TimeoutError:
-                pytest.fail(f"no echo of frame {seq} ({size} bytes) within {REPLY_TIMEOUT_S} s")
+            echoed = b""
+            # QEMU's user network may drop a datagram on a loaded host (UDP promises nothing): a
+            # frame is sent again, at most twice, and a late echo of an earlier frame is skipped.
+            for _attempt in range(3):
+                client.sendto(sent, ("127.0.0.1", forward_port))
+                try:
+                    echoed, _ = client.recvfrom(2048)
+                    while echoed in earlier:
+                        echoed, _ = client.recvfrom(2048)
+                    break
+                except TimeoutError:
+                    resent += 1
+            else:
+                pytest.fail(f"no echo of frame {seq} ({size} bytes) within 3 x {REPLY_TIMEOUT_S} s")
             round_trips.append(time.perf_counter() - t0)
             assert echoed == sent, f"frame {seq} ({size} bytes) came back changed"
+            earlier.add(sent)
 
         # 3. A corrupted datagram (CRC byte flipped) is dropped by the board, not echoed.
         bad = bytearray(_frame(1000, b"corrupted"))
@@ -121,9 +133,10 @@ def test_board_echoes_link_frames_over_udp(board: str) -> None:
             assert m, f"{name} missing from the console"
             return int(m.group(1))
 
-        assert counter("echoed") == len(sizes)
+        # A re-sent frame is echoed once more if only its first echo was lost.
+        assert len(sizes) <= counter("echoed") <= len(sizes) + resent
         assert counter("frames_dropped") == 1
-        assert counter("frames_received") == len(sizes) + 1  # the echoes and "quit"
+        assert len(sizes) + 1 <= counter("frames_received") <= len(sizes) + 1 + resent  # the echoes and "quit"
         assert counter("arp_requests_sent") >= 1 and counter("arp_failures") == 0
         assert counter("rx_arp") >= 1  # QEMU's side resolved 10.0.0.2 through our ARP reply
         assert counter("interrupts") >= 1  # the loop woke on the receive interrupt
