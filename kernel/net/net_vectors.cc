@@ -84,7 +84,7 @@ void envelope_vectors() {
     e.caller_instance = static_cast<std::uint16_t>(rng.next());
     e.target_instance = static_cast<std::uint16_t>(rng.next());
     e.procedure = static_cast<std::uint16_t>(rng.next());
-    e.status = e.kind == EnvelopeKind::error ? static_cast<WireStatus>(1 + rng.below(kMaxWireStatus)) : WireStatus::ok;
+    e.status = e.kind == EnvelopeKind::error ? static_cast<WireStatus>(1 + rng.below(static_cast<std::uint32_t>(WireStatus::cancelled))) : WireStatus::ok;
     const std::size_t size = e.kind == EnvelopeKind::error ? 0 : rng.below(100);
     rng.fill({g_a, size});
     Result<std::size_t> n = encode_envelope(e, {g_a, size}, g_b);
