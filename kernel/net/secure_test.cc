@@ -143,8 +143,8 @@ AMBIENCE_TEST(every_tampered_byte_is_refused) {
       if (which == 1) {
         e = reply_to(e, Status::not_found, 9);
       }
-      const std::size_t n = seal_sample(e, which == 1 ? std::span<const std::byte>{} : as_bytes("args of a call"),
-                                        encrypt);
+      const std::size_t n =
+          seal_sample(e, which == 1 ? std::span<const std::byte>{} : as_bytes("args of a call"), encrypt);
       for (std::size_t i = 0; i < n; ++i) g_copy[i] = g_msg[i];
       for (std::size_t pos = 0; pos < n; ++pos) {
         for (int bit = 0; bit < 8; ++bit) {
