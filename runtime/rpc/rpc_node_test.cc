@@ -637,4 +637,51 @@ AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
   CHECK_EQ(server_b.node().counters().requests, 2u);  // the add and the new bump, nothing else
 }
 
+// Node 0 (outside the cluster) has a principal per instance: the console (0) and each HTTP door
+// (1..) seal with keys of their own. A request verifies only under its own instance's key (the
+// server answers it: a resync, as no session exists yet); under another's it is a forgery.
+AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
+  static constexpr rpc::PeerKey kOutsideKeys[] = {{0, 0, 3, false, key_of(10)}, {0, 1, 3, true, key_of(11)}};
+  static SmallNode outside{tables(0, {}, {}, {}, rpc::Protection::off), 0x00000001u, 10'000'000};
+  static SmallNode server{tables(3, kServed, {}, kOutsideKeys), 0x33330005u, 10'000'000};
+  static SmallReassembly outside_in{1'000'000}, server_in{1'000'000};
+  MemoryLink &o = link_x(), &s = link_y();
+  o.connect(s, server.node());
+  s.connect(o, outside.node());
+  outside.node().add_network("console", "udp", o, outside_in);
+  server.node().add_network("console", "udp", s, server_in);
+  // A lidl request header is all the server reads before the capability check.
+  ambience::lidl::Header lidl_header;
+  lidl_header.kind = ambience::lidl::kKindRequest;
+  lidl_header.procedure = 0;
+  std::array<std::byte, 256> m{};
+  lidl_header.write(m.data() + net::kSecureBodyAt);
+  const rpc::RpcCounters& c = server.node().counters();
+  // Sends one sealed request and runs until the server has counted it (as a resync or a forgery).
+  const auto send = [&](std::uint16_t instance, const rpc::PeerKey& with, std::uint64_t seq) {
+    net::Envelope e;
+    e.call_id = seq;
+    e.sender_incarnation = 1;
+    e.source_node = 0;
+    e.destination_node = 3;
+    e.caller_instance = instance;
+    e.target_instance = 5;
+    Result<std::size_t> n = net::seal(e, {seq, 0}, with.encrypt, with.key, m, ambience::lidl::kHeaderSize);
+    CHECK(n.ok());
+    const std::uint32_t seen = c.resyncs + c.auth_failures;
+    o.inject({m.data(), n.value()});
+    run_until([&] { return c.resyncs + c.auth_failures > seen; }, 500'000);
+  };
+  send(0, kOutsideKeys[0], 1);  // the console, with its key
+  CHECK_EQ(c.resyncs, 1u);
+  send(1, kOutsideKeys[1], 2);  // door 1, with its key
+  CHECK_EQ(c.resyncs, 2u);
+  send(0, kOutsideKeys[1], 3);  // the console's instance with door 1's key
+  send(1, kOutsideKeys[0], 4);  // and the other way round
+  send(2, kOutsideKeys[1], 5);  // an instance without a key
+  CHECK_EQ(c.resyncs, 2u);
+  CHECK_EQ(c.auth_failures, 3u);
+  CHECK_EQ(c.requests, 0u);
+}
+
 }  // namespace
