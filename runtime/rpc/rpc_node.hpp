@@ -68,7 +68,8 @@ struct RpcTables {
   std::span<const node::ServedObject> served;
   std::span<const node::NextHop> next_hops;
   std::span<const PeerKey> keys;  // the pairs this node is an end of
-  // Generated nodes set `required`; `off` stays the default only until every generator does.
+  // Generated nodes say `required`; `off` (the default of hand-built tables) is the benchmarks'
+  // unprotected baseline.
   Protection protection = Protection::off;
 };
 

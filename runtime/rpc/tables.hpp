@@ -1,5 +1,4 @@
-// The plan's numbering for cross-node RPC, as generated nodes declare it (kRpcNodes, kRpcCallers),
-// and the pair keys of authenticated RPC (kRpcKeys, docs/SECURITY.md).
+// The plan's numbering for cross-node RPC, as generated nodes declare it (kRpcNodes, kRpcCallers).
 #pragma once
 
 #include <array>
@@ -21,23 +20,21 @@ struct CallerName {
   std::string_view name;
 };
 
-// PeerKey::caller_instance of a node's calls: every instance of a node calls as that node. Only
-// node 0 (outside the cluster) has principals per instance (console 0, HTTP doors 1..).
 inline constexpr std::uint16_t kAnyInstance = 0xFFFF;
 
-// One end of a protected pair: requests from the caller principal to callee_node, and their
-// replies and errors, are sealed with `key` (kernel/net/secure.hpp). An image holds only the keys
-// of the pairs it is an end of.
+// One end of a protected pair: requests from the calling principal to the callee node, and their
+// replies, carry a tag under `key` (and are encrypted when `encrypt`). Generated per node from
+// the key store (<node>_keys.cc), only for the pairs the node is an end of.
 struct PeerKey {
-  std::uint16_t caller_node;
-  std::uint16_t caller_instance;  // kAnyInstance, except for node 0
+  std::uint16_t caller_node;      // the calling principal: its node number...
+  std::uint16_t caller_instance;  // ...kAnyInstance, except on node 0 (the console 0, HTTP doors 1..)
   std::uint16_t callee_node;
-  bool encrypt;  // AEAD on the body: some network on the route is not `encrypted`
+  bool encrypt;  // AEAD on the payload: a network on the route is not `encrypted`
   std::array<std::uint8_t, 32> key;
 };
 
-// required: every envelope for this node must be authenticated (plain ones are dropped and
-// counted). off: plain envelopes as before authentication existed, for benchmarks' baseline only.
+// Whether the node insists on protected envelopes; generated nodes always do (`off` is the
+// benchmarks' unprotected baseline).
 enum class Protection : std::uint8_t { required, off };
 
 }  // namespace ambience::rpc
