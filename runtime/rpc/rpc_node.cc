@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernel/core/arch.hpp"
+#include "kernel/core/console.hpp"
 #include "kernel/net/bytes.hpp"
 #include "lidl/runtime/rpc.hpp"
 #include "monocypher.h"
@@ -324,8 +325,30 @@ std::size_t RpcNode::poll() {
       [this](int, std::uint64_t, void* context) { resend(context); });
   for (std::size_t i = 0; i < network_count_; ++i) networks_[i].reassembler->expire(now);
   memory_.replies->expire(now);
+  report_refusals(now);
   arm_timer();
   return frames;
+}
+
+void RpcNode::report_refusals(std::uint64_t now) {
+  const std::array<std::uint32_t, 5> counts = {counters_.auth_failures, counters_.replays, counters_.resyncs,
+                                               counters_.denied, counters_.unauthenticated};
+  if (counts == refusals_reported_) {
+    refusals_pending_ = false;
+    return;
+  }
+  if (refusals_reported_at_ != 0 && now - refusals_reported_at_ < kRefusalReportUs) {
+    if (!refusals_pending_) {
+      refusals_pending_ = true;
+      arm_timer();  // the last change is logged even if nothing else happens
+    }
+    return;
+  }
+  println("ambience: rpc refusals auth_failures=", counts[0], " replays=", counts[1], " resyncs=", counts[2],
+          " denied=", counts[3], " unauthenticated=", counts[4]);
+  refusals_reported_ = counts;
+  refusals_reported_at_ = now;
+  refusals_pending_ = false;
 }
 
 void RpcNode::Sink::on_frame(Peer from, const net::LinkFrame& frame) {
@@ -336,6 +359,11 @@ void RpcNode::Sink::on_frame(Peer from, const net::LinkFrame& frame) {
 }
 
 void RpcNode::on_message(Network& n, Peer from, std::span<const std::byte> message) {
+  handle_message(n, from, message);
+  report_refusals(arch::now_us());
+}
+
+void RpcNode::handle_message(Network& n, Peer from, std::span<const std::byte> message) {
   net::DecodedEnvelope e;
   if (net::decode_envelope(message, e) != net::EnvelopeError::none) {
     ++counters_.bad_envelopes;
@@ -647,7 +675,9 @@ Task<void> RpcNode::send_task(Network* n, Peer to, std::span<const std::byte> me
 // ------------------------------------------------------------------ time
 
 void RpcNode::arm_timer() {
-  const std::uint64_t next = memory_.calls->next_wakeup_us();
+  std::uint64_t next = memory_.calls->next_wakeup_us();
+  if (refusals_pending_ && refusals_reported_at_ + kRefusalReportUs < next)
+    next = refusals_reported_at_ + kRefusalReportUs;
   if (next == ~std::uint64_t{0}) {
     Scheduler::current().cancel(timer_);
     return;

@@ -90,6 +90,10 @@ class RpcNode final : public node::NetworkDriver {
   static constexpr std::size_t kMaxPeers = 16;  // peers whose incarnation we watch
   static constexpr std::size_t kMaxKeys = 32;  // PeerKey entries with session state (more: unused)
   static constexpr int kMaxResyncs = 2;  // re-seals of one call on resync errors
+  // Refusals (auth_failures, replays, resyncs, denied, unauthenticated) are logged as they change,
+  // "ambience: rpc refusals auth_failures=N ...", at most this often (a flood is one line per
+  // period; the last change is always logged). The cluster runner's status shows them.
+  static constexpr std::uint64_t kRefusalReportUs = 250'000;
 
   RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t incarnation);
   RpcNode(const RpcNode&) = delete;
@@ -166,6 +170,7 @@ class RpcNode final : public node::NetworkDriver {
   bool granted(std::uint16_t object_id, std::string_view caller, std::uint16_t procedure) const;
 
   void on_message(Network& n, Peer from, std::span<const std::byte> message);
+  void handle_message(Network& n, Peer from, std::span<const std::byte> message);
   void on_sealed_request(Network& n, Peer from, std::span<const std::byte> message, const net::DecodedEnvelope& e);
   void on_sealed_answer(std::span<const std::byte> message, const net::DecodedEnvelope& e);
   void on_request(Network& n, Peer from, const net::Envelope& e, std::span<const std::byte> body, int k);
@@ -178,6 +183,7 @@ class RpcNode final : public node::NetworkDriver {
   void resend(void* context);
   void resync(PendingCall& pending);
   void arm_timer();
+  void report_refusals(std::uint64_t now);
   std::span<std::byte> serve_request_buffer(int entry);
   std::span<std::byte> serve_reply_buffer(int entry);
   int take_forward_buffer();  // -1 (counted) when every one is in use
@@ -197,6 +203,9 @@ class RpcNode final : public node::NetworkDriver {
   std::array<PeerLife, kMaxPeers> peers_{};
   std::array<KeyState, kMaxKeys> sessions_{};
   std::uint64_t challenges_drawn_ = 0;
+  std::array<std::uint32_t, 5> refusals_reported_{};
+  std::uint64_t refusals_reported_at_ = 0;
+  bool refusals_pending_ = false;
   std::array<bool, 8> forward_in_use_{};
   RpcCounters counters_;
   struct TimerNode : Runnable {
