@@ -684,4 +684,53 @@ AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
   CHECK_EQ(c.requests, 0u);
 }
 
+// A callee that keeps answering resync: the call is re-sealed and sent again twice, then left to
+// its deadline (a resync never ends a call by itself, nor makes it loop).
+AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
+  Direct& d = direct();
+  d.c.drop_all = true;  // the requests never arrive; only the (injected) resync errors come back
+  node::Route route = d.route(7);
+  route.timeout_us = 400'000;
+  NodeTransport t{&d.client.node(), route};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  struct R {
+    Result<std::uint32_t> value = Status::internal;
+    bool done = false;
+  } r;
+  auto t1 = [](CalcClient* c, R* r) -> Task<void> {
+    r->value = co_await c->call_bump();
+    r->done = true;
+  };
+  const std::uint32_t sent = d.c.counters().frames_sent;
+  (void)ambience::spawn(t1(&calc, &r));
+  run_until([&] { return d.c.counters().frames_sent > sent; }, 100'000);
+  std::uint64_t call_id = 0;
+  for (int slot = 0; slot < 4; ++slot) {
+    if (d.client.node().call_table().call(slot).in_flight) call_id = d.client.node().call_table().call(slot).call_id;
+  }
+  CHECK(call_id != 0);
+  std::array<std::byte, 128> m{};
+  for (std::uint64_t k = 1; k <= 3; ++k) {
+    net::Envelope e;
+    e.kind = net::EnvelopeKind::error;
+    e.status = net::WireStatus::resync;
+    e.call_id = call_id;
+    e.sender_incarnation = d.server.node().incarnation();
+    e.source_node = 3;
+    e.destination_node = 1;
+    e.caller_instance = 7;
+    e.target_instance = 5;
+    e.procedure = 1;
+    Result<std::size_t> n = net::seal(e, {1'000'000 + k, 0xABC0 + k}, false, kDirectKeys[0].key, m, 0);
+    CHECK(n.ok());
+    const std::uint32_t before = d.c.counters().frames_sent;
+    d.s.inject({m.data(), n.value()});
+    run_until([&] { return d.c.counters().frames_sent > before; }, 50'000);
+  }
+  CHECK_EQ(d.c.counters().frames_sent, sent + 3u);  // the first send and two re-seals, not three
+  run_until([&] { return r.done; });
+  CHECK(r.value.status() == Status::timeout);
+}
+
 }  // namespace
