@@ -424,7 +424,6 @@ void RpcNode::on_sealed_request(Network& n, Peer from, std::span<const std::byte
     release();
     return;
   }
-  watch_incarnation(e.header.source_node, e.header.sender_incarnation);
   net::ReceiverSession& session = sessions_[static_cast<std::size_t>(k)].receiver;
   switch (session.check(e.header.sender_incarnation, o.block)) {
     case net::ReceiverSession::Verdict::replay:
@@ -441,6 +440,8 @@ void RpcNode::on_sealed_request(Network& n, Peer from, std::span<const std::byte
       break;
     case net::ReceiverSession::Verdict::accept: break;
   }
+  // Only now: a replayed request verifies too, and must not make the caller's old boot current.
+  watch_incarnation(e.header.source_node, e.header.sender_incarnation);
   const CallerName* who = caller(e.header.source_node, e.header.caller_instance);
   lidl::Header lidl_header;
   if (who == nullptr) ++counters_.unknown_callers;
@@ -479,15 +480,18 @@ void RpcNode::on_sealed_answer(std::span<const std::byte> message, const net::De
     return;
   }
   sessions_[static_cast<std::size_t>(k)].caller.on_verified_answer(o.block);
+  // A peer's incarnation is believed from answers to calls in flight only: call ids are unique to
+  // this boot, so a replayed answer of the callee's earlier boot matches none.
   if (e.header.kind == net::EnvelopeKind::error && e.header.status == net::WireStatus::resync) {
-    if (pending != nullptr) resync(*pending);
+    if (pending == nullptr) return;
+    resync(*pending);
     // The callee may have rebooted; the resynced call it certainly did not run stays.
     watch_incarnation(e.header.source_node, e.header.sender_incarnation, e.header.call_id);
     return;
   }
   // The answered call ends first: whatever the peer's incarnation, its outcome is this answer.
   on_reply(e.header, o.body, into_reply);
-  watch_incarnation(e.header.source_node, e.header.sender_incarnation);
+  if (pending != nullptr) watch_incarnation(e.header.source_node, e.header.sender_incarnation);
 }
 
 void RpcNode::watch_incarnation(std::uint16_t node, std::uint32_t incarnation, std::uint64_t spare_call_id) {

@@ -630,9 +630,12 @@ AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
   CHECK_EQ(server_b.node().counters().resyncs, 2u);
   const net::ReceiverSession* session = server_b.node().receiver_session(1, 7);
   CHECK(session != nullptr && session->epoch() == 0x1111000Bu);
+  CHECK_EQ(server_b.node().counters().peer_restarts, 1u);  // the client's new boot
   c.inject({old_request.data(), old_size});  // the old boot's request, once more: another epoch
   run_until([&] { return server_b.node().counters().resyncs == 3u; }, 500'000);
   CHECK_EQ(server_b.node().counters().resyncs, 3u);
+  // Its tag verifies, but a replay does not make the old boot current again.
+  CHECK_EQ(server_b.node().counters().peer_restarts, 1u);
   CHECK_EQ(g_calc.bumps, before + 2);
   CHECK_EQ(server_b.node().counters().requests, 2u);  // the add and the new bump, nothing else
 }
