@@ -331,11 +331,17 @@ def deploy(node, groups):
     """Runs groups (or instances: their group) on a node."""
     _declare("deploy", node, {"node": node, "groups": groups})
 
-def export(instance, network, port = None):
-    """Makes an instance callable from outside the cluster on a network (token required)."""
+def export(instance, network, port = None, http = None):
+    """Makes an instance callable from outside the cluster on a network (token required).
+
+    http: a TCP port; the gateway node (a hosted node running the instance) then runs an HTTP
+    door on 127.0.0.1:http: `POST /<instance>/<procedure>` with JSON and a bearer token.
+    """
     p = {"instance": instance, "network": network}
     if port != None:
         p["port"] = port
+    if http != None:
+        p["http"] = http
     _declare("export", instance, p)
 
 def import_service(name, interface, network, address, port = None):
