@@ -26,7 +26,6 @@ from dataclasses import dataclass
 PREFIX = "amb1"
 SIGNED_PREFIX = b"ambience token v1\0"
 MAX_TOKEN = 4096  # a door reads no more of an Authorization header than this
-DEFAULT_EXPIRY = "1h"
 
 # reason -> HTTP status of the door's answer
 STATUS = {"malformed": 401, "bad_signature": 401, "expired": 401,
@@ -60,6 +59,11 @@ class Token:
         return self.procedures is None or procedure in self.procedures
 
 
+def deployment_label(package: str) -> str:
+    """The label tokens and keys name a deployment by: its package (`//deployments/camera_trap`)."""
+    return "//" + package.strip("/")
+
+
 def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -89,7 +93,7 @@ def parse_expires(text: str, now: float | None = None) -> int:
         raise ValueError(f"--expires {text}: not a duration (30m, 1h, 7d) or an ISO time "
                          "(2026-12-31T00:00Z)") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.replace(tzinfo=datetime.UTC)
     expires = int(when.timestamp())
     if expires <= now:
         raise ValueError(f"--expires {text}: that time has passed")
@@ -167,6 +171,6 @@ def check(token: str, public32: bytes, deployment: str, instance: str, procedure
                          f"{', '.join(t.procedures or ())})")
     now = time.time() if now is None else now
     if not now < t.expires:
-        when = datetime.datetime.fromtimestamp(t.expires, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = datetime.datetime.fromtimestamp(t.expires, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         raise TokenError("expired", f"the token expired at {when}")
     return t

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -200,8 +201,9 @@ def rpc_caller(cfg: DoorConfig, keys: DoorKeys, lidl_dir: str, lidl: list[str]) 
             return RpcClient(cfg.console)
         key, encrypt, node = keys.key, keys.encrypt, cfg.node_number
         keyed: Any = RpcClient  # keyword arguments of the keyed console (SECURITY_SPEC.md)
-        return keyed(cfg.console, keys=lambda dest: (key, encrypt) if dest == node else None,
-                     caller_instance=cfg.door)
+        client: RpcClient = keyed(cfg.console, keys=lambda dest: (key, encrypt) if dest == node else None,
+                                  caller_instance=cfg.door)
+        return client
 
     console = SharedConsole(make_client)
     return (lambda procedure, args: console.run(lambda rpc: call_json(rpc, route, cls, procedure, args))), console
@@ -288,7 +290,8 @@ class Door:
         if instance != self.cfg.instance:
             raise Refusal(404, f"this door serves instance '{self.cfg.instance}', not '{instance}'")
         if procedure not in self.procedures:
-            raise Refusal(404, f"'{instance}' has no procedure '{procedure}' (has: {', '.join(sorted(self.procedures))})")
+            raise Refusal(404, f"'{instance}' has no procedure '{procedure}' "
+                               f"(has: {', '.join(sorted(self.procedures))})")
         length_text = headers.get("content-length")
         if headers.get("transfer-encoding"):
             raise Refusal(400, "send the body with a Content-Length (no chunked encoding)")
@@ -394,11 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         sys.stderr.write(f"http_door: error: cannot listen: {e.strerror}\n")
         return 1
-    import signal
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
-    h, p = server.server_address[:2]
     print(f"http_door: {cfg.principal} of '{cfg.deployment}' (node 0 instance {cfg.door}) listening on "
-          f"http://{h}:{p}/{cfg.instance}/<procedure>", flush=True)
+          f"http://{host}:{server.server_port}/{cfg.instance}/<procedure>", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
