@@ -293,7 +293,9 @@ def plan_endpoints(ctx: PlanContext) -> None:
             port = ex.port if ex.port is not None else endpoint_port[(gateway, ex.network)]
             export_plans[gateway].append(ExportPlan(ex.instance, er.node, ex.network, port, route,
                                                     ctx.node_plans[er.node].object_ids[ex.instance], ex.http,
-                                                    door_number.get((ex.instance, ex.network), 0)))
+                                                    door_number.get((ex.instance, ex.network), 0),
+                                                    idempotent_mask(ctx.reg, ctx.services[ex.instance].interface)
+                                                    if ex.http is not None else 0))
     for nname, np in ctx.node_plans.items():
         np.exports = sorted(export_plans.get(nname, []), key=lambda e: (e.instance, e.network))
 

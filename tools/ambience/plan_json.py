@@ -156,6 +156,7 @@ def _export_json(x: ExportPlan) -> JsonObject:
     if x.http is not None:  # written only with a door: plans without one stay as they were
         out["http"] = x.http
         out["door"] = x.door
+        out["idempotent"] = f"0x{x.idempotent:x}"
     return out
 
 
@@ -315,7 +316,8 @@ def load_node_plan(doc: JsonObject) -> NodeDocument:
         next_hops=[NextHop(h["destination"], _hop(h)) for h in doc["next_hops"]],
         capabilities=[_capability(c) for c in doc["capabilities"]],
         exports=[ExportPlan(x["instance"], x["node"], x["network"], x["port"], tuple(_hop(h) for h in x["route"]),
-                            x["object_id"], x.get("http"), x.get("door", 0)) for x in doc["exports"]],
+                            x["object_id"], x.get("http"), x.get("door", 0), int(x.get("idempotent", "0x0"), 16))
+                for x in doc["exports"]],
         imports=[ImportPlan(i["name"], i["interface"], i["network"], i["address"], i["port"]) for i in doc["imports"]],
         memory_needed=memory["needed"], memory_budget=memory["budget"],
         layout=_layout(memory["layout"]) if "layout" in memory else None,

@@ -383,6 +383,11 @@ def _plan_impl(ctx):
             ld = ctx.actions.declare_file("%s/%s_groups.ld" % (ctx.label.name, n))
             outputs.append(ld)
             groups["ld_" + n] = depset([ld])
+        else:
+            # The HTTP doors' config (an empty list on a node without one): runtime/hosted/http_door.
+            doors = ctx.actions.declare_file("%s/%s_doors.json" % (ctx.label.name, n))
+            outputs.append(doors)
+            groups["doors_" + n] = depset([doors])
         gen_dir = main.dirname
     if gen_dir:
         args.add("--codegen-dir", gen_dir)
@@ -462,6 +467,11 @@ def _cluster_impl(ctx):
         exe = img[DefaultInfo].files_to_run.executable
         files.append(plan)
         args.append("--hosted=%s=$r/%s=$r/%s" % (name, exe.short_path, plan.short_path))
+    for name, doors in zip(ctx.attr.hosted_names, ctx.files.hosted_doors):
+        files.append(doors)
+        args.append("--doors=%s=$r/%s" % (name, doors.short_path))
+    door = ctx.attr._door[DefaultInfo].files_to_run.executable
+    args.append("--door-program=$r/%s" % door.short_path)
     for img, name, machine, plan in zip(ctx.attr.mcu, ctx.attr.mcu_names, ctx.attr.mcu_machines, ctx.files.mcu_plans):
         elf = [f for f in img[DefaultInfo].files.to_list() if f.path.endswith(".elf")][0]
         files += [elf, plan]
@@ -477,7 +487,8 @@ def _cluster_impl(ctx):
 r="${RUNFILES_DIR:-$0.runfiles}/ambience"
 exec "$r/%s" %s "$@"
 """ % (ctx.label.package, runner.short_path, " ".join(['"%s"' % a for a in args])), is_executable = True)
-    runfiles = ctx.runfiles(files = files + [runner]).merge(ctx.attr._runner[DefaultInfo].default_runfiles)
+    runfiles = ctx.runfiles(files = files + [runner, door]).merge(ctx.attr._runner[DefaultInfo].default_runfiles)
+    runfiles = runfiles.merge(ctx.attr._door[DefaultInfo].default_runfiles)
     for img in ctx.attr.hosted:
         runfiles = runfiles.merge(img[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
@@ -490,6 +501,8 @@ _cluster = rule(
         "hosted_names": attr.string_list(),
         # One plan JSON per node, in the order of the names: the runner wires nodes from them.
         "hosted_plans": attr.label_list(allow_files = [".json"]),
+        # <node>_doors.json per hosted node, same order: the runner starts each node's HTTP doors.
+        "hosted_doors": attr.label_list(allow_files = [".json"]),
         "mcu": attr.label_list(),
         "mcu_names": attr.string_list(),
         "mcu_machines": attr.string_list(),
@@ -500,6 +513,7 @@ _cluster = rule(
         # The services' lidl sources: the cluster keeps a copy for `ambience call`.
         "services": attr.label_list(providers = [AmbienceServiceInfo]),
         "_runner": attr.label(default = "//tools:cluster_runner", executable = True, cfg = "target"),
+        "_door": attr.label(default = "//runtime/hosted/http_door", executable = True, cfg = "target"),
     },
 )
 
@@ -764,6 +778,13 @@ def deployment(name, visibility = None, testonly = False):
                 testonly = testonly,
             )
         else:
+            native.filegroup(
+                name = "%s_doors" % nname,
+                srcs = [":" + name],
+                output_group = "doors_" + nname,
+                visibility = visibility,
+                testonly = testonly,
+            )
             native.cc_binary(
                 name = nname,
                 srcs = [":%s_main" % nname],
@@ -807,6 +828,7 @@ def deployment(name, visibility = None, testonly = False):
         hosted = [":" + n for n in hosted_nodes],
         hosted_names = hosted_nodes,
         hosted_plans = [":%s_plan" % n for n in hosted_nodes],
+        hosted_doors = [":%s_doors" % n for n in hosted_nodes],
         mcu = [":" + n["name"] for n in mcu],
         mcu_names = [n["name"] for n in mcu],
         mcu_machines = [BOARDS[n["board"].split(":")[-1]].qemu_machine for n in mcu],

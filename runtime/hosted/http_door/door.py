@@ -325,7 +325,8 @@ class Door:
         except codec.JsonValueError as e:
             raise Refusal(400, f"bad arguments: {e}") from None
         except codec.RemoteError as e:
-            raise Refusal(502, f"the service answered {e.status.name}") from None
+            status = {codec.Status.timeout: 504, codec.Status.access_denied: 403}.get(e.status, 502)
+            raise Refusal(status, f"the call ended with {e.status.name}") from None
         except CallError as e:
             raise Refusal(_call_error_status(e), f"the call failed: {e}") from None
 
