@@ -12,8 +12,8 @@ import os
 from collections.abc import Callable
 
 from ambience.codegen import hosted, mcu_isolated, single_image
-from ambience.codegen.doors import doors_json
 from ambience.codegen.cxx import cxx_name
+from ambience.codegen.doors import doors_json
 from ambience.codegen.linker import groups_ld
 from ambience.plan_json import NodeDocument, load_node_plan_text
 
