@@ -41,7 +41,7 @@ class FakeNode:
 
 @pytest.fixture
 def door() -> Iterator[tuple[hd.Door, FakeNode, list[str], int]]:
-    node, logged = FakeNode(), []
+    node, logged = FakeNode(), list[str]()
     d = hd.Door(CFG, PUBLIC, node, log=logged.append)
     server = hd.make_server(d, "127.0.0.1", 0)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
