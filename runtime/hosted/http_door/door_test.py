@@ -142,6 +142,7 @@ def test_not_post_is_405(door):
     (codec.RemoteError(codec.Status.internal, "count"), 502),
     (codec.RemoteError(codec.Status.timeout, "count"), 504),
     (codec.RemoteError(codec.Status.access_denied, "count"), 403),
+    (TypeError("a bug"), 502),
 ])
 def test_call_failures(door, error, status):
     _, node, logged, port = door

@@ -79,6 +79,7 @@ def free_tcp_port(preferred: int) -> int:
     """`preferred` if nobody listens on 127.0.0.1:preferred, else a free port."""
     for port in (preferred, 0):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the door's server: TIME_WAIT is no owner
         try:
             s.bind(("127.0.0.1", port))
             return int(s.getsockname()[1])

@@ -244,7 +244,9 @@ def rpc_tables(doc: NodeDocument) -> list[str]:
     out.append("// the grants use.")
     if rt.rpc_callers:
         out.append("constexpr ::ambience::rpc::CallerName kRpcCallers[] = {")
-        out += [f"    {{{rt.node_ids[n]}, {o}, {c_string(f'{i}@{n}')}}}," for n, i, o in rt.rpc_callers]
+        # external callers (HTTP doors) go by their grant's name, "external:<network>"
+        out += [f"    {{{rt.node_ids[n]}, {o}, {c_string(i if i.startswith('external:') else f'{i}@{n}')}}},"
+                for n, i, o in rt.rpc_callers]
         out.append("};")
     else:
         out.append("constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;")
