@@ -40,6 +40,7 @@ from lidl.runtime import codec
 
 DOORS_FORMAT = 1
 DEFAULT_MAX_BODY = 64 << 10
+DRAIN_MAX = 1 << 20  # a refused request's body is read (and dropped) up to this size
 LINGER_S = 0.25  # how long the door keeps node 0's reply address after its last call
 
 
@@ -357,6 +358,11 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
 
             status, doc = door.handle(self.command, self.path, headers, read_body,
                                       f"{self.client_address[0]}:{self.client_address[1]}")
+            length = headers.get("content-length", "0")
+            if not read[0] and length.isdigit() and 0 < int(length) <= DRAIN_MAX:
+                # read what the client sends before answering: a socket closed on unread data is
+                # reset, and the client may lose the answer
+                read_body(int(length))
             data = (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -374,9 +380,15 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:  # refusals are logged by the door
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            if isinstance(sys.exc_info()[1], ConnectionError):
+                return  # the client went away: nothing to answer, nothing wrong here
+            super().handle_error(request, client_address)
+
+    return Server((host, port), Handler)
 
 
 def main(argv: list[str] | None = None) -> int:
