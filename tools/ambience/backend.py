@@ -158,9 +158,6 @@ def number_rpc(node_plans: dict[str, NodePlan]) -> None:
         callers = {(c.caller_node, c.caller) for c in np.capabilities if c.path == "rpc" and c.caller_node}
         np.runtime.rpc_callers = [(node, inst, CONSOLE_INSTANCE_ID if node == CONSOLE_NODE
                                    else node_plans[node].object_ids[inst]) for node, inst in sorted(callers)]
-        # An HTTP door calls its own node as node 0, caller instance k, under its export's grant.
-        np.runtime.rpc_callers += sorted({(CONSOLE_NODE, f"external:{x.network}", x.door)
-                                          for x in np.exports if x.http is not None and x.node == name})
         # Only the nodes this one talks to or relays for: a node's image stays the same size however
         # large the deployment grows.
         known = {name} | {e.target_node for e in np.edges if e.path == "rpc" and e.target_node}

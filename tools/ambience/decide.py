@@ -281,10 +281,11 @@ def plan_endpoints(ctx: PlanContext) -> None:
                  for e in ctx.edges]
     export_plans: dict[str, list[ExportPlan]] = {}
     # Doors are the outside's callers 1.. of node 0 (the console is 0), numbered across the
-    # deployment in the order the plans list exports.
-    door_number = {k: n + 1 for n, k in enumerate(sorted((er.export.instance, er.export.network)
-                                                          for rs in ctx.export_routes.values() for er in rs
-                                                          if er.export.http is not None))}
+    # deployment by gateway, then in the order its plan lists exports (as protection.py numbers
+    # their pairs).
+    door_number = {k[1:]: n + 1 for n, k in enumerate(sorted((gateway, er.export.instance, er.export.network)
+                                                             for gateway, rs in ctx.export_routes.items()
+                                                             for er in rs if er.export.http is not None))}
     for gateway, routes in ctx.export_routes.items():
         export_plans[gateway] = []
         for er in routes:
