@@ -297,8 +297,10 @@ def plan_endpoints(ctx: PlanContext) -> None:
                                                     door_number.get((ex.instance, ex.network), 0),
                                                     idempotent_mask(ctx.reg, ctx.services[ex.instance].interface)
                                                     if ex.http is not None else 0))
+    for exports in export_plans.values():  # plan order, here too: protection.py numbers doors in it
+        exports.sort(key=lambda e: (e.instance, e.network))
     for nname, np in ctx.node_plans.items():
-        np.exports = sorted(export_plans.get(nname, []), key=lambda e: (e.instance, e.network))
+        np.exports = list(export_plans.get(nname, []))
 
     ctx.endpoint_port = endpoint_port
     ctx.export_plans = export_plans

@@ -467,9 +467,10 @@ def _cluster_impl(ctx):
         exe = img[DefaultInfo].files_to_run.executable
         files.append(plan)
         args.append("--hosted=%s=$r/%s=$r/%s" % (name, exe.short_path, plan.short_path))
-    for name, doors in zip(ctx.attr.hosted_names, ctx.files.hosted_doors):
-        files.append(doors)
+    for name, doors, keys in zip(ctx.attr.hosted_names, ctx.files.hosted_doors, ctx.files.hosted_door_keys):
+        files += [doors, keys]
         args.append("--doors=%s=$r/%s" % (name, doors.short_path))
+        args.append("--door-keys=%s=$r/%s" % (name, keys.short_path))
     door = ctx.attr._door[DefaultInfo].files_to_run.executable
     args.append("--door-program=$r/%s" % door.short_path)
     for img, name, machine, plan in zip(ctx.attr.mcu, ctx.attr.mcu_names, ctx.attr.mcu_machines, ctx.files.mcu_plans):
@@ -503,6 +504,8 @@ _cluster = rule(
         "hosted_plans": attr.label_list(allow_files = [".json"]),
         # <node>_doors.json per hosted node, same order: the runner starts each node's HTTP doors.
         "hosted_doors": attr.label_list(allow_files = [".json"]),
+        # <node>_door_keys.json per hosted node, same order: the doors' secrets (the keygen step).
+        "hosted_door_keys": attr.label_list(allow_files = [".json"]),
         "mcu": attr.label_list(),
         "mcu_names": attr.string_list(),
         "mcu_machines": attr.string_list(),
@@ -881,6 +884,7 @@ def deployment(name, visibility = None, testonly = False):
         hosted_names = hosted_nodes,
         hosted_plans = [":%s_plan" % n for n in hosted_nodes],
         hosted_doors = [":%s_doors" % n for n in hosted_nodes],
+        hosted_door_keys = [":%s_door_keys" % n for n in hosted_nodes],
         mcu = [":" + n["name"] for n in mcu],
         mcu_names = [n["name"] for n in mcu],
         mcu_machines = [BOARDS[n["board"].split(":")[-1]].qemu_machine for n in mcu],

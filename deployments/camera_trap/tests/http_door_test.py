@@ -1,6 +1,7 @@
 """The database's HTTP door end to end: the cluster of ./http_door (the camera trap's cloud with
-`export(..., http = ...)`) up, tokens from `ambience token issue`, real HTTP requests (urllib)
-through the door into the node: results as JSON, and every refusal with its status."""
+`export(..., http = ...)`) up, tokens from `ambience token issue` (with the key store the build
+used), real HTTP requests (urllib) through the door into the node: results as JSON, and every
+refusal with its status."""
 from __future__ import annotations
 
 import contextlib
@@ -43,11 +44,10 @@ def http(url: str, body: bytes | None = b"{}", token: str | None = None, method:
 class HttpDoorTest(unittest.TestCase):
     def setUp(self) -> None:
         self.root = tempfile.mkdtemp(prefix="ambience-http-door-")
-        self.store = os.path.join(self.root, "keys")
-        keys.init_store(self.store, LABEL)
-        self.env = dict(os.environ, AMBIENCE_CLUSTER_DIR=os.path.join(self.root, "clusters"),
-                        AMBIENCE_KEY_STORE=self.store)
+        self.env = dict(os.environ, AMBIENCE_CLUSTER_DIR=os.path.join(self.root, "clusters"))
         self.env.setdefault("RUNFILES_DIR", os.path.dirname(os.getcwd()))
+        # the key store the images were built from (@ambience_keys): tokens must verify there
+        self.store = os.path.join(self.env["RUNFILES_DIR"], "ambience_keys", "store")
         up = subprocess.run([CLUSTER, "--detach"], env=self.env, capture_output=True, text=True)
         self.assertEqual(up.returncode, 0, up.stderr)
         with open(os.path.join(self.root, "clusters", "http_door", "state.json"), encoding="utf-8") as f:

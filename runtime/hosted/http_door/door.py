@@ -1,12 +1,12 @@
 """The HTTP door of one exported instance: `POST /<instance>/<procedure>` with a JSON body and
 `Authorization: Bearer <token>`, answered with the procedure's result as JSON.
 
-    http_door --config cloud_doors.json --door database@internet --keys door_keys.json \\
+    http_door --config cloud_doors.json --door database@internet --keys cloud_door_keys.json \\
               --entry 127.0.0.1:41001 --console 127.0.0.1:41000 --lidl-dir DIR --lidl a.lidl ...
 
 The door is the outside's caller k (node 0, caller instance k; the plan numbers doors) and calls
 through the console endpoint of its own node, the exported instance's node, with the key
-K(door:<instance>@<network>, node) from door_keys.json; it checks tokens with the deployment's
+K(door:<instance>@<network>, node) from the node's door keys file; it checks tokens with the deployment's
 token public key only (tools/ambience/tokens.py). JSON <-> lidl is the console's code
 (ambience.console.call.call_json). Node 0 has one reply address (the console's), which
 `ambience call` shares: the door holds it only while calls come, and lets it go after
@@ -127,17 +127,30 @@ def load_config(path: str, door: str) -> DoorConfig:
         raise DoorConfigError(f"{path}: door '{door}' is incomplete ({e})") from None
 
 
-def load_keys(path: str) -> DoorKeys:
-    """{"key": hex, "encrypt": bool, "token_public_key": hex} (the build's keys action writes it)."""
+def load_keys(path: str, cfg: DoorConfig) -> DoorKeys:
+    """This door's secrets from the node's <node>_door_keys.json (the build's keygen step):
+    {"deployment", "node", "doors": {"<instance>@<network>": {"key": hex, "encrypt": bool,
+    "caller_instance": k, ...}}, "token_public_key": hex}."""
     doc = _read_json(path)
+    name = f"{cfg.instance}@{cfg.network}"
+    if not isinstance(doc, dict) or not isinstance(doc.get("doors"), dict):
+        raise DoorConfigError(f"{path}: not a door keys file (no \"doors\")")
+    if doc.get("deployment") != cfg.deployment:
+        raise DoorConfigError(f"{path}: keys of '{doc.get('deployment')}', not of '{cfg.deployment}'")
+    entry = doc["doors"].get(name)
+    if not isinstance(entry, dict):
+        raise DoorConfigError(f"{path}: no keys for door '{name}' (has: {', '.join(sorted(doc['doors'])) or 'none'})")
+    if entry.get("caller_instance") != cfg.door:
+        raise DoorConfigError(f"{path}: door '{name}' is caller instance {entry.get('caller_instance')} there and "
+                              f"{cfg.door} in the plan: the keys and the plan are of different builds")
     try:
         public = bytes.fromhex(doc["token_public_key"])
-        key = bytes.fromhex(doc["key"]) if doc.get("key") is not None else None
+        key = bytes.fromhex(entry["key"])
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise DoorConfigError(f"{path}: needs token_public_key (and key) as hex") from None
-    if len(public) != 32 or (key is not None and len(key) != 32):
+        raise DoorConfigError(f"{path}: needs token_public_key and the door's key as hex") from None
+    if len(public) != 32 or len(key) != 32:
         raise DoorConfigError(f"{path}: token_public_key and key are 32 bytes each")
-    return DoorKeys(key, bool(doc.get("encrypt", True)), public)
+    return DoorKeys(key, bool(entry.get("encrypt", True)), public)
 
 
 # ----------------------------------------------------------------------------- calls
@@ -209,9 +222,12 @@ def rpc_caller(cfg: DoorConfig, keys: DoorKeys, lidl_dir: str, lidl: list[str]) 
         if keys.key is None or not keyed_calls:
             return RpcClient(cfg.console)
         key, encrypt, node = keys.key, keys.encrypt, cfg.node_number
+
+        def key_of(destination: int) -> tuple[bytes, bool] | None:
+            return (key, encrypt) if destination == node else None  # the door calls its own node only
+
         keyed: Any = RpcClient  # keyword arguments of the keyed console (SECURITY_SPEC.md)
-        client: RpcClient = keyed(cfg.console, keys=lambda dest: (key, encrypt) if dest == node else None,
-                                  caller_instance=cfg.door)
+        client: RpcClient = keyed(cfg.console, keys=key_of, caller_instance=cfg.door)
         return client
 
     console = SharedConsole(make_client)
@@ -396,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="the node's <node>_doors.json (generated)")
     ap.add_argument("--door", required=True, metavar="INSTANCE@NETWORK", help="which of the node's doors")
-    ap.add_argument("--keys", required=True, help="door_keys.json: key, encrypt, token_public_key")
+    ap.add_argument("--keys", required=True, help="the node's <node>_door_keys.json (the build's keygen step)")
     ap.add_argument("--entry", help="HOST:PORT of the node's console endpoint here (default: the plan's)")
     ap.add_argument("--console", help="HOST:PORT of node 0's reply address here (default: the plan's)")
     ap.add_argument("--listen", help="HOST:PORT to listen on (default: 127.0.0.1 and the plan's port)")
@@ -409,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = _replace(cfg, entry=parse_endpoint(args.entry, "--entry"))
         if args.console:
             cfg = _replace(cfg, console=parse_endpoint(args.console, "--console"))
-        keys = load_keys(args.keys)
+        keys = load_keys(args.keys, cfg)
         caller, console = rpc_caller(cfg, keys, args.lidl_dir, args.lidl)
         host, port = parse_endpoint(args.listen, "--listen") if args.listen else ("127.0.0.1", cfg.http)
         door = Door(cfg, keys.token_public_key, caller)

@@ -206,12 +206,21 @@ def test_config_and_keys_files(tmp_path):
                                                                  "door:database@internet")
     with pytest.raises(hd.DoorConfigError, match="has no door 'storage@internet'"):
         hd.load_config(str(p), "storage@internet")
-    k = tmp_path / "door_keys.json"
-    k.write_text(json.dumps({"key": "11" * 32, "encrypt": True, "token_public_key": PUBLIC.hex()}))
-    assert hd.load_keys(str(k)) == hd.DoorKeys(bytes([0x11]) * 32, True, PUBLIC)
-    k.write_text(json.dumps({"key": "11", "token_public_key": PUBLIC.hex()}))
-    with pytest.raises(hd.DoorConfigError, match="32 bytes"):
-        hd.load_keys(str(k))
+    k = tmp_path / "cloud_door_keys.json"
+    entry: dict[str, Any] = {"principal": "door:database@internet", "caller_instance": 1, "callee_node": "cloud",
+                             "callee_node_id": 2, "encrypt": True, "key": "11" * 32}
+    keys_doc: dict[str, Any] = {"deployment": LABEL, "node": "cloud", "doors": {"database@internet": entry},
+                "token_public_key": PUBLIC.hex()}
+    k.write_text(json.dumps(keys_doc))
+    assert hd.load_keys(str(k), cfg) == hd.DoorKeys(bytes([0x11]) * 32, True, PUBLIC)
+    changes: list[tuple[dict[str, Any], str]] = [({"doors": {}}, "no keys for door 'database@internet'"),
+                         ({"deployment": "//x"}, "keys of '//x'"),
+                         ({"doors": {"database@internet": dict(entry, caller_instance=2)}}, "different builds"),
+                         ({"doors": {"database@internet": dict(entry, key="11")}}, "32 bytes")]
+    for change, says in changes:
+        k.write_text(json.dumps({**keys_doc, **change}))
+        with pytest.raises(hd.DoorConfigError, match=says):
+            hd.load_keys(str(k), cfg)
 
 
 def test_shared_console_lets_the_address_go_when_idle():

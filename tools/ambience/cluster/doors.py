@@ -4,9 +4,8 @@ start, with what arguments and keys, and the processes themselves.
 The runner starts a node's doors once the node is healthy and stops them before the nodes. A
 door listens on 127.0.0.1 and its planned port, or on a free port when that one is taken here
 (another cluster, another program): the port it got is in the runner's state (`doors`) and in
-its output. Its keys come from the build's door_keys.json when the build hands one over
-(--door-keys), otherwise they are derived here from the deployment's master key in the key
-store; a door without keys is not started, and the runner says why.
+its output. Its keys are the node's `<node>_door_keys.json` from the build (--door-keys); a door
+without them is not started, and the runner says why.
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ class DoorSpec:
     node: str
     name: str  # instance@network
     config: str  # the node's <node>_doors.json
-    keys: str  # door_keys.json
+    keys: str  # the node's <node>_door_keys.json
     port: int
     entry: str  # the node's console endpoint here
     console: str  # node 0's reply address here
@@ -65,7 +64,7 @@ class DoorRun:
 
 
 def parse_door_files(specs: list[str]) -> dict[str, str]:
-    """--doors NODE=PATH / --door-keys NODE=PATH -> node -> path."""
+    """--doors NODE=PATH / --door-keys NODE=PATH -> {node: path}."""
     out = {}
     for s in specs:
         node, _, path = s.partition("=")
@@ -90,21 +89,8 @@ def free_tcp_port(preferred: int) -> int:
     raise OSError("no free TCP port on 127.0.0.1")
 
 
-def derive_keys(label: str, node: str, instance: str, network: str, store: str, out_path: str) -> None:
-    """door_keys.json from the key store's master: K(door, node) and the token public key."""
-    from ambience import keys
-    master = keys.load_master(store, label)
-    _, public = keys.token_keys(master, label)
-    key = keys.pair_key(master, label, keys.door_principal(instance, network), node)
-    os.makedirs(os.path.dirname(out_path), mode=0o700, exist_ok=True)
-    fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        # the console network is loopback UDP, not an `encrypted` network: payloads are sealed
-        json.dump({"key": key.hex(), "encrypt": True, "token_public_key": public.hex()}, f)
-
-
-def plan_doors(plan: ClusterPlan, images: list[NodeImage], door_files: dict[str, str], key_files: dict[str, str],
-               store: str, work_dir: str) -> tuple[list[DoorSpec], list[str]]:
+def plan_doors(plan: ClusterPlan, images: list[NodeImage], door_files: dict[str, str],
+               key_files: dict[str, str]) -> tuple[list[DoorSpec], list[str]]:
     """The doors to start and, for doors that cannot be, why (one line each)."""
     where = {m.node: f"{m.host}:{m.host_port}" for m in plan.udp_map if m.network == CONSOLE_NETWORK}
     specs, notes = [], []
@@ -122,12 +108,9 @@ def plan_doors(plan: ClusterPlan, images: list[NodeImage], door_files: dict[str,
             name = f"{d['instance']}@{d['network']}"
             keys_path = key_files.get(img.name)
             if keys_path is None:
-                keys_path = os.path.join(work_dir, "door_keys", f"{name}.json")
-                try:
-                    derive_keys(doc["deployment"], img.name, d["instance"], d["network"], store, keys_path)
-                except Exception as e:  # KeyStoreError and what reading the store may raise
-                    notes.append(f"door {name} of node '{img.name}' not started: {e}")
-                    continue
+                notes.append(f"door {name} of node '{img.name}' not started: no door keys file for the node "
+                             "(--door-keys, written by the build's keygen step)")
+                continue
             specs.append(DoorSpec(img.name, name, config, keys_path, free_tcp_port(int(d["http"])),
                                   where.get(img.name, ""), where.get(CONSOLE_NODE, "")))
     return specs, notes

@@ -252,18 +252,15 @@ class Cluster:
         return {"deployment": self.plan.deployment, "time": time.time(), "nodes": nodes,
                 "links": self.wires.counters(), "doors": self.doors.status() if self.doors else {}}
 
-    def start_doors(self, images: list[NodeImage], args: argparse.Namespace, work_dir: str) -> str | None:
+    def start_doors(self, images: list[NodeImage], args: argparse.Namespace) -> str | None:
         """Starts the HTTP doors of the healthy nodes (--doors); None, or what went wrong."""
-        from ambience import keys
-
         if not args.doors:
             return None
         try:
             door_files, key_files = parse_door_files(args.doors), parse_door_files(args.door_keys)
         except ValueError as e:
             return f"--doors/--door-keys: {e}"
-        specs, self.door_notes = plan_doors(self.plan, images, door_files, key_files,
-                                            args.key_store or keys.default_store(), work_dir)
+        specs, self.door_notes = plan_doors(self.plan, images, door_files, key_files)
         for note in self.door_notes:
             self.say(f"cluster: note: {note}")
         if not specs:
@@ -362,10 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--doors", action="append", default=[], metavar="NODE=PATH",
                     help="(set by the build) a hosted node's <node>_doors.json: its HTTP doors")
     ap.add_argument("--door-keys", action="append", default=[], metavar="NODE=PATH",
-                    help="a node's door_keys.json (default: derived from the key store's master key)")
+                    help="(set by the build) a hosted node's <node>_door_keys.json: its doors' secrets")
     ap.add_argument("--door-program", default="", help="(set by the build) the HTTP door program")
-    ap.add_argument("--key-store", default=None, help="the key store for the doors' keys (default: "
-                    "$AMBIENCE_KEY_STORE or ~/.config/ambience/keys)")
     return ap
 
 
@@ -428,7 +423,7 @@ def run_foreground(plan: ClusterPlan, images: list[NodeImage], models: dict[str,
         for line in describe(plan, models):
             if line.startswith(("line ", "udp ", "note: ")):
                 cluster.say(f"cluster: {line}")
-        err = cluster.wait_healthy(args.health_timeout) or cluster.start_doors(images, args, socket_dir)
+        err = cluster.wait_healthy(args.health_timeout) or cluster.start_doors(images, args)
         if err is not None:
             cluster.stop()
             sys.stderr.write(f"cluster: error: {err}\n")
@@ -541,7 +536,7 @@ def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkMod
             err = str(e)
             raise
         _write_state(cdir, plan, images, cluster, args)
-        err = cluster.wait_healthy(args.health_timeout) or cluster.start_doors(images, args, cdir)
+        err = cluster.wait_healthy(args.health_timeout) or cluster.start_doors(images, args)
         if err is None:
             _write_state(cdir, plan, images, cluster, args)
             _write_json(status_path, dict(cluster.status(), up="healthy"))
