@@ -361,6 +361,7 @@ class Door:
 def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
         server_version = "ambience-http-door"
         sys_version = ""
 
@@ -398,6 +399,7 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        request_queue_size = 128  # clients connecting at once are queued, not left to retry a SYN
 
         def handle_error(self, request: Any, client_address: Any) -> None:
             if isinstance(sys.exc_info()[1], ConnectionError):
