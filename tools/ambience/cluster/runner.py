@@ -11,6 +11,8 @@ Detached (--detach): a runner process in its own session keeps the cluster up,
 writes `state.json` (pids, sockets, address map) and `status.json` (health, restarts, link
 counters, refreshed twice a second) in the cluster's runtime directory and one log per node;
 SIGTERM (`ambience cluster down`) stops everything and removes the directory.
+The HTTP doors of exports (`export(..., http = PORT)`, doors.py) start once every node is healthy
+and stop before the nodes, in both modes.
 """
 from __future__ import annotations
 
