@@ -423,33 +423,36 @@ def _bundle_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
     exe = ctx.attr.binary[DefaultInfo].files_to_run.executable
     plan = ctx.file.plan
+    doors = ctx.file.doors
     ctx.actions.run_shell(
-        inputs = [exe, plan],
+        inputs = [exe, plan, doors],
         outputs = [out],
         command = """set -e
 stage=$(mktemp -d)
 mkdir -p "$stage/$4/bin"
 cp -L "$1" "$stage/$4/bin/$4"
 cp -L "$2" "$stage/$4/plan.json"
+cp -L "$5" "$stage/$4/doors.json"
 printf '#!/bin/sh\n# Starts node %s: the supervisor, which starts one process per group.\nexec "$(dirname "$0")/bin/%s" "$@"\n' "$4" "$4" > "$stage/$4/run"
 chmod 0755 "$stage/$4" "$stage/$4/bin" "$stage/$4/run" "$stage/$4/bin/$4"
-chmod 0644 "$stage/$4/plan.json"
+chmod 0644 "$stage/$4/plan.json" "$stage/$4/doors.json"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$stage" -cf "$3" "$4"
 rm -rf "$stage"
 """,
-        arguments = [exe.path, plan.path, out.path, ctx.attr.node],
+        arguments = [exe.path, plan.path, out.path, ctx.attr.node, doors.path],
         mnemonic = "AmbienceBundle",
         progress_message = "Bundling hosted node %s" % ctx.label,
     )
     return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
 
 # A hosted node as one reproducible archive: <node>/run, <node>/bin/<node> (supervisor and,
-# re-executed, every group process), <node>/plan.json.
+# re-executed, every group process), <node>/plan.json, <node>/doors.json (its HTTP doors' config).
 _hosted_bundle = rule(
     implementation = _bundle_impl,
     attrs = {
         "binary": attr.label(executable = True, cfg = "target"),
         "plan": attr.label(allow_single_file = True),
+        "doors": attr.label(allow_single_file = True),
         "node": attr.string(),
     },
 )
@@ -700,7 +703,7 @@ def deployment(name, visibility = None, testonly = False):
 
     Creates :name (the plan: description, per-node plans, inputs bundle for the CLI),
     :<node> for every node (a cc_binary for hosted boards, plus :<node>_bundle, a tar of
-    supervisor + plan; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
+    supervisor + plan + doors.json; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
     report), :<node>_plan, :name_images, :cluster (every node run locally) and :release
     (<name>/ in release.tar: every node image, the plans, the preloaded files, release.json and
     MANIFEST.sha256; byte-identical across clean builds).
@@ -845,7 +848,7 @@ def deployment(name, visibility = None, testonly = False):
                 srcs = [":%s_main" % nname, ":%s_keys" % nname],
                 deps = libs + runtime + ["//runtime/hosted", "//runtime/hosted:hosted_rpc"],
                 copts = AMBIENCE_COPTS,
-                data = [":%s_plan" % nname],
+                data = [":%s_plan" % nname, ":%s_doors" % nname],
                 visibility = visibility,
                 testonly = testonly,
             )
@@ -853,6 +856,7 @@ def deployment(name, visibility = None, testonly = False):
                 name = nname + "_bundle",
                 binary = ":" + nname,
                 plan = ":%s_plan" % nname,
+                doors = ":%s_doors" % nname,
                 node = nname,
                 visibility = visibility,
                 testonly = testonly,
