@@ -20,7 +20,7 @@ from typing import Any
 
 from ambience import keys, tokens
 from ambience.cli import main as ambience
-from ambience.cluster.runner import down
+from ambience.cluster.runner import down, status_report
 from ambience.console.call import call as console_call
 
 PKG = "deployments/camera_trap/tests/http_door"
@@ -129,6 +129,17 @@ class HttpDoorTest(unittest.TestCase):
         self.assertEqual(counters["refusals"], len(cases) + 1)
         self.assertEqual(counters["answered"], 5 + 40)
         self.assertEqual(counters["refused"], {"400": 2, "401": 4, "403": 1, "404": 2, "405": 1, "413": 1})
+        # `ambience cluster status` shows the door and its counters (refreshed twice a second)
+        deadline = time.monotonic() + 10
+        while True:
+            lines, _ = status_report(os.path.join(self.root, "clusters"), "http_door")
+            said = "\n".join(lines)
+            if f"requests {counters['requests']}," in said or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertIn("door database@internet (node cloud):", said)
+        self.assertIn(f"requests {counters['requests']}, answered 45, refused: 400 2, 401 4, 403 1, 404 2, "
+                      "405 1, 413 1", said)
         log = os.path.join(self.root, "clusters", "http_door", "logs", "door_database@internet.log")
         with open(log, encoding="utf-8") as f:
             refused = [line for line in f if line.startswith("http_door database@internet:")]

@@ -672,6 +672,10 @@ def status_report(root: str, name: str | None = None) -> tuple[list[str], list[A
                 lines.append("    refused: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in refused.items()))
         for n, d in sorted(doc.get("doors", {}).items()):
             lines.append(f"  door {n} (node {d['node']}): {d['url']} pid {d['pid']} {d['state']}")
+            c = d.get("counters")
+            if c:
+                refused = ", ".join(f"{k} {v}" for k, v in sorted(c["refused"].items())) or "none"
+                lines.append(f"    requests {c['requests']}, answered {c['answered']}, refused: {refused}")
         for note in state.get("door_notes", []):
             lines.append(f"  note: {note}")
         for net, link in sorted(doc.get("links", {}).items()):
