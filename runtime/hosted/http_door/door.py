@@ -81,7 +81,7 @@ class DoorConfig:
 
 @dataclass(frozen=True)
 class DoorKeys:
-    key: bytes | None  # K(door, node); None: the node takes unauthenticated calls
+    key: bytes  # K(door:<instance>@<network>, node)
     encrypt: bool
     token_public_key: bytes
 
@@ -212,14 +212,14 @@ def rpc_caller(cfg: DoorConfig, keys: DoorKeys, lidl_dir: str, lidl: list[str]) 
                   net.CallPolicy(t, min(p.first_retry_us, t), min(p.max_retry_us, t), p.max_attempts), cfg.door)
 
     keyed_calls = "keys" in inspect.signature(RpcClient.__init__).parameters
-    if keys.key is not None and not keyed_calls:
+    if not keyed_calls:
         # Until the console's client seals calls (SECURITY_SPEC.md), a node that requires
         # protection refuses them: said once, loudly, rather than failing every call silently.
         sys.stderr.write("http_door: warning: this console RPC client has no keyed calls; the door calls "
                          "unauthenticated\n")
 
     def make_client() -> RpcClient:
-        if keys.key is None or not keyed_calls:
+        if not keyed_calls:
             return RpcClient(cfg.console)
         key, encrypt, node = keys.key, keys.encrypt, cfg.node_number
 
