@@ -246,3 +246,30 @@ def test_shared_console_lets_the_address_go_when_idle():
     assert len(made) == 2
     console.close()
     assert made[1].closed
+
+
+def test_calls_are_keyed_for_the_doors_own_node_only(monkeypatch, tmp_path):
+    made: list[dict[str, Any]] = []
+
+    class KeyedClient:  # the keyed console client's signature (SECURITY_SPEC.md)
+        def __init__(self, bind: tuple[str, int], keys: Any, this_node: int = 0, caller_instance: int = 0) -> None:
+            made.append({"bind": bind, "keys": keys, "caller_instance": caller_instance})
+
+        def close(self) -> None:
+            pass
+
+    class Cls:
+        PROCEDURES: list[Any] = []
+
+    monkeypatch.setattr(hd, "RpcClient", KeyedClient)
+    monkeypatch.setattr(hd, "load_clients", lambda d, s: {CFG.interface: Cls})
+    monkeypatch.setattr(hd, "call_json", lambda rpc, route, cls, procedure, args: (route, procedure))
+    caller, console = hd.rpc_caller(CFG, hd.DoorKeys(b"\x22" * 32, True, PUBLIC), "/lidl", ["a.lidl"])
+    route, procedure = caller("count", {})
+    console.close()
+    assert procedure == "count"
+    assert (route.destination, route.object_id, route.entry, route.caller_instance) == (2, 2, ("127.0.0.1", 1), 1)
+    assert route.policy.timeout_us == 2_000_000
+    [m] = made
+    assert m["bind"] == CFG.console and m["caller_instance"] == 1
+    assert m["keys"](2) == (b"\x22" * 32, True) and m["keys"](3) is None
