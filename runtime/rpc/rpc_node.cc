@@ -54,6 +54,12 @@ RpcNode::RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t
 
 bool RpcNode::add_network(std::string_view name, std::string_view kind, Link& link, net::Reassembler& reassembler) {
   if (network_count_ == networks_.size()) return false;
+  if (reassembler.max_message() < memory_.max_message) {
+    // Its largest messages (sealed ones: security block and tag on top) would be dropped.
+    println("ambience: network '", name, "': its reassembler holds ", reassembler.max_message(),
+            " bytes, less than this node's largest message (", memory_.max_message, ")");
+    return false;
+  }
   Network& n = networks_[network_count_++];
   n.name = name;
   n.kind = kind;
@@ -563,12 +569,14 @@ void RpcNode::watch_incarnation(std::uint16_t node, std::uint32_t incarnation, s
 }
 
 std::span<std::byte> RpcNode::serve_request_buffer(int entry) {
-  return memory_.serve_buffers.subspan(static_cast<std::size_t>(entry) * 2 * memory_.max_message, memory_.max_message);
+  const std::size_t stride = 2 * memory_.max_message + kServeReplySlack;
+  return memory_.serve_buffers.subspan(static_cast<std::size_t>(entry) * stride, memory_.max_message);
 }
 
 std::span<std::byte> RpcNode::serve_reply_buffer(int entry) {
-  return memory_.serve_buffers.subspan((static_cast<std::size_t>(entry) * 2 + 1) * memory_.max_message,
-                                       memory_.max_message);
+  const std::size_t stride = 2 * memory_.max_message + kServeReplySlack;
+  return memory_.serve_buffers.subspan(static_cast<std::size_t>(entry) * stride + memory_.max_message,
+                                       memory_.max_message + kServeReplySlack);
 }
 
 // A request for this node, opened and checked (sealed: k >= 0) or plain (k = -1); `body` is its
@@ -613,7 +621,8 @@ void RpcNode::answer(Network& n, Peer to, const net::Envelope& request, Status s
 Task<void> RpcNode::serve_task(Network* n, Peer from, net::Envelope request, int entry, std::size_t payload, int k) {
   const std::span<const std::byte> in = serve_request_buffer(entry).first(payload);
   const std::span<std::byte> out_room = serve_reply_buffer(entry);
-  SpanMessageBuffer reply(out_room.subspan(kPayloadAt, out_room.size() - kPayloadAt - net::kAuthTagLength));
+  // As large as a request's lidl message may be: sealed, it is max_message bytes on the wire.
+  SpanMessageBuffer reply(out_room.subspan(kPayloadAt, memory_.max_message - net::sealed_message_size(0)));
   Status s;
   const CallerName* who = caller(request.source_node, request.caller_instance);
   if (who == nullptr) {

@@ -78,13 +78,17 @@ struct RpcTables {
   Protection protection = Protection::off;
 };
 
+inline constexpr std::size_t kServeReplySlack = 8;
+
 // The memory an RpcNode works in, owned by its StaticRpcNode.
 struct RpcMemory {
   net::CallTable* calls;
   std::span<std::byte> call_messages;  // one max_message buffer per call slot (kept for re-sends)
   std::span<bool> slot_sending;  // per call slot: its first send is still going out
   net::ReplyCache* replies;
-  std::span<std::byte> serve_buffers;  // per reply-cache entry: the request, then the reply message
+  // Per reply-cache entry: the request (max_message), then the reply message (max_message +
+  // kServeReplySlack: its lidl message starts 8-aligned, 4 bytes after a sealed body's offset).
+  std::span<std::byte> serve_buffers;
   std::span<std::byte> forward_buffers;  // a few max_message buffers for envelopes in transit
   std::size_t max_message;  // envelope + payload, the largest this node sends or keeps
 };
@@ -108,7 +112,8 @@ class RpcNode final : public node::NetworkDriver {
   RpcNode& operator=(const RpcNode&) = delete;
 
   // Adds one of the node's networks (plan name and kind, "udp" | "serial") over `link`, with
-  // its reassembler. Returns false when full.
+  // its reassembler. Returns false when full, or (after saying so) when the reassembler cannot
+  // hold a message of max_message bytes (StaticRpcNode::kMaxOnWire).
   bool add_network(std::string_view name, std::string_view kind, Link& link, net::Reassembler& reassembler);
 
   // Registers this node as the driver of every network kind it has links for.
@@ -228,8 +233,8 @@ class RpcNode final : public node::NetworkDriver {
 // An RpcNode with its own memory: Calls calls in flight, Entries requests executing or replies
 // kept (ReplyCache, replies up to MaxReply), Sources calling nodes, messages up to MaxMessage
 // (envelope + lidl message; every buffer has room for a seal's security block and tag on top,
-// so the link's reassembler must take MaxMessage + net::kSealOverhead), Forwards envelopes in
-// transit at once.
+// so the link's reassembler must take kMaxOnWire = MaxMessage + net::kSealOverhead), Forwards
+// envelopes in transit at once.
 template <std::size_t Calls, std::size_t Entries, std::size_t MaxReply, std::size_t Sources, std::size_t MaxMessage,
           std::size_t Forwards = 2>
 class StaticRpcNode {
@@ -238,6 +243,9 @@ class StaticRpcNode {
   static_assert(kRoom % 8 == 0);
 
  public:
+  // The largest message on the wire (sealed): what the reassembler of each of its links must hold.
+  static constexpr std::size_t kMaxOnWire = kRoom;
+
   StaticRpcNode(const RpcTables& tables, std::uint32_t incarnation, std::uint64_t reply_age_us)
       : calls_(incarnation), replies_(reply_age_us), node_(tables, memory(), incarnation) {}
   RpcNode& node() { return node_; }
@@ -250,7 +258,7 @@ class StaticRpcNode {
   net::StaticReplyCache<Entries, MaxReply, Sources> replies_;
   // Messages are decoded in place: every buffer starts 8-aligned (lidl's alignment).
   alignas(8) std::array<std::byte, Calls * kRoom> call_messages_{};
-  alignas(8) std::array<std::byte, Entries * 2 * kRoom> serve_buffers_{};
+  alignas(8) std::array<std::byte, Entries * (2 * kRoom + kServeReplySlack)> serve_buffers_{};
   alignas(8) std::array<std::byte, Forwards * kRoom> forward_buffers_{};
   std::array<bool, Calls> slot_sending_{};
   RpcNode node_;

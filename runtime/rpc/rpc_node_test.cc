@@ -173,10 +173,10 @@ constexpr rpc::RpcTables tables(std::uint16_t node, std::span<const node::Served
 
 // Sized to fit five nodes in a 256 KiB board: messages up to 1200 bytes (+ the seal's 32).
 using Node = rpc::StaticRpcNode<4, 4, 256, 4, 1200>;
-using Reassembly = net::StaticReassembler<1200 + net::kSealOverhead, 2>;
+using Reassembly = net::StaticReassembler<Node::kMaxOnWire, 2>;
 // The nodes of the security tests below: small calls only.
 using SmallNode = rpc::StaticRpcNode<2, 2, 64, 2, 256>;
-using SmallReassembly = net::StaticReassembler<256 + net::kSealOverhead, 2>;
+using SmallReassembly = net::StaticReassembler<SmallNode::kMaxOnWire, 2>;
 
 // Calls through a given RpcNode (instead of the process-wide driver registry: several nodes
 // live in this one test process).
@@ -251,6 +251,45 @@ AMBIENCE_TEST(a_call_crosses_to_another_node_and_back) {
   CHECK_EQ(d.client.node().counters().peer_restarts, 0u);
   const net::ReceiverSession* session = d.server.node().receiver_session(1, 7);
   CHECK(session != nullptr && session->established() && session->epoch() == 0x11110001u);
+}
+
+// The largest request a node sends: sealed, exactly max_message (kMaxOnWire) bytes on the wire,
+// which its peer's reassembler (sized kMaxOnWire) takes whole; one byte more is refused by the
+// caller before anything is sent. The reply, as large, comes back the same way.
+AMBIENCE_TEST(a_call_of_the_largest_size_crosses) {
+  Direct& d = direct();
+  NodeTransport t{&d.client.node(), d.route(7)};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  struct R {
+    Result<std::vector<std::uint8_t>> echoed = Status::internal;
+    bool done = false;
+  } r;
+  const auto echo = [&](std::size_t size) {
+    std::vector<std::uint8_t> data(size);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    r = R{};
+    auto t1 = [](CalcClient* c, R* r, std::vector<std::uint8_t> data) -> Task<void> {
+      r->echoed = co_await c->call_echo(data);
+      r->done = true;
+    };
+    (void)ambience::spawn(t1(&calc, &r, data));
+    run_until([&] { return r.done; });
+    CHECK(r.done);
+    return data;
+  };
+  echo(100);
+  CHECK(r.echoed.ok());
+  const std::size_t framing = req.message().size() - 100;  // the lidl request around the data
+  const std::size_t largest = Node::kMaxOnWire - net::sealed_message_size(0) - framing;
+  const std::uint32_t requests = d.server.node().counters().requests;
+  const std::vector<std::uint8_t> sent = echo(largest);
+  CHECK_EQ(net::sealed_message_size(req.message().size()), Node::kMaxOnWire);
+  CHECK_EQ(d.server.node().counters().requests, requests + 1);  // it arrived whole and ran
+  CHECK(r.echoed.ok() && r.echoed.value() == sent);
+  echo(largest + 1);
+  CHECK(r.echoed.status() == Status::no_memory);
+  CHECK_EQ(d.server.node().counters().requests, requests + 1);
 }
 
 AMBIENCE_TEST(a_caller_without_a_grant_is_refused_by_the_server) {
@@ -845,6 +884,16 @@ AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
   CHECK(r.value.status() == Status::unavailable);
   CHECK(ambience::arch::now_us() - t0 < route.timeout_us);
   CHECK_EQ(d.client.node().call_table().in_flight(), 0u);
+}
+
+// A link whose reassembler cannot hold the node's largest (sealed) message is refused.
+AMBIENCE_TEST(a_network_with_too_small_a_reassembler_is_refused) {
+  SmallNode& lone = reboot_cast().client_a;  // done with its tests (a board has room for few nodes)
+  static net::StaticReassembler<SmallNode::kMaxOnWire - net::kSealOverhead, 1> plain_sized{1'000'000};
+  static net::StaticReassembler<SmallNode::kMaxOnWire, 1> sealed_sized{1'000'000};
+  MemoryLink& l = link_x();
+  CHECK(!lone.node().add_network("wire", "udp", l, plain_sized));
+  CHECK(lone.node().add_network("wire", "udp", l, sealed_sized));
 }
 
 }  // namespace
