@@ -29,6 +29,11 @@
 //   (RpcNode: from getrandom on hosted nodes; on boards from the timer and a counter, hashed with
 //   the pair key and the tag of the request that asked for it, so a caller that differs between
 //   two identical boots of a board, e.g. a hosted node, makes them differ).
+// A twin (net.py and its callers) follows the same rules: seal refuses a request with challenge
+// 0 and a body; check answers resync to challenge 0 before anything else; a caller whose
+// challenge is 0 sends the probe (seq from its counter as usual) and keeps the body, and on the
+// resync seals header + body again under a new seq and the resync's challenge; after 2 re-seals
+// the next resync ends the call (unavailable). Answers and their nonces are unchanged.
 //
 // Replay protection is a session per pair anchored on a challenge the callee issued:
 // ReceiverSession (callee) accepts a verified request whose seq is new within the session, or
