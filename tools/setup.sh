@@ -58,6 +58,43 @@ then
   fi
 fi
 
+# Monocypher (RPC authentication and encryption, token signatures): its C sources ship inside
+# the source distribution of the PyPI package pymonocypher. Fetched once from the package registry
+# (PEP 503 simple index) into the user's cache, pinned by version and sha256; the @monocypher
+# repository (third_party/monocypher) checks the hash again and builds it for every target.
+MONOCYPHER_SDIST_VERSION=4.0.3.4
+MONOCYPHER_SDIST_SHA256=5e56e3d3eb770a53e0b9f6274146663c11a11f3d0de5cd48e3be0428d1b07a4a
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/ambience"
+sdist="$cache/pymonocypher-$MONOCYPHER_SDIST_VERSION.tar.gz"
+if ! echo "$MONOCYPHER_SDIST_SHA256  $sdist" | sha256sum -c --quiet --status 2>/dev/null; then
+  echo "setup: fetching pymonocypher $MONOCYPHER_SDIST_VERSION (Monocypher's sources) from PyPI into $cache" >&2
+  mkdir -p "$cache"
+  index=$("$PY" -m pip config get global.index-url 2>/dev/null || echo https://pypi.org/simple)
+  if ! "$PY" - "$index" "$MONOCYPHER_SDIST_VERSION" "$MONOCYPHER_SDIST_SHA256" "$sdist" <<'PYEOF'
+import hashlib, re, sys, urllib.parse, urllib.request
+index, version, sha, out = sys.argv[1:]
+name = f"pymonocypher-{version}.tar.gz"
+page_url = index.rstrip("/") + "/pymonocypher/"
+page = urllib.request.urlopen(page_url, timeout=120).read().decode()
+links = [urllib.parse.urljoin(page_url, h) for h in re.findall(r'href="([^"]+)"', page)]
+link = next((u for u in links if urllib.parse.urlparse(u).path.endswith("/" + name)), None)
+if link is None:
+    sys.exit(f"setup: error: {name} is not on {page_url}")
+data = urllib.request.urlopen(link.split("#")[0], timeout=300).read()
+got = hashlib.sha256(data).hexdigest()
+if got != sha:
+    sys.exit(f"setup: error: {name} has sha256 {got}, pinned {sha}")
+with open(out + ".tmp", "wb") as f:
+    f.write(data)
+import os
+os.replace(out + ".tmp", out)
+PYEOF
+  then
+    echo "setup: error: could not fetch pymonocypher $MONOCYPHER_SDIST_VERSION from $index" >&2
+    exit 1
+  fi
+fi
+
 # Pin Bazel's @local_python to the interpreter that has the packages, whatever PATH says later.
 exe=$("$PY" -c 'import sys; print(sys.executable)')
 want="build --repo_env=PYTHON_BIN_PATH=$exe"
