@@ -20,6 +20,8 @@ import re
 import secrets
 import stat
 
+from third_party.monocypher import monocypher
+
 MASTER_SIZE = 32
 PAIR_KEY_CONTEXT = b"ambience pair key v1\0"
 TOKEN_KEY_CONTEXT = b"ambience token key v1\0"
@@ -145,5 +147,4 @@ def token_seed(master: bytes, label: str) -> bytes:
 
 def token_keys(master: bytes, label: str) -> tuple[bytes, bytes]:
     """(secret 64 bytes, public 32 bytes): the deployment's token signing key pair."""
-    from third_party.monocypher import monocypher
     return monocypher.eddsa_key_pair(token_seed(master, label))

@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from ambience import keys
+from third_party.monocypher import monocypher
 
 LABEL = "//deployments/camera_trap"
 
@@ -100,7 +101,6 @@ def test_derivations_reject_bad_inputs():
 
 
 def test_token_keys_come_from_the_specified_seed():
-    monocypher = pytest.importorskip("third_party.monocypher.monocypher")
     seed = hashlib.blake2b(b"ambience token key v1\0" + LABEL.encode(), digest_size=32, key=MASTER).digest()
     assert keys.token_seed(MASTER, LABEL) == seed
     secret, public = keys.token_keys(MASTER, LABEL)
