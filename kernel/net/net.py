@@ -533,6 +533,11 @@ _NONCE = struct.Struct("<B3xIQQ")
 _U64 = (1 << 64) - 1
 
 
+def sealed_message_size(body: int) -> int:
+    """The bytes of a sealed message with a body of `body` bytes (errors: 0)."""
+    return SECURE_HEADER_SIZE + body + AUTH_TAG_SIZE
+
+
 def secure_nonce(direction: int, sender_incarnation: int, seq: int, challenge: int) -> bytes:
     """u8 direction, 3 zero bytes, u32 sender incarnation, u64 seq, u64 challenge (24 bytes)."""
     return _NONCE.pack(direction, sender_incarnation, seq, challenge)
@@ -979,6 +984,11 @@ class CallTable:
 
     def in_flight(self) -> int:
         return len(self._calls)
+
+    def destination(self, call_id: int) -> int | None:
+        """The destination node of an outstanding call (None: not outstanding)."""
+        c = self._calls.get(call_id)
+        return None if c is None else c.destination
 
     @staticmethod
     def _resend(c: _Call, now_us: int) -> None:
