@@ -5,13 +5,19 @@ tampered byte refused, replays, old epochs and reboots of either side never disp
 
 from __future__ import annotations
 
+import os
 import random
 import struct
+import subprocess
 
 import pytest
 
 from kernel.net import net
 from third_party.monocypher import monocypher
+
+VECTORS = os.environ.get("NET_VECTORS", "")
+if VECTORS and not os.path.isabs(VECTORS):
+    VECTORS = os.path.join(os.environ.get("TEST_SRCDIR", ""), "ambience", VECTORS)
 
 KEY = bytes(range(1, 33))
 OTHER_KEY = bytes(32)
@@ -324,3 +330,51 @@ def test_principals_of_node_zero_are_told_apart_by_instance():
     assert opened is not None and opened.challenge == callee.sessions[1].challenge
     assert net.SecureCaller(0, 0, lambda node: (console_key, True)).open_answer(back) is None
     assert callee.counters.auth_failures == 1
+
+
+# --- The C++ code's sealed messages and session verdicts (net_vectors) ---------------------------
+
+
+def unhex(text: str) -> bytes:
+    return b"" if text == "-" else bytes.fromhex(text)
+
+
+@pytest.fixture(scope="module")
+def records() -> list[list[str]]:
+    out = subprocess.run([VECTORS], check=True, capture_output=True, text=True).stdout
+    return [line.split() for line in out.splitlines()]
+
+
+def test_sealed_messages_match_cpp(records):
+    rows = [r[1:] for r in records if r[0] == "sealed"]
+    assert len(rows) >= 12, "net_vectors prints no sealed messages (built without kernel/net/secure.cc?)"
+    seen = set()
+    for key_hex, encrypt, *fields, seq, challenge, body_hex, message_hex in rows:
+        key, body, message = unhex(key_hex), unhex(body_hex), unhex(message_hex)
+        e = net.Envelope(*map(int, fields))
+        assert net.seal(e, body, key, int(seq), int(challenge), encrypt == "1") == message
+        got = decoded(message, e.destination_node)
+        opened = net.open_sealed(message, got, key)
+        assert opened is not None and opened.body == body
+        assert (opened.seq, opened.challenge) == (int(seq), int(challenge))
+        assert net.open_sealed(message, got, bytes(a ^ 1 for a in key)) is None
+        seen.add((got.kind, bool(got.flags & net.FLAG_ENCRYPTED)))
+    assert seen == {(1, False), (1, True), (2, False), (2, True), (3, False)}
+
+
+def test_session_verdicts_match_cpp(records):
+    assert ["session"] in records, "net_vectors prints no session trace (built without kernel/net/secure.cc?)"
+    start = records.index(["session"])
+    session, checks = net.ReceiverSession(), 0
+    verdicts = set()
+    for r in records[start + 1:]:
+        if r[0] == "issue":
+            session.issue(int(r[1]))
+        elif r[0] == "check":
+            got = session.check(int(r[1]), int(r[2]), int(r[3]))
+            assert got.value == r[4], (checks, r)
+            verdicts.add(got)
+            checks += 1
+        else:
+            break
+    assert checks >= 100 and verdicts == set(net.Admission)
