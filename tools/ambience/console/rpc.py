@@ -9,8 +9,8 @@ the C++ RpcNode (runtime/rpc/rpc_node.cc) on the Python twin of kernel/net (kern
   calling principal (node 0, `caller_instance`: 0 the console, k an HTTP door) and the
   destination node, `keys(node) -> (key, encrypt)`, with a new seq at every send; only answers
   that verify under that key count (others are dropped and counted in `security`); a `resync`
-  error re-seals the same call with the node's new challenge, at most twice, and never ends it;
-
+  error re-seals the same call with the node's new challenge, at most twice, and never ends it
+  (so the first call of a process costs one extra round trip);
 * every call gets a call id (this process's incarnation << 32 | a counter) from net.CallTable
   and ends at its deadline (the policy of the slowest network kind on the way) with `timeout`;
 * only a call flagged idempotent is re-sent (same call id, back-off of the policy), and a
