@@ -378,3 +378,7 @@ def test_session_verdicts_match_cpp(records):
         else:
             break
     assert checks >= 100 and verdicts == set(net.Admission)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
