@@ -782,9 +782,11 @@ class SecureCallee:
 class SecureCaller:
     """A calling principal's side: seals requests with the pair key of the destination, keeps
     a CallerSession per destination, opens replies and errors (the ones that verify update the
-    session's challenge). `keys(destination_node) -> (key, encrypt)`."""
+    session's challenge). `keys(destination_node) -> (key, encrypt)`, None (or KeyError) when
+    this principal has no key for that node."""
 
-    def __init__(self, node: int, caller_instance: int, keys: Callable[[int], tuple[bytes, bool]]) -> None:
+    def __init__(self, node: int, caller_instance: int,
+                 keys: Callable[[int], tuple[bytes, bool] | None]) -> None:
         self.node, self.caller_instance, self.keys = node, caller_instance, keys
         self.sessions: dict[int, CallerSession] = {}
         self.counters = SecurityCounters()
@@ -792,9 +794,19 @@ class SecureCaller:
     def session(self, destination: int) -> CallerSession:
         return self.sessions.setdefault(destination, CallerSession())
 
+    def key(self, node: int) -> tuple[bytes, bool] | None:
+        try:
+            return self.keys(node)
+        except KeyError:
+            return None
+
     def seal_request(self, e: Envelope, body: bytes) -> bytes:
-        """A fresh seal of the request (new seq, the session's challenge): every (re-)send."""
-        key, encrypt = self.keys(e.destination_node)
+        """A fresh seal of the request (new seq, the session's challenge): every (re-)send.
+        KeyError when there is no key for the destination."""
+        found = self.key(e.destination_node)
+        if found is None:
+            raise KeyError(e.destination_node)
+        key, encrypt = found
         s = self.session(e.destination_node)
         return seal(e, body, key, s.next_seq(), s.challenge, encrypt)
 
@@ -809,12 +821,8 @@ class SecureCaller:
         if not e.flags & FLAG_AUTHENTICATED:
             self.counters.unauthenticated += 1
             return None
-        try:
-            key, _ = self.keys(e.source_node)
-        except KeyError:
-            self.counters.auth_failures += 1
-            return None
-        opened = open_sealed(message, e, key)
+        found = self.key(e.source_node)
+        opened = None if found is None else open_sealed(message, e, found[0])
         if opened is None:
             self.counters.auth_failures += 1
             return None

@@ -69,6 +69,7 @@ class Route:
     object_id: int  # the target instance on that node
     entry: tuple[str, int]  # the entry node's console endpoint on this machine
     policy: net.CallPolicy
+    caller_instance: int = 0  # the calling principal's instance: the client's own (checked)
 
 
 def new_incarnation() -> int:
@@ -80,8 +81,8 @@ def new_incarnation() -> int:
             return value
 
 
-KeySource = Callable[[int], tuple[bytes, bool]]
-"""destination node number -> (pair key, encrypt); KeyError: no key for that node."""
+KeySource = Callable[[int], tuple[bytes, bool] | None]
+"""destination node number -> (pair key, encrypt); None (or KeyError): no key for that node."""
 
 
 def console_keys(master: bytes, label: str, node_names: dict[int, str]) -> KeySource:
@@ -89,7 +90,9 @@ def console_keys(master: bytes, label: str, node_names: dict[int, str]) -> KeySo
     console's own network is loopback UDP, not `encrypted`: its calls are always AEAD."""
     cache: dict[int, tuple[bytes, bool]] = {}
 
-    def keys(node: int) -> tuple[bytes, bool]:
+    def keys(node: int) -> tuple[bytes, bool] | None:
+        if node not in node_names:
+            return None
         if node not in cache:
             cache[node] = (pair_key(master, label, CONSOLE, node_names[node]), True)
         return cache[node]
@@ -164,6 +167,10 @@ class RpcClient:
         call_id = self._calls.start(route.destination, idempotent, route.policy, now)
         if call_id is None:
             raise CallError(net.WireStatus.WOULD_BLOCK, "too many calls in flight")
+        if route.caller_instance != self.caller_instance:
+            self._calls.on_reply(call_id, route.destination, net.WireStatus.ACCESS_DENIED, now)
+            raise CallError(net.WireStatus.ACCESS_DENIED, f"the route calls as instance {route.caller_instance}, "
+                            f"this client is instance {self.caller_instance} (its keys are that principal's)")
         env = net.Envelope(net.Kind.REQUEST, net.FLAG_IDEMPOTENT if idempotent else 0, call_id, self.incarnation,
                            self.this_node, route.destination, self.caller_instance, route.object_id, procedure)
         if net.sealed_message_size(len(request)) > MAX_MESSAGE:

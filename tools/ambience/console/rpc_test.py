@@ -235,14 +235,21 @@ def test_a_wrong_key_is_never_answered(client: RpcClient) -> None:
 def test_an_http_door_calls_as_its_own_principal() -> None:
     node = FakeNode(lambda body: (net.WireStatus.OK, body * 2))
     try:
-        with RpcClient(("127.0.0.1", 0), lambda n: (DOOR_KEY, False), caller_instance=1) as door:
-            assert door.call(route(node), b"d", 0, idempotent=False) == b"dd"
+        door_route = Route(NODE, 3, node.address, route(node).policy, 1)
+        with RpcClient(("127.0.0.1", 0), lambda n: (DOOR_KEY, False) if n == NODE else None,
+                       caller_instance=1) as door:
+            assert door.call(door_route, b"d", 0, idempotent=False) == b"dd"
+            with pytest.raises(CallError, match=r"^no key for node 6$"):
+                door.call(Route(6, 3, node.address, route(node).policy, 1), b"d", 0, idempotent=False)
+            with pytest.raises(CallError, match=r"^the route calls as instance 0, this client is instance 1"):
+                door.call(route(node), b"d", 0, idempotent=False)
         e = net.decode_envelope(node.received[-1])[1]
         assert e is not None and e.caller_instance == 1 and not e.flags & net.FLAG_ENCRYPTED
         # the console's key does not open the door's pair
         with RpcClient(("127.0.0.1", 0), console_keys, caller_instance=1) as fake_door:
             with pytest.raises(CallError, match="timeout"):
-                fake_door.call(route(node, 300_000), b"d", 0, idempotent=False)
+                fake_door.call(Route(NODE, 3, node.address, route(node, 300_000).policy, 1), b"d", 0,
+                               idempotent=False)
     finally:
         node.close()
 
@@ -252,6 +259,5 @@ def test_console_keys_are_k_console_node() -> None:
     master = bytes([7]) * 32
     k = rpc_console_keys(master, "//deployments/hello", {1: "host", 2: "board"})
     assert k(2) == (keys.pair_key(master, "//deployments/hello", "console", "board"), True)
-    assert k(1)[0] != k(2)[0]
-    with pytest.raises(KeyError):
-        k(3)
+    assert k(1) != k(2) and k(1) is not None
+    assert k(3) is None
