@@ -95,6 +95,16 @@ PYEOF
   fi
 fi
 
+# The key store (outside the repository; $AMBIENCE_KEY_STORE, default ~/.config/ambience/keys): a
+# master key for every deployment of this repository that has none yet, created on this machine
+# and never committed. A deployment run for real gets its own store (`ambience keys init`).
+mapfile -t deployments < <(cd "$here/.." && grep -rlE --include=BUILD.bazel '^deployment\(' \
+  --exclude-dir=.bazel --exclude-dir='bazel-*' --exclude-dir=.git . | sed -e 's|^\./|//|' -e 's|/BUILD.bazel$||' | sort)
+if ((${#deployments[@]})); then
+  (cd "$here/.." && PYTHONPATH=tools:. "$PY" -m ambience keys init --if-missing "${deployments[@]}") |
+    sed 's/^/setup: /' >&2 || { echo "setup: error: could not create the development key store" >&2; exit 1; }
+fi
+
 # Pin Bazel's @local_python to the interpreter that has the packages, whatever PATH says later.
 exe=$("$PY" -c 'import sys; print(sys.executable)')
 want="build --repo_env=PYTHON_BIN_PATH=$exe"

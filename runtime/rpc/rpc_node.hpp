@@ -52,6 +52,8 @@ struct RpcTables {
   std::span<const CallerName> callers;
   std::span<const node::ServedObject> served;
   std::span<const node::NextHop> next_hops;
+  std::span<const PeerKey> keys;
+  Protection protection = Protection::off;
 };
 
 // The memory an RpcNode works in, owned by its StaticRpcNode.

@@ -1,7 +1,8 @@
 """`ambience`: the deployment compiler's command line.
 
 Subcommands: plan, graph, sizes, explain (for people), cluster up|status|down (run a deployment
-here), call (one procedure of a running cluster, from the host), compile (what the Bazel rule runs).
+here), call (one procedure of a running cluster, from the host), keys init|rotate|path (the key
+store), compile and keygen (what the Bazel rules run).
 Exit codes: 0 ok, 1 user error (diagnostic printed), 2 internal error.
 """
 from __future__ import annotations
@@ -311,6 +312,66 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deployment_label(text: str) -> str:
+    """A deployment label (//deployments/x); with `bazel run`, checked against the workspace."""
+    label = text.rstrip("/")
+    if not label.startswith("//"):
+        raise UserError(f"ambience keys: error: '{text}' is not a deployment label (like //deployments/camera_trap)")
+    ws = os.environ.get("BUILD_WORKSPACE_DIRECTORY")
+    if ws:
+        pkg = os.path.join(ws, label[2:].split(":")[0])
+        build = next((os.path.join(pkg, b) for b in ("BUILD.bazel", "BUILD") if os.path.isfile(os.path.join(pkg, b))),
+                     None)
+        if build is None or "deployment(" not in open(build, encoding="utf-8").read():
+            raise UserError(f"ambience keys: error: {label} is not a deployment package (no deployment() in "
+                            f"{build or pkg + '/BUILD.bazel'})")
+    return label
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from ambience import keys
+
+    store = os.path.abspath(os.path.expanduser(args.store or keys.default_store()))
+    try:
+        for text in args.deployments:
+            label = _deployment_label(text)
+            if args.action == "path":
+                print(keys.master_path(store, label))
+                continue
+            if args.action == "init" and args.if_missing and os.path.exists(keys.master_path(store, label)):
+                continue
+            path = keys.init_store(store, label, rotate=args.action == "rotate")
+            print(f"ambience keys: {'rotated' if args.action == 'rotate' else 'created'} the master key of {label}: "
+                  f"{path}" + (" (rebuild every image of the deployment; issued tokens are void)"
+                               if args.action == "rotate" else ""))
+    except keys.KeyStoreError as e:
+        raise UserError(f"ambience keys: error: {e}") from None
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """The build's step that puts a node's pair keys into its image (tools/bazel/defs.bzl)."""
+    from ambience import keygen, keys
+
+    doc = load_node_plan_text(open(args.plan, encoding="utf-8").read())
+    label = keygen.deployment_label(doc)
+    if args.store_missing:
+        raise UserError(f"ambience: error: no key store at {open(args.store_missing, encoding='utf-8').read().strip()}"
+                        f" for {label} (set AMBIENCE_KEY_STORE, or create it: "
+                        f"`{keys.INIT_COMMAND.format(label=label)}`)")
+    try:
+        master = keys.load_master(args.store, label)
+    except keys.KeyStoreError as e:
+        # Name the store where the user keeps it, not the build's view of it.
+        real = open(args.store_name, encoding="utf-8").read().strip() if args.store_name else args.store
+        raise UserError(f"ambience: error: {str(e).replace(args.store, real)}") from None
+    with open(args.cc_out, "w", encoding="utf-8") as f:
+        f.write(keygen.node_keys_cc(doc, master))
+    with open(args.doors_out, "w", encoding="utf-8") as f:
+        f.write(keygen.door_keys_json(doc, master))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ambience", description="Ambience deployment compiler: plan, inspect and "
                                 "generate per-node code for a deployment.")
@@ -362,6 +423,23 @@ def build_parser() -> argparse.ArgumentParser:
                     "default of the slowest network kind on the way)")
     sp.add_argument("--runtime-dir", help="where clusters keep their state (default: $XDG_RUNTIME_DIR or /tmp)")
     sp.set_defaults(fn=cmd_call)
+
+    sp = sub.add_parser("keys", help="the deployments' key store (outside the repository): create, rotate, locate")
+    sp.add_argument("action", choices=["init", "rotate", "path"])
+    sp.add_argument("deployments", nargs="+", metavar="DEPLOYMENT", help="deployment labels, e.g. "
+                    "//deployments/camera_trap")
+    sp.add_argument("--store", help="the key store directory (default: $AMBIENCE_KEY_STORE or ~/.config/ambience/keys)")
+    sp.add_argument("--if-missing", action="store_true", help="init: keep an existing key without an error")
+    sp.set_defaults(fn=cmd_keys)
+
+    sp = sub.add_parser("keygen", help="(used by the deployment() Bazel rule) a node's pair keys from the key store")
+    sp.add_argument("--plan", required=True, help="the node's plan JSON")
+    sp.add_argument("--store", default="", help="the key store directory")
+    sp.add_argument("--store-name", default="", help="a file naming the store (for messages)")
+    sp.add_argument("--store-missing", default="", help="a file naming the store that was looked for and is absent")
+    sp.add_argument("--cc-out", required=True)
+    sp.add_argument("--doors-out", required=True)
+    sp.set_defaults(fn=cmd_keygen)
 
     sp = sub.add_parser("compile", help="(used by the deployment() Bazel rule) validate, plan and generate code")
     sp.add_argument("--description", required=True, help="deployment description JSON written by deployment()")

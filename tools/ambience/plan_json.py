@@ -27,6 +27,7 @@ from ambience.plan_model import (
     NodePlan,
     Plan,
     ProcedureRef,
+    ProtectedPair,
 )
 
 PLAN_FORMAT = 1
@@ -100,6 +101,7 @@ class NodeDocument:
     layout: Layout | None  # MCU nodes
     runtime: Runtime
     console_entry: str = ""  # the hosted node the operator's console reaches this node through
+    protection: list[ProtectedPair] = field(default_factory=list)  # protected pairs this node is an end of
     # interface -> generated Python module, for every interface a Python instance serves or calls
     python_interfaces: dict[str, str] = field(default_factory=dict)
 
@@ -144,7 +146,7 @@ def node_document(plan: Plan, np: NodePlan) -> NodeDocument:
         groups=np.groups, instances=instances, endpoints=np.endpoints, forwarders=np.forwarders,
         next_hops=np.next_hops, capabilities=np.capabilities, exports=np.exports, imports=np.imports,
         memory_needed=np.memory_needed, memory_budget=np.memory_budget, layout=np.layout, runtime=rt,
-        console_entry=np.console_entry, python_interfaces=python_interfaces)
+        console_entry=np.console_entry, python_interfaces=python_interfaces, protection=np.protection)
 
 
 # ----------------------------------------------------------------------------- writer
@@ -233,6 +235,9 @@ def document_json(doc: NodeDocument) -> JsonObject:
         "memory": memory,
         "runtime": runtime_json(doc.runtime),
         "console": {"entry": doc.console_entry},
+        "protection": [{"principal": p.principal, "caller_node": p.caller_node, "caller_instance": p.caller_instance,
+                        "callee_node": p.callee_node, "encrypt": p.encrypt, "because": p.because}
+                       for p in doc.protection],
         **({"python_interfaces": dict(sorted(doc.python_interfaces.items()))} if doc.python_interfaces else {}),
     }
 
@@ -312,7 +317,9 @@ def load_node_plan(doc: JsonObject) -> NodeDocument:
         memory_needed=memory["needed"], memory_budget=memory["budget"],
         layout=_layout(memory["layout"]) if "layout" in memory else None,
         runtime=runtime, console_entry=doc.get("console", {}).get("entry", ""),
-        python_interfaces=dict(doc.get("python_interfaces", {})))
+        python_interfaces=dict(doc.get("python_interfaces", {})),
+        protection=[ProtectedPair(p["principal"], p["caller_node"], p["caller_instance"], p["callee_node"],
+                                  bool(p["encrypt"]), p["because"]) for p in doc.get("protection", [])])
 
 
 def load_node_plan_text(text: str) -> NodeDocument:

@@ -123,6 +123,20 @@ class Capability:
 
 
 @dataclass(frozen=True)
+class ProtectedPair:
+    """One protected pair: requests from `principal` to node `callee_node`, and their replies, carry
+    a tag under the pair's own key (derived from the deployment's key store at build time);
+    `encrypt`: payloads are encrypted too, because a network on the way is not `encrypted`."""
+
+    principal: str  # "node:<name>", "console", or "door:<instance>@<network>"
+    caller_node: str  # the principal's node ("console" for the console and doors: node number 0)
+    caller_instance: int  # the principal's instance number on node 0; -1: any instance of caller_node
+    callee_node: str
+    encrypt: bool
+    because: str  # one line for `ambience explain`: which networks decided
+
+
+@dataclass(frozen=True)
 class ExportPlan:
     """An instance callable from outside the cluster, listed on its gateway node."""
 
@@ -164,6 +178,7 @@ class NodePlan:
     layout: Layout | None = None
     runtime: Runtime | None = None  # how the node's runtime realizes the plan (backend.py)
     console_entry: str = ""  # the hosted node the console reaches this node through ("": not reachable)
+    protection: list[ProtectedPair] = field(default_factory=list)  # pairs this node is an end of
 
 
 @dataclass

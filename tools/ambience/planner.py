@@ -8,7 +8,7 @@ endpoints, start order, capabilities, the MPU memory layout (MCUs) and the node'
 """
 from __future__ import annotations
 
-from ambience import decide, resolve
+from ambience import decide, protection, resolve
 from ambience.backend import check_mask_limits, number_rpc, plan_runtime
 from ambience.interfaces import InterfaceRegistry
 from ambience.model import Deployment
@@ -38,6 +38,7 @@ DECIDE = (
     decide.plan_forwarders,
     decide.plan_capabilities,
     decide.plan_console,
+    protection.plan_protection,
     decide.order_groups,
     decide.attach_edges,
     decide.check_hosted_limits,

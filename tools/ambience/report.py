@@ -187,6 +187,11 @@ def explain(plan: Plan, name: str) -> str | None:
                 why += f"; forwarded by the kernel group of {', '.join(relays)}"
             if e.timeout_us:
                 why += f"; each call ends by {e.timeout_us / 1000:g} ms (the manifest's timeout)"
+            pair = next((p for p in np.protection if p.principal == f"node:{node}"
+                         and p.callee_node == e.target_node), None)
+            if pair is not None:
+                why += (f"; authenticated end to end with the {node}->{e.target_node} key (tag and replay window"
+                        f" checked on {e.target_node}); {pair.because}")
         connector = rt.connectors.get((e.caller, e.dependency)) if rt is not None else None
         langs = (svc.language, _language(plan, e.target))
         if "python" in langs and e.path != "rpc":

@@ -632,6 +632,44 @@ def _golden_targets(pkg, generated, testonly):
         testonly = testonly,
     )
 
+def _node_keys_impl(ctx):
+    cc = ctx.actions.declare_file(ctx.label.name + ".cc")
+    doors = ctx.actions.declare_file(ctx.label.name.replace("_keys", "") + "_door_keys.json")
+    status = ctx.file._key_status
+    args = ctx.actions.args()
+    args.add("keygen")
+    args.add("--plan", ctx.file.plan)
+    if status.basename == "missing.txt":
+        args.add("--store-missing", status)
+    else:
+        args.add("--store", status.dirname + "/store")
+        args.add("--store-name", status)
+    args.add("--cc-out", cc)
+    args.add("--doors-out", doors)
+    ctx.actions.run(
+        executable = ctx.executable._compiler,
+        arguments = [args],
+        inputs = [ctx.file.plan, status] + ctx.files._key_store,
+        outputs = [cc, doors],
+        mnemonic = "AmbienceKeys",
+        progress_message = "Deriving the pair keys of %s" % ctx.label,
+    )
+    return [
+        DefaultInfo(files = depset([cc])),
+        OutputGroupInfo(door_keys = depset([doors])),
+    ]
+
+# A node's secret half: its pair keys, derived from the key store (tools/ambience/keygen.py).
+_node_keys = rule(
+    implementation = _node_keys_impl,
+    attrs = {
+        "plan": attr.label(allow_single_file = True, mandatory = True),
+        "_compiler": attr.label(default = "//tools:ambience_cli", executable = True, cfg = "exec"),
+        "_key_store": attr.label(default = "@ambience_keys//:store", allow_files = True),
+        "_key_status": attr.label(default = "@ambience_keys//:status", allow_single_file = True),
+    },
+)
+
 def deployment(name, visibility = None, testonly = False):
     """Call last in the BUILD file. Plans the deployment and declares one image per node.
 
@@ -742,6 +780,20 @@ def deployment(name, visibility = None, testonly = False):
                 testonly = testonly,
             )
 
+        _node_keys(
+            name = "%s_keys" % nname,
+            plan = ":%s_plan" % nname,
+            visibility = visibility,
+            testonly = testonly,
+        )
+        native.filegroup(
+            name = "%s_door_keys" % nname,
+            srcs = [":%s_keys" % nname],
+            output_group = "door_keys",
+            visibility = visibility,
+            testonly = testonly,
+        )
+
         # Each service's cc_library; a service named by its package ("//services/storage") too.
         libs = [_lidl_cc(s) for s in sorted(node_services.get(nname, {}).keys())]
         runtime = ["//kernel/core", "//runtime"]
@@ -749,7 +801,7 @@ def deployment(name, visibility = None, testonly = False):
             mcu_image(
                 name = nname,
                 board = n["board"],
-                srcs = [":%s_main" % nname],
+                srcs = [":%s_main" % nname, ":%s_keys" % nname],
                 deps = libs + runtime + ["//kernel/arch/cortex_m:groups", "//runtime/cortex_m:mcu_group", "//runtime/cortex_m:mcu_rpc"],
                 copts = AMBIENCE_COPTS,
                 additional_linker_inputs = [":%s_ld" % nname],
@@ -760,7 +812,7 @@ def deployment(name, visibility = None, testonly = False):
         else:
             native.cc_binary(
                 name = nname,
-                srcs = [":%s_main" % nname],
+                srcs = [":%s_main" % nname, ":%s_keys" % nname],
                 deps = libs + runtime + ["//runtime/hosted", "//runtime/hosted:hosted_rpc"],
                 copts = AMBIENCE_COPTS,
                 data = [":%s_plan" % nname],

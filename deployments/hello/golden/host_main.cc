@@ -157,6 +157,11 @@ constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
 };
 constexpr std::size_t kRpcCallerCount = 1;
 
+// The pair keys of this node's protected pairs (the plan's "protection"), from the key store:
+// defined in the separately generated <node>_keys.cc, never in this file.
+extern const ::ambience::rpc::PeerKey* const kRpcKeys;
+extern const std::size_t kRpcKeyCount;
+
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
   ::ambience::print("ambience: node 'host' of 'hello': 2 instances, 2 group processes started\n");  // one write: lines of group processes do not interleave
@@ -179,7 +184,9 @@ int main(int argc, char** argv) {
       ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
-                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount},
+                                 {::ambience::generated::kRpcKeys, ::ambience::generated::kRpcKeyCount},
+                                 ::ambience::rpc::Protection::required},
       ::ambience::hosted::boot_incarnation(), 10'000'000);
   if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
     return 2;

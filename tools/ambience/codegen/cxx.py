@@ -204,7 +204,9 @@ def _rpc_node(node_type: str, incarnation: str, storage: str = "") -> list[str]:
             f"      ::ambience::rpc::RpcTables{{{G}kThisNode, {{{G}kRpcNodes, {G}kRpcNodeCount}},",
             f"                                 {{{G}kRpcCallers, {G}kRpcCallerCount}},",
             f"                                 {{{G}kServedObjects, {G}kServedObjectCount}},",
-            f"                                 {{{G}kNextHops, {G}kNextHopCount}}}},",
+            f"                                 {{{G}kNextHops, {G}kNextHopCount}},",
+            f"                                 {{{G}kRpcKeys, {G}kRpcKeyCount}},",
+            "                                 ::ambience::rpc::Protection::required},",
             f"      {incarnation}, 10'000'000);"]
 
 
@@ -242,13 +244,22 @@ def rpc_tables(doc: NodeDocument) -> list[str]:
     out += ["};", f"constexpr std::size_t kRpcNodeCount = {len(rt.node_ids)};", ""]
     out.append("// Who may call this node's served objects from other nodes: (node, instance id) -> the name")
     out.append("// the grants use.")
-    if rt.rpc_callers:
+    callers = [f"    {{{rt.node_ids[n]}, {o}, {c_string(f'{i}@{n}')}}}," for n, i, o in rt.rpc_callers]
+    # The HTTP doors of exports call as instances 1.. of node 0 under the export's grant.
+    callers += [f"    {{{rt.node_ids[p.caller_node]}, {p.caller_instance}, "
+                f"{c_string('external:' + p.principal.rsplit('@', 1)[1])}}},  // {p.principal}"
+                for p in doc.protection if p.principal.startswith("door:") and p.callee_node == doc.node.name]
+    if callers:
         out.append("constexpr ::ambience::rpc::CallerName kRpcCallers[] = {")
-        out += [f"    {{{rt.node_ids[n]}, {o}, {c_string(f'{i}@{n}')}}}," for n, i, o in rt.rpc_callers]
+        out += callers
         out.append("};")
     else:
         out.append("constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;")
-    out += [f"constexpr std::size_t kRpcCallerCount = {len(rt.rpc_callers)};", ""]
+    out += [f"constexpr std::size_t kRpcCallerCount = {len(callers)};", ""]
+    out += ["// The pair keys of this node's protected pairs (the plan's \"protection\"), from the key store:",
+            "// defined in the separately generated <node>_keys.cc, never in this file.",
+            "extern const ::ambience::rpc::PeerKey* const kRpcKeys;",
+            "extern const std::size_t kRpcKeyCount;", ""]
     return out
 
 

@@ -92,6 +92,11 @@ constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
 };
 constexpr std::size_t kRpcCallerCount = 1;
 
+// The pair keys of this node's protected pairs (the plan's "protection"), from the key store:
+// defined in the separately generated <node>_keys.cc, never in this file.
+extern const ::ambience::rpc::PeerKey* const kRpcKeys;
+extern const std::size_t kRpcKeyCount;
+
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
   construct_group_pir();
@@ -109,7 +114,9 @@ int main() {
       ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
-                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount},
+                                 {::ambience::generated::kRpcKeys, ::ambience::generated::kRpcKeyCount},
+                                 ::ambience::rpc::Protection::required},
       ::ambience::cortex_m::boot_incarnation(::ambience::generated::kThisNode), 10'000'000);
   if (!::ambience::cortex_m::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount})) return 2;
   if (::ambience::spawn(::ambience::generated::start_node()) != ::ambience::Status::ok) return 2;

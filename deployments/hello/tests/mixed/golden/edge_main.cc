@@ -70,6 +70,11 @@ constexpr std::size_t kRpcNodeCount = 4;
 constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
 constexpr std::size_t kRpcCallerCount = 0;
 
+// The pair keys of this node's protected pairs (the plan's "protection"), from the key store:
+// defined in the separately generated <node>_keys.cc, never in this file.
+extern const ::ambience::rpc::PeerKey* const kRpcKeys;
+extern const std::size_t kRpcKeyCount;
+
 // Builds and starts every group in the plan's group order.
 ::ambience::Task<void> start_node() {
   construct_group_kernel();
@@ -87,7 +92,9 @@ int main(int argc, char** argv) {
       ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
-                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount},
+                                 {::ambience::generated::kRpcKeys, ::ambience::generated::kRpcKeyCount},
+                                 ::ambience::rpc::Protection::required},
       ::ambience::hosted::boot_incarnation(), 10'000'000);
   if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
     return 2;

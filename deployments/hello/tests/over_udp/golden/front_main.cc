@@ -126,6 +126,11 @@ constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
 };
 constexpr std::size_t kRpcCallerCount = 1;
 
+// The pair keys of this node's protected pairs (the plan's "protection"), from the key store:
+// defined in the separately generated <node>_keys.cc, never in this file.
+extern const ::ambience::rpc::PeerKey* const kRpcKeys;
+extern const std::size_t kRpcKeyCount;
+
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_kernel();
   ::ambience::print("ambience: node 'front' of 'over_udp': 1 instance, 1 group process started\n");  // one write: lines of group processes do not interleave
@@ -145,7 +150,9 @@ int main(int argc, char** argv) {
       ::ambience::rpc::RpcTables{::ambience::generated::kThisNode, {::ambience::generated::kRpcNodes, ::ambience::generated::kRpcNodeCount},
                                  {::ambience::generated::kRpcCallers, ::ambience::generated::kRpcCallerCount},
                                  {::ambience::generated::kServedObjects, ::ambience::generated::kServedObjectCount},
-                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount}},
+                                 {::ambience::generated::kNextHops, ::ambience::generated::kNextHopCount},
+                                 {::ambience::generated::kRpcKeys, ::ambience::generated::kRpcKeyCount},
+                                 ::ambience::rpc::Protection::required},
       ::ambience::hosted::boot_incarnation(), 10'000'000);
   if (!::ambience::hosted::start_rpc(rpc_node.node(), {::ambience::generated::kEndpoints, ::ambience::generated::kEndpointCount}, argc, argv))
     return 2;

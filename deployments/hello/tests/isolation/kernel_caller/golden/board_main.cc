@@ -123,6 +123,11 @@ constexpr std::size_t kRpcNodeCount = 1;
 constexpr const ::ambience::rpc::CallerName* kRpcCallers = nullptr;
 constexpr std::size_t kRpcCallerCount = 0;
 
+// The pair keys of this node's protected pairs (the plan's "protection"), from the key store:
+// defined in the separately generated <node>_keys.cc, never in this file.
+extern const ::ambience::rpc::PeerKey* const kRpcKeys;
+extern const std::size_t kRpcKeyCount;
+
 ::ambience::Task<void> start_kernel_group() {
   co_await start_group_k();
   co_return;
