@@ -332,6 +332,26 @@ def test_principals_of_node_zero_are_told_apart_by_instance():
     assert callee.counters.auth_failures == 1
 
 
+def test_mutated_messages_never_reach_dispatch_nor_raise():
+    rng = random.Random(5)
+    p = Pair()
+    p.call(b"open a session")
+    good = p.caller.seal_request(p.env(), b"payload!")
+    answer = p.callee.answer(net.Request(decoded(good), b"", 0), net.WireStatus.OK, b"reply")
+    for _ in range(3000):
+        for original, receive in ((good, p.callee.receive), (answer, p.caller.open_answer)):
+            m = bytearray(original)
+            for _ in range(rng.randrange(1, 4)):
+                m[rng.randrange(len(m))] = rng.randrange(256)
+            if rng.randrange(4) == 0:
+                m = m[: rng.randrange(len(m))]
+            if bytes(m) == original:
+                continue
+            result = receive(bytes(m))
+            assert result in ((None, None), None), m.hex()  # dropped: no dispatch, no answer
+    assert p.callee.receive(good)[0] is not None  # the unmodified one still goes through
+
+
 # --- The C++ code's sealed messages and session verdicts (net_vectors) ---------------------------
 
 
