@@ -4,7 +4,10 @@
 #                                  paths, different output bases, no disk cache) give
 #                                  byte-identical images and deployment release archives, and
 #                                  each archive's MANIFEST.sha256 lists exactly its files with
-#                                  their hashes, which are those of the images the build made
+#                                  their hashes, which are those of the images the build made;
+#                                  both use the fixed test key store (testdata/keys), and a
+#                                  rebuild with a rotated store changes every node image and no
+#                                  plan
 #   release_test.sh remote_cache   after filling a fresh nginx cache, a cold build in another
 #                                  output base executes no action at all (only cache hits)
 set -euo pipefail
@@ -78,6 +81,13 @@ shutdown() { (cd "$1" && bazel --output_base="$2" shutdown >/dev/null 2>&1) || t
 
 case "$mode" in
   reproducible)
+    # The fixed test key store (mode 0600, as the key store insists), and a rotated copy.
+    mkdir -p "$tmp/keys" "$tmp/rotated/deployments_camera_trap"
+    cp -r "$ws/tests/release/testdata/keys/." "$tmp/keys/"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/rotated/deployments_camera_trap/master.key"
+    echo >>"$tmp/rotated/deployments_camera_trap/master.key"
+    find "$tmp/keys" "$tmp/rotated" -type f -exec chmod 600 {} +
+    targets+=(--repo_env=AMBIENCE_KEY_STORE="$tmp/keys")
     for pkg in "${!releases[@]}"; do
       targets+=("//$pkg:release")
       outputs+=("$pkg/release.tar")
@@ -94,9 +104,25 @@ case "$mode" in
     done
     bin1=$(bin_dir "$tmp/ws1" "$tmp/base1")
     bin2=$(bin_dir "$tmp/ws2" "$tmp/base2")
-    shutdown "$tmp/ws1" "$tmp/base1"
     shutdown "$tmp/ws2" "$tmp/base2"
-    fail=0
+    # Rotation: the same workspace rebuilt with another key store (warm: only keys and links).
+    mkdir -p "$tmp/before"
+    tar -xf "$bin1/deployments/camera_trap/release.tar" -C "$tmp/before"
+    (cd "$tmp/ws1" && bazel --output_base="$tmp/base1" build --symlink_prefix=/ --disk_cache= --jobs=2 \
+        --repo_env=PYTHON_BIN_PATH="$python_bin" --repo_env=AMBIENCE_KEY_STORE="$tmp/rotated" \
+        //deployments/camera_trap:release >"$tmp/rotate.log" 2>&1) || { cat "$tmp/rotate.log"; exit 1; }
+    mkdir -p "$tmp/after"
+    tar -xf "$bin1/deployments/camera_trap/release.tar" -C "$tmp/after"
+    shutdown "$tmp/ws1" "$tmp/base1"
+    rotation_fail=0
+    for f in "$tmp"/before/camera_trap/nodes/* "$tmp"/before/camera_trap/plans/* "$tmp"/before/camera_trap/preload/*; do
+      rel=${f#"$tmp/before/"}
+      case "$rel" in */nodes/*.elf | */nodes/*.bin | */nodes/*.tar) want=different ;; *) want=identical ;; esac
+      if cmp -s "$f" "$tmp/after/$rel"; then got=identical; else got=different; fi
+      [ "$got" = "$want" ] || { echo "FAIL: rotated key store: $rel is $got"; rotation_fail=1; }
+    done
+    echo "rotation   node images changed, plans and preloads identical: $([ $rotation_fail = 0 ] && echo yes || echo NO)"
+    fail=$rotation_fail
     for f in "${outputs[@]}"; do
       a=$(sha256sum <"$bin1/$f" | cut -d' ' -f1)
       b=$(sha256sum <"$bin2/$f" | cut -d' ' -f1)

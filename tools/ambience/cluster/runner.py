@@ -53,6 +53,10 @@ LAST_LINES = 10
 STARTED = re.compile(r"ambience: node '([^']+)' of '([^']+)': .*started")
 GROUP_RESTARTS = re.compile(r"ambience: group (\S+) faults \d+ restarts (\d+)")  # an MCU supervisor's summary
 HOSTED_RESTART = re.compile(r"ambience node: group '([^']+)' \(pid \d+, generation \d+\): .*; restarting$")
+# A node's RPC layer reports its refusals (requests it dropped or refused before dispatch) as the
+# counts change: "ambience: rpc refusals auth_failures=0 replays=2 ...".
+REFUSALS = re.compile(r"ambience: rpc refusals ((?:\w+=\d+ ?)+)")
+REFUSAL_KINDS = ("auth_failures", "replays", "resyncs", "denied", "unauthenticated")
 
 
 def runtime_root() -> str:
@@ -70,6 +74,7 @@ class NodeRun:
     healthy: bool = False
     status: int | None = None
     restarts: dict[str, int] = field(default_factory=dict)  # per group, as the node's supervisor reports them
+    refusals: dict[str, int] = field(default_factory=dict)  # the node's RPC refusal counters, last reported
     last: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
     reader: threading.Thread | None = None
     stopped: bool = False  # still running when the runner stopped it
@@ -145,6 +150,9 @@ class Cluster:
                     h = HOSTED_RESTART.search(line)
                     if h:
                         n.restarts[h.group(1)] = n.restarts.get(h.group(1), 0) + 1
+                    f = REFUSALS.search(line)
+                    if f:
+                        n.refusals.update({k: int(v) for k, v in (kv.split("=") for kv in f.group(1).split())})
                     if self.out is not None:
                         self.out.write(f"[{n.name.ljust(self._width)}] {line}\n")
                         self.out.flush()
@@ -243,6 +251,7 @@ class Cluster:
             nodes = {n.name: {"state": n.state(), "healthy": n.healthy, "kind": n.plan.kind,
                               "pid": n.proc.pid if n.proc else None,
                               "restarts": self._restarts(n),
+                              "refusals": {k: n.refusals.get(k, 0) for k in REFUSAL_KINDS},
                               "last": list(n.last)[-3:]} for n in self.nodes}
         return {"deployment": self.plan.deployment, "time": time.time(), "nodes": nodes,
                 "links": self.wires.counters()}
@@ -621,6 +630,9 @@ def status_report(root: str, name: str | None = None) -> tuple[list[str], list[A
         for n, s in sorted(doc.get("nodes", {}).items()):
             restarts = "?" if s.get("restarts") is None else s["restarts"]
             lines.append(f"  node {n:<12} {s['kind']:<6} pid {s['pid']}  {s['state']:<10} restarts {restarts}")
+            refused = s.get("refusals", {})
+            if any(refused.values()):
+                lines.append("    refused: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in refused.items()))
         for net, link in sorted(doc.get("links", {}).items()):
             lines.append(f"  link {net}: {link['model']}")
             for d, c in sorted(link["directions"].items()):
