@@ -222,6 +222,10 @@ class RpcClient:
             text += f"; {bad} answer(s) did not verify (were the node's keys made from this key store?)"
         elif resyncs >= net.MAX_RESYNCS:
             text += f"; the node asked to resynchronise {resyncs} times"
+        elif self._secure.session(route.destination).challenge == 0:
+            # A node always answers a first request (resync), so it never did: it is down or
+            # unreachable, or it cannot verify our requests.
+            text += "; nothing came back from the node (is it up, and were its keys made from this key store?)"
         return text
 
     def _next_event(self, call_id: int) -> int:

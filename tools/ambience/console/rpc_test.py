@@ -144,7 +144,8 @@ def test_a_lost_other_call_is_never_resent_and_ends_at_its_deadline(client: RpcC
     node = FakeNode(lambda body: (net.WireStatus.OK, b"ok"), drop_first=1)
     try:
         t0 = time.monotonic()
-        with pytest.raises(CallError, match=r"^no reply within 0.3 s \(timeout\)$") as e:
+        with pytest.raises(CallError, match=r"^no reply within 0.3 s \(timeout\); nothing came back from the node "
+                           r"\(is it up, and were its keys made from this key store\?\)$") as e:
             client.call(route(node, 300_000), b"x", 0, idempotent=False)
         assert 0.3 <= time.monotonic() - t0 < 0.6
         assert e.value.status == net.WireStatus.TIMEOUT
@@ -222,7 +223,8 @@ def test_a_wrong_key_is_never_answered(client: RpcClient) -> None:
     node = FakeNode(lambda body: (net.WireStatus.OK, b"ok"))
     try:
         with RpcClient(("127.0.0.1", 0), lambda n: (bytes(32), True)) as stranger:
-            with pytest.raises(CallError, match=r"^no reply within 0.3 s \(timeout\)$"):
+            with pytest.raises(CallError, match=r"^no reply within 0.3 s \(timeout\); nothing came back from the "
+                               r"node \(is it up, and were its keys made from this key store\?\)$"):
                 stranger.call(route(node, 300_000), b"x", 0, idempotent=True)
         assert node.secure.counters.auth_failures >= 1 and node.secure.counters.resyncs == 0
         with pytest.raises(CallError, match=r"^no key for node 6$"):
@@ -261,3 +263,18 @@ def test_console_keys_are_k_console_node() -> None:
     assert k(2) == (keys.pair_key(master, "//deployments/hello", "console", "board"), True)
     assert k(1) != k(2) and k(1) is not None
     assert k(3) is None
+
+
+def test_a_slow_call_after_a_session_is_a_plain_timeout(client: RpcClient) -> None:
+    def handler(body: bytes) -> tuple[net.WireStatus, bytes]:
+        if body == b"slow":
+            time.sleep(0.5)
+        return net.WireStatus.OK, b"ok"
+
+    node = FakeNode(handler)
+    try:
+        assert client.call(route(node), b"fast", 0, idempotent=False) == b"ok"
+        with pytest.raises(CallError, match=r"^no reply within 0.3 s \(timeout\)$"):
+            client.call(route(node, 300_000), b"slow", 0, idempotent=False)
+    finally:
+        node.close()
