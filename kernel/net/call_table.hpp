@@ -103,11 +103,14 @@ class CallTable {
   // The destination is gone (no route: unavailable) or restarted (peer_restarted). Calls to it
   // finish with `status`; idempotent calls with attempts and time left are re-sent at once
   // instead when the peer restarted (their request may simply have been lost in the restart).
+  // `spare_call_id`: a call the restarted peer has just answered it never ran (an authenticated
+  // resync error): its outcome is known, the caller re-sends it itself.
   template <class OnFinished, class OnResend>
   void destination_failed(std::uint16_t node, Status status, std::uint64_t now_us, OnFinished&& on_finished,
-                          OnResend&& on_resend) {
+                          OnResend&& on_resend, std::uint64_t spare_call_id = 0) {
     for (Call& c : calls_) {
       if (!c.in_flight || c.destination != node) continue;
+      if (spare_call_id != 0 && c.call_id == spare_call_id) continue;
       if (status == Status::peer_restarted && c.idempotent && c.attempts < c.max_attempts && now_us < c.deadline_us) {
         resend(c, now_us);
         on_resend(slot_of(c), c.call_id, c.context);

@@ -39,6 +39,9 @@ Status from_wire(WireStatus s) {
     case WireStatus::internal: return Status::internal;
     case WireStatus::would_block: return Status::would_block;
     case WireStatus::cancelled: return Status::cancelled;
+    // Never ends a call by itself (the caller re-seals); should one surface, the peer is not
+    // reachable for now.
+    case WireStatus::resync: return Status::unavailable;
   }
   return Status::bad_message;
 }
@@ -60,6 +63,7 @@ const char* to_string(EnvelopeError e) {
     case EnvelopeError::payload_not_allowed: return "payload_not_allowed";
     case EnvelopeError::length_mismatch: return "length_mismatch";
     case EnvelopeError::wrong_destination: return "wrong_destination";
+    case EnvelopeError::missing_security_block: return "missing_security_block";
   }
   return "unknown";
 }
@@ -69,7 +73,9 @@ EnvelopeError check_envelope(const Envelope& e) {
   if (kind < 1 || kind > 3) return EnvelopeError::bad_kind;
   if (e.flags & ~kKnownFlags) return EnvelopeError::unknown_flags;
   if ((e.flags & kFlagIdempotent) && e.kind != EnvelopeKind::request) return EnvelopeError::flag_not_allowed;
-  if ((e.flags & kFlagAuthenticated) || e.auth_tag_length != 0) return EnvelopeError::auth_not_supported;
+  const bool authenticated = e.authenticated();
+  if (e.encrypted() && (!authenticated || e.kind == EnvelopeKind::error)) return EnvelopeError::flag_not_allowed;
+  if (e.auth_tag_length != (authenticated ? kAuthTagLength : 0)) return EnvelopeError::auth_not_supported;
   if (e.call_id == 0) return EnvelopeError::zero_call_id;
   if (static_cast<std::uint8_t>(e.status) > kMaxWireStatus) return EnvelopeError::unknown_status;
   switch (e.kind) {
@@ -79,9 +85,11 @@ EnvelopeError check_envelope(const Envelope& e) {
       break;
     case EnvelopeKind::error:
       if (e.status == WireStatus::ok) return EnvelopeError::missing_status;
-      if (e.payload_length != 0) return EnvelopeError::payload_not_allowed;
+      // An authenticated error carries its security block (the challenge of a resync), no body.
+      if (e.payload_length != (authenticated ? kSecurityBlockSize : 0)) return EnvelopeError::payload_not_allowed;
       break;
   }
+  if (authenticated && e.payload_length < kSecurityBlockSize) return EnvelopeError::missing_security_block;
   return EnvelopeError::none;
 }
 

@@ -9,11 +9,13 @@
 //             3 error                   26 u16 target instance (object id on the destination)
 //   6  u16 flags: bit 0 idempotent      28 u16 procedure (lidl procedure id)
 //             (requests only), bit 1    30 u8  status (WireStatus; requests 0, replies ok,
-//             authenticated (reserved)             errors anything but ok)
-//   8  u64 call id (caller's            31 u8  authentication tag length (0 until defined)
-//             incarnation << 32 | n)    32 u32 payload length
-//  16  u32 sender incarnation           36 payload, then the authentication tag (if any)
-// All fields little-endian.
+//             authenticated, bit 2                 errors anything but ok)
+//             encrypted                 31 u8  authentication tag length (0, or 16 if authenticated)
+//   8  u64 call id (caller's            32 u32 payload length
+//             incarnation << 32 | n)    36 payload, then the authentication tag (if any)
+//  16  u32 sender incarnation
+// All fields little-endian. An authenticated envelope's payload starts with a 16-byte security
+// block (secure.hpp); decoding checks only the layout, secure.hpp checks the tag.
 #pragma once
 
 #include <cstddef>
@@ -32,10 +34,14 @@ inline constexpr std::uint16_t kAnyNode = 0xFFFF;  // decode_envelope: accept an
 enum class EnvelopeKind : std::uint8_t { request = 1, reply = 2, error = 3 };
 
 inline constexpr std::uint16_t kFlagIdempotent = 1u << 0;
-// Reserved for the security work: set, the envelope is followed by payload and then an
-// auth_tag_length-byte tag over header + payload. This version rejects it (auth_not_supported).
+// Set, the payload is a security block + body and a kAuthTagLength-byte tag follows it
+// (secure.hpp: the layout, the nonce and the checks).
 inline constexpr std::uint16_t kFlagAuthenticated = 1u << 1;
-inline constexpr std::uint16_t kKnownFlags = kFlagIdempotent | kFlagAuthenticated;
+// Only with kFlagAuthenticated, never on an error (it has no body): the body is ciphertext.
+inline constexpr std::uint16_t kFlagEncrypted = 1u << 2;
+inline constexpr std::uint16_t kKnownFlags = kFlagIdempotent | kFlagAuthenticated | kFlagEncrypted;
+inline constexpr std::uint8_t kAuthTagLength = 16;         // Poly1305
+inline constexpr std::size_t kSecurityBlockSize = 16;       // u64 seq, u64 challenge
 
 // Status numbers on the wire: stable, independent of the order of ambience::Status. 0..9 are
 // the numbers of lidl's WireStatus for the same conditions (unknown procedure = not_found).
@@ -52,8 +58,9 @@ enum class WireStatus : std::uint8_t {
   internal = 9,
   would_block = 10,
   cancelled = 11,
+  resync = 12,  // authenticated errors only: the caller re-seals with the challenge in the block
 };
-inline constexpr std::uint8_t kMaxWireStatus = 11;
+inline constexpr std::uint8_t kMaxWireStatus = 12;
 
 WireStatus to_wire(Status s);
 Status from_wire(WireStatus s);
@@ -73,6 +80,8 @@ struct Envelope {
   std::uint32_t payload_length = 0;
 
   bool idempotent() const { return (flags & kFlagIdempotent) != 0; }
+  bool authenticated() const { return (flags & kFlagAuthenticated) != 0; }
+  bool encrypted() const { return (flags & kFlagEncrypted) != 0; }
 };
 
 // Why an envelope was rejected; every malformed input maps to exactly one reason.
@@ -83,15 +92,16 @@ enum class EnvelopeError : std::uint8_t {
   bad_version,          // another version of this layout
   bad_kind,             // kind not request/reply/error
   unknown_flags,        // a flag this version does not define
-  flag_not_allowed,     // idempotent on a reply or error
-  auth_not_supported,   // authenticated flag or a tag length: reserved for authentication
+  flag_not_allowed,     // idempotent on a reply or error; encrypted without authenticated or on an error
+  auth_not_supported,   // a tag length other than 16 with authenticated, other than 0 without
   zero_call_id,         // call id 0 is never allocated
   status_not_allowed,   // a request with a status, or a reply with a status other than ok
   missing_status,       // an error with status ok
   unknown_status,       // a status number this version does not define
-  payload_not_allowed,  // an error carrying a payload
+  payload_not_allowed,  // an error carrying a payload (authenticated: anything but the security block)
   length_mismatch,      // payload length (+ tag) != the bytes present
   wrong_destination,    // addressed to another node
+  missing_security_block,  // authenticated with a payload shorter than the security block
 };
 
 const char* to_string(EnvelopeError e);
@@ -102,7 +112,7 @@ EnvelopeError check_envelope(const Envelope& e);
 
 struct DecodedEnvelope {
   Envelope header;
-  std::span<const std::byte> payload;  // points into the decoded bytes
+  std::span<const std::byte> payload;  // points into the decoded bytes (authenticated: block + body)
 };
 
 // Validates one received message (any bytes: a fuzzing entry point). expected_destination:

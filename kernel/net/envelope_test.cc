@@ -82,7 +82,7 @@ AMBIENCE_TEST(every_status_survives_the_wire) {
 // One encoded request, then `mutate` on the bytes; the decoder must name `expected`.
 template <class Mutate>
 EnvelopeError decode_mutated(Mutate&& mutate, std::size_t payload = 4) {
-  Result<std::size_t> n = encode_envelope(sample_request(), as_bytes("argsargs").first(payload), g_buf);
+  Result<std::size_t> n = encode_envelope(sample_request(), as_bytes("argsargsargsargsargs").first(payload), g_buf);
   std::size_t size = n ? *n : 0;
   mutate(g_buf, size);
   DecodedEnvelope d;
@@ -119,9 +119,67 @@ AMBIENCE_TEST(each_malformation_has_its_reason) {
   CHECK(decode_mutated([](std::byte* b, std::size_t&) { b[35] = std::byte{0x80}; }) == E::length_mismatch);
   CHECK(decode_mutated([](std::byte* b, std::size_t&) { b[22] = std::byte{8}; }) == E::wrong_destination);
   CHECK(decode_mutated([](std::byte*, std::size_t&) {}) == E::none);
-  for (int e = 0; e <= static_cast<int>(E::wrong_destination); ++e) {
+  for (int e = 0; e <= static_cast<int>(E::missing_security_block); ++e) {
     CHECK(std::string_view(to_string(static_cast<E>(e))) != "unknown");
   }
+}
+
+// Authenticated envelopes: the layout rules (secure.hpp checks the tag itself).
+AMBIENCE_TEST(authenticated_layout_rules) {
+  using E = EnvelopeError;
+  const auto authenticated = [](std::byte* b, std::size_t& n) {
+    b[6] = std::byte{kFlagIdempotent | kFlagAuthenticated};
+    b[31] = std::byte{kAuthTagLength};
+    n += kAuthTagLength;
+  };
+  // 20 bytes of payload (block + 4), and 16 more for the tag.
+  CHECK(decode_mutated(authenticated, 20) == E::none);
+  CHECK(decode_mutated(
+            [&](std::byte* b, std::size_t& n) {
+              authenticated(b, n);
+              b[6] |= std::byte{kFlagEncrypted};
+            },
+            20) == E::none);
+  CHECK(decode_mutated(authenticated, 15) == E::missing_security_block);
+  CHECK(decode_mutated(
+            [&](std::byte* b, std::size_t& n) {
+              authenticated(b, n);
+              b[31] = std::byte{32};
+              n += 16;
+            },
+            20) == E::auth_not_supported);
+  CHECK(decode_mutated(
+            [&](std::byte* b, std::size_t& n) {
+              authenticated(b, n);
+              n -= 1;
+            },
+            20) == E::length_mismatch);
+  CHECK(decode_mutated([](std::byte* b, std::size_t&) { b[6] = std::byte{kFlagEncrypted}; }) == E::flag_not_allowed);
+  // An authenticated error: exactly its security block.
+  const auto error = [&](std::byte* b, std::size_t& n) {
+    authenticated(b, n);
+    b[5] = std::byte{3};
+    b[6] = std::byte{kFlagAuthenticated};
+    b[30] = std::byte{static_cast<std::uint8_t>(WireStatus::resync)};
+  };
+  CHECK(decode_mutated(error, 0) == E::payload_not_allowed);
+  CHECK(decode_mutated(
+            [&](std::byte* b, std::size_t& n) {
+              error(b, n);
+              b[32] = std::byte{16};
+              n += 16;
+            },
+            0) == E::none);
+  CHECK(decode_mutated(
+            [&](std::byte* b, std::size_t& n) {
+              error(b, n);
+              b[6] |= std::byte{kFlagEncrypted};
+              b[32] = std::byte{16};
+              n += 16;
+            },
+            0) == E::flag_not_allowed);
+  CHECK(decode_mutated([](std::byte* b, std::size_t&) { b[30] = std::byte{kMaxWireStatus + 1}; }) == E::unknown_status);
+  CHECK(from_wire(WireStatus::resync) == Status::unavailable);
 }
 
 AMBIENCE_TEST(every_truncation_is_rejected) {

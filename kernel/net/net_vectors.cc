@@ -4,6 +4,9 @@
 //   sender <max_fragment> <message> <datagram>,... | backoff <policy...> <resend times> <finish>
 //   cache <entries> <max_reply> <sources> <age> then admit <source> <call_id> <now> <verdict>
 //   reassembly <slots> <max_message> <timeout> then fragment <peer> <now> <datagram> <message or ->
+//   sealed <key> <encrypt> <kind> <flags> <call_id> <incarnation> <source> <destination> <caller>
+//          <target> <procedure> <status> <seq> <challenge> <body> <message>
+//   session then issue <challenge> | check <incarnation> <seq> <challenge> <verdict>
 // Byte strings are lowercase hex ("-" for empty).
 #include <cstdio>
 
@@ -13,6 +16,7 @@
 #include "kernel/net/envelope.hpp"
 #include "kernel/net/fragment.hpp"
 #include "kernel/net/reply_cache.hpp"
+#include "kernel/net/secure.hpp"
 #include "kernel/net/stream_framer.hpp"
 #include "kernel/net/test_util.hpp"
 
@@ -84,7 +88,9 @@ void envelope_vectors() {
     e.caller_instance = static_cast<std::uint16_t>(rng.next());
     e.target_instance = static_cast<std::uint16_t>(rng.next());
     e.procedure = static_cast<std::uint16_t>(rng.next());
-    e.status = e.kind == EnvelopeKind::error ? static_cast<WireStatus>(1 + rng.below(kMaxWireStatus)) : WireStatus::ok;
+    e.status = e.kind == EnvelopeKind::error
+                   ? static_cast<WireStatus>(1 + rng.below(static_cast<std::uint32_t>(WireStatus::cancelled)))
+                   : WireStatus::ok;
     const std::size_t size = e.kind == EnvelopeKind::error ? 0 : rng.below(100);
     rng.fill({g_a, size});
     Result<std::size_t> n = encode_envelope(e, {g_a, size}, g_b);
@@ -239,6 +245,82 @@ void reassembly_trace() {
   }
 }
 
+// Sealed messages with fixed keys: requests, replies and errors, MAC only and encrypted, bodies
+// from empty to several ChaCha20 blocks. The flags printed are the envelope's before sealing
+// (seal adds authenticated, and encrypted where it applies).
+void sealed_vectors() {
+  Rng rng(7);
+  for (int k = 0; k < 16; ++k) {
+    PairKey key;
+    for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(rng.next());
+    Envelope e;
+    e.kind = static_cast<EnvelopeKind>(1 + k % 3);
+    e.flags = e.kind == EnvelopeKind::request && (k & 4) ? kFlagIdempotent : 0;
+    e.call_id = rng.next() | 1;
+    e.sender_incarnation = static_cast<std::uint32_t>(rng.next());
+    e.source_node = static_cast<std::uint16_t>(rng.below(8));
+    e.destination_node = static_cast<std::uint16_t>(rng.below(8));
+    e.caller_instance = k % 5 == 0 ? 0xFFFF : static_cast<std::uint16_t>(rng.below(4));
+    e.target_instance = static_cast<std::uint16_t>(rng.below(16));
+    e.procedure = static_cast<std::uint16_t>(rng.below(20));
+    e.status = e.kind != EnvelopeKind::error ? WireStatus::ok
+               : k % 2                       ? WireStatus::resync
+                                             : static_cast<WireStatus>(1 + rng.below(kMaxWireStatus));
+    const bool encrypt = (k / 3) % 2 == 1;
+    const std::size_t sizes[] = {0, 1, 15, 64, 65, 300};
+    const std::size_t size = e.kind == EnvelopeKind::error ? 0 : sizes[k % 6];
+    const SecurityBlock block{1 + rng.below(1000), k % 4 == 0 ? 0 : rng.next()};
+    rng.fill({g_a, size});
+    for (std::size_t i = 0; i < size; ++i) g_b[kSecureBodyAt + i] = g_a[i];
+    Result<std::size_t> n = seal(e, block, encrypt, key, g_b, size);
+    std::printf("sealed ");
+    hex({reinterpret_cast<const std::byte*>(key.data()), key.size()});
+    std::printf(" %d %u %u %llu %u %u %u %u %u %u %u %llu %llu ", encrypt, static_cast<unsigned>(e.kind), e.flags,
+                static_cast<unsigned long long>(e.call_id), static_cast<unsigned>(e.sender_incarnation), e.source_node,
+                e.destination_node, e.caller_instance, e.target_instance, e.procedure, static_cast<unsigned>(e.status),
+                static_cast<unsigned long long>(block.seq), static_cast<unsigned long long>(block.challenge));
+    hex({g_a, size});
+    std::printf(" ");
+    hex({g_b, n.ok() ? *n : 0});
+    std::printf("\n");
+  }
+}
+
+// The callee's replay window and challenge logic (ReceiverSession) over a random trace: callers
+// of two incarnations, fresh, duplicated, late and very old seqs, right and wrong challenges.
+void session_trace() {
+  ReceiverSession r;
+  std::printf("session\n");
+  Rng rng(8);
+  std::uint64_t issued = 0, seq[2] = {1, 1};
+  const auto issue = [&] {
+    issued = 1 + rng.next() % 0xFFFF;
+    r.issue(issued);
+    std::printf("issue %llu\n", static_cast<unsigned long long>(issued));
+  };
+  static const char* names[] = {"accept", "established", "replay", "resync"};
+  for (int k = 0; k < 400; ++k) {
+    if (r.challenge() == 0 && rng.below(4) != 0) issue();
+    const std::uint32_t who = rng.below(8) == 0 ? 1 : 0;  // mostly one caller, sometimes its other boot
+    const std::uint32_t incarnation = 100 + who;
+    std::uint64_t s = seq[who];
+    switch (rng.below(6)) {
+      case 0: s = s > 3 ? s - 1 - rng.below(3) : s; break;      // a duplicate or a late one
+      case 1: s = s > 80 ? s - 60 - rng.below(20) : s; break;   // near the edge of the window
+      case 2:
+        s += rng.below(100);
+        seq[who] = s + 1;
+        break;     // a jump
+      default: seq[who] = s + 1; break;
+    }
+    const std::uint32_t pick = rng.below(4);
+    const std::uint64_t challenge = pick == 0 ? 0 : pick == 1 ? rng.next() % 0xFFFF : issued;
+    const ReceiverSession::Verdict v = r.check(incarnation, {s, challenge});
+    std::printf("check %u %llu %llu %s\n", static_cast<unsigned>(incarnation), static_cast<unsigned long long>(s),
+                static_cast<unsigned long long>(challenge), names[static_cast<int>(v)]);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -249,5 +331,7 @@ int main() {
   backoff_vectors();
   cache_trace();
   reassembly_trace();
+  sealed_vectors();
+  session_trace();
   return 0;
 }

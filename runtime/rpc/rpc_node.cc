@@ -3,15 +3,22 @@
 #include <cstring>
 
 #include "kernel/core/arch.hpp"
+#include "kernel/core/console.hpp"
+#include "kernel/net/bytes.hpp"
 #include "lidl/runtime/rpc.hpp"
+#include "monocypher.h"
+#include "runtime/rpc/entropy.hpp"
 
 namespace ambience::rpc {
 namespace {
 
 // Replies are built behind room for their envelope, so sending them needs no copy: the lidl
-// message starts 8-aligned at kPayloadAt and the envelope is written just before it.
-constexpr std::size_t kPayloadAt = 40;
+// message starts 8-aligned at kPayloadAt and the envelope (sealed: envelope and security block)
+// is written just before it, the tag (sealed) right after it.
+constexpr std::size_t kPayloadAt = 56;
 constexpr std::size_t kEnvelopeAt = kPayloadAt - net::kEnvelopeSize;
+constexpr std::size_t kSealedAt = kPayloadAt - net::kSecureBodyAt;
+static_assert(kPayloadAt % 8 == 0 && kSealedAt + net::kSecureBodyAt == kPayloadAt);
 
 class SpanMessageBuffer final : public lidl::MessageBuffer {
  public:
@@ -87,6 +94,86 @@ const CallerName* RpcNode::caller(std::uint16_t node, std::uint16_t instance) co
   return nullptr;
 }
 
+// The entry of the pair (caller principal, callee node); -1 without one. Node 0's instances are
+// principals of their own (console, doors); any other node's instances all call as the node.
+int RpcNode::key_index(std::uint16_t caller_node, std::uint16_t caller_instance, std::uint16_t callee_node) const {
+  const std::uint16_t principal = caller_node == 0 ? caller_instance : kAnyInstance;
+  const std::size_t count = tables_.keys.size() < kMaxKeys ? tables_.keys.size() : kMaxKeys;
+  for (std::size_t i = 0; i < count; ++i) {
+    const PeerKey& k = tables_.keys[i];
+    if (k.caller_node == caller_node && k.caller_instance == principal && k.callee_node == callee_node)
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const net::ReceiverSession* RpcNode::receiver_session(std::uint16_t caller_node, std::uint16_t caller_instance) const {
+  const int k = key_index(caller_node, caller_instance, tables_.this_node);
+  return k < 0 ? nullptr : &sessions_[static_cast<std::size_t>(k)].receiver;
+}
+
+// A challenge nobody can predict without the pair key, never repeated within a boot (the counter)
+// nor across boots or pairs (incarnation, key): BLAKE2b keyed with the pair key over the
+// backend's entropy (hosted: getrandom; boards: timer and counter).
+std::uint64_t RpcNode::fresh_challenge(int k) {
+  std::byte entropy[kChallengeEntropy];
+  challenge_entropy(std::span<std::byte, kChallengeEntropy>(entropy));
+  std::byte message[4 + kChallengeEntropy + 8 + 2];
+  net::detail::store_le<std::uint32_t>(message, incarnation_);
+  std::memcpy(message + 4, entropy, sizeof entropy);
+  net::detail::store_le<std::uint64_t>(message + 4 + kChallengeEntropy, ++challenges_drawn_);
+  net::detail::store_le<std::uint16_t>(message + 12 + kChallengeEntropy, static_cast<std::uint16_t>(k));
+  std::uint8_t hash[8];
+  const net::PairKey& pair = key(k);
+  crypto_blake2b_keyed(hash, sizeof hash, pair.data(), pair.size(), reinterpret_cast<const std::uint8_t*>(message),
+                       sizeof message);
+  const std::uint64_t c = net::detail::load_le<std::uint64_t>(reinterpret_cast<const std::byte*>(hash));
+  crypto_wipe(entropy, sizeof entropy);
+  crypto_wipe(message, sizeof message);
+  crypto_wipe(hash, sizeof hash);
+  return c != 0 ? c : 1;  // 0 means "none" on the wire
+}
+
+// The challenge this node's answers to the pair carry; drawn at the first need after a boot.
+std::uint64_t RpcNode::current_challenge(int k) {
+  net::ReceiverSession& r = sessions_[static_cast<std::size_t>(k)].receiver;
+  if (r.challenge() == 0) r.issue(fresh_challenge(k));
+  return r.challenge();
+}
+
+RpcNode::PendingCall* RpcNode::pending_for(std::uint64_t call_id, std::uint16_t callee) {
+  for (std::size_t slot = 0; slot < memory_.slot_sending.size(); ++slot) {
+    const net::CallTable::Call& c = memory_.calls->call(static_cast<int>(slot));
+    if (c.in_flight && c.call_id == call_id && c.destination == callee) return static_cast<PendingCall*>(c.context);
+  }
+  return nullptr;
+}
+
+// A sealed request of this node again, with a new seq and the pair's current challenge (a
+// re-send must not be a replay, and after a resync it must carry the new challenge). In place:
+// an encrypted body is decrypted first (our own message: its tag verifies).
+Result<std::size_t> RpcNode::reseal(std::span<std::byte> message, int k) {
+  net::DecodedEnvelope d;
+  if (net::decode_envelope(message, d) != net::EnvelopeError::none) return Status::internal;
+  const std::size_t body = d.payload.size() - net::kSecurityBlockSize;
+  const std::span<std::byte> body_bytes = message.subspan(net::kSecureBodyAt, body);
+  net::OpenedMessage o;
+  if (net::open(d, message, key(k), body_bytes, o) != net::OpenError::none) return Status::internal;
+  KeyState& state = sessions_[static_cast<std::size_t>(k)];
+  return net::seal(d.header, state.caller.next(), d.header.encrypted(), key(k), message, body);
+}
+
+bool RpcNode::granted(std::uint16_t object_id, std::string_view caller, std::uint16_t procedure) const {
+  for (const node::ServedObject& o : tables_.served) {
+    if (o.object_id != object_id) continue;
+    for (const node::RemoteGrant& g : o.grants) {
+      if (g.caller == caller) return g.grant.allows(procedure);
+    }
+    return false;
+  }
+  return true;  // no such object: node::serve answers not_found
+}
+
 // The first hop's network kind decides the defaults; the manifest's timeout of the dependency,
 // when it has one, replaces the deadline (re-sends keep their back-off, within that deadline).
 net::CallPolicy RpcNode::policy(const Network& n, const node::Route& route) const {
@@ -111,11 +198,16 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   }
   lidl::Header header;
   if (!header.read(request)) co_return Status::bad_message;
-  if (net::envelope_message_size(request.size()) > memory_.max_message) co_return Status::no_memory;
+  const int k = sealed() ? key_index(tables_.this_node, kAnyInstance, destination) : -1;
+  if (sealed() && k < 0) co_return Status::access_denied;  // the plan gave this node no key for it
+  const std::size_t size_on_wire =
+      k >= 0 ? net::sealed_message_size(request.size()) : net::envelope_message_size(request.size());
+  if (size_on_wire > memory_.max_message) co_return Status::no_memory;
   PendingCall pending;
   pending.reply = &reply;
   pending.network = n;
   pending.peer = peer.value();
+  pending.key = k;
   // Only @idempotent procedures are re-sent (the plan's mask): any other is sent once, so it runs
   // at most once whatever the link does; a lost request ends in timeout.
   const bool idempotent = header.procedure < 64 && ((route.idempotent >> header.procedure) & 1u) != 0;
@@ -144,7 +236,15 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   e.procedure = header.procedure;
   const std::span<std::byte> room =
       memory_.call_messages.subspan(static_cast<std::size_t>(slot) * memory_.max_message, memory_.max_message);
-  Result<std::size_t> size = net::encode_envelope(e, request, room);
+  Result<std::size_t> size = Status::internal;
+  if (k >= 0) {
+    std::memcpy(room.data() + net::kSecureBodyAt, request.data(), request.size());
+    const PeerKey& pair = tables_.keys[static_cast<std::size_t>(k)];
+    size = net::seal(e, sessions_[static_cast<std::size_t>(k)].caller.next(), pair.encrypt, pair.key, room,
+                     request.size());
+  } else {
+    size = net::encode_envelope(e, request, room);
+  }
   if (!size.ok()) {
     memory_.calls->cancel(slot);
     co_return size.status();
@@ -175,25 +275,40 @@ void RpcNode::resend(void* context) {
   if (buffer < 0) return;  // counted; the call retries later or times out
   const std::span<std::byte> copy = forward_buffer(buffer).first(pending->message.size());
   std::memcpy(copy.data(), pending->message.data(), copy.size());
+  if (pending->key >= 0 && !reseal(copy, pending->key).ok()) {
+    forward_in_use_[static_cast<std::size_t>(buffer)] = false;
+    return;
+  }
   if (spawn(send_task(pending->network, pending->peer, copy, buffer)) != Status::ok) {
     forward_in_use_[static_cast<std::size_t>(buffer)] = false;
     ++counters_.dropped_no_memory;
   }
 }
 
-void RpcNode::on_reply(const net::DecodedEnvelope& e) {
-  const Status status = e.header.kind == net::EnvelopeKind::reply ? Status::ok : net::from_wire(e.header.status);
-  auto finished = memory_.calls->on_reply(e.header.call_id, e.header.source_node, status, arch::now_us());
+// The callee did not run the call (no session with this node's incarnation, or its challenge
+// changed): the same call again, re-sealed with the challenge the resync error brought. Bounded:
+// a callee that keeps asking is left to the call's deadline.
+void RpcNode::resync(PendingCall& pending) {
+  if (pending.resyncs >= kMaxResyncs) return;
+  ++pending.resyncs;
+  resend(&pending);
+}
+
+// `body`: the reply's lidl message; in_reply_buffer: it was decrypted into the call's reply
+// buffer already.
+void RpcNode::on_reply(const net::Envelope& e, std::span<const std::byte> body, bool in_reply_buffer) {
+  const Status status = e.kind == net::EnvelopeKind::reply ? Status::ok : net::from_wire(e.status);
+  auto finished = memory_.calls->on_reply(e.call_id, e.source_node, status, arch::now_us());
   if (!finished) return;
   ++counters_.replies;
   auto* pending = static_cast<PendingCall*>(finished->context);
   Status result = finished->status;
-  if (result == Status::ok) {
-    std::span<std::byte> out = pending->reply->prepare(e.payload.size());
-    if (out.size() != e.payload.size()) {
+  if (result == Status::ok && !in_reply_buffer) {
+    std::span<std::byte> out = pending->reply->prepare(body.size());
+    if (out.size() != body.size()) {
       result = Status::no_memory;
-    } else if (!e.payload.empty()) {
-      std::memcpy(out.data(), e.payload.data(), e.payload.size());
+    } else if (!body.empty()) {
+      std::memcpy(out.data(), body.data(), body.size());
     }
   }
   if (!pending->done.done()) pending->done.complete(result);
@@ -210,8 +325,30 @@ std::size_t RpcNode::poll() {
       [this](int, std::uint64_t, void* context) { resend(context); });
   for (std::size_t i = 0; i < network_count_; ++i) networks_[i].reassembler->expire(now);
   memory_.replies->expire(now);
+  report_refusals(now);
   arm_timer();
   return frames;
+}
+
+void RpcNode::report_refusals(std::uint64_t now) {
+  const std::array<std::uint32_t, 5> counts = {counters_.auth_failures, counters_.replays, counters_.resyncs,
+                                               counters_.denied, counters_.unauthenticated};
+  if (counts == refusals_reported_) {
+    refusals_pending_ = false;
+    return;
+  }
+  if (refusals_reported_at_ != 0 && now - refusals_reported_at_ < kRefusalReportUs) {
+    if (!refusals_pending_) {
+      refusals_pending_ = true;
+      arm_timer();  // the last change is logged even if nothing else happens
+    }
+    return;
+  }
+  println("ambience: rpc refusals auth_failures=", counts[0], " replays=", counts[1], " resyncs=", counts[2],
+          " denied=", counts[3], " unauthenticated=", counts[4]);
+  refusals_reported_ = counts;
+  refusals_reported_at_ = now;
+  refusals_pending_ = false;
 }
 
 void RpcNode::Sink::on_frame(Peer from, const net::LinkFrame& frame) {
@@ -222,6 +359,11 @@ void RpcNode::Sink::on_frame(Peer from, const net::LinkFrame& frame) {
 }
 
 void RpcNode::on_message(Network& n, Peer from, std::span<const std::byte> message) {
+  handle_message(n, from, message);
+  report_refusals(arch::now_us());
+}
+
+void RpcNode::handle_message(Network& n, Peer from, std::span<const std::byte> message) {
   net::DecodedEnvelope e;
   if (net::decode_envelope(message, e) != net::EnvelopeError::none) {
     ++counters_.bad_envelopes;
@@ -231,15 +373,128 @@ void RpcNode::on_message(Network& n, Peer from, std::span<const std::byte> messa
     forward(message, e);
     return;
   }
+  if (sealed()) {
+    if (!e.header.authenticated()) {
+      ++counters_.unauthenticated;
+      return;
+    }
+    if (e.header.kind == net::EnvelopeKind::request) {
+      on_sealed_request(n, from, message, e);
+    } else {
+      on_sealed_answer(message, e);
+    }
+    return;
+  }
+  if (e.header.authenticated()) {  // this node holds no keys: nothing to verify it with
+    ++counters_.auth_failures;
+    return;
+  }
   watch_incarnation(e.header.source_node, e.header.sender_incarnation);
   if (e.header.kind == net::EnvelopeKind::request) {
-    on_request(n, from, e);
+    on_request(n, from, e.header, e.payload, -1);
   } else {
-    on_reply(e);
+    on_reply(e.header, e.payload, false);
   }
 }
 
-void RpcNode::watch_incarnation(std::uint16_t node, std::uint32_t incarnation) {
+// Tag, then replay window and challenge, then the capability; only then the reply cache and the
+// served object. Encrypted bodies are decrypted into a forward buffer, held until the request is
+// copied for serving (it may still be refused, and the serving buffer belongs to the reply
+// cache's entry, which only exists once admitted).
+void RpcNode::on_sealed_request(Network& n, Peer from, std::span<const std::byte> message,
+                                const net::DecodedEnvelope& e) {
+  const int k = key_index(e.header.source_node, e.header.caller_instance, tables_.this_node);
+  if (k < 0) {
+    ++counters_.auth_failures;
+    return;
+  }
+  int scratch = -1;
+  std::span<std::byte> plain;
+  if (e.header.encrypted()) {
+    scratch = take_forward_buffer();
+    if (scratch < 0) return;  // counted; the caller re-sends or times out
+    plain = forward_buffer(scratch);
+  }
+  const auto release = [&] {
+    if (scratch >= 0) forward_in_use_[static_cast<std::size_t>(scratch)] = false;
+  };
+  net::OpenedMessage o;
+  if (net::open(e, message, key(k), plain, o) != net::OpenError::none) {
+    ++counters_.auth_failures;
+    release();
+    return;
+  }
+  net::ReceiverSession& session = sessions_[static_cast<std::size_t>(k)].receiver;
+  switch (session.check(e.header.sender_incarnation, o.block)) {
+    case net::ReceiverSession::Verdict::replay:
+      ++counters_.replays;
+      release();
+      return;
+    case net::ReceiverSession::Verdict::resync:
+      ++counters_.resyncs;
+      answer(n, from, e.header, Status::unavailable, {}, k, true);
+      release();
+      return;
+    case net::ReceiverSession::Verdict::established:
+      session.issue(fresh_challenge(k));  // the next session needs one nobody has seen
+      break;
+    case net::ReceiverSession::Verdict::accept: break;
+  }
+  // Only now: a replayed request verifies too, and must not make the caller's old boot current.
+  watch_incarnation(e.header.source_node, e.header.sender_incarnation);
+  const CallerName* who = caller(e.header.source_node, e.header.caller_instance);
+  lidl::Header lidl_header;
+  if (who == nullptr) ++counters_.unknown_callers;
+  if (who == nullptr || !granted(e.header.target_instance, who->name, e.header.procedure) ||
+      !lidl_header.read(o.body) || lidl_header.procedure != e.header.procedure) {
+    ++counters_.denied;
+    answer(n, from, e.header, Status::access_denied, {}, k);
+    release();
+    return;
+  }
+  on_request(n, from, e.header, o.body, k);
+  release();
+}
+
+// A reply or error for a call of this node. Encrypted replies are decrypted straight into the
+// call's reply buffer (nothing is written there unless the tag verifies); a reply no call waits
+// for is dropped unopened.
+void RpcNode::on_sealed_answer(std::span<const std::byte> message, const net::DecodedEnvelope& e) {
+  const int k = key_index(tables_.this_node, kAnyInstance, e.header.source_node);
+  if (k < 0) {
+    ++counters_.auth_failures;
+    return;
+  }
+  PendingCall* pending = pending_for(e.header.call_id, e.header.source_node);
+  const std::size_t body = e.payload.size() - net::kSecurityBlockSize;
+  std::span<std::byte> plain;
+  const bool into_reply = e.header.kind == net::EnvelopeKind::reply && e.header.encrypted();
+  if (into_reply) {
+    if (pending == nullptr) return;
+    plain = pending->reply->prepare(body);
+    if (plain.size() != body) return;  // too large for the caller's buffer: left to the deadline
+  }
+  net::OpenedMessage o;
+  if (net::open(e, message, key(k), plain, o) != net::OpenError::none) {
+    ++counters_.auth_failures;
+    return;
+  }
+  sessions_[static_cast<std::size_t>(k)].caller.on_verified_answer(o.block);
+  // A peer's incarnation is believed from answers to calls in flight only: call ids are unique to
+  // this boot, so a replayed answer of the callee's earlier boot matches none.
+  if (e.header.kind == net::EnvelopeKind::error && e.header.status == net::WireStatus::resync) {
+    if (pending == nullptr) return;
+    resync(*pending);
+    // The callee may have rebooted; the resynced call it certainly did not run stays.
+    watch_incarnation(e.header.source_node, e.header.sender_incarnation, e.header.call_id);
+    return;
+  }
+  // The answered call ends first: whatever the peer's incarnation, its outcome is this answer.
+  on_reply(e.header, o.body, into_reply);
+  if (pending != nullptr) watch_incarnation(e.header.source_node, e.header.sender_incarnation);
+}
+
+void RpcNode::watch_incarnation(std::uint16_t node, std::uint32_t incarnation, std::uint64_t spare_call_id) {
   PeerLife* free = nullptr;
   for (PeerLife& p : peers_) {
     if (p.used && p.node == node) {
@@ -248,7 +503,7 @@ void RpcNode::watch_incarnation(std::uint16_t node, std::uint32_t incarnation) {
         ++counters_.peer_restarts;
         memory_.calls->destination_failed(
             node, Status::peer_restarted, arch::now_us(), [this](const net::CallTable::Finished& f) { finish(f); },
-            [this](int, std::uint64_t, void* context) { resend(context); });
+            [this](int, std::uint64_t, void* context) { resend(context); }, spare_call_id);
       }
       return;
     }
@@ -266,39 +521,49 @@ std::span<std::byte> RpcNode::serve_reply_buffer(int entry) {
                                        memory_.max_message);
 }
 
-void RpcNode::on_request(Network& n, Peer from, const net::DecodedEnvelope& e) {
+// A request for this node, opened and checked (sealed: k >= 0) or plain (k = -1); `body` is its
+// lidl message.
+void RpcNode::on_request(Network& n, Peer from, const net::Envelope& e, std::span<const std::byte> body, int k) {
   ++counters_.requests;
-  const net::ReplyCache::Admission a = memory_.replies->admit(e.header.source_node, e.header.call_id, arch::now_us());
+  const net::ReplyCache::Admission a = memory_.replies->admit(e.source_node, e.call_id, arch::now_us());
   switch (a.verdict) {
     case net::ReplyCache::Verdict::execute: {
       const std::span<std::byte> in = serve_request_buffer(a.entry);
-      if (e.payload.size() > in.size()) {
+      if (body.size() > in.size()) {
         memory_.replies->complete(a.entry, Status::no_memory, {}, arch::now_us());
-        (void)spawn(answer_task(&n, from, net::reply_to(e.header, Status::no_memory, incarnation_), {}));
+        answer(n, from, e, Status::no_memory, {}, k);
         return;
       }
-      if (!e.payload.empty()) std::memcpy(in.data(), e.payload.data(), e.payload.size());
-      if (spawn(serve_task(&n, from, e.header, a.entry, e.payload.size())) != Status::ok) {
+      if (!body.empty()) std::memcpy(in.data(), body.data(), body.size());
+      if (spawn(serve_task(&n, from, e, a.entry, body.size(), k)) != Status::ok) {
         ++counters_.dropped_no_memory;
         memory_.replies->complete(a.entry, Status::no_memory, {}, arch::now_us());
       }
       return;
     }
-    case net::ReplyCache::Verdict::replay:
-      (void)spawn(answer_task(&n, from, net::reply_to(e.header, a.status, incarnation_), a.reply));
-      return;
-    case net::ReplyCache::Verdict::busy:
-      (void)spawn(answer_task(&n, from, net::reply_to(e.header, Status::would_block, incarnation_), {}));
-      return;
+    case net::ReplyCache::Verdict::replay: answer(n, from, e, a.status, a.reply, k); return;
+    case net::ReplyCache::Verdict::busy: answer(n, from, e, Status::would_block, {}, k); return;
     case net::ReplyCache::Verdict::in_progress:
     case net::ReplyCache::Verdict::forgotten: return;
   }
 }
 
-Task<void> RpcNode::serve_task(Network* n, Peer from, net::Envelope request, int entry, std::size_t payload) {
+// An answer to `request` (status ok: a reply with `payload`, else an error; `resync`: the
+// resync error, which exists only sealed), sent from a forward buffer.
+void RpcNode::answer(Network& n, Peer to, const net::Envelope& request, Status status,
+                     std::span<const std::byte> payload, int k, bool resync) {
+  net::Envelope e = net::reply_to(request, status, incarnation_);
+  if (resync) {
+    e.kind = net::EnvelopeKind::error;
+    e.status = net::WireStatus::resync;
+  }
+  (void)spawn(answer_task(&n, to, e, payload, k));
+}
+
+Task<void> RpcNode::serve_task(Network* n, Peer from, net::Envelope request, int entry, std::size_t payload, int k) {
   const std::span<const std::byte> in = serve_request_buffer(entry).first(payload);
   const std::span<std::byte> out_room = serve_reply_buffer(entry);
-  SpanMessageBuffer reply(out_room.subspan(kPayloadAt));
+  SpanMessageBuffer reply(out_room.subspan(kPayloadAt, out_room.size() - kPayloadAt - net::kAuthTagLength));
   Status s;
   const CallerName* who = caller(request.source_node, request.caller_instance);
   if (who == nullptr) {
@@ -311,17 +576,41 @@ Task<void> RpcNode::serve_task(Network* n, Peer from, net::Envelope request, int
   memory_.replies->complete(entry, s, result, arch::now_us());
   // The envelope goes just before the payload the service wrote: one contiguous message.
   const net::Envelope e = net::reply_to(request, s, incarnation_);
+  if (k >= 0) {
+    // An error has no body: the block is all that follows its header.
+    const std::size_t body = s == Status::ok ? result.size() : 0;
+    const PeerKey& pair = tables_.keys[static_cast<std::size_t>(k)];
+    net::ReceiverSession& session = sessions_[static_cast<std::size_t>(k)].receiver;
+    const net::SecurityBlock block{session.next_answer_seq(), current_challenge(k)};
+    Result<std::size_t> size = net::seal(e, block, pair.encrypt, pair.key, out_room.subspan(kSealedAt), body);
+    if (!size.ok()) co_return;
+    (void)co_await send_message(*n, from, out_room.subspan(kSealedAt, size.value()));
+    co_return;
+  }
   Result<std::size_t> head = net::encode_envelope_header(e, result.size(), out_room.subspan(kEnvelopeAt));
   if (!head.ok()) co_return;
   (void)co_await send_message(*n, from, out_room.subspan(kEnvelopeAt, net::kEnvelopeSize + result.size()));
 }
 
-Task<void> RpcNode::answer_task(Network* n, Peer to, net::Envelope reply, std::span<const std::byte> payload) {
+Task<void> RpcNode::answer_task(Network* n, Peer to, net::Envelope reply, std::span<const std::byte> payload, int k) {
   // Small (errors, or a replay of a stored reply): encoded into a forward buffer.
   const int buffer = take_forward_buffer();
   if (buffer < 0) co_return;
   const std::span<std::byte> room = forward_buffer(buffer);
-  Result<std::size_t> size = net::encode_envelope(reply, payload, room);
+  Result<std::size_t> size = Status::internal;
+  if (k >= 0) {
+    // Errors (the resync error among them) carry the block alone: for a resync, the challenge
+    // the caller must bring.
+    const std::size_t body = reply.kind == net::EnvelopeKind::reply ? payload.size() : 0;
+    if (net::kSecureBodyAt + body <= room.size() && body != 0)
+      std::memcpy(room.data() + net::kSecureBodyAt, payload.data(), body);
+    const PeerKey& pair = tables_.keys[static_cast<std::size_t>(k)];
+    net::ReceiverSession& session = sessions_[static_cast<std::size_t>(k)].receiver;
+    const net::SecurityBlock block{session.next_answer_seq(), current_challenge(k)};
+    size = net::seal(reply, block, pair.encrypt, pair.key, room, body);
+  } else {
+    size = net::encode_envelope(reply, payload, room);
+  }
   if (size.ok()) {
     co_await send_task(n, to, room.first(size.value()), buffer);
   } else {
@@ -390,7 +679,9 @@ Task<void> RpcNode::send_task(Network* n, Peer to, std::span<const std::byte> me
 // ------------------------------------------------------------------ time
 
 void RpcNode::arm_timer() {
-  const std::uint64_t next = memory_.calls->next_wakeup_us();
+  std::uint64_t next = memory_.calls->next_wakeup_us();
+  if (refusals_pending_ && refusals_reported_at_ + kRefusalReportUs < next)
+    next = refusals_reported_at_ + kRefusalReportUs;
   if (next == ~std::uint64_t{0}) {
     Scheduler::current().cancel(timer_);
     return;

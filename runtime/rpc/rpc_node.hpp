@@ -5,9 +5,18 @@
 //   call()     a generated client's RouteTransport -> NetworkDriver::call: an envelope with a
 //              call id, the first hop of the plan's route, a deadline; the reply, an error from
 //              the server, a timeout or the peer's restart ends it, never a hang.
-//   requests   for this node: duplicate suppression (ReplyCache), then the plan's table of served
-//              objects (node::serve: the capability check of the caller "instance@node").
-//   forwarding envelopes for another node leave by the plan's next hop towards it, unchanged.
+//   requests   for this node: opened first (tag, replay window, challenge: resync errors when
+//              the caller must re-seal), then the capability (the caller "instance@node" and the
+//              served object's grant for the procedure, the envelope's procedure = the lidl
+//              header's), then duplicate suppression (ReplyCache) and the served object.
+//   answers    replies and errors are opened before they end a call; a `resync` error re-seals
+//              and re-sends its call (at most kMaxResyncs times) instead.
+//   forwarding envelopes for another node leave by the plan's next hop towards it, unchanged
+//              (a forwarder holds no key of the pairs it relays for).
+//
+// Protection::required (what generated nodes use): every request is sealed with the pair key of
+// (this node, destination), every envelope for this node must verify, and a peer's incarnation
+// is believed only from a verified one. Protection::off: plain envelopes (benchmarks' baseline).
 //
 // Portable (host and both boards), no heap: the memory comes from the owner (StaticRpcNode).
 // Single-threaded: every entry point runs on the node's loop (poll() included).
@@ -27,6 +36,7 @@
 #include "kernel/net/envelope.hpp"
 #include "kernel/net/fragment.hpp"
 #include "kernel/net/reply_cache.hpp"
+#include "kernel/net/secure.hpp"
 #include "runtime/node_runtime.hpp"
 #include "runtime/rpc/link.hpp"
 #include "runtime/rpc/tables.hpp"
@@ -43,6 +53,11 @@ struct RpcCounters {
   std::uint32_t unknown_callers = 0;   // a request from a (node, instance) the plan does not know
   std::uint32_t peer_restarts = 0;     // a peer's incarnation changed
   std::uint32_t dropped_no_memory = 0;  // no buffer free to forward or serve: dropped (the caller retries or times out)
+  std::uint32_t auth_failures = 0;  // tag did not verify, or no key for the pair: dropped, no answer
+  std::uint32_t replays = 0;  // verified request with a seq already seen (or too old): dropped
+  std::uint32_t resyncs = 0;  // verified request outside a session: answered resync, not run
+  std::uint32_t denied = 0;  // verified request without a capability for the procedure
+  std::uint32_t unauthenticated = 0;  // a plain envelope for this node where protection is required
 };
 
 // What this node knows of the deployment (generated from its plan).
@@ -52,7 +67,9 @@ struct RpcTables {
   std::span<const CallerName> callers;
   std::span<const node::ServedObject> served;
   std::span<const node::NextHop> next_hops;
-  std::span<const PeerKey> keys;
+  std::span<const PeerKey> keys;  // the pairs this node is an end of
+  // Generated nodes say `required`; `off` (the default of hand-built tables) is the benchmarks'
+  // unprotected baseline.
   Protection protection = Protection::off;
 };
 
@@ -71,6 +88,12 @@ class RpcNode final : public node::NetworkDriver {
  public:
   static constexpr std::size_t kMaxNetworks = 4;
   static constexpr std::size_t kMaxPeers = 16;  // peers whose incarnation we watch
+  static constexpr std::size_t kMaxKeys = 32;  // PeerKey entries with session state (more: unused)
+  static constexpr int kMaxResyncs = 2;  // re-seals of one call on resync errors
+  // Refusals (auth_failures, replays, resyncs, denied, unauthenticated) are logged as they change,
+  // "ambience: rpc refusals auth_failures=N ...", at most this often (a flood is one line per
+  // period; the last change is always logged). The cluster runner's status shows them.
+  static constexpr std::uint64_t kRefusalReportUs = 250'000;
 
   RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t incarnation);
   RpcNode(const RpcNode&) = delete;
@@ -93,6 +116,7 @@ class RpcNode final : public node::NetworkDriver {
   const RpcCounters& counters() const { return counters_; }
   const net::CallTable& call_table() const { return *memory_.calls; }
   const net::ReplyCache& reply_cache() const { return *memory_.replies; }
+  const net::ReceiverSession* receiver_session(std::uint16_t caller_node, std::uint16_t caller_instance) const;
   std::uint32_t incarnation() const { return incarnation_; }
 
  private:
@@ -116,6 +140,13 @@ class RpcNode final : public node::NetworkDriver {
     Network* network = nullptr;
     Peer peer;
     std::span<const std::byte> message;  // the request envelope, kept for re-sends
+    int key = -1;  // its pair's entry (sealed), -1 plain
+    int resyncs = 0;
+  };
+  // Session state of one PeerKey entry: this node is its caller or its callee.
+  struct KeyState {
+    net::CallerSession caller;
+    net::ReceiverSession receiver;
   };
   struct PeerLife {
     std::uint16_t node = 0;
@@ -129,23 +160,39 @@ class RpcNode final : public node::NetworkDriver {
   const CallerName* caller(std::uint16_t node, std::uint16_t instance) const;
   net::CallPolicy policy(const Network& n, const node::Route& route) const;
 
+  bool sealed() const { return tables_.protection == Protection::required; }
+  int key_index(std::uint16_t caller_node, std::uint16_t caller_instance, std::uint16_t callee_node) const;
+  const net::PairKey& key(int k) const { return tables_.keys[static_cast<std::size_t>(k)].key; }
+  std::uint64_t fresh_challenge(int k);
+  std::uint64_t current_challenge(int k);
+  PendingCall* pending_for(std::uint64_t call_id, std::uint16_t callee);
+  Result<std::size_t> reseal(std::span<std::byte> message, int k);
+  bool granted(std::uint16_t object_id, std::string_view caller, std::uint16_t procedure) const;
+
   void on_message(Network& n, Peer from, std::span<const std::byte> message);
-  void on_request(Network& n, Peer from, const net::DecodedEnvelope& e);
-  void on_reply(const net::DecodedEnvelope& e);
+  void handle_message(Network& n, Peer from, std::span<const std::byte> message);
+  void on_sealed_request(Network& n, Peer from, std::span<const std::byte> message, const net::DecodedEnvelope& e);
+  void on_sealed_answer(std::span<const std::byte> message, const net::DecodedEnvelope& e);
+  void on_request(Network& n, Peer from, const net::Envelope& e, std::span<const std::byte> body, int k);
+  void on_reply(const net::Envelope& e, std::span<const std::byte> body, bool in_reply_buffer);
+  void answer(Network& n, Peer to, const net::Envelope& request, Status status, std::span<const std::byte> payload,
+              int k, bool resync = false);
   void forward(std::span<const std::byte> message, const net::DecodedEnvelope& e);
-  void watch_incarnation(std::uint16_t node, std::uint32_t incarnation);
+  void watch_incarnation(std::uint16_t node, std::uint32_t incarnation, std::uint64_t spare_call_id = 0);
   void finish(const net::CallTable::Finished& f);
   void resend(void* context);
+  void resync(PendingCall& pending);
   void arm_timer();
+  void report_refusals(std::uint64_t now);
   std::span<std::byte> serve_request_buffer(int entry);
   std::span<std::byte> serve_reply_buffer(int entry);
   int take_forward_buffer();  // -1 (counted) when every one is in use
   std::span<std::byte> forward_buffer(int buffer);
 
   Task<Status> send_message(Network& n, Peer to, std::span<const std::byte> message);
-  Task<void> serve_task(Network* n, Peer from, net::Envelope request, int entry, std::size_t payload);
+  Task<void> serve_task(Network* n, Peer from, net::Envelope request, int entry, std::size_t payload, int k);
   Task<void> send_task(Network* n, Peer to, std::span<const std::byte> message, int forward_buffer);
-  Task<void> answer_task(Network* n, Peer to, net::Envelope reply, std::span<const std::byte> payload);
+  Task<void> answer_task(Network* n, Peer to, net::Envelope reply, std::span<const std::byte> payload, int k);
   static void on_timer(Runnable* r);
 
   RpcTables tables_;
@@ -154,6 +201,11 @@ class RpcNode final : public node::NetworkDriver {
   std::array<Network, kMaxNetworks> networks_{};
   std::size_t network_count_ = 0;
   std::array<PeerLife, kMaxPeers> peers_{};
+  std::array<KeyState, kMaxKeys> sessions_{};
+  std::uint64_t challenges_drawn_ = 0;
+  std::array<std::uint32_t, 5> refusals_reported_{};
+  std::uint64_t refusals_reported_at_ = 0;
+  bool refusals_pending_ = false;
   std::array<bool, 8> forward_in_use_{};
   RpcCounters counters_;
   struct TimerNode : Runnable {
@@ -163,12 +215,16 @@ class RpcNode final : public node::NetworkDriver {
 };
 
 // An RpcNode with its own memory: Calls calls in flight, Entries requests executing or replies
-// kept (ReplyCache, replies up to MaxReply), Sources calling nodes, messages up to MaxMessage,
-// Forwards envelopes in transit at once.
+// kept (ReplyCache, replies up to MaxReply), Sources calling nodes, messages up to MaxMessage
+// (envelope + lidl message; every buffer has room for a seal's security block and tag on top,
+// so the link's reassembler must take MaxMessage + net::kSealOverhead), Forwards envelopes in
+// transit at once.
 template <std::size_t Calls, std::size_t Entries, std::size_t MaxReply, std::size_t Sources, std::size_t MaxMessage,
           std::size_t Forwards = 2>
 class StaticRpcNode {
   static_assert(MaxMessage % 8 == 0, "every message buffer starts 8-aligned");
+  static constexpr std::size_t kRoom = MaxMessage + net::kSealOverhead;
+  static_assert(kRoom % 8 == 0);
 
  public:
   StaticRpcNode(const RpcTables& tables, std::uint32_t incarnation, std::uint64_t reply_age_us)
@@ -177,14 +233,14 @@ class StaticRpcNode {
 
  private:
   RpcMemory memory() {
-    return RpcMemory{&calls_, call_messages_, slot_sending_, &replies_, serve_buffers_, forward_buffers_, MaxMessage};
+    return RpcMemory{&calls_, call_messages_, slot_sending_, &replies_, serve_buffers_, forward_buffers_, kRoom};
   }
   net::StaticCallTable<Calls> calls_;
   net::StaticReplyCache<Entries, MaxReply, Sources> replies_;
   // Messages are decoded in place: every buffer starts 8-aligned (lidl's alignment).
-  alignas(8) std::array<std::byte, Calls * MaxMessage> call_messages_{};
-  alignas(8) std::array<std::byte, Entries * 2 * MaxMessage> serve_buffers_{};
-  alignas(8) std::array<std::byte, Forwards * MaxMessage> forward_buffers_{};
+  alignas(8) std::array<std::byte, Calls * kRoom> call_messages_{};
+  alignas(8) std::array<std::byte, Entries * 2 * kRoom> serve_buffers_{};
+  alignas(8) std::array<std::byte, Forwards * kRoom> forward_buffers_{};
   std::array<bool, Calls> slot_sending_{};
   RpcNode node_;
 };

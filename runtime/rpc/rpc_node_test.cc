@@ -1,6 +1,8 @@
 // RpcNode end to end over in-memory links (the medium is simulated here; the UDP, serial and
 // Ethernet drivers have their own tests over real media): calls, errors, forwarding across two
-// networks, the server's capability check, timeouts, duplicates never executed twice.
+// networks, the server's capability check, timeouts, duplicates never executed twice; and
+// authenticated RPC: forged, tampered, replayed, plain and ungranted requests refused and
+// counted, reboots of either side recovered by resync.
 #include "runtime/rpc/rpc_node.hpp"
 
 #include <array>
@@ -8,6 +10,7 @@
 
 #include "kernel/core/arch.hpp"
 #include "kernel/core/scheduler.hpp"
+#include "kernel/net/secure.hpp"
 #include "kernel/testing/test.hpp"
 #include "lidl/runtime/rpc.hpp"
 #include "runtime/rpc/testdata/calc.lidl.hpp"
@@ -25,7 +28,7 @@ namespace node = ambience::node;
 // and delivered by its poll(), which a posted runnable runs (as a driver's interrupt would).
 class MemoryLink final : public rpc::Link {
  public:
-  static constexpr std::size_t kQueue = 64, kMaxFragment = 96;
+  static constexpr std::size_t kQueue = 32, kMaxFragment = 96;
   void connect(MemoryLink& other, rpc::RpcNode& owner_of_other) {
     peer_ = &other;
     other.owner_ = &owner_of_other;
@@ -34,13 +37,37 @@ class MemoryLink final : public rpc::Link {
   std::size_t max_fragment() const override { return kMaxFragment; }
   Task<Status> send(rpc::Peer, const net::LinkHeader& h, std::span<const std::byte> payload) override {
     ++counters_.frames_sent;
+    if (record && h.offset + payload.size() <= recorded.size()) {
+      std::memcpy(recorded.data() + h.offset, payload.data(), payload.size());
+      recorded_size = h.message_length;
+    }
     if (drop_all) co_return Status::ok;
     if (drop_next > 0) {
       --drop_next;
       co_return Status::ok;
     }
+    if (tamper_at >= 0 && static_cast<std::size_t>(tamper_at) >= h.offset &&
+        static_cast<std::size_t>(tamper_at) < h.offset + payload.size()) {
+      // One bit of the message flipped on the way (a link CRC would not catch a forger).
+      std::array<std::byte, kMaxFragment> copy{};
+      std::memcpy(copy.data(), payload.data(), payload.size());
+      copy[static_cast<std::size_t>(tamper_at) - h.offset] ^= std::byte{0x01};
+      tamper_at = -1;
+      peer_->enqueue(h, {copy.data(), payload.size()});
+      co_return Status::ok;
+    }
     for (int copies = duplicate_all ? 2 : 1; copies > 0; --copies) peer_->enqueue(h, payload);
     co_return Status::ok;
+  }
+  // Delivers `message` to the other end as if this end had sent it, under fresh link message
+  // ids (a replay at the RPC layer, not a duplicate frame the reassembler would drop).
+  void inject(std::span<const std::byte> message) {
+    net::LinkSender sender(kMaxFragment, injected_ids_);
+    injected_ids_ = static_cast<std::uint16_t>(injected_ids_ + 16);
+    (void)sender.send(message, [&](const net::LinkHeader& h, std::span<const std::byte> p) {
+      peer_->enqueue(h, p);
+      return Status::ok;
+    });
   }
   std::size_t poll() override {
     std::size_t n = 0;
@@ -58,6 +85,10 @@ class MemoryLink final : public rpc::Link {
   bool drop_all = false;
   bool duplicate_all = false;
   int drop_next = 0;  // frames to lose before delivering again
+  int tamper_at = -1;  // flip a bit of this byte of the next message sent
+  bool record = false;  // keep the bytes of the last message sent
+  std::array<std::byte, 256> recorded{};
+  std::size_t recorded_size = 0;
 
  private:
   struct Item {
@@ -86,6 +117,7 @@ class MemoryLink final : public rpc::Link {
   rpc::RpcNode* owner_ = nullptr;
   std::array<Item, kQueue> queue_{};
   std::size_t head_ = 0, tail_ = 0;
+  std::uint16_t injected_ids_ = 0x8000;
   rpc::LinkCounters counters_;
 };
 
@@ -103,18 +135,40 @@ Task<Status> serve_calc(std::span<const std::byte> request, ambience::lidl::Mess
 }
 
 // Nodes: 1 "client", 2 "relay", 3 "server". The client's instance 7 may call the calculator;
-// instance 8 is a caller the server knows but has not granted anything.
+// instance 8 is a caller the server knows but has not granted anything; instance 9 may call
+// `add` (procedure 0) only.
 constexpr rpc::NodeName kNodes[] = {{1, "client"}, {2, "relay"}, {3, "server"}};
-constexpr rpc::CallerName kCallers[] = {{1, 7, "app@client"}, {1, 8, "intruder@client"}};
-constexpr node::RemoteGrant kCalcGrants[] = {{"app@client", node::Grant{~std::uint64_t{0}}}};
+constexpr rpc::CallerName kCallers[] = {{1, 7, "app@client"}, {1, 8, "intruder@client"}, {1, 9, "adder@client"}};
+constexpr node::RemoteGrant kCalcGrants[] = {{"app@client", node::Grant{~std::uint64_t{0}}},
+                                             {"adder@client", node::Grant{1u << 0}}};
 const node::ServedObject kServed[] = {{5, "calc", &serve_calc, kCalcGrants}};
 // The relay's next hops: towards the server on "radio", back to the client on "wire".
 const node::NextHop kRelayHops[] = {{"server", {"radio", "udp", "s", 1, "server", 0}},
                                     {"client", {"wire", "udp", "c", 1, "client", 0}}};
 
-// Sized to fit five nodes in a 256 KiB board: messages up to 1200 bytes.
+// The pair key of client -> server: both ends hold it (the relay does not). MAC only on the
+// direct network, encrypted through the relay (a network there is not `encrypted`).
+constexpr std::array<std::uint8_t, 32> key_of(std::uint8_t seed) {
+  std::array<std::uint8_t, 32> k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::uint8_t>(seed * 31 + i);
+  return k;
+}
+constexpr rpc::PeerKey kDirectKeys[] = {{1, rpc::kAnyInstance, 3, false, key_of(1)}};
+constexpr rpc::PeerKey kRelayedKeys[] = {{1, rpc::kAnyInstance, 3, true, key_of(2)}};
+constexpr rpc::PeerKey kForgedKeys[] = {{1, rpc::kAnyInstance, 3, false, key_of(3)}};  // not the server's
+
+constexpr rpc::RpcTables tables(std::uint16_t node, std::span<const node::ServedObject> served,
+                                std::span<const node::NextHop> hops, std::span<const rpc::PeerKey> keys,
+                                rpc::Protection protection = rpc::Protection::required) {
+  return rpc::RpcTables{node, kNodes, kCallers, served, hops, keys, protection};
+}
+
+// Sized to fit five nodes in a 256 KiB board: messages up to 1200 bytes (+ the seal's 32).
 using Node = rpc::StaticRpcNode<4, 4, 256, 4, 1200>;
-using Reassembly = net::StaticReassembler<1200, 2>;
+using Reassembly = net::StaticReassembler<1200 + net::kSealOverhead, 2>;
+// The nodes of the security tests below: small calls only.
+using SmallNode = rpc::StaticRpcNode<2, 2, 64, 2, 256>;
+using SmallReassembly = net::StaticReassembler<256 + net::kSealOverhead, 2>;
 
 // Calls through a given RpcNode (instead of the process-wide driver registry: several nodes
 // live in this one test process).
@@ -134,8 +188,8 @@ void run_until(Done done, std::uint64_t limit_us = 10'000'000) {
 }
 
 struct Direct {
-  Node client{rpc::RpcTables{1, kNodes, kCallers, {}, {}}, 0x11110001u, 10'000'000};
-  Node server{rpc::RpcTables{3, kNodes, kCallers, kServed, {}}, 0x33330001u, 10'000'000};
+  Node client{tables(1, {}, {}, kDirectKeys), 0x11110001u, 10'000'000};
+  Node server{tables(3, kServed, {}, kDirectKeys), 0x33330001u, 10'000'000};
   Reassembly client_in{1'000'000}, server_in{1'000'000};
   MemoryLink c, s;
   Direct() {
@@ -152,8 +206,9 @@ struct Direct {
 // One pair of nodes for every direct test (state carries over, as between calls of a real node).
 Direct& direct() {
   static Direct d;
-  d.c.drop_all = d.c.duplicate_all = false;
+  d.c.drop_all = d.c.duplicate_all = d.c.record = false;
   d.c.drop_next = 0;
+  d.c.tamper_at = -1;
   return d;
 }
 
@@ -182,6 +237,12 @@ AMBIENCE_TEST(a_call_crosses_to_another_node_and_back) {
   CHECK_EQ(d.server.node().counters().requests, 2u);
   CHECK_EQ(d.client.node().counters().replies, 2u);
   CHECK_EQ(d.client.node().call_table().in_flight(), 0u);
+  // The first call of a boot opened the session: one resync, then nothing but verified calls.
+  CHECK_EQ(d.server.node().counters().resyncs, 1u);
+  CHECK_EQ(d.server.node().counters().auth_failures, 0u);
+  CHECK_EQ(d.client.node().counters().peer_restarts, 0u);
+  const net::ReceiverSession* session = d.server.node().receiver_session(1, 7);
+  CHECK(session != nullptr && session->established() && session->epoch() == 0x11110001u);
 }
 
 AMBIENCE_TEST(a_caller_without_a_grant_is_refused_by_the_server) {
@@ -207,6 +268,7 @@ AMBIENCE_TEST(a_caller_without_a_grant_is_refused_by_the_server) {
   run_until([&] { return done; });
   CHECK(sum.status() == Status::access_denied);
   CHECK_EQ(d.server.node().counters().unknown_callers, 1u);
+  CHECK_EQ(d.server.node().counters().denied, 2u);  // both refused before the reply cache
 }
 
 AMBIENCE_TEST(duplicated_frames_never_run_a_call_twice) {
@@ -229,7 +291,10 @@ AMBIENCE_TEST(duplicated_frames_never_run_a_call_twice) {
   run_until([&] { return r.done; });
   CHECK(r.first.ok() && r.second.ok());
   CHECK_EQ(g_calc.bumps - before, 2u);  // two calls, two executions, whatever arrived twice
-  CHECK(d.server.node().reply_cache().counters().in_progress + d.server.node().reply_cache().counters().replayed >= 2u);
+  // A message that arrives twice is a replay to the window now (the reply cache sees re-sends).
+  CHECK(d.server.node().reply_cache().counters().in_progress + d.server.node().reply_cache().counters().replayed +
+            d.server.node().counters().replays >=
+        2u);
 }
 
 AMBIENCE_TEST(a_call_over_a_dead_link_ends_with_timeout) {
@@ -281,9 +346,9 @@ AMBIENCE_TEST(a_dependency_with_a_short_timeout_ends_at_that_deadline) {
 }
 
 AMBIENCE_TEST(a_relay_forwards_across_two_networks_both_ways) {
-  static Node client{rpc::RpcTables{1, kNodes, kCallers, {}, {}}, 0x11110002u, 10'000'000};
-  static Node relay{rpc::RpcTables{2, kNodes, kCallers, {}, kRelayHops}, 0x22220002u, 10'000'000};
-  static Node server{rpc::RpcTables{3, kNodes, kCallers, kServed, {}}, 0x33330002u, 10'000'000};
+  static Node client{tables(1, {}, {}, kRelayedKeys), 0x11110002u, 10'000'000};
+  static Node relay{tables(2, {}, kRelayHops, {}), 0x22220002u, 10'000'000};  // no key: passes bytes
+  static Node server{tables(3, kServed, {}, kRelayedKeys), 0x33330002u, 10'000'000};
   static Reassembly client_in{1'000'000}, relay_wire_in{1'000'000}, relay_radio_in{1'000'000}, server_in{1'000'000};
   static MemoryLink c, rw, rr, s;  // client <-> relay on "wire", relay <-> server on "radio"
   c.connect(rw, relay.node());
@@ -312,8 +377,11 @@ AMBIENCE_TEST(a_relay_forwards_across_two_networks_both_ways) {
   run_until([&] { return r.done; });
   CHECK(r.sum.ok() && r.sum.value() == 42u);
   CHECK(r.echoed.ok() && r.echoed.value() == big);
-  CHECK_EQ(relay.node().counters().forwarded, 4u);  // two requests there, two replies back
-  CHECK_EQ(relay.node().counters().requests, 0u);   // the relay ran nothing itself
+  // Two requests there and two replies back, and the first call's resync: error and re-send.
+  CHECK_EQ(relay.node().counters().forwarded, 6u);
+  CHECK_EQ(relay.node().counters().requests, 0u);  // the relay ran nothing itself
+  CHECK_EQ(server.node().counters().resyncs, 1u);
+  CHECK_EQ(server.node().counters().auth_failures + client.node().counters().auth_failures, 0u);
 }
 
 // A lost request: an @idempotent procedure (its bit in the route's mask) is re-sent after the
@@ -342,6 +410,330 @@ AMBIENCE_TEST(only_idempotent_procedures_are_resent_after_a_loss) {
   CHECK(r.bumped.status() == Status::timeout);
   CHECK_EQ(g_calc.bumps, before);  // the lost bump never ran
   CHECK(d.client.node().call_table().counters().resends >= 1u);
+}
+
+// ------------------------------------------------------------------ authenticated RPC
+
+// One call of `add` or `bump` through `calc`, run to its end.
+Result<std::uint32_t> call_once(CalcClient& calc, bool bump, std::uint32_t a = 1, std::uint32_t b = 2) {
+  struct R {
+    Result<std::uint32_t> value = Status::internal;
+    bool done = false;
+  } r;
+  auto t1 = [](CalcClient* c, R* r, bool bump, std::uint32_t a, std::uint32_t b) -> Task<void> {
+    // (an if, not ?: — GCC evaluates both co_awaits of a conditional expression)
+    if (bump) {
+      r->value = co_await c->call_bump();
+    } else {
+      r->value = co_await c->call_add(a, b);
+    }
+    r->done = true;
+  };
+  (void)ambience::spawn(t1(&calc, &r, bump, a, b));
+  run_until([&] { return r.done; });
+  return r.value;
+}
+
+// The links of the tests below, re-wired for each (a board has room for few).
+MemoryLink& link_x() {
+  static MemoryLink x;
+  x.attach(nullptr);
+  return x;
+}
+MemoryLink& link_y() {
+  static MemoryLink y;
+  y.attach(nullptr);
+  return y;
+}
+
+// A caller with another key claiming to be the client: refused before anything runs, counted,
+// and never answered (the call ends at its deadline).
+AMBIENCE_TEST(a_forged_request_is_dropped_and_counted) {
+  static SmallNode forger{tables(1, {}, {}, kForgedKeys), 0x66660001u, 10'000'000};
+  static SmallNode server{tables(3, kServed, {}, kDirectKeys), 0x33330003u, 10'000'000};
+  static SmallReassembly forger_in{1'000'000}, server_in{1'000'000};
+  MemoryLink &f = link_x(), &s = link_y();
+  f.connect(s, server.node());
+  s.connect(f, forger.node());
+  forger.node().add_network("wire", "udp", f, forger_in);
+  server.node().add_network("wire", "udp", s, server_in);
+  node::Route route{"wire", "udp", "s", 1, "server", 5, 7};
+  route.timeout_us = 300'000;
+  NodeTransport t{&forger.node(), route};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  const std::uint32_t before = g_calc.bumps;
+  const std::uint32_t sent = f.counters().frames_sent;
+  CHECK(call_once(calc, true).status() == Status::timeout);
+  CHECK_EQ(g_calc.bumps, before);
+  CHECK_EQ(f.counters().frames_sent, sent + 1u);
+  CHECK_EQ(server.node().counters().auth_failures, 1u);
+  CHECK_EQ(server.node().counters().requests, 0u);
+  CHECK_EQ(server.node().counters().resyncs, 0u);  // not even a resync: no answer at all
+  CHECK_EQ(server.node().counters().peer_restarts, 0u);  // an unverified incarnation is not believed
+}
+
+// A plain envelope where protection is required: dropped and counted, nothing runs.
+AMBIENCE_TEST(a_plain_request_is_dropped_where_protection_is_required) {
+  static SmallNode plain{tables(1, {}, {}, {}, rpc::Protection::off), 0x77770001u, 10'000'000};
+  static SmallNode server{tables(3, kServed, {}, kDirectKeys), 0x33330004u, 10'000'000};
+  static SmallReassembly plain_in{1'000'000}, server_in{1'000'000};
+  MemoryLink &p = link_x(), &s = link_y();
+  p.connect(s, server.node());
+  s.connect(p, plain.node());
+  plain.node().add_network("wire", "udp", p, plain_in);
+  server.node().add_network("wire", "udp", s, server_in);
+  node::Route route{"wire", "udp", "s", 1, "server", 5, 7};
+  route.timeout_us = 300'000;
+  NodeTransport t{&plain.node(), route};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  const std::uint32_t before = g_calc.bumps;
+  CHECK(call_once(calc, true).status() == Status::timeout);
+  CHECK_EQ(g_calc.bumps, before);
+  CHECK_EQ(server.node().counters().unauthenticated, 1u);
+  CHECK_EQ(server.node().counters().requests, 0u);
+}
+
+// One bit flipped anywhere in a sealed request (header, block, body, tag): refused, counted, not
+// run; the next call goes through.
+AMBIENCE_TEST(a_tampered_request_is_dropped_and_counted) {
+  Direct& d = direct();
+  NodeTransport t{&d.client.node(), d.route(7)};
+  t.route.timeout_us = 300'000;
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  CHECK(call_once(calc, false).ok());  // a session is open
+  // bump's sealed request: 36 header + 16 block + 24 lidl + 16 tag bytes.
+  for (int at : {6, 20, 28, 40, 50, 60, 80, 90}) {
+    const auto refused = [&] {
+      return d.server.node().counters().auth_failures + d.server.node().counters().bad_envelopes;
+    };
+    const std::uint32_t before_refused = refused();
+    const std::uint32_t before = g_calc.bumps;
+    d.c.tamper_at = at;
+    CHECK(call_once(calc, true).status() == Status::timeout);
+    CHECK(d.c.tamper_at == -1);  // the byte was inside the message
+    CHECK_EQ(g_calc.bumps, before);
+    // A flipped flag bit may make it undecodable rather than unverifiable: refused either way.
+    CHECK_EQ(refused(), before_refused + 1);
+  }
+  Result<std::uint32_t> sum = call_once(calc, false, 20, 22);
+  CHECK(sum.ok() && sum.value() == 42u);
+}
+
+// The bytes of an executed request sent again (fresh link ids: a replay at the RPC layer, not a
+// duplicate frame): dropped as a replay, never run twice.
+AMBIENCE_TEST(a_replayed_request_is_dropped_and_counted) {
+  Direct& d = direct();
+  NodeTransport t{&d.client.node(), d.route(7)};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  d.c.record = true;
+  const std::uint32_t before = g_calc.bumps;
+  CHECK(call_once(calc, true).ok());
+  d.c.record = false;
+  CHECK_EQ(g_calc.bumps, before + 1);
+  const std::uint32_t replays = d.server.node().counters().replays;
+  d.c.inject({d.c.recorded.data(), d.c.recorded_size});
+  d.c.inject({d.c.recorded.data(), d.c.recorded_size});
+  run_until([&] { return d.server.node().counters().replays == replays + 2; }, 500'000);
+  CHECK_EQ(d.server.node().counters().replays, replays + 2);
+  CHECK_EQ(g_calc.bumps, before + 1);
+}
+
+// Sealed with the pair key but the envelope names a procedure the caller may call (add) while the
+// lidl message is another (bump): refused by the capability check, never run.
+AMBIENCE_TEST(an_ungranted_procedure_is_refused_even_under_a_granted_envelope) {
+  Direct& d = direct();
+  NodeTransport limited{&d.client.node(), d.route(9)};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient adder(limited, req, rep);
+  Result<std::uint32_t> sum = call_once(adder, false, 2, 2);
+  CHECK(sum.ok() && sum.value() == 4u);
+  const std::uint32_t denied = d.server.node().counters().denied;
+  CHECK(call_once(adder, true).status() == Status::access_denied);  // bump: not granted
+  CHECK_EQ(d.server.node().counters().denied, denied + 1);
+  // A bump request, re-addressed as `add` and sealed again with the right key and a fresh seq.
+  d.c.record = true;
+  NodeTransport app{&d.client.node(), d.route(7)};
+  CalcClient full(app, req, rep);
+  const std::uint32_t before = g_calc.bumps;
+  CHECK(call_once(full, true).ok());
+  d.c.record = false;
+  std::array<std::byte, 256>& m = d.c.recorded;
+  net::DecodedEnvelope e;
+  CHECK(net::decode_envelope({m.data(), d.c.recorded_size}, e) == net::EnvelopeError::none);
+  net::Envelope h = e.header;
+  h.procedure = 0;
+  h.caller_instance = 9;
+  h.call_id += 1000;
+  const net::SecurityBlock block = net::security_block(e);
+  const std::size_t body = d.c.recorded_size - net::kSecureBodyAt - net::kAuthTagLength;
+  const std::array<std::uint8_t, 32> key = kDirectKeys[0].key;
+  Result<std::size_t> n = net::seal(h, {block.seq + 100, block.challenge}, false, key, m, body);
+  CHECK(n.ok());
+  d.c.inject({m.data(), n.value()});
+  run_until([&] { return d.server.node().counters().denied == denied + 2; }, 500'000);
+  CHECK_EQ(d.server.node().counters().denied, denied + 2);
+  CHECK_EQ(g_calc.bumps, before + 1);  // only the legitimate bump ran
+}
+
+// The server reboots (fresh state, new incarnation, same links): the client's next call is
+// resynced and succeeds, a replay of a request from before the reboot never runs. Then the
+// client reboots: the same.
+AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
+  static SmallNode client_a{tables(1, {}, {}, kDirectKeys), 0x1111000Au, 10'000'000};
+  static SmallNode client_b{tables(1, {}, {}, kDirectKeys), 0x1111000Bu, 10'000'000};
+  static SmallNode server_a{tables(3, kServed, {}, kDirectKeys), 0x3333000Au, 10'000'000};
+  static SmallNode server_b{tables(3, kServed, {}, kDirectKeys), 0x3333000Bu, 10'000'000};
+  static SmallReassembly ca_in{1'000'000}, cb_in{1'000'000}, sa_in{1'000'000}, sb_in{1'000'000};
+  MemoryLink &c = link_x(), &s = link_y();
+  c.connect(s, server_a.node());
+  s.connect(c, client_a.node());
+  client_a.node().add_network("wire", "udp", c, ca_in);
+  server_a.node().add_network("wire", "udp", s, sa_in);
+  const node::Route route{"wire", "udp", "s", 1, "server", 5, 7};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  NodeTransport ta{&client_a.node(), route};
+  CalcClient calc_a(ta, req, rep);
+  c.record = true;
+  const std::uint32_t before = g_calc.bumps;
+  CHECK(call_once(calc_a, true).ok());
+  c.record = false;
+  CHECK_EQ(g_calc.bumps, before + 1);
+  const std::array<std::byte, 256> old_request = c.recorded;
+  const std::size_t old_size = c.recorded_size;
+
+  // The server reboots.
+  s.attach(nullptr);
+  c.connect(s, server_b.node());
+  server_b.node().add_network("wire", "udp", s, sb_in);
+  Result<std::uint32_t> sum = call_once(calc_a, false, 5, 6);
+  CHECK(sum.ok() && sum.value() == 11u);
+  CHECK_EQ(server_b.node().counters().resyncs, 1u);
+  CHECK_EQ(client_a.node().counters().peer_restarts, 1u);
+  // From before the reboot: the client's epoch, a seq in the window, but the old boot's challenge.
+  c.inject({old_request.data(), old_size});
+  run_until([&] { return server_b.node().counters().replays == 1u; }, 500'000);
+  CHECK_EQ(server_b.node().counters().replays, 1u);
+  CHECK_EQ(g_calc.bumps, before + 1);
+
+  // The client reboots.
+  c.attach(nullptr);
+  s.connect(c, client_b.node());
+  client_b.node().add_network("wire", "udp", c, cb_in);
+  NodeTransport tb{&client_b.node(), route};
+  CalcClient calc_b(tb, req, rep);
+  CHECK(call_once(calc_b, true).ok());
+  CHECK_EQ(g_calc.bumps, before + 2);
+  CHECK_EQ(server_b.node().counters().resyncs, 2u);
+  const net::ReceiverSession* session = server_b.node().receiver_session(1, 7);
+  CHECK(session != nullptr && session->epoch() == 0x1111000Bu);
+  CHECK_EQ(server_b.node().counters().peer_restarts, 1u);  // the client's new boot
+  c.inject({old_request.data(), old_size});  // the old boot's request, once more: another epoch
+  run_until([&] { return server_b.node().counters().resyncs == 3u; }, 500'000);
+  CHECK_EQ(server_b.node().counters().resyncs, 3u);
+  // Its tag verifies, but a replay does not make the old boot current again.
+  CHECK_EQ(server_b.node().counters().peer_restarts, 1u);
+  CHECK_EQ(g_calc.bumps, before + 2);
+  CHECK_EQ(server_b.node().counters().requests, 2u);  // the add and the new bump, nothing else
+}
+
+// Node 0 (outside the cluster) has a principal per instance: the console (0) and each HTTP door
+// (1..) seal with keys of their own. A request verifies only under its own instance's key (the
+// server answers it: a resync, as no session exists yet); under another's it is a forgery.
+AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
+  static constexpr rpc::PeerKey kOutsideKeys[] = {{0, 0, 3, false, key_of(10)}, {0, 1, 3, true, key_of(11)}};
+  static SmallNode outside{tables(0, {}, {}, {}, rpc::Protection::off), 0x00000001u, 10'000'000};
+  static SmallNode server{tables(3, kServed, {}, kOutsideKeys), 0x33330005u, 10'000'000};
+  static SmallReassembly outside_in{1'000'000}, server_in{1'000'000};
+  MemoryLink &o = link_x(), &s = link_y();
+  o.connect(s, server.node());
+  s.connect(o, outside.node());
+  outside.node().add_network("console", "udp", o, outside_in);
+  server.node().add_network("console", "udp", s, server_in);
+  // A lidl request header is all the server reads before the capability check.
+  ambience::lidl::Header lidl_header;
+  lidl_header.kind = ambience::lidl::kKindRequest;
+  lidl_header.procedure = 0;
+  std::array<std::byte, 256> m{};
+  lidl_header.write(m.data() + net::kSecureBodyAt);
+  const rpc::RpcCounters& c = server.node().counters();
+  // Sends one sealed request and runs until the server has counted it (as a resync or a forgery).
+  const auto send = [&](std::uint16_t instance, const rpc::PeerKey& with, std::uint64_t seq) {
+    net::Envelope e;
+    e.call_id = seq;
+    e.sender_incarnation = 1;
+    e.source_node = 0;
+    e.destination_node = 3;
+    e.caller_instance = instance;
+    e.target_instance = 5;
+    Result<std::size_t> n = net::seal(e, {seq, 0}, with.encrypt, with.key, m, ambience::lidl::kHeaderSize);
+    CHECK(n.ok());
+    const std::uint32_t seen = c.resyncs + c.auth_failures;
+    o.inject({m.data(), n.value()});
+    run_until([&] { return c.resyncs + c.auth_failures > seen; }, 500'000);
+  };
+  send(0, kOutsideKeys[0], 1);  // the console, with its key
+  CHECK_EQ(c.resyncs, 1u);
+  send(1, kOutsideKeys[1], 2);  // door 1, with its key
+  CHECK_EQ(c.resyncs, 2u);
+  send(0, kOutsideKeys[1], 3);  // the console's instance with door 1's key
+  send(1, kOutsideKeys[0], 4);  // and the other way round
+  send(2, kOutsideKeys[1], 5);  // an instance without a key
+  CHECK_EQ(c.resyncs, 2u);
+  CHECK_EQ(c.auth_failures, 3u);
+  CHECK_EQ(c.requests, 0u);
+}
+
+// A callee that keeps answering resync: the call is re-sealed and sent again twice, then left to
+// its deadline (a resync never ends a call by itself, nor makes it loop).
+AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
+  Direct& d = direct();
+  d.c.drop_all = true;  // the requests never arrive; only the (injected) resync errors come back
+  node::Route route = d.route(7);
+  route.timeout_us = 400'000;
+  NodeTransport t{&d.client.node(), route};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  struct R {
+    Result<std::uint32_t> value = Status::internal;
+    bool done = false;
+  } r;
+  auto t1 = [](CalcClient* c, R* r) -> Task<void> {
+    r->value = co_await c->call_bump();
+    r->done = true;
+  };
+  const std::uint32_t sent = d.c.counters().frames_sent;
+  (void)ambience::spawn(t1(&calc, &r));
+  run_until([&] { return d.c.counters().frames_sent > sent; }, 100'000);
+  std::uint64_t call_id = 0;
+  for (int slot = 0; slot < 4; ++slot) {
+    if (d.client.node().call_table().call(slot).in_flight) call_id = d.client.node().call_table().call(slot).call_id;
+  }
+  CHECK(call_id != 0);
+  std::array<std::byte, 128> m{};
+  for (std::uint64_t k = 1; k <= 3; ++k) {
+    net::Envelope e;
+    e.kind = net::EnvelopeKind::error;
+    e.status = net::WireStatus::resync;
+    e.call_id = call_id;
+    e.sender_incarnation = d.server.node().incarnation();
+    e.source_node = 3;
+    e.destination_node = 1;
+    e.caller_instance = 7;
+    e.target_instance = 5;
+    e.procedure = 1;
+    Result<std::size_t> n = net::seal(e, {1'000'000 + k, 0xABC0 + k}, false, kDirectKeys[0].key, m, 0);
+    CHECK(n.ok());
+    const std::uint32_t before = d.c.counters().frames_sent;
+    d.s.inject({m.data(), n.value()});
+    run_until([&] { return d.c.counters().frames_sent > before; }, 50'000);
+  }
+  CHECK_EQ(d.c.counters().frames_sent, sent + 3u);  // the first send and two re-seals, not three
+  run_until([&] { return r.done; });
+  CHECK(r.value.status() == Status::timeout);
 }
 
 }  // namespace

@@ -114,14 +114,14 @@ def eddsa_sign(secret: bytes, message: bytes) -> bytes:
 def eddsa_check(signature: bytes, public: bytes, message: bytes) -> bool:
     if len(signature) != 64 or len(public) != 32:
         return False
-    return _c().crypto_eddsa_check(bytes(signature), bytes(public), bytes(message), len(message)) == 0
+    return bool(_c().crypto_eddsa_check(bytes(signature), bytes(public), bytes(message), len(message)) == 0)
 
 
 def verify16(a: bytes, b: bytes) -> bool:
     """Constant-time equality of two 16-byte strings."""
-    return _c().crypto_verify16(_need(a, 16, "a"), _need(b, 16, "b")) == 0
+    return bool(_c().crypto_verify16(_need(a, 16, "a"), _need(b, 16, "b")) == 0)
 
 
 def verify32(a: bytes, b: bytes) -> bool:
     """Constant-time equality of two 32-byte strings."""
-    return _c().crypto_verify32(_need(a, 32, "a"), _need(b, 32, "b")) == 0
+    return bool(_c().crypto_verify32(_need(a, 32, "a"), _need(b, 32, "b")) == 0)

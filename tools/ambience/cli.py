@@ -1,8 +1,8 @@
 """`ambience`: the deployment compiler's command line.
 
 Subcommands: plan, graph, sizes, explain (for people), cluster up|status|down (run a deployment
-here), call (one procedure of a running cluster, from the host), keys init|rotate|path (the key
-store), compile and keygen (what the Bazel rules run).
+here), call (one procedure of a running cluster, from the host), token issue (for an HTTP door),
+keys init|rotate|path (the key store), compile and keygen (what the Bazel rules run).
 Exit codes: 0 ok, 1 user error (diagnostic printed), 2 internal error.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ambience.plan_json import (
 from ambience.planner import Plan
 
 INPUTS_FORMAT = 1
+DEFAULT_TOKEN_EXPIRY = "1h"
 
 
 class UserError(Exception):
@@ -312,6 +313,40 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from ambience import keys, tokens
+
+    plan = _load_plan(args.deployment)
+    label = tokens.deployment_label(plan.deployment.package)
+    exports = [x for np in plan.nodes.values() for x in np.exports if x.instance == args.instance]
+    if not exports:
+        exported = sorted({x.instance for np in plan.nodes.values() for x in np.exports})
+        raise UserError(f"ambience token: error: '{args.instance}' is not exported by {label} (exported: "
+                        f"{', '.join(exported) or 'none'}); only an exported instance takes tokens")
+    if not any(x.http is not None for x in exports):
+        raise UserError(f"ambience token: error: '{args.instance}' has no HTTP door in {label} "
+                        "(export(..., http = PORT) gives it one)")
+    caps = [c for np in plan.nodes.values() for c in np.capabilities
+            if c.callee == args.instance and c.token_required]
+    known = sorted({p.name for c in caps for p in c.procedures})
+    procedures = None
+    if args.procedures is not None:
+        procedures = [p.strip() for p in args.procedures.split(",") if p.strip()]
+        unknown = [p for p in procedures if p not in known]
+        if unknown or not procedures:
+            raise UserError(f"ambience token: error: --procedures {args.procedures}: "
+                            f"{'no such procedure ' + ', '.join(unknown) if unknown else 'names none'} "
+                            f"(procedures of '{args.instance}': {', '.join(known)})")
+    try:
+        expires = tokens.parse_expires(args.expires)
+        master = keys.load_master(args.store or keys.default_store(), label)
+    except (ValueError, keys.KeyStoreError) as e:
+        raise UserError(f"ambience token: error: {e}") from None
+    secret, _ = keys.token_keys(master, label)
+    print(tokens.issue(secret, label, args.instance, procedures, expires))
+    return 0
+
+
 def _deployment_label(text: str) -> str:
     """A deployment label (//deployments/x); with `bazel run`, checked against the workspace."""
     label = text.rstrip("/")
@@ -423,6 +458,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "default of the slowest network kind on the way)")
     sp.add_argument("--runtime-dir", help="where clusters keep their state (default: $XDG_RUNTIME_DIR or /tmp)")
     sp.set_defaults(fn=cmd_call)
+
+    sp = sub.add_parser("token", help="issue a token for an exported instance's HTTP door (prints it)")
+    sp.add_argument("action", choices=["issue"])
+    deployment_arg(sp)
+    sp.add_argument("instance", help="the exported instance")
+    sp.add_argument("--procedures", metavar="A,B", help="the procedures it grants (default: all)")
+    sp.add_argument("--expires", default=DEFAULT_TOKEN_EXPIRY, help="30m, 1h, 7d or an ISO time "
+                    "(2026-12-31T00:00Z) (default: %(default)s)")
+    sp.add_argument("--store", help="the key store (default: $AMBIENCE_KEY_STORE or ~/.config/ambience/keys)")
+    sp.set_defaults(fn=cmd_token)
 
     sp = sub.add_parser("keys", help="the deployments' key store (outside the repository): create, rotate, locate")
     sp.add_argument("action", choices=["init", "rotate", "path"])

@@ -130,3 +130,39 @@ def test_compile_writes_reproducible_plans(tmp_path, capsys):
         outs.append({f: (tmp_path / run / f).read_bytes() for f in sorted(os.listdir(tmp_path / run))})
     assert outs[0] == outs[1] and sorted(outs[0]) == ["camera.plan.json", "cloud.plan.json", "edge.plan.json",
                                                       "motion.plan.json"]
+
+
+def test_token_issue(tmp_path, monkeypatch, capsys):
+    from ambience import keys, tokens
+    from ambience.testlib import small
+
+    monkeypatch.setenv("BUILD_WORKSPACE_DIRECTORY", str(tmp_path))
+    b = small()
+    b.instance("database", "//services/database")
+    b.instance("db2", "//services/database")
+    b.deploy("host", ["database", "db2"])
+    b.export("database", "lan", port=80, http=8480)
+    b.export("db2", "lan", port=81)
+    path = write_bundle(tmp_path, b)
+    store = str(tmp_path / "keys")
+    label = "//deployments/test"
+    keys.init_store(store, label)
+    assert main(["token", "issue", path, "database", "--procedures", "ping", "--expires", "30m",
+                 "--store", store]) == 0
+    token = capsys.readouterr().out.strip()
+    _, public = keys.token_keys(keys.load_master(store, label), label)
+    t = tokens.check(token, public, label, "database", "ping")
+    assert t.procedures == ("ping",)
+    with pytest.raises(tokens.TokenError):
+        tokens.check(token, public, label, "database", "range")
+    assert main(["token", "issue", path, "database", "--store", store]) == 0
+    assert tokens.check(capsys.readouterr().out.strip(), public, label, "database", "range").procedures is None
+    # refusals: not exported, exported without a door, unknown procedure, bad expiry, no master
+    for argv, said in [(["detection"], "'detection' is not exported by //deployments/test (exported: database, db2)"),
+                       (["db2"], "'db2' has no HTTP door"),
+                       (["database", "--procedures", "ping,drop"], "no such procedure drop"),
+                       (["database", "--expires", "soon"], "--expires soon: not a duration")]:
+        assert main(["token", "issue", path, *argv, "--store", store]) == 1
+        assert said in capsys.readouterr().err
+    assert main(["token", "issue", path, "database", "--store", str(tmp_path / "empty")]) == 1
+    assert "no master key for //deployments/test" in capsys.readouterr().err

@@ -195,3 +195,22 @@ def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():
     assert ("  supervisor.bind_kernel_instance(1, d_motion_sensor__handler_relay.binding());  "
             "// relay for motion_sensor.handler") in cc
     assert "  supervisor.allow(0, 1);" in cc
+
+
+def test_doors_json_lists_the_nodes_doors():
+    from ambience.codegen.doors import doors_doc
+    from ambience.plan_json import load_node_plan_text, plan_documents
+    from ambience.testlib import plan_of, small
+
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    b.export("database", "lan", port=80, http=8480)
+    doc = doors_doc(load_node_plan_text(plan_documents(plan_of(b))["host"]))
+    assert doc["deployment"] == "//deployments/test" and doc["node"] == "host"
+    assert doc["entry_endpoint"] == f"127.0.0.1:{7700 + doc['node_number']}"
+    [door] = doc["doors"]
+    assert (door["instance"], door["network"], door["door"], door["http"], door["interface"]) == \
+        ("database", "lan", 1, 8480, "camera_trap.EventLog")
+    assert [(p["name"], p["id"], p["idempotent"]) for p in door["procedures"]] == \
+        [("ping", 0, True), ("append", 1, False), ("range", 2, True)]

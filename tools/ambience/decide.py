@@ -19,7 +19,7 @@ from ambience.backend import (
 )
 from ambience.diagnostics import Location, Note
 from ambience.memory import layout_mcu
-from ambience.model import Group
+from ambience.model import Export, Group
 from ambience.overlay import Router, Vertex, build_overlay
 from ambience.plan_model import (
     DEFAULT_INSTANCE_RAM,
@@ -140,6 +140,8 @@ def plan_exports(ctx: PlanContext) -> None:
     export_routes: dict[str, list[ExportRoute]] = defaultdict(list)
     gateway_routes: list[tuple[str, tuple[Hop, ...]]] = []
     seen_exports: dict[tuple[str, str], Location] = {}
+    doors: list[tuple[str, Export]] = []
+    door_ports: dict[str, dict[int, Location]] = defaultdict(dict)
     for ex in ctx.dep.exports:
         if ex.instance not in ctx.instances:
             ctx.rep.error(ex.loc, f"export: unknown instance '{ex.instance}'")
@@ -173,11 +175,42 @@ def plan_exports(ctx: PlanContext) -> None:
                                       f"'{gateway}' is already exported", Note(other, "first exported here"))
                 continue
             export_ports[(gateway, ex.network)][ex.port] = ex.loc
+        if ex.http is not None and _check_door(ctx, ex, gateway, tnode):
+            doors.append((gateway, ex))
         export_routes[gateway].append(ExportRoute(ex, tnode, hops))
+
+    # A door's port is the node's, whatever the network: no other export or door may use it.
+    for gateway, ex in doors:
+        assert ex.http is not None
+        taken = {p: loc for (g, _), ports in export_ports.items() if g == gateway for p, loc in ports.items()}
+        taken |= door_ports[gateway]
+        if ex.http in taken:
+            ctx.rep.error(ex.loc, f"export of '{ex.instance}': http port {ex.http} of node '{gateway}' is already "
+                                  "used by another export of the node", Note(taken[ex.http], "used here"))
+            continue
+        door_ports[gateway][ex.http] = ex.loc
 
     ctx.export_routes = export_routes
     ctx.export_ports = export_ports
     ctx.gateway_routes = gateway_routes
+
+
+def _check_door(ctx: PlanContext, ex: Export, gateway: str, tnode: str) -> bool:
+    """An HTTP door calls through the console endpoint of its own node: only a hosted node has
+    one, and the door reaches the instance without a route only on the instance's node."""
+    board = ctx.boards.get(gateway)
+    if board is not None and board.is_mcu:
+        ctx.rep.error(ex.loc, f"export of '{ex.instance}': http = {ex.http} needs a hosted gateway node, and "
+                              f"'{gateway}' is an MCU ({board.short_name}); the door calls through its own node's "
+                              "console endpoint, which only hosted nodes have")
+        return False
+    if gateway != tnode:
+        ctx.rep.error(ex.loc, f"export of '{ex.instance}': http = {ex.http} needs the gateway node to run "
+                              f"'{ex.instance}' itself, but the way in from '{ex.network}' is node '{gateway}' and "
+                              f"'{ex.instance}' runs on '{tnode}'; the door calls through its own node's console "
+                              "endpoint (deploy the instance on the gateway, or export it on a network of its node)")
+        return False
+    return True
 
 
 def size_instances(ctx: PlanContext) -> None:
@@ -247,6 +280,12 @@ def plan_endpoints(ctx: PlanContext) -> None:
                      idempotent=idempotent_mask(ctx.reg, e.interface))
                  for e in ctx.edges]
     export_plans: dict[str, list[ExportPlan]] = {}
+    # Doors are the outside's callers 1.. of node 0 (the console is 0), numbered across the
+    # deployment by gateway, then in the order its plan lists exports (as protection.py numbers
+    # their pairs).
+    door_number = {k[1:]: n + 1 for n, k in enumerate(sorted((gateway, er.export.instance, er.export.network)
+                                                             for gateway, rs in ctx.export_routes.items()
+                                                             for er in rs if er.export.http is not None))}
     for gateway, routes in ctx.export_routes.items():
         export_plans[gateway] = []
         for er in routes:
@@ -254,9 +293,14 @@ def plan_endpoints(ctx: PlanContext) -> None:
             route = tuple(_with_port(h, endpoint_port) for h in er.route)
             port = ex.port if ex.port is not None else endpoint_port[(gateway, ex.network)]
             export_plans[gateway].append(ExportPlan(ex.instance, er.node, ex.network, port, route,
-                                                    ctx.node_plans[er.node].object_ids[ex.instance]))
+                                                    ctx.node_plans[er.node].object_ids[ex.instance], ex.http,
+                                                    door_number.get((ex.instance, ex.network), 0),
+                                                    idempotent_mask(ctx.reg, ctx.services[ex.instance].interface)
+                                                    if ex.http is not None else 0))
+    for exports in export_plans.values():  # plan order, here too: protection.py numbers doors in it
+        exports.sort(key=lambda e: (e.instance, e.network))
     for nname, np in ctx.node_plans.items():
-        np.exports = sorted(export_plans.get(nname, []), key=lambda e: (e.instance, e.network))
+        np.exports = list(export_plans.get(nname, []))
 
     ctx.endpoint_port = endpoint_port
     ctx.export_plans = export_plans

@@ -81,4 +81,4 @@ def door_keys_json(doc: NodeDocument, master: bytes) -> str:
 
 
 def _door_here(doc: NodeDocument, principal: str) -> bool:
-    return any(f"door:{x.instance}@{x.network}" == principal and getattr(x, "http", None) for x in doc.exports)
+    return any(f"door:{x.instance}@{x.network}" == principal and x.http is not None for x in doc.exports)

@@ -89,6 +89,7 @@ class Export:
     network: str
     port: int | None
     loc: Location
+    http: int | None = None  # an HTTP door on the gateway node (127.0.0.1:http), token-checked
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,7 @@ def load_description(desc: dict[str, Any], services: list[dict[str, Any]], repor
                 network=a.string("network"),
                 port=a.integer("port", None, 0, 65535),
                 loc=loc,
+                http=a.integer("http", None, 1, 65535),
             ))
         elif kind == "import_service":
             a = _Attrs(decl, f"import '{name}'", loc, reporter)

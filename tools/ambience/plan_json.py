@@ -152,6 +152,16 @@ def node_document(plan: Plan, np: NodePlan) -> NodeDocument:
 # ----------------------------------------------------------------------------- writer
 
 
+def _export_json(x: ExportPlan) -> JsonObject:
+    out: JsonObject = {"instance": x.instance, "node": x.node, "network": x.network, "port": x.port,
+                       "route": [hop_json(h) for h in x.route], "object_id": x.object_id}
+    if x.http is not None:  # written only with a door: plans without one stay as they were
+        out["http"] = x.http
+        out["door"] = x.door
+        out["idempotent"] = f"0x{x.idempotent:x}"
+    return out
+
+
 def hop_json(h: Hop) -> JsonObject:
     return {"network": h.network, "from": h.src, "to": h.dst, "address": h.address, "port": h.port}
 
@@ -228,8 +238,7 @@ def document_json(doc: NodeDocument) -> JsonObject:
                        for f in doc.forwarders],
         "next_hops": [{"destination": h.destination, **hop_json(h.hop)} for h in doc.next_hops],
         "capabilities": [capability_json(c) for c in doc.capabilities],
-        "exports": [{"instance": x.instance, "node": x.node, "network": x.network, "port": x.port,
-                     "route": [hop_json(h) for h in x.route], "object_id": x.object_id} for x in doc.exports],
+        "exports": [_export_json(x) for x in doc.exports],
         "imports": [{"name": i.name, "interface": i.interface, "network": i.network, "address": i.address,
                      "port": i.port} for i in doc.imports],
         "memory": memory,
@@ -312,7 +321,8 @@ def load_node_plan(doc: JsonObject) -> NodeDocument:
         next_hops=[NextHop(h["destination"], _hop(h)) for h in doc["next_hops"]],
         capabilities=[_capability(c) for c in doc["capabilities"]],
         exports=[ExportPlan(x["instance"], x["node"], x["network"], x["port"], tuple(_hop(h) for h in x["route"]),
-                            x["object_id"]) for x in doc["exports"]],
+                            x["object_id"], x.get("http"), x.get("door", 0), int(x.get("idempotent", "0x0"), 16))
+                for x in doc["exports"]],
         imports=[ImportPlan(i["name"], i["interface"], i["network"], i["address"], i["port"]) for i in doc["imports"]],
         memory_needed=memory["needed"], memory_budget=memory["budget"],
         layout=_layout(memory["layout"]) if "layout" in memory else None,

@@ -146,6 +146,9 @@ class ExportPlan:
     port: int
     route: tuple[Hop, ...]  # gateway -> the instance's node (empty when the gateway is that node)
     object_id: int
+    http: int | None = None  # the HTTP door's port on 127.0.0.1 of the gateway (then the instance's node)
+    door: int = 0  # the door's caller instance as node 0 (1..), 0 without a door
+    idempotent: int = 0  # with a door: mask of the interface's @idempotent procedure ids
 
 
 @dataclass(frozen=True)

@@ -513,6 +513,62 @@ def export_unreachable_network():
 
 
 @case
+def export_http_not_on_instance_node():
+    b = small()
+    b.network("wan", "udp")
+    b.node("cloud", networks={"lan": "10.0.0.2"})
+    b.node("edge", networks={"lan": "10.0.0.3", "wan": "edge"})
+    b.instance("database", "//services/database")
+    b.deploy("cloud", ["database"])
+    l = b.export("database", "wan", port=80, http=8080)
+    return b, [f"{F}:{l}:1: error: export of 'database': http = 8080 needs the gateway node to run 'database' "
+               "itself, but the way in from 'wan' is node 'edge' and 'database' runs on 'cloud'; the door calls "
+               "through its own node's console endpoint (deploy the instance on the gateway, or export it on a "
+               "network of its node)"]
+
+
+@case
+def export_http_on_mcu():
+    b = small()
+    b.network("radio", "serial")
+    b.node("board", board="//platforms/boards:mps2_an386", networks={"radio": "1"})
+    b.instance("database", "//services/database")
+    b.deploy("board", ["database"])
+    l = b.export("database", "radio", port=3, http=8080)
+    return b, [f"{F}:{l}:1: error: export of 'database': http = 8080 needs a hosted gateway node, and 'board' is "
+               "an MCU (mps2_an386); the door calls through its own node's console endpoint, which only hosted "
+               "nodes have"]
+
+
+@case
+def export_http_port_clash():
+    b = small()
+    b.network("wan", "udp")
+    b.node("host2", networks={"lan": "10.0.0.2", "wan": "h2"})
+    b.instance("database", "//services/database")
+    b.instance("db2", "//services/database")
+    b.deploy("host2", ["database", "db2"])
+    b.export("database", "wan", port=8080)
+    l1 = b.export("db2", "lan", port=81, http=8080)
+    l2 = b.export("database", "lan", port=82, http=9000)
+    l3 = b.export("db2", "wan", port=83, http=9000)
+    return b, [f"{F}:{l1}:1: error: export of 'db2': http port 8080 of node 'host2' is already used by another "
+               "export of the node",
+               f"{F}:{l3}:1: error: export of 'db2': http port 9000 of node 'host2' is already used by another "
+               "export of the node"] if l2 else []
+
+
+@case
+def export_http_out_of_range():
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    l = b.export("database", "lan", port=80, http=0)
+    return b, [f"{F}:{l}:1: error: export of 'database': attribute 'http' must be an integer between 1 and 65535, "
+               "got 0"]
+
+
+@case
 def import_unknown_network_and_interface():
     b = small()
     l = b.import_service("remote", "camera_trap.Nope", "wan", "1.2.3.4")

@@ -274,3 +274,47 @@ def test_a_dependency_timeout_reaches_the_route_of_a_cross_node_call():
     from ambience.report import explain
     text = explain(p, "watcher")
     assert text is not None and "each call ends by 1500 ms (the manifest's timeout)" in text
+
+
+
+def test_http_doors_are_numbered_and_written_to_the_plan():
+    b = small()
+    b.instance("database", "//services/database")
+    b.instance("db2", "//services/database")
+    b.deploy("host", ["database", "db2"])
+    b.export("db2", "lan", port=81, http=8081)
+    b.export("database", "lan", port=80, http=8080)
+    p = plan_of(b)
+    doc = load_node_plan_text(plan_documents(p)["host"])
+    assert [(x.instance, x.http, x.door) for x in doc.exports] == [("database", 8080, 1), ("db2", 8081, 2)]
+    raw = json.loads(plan_documents(p)["host"])["exports"]
+    assert [(x["http"], x["door"]) for x in raw] == [(8080, 1), (8081, 2)]
+
+
+def test_exports_without_a_door_write_no_door_fields():
+    b = small()
+    b.instance("database", "//services/database")
+    b.deploy("host", ["database"])
+    b.export("database", "lan", port=80)
+    raw = json.loads(plan_documents(plan_of(b))["host"])["exports"]
+    assert raw and "http" not in raw[0] and "door" not in raw[0]
+
+
+def test_door_numbers_match_the_protected_pairs():
+    b = small()
+    b.node("cloud", networks={"lan": "10.0.0.2"})
+    b.instance("database", "//services/database")
+    b.instance("db2", "//services/database")
+    b.instance("aaa", "//services/database")
+    b.deploy("host", ["database", "db2"])
+    b.deploy("cloud", ["aaa"])
+    b.export("db2", "lan", port=81, http=8081)
+    b.export("database", "lan", port=80, http=8080)
+    b.export("aaa", "lan", port=82, http=8082)
+    p = plan_of(b)
+    for node in ("host", "cloud"):
+        doc = load_node_plan_text(plan_documents(p)[node])
+        pairs = {x.principal: x.caller_instance for x in doc.protection if x.principal.startswith("door:")}
+        assert {f"door:{x.instance}@{x.network}": x.door for x in doc.exports} == pairs
+    numbers = sorted(x.door for n in ("host", "cloud") for x in load_node_plan_text(plan_documents(p)[n]).exports)
+    assert numbers == [1, 2, 3]

@@ -42,15 +42,22 @@ def plan_protection(ctx: PlanContext) -> None:
         if any(c.caller_node == CONSOLE_NODE for c in np.capabilities):
             pairs.append(ProtectedPair("console", CONSOLE_NODE, CONSOLE_INSTANCE_ID, name, True,
                                        "the operator's console calls from outside the cluster: payloads encrypted"))
-    # Doors are numbered 1.. across the deployment (instance numbers of node 0, the console's 0).
-    doors = [(gateway, ex) for gateway, exports in sorted(ctx.export_plans.items()) for ex in door_exports(exports)]
-    for k, (gateway, ex) in enumerate(doors, start=1):
-        pairs.append(ProtectedPair(door_principal(ex.instance, ex.network), CONSOLE_NODE, k, ex.node, True,
-                                   f"the HTTP door of '{ex.instance}' on {gateway} calls from outside: "
-                                   "payloads encrypted"))
+    # Doors are instances 1.. of node 0 (the console is 0), numbered by plan_endpoints.
+    for gateway, exports in sorted(ctx.export_plans.items()):
+        for ex in door_exports(exports):
+            pairs.append(ProtectedPair(door_principal(ex.instance, ex.network), CONSOLE_NODE, ex.door, ex.node, True,
+                                       f"the HTTP door of '{ex.instance}' on {gateway} calls from outside: "
+                                       "payloads encrypted"))
+    # Indexed by end: one pass over the pairs, however many nodes (the scaling test plans 4000).
+    ends: dict[str, list[ProtectedPair]] = {name: [] for name in ctx.node_plans}
+    gateway_of = {door_principal(ex.instance, ex.network): gateway for gateway, exports in ctx.export_plans.items()
+                  for ex in door_exports(exports)}
+    for p in pairs:
+        for name in dict.fromkeys((p.caller_node, p.callee_node, gateway_of.get(p.principal, ""))):
+            if name in ends:
+                ends[name].append(p)
     for name, np in ctx.node_plans.items():
-        np.protection = [p for p in pairs if name in (p.caller_node, p.callee_node)
-                         or (p.principal.startswith("door:") and _door_gateway(ctx, p) == name)]
+        np.protection = ends[name]
 
 
 def door_principal(instance: str, network: str) -> str:
@@ -59,11 +66,5 @@ def door_principal(instance: str, network: str) -> str:
 
 def door_exports(exports: list[ExportPlan]) -> list[ExportPlan]:
     """The exports of one gateway that have an HTTP door, in plan order."""
-    return [ex for ex in exports if getattr(ex, "http", None)]
+    return [ex for ex in exports if ex.http is not None]
 
-
-def _door_gateway(ctx: PlanContext, p: ProtectedPair) -> str:
-    for gateway, exports in ctx.export_plans.items():
-        if any(door_principal(ex.instance, ex.network) == p.principal for ex in door_exports(exports)):
-            return gateway
-    return ""

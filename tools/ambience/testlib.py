@@ -68,8 +68,8 @@ class ManifestBuilder:
     def deploy(self, node: str, groups: list[str]) -> int:
         return self._add("deploy", node=node, groups=groups)
 
-    def export(self, instance: str, network: str, port: int | None = None) -> int:
-        return self._add("export", instance=instance, network=network, port=port)
+    def export(self, instance: str, network: str, port: int | None = None, http: int | None = None) -> int:
+        return self._add("export", instance=instance, network=network, port=port, http=http)
 
     def import_service(self, name: str, interface: str, network: str, address: str, port: int | None = None) -> int:
         return self._add("import_service", name=name, interface=interface, network=network, address=address,

@@ -331,11 +331,17 @@ def deploy(node, groups):
     """Runs groups (or instances: their group) on a node."""
     _declare("deploy", node, {"node": node, "groups": groups})
 
-def export(instance, network, port = None):
-    """Makes an instance callable from outside the cluster on a network (token required)."""
+def export(instance, network, port = None, http = None):
+    """Makes an instance callable from outside the cluster on a network (token required).
+
+    http: a TCP port; the gateway node (a hosted node running the instance) then runs an HTTP
+    door on 127.0.0.1:http: `POST /<instance>/<procedure>` with JSON and a bearer token.
+    """
     p = {"instance": instance, "network": network}
     if port != None:
         p["port"] = port
+    if http != None:
+        p["http"] = http
     _declare("export", instance, p)
 
 def import_service(name, interface, network, address, port = None):
@@ -377,6 +383,11 @@ def _plan_impl(ctx):
             ld = ctx.actions.declare_file("%s/%s_groups.ld" % (ctx.label.name, n))
             outputs.append(ld)
             groups["ld_" + n] = depset([ld])
+        else:
+            # The HTTP doors' config (an empty list on a node without one): runtime/hosted/http_door.
+            doors = ctx.actions.declare_file("%s/%s_doors.json" % (ctx.label.name, n))
+            outputs.append(doors)
+            groups["doors_" + n] = depset([doors])
         gen_dir = main.dirname
     if gen_dir:
         args.add("--codegen-dir", gen_dir)
@@ -412,33 +423,36 @@ def _bundle_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
     exe = ctx.attr.binary[DefaultInfo].files_to_run.executable
     plan = ctx.file.plan
+    doors = ctx.file.doors
     ctx.actions.run_shell(
-        inputs = [exe, plan],
+        inputs = [exe, plan, doors],
         outputs = [out],
         command = """set -e
 stage=$(mktemp -d)
 mkdir -p "$stage/$4/bin"
 cp -L "$1" "$stage/$4/bin/$4"
 cp -L "$2" "$stage/$4/plan.json"
+cp -L "$5" "$stage/$4/doors.json"
 printf '#!/bin/sh\n# Starts node %s: the supervisor, which starts one process per group.\nexec "$(dirname "$0")/bin/%s" "$@"\n' "$4" "$4" > "$stage/$4/run"
 chmod 0755 "$stage/$4" "$stage/$4/bin" "$stage/$4/run" "$stage/$4/bin/$4"
-chmod 0644 "$stage/$4/plan.json"
+chmod 0644 "$stage/$4/plan.json" "$stage/$4/doors.json"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$stage" -cf "$3" "$4"
 rm -rf "$stage"
 """,
-        arguments = [exe.path, plan.path, out.path, ctx.attr.node],
+        arguments = [exe.path, plan.path, out.path, ctx.attr.node, doors.path],
         mnemonic = "AmbienceBundle",
         progress_message = "Bundling hosted node %s" % ctx.label,
     )
     return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
 
 # A hosted node as one reproducible archive: <node>/run, <node>/bin/<node> (supervisor and,
-# re-executed, every group process), <node>/plan.json.
+# re-executed, every group process), <node>/plan.json, <node>/doors.json (its HTTP doors' config).
 _hosted_bundle = rule(
     implementation = _bundle_impl,
     attrs = {
         "binary": attr.label(executable = True, cfg = "target"),
         "plan": attr.label(allow_single_file = True),
+        "doors": attr.label(allow_single_file = True),
         "node": attr.string(),
     },
 )
@@ -456,6 +470,12 @@ def _cluster_impl(ctx):
         exe = img[DefaultInfo].files_to_run.executable
         files.append(plan)
         args.append("--hosted=%s=$r/%s=$r/%s" % (name, exe.short_path, plan.short_path))
+    for name, doors, keys in zip(ctx.attr.hosted_names, ctx.files.hosted_doors, ctx.files.hosted_door_keys):
+        files += [doors, keys]
+        args.append("--doors=%s=$r/%s" % (name, doors.short_path))
+        args.append("--door-keys=%s=$r/%s" % (name, keys.short_path))
+    door = ctx.attr._door[DefaultInfo].files_to_run.executable
+    args.append("--door-program=$r/%s" % door.short_path)
     for img, name, machine, plan in zip(ctx.attr.mcu, ctx.attr.mcu_names, ctx.attr.mcu_machines, ctx.files.mcu_plans):
         elf = [f for f in img[DefaultInfo].files.to_list() if f.path.endswith(".elf")][0]
         files += [elf, plan]
@@ -471,7 +491,8 @@ def _cluster_impl(ctx):
 r="${RUNFILES_DIR:-$0.runfiles}/ambience"
 exec "$r/%s" %s "$@"
 """ % (ctx.label.package, runner.short_path, " ".join(['"%s"' % a for a in args])), is_executable = True)
-    runfiles = ctx.runfiles(files = files + [runner]).merge(ctx.attr._runner[DefaultInfo].default_runfiles)
+    runfiles = ctx.runfiles(files = files + [runner, door]).merge(ctx.attr._runner[DefaultInfo].default_runfiles)
+    runfiles = runfiles.merge(ctx.attr._door[DefaultInfo].default_runfiles)
     for img in ctx.attr.hosted:
         runfiles = runfiles.merge(img[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
@@ -484,6 +505,10 @@ _cluster = rule(
         "hosted_names": attr.string_list(),
         # One plan JSON per node, in the order of the names: the runner wires nodes from them.
         "hosted_plans": attr.label_list(allow_files = [".json"]),
+        # <node>_doors.json per hosted node, same order: the runner starts each node's HTTP doors.
+        "hosted_doors": attr.label_list(allow_files = [".json"]),
+        # <node>_door_keys.json per hosted node, same order: the doors' secrets (the keygen step).
+        "hosted_door_keys": attr.label_list(allow_files = [".json"]),
         "mcu": attr.label_list(),
         "mcu_names": attr.string_list(),
         "mcu_machines": attr.string_list(),
@@ -494,6 +519,7 @@ _cluster = rule(
         # The services' lidl sources: the cluster keeps a copy for `ambience call`.
         "services": attr.label_list(providers = [AmbienceServiceInfo]),
         "_runner": attr.label(default = "//tools:cluster_runner", executable = True, cfg = "target"),
+        "_door": attr.label(default = "//runtime/hosted/http_door", executable = True, cfg = "target"),
     },
 )
 
@@ -677,7 +703,7 @@ def deployment(name, visibility = None, testonly = False):
 
     Creates :name (the plan: description, per-node plans, inputs bundle for the CLI),
     :<node> for every node (a cc_binary for hosted boards, plus :<node>_bundle, a tar of
-    supervisor + plan; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
+    supervisor + plan + doors.json; an mcu_image for Cortex-M boards, which produces .elf, .bin and a size
     report), :<node>_plan, :name_images, :cluster (every node run locally) and :release
     (<name>/ in release.tar: every node image, the plans, the preloaded files, release.json and
     MANIFEST.sha256; byte-identical across clean builds).
@@ -810,12 +836,19 @@ def deployment(name, visibility = None, testonly = False):
                 testonly = testonly,
             )
         else:
+            native.filegroup(
+                name = "%s_doors" % nname,
+                srcs = [":" + name],
+                output_group = "doors_" + nname,
+                visibility = visibility,
+                testonly = testonly,
+            )
             native.cc_binary(
                 name = nname,
                 srcs = [":%s_main" % nname, ":%s_keys" % nname],
                 deps = libs + runtime + ["//runtime/hosted", "//runtime/hosted:hosted_rpc"],
                 copts = AMBIENCE_COPTS,
-                data = [":%s_plan" % nname],
+                data = [":%s_plan" % nname, ":%s_doors" % nname],
                 visibility = visibility,
                 testonly = testonly,
             )
@@ -823,6 +856,7 @@ def deployment(name, visibility = None, testonly = False):
                 name = nname + "_bundle",
                 binary = ":" + nname,
                 plan = ":%s_plan" % nname,
+                doors = ":%s_doors" % nname,
                 node = nname,
                 visibility = visibility,
                 testonly = testonly,
@@ -853,6 +887,8 @@ def deployment(name, visibility = None, testonly = False):
         hosted = [":" + n for n in hosted_nodes],
         hosted_names = hosted_nodes,
         hosted_plans = [":%s_plan" % n for n in hosted_nodes],
+        hosted_doors = [":%s_doors" % n for n in hosted_nodes],
+        hosted_door_keys = [":%s_door_keys" % n for n in hosted_nodes],
         mcu = [":" + n["name"] for n in mcu],
         mcu_names = [n["name"] for n in mcu],
         mcu_machines = [BOARDS[n["board"].split(":")[-1]].qemu_machine for n in mcu],

@@ -78,11 +78,13 @@ class PlacementTest(unittest.TestCase):
     def test_hosted_bundle(self):
         with tarfile.open("deployments/hello/host_bundle.tar") as t:
             members = {m.name: m for m in t.getmembers()}
-            self.assertEqual(sorted(members), ["host", "host/bin", "host/bin/host", "host/plan.json", "host/run"])
+            self.assertEqual(sorted(members), ["host", "host/bin", "host/bin/host", "host/doors.json", "host/plan.json",
+                                               "host/run"])
             self.assertTrue(all(m.mtime == 0 and m.uid == 0 for m in members.values()))
             plan = json.loads(t.extractfile("host/plan.json").read())
             self.assertEqual(plan["node"]["name"], "host")
             self.assertEqual([g["name"] for g in plan["groups"]], ["kernel", "console", "greeter"])
+            self.assertEqual(json.loads(t.extractfile("host/doors.json").read())["doors"], [])  # no export
 
     def test_mcu_image_places_the_group_in_its_region(self):
         plan = json.loads(read("deployments/hello/on_board/hello/board.plan.json"))

@@ -11,6 +11,8 @@ Detached (--detach): a runner process in its own session keeps the cluster up,
 writes `state.json` (pids, sockets, address map) and `status.json` (health, restarts, link
 counters, refreshed twice a second) in the cluster's runtime directory and one log per node;
 SIGTERM (`ambience cluster down`) stops everything and removes the directory.
+The HTTP doors of exports (`export(..., http = PORT)`, doors.py) start once every node is healthy
+and stop before the nodes, in both modes.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ambience.backend import CONSOLE_NETWORK, CONSOLE_NODE
+from ambience.cluster.doors import Doors, parse_door_files, plan_doors
 from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec
 from ambience.cluster.plan import (
     ClusterPlan,
@@ -107,6 +110,8 @@ class Cluster:
         self.out = out
         self.log_dir = log_dir
         self.paths: dict[str, str] = {}
+        self.doors: Doors | None = None  # the HTTP doors, started once the nodes are healthy
+        self.door_notes: list[str] = []
         self._lock = threading.Lock()
         self._width = max(len(n.name) for n in self.nodes)
 
@@ -212,6 +217,8 @@ class Cluster:
         return any(n.proc is not None and n.proc.poll() is None for n in self.nodes)
 
     def stop(self) -> None:
+        if self.doors is not None:  # the doors call the nodes: they go first
+            self.doors.stop()
         live = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
         for n in live:
             assert n.proc is not None
@@ -254,7 +261,30 @@ class Cluster:
                               "refusals": {k: n.refusals.get(k, 0) for k in REFUSAL_KINDS},
                               "last": list(n.last)[-3:]} for n in self.nodes}
         return {"deployment": self.plan.deployment, "time": time.time(), "nodes": nodes,
-                "links": self.wires.counters()}
+                "links": self.wires.counters(), "doors": self.doors.status() if self.doors else {}}
+
+    def start_doors(self, images: list[NodeImage], args: argparse.Namespace) -> str | None:
+        """Starts the HTTP doors of the healthy nodes (--doors); None, or what went wrong."""
+        if not args.doors:
+            return None
+        try:
+            door_files, key_files = parse_door_files(args.doors), parse_door_files(args.door_keys)
+        except ValueError as e:
+            return f"--doors/--door-keys: {e}"
+        specs, self.door_notes = plan_doors(self.plan, images, door_files, key_files)
+        for note in self.door_notes:
+            self.say(f"cluster: note: {note}")
+        if not specs:
+            return None
+        if not args.door_program:
+            return "the cluster has HTTP doors but no --door-program to run them"
+        lidl = [os.path.relpath(p, args.lidl_root) if args.lidl_root else p for p in args.lidl]
+        self.doors = Doors(args.door_program, args.lidl_root or "/", lidl, self.out, self.log_dir)
+        err = self.doors.start(specs)
+        for d in specs:
+            self.say(f"cluster: door {d.name} of node '{d.node}': http://127.0.0.1:{d.port}/"
+                     f"{d.name.split('@')[0]}/<procedure>")
+        return err
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -337,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--lidl-root", default="", help="(set by the build) the directory the --lidl paths are in")
     ap.add_argument("--lidl", action="append", default=[], metavar="PATH",
                     help="(set by the build) lidl sources of the deployment's interfaces, for `ambience call`")
+    ap.add_argument("--doors", action="append", default=[], metavar="NODE=PATH",
+                    help="(set by the build) a hosted node's <node>_doors.json: its HTTP doors")
+    ap.add_argument("--door-keys", action="append", default=[], metavar="NODE=PATH",
+                    help="(set by the build) a hosted node's <node>_door_keys.json: its doors' secrets")
+    ap.add_argument("--door-program", default="", help="(set by the build) the HTTP door program")
     return ap
 
 
@@ -399,11 +434,13 @@ def run_foreground(plan: ClusterPlan, images: list[NodeImage], models: dict[str,
         for line in describe(plan, models):
             if line.startswith(("line ", "udp ", "note: ")):
                 cluster.say(f"cluster: {line}")
-        err = cluster.wait_healthy(args.health_timeout)
+        err = cluster.wait_healthy(args.health_timeout) or cluster.start_doors(images, args)
         if err is not None:
             cluster.stop()
             sys.stderr.write(f"cluster: error: {err}\n")
             return 1
+        if state_dir is not None and cluster.doors is not None:
+            _write_state(state_dir, plan, images, cluster, args)
         cluster.say(f"cluster: all {len(plan.processes)} nodes healthy")
         deadline = None if args.duration is None else time.monotonic() + args.duration + STOP_GRACE_S
         while cluster.running() and (deadline is None or time.monotonic() < deadline):
@@ -490,7 +527,8 @@ def _write_state(cdir: str, plan: ClusterPlan, images: list[NodeImage], cluster:
         "sockets": sorted(e.socket_path for line in plan.lines for e in line.ends if e.kind == "socket"),
         "ptys": cluster.paths, "udp_map": [m.arg() for m in plan.udp_map], "notes": list(plan.notes),
         "console": console_state(plan, images, _copy_lidl(args, cdir)),
-        "sensors": {n.name: n.plan.sensor for n in cluster.nodes if n.plan.sensor}})
+        "sensors": {n.name: n.plan.sensor for n in cluster.nodes if n.plan.sensor},
+        "doors": cluster.doors.status() if cluster.doors else {}, "door_notes": cluster.door_notes})
 
 
 def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkModel], args: argparse.Namespace,
@@ -511,8 +549,9 @@ def _serve(plan: ClusterPlan, images: list[NodeImage], models: dict[str, LinkMod
             err = str(e)
             raise
         _write_state(cdir, plan, images, cluster, args)
-        err = cluster.wait_healthy(args.health_timeout)
+        err = cluster.wait_healthy(args.health_timeout) or cluster.start_doors(images, args)
         if err is None:
+            _write_state(cdir, plan, images, cluster, args)
             _write_json(status_path, dict(cluster.status(), up="healthy"))
         os.write(report, (json.dumps({"error": err}) + "\n").encode())
         os.close(report)
@@ -633,6 +672,14 @@ def status_report(root: str, name: str | None = None) -> tuple[list[str], list[A
             refused = s.get("refusals", {})
             if any(refused.values()):
                 lines.append("    refused: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in refused.items()))
+        for n, d in sorted(doc.get("doors", {}).items()):
+            lines.append(f"  door {n} (node {d['node']}): {d['url']} pid {d['pid']} {d['state']}")
+            c = d.get("counters")
+            if c:
+                refused = ", ".join(f"{k} {v}" for k, v in sorted(c["refused"].items())) or "none"
+                lines.append(f"    requests {c['requests']}, answered {c['answered']}, refused: {refused}")
+        for note in state.get("door_notes", []):
+            lines.append(f"  note: {note}")
         for net, link in sorted(doc.get("links", {}).items()):
             lines.append(f"  link {net}: {link['model']}")
             for d, c in sorted(link["directions"].items()):

@@ -106,6 +106,16 @@ class ConsoleTransport:
         return self.rpc.call(self.route, request, procedure, bool((self.mask >> procedure) & 1))
 
 
+def call_json(rpc: RpcClient, route: Route, cls: type[codec.Client], procedure: str, args: dict[str, Any]) -> Any:
+    """One call of `procedure` with JSON-shaped arguments through `rpc`; its JSON-shaped result.
+    Raises codec.JsonValueError (arguments), codec.RemoteError (the service's status), CallError
+    (the call itself). Shared by `ambience call` and the HTTP door."""
+    procedures = cls.PROCEDURES  # type: ignore[attr-defined]
+    mask = sum(1 << p.id for p in procedures if p.idempotent)
+    client = cls(ConsoleTransport(rpc, route, mask), retries=0)
+    return codec.call_json(client, procedure, args)
+
+
 def _parse_endpoint(text: str, what: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -188,15 +198,13 @@ def call(target: str, args_json: str, root: str, deployment: str | None = None,
     if procedure not in [p.name for p in procedures]:
         raise ConsoleError(f"{target}: {inst['interface']} has no procedure '{procedure}' "
                            f"(has: {', '.join(p.name for p in procedures)})")
-    mask = sum(1 << p.id for p in procedures if p.idempotent)
     route = Route(node["number"], inst["object_id"],
                   _parse_endpoint(node["entry_endpoint"], f"node '{node['entry']}'"),
                   policy_for(dict(node, self=node_name), timeout_s))
     names = {int(n["number"]): name for name, n in console["nodes"].items()}
     try:
         with RpcClient(_parse_endpoint(console["bind"], "the console"), console_keys(master, label, names)) as rpc:
-            client = cls(ConsoleTransport(rpc, route, mask), retries=0)
-            return codec.call_json(client, procedure, args)
+            return call_json(rpc, route, cls, procedure, args)
     except codec.JsonValueError as e:
         raise ConsoleError(f"{node_name}/{instance}.{procedure}: {e}") from None
     except codec.RemoteError as e:

@@ -99,16 +99,23 @@ def console_keys(master: bytes, label: str, node_names: dict[int, str]) -> KeySo
     return keys
 
 
+def _no_keys(node: int) -> None:
+    return None
+
+
 class RpcClient:
     """A caller outside the cluster: node `this_node` (0) on the console network, principal
     `caller_instance` (0: the operator's console, k >= 1: the HTTP door of export k)."""
 
-    def __init__(self, bind: tuple[str, int], keys: KeySource, this_node: int = 0, caller_instance: int = 0,
-                 incarnation: int | None = None, max_fragment: int = UDP_PAYLOAD - net.LINK_OVERHEAD) -> None:
+    def __init__(self, bind: tuple[str, int], keys: KeySource | None = None, this_node: int = 0,
+                 caller_instance: int = 0, incarnation: int | None = None,
+                 max_fragment: int = UDP_PAYLOAD - net.LINK_OVERHEAD) -> None:
+        """keys None: no key for any node, so every call ends with `no key for node N` (nodes
+        refuse unsealed requests: there is no unprotected mode)."""
         self.this_node, self.caller_instance = this_node, caller_instance
         self.incarnation = incarnation if incarnation is not None else new_incarnation()
         self._calls = net.CallTable(4, self.incarnation)
-        self._secure = net.SecureCaller(this_node, caller_instance, keys)
+        self._secure = net.SecureCaller(this_node, caller_instance, keys if keys is not None else _no_keys)
         self._sender = net.LinkSender(max_fragment, first_message_id=self.incarnation)
         self._reassembler = net.Reassembler(4, MAX_MESSAGE, 5_000_000)
         self._sock = self._bind(bind)

@@ -278,3 +278,15 @@ def test_a_slow_call_after_a_session_is_a_plain_timeout(client: RpcClient) -> No
             client.call(route(node, 300_000), b"slow", 0, idempotent=False)
     finally:
         node.close()
+
+
+def test_a_client_without_keys_never_sends() -> None:
+    node = FakeNode(lambda body: (net.WireStatus.OK, b"ok"))
+    try:
+        with RpcClient(("127.0.0.1", 0)) as keyless:
+            with pytest.raises(CallError, match=r"^no key for node 5$"):
+                keyless.call(route(node), b"x", 0, idempotent=False)
+        time.sleep(0.1)
+        assert node.requests == 0
+    finally:
+        node.close()

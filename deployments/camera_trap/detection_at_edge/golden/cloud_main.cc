@@ -141,8 +141,9 @@ constexpr std::size_t kRpcNodeCount = 3;
 constexpr ::ambience::rpc::CallerName kRpcCallers[] = {
     {0, 0, "console@console"},
     {3, 2, "recognition@edge"},
+    {0, 1, "external:internet"},  // door:database@internet
 };
-constexpr std::size_t kRpcCallerCount = 2;
+constexpr std::size_t kRpcCallerCount = 3;
 
 // The pair keys of this node's protected pairs (the plan's "protection"), from the key store:
 // defined in the separately generated <node>_keys.cc, never in this file.

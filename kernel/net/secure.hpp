@@ -1,0 +1,140 @@
+// Authenticated RPC envelopes: sealing and opening with a pair key, and the replay protection of
+// both ends of a pair (docs/SECURITY.md is the product documentation; the bytes are fixed here
+// and in the Python twin, net.py).
+//
+//   0  envelope header (36; flags authenticated [+ encrypted], tag length 16,
+//      payload_length = security block + body)
+//  36  security block (16): u64 seq, u64 challenge (little-endian)
+//  52  body: the lidl message in clear, or its ciphertext (kFlagEncrypted); errors have none
+//  ..  tag (16): Poly1305 of Monocypher's crypto_aead_lock
+//
+// Nonce (24): u8 direction (1 request, 2 reply or error), 3 zero bytes, u32 sender incarnation,
+// u64 seq, u64 challenge, all taken from the message, so the receiver rebuilds it. Encrypted: the
+// additional data is bytes 0..52 and the body is the plain text; MAC only: the additional data is
+// bytes 0..52 + body and the plain text is empty. Either way every byte before the tag is covered.
+//
+// Replay protection is a session per pair anchored on a challenge the callee issued:
+// ReceiverSession (callee) accepts a verified request whose seq is new within the session, or
+// one carrying its current challenge (a new session: the caller's incarnation becomes the epoch);
+// anything else is answered with a `resync` error carrying that challenge. CallerSession numbers
+// the caller's requests and remembers the last challenge the callee sent.
+//
+// Portable (host and both boards), no heap; secrets on the stack are wiped (crypto_wipe).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "kernel/core/status.hpp"
+#include "kernel/net/envelope.hpp"
+
+namespace ambience::net {
+
+inline constexpr std::size_t kSecureBodyAt = kEnvelopeSize + kSecurityBlockSize;  // 52
+// What sealing adds to a plain envelope of the same body: the security block and the tag.
+inline constexpr std::size_t kSealOverhead = kSecurityBlockSize + kAuthTagLength;  // 32
+inline constexpr std::size_t kNonceSize = 24;
+
+using PairKey = std::array<std::uint8_t, 32>;
+
+struct SecurityBlock {
+  std::uint64_t seq = 0;
+  std::uint64_t challenge = 0;
+};
+
+enum class Direction : std::uint8_t { request = 1, answer = 2 };  // answer: a reply or an error
+
+constexpr Direction direction_of(EnvelopeKind k) {
+  return k == EnvelopeKind::request ? Direction::request : Direction::answer;
+}
+
+// The bytes of a sealed message with a body of `body` bytes (errors: 0).
+constexpr std::size_t sealed_message_size(std::size_t body) { return kSecureBodyAt + body + kAuthTagLength; }
+
+// Seals in place. `message` holds room for header and security block, then the body's
+// `body_size` bytes at kSecureBodyAt (put there by the caller, in clear), then room for the tag.
+// Writes the header (flags gain authenticated, and encrypted if `encrypt` and e is no error; tag
+// length 16), the block, the ciphertext over the body (encrypt) and the tag. Returns the
+// message's size. Errors: bad_message (e is not a valid envelope, an error with a body, seq 0),
+// no_memory (message too small).
+Result<std::size_t> seal(Envelope e, const SecurityBlock& block, bool encrypt, const PairKey& key,
+                         std::span<std::byte> message, std::size_t body_size);
+
+// Why open() refused a message: any of them means drop (and count), never an answer.
+enum class OpenError : std::uint8_t {
+  none = 0,
+  not_authenticated,  // a plain envelope
+  no_room,            // encrypted, and `plain` is smaller than the body
+  bad_tag,            // forged, tampered with, or another key
+};
+
+struct OpenedMessage {
+  SecurityBlock block;
+  std::span<const std::byte> body;  // in clear: in the message (MAC only) or in `plain`
+};
+
+// Checks the tag of a decoded authenticated envelope (d from decode_envelope over `message`) in
+// constant time. Encrypted bodies are decrypted into `plain` (which may be the body's own bytes
+// in `message`, to decrypt in place); nothing is written to it unless the tag verified.
+OpenError open(const DecodedEnvelope& d, std::span<const std::byte> message, const PairKey& key,
+               std::span<std::byte> plain, OpenedMessage& out);
+
+// The security block of a decoded authenticated envelope, before or without opening it (a seal
+// rebuilds its nonce from it). Zeros for a plain envelope.
+SecurityBlock security_block(const DecodedEnvelope& d);
+
+// The callee's end of one pair: which requests of the caller are new. Only for requests whose
+// tag verified.
+class ReceiverSession {
+ public:
+  enum class Verdict : std::uint8_t {
+    accept,       // new within the established session
+    established,  // it carried the issued challenge: a new session; issue() a fresh challenge now
+    replay,       // same or older seq, too old for the window, or from before the session: drop
+    resync,       // no session with this caller incarnation: answer a resync error with challenge()
+  };
+  static constexpr std::uint64_t kWindow = 64;  // seqs below the highest one still accepted once
+
+  Verdict check(std::uint32_t caller_incarnation, const SecurityBlock& block);
+
+  // The challenge callers must bring to open a session; 0 until the owner issues one (it must
+  // before answering resync: 0 never opens a session). Fresh per session (the owner draws it).
+  std::uint64_t challenge() const { return challenge_; }
+  void issue(std::uint64_t challenge) { challenge_ = challenge; }
+
+  // Numbers this end's replies and errors (their nonces): 1, 2, ... never 0, never repeated.
+  std::uint64_t next_answer_seq() { return ++answer_seq_; }
+
+  bool established() const { return established_; }
+  std::uint32_t epoch() const { return epoch_; }
+  std::uint64_t top() const { return top_; }
+
+ private:
+  std::uint64_t challenge_ = 0;
+  std::uint64_t top_ = 0;
+  std::uint64_t seen_ = 0;  // bit i: seq top - i arrived
+  std::uint64_t answer_seq_ = 0;
+  std::uint64_t floor_ = 0;   // the seq that opened the session ...
+  std::uint64_t anchor_ = 0;  // ... with this challenge
+  std::uint32_t epoch_ = 0;
+  bool established_ = false;
+};
+
+// The caller's end of one pair: request numbers and the last challenge the callee sent.
+class CallerSession {
+ public:
+  // The block of the next request (or re-seal of one): a new seq, the current challenge.
+  SecurityBlock next() { return SecurityBlock{++seq_, challenge_}; }
+  // A reply or error from the callee whose tag verified: its block carries the challenge.
+  void on_verified_answer(const SecurityBlock& block) { challenge_ = block.challenge; }
+  std::uint64_t challenge() const { return challenge_; }
+  std::uint64_t seq() const { return seq_; }
+
+ private:
+  std::uint64_t seq_ = 0;
+  std::uint64_t challenge_ = 0;  // 0 at boot: the first request gets a resync
+};
+
+}  // namespace ambience::net
