@@ -37,10 +37,16 @@ class KeyStoreError(Exception):
 
 
 def default_store() -> str:
-    """$AMBIENCE_KEY_STORE, else ~/.config/ambience/keys."""
+    """$AMBIENCE_KEY_STORE; else, for a program Bazel runs (`bazel run`, tests), the store the
+    images were built from (@ambience_keys in its runfiles); else ~/.config/ambience/keys."""
     store = os.environ.get("AMBIENCE_KEY_STORE")
     if store:
         return store
+    for root in (os.environ.get(v) for v in ("RUNFILES_DIR", "PYTHON_RUNFILES", "TEST_SRCDIR")):
+        built = os.path.join(root, "ambience_keys", "present.txt") if root else ""
+        if built and os.path.isfile(built):
+            with open(built, encoding="utf-8") as f:
+                return f.read().strip()
     return os.path.join(os.path.expanduser("~"), ".config", "ambience", "keys")
 
 
