@@ -8,10 +8,13 @@ Everything is plain data: no sockets, no clock (times are passed in, in microsec
 from __future__ import annotations
 
 import enum
+import os
 import struct
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+
+from third_party.monocypher import monocypher
 
 # --- CRC-32/ISO-HDLC (zlib's CRC is the same one) and COBS ------------------------------------
 
@@ -121,7 +124,7 @@ def encode_link_body(h: LinkHeader, payload: bytes) -> bytes:
     return body + struct.pack("<I", crc32(body))
 
 
-def decode_link_body(body: bytes) -> tuple[LinkError, Optional[LinkHeader], bytes]:
+def decode_link_body(body: bytes) -> tuple[LinkError, LinkHeader | None, bytes]:
     if len(body) < LINK_OVERHEAD:
         return LinkError.TOO_SHORT, None, b""
     covered = len(body) - 4
@@ -153,7 +156,7 @@ class SequenceTracker:
 
     frames_missed: int = 0
     sequence_jumps: int = 0
-    last: Optional[int] = None
+    last: int | None = None
 
     def observe(self, sequence: int) -> None:
         if self.last is not None:
@@ -188,7 +191,7 @@ class StreamDecoder:
         self._sequence = SequenceTracker()
 
     def feed(self, data: bytes) -> list[tuple[LinkHeader, bytes]]:
-        frames = []
+        frames: list[tuple[LinkHeader, bytes]] = []
         for b in data:
             if b != 0:
                 if not self._skipping:
@@ -212,7 +215,7 @@ class StreamDecoder:
                 self.counters.oversize += 1
                 continue
             err, h, payload = decode_link_body(body)
-            if err is LinkError.NONE:
+            if err is LinkError.NONE and h is not None:
                 self.counters.frames_ok += 1
                 self._sequence.observe(h.sequence)
                 self.counters.frames_missed = self._sequence.frames_missed
@@ -274,7 +277,7 @@ class _Partial:
     length: int
     started_us: int
     fragment_size: int = 0
-    parts: dict = field(default_factory=dict)
+    parts: dict[int, bytes] = field(default_factory=dict)
 
 
 class Reassembler:
@@ -289,7 +292,7 @@ class Reassembler:
         self._held = 0
         self._recent: list[tuple[int, int, int, int]] = []
 
-    def accept(self, peer: int, h: LinkHeader, payload: bytes, now_us: int) -> Optional[bytes]:
+    def accept(self, peer: int, h: LinkHeader, payload: bytes, now_us: int) -> bytes | None:
         """Returns a complete message; multi-fragment ones hold a slot until release()."""
         self.expire(now_us)
         if h.message_length > self.max_message:
@@ -332,7 +335,8 @@ class Reassembler:
         self._held = max(0, self._held - 1)
 
     def expire(self, now_us: int) -> int:
-        old = [k for k, p in self._partial.items() if now_us >= p.started_us and now_us - p.started_us >= self.timeout_us]
+        old = [k for k, p in self._partial.items()
+               if now_us >= p.started_us and now_us - p.started_us >= self.timeout_us]
         for k in old:
             del self._partial[k]
         self.counters.timeouts += len(old)
@@ -369,8 +373,12 @@ ENVELOPE = struct.Struct("<IBBHQIHHHHHBBI")
 ENVELOPE_SIZE = 36
 ANY_NODE = 0xFFFF
 FLAG_IDEMPOTENT = 1
-FLAG_AUTHENTICATED = 2
-KNOWN_FLAGS = FLAG_IDEMPOTENT | FLAG_AUTHENTICATED
+FLAG_AUTHENTICATED = 2  # security block after the header, 16-byte tag after the body (secure.hpp)
+FLAG_ENCRYPTED = 4  # the body is AEAD ciphertext; only with FLAG_AUTHENTICATED
+KNOWN_FLAGS = FLAG_IDEMPOTENT | FLAG_AUTHENTICATED | FLAG_ENCRYPTED
+AUTH_TAG_SIZE = 16
+SECURITY_BLOCK = struct.Struct("<QQ")  # seq, challenge
+SECURITY_BLOCK_SIZE = 16
 
 
 class Kind(enum.IntEnum):
@@ -392,6 +400,7 @@ class WireStatus(enum.IntEnum):
     INTERNAL = 9
     WOULD_BLOCK = 10
     CANCELLED = 11
+    RESYNC = 12  # an authenticated error: re-seal the request with the challenge it carries
 
 
 class EnvelopeError(enum.Enum):
@@ -410,6 +419,7 @@ class EnvelopeError(enum.Enum):
     PAYLOAD_NOT_ALLOWED = "payload_not_allowed"
     LENGTH_MISMATCH = "length_mismatch"
     WRONG_DESTINATION = "wrong_destination"
+    MISSING_SECURITY_BLOCK = "missing_security_block"
 
 
 @dataclass
@@ -439,11 +449,14 @@ def check_envelope(e: Envelope) -> EnvelopeError:
         return EnvelopeError.UNKNOWN_FLAGS
     if e.flags & FLAG_IDEMPOTENT and e.kind != Kind.REQUEST:
         return EnvelopeError.FLAG_NOT_ALLOWED
-    if e.flags & FLAG_AUTHENTICATED or e.auth_tag_length:
+    authenticated = bool(e.flags & FLAG_AUTHENTICATED)
+    if e.flags & FLAG_ENCRYPTED and (not authenticated or e.kind == Kind.ERROR):
+        return EnvelopeError.FLAG_NOT_ALLOWED
+    if e.auth_tag_length != (AUTH_TAG_SIZE if authenticated else 0):
         return EnvelopeError.AUTH_NOT_SUPPORTED
     if e.call_id == 0:
         return EnvelopeError.ZERO_CALL_ID
-    if e.status > WireStatus.CANCELLED:
+    if e.status > WireStatus.RESYNC:
         return EnvelopeError.UNKNOWN_STATUS
     if e.kind in (Kind.REQUEST, Kind.REPLY):
         if e.status != WireStatus.OK:
@@ -451,22 +464,30 @@ def check_envelope(e: Envelope) -> EnvelopeError:
     else:
         if e.status == WireStatus.OK:
             return EnvelopeError.MISSING_STATUS
-        if e.payload_length:
+        if e.payload_length != (SECURITY_BLOCK_SIZE if authenticated else 0):
             return EnvelopeError.PAYLOAD_NOT_ALLOWED
+    if authenticated and e.payload_length < SECURITY_BLOCK_SIZE:
+        return EnvelopeError.MISSING_SECURITY_BLOCK
     return EnvelopeError.NONE
 
 
 def encode_envelope(e: Envelope, payload: bytes) -> bytes:
-    e = Envelope(**{**e.__dict__, "payload_length": len(payload)})
+    """A plain envelope (authenticated ones come from seal())."""
+    if e.flags & (FLAG_AUTHENTICATED | FLAG_ENCRYPTED):
+        raise ValueError("authenticated envelopes are sealed (seal()), not encoded")
+    return _encode_header(Envelope(**{**e.__dict__, "payload_length": len(payload)})) + payload
+
+
+def _encode_header(e: Envelope) -> bytes:
     err = check_envelope(e)
     if err is not EnvelopeError.NONE:
         raise ValueError(err.value)
     return ENVELOPE.pack(ENVELOPE_MAGIC, ENVELOPE_VERSION, e.kind, e.flags, e.call_id, e.sender_incarnation,
                          e.source_node, e.destination_node, e.caller_instance, e.target_instance, e.procedure,
-                         e.status, e.auth_tag_length, e.payload_length) + payload
+                         e.status, e.auth_tag_length, e.payload_length)
 
 
-def decode_envelope(m: bytes, expected_destination: int = ANY_NODE) -> tuple[EnvelopeError, Optional[Envelope], bytes]:
+def decode_envelope(m: bytes, expected_destination: int = ANY_NODE) -> tuple[EnvelopeError, Envelope | None, bytes]:
     if len(m) < ENVELOPE_SIZE:
         return EnvelopeError.TOO_SHORT, None, b""
     magic, version, kind, *rest = ENVELOPE.unpack_from(m)
@@ -493,6 +514,322 @@ def reply_to(request: Envelope, status: WireStatus, local_incarnation: int) -> E
                     request.target_instance, request.procedure, status)
 
 
+# --- Authenticated envelopes and replay protection (secure.hpp) --------------------------------
+#
+#  0  header (36, payload_length counts the security block and the body)
+# 36  security block: u64 seq, u64 challenge
+# 52  body: the lidl message, in clear or (FLAG_ENCRYPTED) its ciphertext; errors have none
+#  .. tag (16): Poly1305 tag of crypto_aead_lock (encrypted: ad = bytes 0..52; MAC only: ad =
+#     bytes 0..52 + body, nothing encrypted)
+
+ANY_INSTANCE = 0xFFFF
+SECURE_HEADER_SIZE = ENVELOPE_SIZE + SECURITY_BLOCK_SIZE
+DIRECTION_REQUEST = 1
+DIRECTION_REPLY = 2  # replies and errors
+REPLAY_WINDOW = 64
+MAX_RESYNCS = 2  # re-seals of one call after `resync` errors
+KEY_SIZE = 32
+_NONCE = struct.Struct("<B3xIQQ")
+_U64 = (1 << 64) - 1
+
+
+def sealed_message_size(body: int) -> int:
+    """The bytes of a sealed message with a body of `body` bytes (errors: 0)."""
+    return SECURE_HEADER_SIZE + body + AUTH_TAG_SIZE
+
+
+def secure_nonce(direction: int, sender_incarnation: int, seq: int, challenge: int) -> bytes:
+    """u8 direction, 3 zero bytes, u32 sender incarnation, u64 seq, u64 challenge (24 bytes)."""
+    return _NONCE.pack(direction, sender_incarnation, seq, challenge)
+
+
+def direction_of(kind: int) -> int:
+    return DIRECTION_REQUEST if kind == Kind.REQUEST else DIRECTION_REPLY
+
+
+@dataclass(frozen=True)
+class PeerKey:
+    """One end of a protected pair (runtime/rpc/tables.hpp PeerKey)."""
+
+    caller_node: int
+    caller_instance: int  # ANY_INSTANCE, except for node 0 (console 0, doors 1..)
+    callee_node: int
+    encrypt: bool
+    key: bytes
+
+    def matches(self, caller_node: int, caller_instance: int, callee_node: int) -> bool:
+        return (self.caller_node == caller_node and self.callee_node == callee_node
+                and self.caller_instance in (ANY_INSTANCE, caller_instance))
+
+
+def find_key(keys: Sequence[PeerKey], caller_node: int, caller_instance: int, callee_node: int) -> int | None:
+    """The index of the entry protecting calls of (caller_node, caller_instance) to callee_node."""
+    for i, k in enumerate(keys):
+        if k.matches(caller_node, caller_instance, callee_node):
+            return i
+    return None
+
+
+def seal(e: Envelope, body: bytes, key: bytes, seq: int, challenge: int, encrypt: bool) -> bytes:
+    """The authenticated message: e's fields with the authenticated flag (and encrypted when
+    `encrypt`), the security block (seq, challenge), the body (ciphertext) and the tag."""
+    if len(key) != KEY_SIZE:
+        raise ValueError(f"a pair key is {KEY_SIZE} bytes, not {len(key)}")
+    if not 0 < seq <= _U64 or not 0 <= challenge <= _U64:
+        raise ValueError("seq must be 1..2^64-1 and challenge a u64")
+    if e.kind == Kind.ERROR:
+        if body:
+            raise ValueError("an error carries no body")
+        encrypt = False  # nothing to hide: the security block is in clear anyway
+    flags = (e.flags & ~FLAG_ENCRYPTED) | FLAG_AUTHENTICATED | (FLAG_ENCRYPTED if encrypt else 0)
+    e = Envelope(**{**e.__dict__, "flags": flags, "auth_tag_length": AUTH_TAG_SIZE,
+                    "payload_length": SECURITY_BLOCK_SIZE + len(body)})
+    head = _encode_header(e) + SECURITY_BLOCK.pack(seq, challenge)
+    nonce = secure_nonce(direction_of(e.kind), e.sender_incarnation, seq, challenge)
+    if encrypt:
+        tag, cipher = monocypher.aead_lock(key, nonce, head, body)
+        return head + bytes(cipher) + bytes(tag)
+    tag, _ = monocypher.aead_lock(key, nonce, head + body, b"")
+    return head + bytes(body) + bytes(tag)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified authenticated message: its header, security block and body in clear."""
+
+    envelope: Envelope
+    seq: int
+    challenge: int
+    body: bytes
+
+
+def open_sealed(message: bytes, e: Envelope, key: bytes) -> Opened | None:
+    """Checks the tag (constant time) and decrypts; None for anything that does not verify.
+    `e` is decode_envelope's header of the same message."""
+    if not e.flags & FLAG_AUTHENTICATED or len(key) != KEY_SIZE:
+        return None
+    end = ENVELOPE_SIZE + e.payload_length
+    if len(message) != end + AUTH_TAG_SIZE or e.payload_length < SECURITY_BLOCK_SIZE:
+        return None
+    head, body, tag = message[:SECURE_HEADER_SIZE], message[SECURE_HEADER_SIZE:end], message[end:]
+    seq, challenge = SECURITY_BLOCK.unpack_from(message, ENVELOPE_SIZE)
+    nonce = secure_nonce(direction_of(e.kind), e.sender_incarnation, seq, challenge)
+    if e.flags & FLAG_ENCRYPTED:
+        plain = monocypher.aead_unlock(key, nonce, tag, head, body)
+        if plain is None:
+            return None
+        return Opened(e, seq, challenge, bytes(plain))
+    if monocypher.aead_unlock(key, nonce, tag, head + body, b"") is None:
+        return None
+    return Opened(e, seq, challenge, bytes(body))
+
+
+def random_challenge() -> int:
+    """A fresh, non-zero u64 (0 means "no challenge yet" on the wire)."""
+    while True:
+        value = int.from_bytes(os.urandom(8), "little")
+        if value:
+            return value
+
+
+class Admission(enum.Enum):
+    ACCEPT = "accept"  # new within the established session: dispatch it
+    ESTABLISHED = "established"  # it carried the issued challenge: a new session; dispatch it
+    REPLAY = "replay"  # same or older seq, too old for the window, or an older session's: drop
+    RESYNC = "resync"  # no session with this caller incarnation: answer a `resync` error
+
+
+class ReceiverSession:
+    """The callee's end of one PeerKey entry (secure.hpp ReceiverSession): the session with the
+    caller's current incarnation (the epoch), opened by a request carrying the challenge this
+    end issued, and a 64-seq replay window below the highest seq seen. Also numbers this end's
+    replies and errors. The owner issues challenges (0 until it does: 0 never opens a session)."""
+
+    WINDOW = REPLAY_WINDOW
+
+    def __init__(self) -> None:
+        self.challenge = 0
+        self.established = False
+        self.epoch = 0
+        self.top = 0
+        self._seen = 0  # bit i: seq top - i arrived
+        self._floor = 0  # the seq that opened the session ...
+        self._anchor = 0  # ... with this challenge
+        self._answer_seq = 0
+
+    def issue(self, challenge: int) -> None:
+        self.challenge = challenge & _U64
+
+    def check(self, caller_incarnation: int, seq: int, challenge: int) -> Admission:
+        """The verdict on a request whose tag verified."""
+        if self.established and caller_incarnation == self.epoch:
+            if seq > self.top:
+                shift = seq - self.top
+                self._seen = (0 if shift >= self.WINDOW else (self._seen << shift) & _U64) | 1
+                self.top = seq
+                return Admission.ACCEPT
+            age = self.top - seq
+            if seq == 0 or age >= self.WINDOW:
+                return Admission.REPLAY
+            if seq <= self._floor and challenge != self._anchor:
+                return Admission.REPLAY  # sealed before this session (e.g. before this end rebooted)
+            if self._seen >> age & 1:
+                return Admission.REPLAY
+            self._seen |= 1 << age
+            return Admission.ACCEPT
+        # The challenge is no secret (resync errors carry it in clear): it anchors a session
+        # because this end picked it for that session and forgets it once used.
+        if challenge != 0 and challenge == self.challenge and seq != 0:
+            self.established, self.epoch = True, caller_incarnation
+            self.top = self._floor = seq
+            self._anchor, self._seen, self.challenge = challenge, 1, 0
+            return Admission.ESTABLISHED
+        return Admission.RESYNC
+
+    def next_answer_seq(self) -> int:
+        self._answer_seq += 1
+        return self._answer_seq
+
+
+@dataclass
+class CallerSession:
+    """The caller's state of one PeerKey entry: its seq counter (1, 2, ...) and the last
+    challenge the callee sent (0 until it answered once)."""
+
+    seq: int = 0
+    challenge: int = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+@dataclass
+class SecurityCounters:
+    """RpcCounters' security counters."""
+
+    auth_failures: int = 0
+    replays: int = 0
+    resyncs: int = 0
+    denied: int = 0
+    unauthenticated: int = 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request that verified and passed the replay window, and the entry it came through."""
+
+    envelope: Envelope
+    body: bytes
+    entry: int
+
+
+class SecureCallee:
+    """A node's receiving side of protected RPC (rules of secure.hpp / runtime/rpc): every
+    request must be authenticated with the key of its (caller, callee) pair, verify, and pass
+    the entry's replay window; a caller without a session gets a `resync` error."""
+
+    def __init__(self, node: int, incarnation: int, keys: Sequence[PeerKey],
+                 new_challenge: Callable[[], int] = random_challenge) -> None:
+        self.node, self.incarnation, self.keys = node, incarnation & 0xFFFFFFFF, list(keys)
+        self._new_challenge = new_challenge
+        self.sessions = [ReceiverSession() for _ in self.keys]
+        for session in self.sessions:
+            session.issue(self._fresh_challenge())
+        self.counters = SecurityCounters()
+
+    def _fresh_challenge(self) -> int:
+        value = self._new_challenge() & _U64
+        if value == 0:
+            raise ValueError("a challenge is never 0")
+        return value
+
+    def receive(self, message: bytes) -> tuple[Request | None, bytes | None]:
+        """(the request to dispatch or None, a message to send back or None)."""
+        err, e, _ = decode_envelope(message, self.node)
+        if err is not EnvelopeError.NONE or e is None or e.kind != Kind.REQUEST:
+            return None, None
+        if not e.flags & FLAG_AUTHENTICATED:
+            self.counters.unauthenticated += 1
+            return None, None
+        entry = find_key(self.keys, e.source_node, e.caller_instance, self.node)
+        opened = None if entry is None else open_sealed(message, e, self.keys[entry].key)
+        if entry is None or opened is None:
+            self.counters.auth_failures += 1
+            return None, None
+        session = self.sessions[entry]
+        verdict = session.check(e.sender_incarnation, opened.seq, opened.challenge)
+        if verdict is Admission.ESTABLISHED:
+            session.issue(self._fresh_challenge())  # for the caller's next session
+        if verdict is Admission.REPLAY:
+            self.counters.replays += 1
+            return None, None
+        if verdict is Admission.RESYNC:
+            self.counters.resyncs += 1
+            return None, self._answer(e, entry, WireStatus.RESYNC, b"")
+        return Request(e, opened.body, entry), None
+
+    def answer(self, request: Request, status: WireStatus, body: bytes = b"") -> bytes:
+        """The sealed reply (status ok) or error to a request receive() returned."""
+        return self._answer(request.envelope, request.entry, status, body if status == WireStatus.OK else b"")
+
+    def _answer(self, e: Envelope, entry: int, status: WireStatus, body: bytes) -> bytes:
+        session, k = self.sessions[entry], self.keys[entry]
+        return seal(reply_to(e, status, self.incarnation), body, k.key, session.next_answer_seq(),
+                    session.challenge, k.encrypt)
+
+
+class SecureCaller:
+    """A calling principal's side: seals requests with the pair key of the destination, keeps
+    a CallerSession per destination, opens replies and errors (the ones that verify update the
+    session's challenge). `keys(destination_node) -> (key, encrypt)`, None (or KeyError) when
+    this principal has no key for that node."""
+
+    def __init__(self, node: int, caller_instance: int,
+                 keys: Callable[[int], tuple[bytes, bool] | None]) -> None:
+        self.node, self.caller_instance, self.keys = node, caller_instance, keys
+        self.sessions: dict[int, CallerSession] = {}
+        self.counters = SecurityCounters()
+
+    def session(self, destination: int) -> CallerSession:
+        return self.sessions.setdefault(destination, CallerSession())
+
+    def key(self, node: int) -> tuple[bytes, bool] | None:
+        try:
+            return self.keys(node)
+        except KeyError:
+            return None
+
+    def seal_request(self, e: Envelope, body: bytes) -> bytes:
+        """A fresh seal of the request (new seq, the session's challenge): every (re-)send.
+        KeyError when there is no key for the destination."""
+        found = self.key(e.destination_node)
+        if found is None:
+            raise KeyError(e.destination_node)
+        key, encrypt = found
+        s = self.session(e.destination_node)
+        return seal(e, body, key, s.next_seq(), s.challenge, encrypt)
+
+    def open_answer(self, message: bytes) -> Opened | None:
+        """A reply or error to this principal that verifies, or None (counted as auth_failures
+        when it is addressed here but does not verify)."""
+        err, e, _ = decode_envelope(message, self.node)
+        if err is not EnvelopeError.NONE or e is None or e.kind == Kind.REQUEST:
+            return None
+        if e.caller_instance != self.caller_instance:
+            return None
+        if not e.flags & FLAG_AUTHENTICATED:
+            self.counters.unauthenticated += 1
+            return None
+        found = self.key(e.source_node)
+        opened = None if found is None else open_sealed(message, e, found[0])
+        if opened is None:
+            self.counters.auth_failures += 1
+            return None
+        self.session(e.source_node).challenge = opened.challenge
+        return opened
+
+
 # --- Reply cache (reply_cache.hpp) -------------------------------------------------------------
 
 
@@ -511,7 +848,7 @@ class _CacheEntry:
     stamp_us: int
     done: bool = False
     status: int = WireStatus.OK
-    reply: Optional[bytes] = None
+    reply: bytes | None = None
 
 
 class ReplyCache:
@@ -523,7 +860,7 @@ class ReplyCache:
         self._floors: dict[int, list[int]] = {}  # source -> [incarnation, floor]
         self.executed = 0
 
-    def admit(self, source: int, call_id: int, now_us: int) -> tuple[Verdict, int, Optional[bytes]]:
+    def admit(self, source: int, call_id: int, now_us: int) -> tuple[Verdict, int, bytes | None]:
         self.expire(now_us)
         for e in self._cache:
             if e.source == source and e.call_id == call_id:
@@ -583,7 +920,9 @@ class CallPolicy:
 
 def default_policy(kind: str) -> CallPolicy:
     """Same numbers as C++ default_policy(NetworkKind); kind is the network kind, 'udp' or 'serial'."""
-    return CallPolicy(2_000_000, 200_000, 1_000_000, 4) if kind == "udp" else CallPolicy(5_000_000, 1_000_000, 2_000_000, 3)
+    if kind == "udp":
+        return CallPolicy(2_000_000, 200_000, 1_000_000, 4)
+    return CallPolicy(5_000_000, 1_000_000, 2_000_000, 3)
 
 
 @dataclass
@@ -605,7 +944,7 @@ class CallTable:
         self._calls: dict[int, _Call] = {}
         self._counter = 1
 
-    def start(self, destination: int, idempotent: bool, policy: CallPolicy, now_us: int) -> Optional[int]:
+    def start(self, destination: int, idempotent: bool, policy: CallPolicy, now_us: int) -> int | None:
         """The new call's id, or None when full (C++: would_block)."""
         if len(self._calls) >= self.slots:
             return None
@@ -617,7 +956,7 @@ class CallTable:
                                      max(policy.max_attempts, 1) if idempotent else 1)
         return call_id
 
-    def on_reply(self, call_id: int, source: int, status: WireStatus, now_us: int) -> Optional[WireStatus]:
+    def on_reply(self, call_id: int, source: int, status: WireStatus, now_us: int) -> WireStatus | None:
         """The status the call finished with, or None (unmatched, or busy on an idempotent call)."""
         c = self._calls.get(call_id)
         if c is None or c.destination != source:
@@ -628,7 +967,8 @@ class CallTable:
         del self._calls[call_id]
         return status
 
-    def poll(self, now_us: int, on_finished: Callable[[int, WireStatus], None], on_resend: Callable[[int], None]) -> None:
+    def poll(self, now_us: int, on_finished: Callable[[int, WireStatus], None],
+             on_resend: Callable[[int], None]) -> None:
         for c in list(self._calls.values()):
             if now_us >= c.deadline_us:
                 del self._calls[c.call_id]
@@ -642,7 +982,8 @@ class CallTable:
         for c in list(self._calls.values()):
             if c.destination != node:
                 continue
-            if status == WireStatus.PEER_RESTARTED and c.idempotent and c.attempts < c.max_attempts and now_us < c.deadline_us:
+            if (status == WireStatus.PEER_RESTARTED and c.idempotent and c.attempts < c.max_attempts
+                    and now_us < c.deadline_us):
                 self._resend(c, now_us)
                 on_resend(c.call_id)
             else:
@@ -651,6 +992,11 @@ class CallTable:
 
     def in_flight(self) -> int:
         return len(self._calls)
+
+    def destination(self, call_id: int) -> int | None:
+        """The destination node of an outstanding call (None: not outstanding)."""
+        c = self._calls.get(call_id)
+        return None if c is None else c.destination
 
     @staticmethod
     def _resend(c: _Call, now_us: int) -> None:

@@ -77,9 +77,11 @@ def test_backoff_schedule_matches_cpp(records):
         policy = net.CallPolicy(int(timeout), int(first), int(cap), int(attempts))
         table = net.CallTable(1, 1)
         table.start(1, idem == "1", policy, 0)
-        sent, done, now = [], [], 0
+        sent: list[int] = []
+        done: list[int] = []
+        now = 0
         while not done:
-            table.poll(now, lambda cid, st: done.append(now), lambda cid: sent.append(now))
+            table.poll(now, lambda cid, st, d=done, at=now: d.append(at), lambda cid, s=sent, at=now: s.append(at))
             now += int(step)
         assert (",".join(map(str, sent)) if sent else "-") == resends
         assert done == [int(finished)]

@@ -20,6 +20,8 @@ import re
 import secrets
 import stat
 
+from third_party.monocypher import monocypher
+
 MASTER_SIZE = 32
 PAIR_KEY_CONTEXT = b"ambience pair key v1\0"
 TOKEN_KEY_CONTEXT = b"ambience token key v1\0"
@@ -35,10 +37,16 @@ class KeyStoreError(Exception):
 
 
 def default_store() -> str:
-    """$AMBIENCE_KEY_STORE, else ~/.config/ambience/keys."""
+    """$AMBIENCE_KEY_STORE; else, for a program Bazel runs (`bazel run`, tests), the store the
+    images were built from (@ambience_keys in its runfiles); else ~/.config/ambience/keys."""
     store = os.environ.get("AMBIENCE_KEY_STORE")
     if store:
         return store
+    for root in (os.environ.get(v) for v in ("RUNFILES_DIR", "PYTHON_RUNFILES", "TEST_SRCDIR")):
+        built = os.path.join(root, "ambience_keys", "present.txt") if root else ""
+        if built and os.path.isfile(built):
+            with open(built, encoding="utf-8") as f:
+                return f.read().strip()
     return os.path.join(os.path.expanduser("~"), ".config", "ambience", "keys")
 
 
@@ -145,5 +153,4 @@ def token_seed(master: bytes, label: str) -> bytes:
 
 def token_keys(master: bytes, label: str) -> tuple[bytes, bytes]:
     """(secret 64 bytes, public 32 bytes): the deployment's token signing key pair."""
-    from third_party.monocypher import monocypher
     return monocypher.eddsa_key_pair(token_seed(master, label))

@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from ambience import keys
+from third_party.monocypher import monocypher
 
 LABEL = "//deployments/camera_trap"
 
@@ -69,8 +70,20 @@ def test_default_store(monkeypatch):
     monkeypatch.setenv("AMBIENCE_KEY_STORE", "/somewhere/keys")
     assert keys.default_store() == "/somewhere/keys"
     monkeypatch.delenv("AMBIENCE_KEY_STORE")
+    for v in ("RUNFILES_DIR", "PYTHON_RUNFILES", "TEST_SRCDIR"):
+        monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("HOME", "/home/op")
     assert keys.default_store() == "/home/op/.config/ambience/keys"
+
+
+def test_default_store_under_bazel_is_the_one_the_build_used(monkeypatch, tmp_path):
+    monkeypatch.delenv("AMBIENCE_KEY_STORE", raising=False)
+    for v in ("RUNFILES_DIR", "PYTHON_RUNFILES"):
+        monkeypatch.delenv(v, raising=False)
+    (tmp_path / "ambience_keys").mkdir()
+    (tmp_path / "ambience_keys" / "present.txt").write_text("/srv/keys\n")
+    monkeypatch.setenv("TEST_SRCDIR", str(tmp_path))
+    assert keys.default_store() == "/srv/keys"
 
 
 MASTER = bytes(range(32))
@@ -100,7 +113,6 @@ def test_derivations_reject_bad_inputs():
 
 
 def test_token_keys_come_from_the_specified_seed():
-    monocypher = pytest.importorskip("third_party.monocypher.monocypher")
     seed = hashlib.blake2b(b"ambience token key v1\0" + LABEL.encode(), digest_size=32, key=MASTER).digest()
     assert keys.token_seed(MASTER, LABEL) == seed
     secret, public = keys.token_keys(MASTER, LABEL)

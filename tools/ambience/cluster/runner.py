@@ -513,7 +513,9 @@ def console_state(plan: ClusterPlan, images: list[NodeImage], lidl: list[str]) -
             "entry_endpoint": where.get(d.console_entry, ""),
             "networks": sorted({e.kind for e in d.endpoints if e.network != CONSOLE_NETWORK}),
             "instances": {i.name: {"interface": i.interface, "object_id": i.object_id} for i in d.instances}}
-    return {"bind": where.get(CONSOLE_NODE, ""), "nodes": nodes, "lidl": lidl}
+    # The deployment's label (one deployment per package) picks its master key in the key store.
+    label = "//" + images[0].doc.package if images else ""
+    return {"bind": where.get(CONSOLE_NODE, ""), "nodes": nodes, "lidl": lidl, "deployment_label": label}
 
 
 def _write_state(cdir: str, plan: ClusterPlan, images: list[NodeImage], cluster: Cluster,

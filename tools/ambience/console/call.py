@@ -4,8 +4,9 @@ The cluster runner's state (`state.json`, key "console") says where the console 
 hosted node each node is entered through and that node's console endpoint, the node numbers,
 the instances with their interfaces and object ids, and the lidl sources it copied. The
 interface's Python client is generated from those sources (lidl's Python generator) and its
-calls go through `rpc.RpcClient` as the console, node 0. The result is printed as JSON; every
-error is one line and exit status 1.
+calls go through `rpc.RpcClient` as the console, node 0, protected with K(console, node) from
+the deployment's master key in the key store (`keys.default_store()`, or `key_store`). The
+result is printed as JSON; every error is one line and exit status 1.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
-from ambience.console.rpc import CallError, Route, RpcClient
+from ambience import keys
+from ambience.console.rpc import CallError, Route, RpcClient, console_keys
 from kernel.net import net
 from lidl.checker import Options, check_files
 from lidl.diagnostics import LidlError
@@ -156,7 +158,7 @@ def policy_for(node: dict[str, Any], timeout_s: float | None) -> net.CallPolicy:
 
 
 def call(target: str, args_json: str, root: str, deployment: str | None = None,
-         timeout_s: float | None = None) -> Any:
+         timeout_s: float | None = None, key_store: str | None = None) -> Any:
     """The JSON-shaped result of one call; raises ConsoleError (one line)."""
     m = TARGET.match(target)
     if m is None:
@@ -170,6 +172,14 @@ def call(target: str, args_json: str, root: str, deployment: str | None = None,
         raise ConsoleError("the arguments must be a JSON object, e.g. '{\"name\": \"x\"}'")
     cdir, state = find_cluster(root, deployment)
     console = state["console"]
+    label = console.get("deployment_label")
+    if not label:
+        raise ConsoleError(f"the state of cluster '{state['deployment']}' names no deployment label "
+                           "(started by an older runner: restart it)")
+    try:
+        master = keys.load_master(key_store or keys.default_store(), label)
+    except keys.KeyStoreError as e:
+        raise ConsoleError(str(e)) from None
     node = console["nodes"].get(node_name)
     if node is None:
         raise ConsoleError(f"cluster '{state['deployment']}' has no node '{node_name}' "
@@ -191,8 +201,9 @@ def call(target: str, args_json: str, root: str, deployment: str | None = None,
     route = Route(node["number"], inst["object_id"],
                   _parse_endpoint(node["entry_endpoint"], f"node '{node['entry']}'"),
                   policy_for(dict(node, self=node_name), timeout_s))
+    names = {int(n["number"]): name for name, n in console["nodes"].items()}
     try:
-        with RpcClient(_parse_endpoint(console["bind"], "the console")) as rpc:
+        with RpcClient(_parse_endpoint(console["bind"], "the console"), console_keys(master, label, names)) as rpc:
             return call_json(rpc, route, cls, procedure, args)
     except codec.JsonValueError as e:
         raise ConsoleError(f"{node_name}/{instance}.{procedure}: {e}") from None

@@ -1,9 +1,16 @@
 """The console's RPC client: calls from the host into a cluster over UDP, with the semantics of
 the C++ RpcNode (runtime/rpc/rpc_node.cc) on the Python twin of kernel/net (kernel/net/net.py).
 
-    client = RpcClient(("127.0.0.1", 40001))        # the console's endpoint (node 0)
+    keys = console_keys(master, "//deployments/hello", {1: "host"})   # K(console, node)
+    client = RpcClient(("127.0.0.1", 40001), keys)   # the console's endpoint (node 0, instance 0)
     reply = client.call(Route(...), request_bytes)   # a lidl request message -> its reply message
 
+* every call is protected (docs/SECURITY.md): the request is sealed with the pair key of the
+  calling principal (node 0, `caller_instance`: 0 the console, k an HTTP door) and the
+  destination node, `keys(node) -> (key, encrypt)`, with a new seq at every send; only answers
+  that verify under that key count (others are dropped and counted in `security`); a `resync`
+  error re-seals the same call with the node's new challenge, at most twice, and never ends it
+  (so the first call of a process costs one extra round trip);
 * every call gets a call id (this process's incarnation << 32 | a counter) from net.CallTable
   and ends at its deadline (the policy of the slowest network kind on the way) with `timeout`;
 * only a call flagged idempotent is re-sent (same call id, back-off of the policy), and a
@@ -21,8 +28,10 @@ import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from ambience.keys import CONSOLE, pair_key
 from kernel.net import net
 
 UDP_PAYLOAD = 1472  # an Ethernet MTU's UDP payload, as the C++ UdpLink (no IP fragmentation)
@@ -60,7 +69,7 @@ class Route:
     object_id: int  # the target instance on that node
     entry: tuple[str, int]  # the entry node's console endpoint on this machine
     policy: net.CallPolicy
-    caller_instance: int = 0  # the console's instance number
+    caller_instance: int = 0  # the calling principal's instance: the client's own (checked)
 
 
 def new_incarnation() -> int:
@@ -72,19 +81,51 @@ def new_incarnation() -> int:
             return value
 
 
-class RpcClient:
-    """The operator's console as node `this_node` (0) on the console network."""
+KeySource = Callable[[int], tuple[bytes, bool] | None]
+"""destination node number -> (pair key, encrypt); None (or KeyError): no key for that node."""
 
-    def __init__(self, bind: tuple[str, int], this_node: int = 0, incarnation: int | None = None,
+
+def console_keys(master: bytes, label: str, node_names: dict[int, str]) -> KeySource:
+    """The operator's keys, K(console, node), derived from the deployment's master secret. The
+    console's own network is loopback UDP, not `encrypted`: its calls are always AEAD."""
+    cache: dict[int, tuple[bytes, bool]] = {}
+
+    def keys(node: int) -> tuple[bytes, bool] | None:
+        if node not in node_names:
+            return None
+        if node not in cache:
+            cache[node] = (pair_key(master, label, CONSOLE, node_names[node]), True)
+        return cache[node]
+    return keys
+
+
+def _no_keys(node: int) -> None:
+    return None
+
+
+class RpcClient:
+    """A caller outside the cluster: node `this_node` (0) on the console network, principal
+    `caller_instance` (0: the operator's console, k >= 1: the HTTP door of export k)."""
+
+    def __init__(self, bind: tuple[str, int], keys: KeySource | None = None, this_node: int = 0,
+                 caller_instance: int = 0, incarnation: int | None = None,
                  max_fragment: int = UDP_PAYLOAD - net.LINK_OVERHEAD) -> None:
-        self.this_node = this_node
+        """keys None: no key for any node, so every call ends with `no key for node N` (nodes
+        refuse unsealed requests: there is no unprotected mode)."""
+        self.this_node, self.caller_instance = this_node, caller_instance
         self.incarnation = incarnation if incarnation is not None else new_incarnation()
         self._calls = net.CallTable(4, self.incarnation)
+        self._secure = net.SecureCaller(this_node, caller_instance, keys if keys is not None else _no_keys)
         self._sender = net.LinkSender(max_fragment, first_message_id=self.incarnation)
         self._reassembler = net.Reassembler(4, MAX_MESSAGE, 5_000_000)
         self._sock = self._bind(bind)
         self.resends = 0
+        self.resyncs = 0
 
+    @property
+    def security(self) -> net.SecurityCounters:
+        """Answers dropped: `auth_failures` (did not verify), `unauthenticated` (plain)."""
+        return self._secure.counters
     @staticmethod
     def _bind(bind: tuple[str, int]) -> socket.socket:
         deadline = time.monotonic() + BIND_WAIT_S
@@ -133,32 +174,66 @@ class RpcClient:
         call_id = self._calls.start(route.destination, idempotent, route.policy, now)
         if call_id is None:
             raise CallError(net.WireStatus.WOULD_BLOCK, "too many calls in flight")
+        if route.caller_instance != self.caller_instance:
+            self._calls.on_reply(call_id, route.destination, net.WireStatus.ACCESS_DENIED, now)
+            raise CallError(net.WireStatus.ACCESS_DENIED, f"the route calls as instance {route.caller_instance}, "
+                            f"this client is instance {self.caller_instance} (its keys are that principal's)")
         env = net.Envelope(net.Kind.REQUEST, net.FLAG_IDEMPOTENT if idempotent else 0, call_id, self.incarnation,
-                           self.this_node, route.destination, route.caller_instance, route.object_id, procedure)
-        message = net.encode_envelope(env, request)
-        if len(message) > MAX_MESSAGE:
-            raise CallError(net.WireStatus.NO_MEMORY, f"the request is {len(message)} bytes, more than "
-                            f"{MAX_MESSAGE} (too large)")
-        self._send(route.entry, message)
+                           self.this_node, route.destination, self.caller_instance, route.object_id, procedure)
+        if net.sealed_message_size(len(request)) > MAX_MESSAGE:
+            self._calls.on_reply(call_id, route.destination, net.WireStatus.NO_MEMORY, now)
+            raise CallError(net.WireStatus.NO_MEMORY, f"the request is {net.sealed_message_size(len(request))} "
+                            f"bytes, more than {MAX_MESSAGE} (too large)")
+        resyncs = 0
+        failures = self._secure.counters.auth_failures
+
+        def send() -> None:  # every send is a fresh seal: the node's window takes each seq once
+            try:
+                message = self._secure.seal_request(env, request)
+            except KeyError:
+                self._calls.on_reply(call_id, route.destination, net.WireStatus.ACCESS_DENIED, self._now_us())
+                raise CallError(net.WireStatus.ACCESS_DENIED, f"no key for node {route.destination}") from None
+            self._send(route.entry, message)
+
+        def resend(_: int) -> None:
+            self.resends += 1
+            send()
+
+        def resync() -> None:
+            nonlocal resyncs
+            if resyncs < net.MAX_RESYNCS:
+                resyncs += 1
+                self.resyncs += 1
+                send()
+
+        send()
         ended: list[net.WireStatus] = []
         while True:
             now = self._now_us()
-            self._calls.poll(now, lambda cid, status: ended.append(status),
-                             lambda cid: self._resend(route.entry, message))
+            self._calls.poll(now, lambda cid, status: ended.append(status), resend)
             if ended:
-                raise CallError(ended[0], f"no reply within {route.policy.timeout_us / 1e6:g} s (timeout)"
+                raise CallError(ended[0], self._timeout_text(route, resyncs, failures)
                                 if ended[0] == net.WireStatus.TIMEOUT else "")
             wake = min(self._next_event(call_id), now + 100_000)
             ready, _, _ = select.select([self._sock], [], [], max(0.0, (wake - now) / 1e6))
             if not ready:
                 continue
-            reply = self._receive(call_id)
+            reply = self._receive(call_id, resync)
             if reply is not None:
                 return reply
 
-    def _resend(self, to: tuple[str, int], message: bytes) -> None:
-        self.resends += 1
-        self._send(to, message)
+    def _timeout_text(self, route: Route, resyncs: int, failures: int) -> str:
+        text = f"no reply within {route.policy.timeout_us / 1e6:g} s (timeout)"
+        bad = self._secure.counters.auth_failures - failures
+        if bad:
+            text += f"; {bad} answer(s) did not verify (were the node's keys made from this key store?)"
+        elif resyncs >= net.MAX_RESYNCS:
+            text += f"; the node asked to resynchronise {resyncs} times"
+        elif self._secure.session(route.destination).challenge == 0:
+            # A node always answers a first request (resync), so it never did: it is down or
+            # unreachable, or it cannot verify our requests.
+            text += "; nothing came back from the node (is it up, and were its keys made from this key store?)"
+        return text
 
     def _next_event(self, call_id: int) -> int:
         c = self._calls._calls.get(call_id)
@@ -166,9 +241,9 @@ class RpcClient:
             return self._now_us()
         return min(c.deadline_us, c.next_send_us) if c.idempotent and c.attempts < c.max_attempts else c.deadline_us
 
-    def _receive(self, call_id: int) -> bytes | None:
+    def _receive(self, call_id: int, on_resync: Callable[[], None]) -> bytes | None:
         """Takes every datagram waiting; the reply payload if one ended the call (raises the
-        error status if the call ended with one)."""
+        error status if the call ended with one). Only answers that verify are looked at."""
         while True:
             try:
                 data, _ = self._sock.recvfrom(65536)
@@ -185,13 +260,18 @@ class RpcClient:
                 continue
             if h.fragment_count > 1:
                 self._reassembler.release()
-            derr, e, body = net.decode_envelope(message, self.this_node)
-            if derr is not net.EnvelopeError.NONE or e is None or e.kind == net.Kind.REQUEST:
+            opened = self._secure.open_answer(message)
+            if opened is None:
                 continue
+            e = opened.envelope
             status = net.WireStatus.OK if e.kind == net.Kind.REPLY else net.WireStatus(e.status)
+            if status == net.WireStatus.RESYNC:  # never ends a call: re-seal with the new challenge
+                if e.call_id == call_id and e.source_node == self._calls.destination(call_id):
+                    on_resync()
+                continue
             finished = self._calls.on_reply(e.call_id, e.source_node, status, now)
             if finished is None or e.call_id != call_id:
                 continue
             if finished != net.WireStatus.OK:
                 raise CallError(finished)
-            return body
+            return opened.body
