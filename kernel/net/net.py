@@ -581,6 +581,10 @@ def seal(e: Envelope, body: bytes, key: bytes, seq: int, challenge: int, encrypt
         if body:
             raise ValueError("an error carries no body")
         encrypt = False  # nothing to hide: the security block is in clear anyway
+    if e.kind == Kind.REQUEST and challenge == 0 and body:
+        # A request before the callee's first challenge is a probe (secure.hpp): its nonce may
+        # repeat across identical boots of a board, so it never carries a body.
+        raise ValueError("a request without a challenge is a probe: it carries no body")
     flags = (e.flags & ~FLAG_ENCRYPTED) | FLAG_AUTHENTICATED | (FLAG_ENCRYPTED if encrypt else 0)
     e = Envelope(**{**e.__dict__, "flags": flags, "auth_tag_length": AUTH_TAG_SIZE,
                     "payload_length": SECURITY_BLOCK_SIZE + len(body)})
@@ -662,6 +666,8 @@ class ReceiverSession:
 
     def check(self, caller_incarnation: int, seq: int, challenge: int) -> Admission:
         """The verdict on a request whose tag verified."""
+        if challenge == 0:  # a probe: always answered with a challenge, never run
+            return Admission.RESYNC
         if self.established and caller_incarnation == self.epoch:
             if seq > self.top:
                 shift = seq - self.top
@@ -808,7 +814,9 @@ class SecureCaller:
             raise KeyError(e.destination_node)
         key, encrypt = found
         s = self.session(e.destination_node)
-        return seal(e, body, key, s.next_seq(), s.challenge, encrypt)
+        # Without the callee's challenge the request goes as a probe (no body); the resync that
+        # answers it brings the challenge the real request is sealed under.
+        return seal(e, body if s.challenge else b"", key, s.next_seq(), s.challenge, encrypt)
 
     def open_answer(self, message: bytes) -> Opened | None:
         """A reply or error to this principal that verifies, or None (counted as auth_failures

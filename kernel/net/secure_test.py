@@ -174,18 +174,32 @@ def test_no_session_without_the_issued_challenge():
     assert s.check(9, 2, 42) is A.ESTABLISHED and s.epoch == 9 and s.top == 2
 
 
+def test_a_probe_is_never_run_even_inside_a_session():
+    s = established(seq=1)
+    assert s.check(9, 2, 0) is A.RESYNC  # challenge 0: a probe, answered with a challenge
+    assert s.check(9, 3, 7) is A.ACCEPT
+
+
+def test_a_request_without_a_challenge_carries_no_body():
+    e = net.Envelope(net.Kind.REQUEST, 0, 5, 9, 1, 2, 3, 4, 5)
+    with pytest.raises(ValueError, match="probe"):
+        net.seal(e, b"body", bytes(32), 1, 0, True)
+    assert len(net.seal(e, b"", bytes(32), 1, 0, True)) == 68
+
+
+# In a session, requests carry the callee's latest challenge (any non-zero value here: 7).
 def test_the_window_accepts_each_seq_once():
     s = established(seq=1)
-    assert s.check(9, 1, 0) is A.REPLAY
-    assert [s.check(9, q, 0) for q in (3, 2, 2, 3, 5, 4, 4)] == [A.ACCEPT, A.ACCEPT, A.REPLAY, A.REPLAY,
+    assert s.check(9, 1, 7) is A.REPLAY
+    assert [s.check(9, q, 7) for q in (3, 2, 2, 3, 5, 4, 4)] == [A.ACCEPT, A.ACCEPT, A.REPLAY, A.REPLAY,
                                                                 A.ACCEPT, A.ACCEPT, A.REPLAY]
-    assert s.check(9, 0, 0) is A.REPLAY
-    assert s.check(9, 100, 0) is A.ACCEPT
-    assert s.check(9, 37, 0) is A.ACCEPT  # 63 behind: still in the window
-    assert s.check(9, 36, 0) is A.REPLAY  # 64 behind: too old
-    assert s.check(9, 37, 0) is A.REPLAY
-    assert s.check(9, 300, 0) is A.ACCEPT  # a jump past the window forgets everything below
-    assert s.check(9, 299, 0) is A.ACCEPT and s.check(9, 100, 0) is A.REPLAY
+    assert s.check(9, 0, 7) is A.REPLAY
+    assert s.check(9, 100, 7) is A.ACCEPT
+    assert s.check(9, 37, 7) is A.ACCEPT  # 63 behind: still in the window
+    assert s.check(9, 36, 7) is A.REPLAY  # 64 behind: too old
+    assert s.check(9, 37, 7) is A.REPLAY
+    assert s.check(9, 300, 7) is A.ACCEPT  # a jump past the window forgets everything below
+    assert s.check(9, 299, 7) is A.ACCEPT and s.check(9, 100, 7) is A.REPLAY
 
 
 def test_a_new_caller_incarnation_needs_a_new_session():
@@ -193,7 +207,7 @@ def test_a_new_caller_incarnation_needs_a_new_session():
     s.issue(43)
     assert s.check(10, 1, 42) is A.RESYNC  # the old challenge does not open a second session
     assert s.check(10, 1, 43) is A.ESTABLISHED and s.epoch == 10
-    assert s.check(9, 2, 0) is A.RESYNC  # the old incarnation's requests: never dispatched
+    assert s.check(9, 2, 7) is A.RESYNC  # the old incarnation's requests: never dispatched
     assert s.check(9, 1, 42) is A.RESYNC
 
 
@@ -207,7 +221,7 @@ def test_requests_sealed_before_a_callee_reboot_are_refused_after_it():
     for q in range(2, 7):
         assert s.check(9, q, 42) is A.REPLAY, q
     assert s.check(9, 6, 500) is A.ACCEPT  # sealed for this session (a call re-sealed earlier)
-    assert s.check(9, 8, 500) is A.ACCEPT and s.check(9, 9, 0) is A.ACCEPT
+    assert s.check(9, 8, 500) is A.ACCEPT and s.check(9, 9, 7) is A.ACCEPT
 
 
 # --- SecureCaller and SecureCallee together ---------------------------------------------------
@@ -272,8 +286,9 @@ def test_replays_are_never_dispatched():
     _, second, _ = p.call(b"two")
     assert len(first) == 2 and len(second) == 1
     for m in first + second:
-        assert p.callee.receive(m) == (None, None)
-    assert p.callee.counters.replays == 3
+        got, back = p.callee.receive(m)  # never run; the replayed probe is answered with a challenge
+        assert got is None and (back is None or decoded(back).status == net.WireStatus.RESYNC)
+    assert p.callee.counters.replays == 2
     # after the caller reboots: its old requests belong to the old epoch
     p.reboot_caller()
     assert p.call(b"three")[2] == 1
@@ -301,12 +316,12 @@ def test_resync_costs_one_round_trip_after_either_reboot():
 
 def test_forged_and_misdirected_messages_are_dropped_and_counted():
     p = Pair()
-    forged = net.seal(request(), b"x", OTHER_KEY, 1, 0, True)
+    forged = net.seal(request(), b"x", OTHER_KEY, 1, 1, True)
     assert p.callee.receive(forged) == (None, None) and p.callee.counters.auth_failures == 1
     plain = net.encode_envelope(request(), b"x")
     assert p.callee.receive(plain) == (None, None) and p.callee.counters.unauthenticated == 1
     stranger = net.Envelope(**{**request().__dict__, "source_node": 4})  # no key for node 4
-    assert p.callee.receive(net.seal(stranger, b"x", KEY, 1, 0, True)) == (None, None)
+    assert p.callee.receive(net.seal(stranger, b"x", KEY, 1, 1, True)) == (None, None)
     assert p.callee.counters.auth_failures == 2
     # an answer that does not verify changes nothing at the caller
     p.call(b"a")
@@ -323,8 +338,8 @@ def test_principals_of_node_zero_are_told_apart_by_instance():
     keys = [net.PeerKey(0, 0, CALLEE, True, console_key), net.PeerKey(0, 1, CALLEE, True, door_key)]
     callee = net.SecureCallee(CALLEE, 5, keys)
     as_door = net.Envelope(net.Kind.REQUEST, 0, 1 << 32 | 1, 1, 0, CALLEE, 1, 9, 4)
-    assert callee.receive(net.seal(as_door, b"x", console_key, 1, 0, True)) == (None, None)
-    got, back = callee.receive(net.seal(as_door, b"x", door_key, 2, 0, True))
+    assert callee.receive(net.seal(as_door, b"x", console_key, 1, 1, True)) == (None, None)
+    got, back = callee.receive(net.seal(as_door, b"x", door_key, 2, 1, True))
     assert got is None and back is not None
     opened = net.SecureCaller(0, 1, lambda node: (door_key, True)).open_answer(back)
     assert opened is not None and opened.challenge == callee.sessions[1].challenge

@@ -205,6 +205,11 @@ class RpcClient:
                 resyncs += 1
                 self.resyncs += 1
                 send()
+                return
+            # As the C++ RpcNode: a call whose re-seals are used up ends now, not at its deadline.
+            self._calls.on_reply(call_id, route.destination, net.WireStatus.UNAVAILABLE, self._now_us())
+            raise CallError(net.WireStatus.UNAVAILABLE, f"the node asked to resynchronise more than "
+                            f"{net.MAX_RESYNCS} times (unavailable)")
 
         send()
         ended: list[net.WireStatus] = []
