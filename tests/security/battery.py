@@ -31,7 +31,7 @@ from typing import Any
 from ambience import keys, tokens
 from ambience.cluster.runner import REFUSAL_KINDS, REFUSALS
 from ambience.console.call import call_json, load_clients
-from ambience.console.rpc import RpcClient, Route, console_keys
+from ambience.console.rpc import Route, RpcClient, console_keys
 from kernel.net import net
 from lidl.runtime import codec
 
@@ -75,7 +75,7 @@ class Attacker:
             self.sock.sendto(net.encode_datagram(h, payload), to)
 
     def collect(self, seconds: float = ANSWER_WAIT_S) -> list[bytes]:
-        out = []
+        out: list[bytes] = []
         deadline = time.monotonic() + seconds
         while True:
             left = deadline - time.monotonic()
@@ -777,7 +777,7 @@ class Battery:
     def crashes(self) -> list[str]:
         with open(os.path.join(self.cdir, "status.json"), encoding="utf-8") as f:
             doc = json.load(f)
-        out = []
+        out: list[str] = []
         for name, n in doc["nodes"].items():
             if name == "cloud" and self.cloud_proc is not None:
                 if self.cloud_proc.poll() is not None:
