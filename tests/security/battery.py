@@ -266,8 +266,12 @@ def endpoint(text: str) -> tuple[str, int]:
 class Battery:
     """One run against the cluster whose state directory is `cdir`."""
 
-    def __init__(self, cdir: str, store: str, say: Callable[[str], None] = lambda s: None) -> None:
+    def __init__(self, cdir: str, store: str, scenes: str, say: Callable[[str], None] = lambda s: None) -> None:
+        """`scenes`: the camera's scene index (scenes.json): the motion events show animals."""
         self.cdir, self.store, self.say = cdir, store, say
+        with open(scenes, encoding="utf-8") as f:
+            self.animal_scene = min(int(k) for k, v in json.load(f)["scenes"].items() if v["animal"])
+        self.pir_sequence = int(time.time()) << 8
         with open(os.path.join(cdir, "state.json"), encoding="utf-8") as f:
             self.state: dict[str, Any] = json.load(f)
         console = self.state["console"]
@@ -342,6 +346,43 @@ class Battery:
         if procedure == "append":
             self.legit_appends += 1
         return doc
+
+    def motion_event(self, when: str) -> None:
+        """A legitimate event through the whole trap: the PIR of the motion board (QEMU) fires, the
+        camera board captures and detects, the edge recognizes, the cloud stores (edge -> cloud,
+        sealed with the edge's key): its outcome must say stored."""
+        self.pir_sequence += 1
+        event_id = (1 << 48) | self.pir_sequence
+        with open(os.path.join(self.cdir, "logs", "motion.log"), encoding="utf-8", errors="replace") as log:
+            log.seek(0, os.SEEK_END)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as pir:
+                pir.connect(self.state["sensors"]["motion"])
+                pir.sendall(f"1 {self.pir_sequence} {self.animal_scene}\n".encode())
+                deadline = time.monotonic() + 60
+                pending = ""
+                while time.monotonic() < deadline:
+                    chunk = log.readline()
+                    if not chunk:
+                        time.sleep(0.05)
+                        continue
+                    pending += chunk
+                    if not pending.endswith("\n"):
+                        continue
+                    line, pending = pending, ""
+                    at = line.find("[motion] outcome")
+                    if at < 0:
+                        continue
+                    fields = dict(kv.partition("=")[::2] for kv in line[at + 16:].split())
+                    if fields.get("event") != str(event_id):
+                        continue
+                    if fields.get("ok") == "1" and fields.get("stored", "0") != "0":
+                        self.legit_ok += 1
+                        self.legit_appends += 1
+                        self.say(f"motion event {when}: stored as {fields['stored']}")
+                    else:
+                        self.legit_failed.append(f"motion event {when}: {line.strip()}")
+                    return
+        self.legit_failed.append(f"motion event {when}: no outcome within 60 s")
 
     def count(self) -> int:
         value = self.legit("count", {})
@@ -795,16 +836,19 @@ class Battery:
     def run(self) -> None:
         start = self.count()
         self.legit_http("count", {})
+        self.motion_event("before the attacks")
         self.forged()
         self.replayed()
         self.tampered()
         self.ungranted()
+        self.motion_event("after the edge's session was taken by an attacker with its key")
         self.outside()
         self.token_cases()
         self.malformed_http()
         self.forwarder()
         self.crash_list = self.crashes()  # before the deliberate reboot
         self.callee_reboot()
+        self.motion_event("after the cloud's reboot")
         self.crash_list += self.crashes()
         end = self.count()
         self.legit_http("count", {})

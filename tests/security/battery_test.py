@@ -10,11 +10,13 @@ from ambience import keys
 from tests.security.battery import Battery
 from tests.security.cluster import ClusterUp
 
+SCENES = "services/camera_trap/scenes/scenes.json"
+
 
 class SecurityBatteryTest(unittest.TestCase):
     def test_battery(self) -> None:
         with ClusterUp() as cdir:
-            b = Battery(cdir, keys.default_store(), lambda s: print(s, file=sys.stderr, flush=True))
+            b = Battery(cdir, keys.default_store(), SCENES, lambda s: print(s, file=sys.stderr, flush=True))
             try:
                 b.run()
             finally:

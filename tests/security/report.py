@@ -9,11 +9,14 @@ from ambience import keys
 from tests.security.battery import Battery
 from tests.security.cluster import ClusterUp
 
+SCENES = "services/camera_trap/scenes/scenes.json"
+
 
 def main() -> int:
     verbose = "--verbose" in sys.argv[1:]
     with ClusterUp() as cdir:
-        b = Battery(cdir, keys.default_store(), (lambda s: print(s, flush=True)) if verbose else (lambda s: None))
+        say = (lambda s: print(s, flush=True)) if verbose else (lambda s: None)
+        b = Battery(cdir, keys.default_store(), SCENES, say)
         try:
             b.run()
         finally:
