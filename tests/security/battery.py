@@ -726,24 +726,41 @@ class Battery:
         ]
         self.http_cases("http", "bad JSON/arguments, methods, oversize, paths", cases)
 
+        # Each must get an HTTP/1.1 4xx answer and be counted in the door's refusals.
+        # BUG (door, runtime/hosted/http_door/door.py): requests refused by http.server's own parser
+        # never reach Door.handle: a two-word request line ("\x00\xff garbage") is taken for
+        # HTTP/0.9 and answered with send_error's bare HTML page (no status line, no headers, not
+        # JSON), a header line over 64 KiB gets send_error's HTML 431; neither is counted in
+        # GET /_status (`refusals`, `refused`). This case fails until the door answers and counts them.
         def raw_http(c: Case) -> None:
             host, port = endpoint(self.door_url.split("//", 1)[1])
+            said = []
+            before = self.door_counters()
             for data in (b"\x00\xff garbage\r\n\r\n", b"POST /database/count HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
                          b"POST /database/count HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}",  # cut short
                          b"POST /database/count HTTP/1.1\r\n" + b"X: " + b"y" * 70000 + b"\r\n\r\n"):
                 with socket.create_connection((host, port), timeout=5) as sock:
                     sock.sendall(data)
-                    with_close = data.endswith(b"{}")
-                    if with_close:
+                    if data.endswith(b"{}"):
                         sock.shutdown(socket.SHUT_WR)
                     try:
                         answer = sock.recv(4096)
                     except (TimeoutError, ConnectionResetError):
                         answer = b""
                 c.sent += 1
-                if b" 200 " in answer.split(b"\r\n", 1)[0]:
+                first = answer.split(b"\r\n", 1)[0].split()
+                http11 = len(first) > 1 and first[0].startswith(b"HTTP/1.")
+                code = first[1].decode() if http11 else ("closed" if not answer else "no status line")
+                said.append(code)
+                if code == "200":
                     c.accepted += 1
-            c.refused = c.sent - c.accepted
+                elif not code.startswith("4"):
+                    c.problems.append(f"raw request {data[:30]!r}...: answered {answer[:50]!r}")
+            after = self.door_counters()
+            c.refused = after["refusals"] - before["refusals"]
+            if c.refused != c.sent - c.accepted:
+                c.problems.append(f"the door counted {c.refused} refusals of {c.sent}")
+            c.counter = "door refusals; answered " + ", ".join(said)
             self.legit_http("count", {})
 
         self.run_case("http", "raw: garbage, bad length, cut short, huge header", "connection answered/closed",
