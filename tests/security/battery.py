@@ -296,7 +296,8 @@ class Battery:
         self.storage_procs = {p.name: p for p in self.storage_cls.PROCEDURES}  # type: ignore[attr-defined]
         names = {int(n["number"]): name for name, n in nodes.items()}
         self.proxy = Proxy(self.cloud_console)
-        self.rpc = RpcClient(("127.0.0.1", 0), console_keys(self.master, LABEL, names))
+        self.rpc_keys = console_keys(self.master, LABEL, names)
+        self.rpc = RpcClient(("127.0.0.1", 0), self.rpc_keys)
         self.route = Route(self.cloud_n, self.database, self.proxy.address, net.default_policy("udp"))
         self.attacker = Attacker()
         secret, _ = keys.token_keys(self.master, LABEL)
@@ -559,6 +560,23 @@ class Battery:
         self.run_case("replayed", "older seqs inside the window", "replays", inside_window)
         self.run_case("replayed", "older seq outside the window", "replays", outside_window)
         self.run_case("replayed", "caller reboot: new incarnation, no challenge", "resyncs", caller_reboot)
+
+        # The operator's console starts again (a new incarnation, a new session with the cloud);
+        # requests captured from its previous run are from a session that is gone.
+        before_reboot = [self.capture("append", {"sighting": self.sighting(attack=False)}) for _ in range(2)]
+        self.rpc.close()
+        self.rpc = RpcClient(("127.0.0.1", 0), self.rpc_keys)
+        self.legit("count", {})
+
+        def after_caller_reboot(c: Case) -> None:
+            for m in before_reboot:
+                self.proxy.inject(m)
+                c.sent += 1
+            time.sleep(ANSWER_WAIT_S)
+            c.accepted += self.proxy.injected_ok
+
+        self.proxy.injected_ok = 0
+        self.run_case("replayed", "captured before a caller reboot, sent after", "resyncs", after_caller_reboot)
         self.first_captured = first
 
     def tampered(self) -> None:
@@ -800,21 +818,21 @@ class Battery:
         threading.Thread(target=self._read_cloud, args=(started,), daemon=True).start()
         if not started.wait(20):
             raise RuntimeError("the restarted cloud did not report started")
-        old = captured + [self.first_captured]
-
-        def replay(c: Case) -> None:
-            self.proxy.injected_ok = 0
-            for m in old:
-                self.proxy.inject(m)
-                c.sent += 1
-            time.sleep(ANSWER_WAIT_S)
-            c.accepted += self.proxy.injected_ok
+        def replay(old: list[bytes]) -> Callable[[Case], None]:
+            def attack(c: Case) -> None:
+                self.proxy.injected_ok = 0
+                for m in old:
+                    self.proxy.inject(m)
+                    c.sent += 1
+                time.sleep(ANSWER_WAIT_S)
+                c.accepted += self.proxy.injected_ok
+            return attack
         # No session yet in the new boot: each replay only gets a `resync` challenge.
-        self.run_case("replayed", "after a callee reboot, before any new session", "resyncs", replay,
-                      count_before=count_before)
+        self.run_case("replayed", "after a callee reboot, before any new session", "resyncs",
+                      replay(captured + [self.first_captured]), count_before=count_before)
         # The console has re-opened its session (same incarnation, a new challenge): the old
         # seqs were sealed before it, with another challenge.
-        self.run_case("replayed", "after a callee reboot, in the caller's new session", "replays", replay)
+        self.run_case("replayed", "after a callee reboot, in the caller's new session", "replays", replay(captured))
 
     def _read_cloud(self, started: threading.Event) -> None:
         assert self.cloud_proc is not None and self.cloud_proc.stdout is not None
