@@ -9,12 +9,23 @@
 // Baseline in the same run: the same generated client call over a transport that dispatches
 // straight to the implementation (serialization + dispatch, no network).
 //
+// Protection (docs/SECURITY.md): `Calc.echo` of a 64-byte and a 1 KiB request, each on three
+// pairs of nodes built alike: unprotected (Protection::off, no keys; the baseline), MAC only
+// (PeerKey encrypt=false: a Poly1305 tag over header, security block and body) and MAC + AEAD
+// (encrypt=true: XChaCha20-Poly1305 over the body). Each pair makes one warm-up call first (with
+// protection, the first call of a session is answered `resync` and re-sealed: one more round trip).
+//
 // Method (benchmarks/mcu/bench.cc): QEMU `-icount shift=0,sleep=off` (1 virtual ns per executed
 // instruction); TIMER0 (CMSDK APB timer, 25 MHz) counts the virtual clock, calibrated in the same
 // run against a loop of exactly 400 000 instructions; figures are averaged over kCalls calls.
 //
-// Prints `RESULT <id>_<cpu> value=... unit=instructions [baseline=... ratio=...]`.
+// Prints `RESULT <id>_<cpu> value=... unit=instructions [baseline=... ratio=...]`: the `add` round
+// trip, direct dispatch and framing; `unprotected_<size>` (baseline: direct dispatch of the echo),
+// `protected_mac_<size>`, `protected_aead_<size>` (baseline: unprotected), size 64 or 1k.
+#include <array>
 #include <cstdint>
+#include <string_view>
+#include <vector>
 
 #include "kernel/core/console.hpp"
 #include "kernel/core/scheduler.hpp"
@@ -60,10 +71,31 @@ constexpr rpc::CallerName kCallers[] = {{1, 7, "app@client"}};
 constexpr node::RemoteGrant kCalcGrants[] = {{"app@client", node::Grant{~std::uint64_t{0}}}};
 const node::ServedObject kServed[] = {{5, "calc", &serve_calc, kCalcGrants}};
 
-// The serial link's default fragment (256 bytes, sized for 115200 baud): a call is one frame each way.
-constexpr std::size_t kFragment = rpc::SerialLink::kDefaultMaxFragment, kMaxMessage = 128, kCable = 512;
+// A fixed pair key for client -> server (its value does not change what a call costs). Real
+// nodes get theirs from the key store through <node>_keys.cc.
+constexpr std::array<std::uint8_t, 32> bench_key() {
+  std::array<std::uint8_t, 32> k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::uint8_t>(0xA5 ^ (i * 29));
+  return k;
+}
+constexpr rpc::PeerKey kMacKeys[] = {{1, rpc::kAnyInstance, 2, false, bench_key()}};
+constexpr rpc::PeerKey kAeadKeys[] = {{1, rpc::kAnyInstance, 2, true, bench_key()}};
+
+enum class Mode : std::uint8_t { off, mac, aead };
+const char* mode_name(Mode m) { return m == Mode::off ? "unprotected" : m == Mode::mac ? "MAC only" : "MAC + AEAD"; }
+
+rpc::RpcTables tables(std::uint16_t this_node, std::span<const node::ServedObject> served, Mode m) {
+  if (m == Mode::off) return rpc::RpcTables{this_node, kNodes, kCallers, served, {}, {}, rpc::Protection::off};
+  return rpc::RpcTables{
+      this_node, kNodes, kCallers, served, {}, m == Mode::mac ? kMacKeys : kAeadKeys, rpc::Protection::required};
+}
+
+// The serial link's default fragment (256 bytes, sized for 115200 baud): an `add` is one frame
+// each way, a 1 KiB echo five. Messages up to 1152 bytes (a 1 KiB echo's envelope + lidl
+// message); every buffer and the reassembler have room for the seal's 32 bytes on top.
+constexpr std::size_t kFragment = rpc::SerialLink::kDefaultMaxFragment, kMaxMessage = 1152, kCable = 512;
 using Node = rpc::StaticRpcNode<2, 2, 64, 2, kMaxMessage>;
-using Reassembly = net::StaticReassembler<kMaxMessage, 2>;
+using Reassembly = net::StaticReassembler<kMaxMessage + net::kSealOverhead, 2>;
 using Cable = rpc::testing::ByteQueue<kCable>;
 using Port = rpc::testing::MemoryBytePort<kCable>;
 
@@ -98,9 +130,9 @@ struct TwoNodes {
   TapPort client_tap{client_port}, server_tap{server_port};
   rpc::StaticSerialLink<kFragment> client_link{client_tap}, server_link{server_tap};
   Reassembly client_in{1'000'000}, server_in{1'000'000};
-  Node client{rpc::RpcTables{1, kNodes, kCallers, {}, {}}, 0x11110001u, 10'000'000};
-  Node server{rpc::RpcTables{2, kNodes, kCallers, kServed, {}}, 0x22220001u, 10'000'000};
-  TwoNodes() {
+  Node client, server;
+  explicit TwoNodes(Mode m)
+      : client{tables(1, {}, m), 0x11110001u, 10'000'000}, server{tables(2, kServed, m), 0x22220001u, 10'000'000} {
     client_port.connect(server_port);
     server_port.connect(client_port);
     client.node().add_network("line", "serial", client_link.link(), client_in);
@@ -166,19 +198,55 @@ Outcome run(Client& calc) {
   return out;
 }
 
+// calls echoes of `data`, timed from the first call to the last reply; a reply must equal the request.
+template <class Client>
+Task<void> time_echo(Client* calc, const std::vector<std::uint8_t>* data, std::uint32_t calls, Outcome* out) {
+  const std::uint32_t t0 = kTimer.value();
+  for (std::uint32_t i = 0; i < calls; ++i) {
+    Result<std::vector<std::uint8_t>> back = co_await calc->call_echo(*data);
+    if (!back.ok() || back.value() != *data) ++out->wrong;
+  }
+  out->ticks = t0 - kTimer.value();
+  out->done = true;
+}
+
+template <class Client>
+Outcome run_echo(Client& calc, const std::vector<std::uint8_t>& data, std::uint32_t calls) {
+  Outcome out;
+  (void)spawn(time_echo(&calc, &data, calls, &out));
+  Scheduler::current().run_until([&] { return out.done; });
+  return out;
+}
+
+// Whether `needle` appears verbatim in what a tap recorded (the test data has no zero byte and
+// fits one COBS block, so a payload sent in clear shows up unchanged inside its frame).
+bool on_the_line(const TapPort& tap, const std::vector<std::uint8_t>& needle) {
+  for (std::size_t at = 0; at + needle.size() <= tap.recorded; ++at) {
+    std::size_t i = 0;
+    while (i < needle.size() && tap.tape[at + i] == static_cast<std::byte>(needle[i])) ++i;
+    if (i == needle.size()) return true;
+  }
+  return false;
+}
+
 __attribute__((noinline)) void dither(std::uint32_t k) {
   if (k == 0) return;
   asm volatile("1: subs %0, %0, #1\n bne 1b\n" : "+r"(k)::"cc");
 }
 
-void print_fixed(double v) {
-  const auto whole = static_cast<std::uint64_t>(v);
-  const auto frac = static_cast<std::uint32_t>((v - static_cast<double>(whole)) * 10 + 0.5);
-  if (frac == 10) {
-    print(whole + 1, ".0");
-  } else {
-    print(whole, ".", frac);
-  }
+void print_padded(std::string_view s, std::size_t width) {
+  print(s);
+  for (std::size_t i = s.size(); i < width; ++i) print(" ");
+}
+
+// v with `digits` decimals (1..3), rounded.
+void print_fixed(double v, int digits = 1) {
+  const std::uint32_t scale = digits == 3 ? 1000 : digits == 2 ? 100 : 10;
+  const auto all = static_cast<std::uint64_t>(v * scale + 0.5);
+  const auto frac = static_cast<std::uint32_t>(all % scale);
+  print(all / scale, ".");
+  for (std::uint32_t d = scale / 10; d > 1 && frac < d; d /= 10) print("0");
+  print(frac);
 }
 
 // One call's frames, as recorded on the line, decoded by a StreamDecoder and each decoded
@@ -213,10 +281,11 @@ int main() {
   print_fixed(per_tick);
   println(" instructions/tick");
 
-  static TwoNodes nodes;
+  static TwoNodes nodes{Mode::off};
   NodeTransport over_nodes{&nodes.client.node()};
   DirectTransport direct;
-  lidl::FixedMessageBuffer<kMaxMessage> req, rep;
+  // Static: the main stack (8 KiB) has no room for two 1 KiB message buffers.
+  static lidl::FixedMessageBuffer<kMaxMessage> req, rep;
   rpctest::CalcRpcClient<NodeTransport> remote(over_nodes, req, rep);
   rpctest::CalcRpcClient<DirectTransport> local(direct, req, rep);
 
@@ -302,8 +371,135 @@ int main() {
   print(" ratio=");
   print_fixed(framing_per_call / rt_per_call);
   println();
-  const bool ok =
-      framing_ok && rt.wrong == 0 && base.wrong == 0 && cl.frames_sent >= kCalls && sl.frames_sent >= kCalls;
+  bool ok = framing_ok && rt.wrong == 0 && base.wrong == 0 && cl.frames_sent >= kCalls && sl.frames_sent >= kCalls;
+
+  // Protection: the same echo on the unprotected nodes above and on two protected pairs.
+  static TwoNodes mac_nodes{Mode::mac}, aead_nodes{Mode::aead};
+  TwoNodes* const pairs[] = {&nodes, &mac_nodes, &aead_nodes};
+  constexpr Mode kModes[] = {Mode::off, Mode::mac, Mode::aead};
+  NodeTransport transports[] = {{&nodes.client.node()}, {&mac_nodes.client.node()}, {&aead_nodes.client.node()}};
+  rpctest::CalcRpcClient<NodeTransport> plain_client(transports[0], req, rep), mac_client(transports[1], req, rep),
+      aead_client(transports[2], req, rep);
+  rpctest::CalcRpcClient<NodeTransport>* const clients[] = {&plain_client, &mac_client, &aead_client};
+  constexpr std::size_t kSizes[] = {64, 1024};
+  const char* const kSizeIds[] = {"64", "1k"};
+  static std::vector<std::uint8_t> payloads[2];
+  for (std::size_t z = 0; z < 2; ++z) {
+    payloads[z].resize(kSizes[z]);
+    // No zero byte (on_the_line), not a constant.
+    for (std::size_t i = 0; i < kSizes[z]; ++i) payloads[z][i] = static_cast<std::uint8_t>(1 + (i * 37) % 251);
+  }
+  println();
+  println("protection: Calc.echo(data: bytes) -> bytes of 64 B and 1 KiB, ", kCalls,
+          " calls each after warm-up, on three pairs of nodes built alike: unprotected (Protection::off, "
+          "no keys; baseline), MAC only (PeerKey encrypt=false), MAC + AEAD (encrypt=true, "
+          "XChaCha20-Poly1305); both ends seal and open on this core");
+  // First call of each pair (a protected pair's first call is answered resync and re-sealed),
+  // then one call of each size more, so the timed calls all run in an established session.
+  double first_call[3] = {};
+  for (std::size_t m = 0; m < 3; ++m) {
+    for (std::size_t z = 0; z < 2; ++z) {
+      const Outcome w = run_echo(*clients[m], payloads[z], 1);
+      if (z == 0) first_call[m] = w.ticks * per_tick;
+      if (w.wrong) {
+        println("BENCH FAILED: warm-up echo on the ", mode_name(kModes[m]), " pair went wrong");
+        ok = false;
+      }
+    }
+  }
+  double echo_direct[2] = {}, echo[3][2] = {};
+  for (std::size_t z = 0; z < 2; ++z) {
+    const Outcome d = run_echo(local, payloads[z], kCalls);
+    echo_direct[z] = d.ticks * per_tick / kCalls;
+    ok = ok && d.wrong == 0;
+    for (std::size_t m = 0; m < 3; ++m) {
+      const Outcome o = run_echo(*clients[m], payloads[z], kCalls);
+      echo[m][z] = o.ticks * per_tick / kCalls;
+      if (o.wrong) {
+        println("BENCH FAILED: ", o.wrong, " wrong echoes of ", kSizes[z], " B on the ", mode_name(kModes[m]), " pair");
+        ok = false;
+      }
+    }
+  }
+  // One 64-byte call per pair with the taps on: what the line carries (sizes; the request's
+  // payload in clear or not).
+  bool sealed_as_configured = true;
+  for (std::size_t m = 0; m < 3; ++m) {
+    TwoNodes& p = *pairs[m];
+    p.client_tap.recorded = p.server_tap.recorded = 0;
+    p.client_tap.writes = p.server_tap.writes = 0;
+    p.client_tap.recording = p.server_tap.recording = true;
+    const Outcome o = run_echo(*clients[m], payloads[0], 1);
+    p.client_tap.recording = p.server_tap.recording = false;
+    const bool clear = on_the_line(p.client_tap, payloads[0]);
+    const bool want_clear = kModes[m] != Mode::aead;
+    const rpc::RpcCounters& sc = p.server.node().counters();
+    const rpc::RpcCounters& cc = p.client.node().counters();
+    // A protected pair resyncs exactly once (its first call) and refuses nothing; the
+    // unprotected one never resyncs.
+    const std::uint32_t want_resyncs = kModes[m] == Mode::off ? 0 : 1;
+    const bool counters_ok = sc.resyncs == want_resyncs && sc.auth_failures + cc.auth_failures == 0 &&
+                             sc.replays + sc.denied + sc.unauthenticated + cc.unauthenticated == 0;
+    println(mode_name(kModes[m]), ": one 64 B echo is ", p.client_tap.recorded, " B on the line to the server, ",
+            p.server_tap.recorded, " B back; request payload ", clear ? "in clear" : "not in clear",
+            "; server resyncs ", sc.resyncs, ", auth failures ", sc.auth_failures + cc.auth_failures, ", replays ",
+            sc.replays);
+    if (o.wrong || clear != want_clear || !counters_ok) {
+      println("BENCH FAILED: the ", mode_name(kModes[m]), " pair is not protected as configured");
+      sealed_as_configured = false;
+    }
+  }
+  ok = ok && sealed_as_configured;
+
+  const char* const kModeIds[] = {"unprotected", "protected_mac", "protected_aead"};
+  println();
+  println("instructions per echo round trip     64 B                     1 KiB");
+  print_padded("direct dispatch (no network)", 30);
+  for (std::size_t z = 0; z < 2; ++z) {
+    print("  ");
+    print_fixed(echo_direct[z]);
+  }
+  println();
+  for (std::size_t m = 0; m < 3; ++m) {
+    print_padded(mode_name(kModes[m]), 30);
+    for (std::size_t z = 0; z < 2; ++z) {
+      print("  ");
+      print_fixed(echo[m][z]);
+      if (m != 0) {
+        print(" (");
+        print_fixed(echo[m][z] / echo[0][z], 2);
+        print("x, +");
+        print_fixed(echo[m][z] - echo[0][z]);
+        print(")");
+      }
+    }
+    println();
+  }
+  print("first call of a pair, 64 B (resync round trip when protected):");
+  for (std::size_t m = 0; m < 3; ++m) {
+    print(" ", mode_name(kModes[m]), " ");
+    print_fixed(first_call[m]);
+  }
+  println();
+  for (std::size_t z = 0; z < 2; ++z) {
+    for (std::size_t m = 0; m < 3; ++m) {
+      const double baseline = m == 0 ? echo_direct[z] : echo[0][z];
+      print("RESULT mcu_rpc_", kModeIds[m], "_", kSizeIds[z], "_", cpu(), " value=");
+      print_fixed(echo[m][z]);
+      print(" unit=instructions baseline=");
+      print_fixed(baseline);
+      print(" ratio=");
+      print_fixed(echo[m][z] / baseline, 2);
+      println();
+    }
+  }
+  print("RESULT mcu_rpc_protected_first_call_aead_64_", cpu(), " value=");
+  print_fixed(first_call[2]);
+  print(" unit=instructions baseline=");
+  print_fixed(echo[2][0]);
+  print(" ratio=");
+  print_fixed(first_call[2] / echo[2][0], 2);
+  println();
   println(ok ? "BENCH DONE" : "BENCH FAILED");
   return ok ? 0 : 1;
 }

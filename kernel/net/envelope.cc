@@ -39,8 +39,9 @@ Status from_wire(WireStatus s) {
     case WireStatus::internal: return Status::internal;
     case WireStatus::would_block: return Status::would_block;
     case WireStatus::cancelled: return Status::cancelled;
-    // Never ends a call by itself (the caller re-seals); should one surface, the peer is not
-    // reachable for now.
+    // The caller re-seals on resync; one that arrives after its last re-seal ends the call
+    // (runtime/rpc): the callee is up but served it no session, and nothing ran. Status has no
+    // closer code than unavailable ("nothing serves the target").
     case WireStatus::resync: return Status::unavailable;
   }
   return Status::bad_message;

@@ -29,6 +29,9 @@ const std::uint8_t* u8(const std::byte* p) { return reinterpret_cast<const std::
 Result<std::size_t> seal(Envelope e, const SecurityBlock& block, bool encrypt, const PairKey& key,
                          std::span<std::byte> message, std::size_t body_size) {
   if (block.seq == 0) return Status::bad_message;  // 0 is never sent: a session's seqs start at 1
+  // Without a challenge the nonce has nothing fresh in it (a board's incarnation and seqs repeat
+  // across identical boots): such a request is a probe and must not encrypt or MAC a body.
+  if (e.kind == EnvelopeKind::request && block.challenge == 0 && body_size != 0) return Status::bad_message;
   if (e.kind == EnvelopeKind::error) {
     if (body_size != 0) return Status::bad_message;
     encrypt = false;  // nothing to hide: the block is in clear anyway
@@ -93,6 +96,10 @@ OpenError open(const DecodedEnvelope& d, std::span<const std::byte> message, con
 }
 
 ReceiverSession::Verdict ReceiverSession::check(std::uint32_t caller_incarnation, const SecurityBlock& block) {
+  // A probe (no challenge) is never a request to run, whatever its seq and the session: its
+  // nonce may have been used before, so neither its body (there should be none) nor its seq
+  // means anything. It is answered resync, which carries the challenge to re-seal with.
+  if (block.challenge == 0) return Verdict::resync;
   if (established_ && caller_incarnation == epoch_) {
     if (block.seq > top_) {
       const std::uint64_t shift = block.seq - top_;

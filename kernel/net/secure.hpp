@@ -13,11 +13,35 @@
 // additional data is bytes 0..52 and the body is the plain text; MAC only: the additional data is
 // bytes 0..52 + body and the plain text is empty. Either way every byte before the tag is covered.
 //
+// Why nonces do not repeat with different bytes under one key:
+// - Requests. seq is per pair and never repeats within a boot of the caller; across boots the
+//   incarnation differs, except on the QEMU boards (no entropy: two identical boots have the same
+//   incarnation and seqs). So a request without a challenge (challenge 0: the caller has had no
+//   verified answer from the callee this boot) is a PROBE: seal() refuses it a body, it carries
+//   the request's header (call id, procedure, ...) and payload_length 16 (the block alone). The
+//   callee answers it resync and never runs it (ReceiverSession::check: challenge 0 is always
+//   resync, inside a session or not); the caller then seals the real request, with its body,
+//   under the challenge the resync brought, which the callee drew. Two identical boots may still
+//   send two probes under one nonce with different headers (one Poly1305 key over two messages):
+//   at worst a forged probe, which is answered resync like any probe.
+// - Answers (replies and errors). seq is the callee's answer counter for the pair (never repeated
+//   within its boot) and the challenge is the one the callee drew for the caller's next session
+//   (RpcNode: from getrandom on hosted nodes; on boards from the timer and a counter, hashed with
+//   the pair key and the tag of the request that asked for it, so a caller that differs between
+//   two identical boots of a board, e.g. a hosted node, makes them differ).
+// A twin (net.py and its callers) follows the same rules: seal refuses a request with challenge
+// 0 and a body; check answers resync to challenge 0 before anything else; a caller whose
+// challenge is 0 sends the probe (seq from its counter as usual) and keeps the body, and on the
+// resync seals header + body again under a new seq and the resync's challenge; after 2 re-seals
+// the next resync ends the call (unavailable). Answers and their nonces are unchanged.
+//
 // Replay protection is a session per pair anchored on a challenge the callee issued:
 // ReceiverSession (callee) accepts a verified request whose seq is new within the session, or
 // one carrying its current challenge (a new session: the caller's incarnation becomes the epoch);
-// anything else is answered with a `resync` error carrying that challenge. CallerSession numbers
-// the caller's requests and remembers the last challenge the callee sent.
+// a probe, or anything outside a session, is answered with a `resync` error carrying that
+// challenge. CallerSession numbers the caller's requests and remembers the last challenge the
+// callee sent. A caller re-seals a call at most twice on resync; the next resync ends the call
+// with from_wire(resync) = unavailable.
 //
 // Portable (host and both boards), no heap; secrets on the stack are wiped (crypto_wipe).
 #pragma once
@@ -57,8 +81,8 @@ constexpr std::size_t sealed_message_size(std::size_t body) { return kSecureBody
 // `body_size` bytes at kSecureBodyAt (put there by the caller, in clear), then room for the tag.
 // Writes the header (flags gain authenticated, and encrypted if `encrypt` and e is no error; tag
 // length 16), the block, the ciphertext over the body (encrypt) and the tag. Returns the
-// message's size. Errors: bad_message (e is not a valid envelope, an error with a body, seq 0),
-// no_memory (message too small).
+// message's size. Errors: bad_message (e is not a valid envelope, an error with a body, a request
+// with a body and challenge 0, seq 0), no_memory (message too small).
 Result<std::size_t> seal(Envelope e, const SecurityBlock& block, bool encrypt, const PairKey& key,
                          std::span<std::byte> message, std::size_t body_size);
 
@@ -93,7 +117,8 @@ class ReceiverSession {
     accept,       // new within the established session
     established,  // it carried the issued challenge: a new session; issue() a fresh challenge now
     replay,       // same or older seq, too old for the window, or from before the session: drop
-    resync,       // no session with this caller incarnation: answer a resync error with challenge()
+    resync,       // a probe (challenge 0), or no session with this caller incarnation: answer a
+                  // resync error with challenge(), run nothing
   };
   static constexpr std::uint64_t kWindow = 64;  // seqs below the highest one still accepted once
 

@@ -117,6 +117,13 @@ AMBIENCE_TEST(errors_carry_the_block_and_no_body) {
 }
 
 AMBIENCE_TEST(sealing_refuses_what_it_must) {
+  // A request without a challenge is a probe: its nonce may repeat across identical boots, so it
+  // carries no body (nothing encrypted or MACed twice under one nonce).
+  CHECK(seal(sample_request(), {1, 0}, true, kKey, g_msg, 4).status() == Status::bad_message);
+  CHECK(seal(sample_request(), {1, 0}, false, kKey, g_msg, 4).status() == Status::bad_message);
+  CHECK_EQ(seal_sample(sample_request(), {}, true, {1, 0}), sealed_message_size(0));
+  CHECK_EQ(seal_sample(reply_to(sample_request(), Status::ok, 0x55), as_bytes("ok"), true, {1, 0}),
+           sealed_message_size(2));  // answers are the callee's: its own numbering
   CHECK(seal(sample_request(), {0, 5}, false, kKey, g_msg, 4).status() == Status::bad_message);  // seq 0
   CHECK(seal(sample_request(), {1, 5}, false, kKey, {g_msg, sealed_message_size(4) - 1}, 4).status() ==
         Status::no_memory);
@@ -201,20 +208,21 @@ AMBIENCE_TEST(same_and_old_seqs_are_replays_and_the_window_shifts) {
   ReceiverSession r;
   r.issue(7);
   CHECK(r.check(1, {10, 7}) == Verdict::established);
-  CHECK(r.check(1, {10, 0}) == Verdict::replay);
-  CHECK(r.check(1, {12, 0}) == Verdict::accept);
-  CHECK(r.check(1, {11, 0}) == Verdict::accept);  // late but new: inside the window
-  CHECK(r.check(1, {11, 0}) == Verdict::replay);
-  CHECK(r.check(1, {12, 0}) == Verdict::replay);
-  CHECK(r.check(1, {12 + 63, 0}) == Verdict::accept);
-  CHECK(r.check(1, {13, 0}) == Verdict::accept);   // top - 62: still inside, never seen
-  CHECK(r.check(1, {12, 0}) == Verdict::replay);   // top - 63: inside, seen
-  CHECK(r.check(1, {11, 0}) == Verdict::replay);   // top - 64: fell out of the window
-  CHECK(r.check(1, {1000, 0}) == Verdict::accept);  // a jump clears the window
-  CHECK(r.check(1, {999, 0}) == Verdict::accept);
-  CHECK(r.check(1, {1000 - 64, 0}) == Verdict::replay);
-  CHECK(r.check(1, {1000 - 63, 0}) == Verdict::accept);
-  CHECK(r.check(1, {0, 0}) == Verdict::replay);
+  r.issue(8);  // what the session's answers carry: the caller's next requests bring it
+  CHECK(r.check(1, {10, 8}) == Verdict::replay);
+  CHECK(r.check(1, {12, 8}) == Verdict::accept);
+  CHECK(r.check(1, {11, 8}) == Verdict::accept);  // late but new: inside the window
+  CHECK(r.check(1, {11, 8}) == Verdict::replay);
+  CHECK(r.check(1, {12, 8}) == Verdict::replay);
+  CHECK(r.check(1, {12 + 63, 8}) == Verdict::accept);
+  CHECK(r.check(1, {13, 8}) == Verdict::accept);  // top - 62: still inside, never seen
+  CHECK(r.check(1, {12, 8}) == Verdict::replay);  // top - 63: inside, seen
+  CHECK(r.check(1, {11, 8}) == Verdict::replay);  // top - 64: fell out of the window
+  CHECK(r.check(1, {1000, 8}) == Verdict::accept);  // a jump clears the window
+  CHECK(r.check(1, {999, 8}) == Verdict::accept);
+  CHECK(r.check(1, {1000 - 64, 8}) == Verdict::replay);
+  CHECK(r.check(1, {1000 - 63, 8}) == Verdict::accept);
+  CHECK(r.check(1, {0, 8}) == Verdict::replay);
   CHECK_EQ(r.top(), 1000u);
 }
 
@@ -237,8 +245,8 @@ AMBIENCE_TEST(every_seq_in_a_shuffled_burst_is_accepted_exactly_once) {
   }
   int accepted = 0, replays = 0;
   for (std::uint64_t s : order) {
-    accepted += r.check(3, {s, 0}) == Verdict::accept;
-    replays += r.check(3, {s, 0}) == Verdict::replay;  // each one duplicated at once
+    accepted += r.check(3, {s, 5}) == Verdict::accept;
+    replays += r.check(3, {s, 5}) == Verdict::replay;  // each one duplicated at once
   }
   CHECK_EQ(accepted, 200);
   CHECK_EQ(replays, 200);
@@ -258,7 +266,7 @@ AMBIENCE_TEST(an_old_epoch_is_never_accepted) {
   CHECK(r.check(1, {5, 0x1111}) == Verdict::resync);
   CHECK(r.check(1, {7, 0x2222}) == Verdict::resync);  // a used challenge never opens a session again
   CHECK(r.epoch() == 2u);
-  CHECK(r.check(2, {3, 0}) == Verdict::accept);
+  CHECK(r.check(2, {3, 0x3333}) == Verdict::accept);
 }
 
 AMBIENCE_TEST(a_callee_reboot_is_recovered_by_resync) {
@@ -278,6 +286,24 @@ AMBIENCE_TEST(a_callee_reboot_is_recovered_by_resync) {
   c.on_verified_answer({1, after.challenge()});
   CHECK(after.check(9, c.next()) == Verdict::established);
   CHECK(after.check(9, old) == Verdict::replay);  // and the old request stays dead
+}
+
+// A probe (no challenge) is never run, inside a session or not, whatever its seq: its nonce
+// (direction, incarnation, seq, 0) may be one of an identical earlier boot's. It is answered
+// resync and leaves the session as it was.
+AMBIENCE_TEST(a_probe_is_never_accepted) {
+  ReceiverSession r;
+  CHECK(r.check(4, {1, 0}) == Verdict::resync);
+  r.issue(0x9999);
+  CHECK(r.check(4, {2, 0x9999}) == Verdict::established);
+  r.issue(0xAAAA);
+  CHECK(r.check(4, {3, 0xAAAA}) == Verdict::accept);
+  CHECK(r.check(4, {4, 0}) == Verdict::resync);  // new seq, same epoch: still a probe
+  CHECK(r.check(4, {500, 0}) == Verdict::resync);
+  CHECK(r.check(5, {1, 0}) == Verdict::resync);  // another boot's
+  CHECK_EQ(r.top(), 3u);
+  CHECK(r.epoch() == 4u && r.challenge() == 0xAAAAu);
+  CHECK(r.check(4, {4, 0xAAAA}) == Verdict::accept);  // the seqs a probe named stay usable
 }
 
 // Two calls resynced by the same challenge, re-sealed in order, arrive the other way round: the

@@ -20,7 +20,8 @@ namespace ambience::cortex_m {
 namespace {
 
 using SerialLine = rpc::StaticSerialLink<rpc::SerialLink::kDefaultMaxFragment>;
-using Reassembly = net::StaticReassembler<kRpcMaxMessage, 2>;
+// Sealed messages are larger than kRpcMaxMessage by the security block and the tag.
+using Reassembly = net::StaticReassembler<McuRpcNode::kMaxOnWire, 2>;
 
 UartPort* uart_port(unsigned channel) {
   switch (channel) {

@@ -16,7 +16,8 @@
 namespace ambience::hosted {
 namespace {
 
-using Reassembly = net::StaticReassembler<kRpcMaxMessage, 4>;
+// Sealed messages are larger than kRpcMaxMessage by the security block and the tag.
+using Reassembly = net::StaticReassembler<HostedRpcNode::kMaxOnWire, 4>;
 
 // The planner's reserved network of the operator's console (tools/ambience/backend.py).
 constexpr std::string_view kConsoleNetwork = "console";

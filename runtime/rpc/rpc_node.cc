@@ -37,6 +37,12 @@ class SpanMessageBuffer final : public lidl::MessageBuffer {
 
 constexpr std::uint16_t kUnknownNode = 0xFFFF;
 
+// A probe: a sealed request without a body (header, block, tag).
+constexpr std::size_t kProbeSize = net::sealed_message_size(0);
+
+// The tag of a sealed message (its last bytes).
+std::span<const std::byte> tag_of(std::span<const std::byte> message) { return message.last(net::kAuthTagLength); }
+
 }  // namespace
 
 RpcNode::RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t incarnation)
@@ -48,6 +54,12 @@ RpcNode::RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t
 
 bool RpcNode::add_network(std::string_view name, std::string_view kind, Link& link, net::Reassembler& reassembler) {
   if (network_count_ == networks_.size()) return false;
+  if (reassembler.max_message() < memory_.max_message) {
+    // Its largest messages (sealed ones: security block and tag on top) would be dropped.
+    println("ambience: network '", name, "': its reassembler holds ", reassembler.max_message(),
+            " bytes, less than this node's largest message (", memory_.max_message, ")");
+    return false;
+  }
   Network& n = networks_[network_count_++];
   n.name = name;
   n.kind = kind;
@@ -114,15 +126,19 @@ const net::ReceiverSession* RpcNode::receiver_session(std::uint16_t caller_node,
 
 // A challenge nobody can predict without the pair key, never repeated within a boot (the counter)
 // nor across boots or pairs (incarnation, key): BLAKE2b keyed with the pair key over the
-// backend's entropy (hosted: getrandom; boards: timer and counter).
-std::uint64_t RpcNode::fresh_challenge(int k) {
+// backend's entropy (hosted: getrandom; boards: timer and counter) and `seed`, the tag of the
+// verified request that asked for it (empty when none did). The seed is what keeps a board's
+// challenges (and so its answers' nonces) apart across two identical QEMU boots whenever the
+// caller differs between them: a hosted caller's tag covers its random incarnation.
+std::uint64_t RpcNode::fresh_challenge(int k, std::span<const std::byte> seed) {
   std::byte entropy[kChallengeEntropy];
   challenge_entropy(std::span<std::byte, kChallengeEntropy>(entropy));
-  std::byte message[4 + kChallengeEntropy + 8 + 2];
+  std::byte message[4 + kChallengeEntropy + 8 + 2 + net::kAuthTagLength] = {};
   net::detail::store_le<std::uint32_t>(message, incarnation_);
   std::memcpy(message + 4, entropy, sizeof entropy);
   net::detail::store_le<std::uint64_t>(message + 4 + kChallengeEntropy, ++challenges_drawn_);
   net::detail::store_le<std::uint16_t>(message + 12 + kChallengeEntropy, static_cast<std::uint16_t>(k));
+  if (seed.size() == net::kAuthTagLength) std::memcpy(message + 14 + kChallengeEntropy, seed.data(), seed.size());
   std::uint8_t hash[8];
   const net::PairKey& pair = key(k);
   crypto_blake2b_keyed(hash, sizeof hash, pair.data(), pair.size(), reinterpret_cast<const std::uint8_t*>(message),
@@ -149,17 +165,34 @@ RpcNode::PendingCall* RpcNode::pending_for(std::uint64_t call_id, std::uint16_t 
   return nullptr;
 }
 
-// A sealed request of this node again, with a new seq and the pair's current challenge (a
-// re-send must not be a replay, and after a resync it must carry the new challenge). In place:
-// an encrypted body is decrypted first (our own message: its tag verifies).
-Result<std::size_t> RpcNode::reseal(std::span<std::byte> message, int k) {
+// A sealed request of this node again, into `copy` (a forward buffer), with a new seq and the
+// pair's current challenge (a re-send must not be a replay, and after a resync it must carry the
+// new challenge). A call sealed with its body: copied, decrypted in place (our own message: its
+// tag verifies) and sealed again. A call that went out as a probe: its body is taken in clear from
+// behind the probe, and sealed with it only once there is a challenge (else a probe again).
+// Returns the message's size.
+Result<std::size_t> RpcNode::reseal(const PendingCall& pending, std::span<std::byte> copy) {
+  const int k = pending.key;
+  KeyState& state = sessions_[static_cast<std::size_t>(k)];
+  if (pending.in_clear) {
+    net::DecodedEnvelope d;  // the probe: the header of every seal of this call
+    if (net::decode_envelope(pending.message.first(kProbeSize), d) != net::EnvelopeError::none) return Status::internal;
+    const net::SecurityBlock block = state.caller.next();
+    const std::size_t body = block.challenge != 0 ? pending.message.size() - kProbeSize : 0;
+    if (net::sealed_message_size(body) > copy.size()) return Status::internal;
+    if (body != 0) std::memcpy(copy.data() + net::kSecureBodyAt, pending.message.data() + kProbeSize, body);
+    const PeerKey& pair = tables_.keys[static_cast<std::size_t>(k)];
+    return net::seal(d.header, block, pair.encrypt, pair.key, copy, body);
+  }
+  if (pending.message.size() > copy.size()) return Status::internal;
+  std::memcpy(copy.data(), pending.message.data(), pending.message.size());
+  const std::span<std::byte> message = copy.first(pending.message.size());
   net::DecodedEnvelope d;
   if (net::decode_envelope(message, d) != net::EnvelopeError::none) return Status::internal;
   const std::size_t body = d.payload.size() - net::kSecurityBlockSize;
   const std::span<std::byte> body_bytes = message.subspan(net::kSecureBodyAt, body);
   net::OpenedMessage o;
   if (net::open(d, message, key(k), body_bytes, o) != net::OpenError::none) return Status::internal;
-  KeyState& state = sessions_[static_cast<std::size_t>(k)];
   return net::seal(d.header, state.caller.next(), d.header.encrypted(), key(k), message, body);
 }
 
@@ -238,10 +271,21 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
       memory_.call_messages.subspan(static_cast<std::size_t>(slot) * memory_.max_message, memory_.max_message);
   Result<std::size_t> size = Status::internal;
   if (k >= 0) {
-    std::memcpy(room.data() + net::kSecureBodyAt, request.data(), request.size());
     const PeerKey& pair = tables_.keys[static_cast<std::size_t>(k)];
-    size = net::seal(e, sessions_[static_cast<std::size_t>(k)].caller.next(), pair.encrypt, pair.key, room,
-                     request.size());
+    net::CallerSession& session = sessions_[static_cast<std::size_t>(k)].caller;
+    if (session.challenge() == 0) {
+      // No challenge yet (this boot has had no verified answer from the callee): the request's
+      // nonce would hold nothing fresh, so a probe goes out (the header, no body) and the body
+      // waits in clear behind it until the resync brings a challenge (reseal()). The room holds
+      // both: kProbeSize + the body = the sealed request's size, checked above.
+      std::memcpy(room.data() + kProbeSize, request.data(), request.size());
+      size = net::seal(e, session.next(), pair.encrypt, pair.key, room, 0);
+      if (size.ok()) size = kProbeSize + request.size();
+      pending.in_clear = true;
+    } else {
+      std::memcpy(room.data() + net::kSecureBodyAt, request.data(), request.size());
+      size = net::seal(e, session.next(), pair.encrypt, pair.key, room, request.size());
+    }
   } else {
     size = net::encode_envelope(e, request, room);
   }
@@ -252,7 +296,8 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   pending.message = room.first(size.value());
   arm_timer();
   sending = true;
-  const Status sent = co_await send_message(*n, pending.peer, pending.message);
+  const Status sent =
+      co_await send_message(*n, pending.peer, pending.in_clear ? room.first(kProbeSize) : pending.message);
   sending = false;
   if (sent != Status::ok && !pending.done.done()) {
     memory_.calls->cancel(slot);
@@ -273,25 +318,32 @@ void RpcNode::resend(void* context) {
   if (pending == nullptr) return;
   const int buffer = pending->message.size() <= memory_.max_message ? take_forward_buffer() : -1;
   if (buffer < 0) return;  // counted; the call retries later or times out
-  const std::span<std::byte> copy = forward_buffer(buffer).first(pending->message.size());
-  std::memcpy(copy.data(), pending->message.data(), copy.size());
-  if (pending->key >= 0 && !reseal(copy, pending->key).ok()) {
+  Result<std::size_t> size = pending->message.size();
+  if (pending->key >= 0) {
+    size = reseal(*pending, forward_buffer(buffer));
+  } else {
+    std::memcpy(forward_buffer(buffer).data(), pending->message.data(), pending->message.size());
+  }
+  if (!size.ok()) {
     forward_in_use_[static_cast<std::size_t>(buffer)] = false;
     return;
   }
-  if (spawn(send_task(pending->network, pending->peer, copy, buffer)) != Status::ok) {
+  if (spawn(send_task(pending->network, pending->peer, forward_buffer(buffer).first(size.value()), buffer)) !=
+      Status::ok) {
     forward_in_use_[static_cast<std::size_t>(buffer)] = false;
     ++counters_.dropped_no_memory;
   }
 }
 
-// The callee did not run the call (no session with this node's incarnation, or its challenge
-// changed): the same call again, re-sealed with the challenge the resync error brought. Bounded:
-// a callee that keeps asking is left to the call's deadline.
-void RpcNode::resync(PendingCall& pending) {
-  if (pending.resyncs >= kMaxResyncs) return;
+// The callee did not run the call (no session with this node's incarnation, its challenge
+// changed, or the call went out as a probe): the same call again, re-sealed with the challenge
+// the resync error brought. Bounded: the resync after kMaxResyncs re-seals ends the call
+// (on_sealed_answer). Returns whether it re-sealed.
+bool RpcNode::resync(PendingCall& pending) {
+  if (pending.resyncs >= kMaxResyncs) return false;
   ++pending.resyncs;
   resend(&pending);
+  return true;
 }
 
 // `body`: the reply's lidl message; in_reply_buffer: it was decrypted into the call's reply
@@ -410,7 +462,7 @@ void RpcNode::on_sealed_request(Network& n, Peer from, std::span<const std::byte
   }
   int scratch = -1;
   std::span<std::byte> plain;
-  if (e.header.encrypted()) {
+  if (e.header.encrypted() && e.payload.size() > net::kSecurityBlockSize) {  // a probe has nothing to decrypt
     scratch = take_forward_buffer();
     if (scratch < 0) return;  // counted; the caller re-sends or times out
     plain = forward_buffer(scratch);
@@ -432,11 +484,12 @@ void RpcNode::on_sealed_request(Network& n, Peer from, std::span<const std::byte
       return;
     case net::ReceiverSession::Verdict::resync:
       ++counters_.resyncs;
+      if (session.challenge() == 0) session.issue(fresh_challenge(k, tag_of(message)));
       answer(n, from, e.header, Status::unavailable, {}, k, true);
       release();
       return;
     case net::ReceiverSession::Verdict::established:
-      session.issue(fresh_challenge(k));  // the next session needs one nobody has seen
+      session.issue(fresh_challenge(k, tag_of(message)));  // the next session needs one nobody has seen
       break;
     case net::ReceiverSession::Verdict::accept: break;
   }
@@ -484,10 +537,13 @@ void RpcNode::on_sealed_answer(std::span<const std::byte> message, const net::De
   // this boot, so a replayed answer of the callee's earlier boot matches none.
   if (e.header.kind == net::EnvelopeKind::error && e.header.status == net::WireStatus::resync) {
     if (pending == nullptr) return;
-    resync(*pending);
-    // The callee may have rebooted; the resynced call it certainly did not run stays.
-    watch_incarnation(e.header.source_node, e.header.sender_incarnation, e.header.call_id);
-    return;
+    if (resync(*pending)) {
+      // The callee may have rebooted; the resynced call it certainly did not run stays.
+      watch_incarnation(e.header.source_node, e.header.sender_incarnation, e.header.call_id);
+      return;
+    }
+    // A callee that refused every re-seal: the call ends now, not at its deadline, with
+    // from_wire(resync) = unavailable (it never ran; nothing serves it a session).
   }
   // The answered call ends first: whatever the peer's incarnation, its outcome is this answer.
   on_reply(e.header, o.body, into_reply);
@@ -513,12 +569,14 @@ void RpcNode::watch_incarnation(std::uint16_t node, std::uint32_t incarnation, s
 }
 
 std::span<std::byte> RpcNode::serve_request_buffer(int entry) {
-  return memory_.serve_buffers.subspan(static_cast<std::size_t>(entry) * 2 * memory_.max_message, memory_.max_message);
+  const std::size_t stride = 2 * memory_.max_message + kServeReplySlack;
+  return memory_.serve_buffers.subspan(static_cast<std::size_t>(entry) * stride, memory_.max_message);
 }
 
 std::span<std::byte> RpcNode::serve_reply_buffer(int entry) {
-  return memory_.serve_buffers.subspan((static_cast<std::size_t>(entry) * 2 + 1) * memory_.max_message,
-                                       memory_.max_message);
+  const std::size_t stride = 2 * memory_.max_message + kServeReplySlack;
+  return memory_.serve_buffers.subspan(static_cast<std::size_t>(entry) * stride + memory_.max_message,
+                                       memory_.max_message + kServeReplySlack);
 }
 
 // A request for this node, opened and checked (sealed: k >= 0) or plain (k = -1); `body` is its
@@ -563,7 +621,8 @@ void RpcNode::answer(Network& n, Peer to, const net::Envelope& request, Status s
 Task<void> RpcNode::serve_task(Network* n, Peer from, net::Envelope request, int entry, std::size_t payload, int k) {
   const std::span<const std::byte> in = serve_request_buffer(entry).first(payload);
   const std::span<std::byte> out_room = serve_reply_buffer(entry);
-  SpanMessageBuffer reply(out_room.subspan(kPayloadAt, out_room.size() - kPayloadAt - net::kAuthTagLength));
+  // As large as a request's lidl message may be: sealed, it is max_message bytes on the wire.
+  SpanMessageBuffer reply(out_room.subspan(kPayloadAt, memory_.max_message - net::sealed_message_size(0)));
   Status s;
   const CallerName* who = caller(request.source_node, request.caller_instance);
   if (who == nullptr) {

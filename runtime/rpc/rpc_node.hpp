@@ -10,7 +10,12 @@
 //              served object's grant for the procedure, the envelope's procedure = the lidl
 //              header's), then duplicate suppression (ReplyCache) and the served object.
 //   answers    replies and errors are opened before they end a call; a `resync` error re-seals
-//              and re-sends its call (at most kMaxResyncs times) instead.
+//              and re-sends its call (at most kMaxResyncs times; the next one ends it with
+//              unavailable: the callee never ran it and would not open a session for it).
+//   probes     a call sealed while this node has no challenge from the callee (its first calls
+//              of a boot) goes out as a probe, without its body (kernel/net/secure.hpp: a board's
+//              nonces then hold nothing fresh); the body waits in clear in the call's buffer and
+//              is sealed under the challenge the resync brings.
 //   forwarding envelopes for another node leave by the plan's next hop towards it, unchanged
 //              (a forwarder holds no key of the pairs it relays for).
 //
@@ -73,13 +78,17 @@ struct RpcTables {
   Protection protection = Protection::off;
 };
 
+inline constexpr std::size_t kServeReplySlack = 8;
+
 // The memory an RpcNode works in, owned by its StaticRpcNode.
 struct RpcMemory {
   net::CallTable* calls;
   std::span<std::byte> call_messages;  // one max_message buffer per call slot (kept for re-sends)
   std::span<bool> slot_sending;  // per call slot: its first send is still going out
   net::ReplyCache* replies;
-  std::span<std::byte> serve_buffers;  // per reply-cache entry: the request, then the reply message
+  // Per reply-cache entry: the request (max_message), then the reply message (max_message +
+  // kServeReplySlack: its lidl message starts 8-aligned, 4 bytes after a sealed body's offset).
+  std::span<std::byte> serve_buffers;
   std::span<std::byte> forward_buffers;  // a few max_message buffers for envelopes in transit
   std::size_t max_message;  // envelope + payload, the largest this node sends or keeps
 };
@@ -89,7 +98,10 @@ class RpcNode final : public node::NetworkDriver {
   static constexpr std::size_t kMaxNetworks = 4;
   static constexpr std::size_t kMaxPeers = 16;  // peers whose incarnation we watch
   static constexpr std::size_t kMaxKeys = 32;  // PeerKey entries with session state (more: unused)
-  static constexpr int kMaxResyncs = 2;  // re-seals of one call on resync errors
+  // Re-seals of one call on resync errors (the first call of a boot uses one: its probe's); the
+  // resync after them ends the call with Status::unavailable (kernel/core/status.hpp has no
+  // closer status: the callee is there but serves this node no session).
+  static constexpr int kMaxResyncs = 2;
   // Refusals (auth_failures, replays, resyncs, denied, unauthenticated) are logged as they change,
   // "ambience: rpc refusals auth_failures=N ...", at most this often (a flood is one line per
   // period; the last change is always logged). The cluster runner's status shows them.
@@ -100,7 +112,8 @@ class RpcNode final : public node::NetworkDriver {
   RpcNode& operator=(const RpcNode&) = delete;
 
   // Adds one of the node's networks (plan name and kind, "udp" | "serial") over `link`, with
-  // its reassembler. Returns false when full.
+  // its reassembler. Returns false when full, or (after saying so) when the reassembler cannot
+  // hold a message of max_message bytes (StaticRpcNode::kMaxOnWire).
   bool add_network(std::string_view name, std::string_view kind, Link& link, net::Reassembler& reassembler);
 
   // Registers this node as the driver of every network kind it has links for.
@@ -139,9 +152,12 @@ class RpcNode final : public node::NetworkDriver {
     lidl::MessageBuffer* reply = nullptr;
     Network* network = nullptr;
     Peer peer;
-    std::span<const std::byte> message;  // the request envelope, kept for re-sends
+    // The request, kept for re-sends: the envelope (plain, or sealed with its body), or
+    // (in_clear) the probe that went out, then the lidl message in clear.
+    std::span<const std::byte> message;
     int key = -1;  // its pair's entry (sealed), -1 plain
     int resyncs = 0;
+    bool in_clear = false;
   };
   // Session state of one PeerKey entry: this node is its caller or its callee.
   struct KeyState {
@@ -163,10 +179,10 @@ class RpcNode final : public node::NetworkDriver {
   bool sealed() const { return tables_.protection == Protection::required; }
   int key_index(std::uint16_t caller_node, std::uint16_t caller_instance, std::uint16_t callee_node) const;
   const net::PairKey& key(int k) const { return tables_.keys[static_cast<std::size_t>(k)].key; }
-  std::uint64_t fresh_challenge(int k);
+  std::uint64_t fresh_challenge(int k, std::span<const std::byte> seed = {});
   std::uint64_t current_challenge(int k);
   PendingCall* pending_for(std::uint64_t call_id, std::uint16_t callee);
-  Result<std::size_t> reseal(std::span<std::byte> message, int k);
+  Result<std::size_t> reseal(const PendingCall& pending, std::span<std::byte> copy);
   bool granted(std::uint16_t object_id, std::string_view caller, std::uint16_t procedure) const;
 
   void on_message(Network& n, Peer from, std::span<const std::byte> message);
@@ -181,7 +197,7 @@ class RpcNode final : public node::NetworkDriver {
   void watch_incarnation(std::uint16_t node, std::uint32_t incarnation, std::uint64_t spare_call_id = 0);
   void finish(const net::CallTable::Finished& f);
   void resend(void* context);
-  void resync(PendingCall& pending);
+  bool resync(PendingCall& pending);
   void arm_timer();
   void report_refusals(std::uint64_t now);
   std::span<std::byte> serve_request_buffer(int entry);
@@ -217,8 +233,8 @@ class RpcNode final : public node::NetworkDriver {
 // An RpcNode with its own memory: Calls calls in flight, Entries requests executing or replies
 // kept (ReplyCache, replies up to MaxReply), Sources calling nodes, messages up to MaxMessage
 // (envelope + lidl message; every buffer has room for a seal's security block and tag on top,
-// so the link's reassembler must take MaxMessage + net::kSealOverhead), Forwards envelopes in
-// transit at once.
+// so the link's reassembler must take kMaxOnWire = MaxMessage + net::kSealOverhead), Forwards
+// envelopes in transit at once.
 template <std::size_t Calls, std::size_t Entries, std::size_t MaxReply, std::size_t Sources, std::size_t MaxMessage,
           std::size_t Forwards = 2>
 class StaticRpcNode {
@@ -227,6 +243,9 @@ class StaticRpcNode {
   static_assert(kRoom % 8 == 0);
 
  public:
+  // The largest message on the wire (sealed): what the reassembler of each of its links must hold.
+  static constexpr std::size_t kMaxOnWire = kRoom;
+
   StaticRpcNode(const RpcTables& tables, std::uint32_t incarnation, std::uint64_t reply_age_us)
       : calls_(incarnation), replies_(reply_age_us), node_(tables, memory(), incarnation) {}
   RpcNode& node() { return node_; }
@@ -239,7 +258,7 @@ class StaticRpcNode {
   net::StaticReplyCache<Entries, MaxReply, Sources> replies_;
   // Messages are decoded in place: every buffer starts 8-aligned (lidl's alignment).
   alignas(8) std::array<std::byte, Calls * kRoom> call_messages_{};
-  alignas(8) std::array<std::byte, Entries * 2 * kRoom> serve_buffers_{};
+  alignas(8) std::array<std::byte, Entries * (2 * kRoom + kServeReplySlack)> serve_buffers_{};
   alignas(8) std::array<std::byte, Forwards * kRoom> forward_buffers_{};
   std::array<bool, Calls> slot_sending_{};
   RpcNode node_;

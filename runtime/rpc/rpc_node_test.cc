@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstring>
+#include <vector>
 
 #include "kernel/core/arch.hpp"
 #include "kernel/core/scheduler.hpp"
@@ -28,7 +29,8 @@ namespace node = ambience::node;
 // and delivered by its poll(), which a posted runnable runs (as a driver's interrupt would).
 class MemoryLink final : public rpc::Link {
  public:
-  static constexpr std::size_t kQueue = 32, kMaxFragment = 96;
+  // 24 frames: more than the largest message here (1.2 KiB), and little enough for a board's RAM.
+  static constexpr std::size_t kQueue = 24, kMaxFragment = 96;
   void connect(MemoryLink& other, rpc::RpcNode& owner_of_other) {
     peer_ = &other;
     other.owner_ = &owner_of_other;
@@ -40,6 +42,11 @@ class MemoryLink final : public rpc::Link {
     if (record && h.offset + payload.size() <= recorded.size()) {
       std::memcpy(recorded.data() + h.offset, payload.data(), payload.size());
       recorded_size = h.message_length;
+    }
+    if (log != nullptr) {  // every message sent, whole (its fragments are sent in order)
+      if (h.fragment_index == 0) log->emplace_back(h.message_length);
+      if (!log->empty() && h.offset + payload.size() <= log->back().size())
+        std::memcpy(log->back().data() + h.offset, payload.data(), payload.size());
     }
     if (drop_all) co_return Status::ok;
     if (drop_next > 0) {
@@ -89,6 +96,7 @@ class MemoryLink final : public rpc::Link {
   bool record = false;  // keep the bytes of the last message sent
   std::array<std::byte, 256> recorded{};
   std::size_t recorded_size = 0;
+  std::vector<std::vector<std::byte>>* log = nullptr;
 
  private:
   struct Item {
@@ -165,10 +173,10 @@ constexpr rpc::RpcTables tables(std::uint16_t node, std::span<const node::Served
 
 // Sized to fit five nodes in a 256 KiB board: messages up to 1200 bytes (+ the seal's 32).
 using Node = rpc::StaticRpcNode<4, 4, 256, 4, 1200>;
-using Reassembly = net::StaticReassembler<1200 + net::kSealOverhead, 2>;
+using Reassembly = net::StaticReassembler<Node::kMaxOnWire, 2>;
 // The nodes of the security tests below: small calls only.
 using SmallNode = rpc::StaticRpcNode<2, 2, 64, 2, 256>;
-using SmallReassembly = net::StaticReassembler<256 + net::kSealOverhead, 2>;
+using SmallReassembly = net::StaticReassembler<SmallNode::kMaxOnWire, 2>;
 
 // Calls through a given RpcNode (instead of the process-wide driver registry: several nodes
 // live in this one test process).
@@ -243,6 +251,45 @@ AMBIENCE_TEST(a_call_crosses_to_another_node_and_back) {
   CHECK_EQ(d.client.node().counters().peer_restarts, 0u);
   const net::ReceiverSession* session = d.server.node().receiver_session(1, 7);
   CHECK(session != nullptr && session->established() && session->epoch() == 0x11110001u);
+}
+
+// The largest request a node sends: sealed, exactly max_message (kMaxOnWire) bytes on the wire,
+// which its peer's reassembler (sized kMaxOnWire) takes whole; one byte more is refused by the
+// caller before anything is sent. The reply, as large, comes back the same way.
+AMBIENCE_TEST(a_call_of_the_largest_size_crosses) {
+  Direct& d = direct();
+  NodeTransport t{&d.client.node(), d.route(7)};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  struct R {
+    Result<std::vector<std::uint8_t>> echoed = Status::internal;
+    bool done = false;
+  } r;
+  const auto echo = [&](std::size_t size) {
+    std::vector<std::uint8_t> data(size);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    r = R{};
+    auto t1 = [](CalcClient* c, R* r, std::vector<std::uint8_t> data) -> Task<void> {
+      r->echoed = co_await c->call_echo(data);
+      r->done = true;
+    };
+    (void)ambience::spawn(t1(&calc, &r, data));
+    run_until([&] { return r.done; });
+    CHECK(r.done);
+    return data;
+  };
+  echo(100);
+  CHECK(r.echoed.ok());
+  const std::size_t framing = req.message().size() - 100;  // the lidl request around the data
+  const std::size_t largest = Node::kMaxOnWire - net::sealed_message_size(0) - framing;
+  const std::uint32_t requests = d.server.node().counters().requests;
+  const std::vector<std::uint8_t> sent = echo(largest);
+  CHECK_EQ(net::sealed_message_size(req.message().size()), Node::kMaxOnWire);
+  CHECK_EQ(d.server.node().counters().requests, requests + 1);  // it arrived whole and ran
+  CHECK(r.echoed.ok() && r.echoed.value() == sent);
+  echo(largest + 1);
+  CHECK(r.echoed.status() == Status::no_memory);
+  CHECK_EQ(d.server.node().counters().requests, requests + 1);
 }
 
 AMBIENCE_TEST(a_caller_without_a_grant_is_refused_by_the_server) {
@@ -542,6 +589,40 @@ AMBIENCE_TEST(a_replayed_request_is_dropped_and_counted) {
   CHECK_EQ(g_calc.bumps, before + 1);
 }
 
+// A probe is answered resync and never reaches the served object, even inside an open session
+// with the caller's epoch and a new seq (as a caller rebooted with the same incarnation sends).
+AMBIENCE_TEST(a_probe_never_runs_inside_a_session) {
+  Direct& d = direct();
+  NodeTransport t{&d.client.node(), d.route(7)};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  CHECK(call_once(calc, true).ok());  // a session is open
+  const net::ReceiverSession* session = d.server.node().receiver_session(1, 7);
+  CHECK(session != nullptr && session->established());
+  const std::uint64_t top = session->top();
+  std::array<std::byte, 128> m{};
+  net::Envelope e;
+  e.call_id = 0xFEED;
+  e.sender_incarnation = d.client.node().incarnation();
+  e.source_node = 1;
+  e.destination_node = 3;
+  e.caller_instance = 7;
+  e.target_instance = 5;
+  e.procedure = 1;
+  Result<std::size_t> n = net::seal(e, {top + 5, 0}, false, kDirectKeys[0].key, m, 0);
+  CHECK(n.ok());
+  const rpc::RpcCounters& c = d.server.node().counters();
+  const std::uint32_t resyncs = c.resyncs, requests = c.requests, bumps = g_calc.bumps;
+  d.c.inject({m.data(), n.value()});
+  run_until([&] { return c.resyncs > resyncs; }, 500'000);
+  CHECK_EQ(c.resyncs, resyncs + 1);
+  CHECK_EQ(c.requests, requests);
+  CHECK_EQ(g_calc.bumps, bumps);
+  CHECK_EQ(session->top(), top);
+  Result<std::uint32_t> sum = call_once(calc, false, 1, 1);  // the session goes on
+  CHECK(sum.ok() && sum.value() == 2u);
+}
+
 // Sealed with the pair key but the envelope names a procedure the caller may call (add) while the
 // lidl message is another (bump): refused by the capability check, never run.
 AMBIENCE_TEST(an_ungranted_procedure_is_refused_even_under_a_granted_envelope) {
@@ -582,12 +663,24 @@ AMBIENCE_TEST(an_ungranted_procedure_is_refused_even_under_a_granted_envelope) {
 // The server reboots (fresh state, new incarnation, same links): the client's next call is
 // resynced and succeeds, a replay of a request from before the reboot never runs. Then the
 // client reboots: the same.
+// The nodes of the reboot test, kept for the one after it (a board has room for few).
+struct RebootCast {
+  SmallNode client_a{tables(1, {}, {}, kDirectKeys), 0x1111000Au, 10'000'000};
+  SmallNode client_b{tables(1, {}, {}, kDirectKeys), 0x1111000Bu, 10'000'000};
+  SmallNode server_a{tables(3, kServed, {}, kDirectKeys), 0x3333000Au, 10'000'000};
+  SmallNode server_b{tables(3, kServed, {}, kDirectKeys), 0x3333000Bu, 10'000'000};
+  SmallReassembly ca_in{1'000'000}, cb_in{1'000'000}, sa_in{1'000'000}, sb_in{1'000'000};
+  std::vector<std::vector<std::byte>> client_b_sent;  // what client_b's boot sent
+};
+RebootCast& reboot_cast() {
+  static RebootCast cast;
+  return cast;
+}
+
 AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
-  static SmallNode client_a{tables(1, {}, {}, kDirectKeys), 0x1111000Au, 10'000'000};
-  static SmallNode client_b{tables(1, {}, {}, kDirectKeys), 0x1111000Bu, 10'000'000};
-  static SmallNode server_a{tables(3, kServed, {}, kDirectKeys), 0x3333000Au, 10'000'000};
-  static SmallNode server_b{tables(3, kServed, {}, kDirectKeys), 0x3333000Bu, 10'000'000};
-  static SmallReassembly ca_in{1'000'000}, cb_in{1'000'000}, sa_in{1'000'000}, sb_in{1'000'000};
+  RebootCast& cast = reboot_cast();
+  SmallNode &client_a = cast.client_a, &client_b = cast.client_b, &server_a = cast.server_a, &server_b = cast.server_b;
+  SmallReassembly &ca_in = cast.ca_in, &cb_in = cast.cb_in, &sa_in = cast.sa_in, &sb_in = cast.sb_in;
   MemoryLink &c = link_x(), &s = link_y();
   c.connect(s, server_a.node());
   s.connect(c, client_a.node());
@@ -625,7 +718,9 @@ AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
   client_b.node().add_network("wire", "udp", c, cb_in);
   NodeTransport tb{&client_b.node(), route};
   CalcClient calc_b(tb, req, rep);
+  c.log = &cast.client_b_sent;
   CHECK(call_once(calc_b, true).ok());
+  c.log = nullptr;
   CHECK_EQ(g_calc.bumps, before + 2);
   CHECK_EQ(server_b.node().counters().resyncs, 2u);
   const net::ReceiverSession* session = server_b.node().receiver_session(1, 7);
@@ -638,6 +733,62 @@ AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
   CHECK_EQ(server_b.node().counters().peer_restarts, 1u);
   CHECK_EQ(g_calc.bumps, before + 2);
   CHECK_EQ(server_b.node().counters().requests, 2u);  // the add and the new bump, nothing else
+}
+
+// Requests of one caller, decoded: (seq, challenge) and the body's size.
+struct SentRequest {
+  net::SecurityBlock block;
+  std::size_t body = 0;
+};
+std::vector<SentRequest> requests_in(const std::vector<std::vector<std::byte>>& log) {
+  std::vector<SentRequest> out;
+  for (const std::vector<std::byte>& m : log) {
+    net::DecodedEnvelope e;
+    if (net::decode_envelope(m, e) != net::EnvelopeError::none || e.header.kind != net::EnvelopeKind::request) continue;
+    out.push_back({net::security_block(e), e.payload.size() - net::kSecurityBlockSize});
+  }
+  return out;
+}
+
+// Two boots of a caller with the same incarnation (a board in QEMU: no entropy) whose first calls
+// differ: client_b's boot of the reboot test (a bump), and the same boot again (an add), against
+// a callee that has no session with that incarnation (server_a, as a restarted hosted node would
+// be). Nothing is sealed with a body under one of the caller's nonces — (incarnation, seq,
+// challenge) — in both boots: a boot's first request, which has no challenge, is a probe without
+// its body, and the body goes out only under the challenge the callee drew.
+AMBIENCE_TEST(identical_caller_boots_never_seal_a_body_twice_under_one_nonce) {
+  RebootCast& cast = reboot_cast();  // after a_reboot_of_either_side_recovers_by_resync
+  static SmallNode client_again{tables(1, {}, {}, kDirectKeys), 0x1111000Bu, 10'000'000};
+  static SmallReassembly again_in{1'000'000};
+  MemoryLink &c = link_x(), &s = link_y();
+  c.connect(s, cast.server_a.node());
+  s.connect(c, client_again.node());
+  client_again.node().add_network("wire", "udp", c, again_in);
+  cast.server_a.node().add_network("wire", "udp", s, cast.sa_in);  // its link again, as a new network
+  const node::Route route{"wire", "udp", "s", 1, "server", 5, 7};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  NodeTransport t{&client_again.node(), route};
+  CalcClient calc(t, req, rep);
+  std::vector<std::vector<std::byte>> sent;
+  c.log = &sent;
+  Result<std::uint32_t> sum = call_once(calc, false, 0xFFFF0000u, 0xFFFFu);
+  c.log = nullptr;
+  CHECK(sum.ok() && sum.value() == 0xFFFFFFFFu);
+  const std::vector<SentRequest> a = requests_in(cast.client_b_sent), b = requests_in(sent);
+  CHECK_EQ(a.size(), 2u);  // the probe, then the call re-sealed under the callee's challenge
+  CHECK_EQ(b.size(), 2u);
+  for (const std::vector<SentRequest>* boot : {&a, &b}) {
+    CHECK(!boot->empty() && boot->front().block.challenge == 0 && boot->front().body == 0);
+    for (const SentRequest& r : *boot) {
+      if (r.block.challenge == 0) CHECK_EQ(r.body, 0u);  // no challenge: never a body
+    }
+  }
+  for (const SentRequest& x : a) {
+    for (const SentRequest& y : b) {
+      const bool same_nonce = x.block.seq == y.block.seq && x.block.challenge == y.block.challenge;
+      CHECK(!(same_nonce && (x.body != 0 || y.body != 0)));
+    }
+  }
 }
 
 // Node 0 (outside the cluster) has a principal per instance: the console (0) and each HTTP door
@@ -653,12 +804,8 @@ AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
   s.connect(o, outside.node());
   outside.node().add_network("console", "udp", o, outside_in);
   server.node().add_network("console", "udp", s, server_in);
-  // A lidl request header is all the server reads before the capability check.
-  ambience::lidl::Header lidl_header;
-  lidl_header.kind = ambience::lidl::kKindRequest;
-  lidl_header.procedure = 0;
+  // Probes (no challenge, no body): the server verifies them, and answers resync, or counts a forgery.
   std::array<std::byte, 256> m{};
-  lidl_header.write(m.data() + net::kSecureBodyAt);
   const rpc::RpcCounters& c = server.node().counters();
   // Sends one sealed request and runs until the server has counted it (as a resync or a forgery).
   const auto send = [&](std::uint16_t instance, const rpc::PeerKey& with, std::uint64_t seq) {
@@ -669,7 +816,7 @@ AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
     e.destination_node = 3;
     e.caller_instance = instance;
     e.target_instance = 5;
-    Result<std::size_t> n = net::seal(e, {seq, 0}, with.encrypt, with.key, m, ambience::lidl::kHeaderSize);
+    Result<std::size_t> n = net::seal(e, {seq, 0}, with.encrypt, with.key, m, 0);
     CHECK(n.ok());
     const std::uint32_t seen = c.resyncs + c.auth_failures;
     o.inject({m.data(), n.value()});
@@ -687,8 +834,8 @@ AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
   CHECK_EQ(c.requests, 0u);
 }
 
-// A callee that keeps answering resync: the call is re-sealed and sent again twice, then left to
-// its deadline (a resync never ends a call by itself, nor makes it loop).
+// A callee that keeps answering resync: the call is re-sealed and sent again twice; the third
+// resync ends it at once with unavailable (it never ran, and will not), not at its deadline.
 AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
   Direct& d = direct();
   d.c.drop_all = true;  // the requests never arrive; only the (injected) resync errors come back
@@ -706,6 +853,7 @@ AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
     r->done = true;
   };
   const std::uint32_t sent = d.c.counters().frames_sent;
+  const std::uint64_t t0 = ambience::arch::now_us();
   (void)ambience::spawn(t1(&calc, &r));
   run_until([&] { return d.c.counters().frames_sent > sent; }, 100'000);
   std::uint64_t call_id = 0;
@@ -732,8 +880,20 @@ AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
     run_until([&] { return d.c.counters().frames_sent > before; }, 50'000);
   }
   CHECK_EQ(d.c.counters().frames_sent, sent + 3u);  // the first send and two re-seals, not three
-  run_until([&] { return r.done; });
-  CHECK(r.value.status() == Status::timeout);
+  CHECK(r.done);
+  CHECK(r.value.status() == Status::unavailable);
+  CHECK(ambience::arch::now_us() - t0 < route.timeout_us);
+  CHECK_EQ(d.client.node().call_table().in_flight(), 0u);
+}
+
+// A link whose reassembler cannot hold the node's largest (sealed) message is refused.
+AMBIENCE_TEST(a_network_with_too_small_a_reassembler_is_refused) {
+  SmallNode& lone = reboot_cast().client_a;  // done with its tests (a board has room for few nodes)
+  static net::StaticReassembler<SmallNode::kMaxOnWire - net::kSealOverhead, 1> plain_sized{1'000'000};
+  static net::StaticReassembler<SmallNode::kMaxOnWire, 1> sealed_sized{1'000'000};
+  MemoryLink& l = link_x();
+  CHECK(!lone.node().add_network("wire", "udp", l, plain_sized));
+  CHECK(lone.node().add_network("wire", "udp", l, sealed_sized));
 }
 
 }  // namespace

@@ -70,8 +70,20 @@ def test_default_store(monkeypatch):
     monkeypatch.setenv("AMBIENCE_KEY_STORE", "/somewhere/keys")
     assert keys.default_store() == "/somewhere/keys"
     monkeypatch.delenv("AMBIENCE_KEY_STORE")
+    for v in ("RUNFILES_DIR", "PYTHON_RUNFILES", "TEST_SRCDIR"):
+        monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("HOME", "/home/op")
     assert keys.default_store() == "/home/op/.config/ambience/keys"
+
+
+def test_default_store_under_bazel_is_the_one_the_build_used(monkeypatch, tmp_path):
+    monkeypatch.delenv("AMBIENCE_KEY_STORE", raising=False)
+    for v in ("RUNFILES_DIR", "PYTHON_RUNFILES"):
+        monkeypatch.delenv(v, raising=False)
+    (tmp_path / "ambience_keys").mkdir()
+    (tmp_path / "ambience_keys" / "present.txt").write_text("/srv/keys\n")
+    monkeypatch.setenv("TEST_SRCDIR", str(tmp_path))
+    assert keys.default_store() == "/srv/keys"
 
 
 MASTER = bytes(range(32))
