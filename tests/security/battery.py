@@ -34,6 +34,7 @@ from ambience.console.call import call_json, load_clients
 from ambience.console.rpc import Route, RpcClient, console_keys
 from kernel.net import net
 from lidl.runtime import codec
+from third_party.monocypher import monocypher
 
 LABEL = "//deployments/camera_trap"
 OTHER_LABEL = "//deployments/hello"
@@ -90,6 +91,24 @@ class Attacker:
                 out.append(payload)
 
 
+def seal_any(e: net.Envelope, body: bytes, key: bytes, seq: int, challenge: int, encrypt: bool) -> bytes:
+    """net.seal's bytes without its rules on what a caller may seal (an attacker follows none),
+    e.g. a body under challenge 0."""
+    flags = (e.flags & ~net.FLAG_ENCRYPTED) | net.FLAG_AUTHENTICATED | (net.FLAG_ENCRYPTED if encrypt else 0)
+    e = net.Envelope(**{**e.__dict__, "flags": flags, "auth_tag_length": net.AUTH_TAG_SIZE,
+                        "payload_length": net.SECURITY_BLOCK_SIZE + len(body)})
+    head = net.ENVELOPE.pack(net.ENVELOPE_MAGIC, net.ENVELOPE_VERSION, e.kind, e.flags, e.call_id,
+                             e.sender_incarnation, e.source_node, e.destination_node, e.caller_instance,
+                             e.target_instance, e.procedure, e.status, e.auth_tag_length, e.payload_length)
+    head += net.SECURITY_BLOCK.pack(seq, challenge)
+    nonce = net.secure_nonce(net.DIRECTION_REQUEST, e.sender_incarnation, seq, challenge)
+    if encrypt:
+        tag, cipher = monocypher.aead_lock(key, nonce, head, body)
+        return head + bytes(cipher) + bytes(tag)
+    tag, _ = monocypher.aead_lock(key, nonce, head + body, b"")
+    return head + bytes(body) + bytes(tag)
+
+
 def ok_replies(answers: list[bytes]) -> int:
     """Answers that say a request ran: replies (kind REPLY), whether or not we can open them."""
     n = 0
@@ -118,8 +137,9 @@ class Principal:
                             self.incarnation, self.node, destination, self.instance, target, procedure)
 
     def seal(self, e: net.Envelope, body: bytes) -> bytes:
+        """Sealed as a caller does: a probe (no body) while it has no challenge from the callee."""
         self.seq += 1
-        return net.seal(e, body, self.key, self.seq, self.challenge, True)
+        return seal_any(e, body if self.challenge else b"", self.key, self.seq, self.challenge, True)
 
     def call(self, a: Attacker, to: tuple[str, int], destination: int, target: int, procedure: int,
              body: bytes) -> tuple[int, list[bytes]]:
@@ -486,7 +506,7 @@ class Battery:
                 for i in range(10):
                     e = net.Envelope(net.Kind.REQUEST, 0, 0xBAD << 32 | (i + 1), 7, src, self.cloud_n, inst,
                                      self.database, self.procs["append"].id)
-                    m = net.seal(e, self.append_body(), os.urandom(32), i + 1, 0, bool(i % 2))
+                    m = seal_any(e, self.append_body(), os.urandom(32), i + 1, i, bool(i % 2))
                     self.attacker.send(m[: -net.AUTH_TAG_SIZE] + os.urandom(net.AUTH_TAG_SIZE), to)
                     c.sent += 1
             c.accepted += ok_replies(self.attacker.collect())
@@ -551,7 +571,7 @@ class Battery:
                 p = Principal(0, 0, key)
                 e = p.envelope(self.cloud_n, self.database, self.procs["append"].id)
                 p.seq = 10
-                m = net.seal(e, self.append_body(), key, p.seq, challenge, True)
+                m = seal_any(e, self.append_body(), key, p.seq, challenge, True)
                 self.attacker.send(m, self.cloud_console)
                 c.sent += 1
             c.accepted += ok_replies(self.attacker.collect())
@@ -629,6 +649,22 @@ class Battery:
                     c.sent += 1  # one request; its resync re-seals are not separate attacks
                     c.accepted += ok_replies(answers)
             return attack
+
+        # A body sealed under challenge 0 inside an open session (the edge's key, the session opened
+        # by a granted call first): a request with challenge 0 is a probe, never executed.
+        p = Principal(self.edge_n, self.recognition, edge_key)
+        p.call(self.attacker, self.cloud_internet, self.cloud_n, self.database, self.procs["count"].id,
+               self.body("count", {}))
+
+        def challenge_zero(c: Case) -> None:
+            for _ in range(3):
+                e = p.envelope(self.cloud_n, self.database, self.procs["append"].id)
+                p.seq += 1
+                self.attacker.send(seal_any(e, self.append_body(), edge_key, p.seq, 0, True), self.cloud_internet)
+                c.sent += 1
+            c.accepted += ok_replies(self.attacker.collect())
+
+        self.run_case("replayed", "body under challenge 0 in an open session", "resyncs", challenge_zero)
 
         sp = self.storage_procs
         self.run_case("ungranted", "edge -> cloud_storage.write (not granted)", "denied",
