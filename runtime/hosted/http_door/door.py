@@ -305,6 +305,11 @@ class Door:
         self.counters.count(200)
         return 200, result
 
+    def refused_by_parser(self, status: int, text: str, peer: str) -> None:
+        """A request the HTTP layer could not parse: counted and logged like any refusal."""
+        self.counters.count(status)
+        self.log(f"http_door {self.cfg.instance}@{self.cfg.network}: {peer}: {status} {text[:200]}")
+
     def _handle(self, method: str, path: str, headers: dict[str, str], read_body: Callable[[int], bytes]) -> Any:
         if method != "POST":
             raise Refusal(405, f"{method} is not allowed: call a procedure with POST /{self.cfg.instance}/<procedure>")
@@ -340,9 +345,13 @@ class Door:
         except tokens.TokenError as e:
             raise Refusal(e.status, f"token refused ({e.reason}): {e}") from None
         try:
-            args = json.loads(body.decode("utf-8")) if body.strip() else None
+            args = json.loads(body.decode("utf-8"), parse_constant=_no_constant) if body.strip() else None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise Refusal(400, f"the body is not JSON: {getattr(e, 'msg', 'not UTF-8')}") from None
+        except ValueError as e:  # NaN / Infinity: not JSON (RFC 8259), never passed on
+            raise Refusal(400, f"the body is not JSON: {e}") from None
+        except RecursionError:
+            raise Refusal(400, "the body is not JSON the door accepts: nested too deeply") from None
         if not isinstance(args, dict):
             raise Refusal(400, "the body must be a JSON object of the arguments, e.g. {}")
         try:
@@ -358,6 +367,10 @@ class Door:
             raise Refusal(502, f"the door failed: {type(e).__name__}: {e}") from None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
@@ -365,8 +378,29 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
         server_version = "ambience-http-door"
         sys_version = ""
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """What the HTTP parser refuses before a request exists (a garbled request line, huge
+            headers): answered like every refusal, in HTTP/1.1 with a JSON body, and counted."""
+            if self.request_version == "HTTP/0.9":  # the door never speaks HTTP/0.9
+                self.request_version = "HTTP/1.1"
+            text = message or self.responses.get(code, ("error",))[0]
+            door.refused_by_parser(code, text, f"{self.client_address[0]}:{self.client_address[1]}")
+            data = (json.dumps({"error": text}, ensure_ascii=False) + "\n").encode("utf-8")
+            self.send_response(code, message)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(data)
+
         def _serve(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
+            # Repeated headers count as one, comma-joined: two Content-Lengths are not a number.
+            headers["content-length"] = ",".join(self.headers.get_all("Content-Length") or ["0"])
+            if headers["content-length"] == "0" and "content-length" not in {k.lower() for k in self.headers}:
+                del headers["content-length"]
             read = [False]
 
             def read_body(n: int) -> bytes:
