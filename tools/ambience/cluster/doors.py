@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ambience.backend import CONSOLE_NETWORK, CONSOLE_NODE
+from ambience.cluster.output import follow_output
 from ambience.cluster.plan import ClusterPlan, NodeImage
 
 READY_TIMEOUT_S = 15.0
@@ -160,25 +161,14 @@ class Doors:
 
     def _read(self, run: DoorRun) -> None:
         assert run.proc is not None and run.proc.stdout is not None
-        log = None
-        if self.log_dir:
-            log = open(os.path.join(self.log_dir, f"door_{run.spec.name}.log"), "w", encoding="utf-8")
-        try:
-            for raw in run.proc.stdout:
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                with self._lock:
-                    run.last.append(line)
-                    if LISTENING in line:
-                        run.ready = True
-                    if self.out is not None:
-                        self.out.write(f"[door {run.spec.name}] {line}\n")
-                        self.out.flush()
-                if log is not None:
-                    log.write(line + "\n")
-                    log.flush()
-        finally:
-            if log is not None:
-                log.close()
+
+        def seen(line: str) -> None:
+            run.last.append(line)
+            if LISTENING in line:
+                run.ready = True
+
+        follow_output(run.proc.stdout, seen, self._lock, self.out, f"[door {run.spec.name}] ",
+                      os.path.join(self.log_dir, f"door_{run.spec.name}.log") if self.log_dir else None)
 
     def status(self) -> dict[str, Any]:
         """Each door's state, and its counters (its GET /_status) while it listens."""

@@ -37,6 +37,7 @@ from typing import IO, Any
 from ambience.backend import CONSOLE_NETWORK, CONSOLE_NODE
 from ambience.cluster.doors import Doors, parse_door_files, plan_doors
 from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec
+from ambience.cluster.output import follow_output
 from ambience.cluster.plan import (
     ClusterPlan,
     ClusterPlanError,
@@ -140,33 +141,24 @@ class Cluster:
 
     def _read(self, n: NodeRun) -> None:
         assert n.proc is not None and n.proc.stdout is not None
-        log = open(os.path.join(self.log_dir, f"{n.name}.log"), "w", encoding="utf-8") if self.log_dir else None
-        try:
-            for raw in n.proc.stdout:
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                with self._lock:
-                    n.last.append(line)
-                    m = STARTED.search(line)
-                    if m and m.group(1) == n.name:
-                        n.healthy = True
-                    r = GROUP_RESTARTS.search(line)
-                    if r:
-                        n.restarts[r.group(1)] = int(r.group(2))
-                    h = HOSTED_RESTART.search(line)
-                    if h:
-                        n.restarts[h.group(1)] = n.restarts.get(h.group(1), 0) + 1
-                    f = REFUSALS.search(line)
-                    if f:
-                        n.refusals.update({k: int(v) for k, v in (kv.split("=") for kv in f.group(1).split())})
-                    if self.out is not None:
-                        self.out.write(f"[{n.name.ljust(self._width)}] {line}\n")
-                        self.out.flush()
-                if log is not None:
-                    log.write(line + "\n")
-                    log.flush()
-        finally:
-            if log is not None:
-                log.close()
+
+        def seen(line: str) -> None:
+            n.last.append(line)
+            m = STARTED.search(line)
+            if m and m.group(1) == n.name:
+                n.healthy = True
+            r = GROUP_RESTARTS.search(line)
+            if r:
+                n.restarts[r.group(1)] = int(r.group(2))
+            h = HOSTED_RESTART.search(line)
+            if h:
+                n.restarts[h.group(1)] = n.restarts.get(h.group(1), 0) + 1
+            f = REFUSALS.search(line)
+            if f:
+                n.refusals.update({k: int(v) for k, v in (kv.split("=") for kv in f.group(1).split())})
+
+        follow_output(n.proc.stdout, seen, self._lock, self.out, f"[{n.name.ljust(self._width)}] ",
+                      os.path.join(self.log_dir, f"{n.name}.log") if self.log_dir else None)
 
     def say(self, text: str) -> None:
         with self._lock:
