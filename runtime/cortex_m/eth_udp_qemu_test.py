@@ -28,6 +28,7 @@ BOARD_PORT = 7000  # the port eth_udp_echo.cc binds at 10.0.0.2
 MAX_FRAGMENT = 1472 - net.LINK_OVERHEAD
 BOOT_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 3.0
+ATTEMPTS = 5
 
 
 def _image(board: str) -> Path:
@@ -95,9 +96,10 @@ def test_board_echoes_link_frames_over_udp(board: str) -> None:
             sent = _frame(seq, payload)
             t0 = time.perf_counter()
             echoed = b""
-            # QEMU's user network may drop a datagram on a loaded host (UDP promises nothing): a
-            # frame is sent again, at most twice, and a late echo of an earlier frame is skipped.
-            for _attempt in range(3):
+            # QEMU's user network may drop a datagram on a loaded host (UDP promises nothing), the
+            # first ones too while it still resolves the board's address: a frame is sent again,
+            # at most four times, and a late echo of an earlier frame is skipped.
+            for _attempt in range(ATTEMPTS):
                 client.sendto(sent, ("127.0.0.1", forward_port))
                 try:
                     echoed, _ = client.recvfrom(2048)
@@ -107,7 +109,7 @@ def test_board_echoes_link_frames_over_udp(board: str) -> None:
                 except TimeoutError:
                     resent += 1
             else:
-                pytest.fail(f"no echo of frame {seq} ({size} bytes) within 3 x {REPLY_TIMEOUT_S} s")
+                pytest.fail(f"no echo of frame {seq} ({size} bytes) within {ATTEMPTS} x {REPLY_TIMEOUT_S} s")
             round_trips.append(time.perf_counter() - t0)
             assert echoed == sent, f"frame {seq} ({size} bytes) came back changed"
             earlier.add(sent)
