@@ -28,13 +28,16 @@ copy_workspace() {  # a source copy without outputs, git metadata or per-user se
 
 # The interpreter the outer build probed (tests run with a minimal PATH).
 python_bin=$(cat "$TEST_SRCDIR/local_python/interpreter_path.txt")
+# The cache tools/setup.sh filled (pinned third-party archives); tests run without HOME.
+cache_home=$(dirname "$(cat "$TEST_SRCDIR/monocypher/cache_dir.txt")")
 
 # A build is cold only without a disk cache (a user.bazelrc may name one); 2 jobs: shared cores.
 build() {  # build WORKSPACE OUTPUT_BASE EXTRA_FLAGS...
   local w=$1 base=$2
   shift 2
   (cd "$w" && bazel --output_base="$base" build --symlink_prefix=/ --disk_cache= --jobs=2 \
-      --repo_env=PYTHON_BIN_PATH="$python_bin" "$@" "${targets[@]}" 2>&1)
+      --repo_env=PYTHON_BIN_PATH="$python_bin" --repo_env=XDG_CACHE_HOME="$cache_home" \
+      "$@" "${targets[@]}" 2>&1)
 }
 
 # check_release BIN PKG NAME: the archive's manifest lists exactly its files, with their hashes,
@@ -105,24 +108,7 @@ case "$mode" in
     bin1=$(bin_dir "$tmp/ws1" "$tmp/base1")
     bin2=$(bin_dir "$tmp/ws2" "$tmp/base2")
     shutdown "$tmp/ws2" "$tmp/base2"
-    # Rotation: the same workspace rebuilt with another key store (warm: only keys and links).
-    mkdir -p "$tmp/before"
-    tar -xf "$bin1/deployments/camera_trap/release.tar" -C "$tmp/before"
-    (cd "$tmp/ws1" && bazel --output_base="$tmp/base1" build --symlink_prefix=/ --disk_cache= --jobs=2 \
-        --repo_env=PYTHON_BIN_PATH="$python_bin" --repo_env=AMBIENCE_KEY_STORE="$tmp/rotated" \
-        //deployments/camera_trap:release >"$tmp/rotate.log" 2>&1) || { cat "$tmp/rotate.log"; exit 1; }
-    mkdir -p "$tmp/after"
-    tar -xf "$bin1/deployments/camera_trap/release.tar" -C "$tmp/after"
-    shutdown "$tmp/ws1" "$tmp/base1"
-    rotation_fail=0
-    for f in "$tmp"/before/camera_trap/nodes/* "$tmp"/before/camera_trap/plans/* "$tmp"/before/camera_trap/preload/*; do
-      rel=${f#"$tmp/before/"}
-      case "$rel" in */nodes/*.elf | */nodes/*.bin | */nodes/*.tar) want=different ;; *) want=identical ;; esac
-      if cmp -s "$f" "$tmp/after/$rel"; then got=identical; else got=different; fi
-      [ "$got" = "$want" ] || { echo "FAIL: rotated key store: $rel is $got"; rotation_fail=1; }
-    done
-    echo "rotation   node images changed, plans and preloads identical: $([ $rotation_fail = 0 ] && echo yes || echo NO)"
-    fail=$rotation_fail
+    fail=0
     for f in "${outputs[@]}"; do
       a=$(sha256sum <"$bin1/$f" | cut -d' ' -f1)
       b=$(sha256sum <"$bin2/$f" | cut -d' ' -f1)
@@ -135,6 +121,25 @@ case "$mode" in
           <(tar -xOf "$bin2/$pkg/release.tar" "${releases[$pkg]}/MANIFEST.sha256") || true
       fi
     done
+    # Rotation: the same workspace rebuilt with another key store (warm: only keys and links).
+    mkdir -p "$tmp/before"
+    tar -xf "$bin1/deployments/camera_trap/release.tar" -C "$tmp/before"
+    (cd "$tmp/ws1" && bazel --output_base="$tmp/base1" build --symlink_prefix=/ --disk_cache= --jobs=2 \
+        --repo_env=PYTHON_BIN_PATH="$python_bin" --repo_env=XDG_CACHE_HOME="$cache_home" \
+        --repo_env=AMBIENCE_KEY_STORE="$tmp/rotated" \
+        //deployments/camera_trap:release >"$tmp/rotate.log" 2>&1) || { cat "$tmp/rotate.log"; exit 1; }
+    mkdir -p "$tmp/after"
+    tar -xf "$bin1/deployments/camera_trap/release.tar" -C "$tmp/after"
+    shutdown "$tmp/ws1" "$tmp/base1"
+    rotation_fail=0
+    while read -r f; do
+      rel=${f#"$tmp/before/"}
+      case "$rel" in */nodes/*.elf | */nodes/*.bin | */nodes/*.tar) want=different ;; *) want=identical ;; esac
+      if cmp -s "$f" "$tmp/after/$rel"; then got=identical; else got=different; fi
+      [ "$got" = "$want" ] || { echo "FAIL: rotated key store: $rel is $got"; rotation_fail=1; }
+    done < <(find "$tmp/before/camera_trap" -type f ! -name MANIFEST.sha256 | LC_ALL=C sort)
+    echo "rotation   node images changed, plans and preloads identical: $([ $rotation_fail = 0 ] && echo yes || echo NO)"
+    [ $rotation_fail = 0 ] || fail=1
     exit $fail
     ;;
   remote_cache)
