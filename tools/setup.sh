@@ -11,6 +11,7 @@ DEBS=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
   qemu-system-arm nginx-light libgtest-dev libsqlite3-dev graphviz g++ clang-format-16
   mosquitto libmosquitto-dev
+  clang-16 libclang-rt-16-dev llvm-16
 )
 
 missing=()

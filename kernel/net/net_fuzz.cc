@@ -8,8 +8,8 @@
 // a reassembled message is never longer than the reassembler's maximum.
 //
 // Two ways to run it:
-//   * libFuzzer (clang): clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -DNET_LIBFUZZER
-//     -I. kernel/net/*.cc kernel/net/net_fuzz.cc, then ./a.out corpus_dir
+//   * libFuzzer (clang, ASan, UBSan; AMBIENCE_LIBFUZZER defined): //tests/fuzz:net_fuzz_libfuzzer_test
+//     for a bounded run, `bazel run //tests/fuzz:campaign -- --minutes N` for long ones
 //   * built-in driver (any compiler; the test): net_fuzz [iterations] [seed] — mutates valid
 //     frames, datagrams and envelopes with a deterministic PRNG. Under `bazel test
 //     --config=asan //kernel/net:net_fuzz_test` it runs with ASan/UBSan.
@@ -24,6 +24,7 @@
 #include "kernel/net/secure.hpp"
 #include "kernel/net/stream_framer.hpp"
 #include "kernel/net/test_util.hpp"
+#include "kernel/testing/fuzz_seeds.hpp"
 
 namespace {
 
@@ -131,7 +132,7 @@ void one_input(std::span<const std::byte> in) {
 
 }  // namespace
 
-#ifdef NET_LIBFUZZER
+#ifdef AMBIENCE_LIBFUZZER
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   one_input({reinterpret_cast<const std::byte*>(data), size});
   return 0;
@@ -186,6 +187,7 @@ int main(int argc, char** argv) {
       std::memcpy(sealed, input, n);
       sealed_size = n;
     }
+    ambience::testing::save_fuzz_seed("net", it, 60, input, n);
     const std::uint32_t mutations = rng.below(6);
     for (std::uint32_t k = 0; k < mutations && n > 0; ++k) {
       const std::size_t at = rng.below(static_cast<std::uint32_t>(n));

@@ -3,8 +3,8 @@
 // validates but does not re-encode to a message that validates again is a bug.
 //
 // Two ways to run it:
-//   * libFuzzer (clang):   clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -DLIDL_LIBFUZZER ...
-//     then ./decode_fuzz corpus_dir (see lidl/README.md, "Fuzzing")
+//   * libFuzzer (clang, ASan, UBSan; AMBIENCE_LIBFUZZER defined): //tests/fuzz:decode_fuzz_libfuzzer_test
+//     for a bounded run, `bazel run //tests/fuzz:campaign -- --minutes N` for long ones
 //   * built-in driver (any compiler, used by the tests): decode_fuzz [--iterations N] [--seed S]
 //     [FILE...] — mutates valid messages of every type with a deterministic PRNG; files given on the
 //     command line are run as inputs first.  Under `bazel test --config=asan` this runs with ASan/UBSan.
@@ -16,6 +16,7 @@
 
 #include "kernel/core/scheduler.hpp"
 #include "kernel/core/task.hpp"
+#include "kernel/testing/fuzz_seeds.hpp"
 #include "lidl/testdata/everything.lidl.hpp"
 #include "lidl/testdata/frames.lidl.hpp"
 
@@ -187,6 +188,7 @@ int driver(int argc, char** argv) {
   }
   Rng rng{seed * 0x9E3779B97F4A7C15ull + 1};
   const std::vector<std::uint8_t> seeds[2] = {seed_message(0), seed_message(1)};
+  for (long i = 0; i < 2; ++i) ambience::testing::save_fuzz_seed("lidl", i, 2, seeds[i].data(), seeds[i].size());
   for (long it = 0; it < iterations; ++it) {
     std::vector<std::uint8_t> m = seeds[it & 1];
     switch (rng.next() % 4) {
@@ -220,7 +222,7 @@ int driver(int argc, char** argv) {
 
 }  // namespace lidl_fuzz
 
-#ifdef LIDL_LIBFUZZER
+#ifdef AMBIENCE_LIBFUZZER
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   return lidl_fuzz::one_input(data, size);
 }

@@ -3,8 +3,8 @@
 // sends in response (ARP reply, ICMP echo reply) is well formed; nothing crashes or reads out of
 // bounds (run under ASan/UBSan: bazel test --config=asan //kernel/net/ip:ip_fuzz_test).
 //
-//   * libFuzzer (clang): clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -DNET_LIBFUZZER
-//     -I. kernel/net/ip/ipv4_stack.cc kernel/net/ip/ip_fuzz.cc, then ./a.out corpus_dir
+//   * libFuzzer (clang, ASan, UBSan; AMBIENCE_LIBFUZZER defined): //tests/fuzz:ip_fuzz_libfuzzer_test
+//     for a bounded run, `bazel run //tests/fuzz:campaign -- --minutes N` for long ones
 //   * built-in driver (the test): ip_fuzz [iterations] [seed] — mutates valid ARP, UDP and ICMP
 //     frames with a deterministic PRNG.
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include "kernel/net/ip/ipv4_stack.hpp"
 #include "kernel/net/ip/test_frames.hpp"
 #include "kernel/net/test_util.hpp"
+#include "kernel/testing/fuzz_seeds.hpp"
 
 namespace {
 
@@ -38,7 +39,7 @@ void one_input(std::span<const std::byte> in) {
 
 }  // namespace
 
-#ifdef NET_LIBFUZZER
+#ifdef AMBIENCE_LIBFUZZER
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   g_stack.bind(kOurPort, &g_receiver);
   one_input({reinterpret_cast<const std::byte*>(data), size});
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
         break;
       default: n = rng.below(sizeof f); rng.fill({f, n});
     }
+    ambience::testing::save_fuzz_seed("ip", it, 40, f, n);
     for (std::uint32_t m = rng.below(6); m > 0; --m) {
       const std::uint32_t where = n == 0 ? 0 : rng.below(static_cast<std::uint32_t>(n));
       switch (rng.below(4)) {
