@@ -20,7 +20,7 @@ status=0
 "$fuzzer" "${flags[@]}" "$work" >"$log" 2>&1 || status=$?
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 cov=$(grep -oE ' cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
-echo "$(basename "$fuzzer"): $# seeds, ${execs:-0} executions in ${seconds} s, coverage $cov edges, exit $status"
+echo "$(basename "$fuzzer"): $# seeds, ${execs:-0} executions (at most ${seconds} s), coverage $cov edges, exit $status"
 if [ "$status" != 0 ]; then
   tail -60 "$log"
   echo "FAIL: the fuzzer found a failing input (kept under $artifacts)"
