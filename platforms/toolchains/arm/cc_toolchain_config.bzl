@@ -1,6 +1,5 @@
 """arm-none-eabi (Debian gcc-arm-none-eabi 12.2) cc_toolchain_config for Cortex-M4/M7, hard float."""
 
-load("@bazel_tools//tools/build_defs/cc:action_names.bzl", "ACTION_NAMES")
 load(
     "@bazel_tools//tools/cpp:cc_toolchain_config_lib.bzl",
     "feature",
@@ -9,21 +8,11 @@ load(
     "tool_path",
     "with_feature_set",
 )
+load("//platforms/toolchains:actions.bzl", "COMPILE_ACTIONS", "CXX_ACTIONS", "LINK_ACTIONS", "mode_features")
 
-_COMPILE = [
-    ACTION_NAMES.assemble,
-    ACTION_NAMES.preprocess_assemble,
-    ACTION_NAMES.c_compile,
-    ACTION_NAMES.cpp_compile,
-    ACTION_NAMES.cpp_header_parsing,
-    ACTION_NAMES.cpp_module_compile,
-]
-_CXX = [ACTION_NAMES.cpp_compile, ACTION_NAMES.cpp_header_parsing]
-_LINK = [
-    ACTION_NAMES.cpp_link_executable,
-    ACTION_NAMES.cpp_link_dynamic_library,
-    ACTION_NAMES.cpp_link_nodeps_dynamic_library,
-]
+_COMPILE = COMPILE_ACTIONS
+_CXX = CXX_ACTIONS
+_LINK = LINK_ACTIONS
 
 def _impl(ctx):
     tools = [
@@ -41,10 +30,7 @@ def _impl(ctx):
         ]
     ]
     cpu = ctx.attr.cpu_flags
-    features = [
-        feature(name = "opt"),
-        feature(name = "dbg"),
-        feature(name = "fastbuild"),
+    features = mode_features(feature) + [
         feature(
             name = "ambience_arm_flags",
             enabled = True,

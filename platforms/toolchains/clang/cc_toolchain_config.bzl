@@ -7,7 +7,6 @@ so ordinary host builds keep Debian's gcc. Every object is instrumented for cove
 aborts on its first report so that an undefined behaviour is a crash the fuzzer records.
 """
 
-load("@bazel_tools//tools/build_defs/cc:action_names.bzl", "ACTION_NAMES")
 load(
     "@bazel_tools//tools/cpp:cc_toolchain_config_lib.bzl",
     "feature",
@@ -15,20 +14,10 @@ load(
     "flag_set",
     "tool_path",
 )
+load("//platforms/toolchains:actions.bzl", "COMPILE_ACTIONS", "LINK_ACTIONS", "mode_features")
 
-_COMPILE = [
-    ACTION_NAMES.assemble,
-    ACTION_NAMES.preprocess_assemble,
-    ACTION_NAMES.c_compile,
-    ACTION_NAMES.cpp_compile,
-    ACTION_NAMES.cpp_header_parsing,
-    ACTION_NAMES.cpp_module_compile,
-]
-_LINK = [
-    ACTION_NAMES.cpp_link_executable,
-    ACTION_NAMES.cpp_link_dynamic_library,
-    ACTION_NAMES.cpp_link_nodeps_dynamic_library,
-]
+_COMPILE = COMPILE_ACTIONS
+_LINK = LINK_ACTIONS
 _SANITIZERS = "address,undefined"
 
 def _impl(ctx):
@@ -43,10 +32,7 @@ def _impl(ctx):
         tool_path(name = "strip", path = "/usr/bin/llvm-strip-16"),
         tool_path(name = "gcov", path = "/usr/bin/llvm-cov-16"),
     ]
-    features = [
-        feature(name = "opt"),
-        feature(name = "dbg"),
-        feature(name = "fastbuild"),
+    features = mode_features(feature) + [
         feature(
             name = "ambience_libfuzzer_flags",
             enabled = True,
