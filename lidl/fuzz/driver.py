@@ -132,7 +132,7 @@ def _load_corpus(seeds: Sequence[bytes], dirs: Sequence[str]) -> list[bytes]:
 
 
 def _run_random(run: _Run, corpus: list[bytes], mutate: Mutator | None, seed: int, deadline: float,
-                max_runs: int) -> None:
+                max_runs: int, max_len: int) -> None:
     rng = random.Random(seed)
     for s in corpus:  # every seed as it is first: they must pass
         run.one(s)
@@ -140,7 +140,7 @@ def _run_random(run: _Run, corpus: list[bytes], mutate: Mutator | None, seed: in
         data = rng.choice(corpus)
         for _ in range(rng.randint(1, 3)):
             data = mutate(data, rng) if mutate is not None and rng.random() < 0.75 else byte_mutate(data, rng)
-        run.one(data)
+        run.one(data[:max_len])
 
 
 def _instrument(atheris: Any, prefixes: Sequence[str]) -> None:
@@ -173,7 +173,7 @@ def _instrument(atheris: Any, prefixes: Sequence[str]) -> None:
 
 
 def _run_atheris(run: _Run, corpus: list[bytes], mutate: Mutator | None, seed: int, deadline: float,
-                 max_runs: int, seconds: float, instrument: Sequence[str]) -> NoReturn:
+                 max_runs: int, seconds: float, instrument: Sequence[str], max_len: int) -> NoReturn:
     atheris: Any = importlib.import_module("atheris")
     import tempfile
     seed_dir = tempfile.mkdtemp(prefix=f"fuzz-{run.name}-")
@@ -195,7 +195,7 @@ def _run_atheris(run: _Run, corpus: list[bytes], mutate: Mutator | None, seed: i
         return bytes(out[:max_size])
 
     _instrument(atheris, instrument)
-    args = [sys.argv[0], f"-seed={seed}", f"-max_total_time={int(seconds) + 5}", f"-max_len={MAX_LEN}",
+    args = [sys.argv[0], f"-seed={seed}", f"-max_total_time={int(seconds) + 5}", f"-max_len={max_len}",
             "-rss_limit_mb=4096", "-timeout=0", "-print_final_stats=0", "-close_fd_mask=0", seed_dir]
     atheris.Setup(args, test_one_input, custom_mutator=custom_mutator)
     try:
@@ -206,7 +206,7 @@ def _run_atheris(run: _Run, corpus: list[bytes], mutate: Mutator | None, seed: i
 
 def main(name: str, target: Target, seeds: Sequence[bytes], mutate: Mutator | None = None,
          argv: Sequence[str] | None = None, setup: Callable[[], None] | None = None,
-         instrument: Sequence[str] = ()) -> int:
+         instrument: Sequence[str] = (), max_len: int = MAX_LEN) -> int:
     ap = argparse.ArgumentParser(prog=name, description=f"Fuzz {name}; ends with a fuzz-summary line.")
     ap.add_argument("--seconds", type=float, default=10.0, help="how long to run (default 10)")
     ap.add_argument("--runs", type=int, default=0, help="stop after this many inputs (0: no limit)")
@@ -214,12 +214,19 @@ def main(name: str, target: Target, seeds: Sequence[bytes], mutate: Mutator | No
     ap.add_argument("--engine", choices=["auto", "atheris", "random"], default="auto",
                     help="auto: atheris when installed, else random")
     ap.add_argument("--corpus", action="append", default=[], metavar="DIR", help="more seed inputs")
-    ap.add_argument("--crash-dir", default=os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR", "."),
-                    help="where failing inputs are written")
+    # `bazel run` runs in the runfiles tree: paths the user gives are relative to where they ran it
+    cwd = os.environ.get("BUILD_WORKING_DIRECTORY", ".")
+    ap.add_argument("--crash-dir", default=os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR", cwd),
+                    help="where failing inputs are written (default: the current directory; in "
+                         "`bazel test`, the undeclared outputs)")
+    ap.add_argument("--max-len", type=int, default=max_len, help=f"longest input (default {max_len})")
     ap.add_argument("--timeout", type=float, default=10.0, help="per-input time limit in seconds (a hang)")
     ap.add_argument("--verbose", action="store_true", help="print every failure, not each kind once")
     ap.add_argument("inputs", nargs="*", help="run only these files (reproduce a failure)")
     args = ap.parse_args(argv)
+    args.crash_dir = os.path.join(cwd, args.crash_dir)
+    args.inputs = [os.path.join(cwd, p) for p in args.inputs]
+    args.corpus = [os.path.join(cwd, p) for p in args.corpus]
     signal.signal(signal.SIGALRM, _on_alarm)
     if setup is not None:
         setup()
@@ -242,6 +249,6 @@ def main(name: str, target: Target, seeds: Sequence[bytes], mutate: Mutator | No
                      f"{args.seconds:g} s\n")
     sys.stdout.flush()
     if engine == "atheris":
-        _run_atheris(run, corpus, mutate, args.seed, deadline, args.runs, args.seconds, instrument)
-    _run_random(run, corpus, mutate, args.seed, deadline, args.runs)
+        _run_atheris(run, corpus, mutate, args.seed, deadline, args.runs, args.seconds, instrument, args.max_len)
+    _run_random(run, corpus, mutate, args.seed, deadline, args.runs, args.max_len)
     return run.summary()

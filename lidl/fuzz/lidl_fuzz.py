@@ -154,7 +154,8 @@ def _setup() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return driver.main("lidl", target, _seeds(), mutate, argv, setup=_setup, instrument=["lidl", "lark"])
+    return driver.main("lidl", target, _seeds(), mutate, argv, setup=_setup, instrument=["lidl", "lark"],
+                       max_len=8192)  # the largest checked-in .lidl file has 3 KB
 
 
 if __name__ == "__main__":
