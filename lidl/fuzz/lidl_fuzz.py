@@ -138,7 +138,12 @@ def target(data: bytes) -> None:
     path = os.path.normpath(INPUT)
     generate_json(schema, path)
     generate_cpp(schema, path)
-    py = generate_py(schema, path)
+    try:
+        py = generate_py(schema, path)
+    except LidlError as e:  # a file name Python cannot import: located at that file
+        for d in e.diagnostics:
+            _check_located(d, {})
+        return
     try:
         compile(py, "fuzz_input_lidl.py", "exec")
     except SyntaxError as e:
