@@ -424,7 +424,7 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
                 line = self.raw_requestline = self.rfile.readline(65537)
                 if not line:
                     return False
-            if not line.strip():
+            if not line.decode("iso-8859-1").split():  # as http.server splits it: '\x1d' is a space there
                 self.send_error(400, "empty request line")
                 return False
             if not super().parse_request():
