@@ -38,6 +38,18 @@ def test_missing_file_is_a_user_error(tmp_path):
     assert "nope.lidl:1:1: error: cannot open 'nope.lidl': no such file" in r.stderr
 
 
+def test_gen_py_of_an_import_that_is_no_python_module_name_is_a_user_error(tmp_path):
+    # Found by lidl/fuzz: the generated Python imported `my-dir.a-b_lidl`, a syntax error.
+    (tmp_path / "my-dir").mkdir()
+    (tmp_path / "my-dir/a-b.lidl").write_text("namespace x;\nstruct A { a: u8; }\n")
+    (tmp_path / "main.lidl").write_text('namespace y;\nimport "my-dir/a-b.lidl";\nstruct B { a: x.A; }\n')
+    r = run("gen", "--lang", "py", "main.lidl", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("my-dir/a-b.lidl:1:1: error: the generated Python module of this file would be "
+                               "'my-dir.a-b_lidl'")
+    assert run("gen", "--lang", "cpp", "main.lidl", cwd=tmp_path).returncode == 0
+
+
 def test_json_diagnostics(tmp_path):
     (tmp_path / "bad.lidl").write_text("namespace a;\nstruct A { x: Nope; }\n")
     r = run("check", "--json", "bad.lidl", cwd=tmp_path)

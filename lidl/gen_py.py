@@ -3,10 +3,12 @@ transport and a dispatcher (lidl.runtime.codec), and per service an asyncio base
 client over a channel and an async dispatcher (lidl.runtime.aio)."""
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable
 from typing import Any
 
 from lidl import schema as t
+from lidl.diagnostics import Diagnostic, LidlError, Loc
 from lidl.gen_common import py_module
 
 _PRIM = {"bool": "BOOL", **{k: k.upper() for k in t.INTEGERS}, "f32": "F32", "f64": "F64"}
@@ -265,8 +267,16 @@ class _PyGen:
                 f'"""lidl interface module for namespace {self.file.namespace} ({self.file.source})."""',
                 "from __future__ import annotations", "", "import dataclasses", "import enum", "import typing", "",
                 "from lidl.runtime import aio as _aio", "from lidl.runtime import codec as _c"]
+        bad: list[Diagnostic] = []
         for p, alias in sorted(self.imports.items(), key=lambda kv: int(kv[1][2:])):
-            head.append(f"import {py_module(self.schema.files[p].source)} as {alias}")
+            module = py_module(self.schema.files[p].source)
+            if not all(part.isidentifier() and not keyword.iskeyword(part) for part in module.split(".")):
+                bad.append(Diagnostic(Loc(p, 1, 1), f"the generated Python module of this file would be "
+                                      f"'{module}', which Python cannot import: name lidl files and their "
+                                      "directories with letters, digits and '_'"))
+            head.append(f"import {module} as {alias}")
+        if bad:
+            raise LidlError(bad, {})
         head += ["", f"NAMESPACE = {self.file.namespace!r}", f"SOURCE = {self.file.source!r}", "", ""]
         text = "\n".join(head + body).rstrip("\n") + "\n"
         return text

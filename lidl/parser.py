@@ -330,6 +330,23 @@ def _too_deep(parser: lark.Lark, text: str, path: str) -> Diagnostic | None:
     return None
 
 
+# C0 controls and DEL other than tab and line breaks (a CR only before LF). In a doc comment they
+# would reach the generated code: a NUL makes the generated Python uncompilable, a lone CR ends a
+# Python `#:` comment line, so the rest of the comment would run as code.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\r(?!\n)")
+
+
+def _control_character(text: str, path: str) -> Diagnostic | None:
+    found = _CONTROL.search(text.replace("\r\n", "\n "))  # keeps offsets; a CRLF is fine
+    if found is None:
+        return None
+    pos = found.start()
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return Diagnostic(Loc(path, line, col), f"control character U+{ord(text[pos]):04X} in the source "
+                      "(only tabs and line breaks are allowed)")
+
+
 def parse(text: str, path: str) -> tuple[m.SourceFile | None, list[Diagnostic]]:
     """Parse one file.  Returns the model, or None and its syntax errors.
 
@@ -338,6 +355,9 @@ def parse(text: str, path: str) -> tuple[m.SourceFile | None, list[Diagnostic]]:
     syntax errors of independent declarations instead of only the first.
     """
     parser, _ = _parser_and_terminals()
+    control = _control_character(text, path)
+    if control is not None:
+        return None, [control]
     too_deep = _too_deep(parser, text, path)
     if too_deep is not None:
         return None, [too_deep]

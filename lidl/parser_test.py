@@ -100,5 +100,38 @@ def test_diamond_inheritance_keeps_one_copy_and_stable_ids():
         (0, "f", "a.B"), (1, "g", "a.C"), (2, "h", "a.D")]
 
 
+
+def test_an_unterminated_block_comment_over_many_lines_is_reported_at_once():
+    # Found by lidl/fuzz: the block-comment pattern (.|\n)*? with DOTALL matched each newline two
+    # ways, so a failing match backtracked 2^lines times (a 17-line comment took minutes).
+    import time
+
+    from lidl.diagnostics import LidlError
+    from lidl.parser import parse
+    start = time.monotonic()
+    with pytest.raises(LidlError) as err:
+        check_source("namespace a;\nstruct A { x: u8; }\n/* never closed\n" + "text\n" * 200)
+    assert [(d.loc.line, d.loc.col, d.message) for d in err.value.diagnostics] == [
+        (3, 1, "unterminated block comment")]
+    assert parse("namespace a;\n/*" + "\n" * 100000, "x.lidl")[1][0].message == "unterminated block comment"
+    assert time.monotonic() - start < 5
+
+
+
+@pytest.mark.parametrize("bad,col", [("\x00", 10), ("\r", 10), ("\x1b", 10), ("\x7f", 10)])
+def test_control_characters_are_located_errors(bad, col):
+    # Found by lidl/fuzz: a doc comment carried a NUL into the generated Python (which then did
+    # not compile), and a lone CR ended its `#:` comment line, running the rest as code.
+    from lidl.diagnostics import LidlError
+    with pytest.raises(LidlError) as err:
+        check_source(f"namespace a;\nstruct A {{\n  /// doc{bad}print('x')\n  x: u8;\n}}\n")
+    [d] = err.value.diagnostics
+    assert (d.loc.line, d.loc.col) == (3, col) and d.message.startswith(f"control character U+{ord(bad):04X}")
+
+
+def test_crlf_line_ends_and_tabs_are_fine():
+    check_source("namespace a;\r\n/// doc\tcomment\r\nstruct A {\r\n\tx: u8;\r\n}\r\n")
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

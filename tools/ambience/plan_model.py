@@ -202,10 +202,17 @@ class Plan:
 # ----------------------------------------------------------------------------- helpers
 
 
+# Names become file names (<node>_main.cc, <node>.plan.json; 255 bytes on Linux) and C++ names.
+MAX_NAME = 128
+
+
 def _check_name(rep: Reporter, what: str, name: str, loc: Location) -> None:
     if name and not _NAME.match(name):
         rep.error(loc,
                   f"{what} name '{name}' is not a valid identifier (letters, digits, '_'; not starting with a digit)")
+    elif len(name) > MAX_NAME:
+        rep.error(loc, f"{what} name '{name[:40]}...' is {len(name)} characters long, more than {MAX_NAME} "
+                       "(names become file names and C++ identifiers)")
 
 
 class _Declared(Protocol):

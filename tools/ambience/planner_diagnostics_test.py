@@ -92,6 +92,16 @@ def invalid_name():
 
 
 @case
+def too_long_name():
+    # Found by manifest_fuzz: a 300-character node name was planned, and writing
+    # <node>_main.cc failed with ENAMETOOLONG (a traceback from the compile action).
+    b = small()
+    l = b.node("n" * 300, networks={"lan": "10.0.0.9"})
+    b.deploy("n" * 300, [])
+    return b, [f"{F}:{l}:1: error: node name '{'n' * 40}...' is 300 characters long, more than 128 (names become file names and C++ identifiers)"]
+
+
+@case
 def unknown_board():
     b = small()
     l = b.node("n2", board="//platforms/boards:arduino_uno")

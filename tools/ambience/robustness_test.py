@@ -1,6 +1,7 @@
 """Whatever a BUILD file declares, the compiler answers with a plan or with diagnostics: never a
 Python exception. Random manifests (hypothesis) over a small vocabulary of names, so that many
-of them are almost right."""
+of them are almost right. Its twin manifest_fuzz.py (//tools:manifest_fuzz_test) mutates the
+inputs bundles of the real deployments instead, coverage-guided."""
 from __future__ import annotations
 
 from itertools import pairwise

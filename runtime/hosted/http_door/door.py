@@ -318,18 +318,15 @@ class Door:
             raise Refusal(404, f"no such path: call a procedure with POST /{self.cfg.instance}/<procedure>")
         instance, procedure = parts[1], parts[2]
         if instance != self.cfg.instance:
-            raise Refusal(404, f"this door serves instance '{self.cfg.instance}', not '{instance}'")
+            raise Refusal(404, f"this door serves instance '{self.cfg.instance}', not '{_shown(instance)}'")
         if procedure not in self.procedures:
-            raise Refusal(404, f"'{instance}' has no procedure '{procedure}' "
+            raise Refusal(404, f"'{instance}' has no procedure '{_shown(procedure)}' "
                                f"(has: {', '.join(sorted(self.procedures))})")
         length_text = headers.get("content-length")
         if headers.get("transfer-encoding"):
             raise Refusal(400, "send the body with a Content-Length (no chunked encoding)")
-        try:
-            length = int(length_text) if length_text is not None else 0
-        except ValueError:
-            raise Refusal(400, "the Content-Length is not a number") from None
-        if length < 0:
+        length = content_length(length_text) if length_text is not None else 0
+        if length is None:
             raise Refusal(400, "the Content-Length is not a number")
         if length > self.cfg.max_body:
             raise Refusal(413, f"the body is {length} bytes, more than the door's limit of {self.cfg.max_body}")
@@ -367,6 +364,21 @@ class Door:
             raise Refusal(502, f"the door failed: {type(e).__name__}: {e}") from None
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """A name from the request as an error message quotes it: never the whole of a 64 KiB path."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def content_length(text: str) -> int | None:
+    """A Content-Length value (RFC 9110: 1*DIGIT, ASCII only), or None. int() alone also takes
+    '+5', '1_0' and non-ASCII digits ('\u00b2' passes str.isdigit but not int): a door that
+    read another length than a proxy in front of it would be out of step with it."""
+    text = text.strip(" \t")
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -377,23 +389,50 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
         disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
         server_version = "ambience-http-door"
         sys_version = ""
+        raw_requestline: bytes  # set by handle_one_request (not in typeshed)
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             """What the HTTP parser refuses before a request exists (a garbled request line, huge
             headers): answered like every refusal, in HTTP/1.1 with a JSON body, and counted."""
             if self.request_version == "HTTP/0.9":  # the door never speaks HTTP/0.9
                 self.request_version = "HTTP/1.1"
+            if code == 501:  # http.server's answer to a method without a do_* handler
+                code, message = 405, (f"{self.command} is not allowed: call a procedure with "
+                                      f"POST /{door.cfg.instance}/<procedure>")
             text = message or self.responses.get(code, ("error",))[0]
             door.refused_by_parser(code, text, f"{self.client_address[0]}:{self.client_address[1]}")
             data = (json.dumps({"error": text}, ensure_ascii=False) + "\n").encode("utf-8")
             self.send_response(code, message)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if code == 405:
+                self.send_header("Allow", "POST")
             self.send_header("Connection", "close")
             self.close_connection = True
             self.end_headers()
             if self.command != "HEAD" and code >= 200 and code not in (204, 304):
                 self.wfile.write(data)
+
+        def parse_request(self) -> bool:
+            # RFC 9112 2.2: ignore an empty line before the request line (http.server would close
+            # the connection without an answer); a request line that is still empty is refused.
+            # First what send_error needs, before super().parse_request() sets it.
+            self.command, self.request_version, self.requestline = None, "HTTP/1.1", ""  # type: ignore[assignment]
+            self.close_connection = True
+            line = self.raw_requestline
+            if line in (b"\r\n", b"\n"):
+                line = self.raw_requestline = self.rfile.readline(65537)
+                if not line:
+                    return False
+            if not line.decode("iso-8859-1").split():  # as http.server splits it: '\x1d' is a space there
+                self.send_error(400, "empty request line")
+                return False
+            if not super().parse_request():
+                return False
+            if self.request_version == "HTTP/0.9":  # `GET /path`: answered in HTTP/1.1, then closed
+                self.send_error(400, "send an HTTP/1.1 request (the door does not speak HTTP/0.9)")
+                return False
+            return True
 
         def _serve(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -409,11 +448,11 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
 
             status, doc = door.handle(self.command, self.path, headers, read_body,
                                       f"{self.client_address[0]}:{self.client_address[1]}")
-            length = headers.get("content-length", "0")
-            if not read[0] and length.isdigit() and 0 < int(length) <= DRAIN_MAX:
+            length = content_length(headers.get("content-length", "0"))
+            if not read[0] and length is not None and 0 < length <= DRAIN_MAX:
                 # read what the client sends before answering: a socket closed on unread data is
                 # reset, and the client may lose the answer
-                read_body(int(length))
+                read_body(length)
             data = (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -273,3 +273,74 @@ def test_calls_are_keyed_for_the_doors_own_node_only(monkeypatch, tmp_path):
     [m] = made
     assert m["bind"] == CFG.console and m["caller_instance"] == 1
     assert m["keys"](2) == (b"\x22" * 32, True) and m["keys"](3) is None
+
+
+def raw(port: int, data: bytes) -> tuple[bytes, Any]:
+    """One raw request, the client's side then half-closed: (status line and headers, JSON body)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/json" in head
+    return head, json.loads(body)
+
+
+# Found by door_fuzz.py: each of these raised in the handler thread (a traceback, no answer), or
+# answered without a status line, with a 501, or not at all.
+@pytest.mark.parametrize("length", [b"\xb2", b"\xb3", b"\xb9", b"+2", b"1_0", b"0x2", b"2 2"])
+def test_a_content_length_that_is_not_ascii_digits_is_refused(door, length):
+    _, node, _, port = door
+    for path in (b"/database/count", b"/database/nope"):
+        head, doc = raw(port, b"POST " + path + b" HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\n{}")
+        assert head.startswith(b"HTTP/1.1 400") or head.startswith(b"HTTP/1.1 404"), head
+        assert "error" in doc
+    assert node.calls == []
+
+
+def test_a_content_length_may_have_spaces_around_it(door):
+    _, node, _, port = door
+    head, doc = raw(port, f"POST /database/count HTTP/1.1\r\nAuthorization: Bearer {token()}\r\n"
+                          "Content-Length:  2 \r\n\r\n{}".encode())
+    assert head.startswith(b"HTTP/1.1 200") and doc == 7
+
+
+@pytest.mark.parametrize("method", [b"HEAD", b"OPTIONS", b"BREW", b"P\xd6ST"])
+def test_any_other_method_is_405_in_json(door, method):
+    _, _, logged, port = door
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(method + b" /database/count HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 405") and b"Allow: POST" in head, head
+    if method != b"HEAD":  # the answer to HEAD has no body
+        assert "is not allowed" in json.loads(body)["error"]
+    assert len(logged) == 1
+
+
+def test_an_http_0_9_request_is_answered_in_http_1_1(door):
+    _, _, _, port = door
+    head, doc = raw(port, b"GET /_status\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and "HTTP/0.9" in doc["error"]
+
+
+def test_a_blank_line_before_the_request_line_is_skipped(door):
+    _, _, _, port = door
+    head, doc = raw(port, b"\r\nGET /_status HTTP/1.1\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and doc["requests"] == 0
+    for blank in (b"\r\n\r\n", b"\x1d\n", b" \x1c\r\n"):  # str.split() takes \x1c-\x1f for spaces
+        head, doc = raw(port, blank + b"GET /_status HTTP/1.1\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400") and doc == {"error": "empty request line"}
+
+
+def test_a_long_path_is_not_echoed_whole(door):
+    _, _, _, port = door
+    head, doc = raw(port, b"POST /database/" + b"p" * 20000 + b" HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
+    assert head.startswith(b"HTTP/1.1 404") and len(doc["error"]) < 200 and "..." in doc["error"]
