@@ -1,4 +1,7 @@
-"""Long fuzzing runs: every libFuzzer target of tests/fuzz for N minutes each.
+"""Long fuzzing runs: every fuzz target for N minutes each.
+
+The libFuzzer targets of tests/fuzz (C++ decoders) and the Python fuzzers listed in
+tests/fuzz/python_fuzzers.tsv (lidl, the manifest loader, the HTTP door; `py_` in the table).
 
     bazel run //tests/fuzz:campaign -- --minutes N [--jobs 2] [--only net,ip] [--corpus DIR]
 
@@ -24,14 +27,16 @@ from pathlib import Path
 HERE = Path(__file__).absolute().parent  # not resolved: runfiles are symlinks
 STATUS = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
 FINAL_EXECS = re.compile(r"^stat::number_of_executed_units: (\d+)", re.M)
+PY_SUMMARY = re.compile(r"^fuzz-summary target=\S+ execs=(\d+) failures=(\d+)", re.M)
 
 
 @dataclass
 class Target:
     name: str
     binary: Path
-    seeds: Path
+    seeds: Path | None  # libFuzzer targets; the Python fuzzers carry their own seeds
     dict: Path | None
+    python: bool = False
 
 
 @dataclass
@@ -63,6 +68,13 @@ def discover(root: Path) -> list[Target]:
         name = binary.name.removesuffix("_fuzz_libfuzzer")
         d = root / f"tests/fuzz/dicts/{name}.dict"
         out.append(Target(name, binary, root / f"tests/fuzz/seeds/{name}", d if d.exists() else None))
+    registry = root / "tests/fuzz/python_fuzzers.tsv"
+    for line in registry.read_text().splitlines() if registry.exists() else []:
+        if line.startswith("#") or not line.strip():
+            continue
+        name, label = line.split("\t")[:2]
+        binary = root / label.lstrip("/").replace(":", "/")
+        out.append(Target("py_" + name, binary, None, None, python=True))
     return out
 
 
@@ -81,7 +93,38 @@ def parse_run(log: str, outcome: Outcome) -> None:
         outcome.corpus = max(outcome.corpus, int(corp))
 
 
+def fuzz_python(target: Target, seconds: float, corpus_root: Path, verbose: bool) -> Outcome:
+    """One run of a Python fuzzer (lidl/fuzz/driver.py), which goes on after a failure itself."""
+    corpus = corpus_root / target.name
+    crashes = corpus_root.parent / "crashes" / target.name
+    corpus.mkdir(parents=True, exist_ok=True)
+    crashes.mkdir(parents=True, exist_ok=True)
+    outcome = Outcome(target.name)
+    before = set(crashes.iterdir())
+    start = time.monotonic()
+    run = subprocess.run([str(target.binary), "--seconds", str(int(seconds)), "--corpus", str(corpus),
+                          "--crash-dir", str(crashes)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, errors="replace", check=False)
+    outcome.seconds = time.monotonic() - start
+    if verbose:
+        sys.stdout.write(run.stdout[-4000:])
+    m = PY_SUMMARY.findall(run.stdout)
+    if m:
+        outcome.execs, outcome.crashes = int(m[-1][0]), int(m[-1][1])
+    else:  # the fuzzer itself died: count it, show why
+        outcome.crashes = 1
+        print(f"campaign: {target.name} ended without its summary (exit {run.returncode}):", flush=True)
+        print("\n".join(run.stdout.splitlines()[-25:]), flush=True)
+    if outcome.crashes:
+        print("\n".join(line for line in run.stdout.splitlines() if line.startswith("fuzz-failure"))[:4000])
+    outcome.reproducers = sorted(str(p) for p in set(crashes.iterdir()) - before)
+    outcome.corpus = sum(1 for _ in corpus.iterdir())
+    return outcome
+
+
 def fuzz(target: Target, seconds: float, corpus_root: Path, verbose: bool) -> Outcome:
+    if target.python:
+        return fuzz_python(target, seconds, corpus_root, verbose)
     corpus = corpus_root / target.name
     crashes = corpus_root.parent / "crashes" / target.name
     corpus.mkdir(parents=True, exist_ok=True)
@@ -113,14 +156,15 @@ def fuzz(target: Target, seconds: float, corpus_root: Path, verbose: bool) -> Ou
 
 
 def table(outcomes: list[Outcome]) -> str:
-    rows = [f"{'target':<8} {'seconds':>8} {'executions':>13} {'execs/s':>10} {'coverage':>9} "
+    rows = [f"{'target':<13} {'seconds':>8} {'executions':>13} {'execs/s':>10} {'coverage':>9} "
             f"{'features':>9} {'corpus':>7} {'crashes':>8}"]
     for o in outcomes:
-        rows.append(f"{o.name:<8} {o.seconds:>8.0f} {o.execs:>13,} {o.per_second:>10,.0f} {o.coverage:>9} "
+        rows.append(f"{o.name:<13} {o.seconds:>8.0f} {o.execs:>13,} {o.per_second:>10,.0f} {o.coverage:>9} "
                     f"{o.features:>9} {o.corpus:>7} {o.crashes:>8}")
     for o in outcomes:
         rows.append(f"RESULT fuzz_{o.name}_execs value={o.execs}")
-        rows.append(f"RESULT fuzz_{o.name}_coverage_edges value={o.coverage}")
+        if o.coverage:  # libFuzzer targets; the Python driver reports no coverage figure
+            rows.append(f"RESULT fuzz_{o.name}_coverage_edges value={o.coverage}")
         rows.append(f"RESULT fuzz_{o.name}_crashes value={o.crashes}")
     rows.append(f"RESULT fuzz_crashes value={sum(o.crashes for o in outcomes)}")
     return "\n".join(rows)
