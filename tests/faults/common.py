@@ -82,7 +82,8 @@ def table(rows: list[Row], infos: list[Info]) -> list[str]:
         out.append("")
         out.append("context (no target):")
         for i in infos:
-            out.append(f"{i.part:<6} {i.name:<44} {_fmt(i.value):>10} {i.unit:<6}" + (f"  ({i.note})" if i.note else ""))
+            note = f"  ({i.note})" if i.note else ""
+            out.append(f"{i.part:<6} {i.name:<44} {_fmt(i.value):>10} {i.unit:<6}{note}")
     return out
 
 
@@ -175,8 +176,11 @@ class Console:
         self.keys = console_keys(self.master, self.label, names)
         self.clients = load_clients(os.path.join(cluster.cdir, "lidl"), c["lidl"])
 
-    def client(self) -> RpcClient:
-        return RpcClient(("127.0.0.1", 0), self.keys)
+    def client(self, console_port: bool = False) -> RpcClient:
+        """A client on a port of its own, or on the console's planned endpoint: a forwarder (the
+        entry of an MCU node) sends answers for node 0 there, a hosted node to the sender."""
+        bind = endpoint(self.cluster.state["console"]["bind"]) if console_port else ("127.0.0.1", 0)
+        return RpcClient(bind, self.keys)
 
     def route(self, node: str, instance: str, timeout_s: float | None = None) -> Route:
         n = self.nodes[node]
