@@ -1,4 +1,4 @@
-"""`bazel run //tests/faults:campaign [-- --quick] [--report-only] [--parts 1,2,3] [--seed N]`:
+"""`bazel run //tests/faults:campaign [-- --quick] [--report-only] [--parts 1,2,3,4] [--seed N]`:
 the fault campaign of the hardening issue (README.md here). Bounded: every part runs a fixed
 number of faults or a fixed time; the default run takes about 6 minutes, --quick under 2.
 
@@ -23,17 +23,18 @@ class Budget:
     node_kills: int
     link_seconds: float
     udp_seconds: float
+    storage_seconds: float
 
 
-QUICK = Budget(group_kills=6, node_kills=1, link_seconds=12.0, udp_seconds=5.0)
-FULL = Budget(group_kills=40, node_kills=4, link_seconds=40.0, udp_seconds=15.0)
+QUICK = Budget(group_kills=6, node_kills=1, link_seconds=12.0, udp_seconds=5.0, storage_seconds=2.0)
+FULL = Budget(group_kills=40, node_kills=4, link_seconds=40.0, udp_seconds=15.0, storage_seconds=5.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="campaign", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer faults, shorter runs (under 2 minutes)")
     p.add_argument("--report-only", action="store_true", help="exit 0 even if a target is not met")
-    p.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 1 or 1,3 (default 1,2,3)")
+    p.add_argument("--parts", default="1,2,3,4", help="which parts to run, e.g. 1 or 1,3 (default 1,2,3,4)")
     p.add_argument("--seed", type=int, default=1, help="seeds kill moments and link faults (default 1)")
     return p
 
@@ -74,15 +75,19 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool,
         for c in links.configs(quick):
             attempt(f"part 3: udp {c.name}",
                     lambda c=c: add(links.rows(links.measure_udp(c, budget.udp_seconds, seed))))
+    if "4" in parts:
+        for fault in sorted(node_kill.STORAGE_FAULTS):
+            attempt(f"part 4: storage {fault}", lambda fault=fault: add(node_kill.storage_rows(
+                fault, node_kill.measure_storage(fault, seed, budget.storage_seconds))))
     return rows, infos, errors
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     parts = set(filter(None, args.parts.split(",")))
-    unknown = parts - {"1", "2", "3"}
+    unknown = parts - {"1", "2", "3", "4"}
     if unknown:
-        print(f"campaign: unknown part(s) {', '.join(sorted(unknown))} (1, 2, 3)", file=sys.stderr)
+        print(f"campaign: unknown part(s) {', '.join(sorted(unknown))} (1, 2, 3, 4)", file=sys.stderr)
         return 2
     t0 = time.monotonic()
     rows, infos, errors = run_parts(parts, QUICK if args.quick else FULL, args.seed, args.quick)

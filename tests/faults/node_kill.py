@@ -52,8 +52,8 @@ def _sighting(event: int) -> dict[str, Any]:
     return {"event_id": event, "species": "cat", "confidence": 0.75, "taken_at_ms": event * 10}
 
 
-def _start_cloud(cluster: Cluster, n: int) -> subprocess.Popen[bytes]:
-    argv = cluster.state["nodes"]["cloud"]["argv"]
+def _start_cloud(cluster: Cluster, n: int, extra: list[str]) -> subprocess.Popen[bytes]:
+    argv = cluster.state["nodes"]["cloud"]["argv"] + extra
     log = open(os.path.join(cluster.cdir, "logs", f"cloud.restart{n}.log"), "wb")  # noqa: SIM115 - the child owns it
     try:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -73,7 +73,8 @@ def _wait_started(cluster: Cluster, n: int, timeout_s: float) -> bool:
 
 
 def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, float] = (0.5, 1.5),
-            down_s: tuple[float, float] = (0.0, 0.3)) -> Run:
+            down_s: tuple[float, float] = (0.0, 0.3), extra: list[list[str]] | None = None) -> Run:
+    """`extra[n]`: more arguments for the n-th restart (a `--storage-fault`, part 4)."""
     rng = random.Random(seed)
     run = Run()
     procs: list[subprocess.Popen[bytes]] = []
@@ -118,13 +119,13 @@ def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, floa
                 if procs:
                     procs[-1].wait()
                 time.sleep(rng.uniform(*down_s))
-                procs.append(_start_cloud(cluster, n))
+                procs.append(_start_cloud(cluster, n, (extra or [])[n] if n < len(extra or []) else []))
                 r.started_at = time.monotonic()
                 if not _wait_started(cluster, n, START_TIMEOUT_S):
                     run.problems.append(f"restart {n}: the cloud did not report started in {START_TIMEOUT_S:g} s")
                     break
                 r.healthy_at = time.monotonic()
-                limit = time.monotonic() + 15
+                limit = time.monotonic() + (0 if n < len(extra or []) and extra and extra[n] else 15)
                 while r.first_ack_at != r.first_ack_at and time.monotonic() < limit:
                     time.sleep(0.01)
             time.sleep(rng.uniform(*stream_s))
@@ -188,3 +189,39 @@ def rows(run: Run) -> tuple[list[Row], list[Info]]:
              "ms", "acknowledged appends"),
     ]
     return r, i
+
+
+STORAGE_FAULTS = {
+    "disk_full": ["--storage-fault", "no-space-after:200000"],
+    "fsync_fails": ["--storage-fault", "sync-error-after:40"],
+}
+
+
+def measure_storage(fault: str, seed: int, seconds: float) -> Run:
+    """Part 4: the cloud restarted with a storage fault (services/storage: `--storage-fault`), the
+    stream kept up for `seconds`, then killed and restarted without it: what was acknowledged
+    under the fault must be there, refusals must be StoreErrors, the log must serve again."""
+    return measure(2, seed, stream_s=(seconds, seconds), extra=[STORAGE_FAULTS[fault], []])
+
+
+def storage_rows(fault: str, run: Run) -> tuple[list[Row], list[Info]]:
+    part = "4"
+    base, infos = rows(run)
+    keep = {"node_acked_lost", "node_duplicates", "node_count_mismatch", "node_not_recovered"}
+    out = [Row(part, f"storage_{fault}_{r.name[len('node_'):]}", r.value, r.unit, r.op, r.target, r.note)
+           for r in base if r.name in keep]
+    errors = sum(n for s, n in run.refused.items() if s.startswith("error {"))
+    others = sum(n for s, n in run.refused.items() if not s.startswith("error {"))
+    expect = "storage_full" if fault == "disk_full" else "storage_failed"
+    out.append(Row(part, f"storage_{fault}_refusals", errors, "count", ">=", 1,
+                   f"appends answered with a StoreError ({expect} expected): "
+                   + (", ".join(f"{s} {n}" for s, n in sorted(run.refused.items())) or "none")))
+    out.append(Row(part, f"storage_{fault}_recovered", 0 if run.restarts and run.restarts[-1].first_ack_at
+                   == run.restarts[-1].first_ack_at else 1, "count", "==", 0,
+                   "an append acknowledged after the restart without the fault (0 = yes)"))
+    unacked = next(i.value for i in infos if i.name == "node_unacked_stored")
+    infos = [Info(part, f"storage_{fault}_acked", len(run.acked), "count"),
+             Info(part, f"storage_{fault}_unacked_stored", unacked, "count",
+                  "refused appends found stored after the restart (allowed: never acknowledged)"),
+             Info(part, f"storage_{fault}_call_failures", others, "count", "transport failures (the kills)")]
+    return out, infos
