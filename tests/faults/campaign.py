@@ -11,7 +11,9 @@ import argparse
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from tests.faults import group_kill, links, node_kill
 from tests.faults.common import Info, Row, result_lines, table
@@ -26,7 +28,7 @@ class Budget:
     storage_seconds: float
 
 
-QUICK = Budget(group_kills=6, node_kills=1, link_seconds=7.0, udp_seconds=4.0, storage_seconds=1.5)
+QUICK = Budget(group_kills=6, node_kills=1, link_seconds=6.0, udp_seconds=7.0, storage_seconds=1.5)
 FULL = Budget(group_kills=40, node_kills=4, link_seconds=25.0, udp_seconds=10.0, storage_seconds=4.0)
 
 
@@ -39,8 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool,
-              say: object = print) -> tuple[list[Row], list[Info], list[str]]:
+def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[list[Row], list[Info], list[str]]:
     rows: list[Row] = []
     infos: list[Info] = []
     errors: list[str] = []
@@ -52,11 +53,11 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool,
         rows.extend(result[0])
         infos.extend(result[1])
 
-    def attempt(what: str, fn: object) -> None:
+    def attempt(what: str, fn: Callable[[], None]) -> None:
         t0 = time.monotonic()
         note(f"{what} ...")
         try:
-            fn()  # type: ignore[operator]
+            fn()
         except Exception as e:  # noqa: BLE001 - a part that cannot run is reported, the others still run
             errors.append(f"{what}: {type(e).__name__}: {e}")
             traceback.print_exc(file=sys.stderr)
@@ -71,14 +72,14 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool,
     if "3" in parts:
         for c in [*links.configs(quick), links.short_deadline()]:
             attempt(f"part 3: serial {c.name}",
-                    lambda c=c: add(links.rows(links.measure_serial(c, budget.link_seconds, seed))))
+                    partial(lambda c: add(links.rows(links.measure_serial(c, budget.link_seconds, seed))), c))
         for c in links.configs(quick):
             attempt(f"part 3: udp {c.name}",
-                    lambda c=c: add(links.rows(links.measure_udp(c, budget.udp_seconds, seed))))
+                    partial(lambda c: add(links.rows(links.measure_udp(c, budget.udp_seconds, seed))), c))
     if "4" in parts:
         for fault in sorted(node_kill.STORAGE_FAULTS):
-            attempt(f"part 4: storage {fault}", lambda fault=fault: add(node_kill.storage_rows(
-                fault, node_kill.measure_storage(fault, seed, budget.storage_seconds))))
+            attempt(f"part 4: storage {fault}", partial(lambda f: add(node_kill.storage_rows(
+                f, node_kill.measure_storage(f, seed, budget.storage_seconds))), fault))
     return rows, infos, errors
 
 

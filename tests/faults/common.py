@@ -146,7 +146,8 @@ class Cluster:
 
     def read_state(self) -> dict[str, Any]:
         with open(os.path.join(self.cdir, "state.json"), encoding="utf-8") as f:
-            return json.load(f)
+            state: dict[str, Any] = json.load(f)
+        return state
 
     def log(self, node: str) -> str:
         with open(os.path.join(self.cdir, "logs", f"{node}.log"), encoding="utf-8", errors="replace") as f:

@@ -61,8 +61,7 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def measure(kills: int, seed: int, callers: int = 2, gap: tuple[float, float] = (0.2, 1.0),
-            say: object = print) -> Run:
+def measure(kills: int, seed: int, callers: int = 2, gap: tuple[float, float] = (0.2, 1.0)) -> Run:
     rng = random.Random(seed)
     run = Run()
     with Cluster(SCRIPT, "hello") as cluster:
