@@ -70,7 +70,8 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
         attempt(f"part 2: {budget.node_kills} cloud node kill(s)",
                 lambda: add(node_kill.rows(node_kill.measure(budget.node_kills, seed))))
     if "3" in parts:
-        for c in [*links.configs(quick), links.short_deadline()]:
+        attempt("part 3: serial boot wedge", lambda: add(links.measure_boot_wedge()))
+        for c in links.configs(quick) + ([] if quick else [links.short_deadline()]):
             attempt(f"part 3: serial {c.name}",
                     partial(lambda c: add(links.rows(links.measure_serial(c, budget.link_seconds, seed))), c))
         for c in links.configs(quick):

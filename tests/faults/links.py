@@ -135,6 +135,32 @@ def measure_serial(config: Config, seconds: float, seed: int) -> Run:
     return run
 
 
+WEDGE_LINK = "uart=drop:0.1,seed:3"  # drops the first host -> board frame: the host's resync answer to
+# the board's boot-time call, which then waits for its 5 s deadline (tests/faults/README.md)
+WEDGE_PROBES = 3
+
+
+def measure_boot_wedge() -> tuple[list[Row], list[Info]]:
+    """The wedge this campaign found, made deterministic: a greet reaches the board while its
+    boot-time greet("world") still waits for its nested call (whose answer the link dropped).
+    After the boot call's deadline, a healthy board answers again; a wedged one never does."""
+    outcomes: list[Outcome] = []
+    with Cluster(SERIAL_SCRIPT, "hello", ["--link", WEDGE_LINK]) as cluster:
+        console = Console(cluster)
+        route, cls = console.route("board", "greeter", CALL_TIMEOUT_S), console.interface("board", "greeter")
+        with console.client(console_port=True) as rpc:
+            first = timed_call(rpc, route, cls, "greet", {"name": "w0"})
+            time.sleep(max(0.0, STARTUP_S - first.took))
+            outcomes = [timed_call(rpc, route, cls, "greet", {"name": f"w{i}"}) for i in range(1, WEDGE_PROBES + 1)]
+        booted = '[greeter] greet("world")' in cluster.log("board")
+    answered = sum(o.status == "ok" for o in outcomes)
+    seen = ", ".join(f"{s} {c}" for s, c in sorted(Counter(o.status for o in outcomes).items()))
+    rows = [Row("3", "serial_boot_wedge", int(answered == 0), "count", "==", 0,
+                f"{WEDGE_LINK}; a greet during the boot call ({first.status}), then {WEDGE_PROBES} greets: {seen}; "
+                f"boot call {'ended' if booted else 'never ended'}")]
+    return rows, []
+
+
 class FaultyForwarder:
     """UDP between clients and one upstream endpoint, with seeded faults per datagram both ways.
     Each client gets a back socket of its own, so the upstream answers it there."""
