@@ -28,7 +28,7 @@ class Budget:
     storage_seconds: float
 
 
-QUICK = Budget(group_kills=6, node_kills=1, link_seconds=9.0, udp_seconds=4.0, storage_seconds=1.5)
+QUICK = Budget(group_kills=6, node_kills=1, link_seconds=9.0, udp_seconds=5.0, storage_seconds=1.5)
 FULL = Budget(group_kills=40, node_kills=4, link_seconds=25.0, udp_seconds=10.0, storage_seconds=4.0)
 
 
