@@ -199,7 +199,16 @@ class RpcClient:
             self.resends += 1
             send()
 
-        def resync() -> None:
+        seen_resyncs: set[bytes] = set()
+
+        def resync(answer: bytes) -> None:
+            # A duplicating link delivers one resync twice: re-sealing for the copy would send a
+            # second sealed request, which the node (its session now established with a newer
+            # challenge) answers `resync` again while it runs the first, and the call would end
+            # `unavailable` though it ran. One re-seal per distinct resync answer.
+            if answer in seen_resyncs:
+                return
+            seen_resyncs.add(answer)
             nonlocal resyncs
             if resyncs < net.MAX_RESYNCS:
                 resyncs += 1
@@ -246,7 +255,7 @@ class RpcClient:
             return self._now_us()
         return min(c.deadline_us, c.next_send_us) if c.idempotent and c.attempts < c.max_attempts else c.deadline_us
 
-    def _receive(self, call_id: int, on_resync: Callable[[], None]) -> bytes | None:
+    def _receive(self, call_id: int, on_resync: Callable[[bytes], None]) -> bytes | None:
         """Takes every datagram waiting; the reply payload if one ended the call (raises the
         error status if the call ended with one). Only answers that verify are looked at."""
         while True:
@@ -272,7 +281,7 @@ class RpcClient:
             status = net.WireStatus.OK if e.kind == net.Kind.REPLY else net.WireStatus(e.status)
             if status == net.WireStatus.RESYNC:  # never ends a call: re-seal with the new challenge
                 if e.call_id == call_id and e.source_node == self._calls.destination(call_id):
-                    on_resync()
+                    on_resync(message)
                 continue
             finished = self._calls.on_reply(e.call_id, e.source_node, status, now)
             if finished is None or e.call_id != call_id:

@@ -36,12 +36,14 @@ class FakeNode:
     way; `plain_answers`: answers are not sealed at all."""
 
     def __init__(self, handler: Callable[[bytes], tuple[net.WireStatus, bytes]], drop_first: int = 0,
-                 reboot_always: bool = False, spoil_answers: bool = False, plain_answers: bool = False) -> None:
+                 reboot_always: bool = False, spoil_answers: bool = False, plain_answers: bool = False,
+                 duplicate_answers: bool = False) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.05)
         self.handler, self.drop_first = handler, drop_first
         self.reboot_always, self.spoil, self.plain = reboot_always, spoil_answers, plain_answers
+        self.copies = 2 if duplicate_answers else 1  # a duplicating link: every answer arrives twice
         self.keys = [net.PeerKey(0, 0, NODE, True, KEY), net.PeerKey(0, 1, NODE, False, DOOR_KEY)]
         self.secure = net.SecureCallee(NODE, 0xABCD, self.keys)
         self.sender = net.LinkSender(1000)  # smaller than the console's: both sides fragment differently
@@ -99,7 +101,8 @@ class FakeNode:
         if self.spoil:
             answer = answer[:-1] + bytes([answer[-1] ^ 1])
         for fh, part in self.sender.fragments(answer):
-            self.sock.sendto(net.encode_datagram(fh, part), peer)
+            for _ in range(self.copies):
+                self.sock.sendto(net.encode_datagram(fh, part), peer)
 
     def close(self) -> None:
         self.stop.set()
@@ -184,6 +187,20 @@ def test_the_first_call_resynchronises_once_then_calls_go_straight(client: RpcCl
         err, first, body = net.decode_envelope(node.received[0])
         assert first is not None and first.flags & net.FLAG_ENCRYPTED  # the console always encrypts
         assert first.payload_length == net.SECURITY_BLOCK_SIZE  # the probe carries no body
+    finally:
+        node.close()
+
+
+def test_a_duplicated_resync_reseals_once_and_the_call_gets_its_reply(client: RpcClient) -> None:
+    """Found by tests/faults: a duplicating line delivered the node's `resync` twice; the console
+    re-sealed twice, the node ran the first copy and answered the second (sealed with the old
+    challenge) `resync` again, and the console ended a call that ran with `unavailable`."""
+    node = FakeNode(lambda body: (net.WireStatus.OK, body.upper()), duplicate_answers=True)
+    try:
+        assert client.call(route(node), b"ran", 0, idempotent=False) == b"RAN"
+        assert client.resyncs == 1 and executed(node) == 1
+        assert client.call(route(node), b"again", 0, idempotent=False) == b"AGAIN"
+        assert executed(node) == 2
     finally:
         node.close()
 

@@ -1,0 +1,227 @@
+"""Part 2: kill -9 of the camera trap's cloud node (the supervisor and its database group, the
+whole process group) in the middle of a stream of appends, then the node started again on the
+same storage directory, as the runner had started it.
+
+"Acknowledged" is what services/database promises: `append` answers the id only after the
+commit's WAL was synced (`synchronous=FULL`), and `event_id` is UNIQUE so an @idempotent retry
+stores an event once. The writers append events 1, 2, ... back to back (the console re-sends
+an unanswered append with the same call id; after a restart the same event again); every
+`{"id": N}` answer is an acknowledgement. After the last kill the log is read back whole
+(`range`): an acknowledged event missing or under another id is lost, an event stored twice is
+a duplicate. Recovery: from the restart to the first acknowledged append.
+"""
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.faults.common import Cluster, Console, Info, Outcome, Row, kill_tree, percentile, timed_call
+
+SCRIPT = "deployments/camera_trap/cluster.sh"
+BUSY_WAIT_S = 600.0  # the camera trap binds fixed ports: another run on this machine holds them
+START_TIMEOUT_S = 30.0
+RECOVER_TARGET_S = 5.0
+
+
+@dataclass
+class Restart:
+    killed_at: float
+    started_at: float = float("nan")  # the new node process launched
+    healthy_at: float = float("nan")  # it printed its start line
+    first_ack_at: float = float("nan")  # an append started after the restart was acknowledged
+
+
+@dataclass
+class Run:
+    acked: dict[int, int] = field(default_factory=dict)  # event id -> id answered
+    refused: Counter[str] = field(default_factory=Counter)  # append outcomes other than an id
+    outcomes: list[Outcome] = field(default_factory=list)
+    restarts: list[Restart] = field(default_factory=list)
+    stored: list[tuple[int, int]] = field(default_factory=list)  # (id, event id) read back
+    count: int = -1
+    problems: list[str] = field(default_factory=list)
+
+
+def _sighting(event: int) -> dict[str, Any]:
+    return {"event_id": event, "species": "cat", "confidence": 0.75, "taken_at_ms": event * 10}
+
+
+def _start_cloud(cluster: Cluster, n: int, extra: list[str]) -> subprocess.Popen[bytes]:
+    argv = cluster.state["nodes"]["cloud"]["argv"] + extra
+    log = open(os.path.join(cluster.cdir, "logs", f"cloud.restart{n}.log"), "wb")  # noqa: SIM115 - the child owns it
+    try:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        log.close()
+
+
+def _wait_started(cluster: Cluster, n: int, timeout_s: float) -> bool:
+    path = os.path.join(cluster.cdir, "logs", f"cloud.restart{n}.log")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            if "started" in f.read():
+                return True
+        time.sleep(0.005)
+    return False
+
+
+def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, float] = (0.5, 1.5),
+            down_s: tuple[float, float] = (0.0, 0.3), extra: list[list[str]] | None = None) -> Run:
+    """`extra[n]`: more arguments for the n-th restart (a `--storage-fault`, part 4)."""
+    rng = random.Random(seed)
+    run = Run()
+    procs: list[subprocess.Popen[bytes]] = []
+    with Cluster(SCRIPT, "camera_trap", busy_wait_s=BUSY_WAIT_S) as cluster:
+        console = Console(cluster)
+        route = console.route("cloud", "database")
+        cls = console.interface("cloud", "database")
+        stop = threading.Event()
+        lock = threading.Lock()
+        next_event = iter(range(1, 1 << 40))
+
+        def write() -> None:
+            with console.client() as rpc:
+                while not stop.is_set():
+                    with lock:
+                        event = next(next_event)
+                    while not stop.is_set():  # the same event until it is answered (as a recogniser would)
+                        o = timed_call(rpc, route, cls, "append", {"sighting": _sighting(event)})
+                        with lock:
+                            run.outcomes.append(o)
+                            if o.status == "ok" and isinstance(o.result, dict) and "id" in o.result:
+                                run.acked[event] = int(o.result["id"])
+                                for r in run.restarts:
+                                    if o.start > r.started_at and r.first_ack_at != r.first_ack_at:
+                                        r.first_ack_at = o.start + o.took
+                                break
+                            run.refused[o.status if o.status != "ok" else f"error {o.result}"] += 1
+                        if o.status == "ok" or o.status.startswith(("error:", "remote:")):
+                            break  # a StoreError, or a call that cannot succeed: not acknowledged, next event
+
+        threads = [threading.Thread(target=write, daemon=True) for _ in range(writers)]
+        for t in threads:
+            t.start()
+        try:
+            for n in range(kills):
+                time.sleep(rng.uniform(*stream_s))
+                pid = int(cluster.state["nodes"]["cloud"]["pid"]) if n == 0 else procs[-1].pid
+                r = Restart(time.monotonic())
+                kill_tree(pid)
+                with lock:
+                    run.restarts.append(r)
+                if procs:
+                    procs[-1].wait()
+                time.sleep(rng.uniform(*down_s))
+                procs.append(_start_cloud(cluster, n, (extra or [])[n] if n < len(extra or []) else []))
+                r.started_at = time.monotonic()
+                if not _wait_started(cluster, n, START_TIMEOUT_S):
+                    run.problems.append(f"restart {n}: the cloud did not report started in {START_TIMEOUT_S:g} s")
+                    break
+                r.healthy_at = time.monotonic()
+                limit = time.monotonic() + (0 if n < len(extra or []) and extra and extra[n] else 15)
+                while r.first_ack_at != r.first_ack_at and time.monotonic() < limit:
+                    time.sleep(0.01)
+            time.sleep(rng.uniform(*stream_s))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+        with console.client() as rpc:
+            first = 1
+            while True:
+                o = timed_call(rpc, route, cls, "range", {"first": first, "count": 1000})
+                if o.status != "ok":
+                    run.problems.append(f"reading the log back: {o.status}")
+                    break
+                page = o.result or []
+                run.stored += [(int(s["id"]), int(s["sighting"]["event_id"])) for s in page]
+                if not page:
+                    break
+                first = run.stored[-1][0] + 1
+            c = timed_call(rpc, route, cls, "count", {})
+            run.count = int(c.result) if c.status == "ok" else -1
+        for p in procs:
+            kill_tree(p.pid)
+            p.wait()
+    return run
+
+
+def rows(run: Run) -> tuple[list[Row], list[Info]]:
+    part = "2"
+    by_event: dict[int, list[int]] = {}
+    for rid, event in run.stored:
+        by_event.setdefault(event, []).append(rid)
+    lost = sum(by_event.get(e) != [i] for e, i in run.acked.items())
+    dups = sum(len(ids) - 1 for ids in by_event.values())
+    recover = [r.first_ack_at - r.started_at for r in run.restarts]
+    outage = [r.first_ack_at - r.killed_at for r in run.restarts]
+    boot = [r.healthy_at - r.started_at for r in run.restarts]
+    not_recovered = sum(x != x for x in recover)
+    r = [
+        Row(part, "node_kills", len(run.restarts), "count", ">=", 1, "SIGKILL of the cloud's process group"),
+        Row(part, "node_acked", len(run.acked), "count", ">=", 10, "appends acknowledged (the stream ran)"),
+        Row(part, "node_acked_lost", lost, "count", "==", 0,
+            f"of {len(run.acked)} acknowledged appends, missing or under another id"),
+        Row(part, "node_duplicates", dups, "count", "==", 0, f"events stored more than once ({len(run.stored)} rows)"),
+        Row(part, "node_count_mismatch", abs(run.count - len(run.stored)), "count", "==", 0,
+            f"count() {run.count} vs rows read back"),
+        Row(part, "node_not_recovered", not_recovered + len(run.problems), "count", "==", 0,
+            "; ".join(run.problems) or "restarts without an acknowledged append after them"),
+        Row(part, "node_recover_max_s", max((x for x in recover if x == x), default=float("nan")), "s", "<=",
+            RECOVER_TARGET_S, "restart -> first acknowledged append"),
+    ]
+    i = [
+        Info(part, "node_boot_p50_s", percentile([x for x in boot if x == x], 50), "s", "restart -> start line"),
+        Info(part, "node_outage_max_s", max((x for x in outage if x == x), default=float("nan")), "s",
+             "kill -> first acknowledged append"),
+        Info(part, "node_unacked_stored", len(set(by_event) - set(run.acked)), "count",
+             "events stored whose append was never answered (allowed)"),
+        Info(part, "node_append_failures", sum(run.refused.values()), "count",
+             ", ".join(f"{s} {n}" for s, n in sorted(run.refused.items())) or "none"),
+        Info(part, "node_append_p99_ms", percentile([o.took * 1000 for o in run.outcomes if o.status == "ok"], 99),
+             "ms", "acknowledged appends"),
+    ]
+    return r, i
+
+
+STORAGE_FAULTS = {
+    "disk_full": ["--storage-fault", "no-space-after:200000"],
+    "fsync_fails": ["--storage-fault", "sync-error-after:40"],
+}
+
+
+def measure_storage(fault: str, seed: int, seconds: float) -> Run:
+    """Part 4: the cloud restarted with a storage fault (services/storage: `--storage-fault`), the
+    stream kept up for `seconds`, then killed and restarted without it: what was acknowledged
+    under the fault must be there, refusals must be StoreErrors, the log must serve again."""
+    return measure(2, seed, stream_s=(seconds, seconds), extra=[STORAGE_FAULTS[fault], []])
+
+
+def storage_rows(fault: str, run: Run) -> tuple[list[Row], list[Info]]:
+    part = "4"
+    base, infos = rows(run)
+    keep = {"node_acked_lost", "node_duplicates", "node_count_mismatch", "node_not_recovered"}
+    out = [Row(part, f"storage_{fault}_{r.name[len('node_'):]}", r.value, r.unit, r.op, r.target, r.note)
+           for r in base if r.name in keep]
+    errors = sum(n for s, n in run.refused.items() if s.startswith("error {"))
+    others = sum(n for s, n in run.refused.items() if not s.startswith("error {"))
+    expect = "storage_full" if fault == "disk_full" else "storage_failed"
+    out.append(Row(part, f"storage_{fault}_refusals", errors, "count", ">=", 1,
+                   f"appends answered with a StoreError ({expect} expected): "
+                   + (", ".join(f"{s} {n}" for s, n in sorted(run.refused.items())) or "none")))
+    out.append(Row(part, f"storage_{fault}_recovered", 0 if run.restarts and run.restarts[-1].first_ack_at
+                   == run.restarts[-1].first_ack_at else 1, "count", "==", 0,
+                   "an append acknowledged after the restart without the fault (0 = yes)"))
+    unacked = next(i.value for i in infos if i.name == "node_unacked_stored")
+    infos = [Info(part, f"storage_{fault}_acked", len(run.acked), "count"),
+             Info(part, f"storage_{fault}_unacked_stored", unacked, "count",
+                  "refused appends found stored after the restart (allowed: never acknowledged)"),
+             Info(part, f"storage_{fault}_call_failures", others, "count", "transport failures (the kills)")]
+    return out, infos
