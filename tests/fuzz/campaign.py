@@ -93,12 +93,18 @@ def parse_run(log: str, outcome: Outcome) -> None:
         outcome.corpus = max(outcome.corpus, int(corp))
 
 
-def fuzz_python(target: Target, seconds: float, corpus_root: Path, verbose: bool) -> Outcome:
-    """One run of a Python fuzzer (lidl/fuzz/driver.py), which goes on after a failure itself."""
+def target_dirs(target: Target, corpus_root: Path) -> tuple[Path, Path]:
+    """The target's corpus (kept between campaigns) and where its failing inputs go."""
     corpus = corpus_root / target.name
     crashes = corpus_root.parent / "crashes" / target.name
     corpus.mkdir(parents=True, exist_ok=True)
     crashes.mkdir(parents=True, exist_ok=True)
+    return corpus, crashes
+
+
+def fuzz_python(target: Target, seconds: float, corpus_root: Path, verbose: bool) -> Outcome:
+    """One run of a Python fuzzer (lidl/fuzz/driver.py), which goes on after a failure itself."""
+    corpus, crashes = target_dirs(target, corpus_root)
     outcome = Outcome(target.name)
     before = set(crashes.iterdir())
     start = time.monotonic()
@@ -125,10 +131,7 @@ def fuzz_python(target: Target, seconds: float, corpus_root: Path, verbose: bool
 def fuzz(target: Target, seconds: float, corpus_root: Path, verbose: bool) -> Outcome:
     if target.python:
         return fuzz_python(target, seconds, corpus_root, verbose)
-    corpus = corpus_root / target.name
-    crashes = corpus_root.parent / "crashes" / target.name
-    corpus.mkdir(parents=True, exist_ok=True)
-    crashes.mkdir(parents=True, exist_ok=True)
+    corpus, crashes = target_dirs(target, corpus_root)
     outcome = Outcome(target.name)
     env = dict(os.environ, ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:allocator_may_return_null=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
