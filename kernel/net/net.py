@@ -643,23 +643,55 @@ class Admission(enum.Enum):
     RESYNC = "resync"  # no session with this caller incarnation: answer a `resync` error
 
 
+@dataclass
+class _Session:
+    epoch: int
+    top: int
+    floor: int  # the seq that opened the session ...
+    anchor: int  # ... with this challenge
+    used: int
+    seen: int = 1  # bit i: seq top - i arrived
+
+
 class ReceiverSession:
-    """The callee's end of one PeerKey entry (secure.hpp ReceiverSession): the session with the
-    caller's current incarnation (the epoch), opened by a request carrying the challenge this
-    end issued, and a 64-seq replay window below the highest seq seen. Also numbers this end's
-    replies and errors. The owner issues challenges (0 until it does: 0 never opens a session)."""
+    """The callee's end of one PeerKey entry (secure.hpp ReceiverSession): sessions with the
+    caller's incarnations (their epochs), each opened by a request carrying the challenge this
+    end issued last, with a 64-seq replay window below the highest seq seen. One session by
+    default (a node principal: a new incarnation replaces the old); node 0's principals are
+    allowed up to MAX_CALLERS side by side (the least recently used one replaced). Also numbers
+    this end's replies and errors. The owner issues challenges (0 until it does: 0 never opens a
+    session)."""
 
     WINDOW = REPLAY_WINDOW
+    MAX_CALLERS = 4  # a hosted node's (the boards keep 2)
 
-    def __init__(self) -> None:
+    def __init__(self, callers: int = 1) -> None:
         self.challenge = 0
-        self.established = False
-        self.epoch = 0
-        self.top = 0
-        self._seen = 0  # bit i: seq top - i arrived
-        self._floor = 0  # the seq that opened the session ...
-        self._anchor = 0  # ... with this challenge
+        self.callers = max(1, min(callers, self.MAX_CALLERS))
+        self._sessions: list[_Session] = []
+        self._uses = 0
         self._answer_seq = 0
+
+    def _recent(self) -> _Session | None:
+        return max(self._sessions, key=lambda s: s.used, default=None)
+
+    @property
+    def established(self) -> bool:
+        return self._recent() is not None
+
+    @property
+    def epoch(self) -> int:
+        r = self._recent()
+        return r.epoch if r else 0
+
+    @property
+    def top(self) -> int:
+        r = self._recent()
+        return r.top if r else 0
+
+    @property
+    def sessions(self) -> int:
+        return len(self._sessions)
 
     def issue(self, challenge: int) -> None:
         self.challenge = challenge & _U64
@@ -668,29 +700,42 @@ class ReceiverSession:
         """The verdict on a request whose tag verified."""
         if challenge == 0:  # a probe: always answered with a challenge, never run
             return Admission.RESYNC
-        if self.established and caller_incarnation == self.epoch:
-            if seq > self.top:
-                shift = seq - self.top
-                self._seen = (0 if shift >= self.WINDOW else (self._seen << shift) & _U64) | 1
-                self.top = seq
-                return Admission.ACCEPT
-            age = self.top - seq
-            if seq == 0 or age >= self.WINDOW:
-                return Admission.REPLAY
-            if seq <= self._floor and challenge != self._anchor:
-                return Admission.REPLAY  # sealed before this session (e.g. before this end rebooted)
-            if self._seen >> age & 1:
-                return Admission.REPLAY
-            self._seen |= 1 << age
-            return Admission.ACCEPT
+        for s in self._sessions:
+            if s.epoch == caller_incarnation:
+                verdict = self._in_window(s, seq, challenge)
+                if verdict is Admission.ACCEPT:
+                    self._uses += 1
+                    s.used = self._uses
+                return verdict
         # The challenge is no secret (resync errors carry it in clear): it anchors a session
         # because this end picked it for that session and forgets it once used.
         if challenge != 0 and challenge == self.challenge and seq != 0:
-            self.established, self.epoch = True, caller_incarnation
-            self.top = self._floor = seq
-            self._anchor, self._seen, self.challenge = challenge, 1, 0
+            self._uses += 1
+            new = _Session(caller_incarnation, seq, seq, challenge, self._uses)
+            if len(self._sessions) < self.callers:
+                self._sessions.append(new)
+            else:  # the least recently used one's caller resyncs if it calls again
+                oldest = min(range(len(self._sessions)), key=lambda i: self._sessions[i].used)
+                self._sessions[oldest] = new
+            self.challenge = 0
             return Admission.ESTABLISHED
         return Admission.RESYNC
+
+    def _in_window(self, s: _Session, seq: int, challenge: int) -> Admission:
+        if seq > s.top:
+            shift = seq - s.top
+            s.seen = (0 if shift >= self.WINDOW else (s.seen << shift) & _U64) | 1
+            s.top = seq
+            return Admission.ACCEPT
+        age = s.top - seq
+        if seq == 0 or age >= self.WINDOW:
+            return Admission.REPLAY
+        if seq <= s.floor and challenge != s.anchor:
+            return Admission.REPLAY  # sealed before this session (e.g. before this end rebooted)
+        if s.seen >> age & 1:
+            return Admission.REPLAY
+        s.seen |= 1 << age
+        return Admission.ACCEPT
 
     def next_answer_seq(self) -> int:
         self._answer_seq += 1
@@ -739,7 +784,9 @@ class SecureCallee:
                  new_challenge: Callable[[], int] = random_challenge) -> None:
         self.node, self.incarnation, self.keys = node, incarnation & 0xFFFFFFFF, list(keys)
         self._new_challenge = new_challenge
-        self.sessions = [ReceiverSession() for _ in self.keys]
+        # node 0's principals are processes (consoles, doors), several of which may call at once
+        self.sessions = [ReceiverSession(ReceiverSession.MAX_CALLERS if k.caller_node == 0 else 1)
+                         for k in self.keys]
         for session in self.sessions:
             session.issue(self._fresh_challenge())
         self.counters = SecurityCounters()

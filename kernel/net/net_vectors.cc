@@ -286,13 +286,16 @@ void sealed_vectors() {
   }
 }
 
-// The callee's replay window and challenge logic (ReceiverSession) over a random trace: callers
-// of two incarnations, fresh, duplicated, late and very old seqs, right and wrong challenges.
-void session_trace() {
+// The callee's replay window and challenge logic (ReceiverSession) over a random trace: with
+// one session (a node principal) callers of two incarnations; with kMaxCallers (node 0's) one
+// more incarnation than there are sessions; fresh, duplicated, late and very old seqs, right and
+// wrong challenges.
+void session_trace(std::size_t callers, std::uint32_t incarnations, std::uint64_t seed) {
   ReceiverSession r;
-  std::printf("session\n");
-  Rng rng(8);
-  std::uint64_t issued = 0, seq[2] = {1, 1};
+  r.allow_callers(callers);
+  std::printf("session %zu\n", r.callers());
+  Rng rng(seed);
+  std::uint64_t issued = 0, seq[8] = {1, 1, 1, 1, 1, 1, 1, 1};
   const auto issue = [&] {
     issued = 1 + rng.next() % 0xFFFF;
     r.issue(issued);
@@ -301,7 +304,8 @@ void session_trace() {
   static const char* names[] = {"accept", "established", "replay", "resync"};
   for (int k = 0; k < 400; ++k) {
     if (r.challenge() == 0 && rng.below(4) != 0) issue();
-    const std::uint32_t who = rng.below(8) == 0 ? 1 : 0;  // mostly one caller, sometimes its other boot
+    // Mostly the first caller, sometimes the others (another boot, or another console).
+    const std::uint32_t who = rng.below(8) == 0 ? 1 + rng.below(incarnations - 1) : 0;
     const std::uint32_t incarnation = 100 + who;
     std::uint64_t s = seq[who];
     switch (rng.below(6)) {
@@ -332,6 +336,7 @@ int main() {
   cache_trace();
   reassembly_trace();
   sealed_vectors();
-  session_trace();
+  session_trace(1, 2, 8);
+  session_trace(ReceiverSession::kMaxCallers, ReceiverSession::kMaxCallers + 1, 9);
   return 0;
 }

@@ -95,38 +95,82 @@ OpenError open(const DecodedEnvelope& d, std::span<const std::byte> message, con
   return OpenError::none;
 }
 
+ReceiverSession::Verdict ReceiverSession::in_window(Session& s, const SecurityBlock& block) {
+  if (block.seq > s.top) {
+    const std::uint64_t shift = block.seq - s.top;
+    s.seen = (shift >= kWindow ? 0 : s.seen << shift) | 1u;
+    s.top = block.seq;
+    return Verdict::accept;
+  }
+  const std::uint64_t age = s.top - block.seq;
+  if (block.seq == 0 || age >= kWindow) return Verdict::replay;
+  if (block.seq <= s.floor && block.challenge != s.anchor) return Verdict::replay;  // an older session's
+  const std::uint64_t bit = std::uint64_t{1} << age;
+  if (s.seen & bit) return Verdict::replay;
+  s.seen |= bit;
+  return Verdict::accept;
+}
+
 ReceiverSession::Verdict ReceiverSession::check(std::uint32_t caller_incarnation, const SecurityBlock& block) {
   // A probe (no challenge) is never a request to run, whatever its seq and the session: its
   // nonce may have been used before, so neither its body (there should be none) nor its seq
   // means anything. It is answered resync, which carries the challenge to re-seal with.
   if (block.challenge == 0) return Verdict::resync;
-  if (established_ && caller_incarnation == epoch_) {
-    if (block.seq > top_) {
-      const std::uint64_t shift = block.seq - top_;
-      seen_ = (shift >= kWindow ? 0 : seen_ << shift) | 1u;
-      top_ = block.seq;
-      return Verdict::accept;
+  for (std::size_t i = 0; i < callers(); ++i) {
+    Session& s = sessions_[i];
+    if (s.used != 0 && s.epoch == caller_incarnation) {
+      const Verdict v = in_window(s, block);
+      if (v == Verdict::accept) s.used = use_count();
+      return v;
     }
-    const std::uint64_t age = top_ - block.seq;
-    if (block.seq == 0 || age >= kWindow) return Verdict::replay;
-    if (block.seq <= floor_ && block.challenge != anchor_) return Verdict::replay;  // an older session's
-    const std::uint64_t bit = std::uint64_t{1} << age;
-    if (seen_ & bit) return Verdict::replay;
-    seen_ |= bit;
-    return Verdict::accept;
   }
   // The challenge is no secret (resync errors carry it in clear): what makes it an anchor is that
   // the callee picked it for this session and forgets it once used.
   if (block.challenge != 0 && block.challenge == challenge_ && block.seq != 0) {
-    established_ = true;
-    epoch_ = caller_incarnation;
-    top_ = floor_ = block.seq;
-    anchor_ = block.challenge;
-    seen_ = 1;
+    // A free place, else the session used least recently: its caller resyncs if it calls again.
+    Session* into = &sessions_[0];
+    for (std::size_t i = 0; i < callers(); ++i) {
+      Session& s = sessions_[i];
+      if (s.used == 0) {
+        into = &s;
+        break;
+      }
+      if (s.used < into->used) into = &s;
+    }
+    *into = Session{block.seq, 1, block.seq, block.challenge, caller_incarnation, use_count()};
     challenge_ = 0;  // the owner issues the next one
     return Verdict::established;
   }
   return Verdict::resync;
+}
+
+const ReceiverSession::Session& ReceiverSession::recent() const {
+  const Session* best = &sessions_[0];
+  for (std::size_t i = 1; i < callers(); ++i) {
+    if (sessions_[i].used > best->used) best = &sessions_[i];
+  }
+  return *best;
+}
+
+#if defined(__arm__)
+void ReceiverSession::allow_callers(std::size_t) {}
+std::size_t ReceiverSession::callers() const { return 1; }
+std::uint32_t ReceiverSession::use_count() { return 1; }
+#else
+void ReceiverSession::allow_callers(std::size_t n) {
+  callers_ = static_cast<std::uint8_t>(n < 1 ? 1 : n > kMaxCallers ? kMaxCallers : n);
+}
+std::size_t ReceiverSession::callers() const { return callers_; }
+std::uint32_t ReceiverSession::use_count() {
+  if (++uses_ == 0) uses_ = 1;
+  return uses_;
+}
+#endif
+
+std::size_t ReceiverSession::sessions() const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < callers(); ++i) n += sessions_[i].used != 0 ? 1 : 0;
+  return n;
 }
 
 }  // namespace ambience::net

@@ -111,16 +111,34 @@ SecurityBlock security_block(const DecodedEnvelope& d);
 
 // The callee's end of one pair: which requests of the caller are new. Only for requests whose
 // tag verified.
+//
+// A session belongs to one incarnation of the caller (its epoch). A node principal has one
+// incarnation at a time, so by default (callers 1) a new session replaces the old one and the
+// old incarnation's requests are never run again. The principals of node 0 (the operator's
+// consoles, the HTTP doors) are processes, several of which may call at once, each with an
+// incarnation of its own: the owner allows them up to kMaxCallers sessions side by side, each
+// with its own window, the least recently used one replaced when a new incarnation opens one.
+// Either way a session opens only with the challenge this end issued last, which it forgets
+// once used: a request of a replaced session can never run.
 class ReceiverSession {
  public:
   enum class Verdict : std::uint8_t {
-    accept,       // new within the established session
+    accept,       // new within an established session
     established,  // it carried the issued challenge: a new session; issue() a fresh challenge now
     replay,       // same or older seq, too old for the window, or from before the session: drop
     resync,       // a probe (challenge 0), or no session with this caller incarnation: answer a
                   // resync error with challenge(), run nothing
   };
   static constexpr std::uint64_t kWindow = 64;  // seqs below the highest one still accepted once
+#if defined(__arm__)
+  static constexpr std::size_t kMaxCallers = 1;  // RAM: a board keeps one session per pair
+#else
+  static constexpr std::size_t kMaxCallers = 4;
+#endif
+
+  // How many caller incarnations may hold a session at once (1 .. kMaxCallers; clamped).
+  void allow_callers(std::size_t n);
+  std::size_t callers() const;
 
   Verdict check(std::uint32_t caller_incarnation, const SecurityBlock& block);
 
@@ -132,19 +150,32 @@ class ReceiverSession {
   // Numbers this end's replies and errors (their nonces): 1, 2, ... never 0, never repeated.
   std::uint64_t next_answer_seq() { return ++answer_seq_; }
 
-  bool established() const { return established_; }
-  std::uint32_t epoch() const { return epoch_; }
-  std::uint64_t top() const { return top_; }
+  // The most recently used session (what a single caller's tests look at).
+  bool established() const { return recent().used != 0; }
+  std::uint32_t epoch() const { return recent().epoch; }
+  std::uint64_t top() const { return recent().top; }
+  std::size_t sessions() const;  // established ones
 
  private:
+  struct Session {
+    std::uint64_t top = 0;
+    std::uint64_t seen = 0;    // bit i: seq top - i arrived
+    std::uint64_t floor = 0;   // the seq that opened the session ...
+    std::uint64_t anchor = 0;  // ... with this challenge
+    std::uint32_t epoch = 0;
+    std::uint32_t used = 0;  // when last accepted (a use_count() value); 0: no session here
+  };
+  static Verdict in_window(Session& s, const SecurityBlock& block);
+  const Session& recent() const;
+  std::uint32_t use_count();  // 1, 2, ... (a wrap only misplaces one eviction)
+
+  std::array<Session, kMaxCallers> sessions_{};
+#if !defined(__arm__)  // a board's RAM pays for none of this (one session per pair)
+  std::uint32_t uses_ = 0;
+  std::uint8_t callers_ = 1;
+#endif
   std::uint64_t challenge_ = 0;
-  std::uint64_t top_ = 0;
-  std::uint64_t seen_ = 0;  // bit i: seq top - i arrived
   std::uint64_t answer_seq_ = 0;
-  std::uint64_t floor_ = 0;   // the seq that opened the session ...
-  std::uint64_t anchor_ = 0;  // ... with this challenge
-  std::uint32_t epoch_ = 0;
-  bool established_ = false;
 };
 
 // The caller's end of one pair: request numbers and the last challenge the callee sent.

@@ -269,6 +269,49 @@ AMBIENCE_TEST(an_old_epoch_is_never_accepted) {
   CHECK(r.check(2, {3, 0x3333}) == Verdict::accept);
 }
 
+// Node 0's principals: several processes (consoles) of one principal call at once, each with an
+// incarnation and a session of its own; none makes another resync, none is replayable.
+AMBIENCE_TEST(concurrent_caller_incarnations_keep_sessions_of_their_own) {
+  ReceiverSession r;
+  r.allow_callers(ReceiverSession::kMaxCallers);
+  CHECK_EQ(r.callers(), ReceiverSession::kMaxCallers);
+  std::uint64_t challenge = 0x100;
+  r.issue(challenge);
+  const std::size_t n = ReceiverSession::kMaxCallers;
+  for (std::uint32_t who = 0; who < n; ++who) {
+    CHECK(r.check(10 + who, {1, 0}) == Verdict::resync);  // a probe
+    CHECK(r.check(10 + who, {2, challenge}) == Verdict::established);
+    r.issue(++challenge);
+  }
+  CHECK_EQ(r.sessions(), n);
+  for (std::uint64_t seq = 3; seq < 40; ++seq) {
+    for (std::uint32_t who = 0; who < n; ++who) {
+      CHECK(r.check(10 + who, {seq, challenge}) == Verdict::accept);
+      CHECK(r.check(10 + who, {seq, challenge}) == Verdict::replay);
+    }
+  }
+  // One more incarnation takes the place of the one used least recently (10: every other one
+  // called after it), whose next request must resync and whose old ones stay dead.
+  CHECK(r.check(99, {5, challenge}) == Verdict::established);
+  r.issue(++challenge);
+  CHECK(r.check(10, {40, challenge - 1}) == Verdict::resync);
+  CHECK(r.check(10, {39, challenge - 1}) == Verdict::resync);
+  CHECK(r.check(10, {41, challenge}) == Verdict::established);  // it opens again with the new one
+  r.issue(++challenge);
+  CHECK(r.check(10, {39, challenge}) == Verdict::replay);  // below the session's opening seq
+  CHECK_EQ(r.sessions(), n);
+  // A node principal (the default): one session, a new incarnation replaces it.
+  ReceiverSession single;
+  CHECK_EQ(single.callers(), 1u);
+  single.issue(7);
+  CHECK(single.check(1, {1, 7}) == Verdict::established);
+  single.issue(8);
+  CHECK(single.check(2, {1, 8}) == Verdict::established);
+  single.issue(9);
+  CHECK(single.check(1, {2, 8}) == Verdict::resync);  // the replaced incarnation: no session
+  CHECK_EQ(single.sessions(), 1u);
+}
+
 AMBIENCE_TEST(a_callee_reboot_is_recovered_by_resync) {
   ReceiverSession before;
   CallerSession c;

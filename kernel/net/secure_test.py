@@ -211,6 +211,26 @@ def test_a_new_caller_incarnation_needs_a_new_session():
     assert s.check(9, 1, 42) is A.RESYNC
 
 
+def test_concurrent_consoles_keep_sessions_of_their_own():
+    """Node 0's principals: several incarnations at once, none making another resync; one
+    more than MAX_CALLERS replaces the least recently used, whose old requests stay dead."""
+    s = net.ReceiverSession(net.ReceiverSession.MAX_CALLERS)
+    challenge = 100
+    for who in range(s.callers):
+        s.issue(challenge)
+        assert s.check(10 + who, 2, challenge) is A.ESTABLISHED
+        challenge += 1
+    s.issue(challenge)
+    for seq in range(3, 20):
+        for who in range(s.callers):
+            assert s.check(10 + who, seq, challenge) is A.ACCEPT
+            assert s.check(10 + who, seq, challenge) is A.REPLAY
+    assert s.check(99, 5, challenge) is A.ESTABLISHED and s.sessions == s.callers
+    assert s.check(10, 20, challenge) is A.RESYNC  # it was used least recently: replaced
+    assert s.check(11, 20, challenge) is A.ACCEPT
+    assert net.ReceiverSession().callers == 1
+
+
 def test_requests_sealed_before_a_callee_reboot_are_refused_after_it():
     """Same caller incarnation; the callee rebooted between seq 5 and 6: the caller re-opens
     with seq 7 and the new challenge. The old seq 2..6 (old challenge) are in the window's
@@ -398,21 +418,26 @@ def test_sealed_messages_match_cpp(records):
 
 
 def test_session_verdicts_match_cpp(records):
-    assert ["session"] in records, "net_vectors prints no session trace (built without kernel/net/secure.cc?)"
-    start = records.index(["session"])
-    session, checks = net.ReceiverSession(), 0
-    verdicts = set()
-    for r in records[start + 1:]:
-        if r[0] == "issue":
-            session.issue(int(r[1]))
-        elif r[0] == "check":
-            got = session.check(int(r[1]), int(r[2]), int(r[3]))
-            assert got.value == r[4], (checks, r)
-            verdicts.add(got)
-            checks += 1
-        else:
-            break
-    assert checks >= 100 and verdicts == set(net.Admission)
+    starts = [i for i, r in enumerate(records) if r[0] == "session"]
+    assert starts, "net_vectors prints no session trace (built without kernel/net/secure.cc?)"
+    kinds = set()
+    for start in starts:
+        callers = int(records[start][1])
+        session, checks = net.ReceiverSession(callers), 0
+        verdicts = set()
+        for r in records[start + 1:]:
+            if r[0] == "issue":
+                session.issue(int(r[1]))
+            elif r[0] == "check":
+                got = session.check(int(r[1]), int(r[2]), int(r[3]))
+                assert got.value == r[4], (callers, checks, r)
+                verdicts.add(got)
+                checks += 1
+            else:
+                break
+        assert checks >= 100 and verdicts == set(net.Admission), callers
+        kinds.add(callers)
+    assert kinds == {1, net.ReceiverSession.MAX_CALLERS}  # a node principal's, node 0's
 
 
 if __name__ == "__main__":

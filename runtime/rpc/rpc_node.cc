@@ -50,6 +50,12 @@ RpcNode::RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t
   timer_node_.node = this;
   timer_node_.run = &RpcNode::on_timer;
   timer_.on_expiry = &timer_node_;
+  // Node 0's principals are processes (consoles, doors), several of which may call at once.
+  for (std::size_t k = 0; k < tables_.keys.size() && k < sessions_.size(); ++k) {
+    const PeerKey& pair = tables_.keys[k];
+    if (pair.callee_node == tables_.this_node && pair.caller_node == 0)
+      sessions_[k].receiver.allow_callers(net::ReceiverSession::kMaxCallers);
+  }
 }
 
 bool RpcNode::add_network(std::string_view name, std::string_view kind, Link& link, net::Reassembler& reassembler) {

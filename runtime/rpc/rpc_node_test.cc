@@ -832,6 +832,11 @@ AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
   CHECK_EQ(c.resyncs, 2u);
   CHECK_EQ(c.auth_failures, 3u);
   CHECK_EQ(c.requests, 0u);
+  // Node 0's principals are processes, several of which may call at once: each pair keeps
+  // sessions for as many caller incarnations as the backend allows (node principals: one).
+  CHECK_EQ(server.node().receiver_session(0, 0)->callers(), net::ReceiverSession::kMaxCallers);
+  CHECK_EQ(server.node().receiver_session(0, 1)->callers(), net::ReceiverSession::kMaxCallers);
+  CHECK_EQ(direct().server.node().receiver_session(1, 7)->callers(), 1u);
 }
 
 // A callee that keeps answering resync: the call is re-sealed and sent again twice; the third
