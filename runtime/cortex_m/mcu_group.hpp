@@ -204,9 +204,21 @@ class RingServer {
   RingServer(mcu::GroupRuntime& runtime, Serve serve, void* context = nullptr, TypedCalls typed = {})
       : runtime_(runtime), serve_(serve), context_(context), typed_(typed) {}
 
-  mcu::ServiceBinding binding() { return {&RingServer::handle, this}; }
+  // Busy while it serves a call: its coroutines share the service's generated clients (one
+  // call at a time each), so a request arriving while a call of it blocks in an outgoing call
+  // is held by the group runtime until it returns, never run nested on top of it.
+  mcu::ServiceBinding binding() { return {&RingServer::handle, this, &RingServer::busy}; }
 
  private:
+  static bool busy(void* self) { return static_cast<RingServer*>(self)->serving_ != 0; }
+  struct Serving {
+    explicit Serving(std::uint32_t& n) : n_(n) { ++n_; }
+    Serving(const Serving&) = delete;
+    Serving& operator=(const Serving&) = delete;
+    ~Serving() { --n_; }
+    std::uint32_t& n_;
+  };
+
   static Task<void> serve_into(Serve serve, void* context, std::span<const std::byte> request,
                                lidl::MessageBuffer& reply, Status* status) {
     *status = co_await serve(context, request, reply);
@@ -214,6 +226,7 @@ class RingServer {
 
   static Status handle(void* self, mcu::ServiceCall& call) {
     auto& s = *static_cast<RingServer*>(self);
+    const Serving serving(s.serving_);
     if (call.method != kLidlMessageMethod) {
       return s.typed_.serve != nullptr ? s.typed_.serve(s.runtime_, s.typed_.context, call) : Status::not_found;
     }
@@ -233,6 +246,7 @@ class RingServer {
   Serve serve_;
   void* context_;
   TypedCalls typed_;
+  std::uint32_t serving_ = 0;
 };
 
 // Serves a ring instance that lives in the kernel group (a kernel-group callee, or the relay of a

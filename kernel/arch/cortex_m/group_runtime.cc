@@ -180,6 +180,7 @@ Status GroupRuntime::serve_direct(DirectSlot& slot) {
   ServiceBinding* binding = find_local(static_cast<std::uint16_t>(slot.instance_method));
   slot.result_len = 0;
   if (binding == nullptr) return Status::not_found;
+  if (busy(*binding)) return Status::would_block;  // not offered while busy (wait()); cannot be held
   const std::uint32_t cap = slot.result_cap < kGroupRing.payload_bytes ? slot.result_cap : kGroupRing.payload_bytes;
   const std::uint32_t arg_len = slot.arg_len < kGroupRing.payload_bytes ? slot.arg_len : kGroupRing.payload_bytes;
   ServiceCall call{static_cast<std::uint16_t>(slot.instance_method >> 16), slot.arg, arg_len, slot.result, cap, 0};
@@ -193,6 +194,13 @@ void GroupRuntime::serve_request(std::uint32_t index) {
   if (endpoint_.read_header(index, h) != Status::ok) return;  // corrupted: the kernel restarts us
   ServiceBinding* binding = find_local(static_cast<std::uint16_t>(h.target));
   if (h.target > 0xFFFF) binding = nullptr;
+  if (binding != nullptr && busy(*binding)) {
+    // Its element stays ours (unanswered) until then; at most every element once.
+    if (held_count_ < kMaxRingElements) {
+      held_[held_count_++] = index;
+      return;
+    }
+  }
   ipc::ElementHeader* out = endpoint_.header(index);
   Status st = Status::not_found;
   std::uint32_t result_len = 0;
@@ -216,10 +224,40 @@ void GroupRuntime::serve_request(std::uint32_t index) {
   out->size = result_len;
   endpoint_.push(ipc::EntryKind::response, index);
   endpoint_.flush();
+  if (held_count_ != 0) serve_held();
+}
+
+bool GroupRuntime::serve_held() {
+  bool served = false;
+  for (std::uint32_t i = 0; i < held_count_;) {
+    ipc::ElementHeader h;
+    const std::uint32_t index = held_[i];
+    const bool readable = endpoint_.read_header(index, h) == Status::ok;
+    ServiceBinding* binding =
+        readable && h.target <= 0xFFFF ? find_local(static_cast<std::uint16_t>(h.target)) : nullptr;
+    if (readable && binding != nullptr && busy(*binding)) {
+      ++i;
+      continue;
+    }
+    for (std::uint32_t j = i; j + 1 < held_count_; ++j) held_[j] = held_[j + 1];
+    --held_count_;
+    if (readable) serve_request(index);  // may hold or serve others: scan again from the start
+    served = true;
+    i = 0;
+  }
+  return served;
+}
+
+bool GroupRuntime::any_busy() const {
+  for (const Local& l : local_) {
+    if (l.instance != kNoInstance && busy(l.binding)) return true;
+  }
+  return false;
 }
 
 bool GroupRuntime::poll() {
-  if (!endpoint_.has_incoming()) return false;
+  const bool served = held_count_ != 0 && serve_held();
+  if (!endpoint_.has_incoming()) return served;
   ipc::Entry entries[kMaxRingElements];
   const std::size_t n = endpoint_.poll(entries);
   for (std::size_t i = 0; i < n; ++i) {
@@ -229,15 +267,25 @@ bool GroupRuntime::poll() {
       done_[entries[i].index] = true;
     }
   }
-  return n != 0;
+  return served || n != 0;
 }
 
 void GroupRuntime::wait() {
   std::uint32_t seq;
   if (endpoint_.prepare_sleep(seq)) {
-    DirectSlot slot;  // valid while we sleep in the SVCs below
-    std::uint32_t r = sys::wait_direct(&slot, sizeof slot);
-    while (r == kWaitDirectCall) r = sys::reply_direct(static_cast<std::uint32_t>(serve_direct(slot)));
+    if (any_busy()) {
+      sys::wait();
+    } else {
+      DirectSlot slot;  // valid while we sleep in the SVCs below
+      std::uint32_t r = sys::wait_direct(&slot, sizeof slot);
+      while (r == kWaitDirectCall) {
+        const Status st = serve_direct(slot);
+        // Requests held while it ran go first: the reply goes back to sleep, and nothing would
+        // wake us for requests that are no longer in the ring.
+        if (held_count_ != 0) serve_held();
+        r = sys::reply_direct(static_cast<std::uint32_t>(st));
+      }
+    }
   }
   endpoint_.end_sleep();
 }

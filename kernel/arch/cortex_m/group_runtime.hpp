@@ -82,10 +82,12 @@ class GroupRuntime {
   // Waits for a started call; copies up to result_cap result bytes.
   Status finish(std::int32_t handle, void* result, std::uint32_t result_cap, std::uint32_t* result_len);
 
-  // Serves what arrived, collects responses; false if the ring was empty.
+  // Serves what arrived, collects responses; false if the ring was empty. A request for a busy
+  // instance (ServiceBinding::busy) is held, and served in arrival order once it is free.
   bool poll();
   // Sleeps until the kernel rings the doorbell (returns at once if something is pending); serves
-  // direct calls the kernel hands it meanwhile.
+  // direct calls the kernel hands it meanwhile (none while an instance is busy: they take the
+  // ring, where they can be held).
   void wait();
   [[noreturn]] void serve_forever();
 
@@ -96,8 +98,11 @@ class GroupRuntime {
   Status start_call(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
                     bool by_reference, void* result, std::uint32_t result_cap, std::int32_t* handle);
   void serve_request(std::uint32_t index);
+  bool serve_held();  // the held requests whose instance is free now; true if it served one
+  bool any_busy() const;
   Status serve_direct(DirectSlot& slot);
   ServiceBinding* find_local(std::uint16_t instance);
+  static bool busy(const ServiceBinding& b) { return b.busy != nullptr && b.busy(b.self); }
 
   struct Local {
     std::uint16_t instance = kNoInstance;
@@ -111,6 +116,8 @@ class GroupRuntime {
   Endpoint endpoint_;
   Local local_[kMaxLocal];
   bool done_[kMaxRingElements] = {};
+  std::uint32_t held_[kMaxRingElements] = {};  // requests (element indices) for busy instances
+  std::uint32_t held_count_ = 0;
   std::byte* next_;
   std::byte* end_;
 };

@@ -223,8 +223,37 @@ struct Driver {
   }
 };
 
+// In the server group, an instance that may not be re-entered (busy while it serves, as a lidl
+// RingServer): each call blocks in a call to client2's driver, a load of calls back into this
+// group's other instances. The result: how often it was entered while busy | bad results << 8.
+constexpr std::uint16_t kRelay = 15;
+constexpr int kRelayDriver = kFirstClient + 2;
+struct Relay {
+  GroupRuntime* rt;
+  std::uint32_t active = 0, reentered = 0;
+
+  static bool busy(void* self) { return static_cast<Relay*>(self)->active != 0; }
+  static Status handle(void* self, ServiceCall& c) {
+    auto& r = *static_cast<Relay*>(self);
+    if (r.active != 0) ++r.reentered;
+    ++r.active;
+    std::uint32_t n = 0, bad = 0xFF, len = 0;
+    if (c.arg_len >= 4) std::memcpy(&n, c.arg, 4);
+    const Status st =
+        r.rt->call(static_cast<std::uint16_t>(kDriverBase + kRelayDriver), Driver::kLoad, &n, 4, &bad, 4, &len);
+    --r.active;
+    const std::uint32_t out = r.reentered | ((st == Status::ok && len == 4 ? bad : 0xFFu) << 8);
+    std::memcpy(c.result, &out, 4);
+    c.result_len = 4;
+    return Status::ok;
+  }
+};
+
 void server_entry(const GroupBoot* boot) {
   GroupRuntime& rt = GroupRuntime::create(boot);
+  auto* relay = rt.make<Relay>();
+  relay->rt = &rt;
+  rt.serve(kRelay, ServiceBinding{&Relay::handle, relay, &Relay::busy});
   rt.serve(kServerAcc, rt.make<Acc>()->binding());
   rt.serve(kServerTwin, rt.make<Acc>()->binding());
   rt.serve(kMaskedAcc, rt.make<Acc>()->binding());
@@ -274,6 +303,8 @@ Supervisor& setup() {
   if (s.add_group(planned) != kPlanned) fatal("test setup: group ids");
   s.bind_group_instance(kPlannedAcc, kPlanned);
   s.bind_group_instance(kServerAcc, kServer);
+  s.bind_group_instance(kRelay, kServer);
+  s.allow(kServer, static_cast<std::uint16_t>(kDriverBase + kRelayDriver));
   s.bind_group_instance(kServerTwin, kServer);
   s.bind_group_instance(kRogueAcc, kRogue);
   s.bind_kernel_instance(kKernelAcc, g_kernel_acc.binding());
@@ -536,6 +567,41 @@ AMBIENCE_TEST(group_blocked_in_a_direct_call_still_serves_its_ring) {
   s.run_until([&] { return spin.done; });
   CHECK_EQ(spin.st, Status::ok);
   CHECK_EQ(static_cast<Status>(spin.out), Status::peer_restarted);
+}
+
+// A request for an instance that is busy (blocked in an outgoing call, its group serving the
+// ring meanwhile) is held until the instance returns, then served: never run nested on top of
+// the blocked call (a lidl service would wait there, for good, on its own client's gate). The
+// group's other instances keep serving meanwhile.
+AMBIENCE_TEST(a_busy_instance_is_not_reentered_its_requests_wait_their_turn) {
+  Supervisor& s = setup();
+  struct Done {
+    bool done = false;
+    Status st = Status::internal;
+    std::uint32_t out = 0xFFFFFFFFu;
+    int order = 0;
+  } a, b;
+  static int finished = 0;
+  const Supervisor::Completion done = [](void* c, Status st, std::uint32_t) {
+    auto* d = static_cast<Done*>(c);
+    d->done = true;
+    d->st = st;
+    d->order = ++finished;
+  };
+  const std::uint32_t n = 200;
+  const std::uint32_t routed = s.stats(kRelayDriver).calls_routed;
+  CHECK_EQ(s.submit(kRelay, 1, &n, 4, &a.out, 4, done, &a), Status::ok);
+  s.run_until([&] { return s.stats(kRelayDriver).calls_routed > routed + 2; });  // a is blocked in its call
+  CHECK(!a.done);
+  CHECK_EQ(s.submit(kRelay, 1, &n, 4, &b.out, 4, done, &b), Status::ok);
+  Status st;
+  CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 5, &st), Acc::mix(5));  // the group's other instances serve
+  CHECK_EQ(st, Status::ok);
+  s.run_until([&] { return a.done && b.done; });
+  CHECK(a.st == Status::ok && b.st == Status::ok);
+  CHECK_EQ(a.out, 0u);  // never re-entered, every call of the load right
+  CHECK_EQ(b.out, 0u);
+  CHECK(a.order < b.order);
 }
 
 AMBIENCE_TEST(direct_call_descriptors_are_validated) {

@@ -43,9 +43,15 @@ struct ServiceCall {
 // `self` is the instance's state object; returns the call's status (ok or an error for the caller).
 using ServiceFn = Status (*)(void* self, ServiceCall& call);
 
+// `busy` (optional): true while the instance is serving a call it cannot be re-entered during.
+// A user group blocked in an outgoing call serves what arrives meanwhile nested on its stack; an
+// instance whose calls share state across a suspension (a lidl service's coroutines share its
+// clients, one call at a time each) would wait there for a lower frame that cannot go on until
+// the nested call returns. Requests for a busy instance are held until it is free instead.
 struct ServiceBinding {
   ServiceFn fn = nullptr;
   void* self = nullptr;
+  bool (*busy)(void* self) = nullptr;
 };
 
 // Layout of the ring element header fields this layer uses (kernel/ipc/ring.hpp ElementHeader):
