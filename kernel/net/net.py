@@ -663,7 +663,7 @@ class ReceiverSession:
     session)."""
 
     WINDOW = REPLAY_WINDOW
-    MAX_CALLERS = 4  # a hosted node's (the boards keep 2)
+    MAX_CALLERS = 4  # a hosted node's (a board keeps 1: RAM)
 
     def __init__(self, callers: int = 1) -> None:
         self.challenge = 0

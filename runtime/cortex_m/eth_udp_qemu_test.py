@@ -148,7 +148,12 @@ def test_board_echoes_link_frames_over_udp(board: str) -> None:
         )
     finally:
         if qemu.poll() is None:
-            qemu.kill()
+            # A failed run: ask the board for its counters (they say where the frame went).
+            client.sendto(_frame(1002, b"quit"), ("127.0.0.1", forward_port))
+            try:
+                qemu.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                qemu.kill()
             out, _ = qemu.communicate(timeout=5)
             console = console or out.decode(errors="replace")
             print(console)

@@ -584,22 +584,31 @@ class Battery:
         self.run_case("replayed", "older seq outside the window", "replays", outside_window)
         self.run_case("replayed", "caller reboot: new incarnation, no challenge", "resyncs", caller_reboot)
 
-        # The operator's console starts again (a new incarnation, a new session with the cloud);
-        # requests captured from its previous run are from a session that is gone.
+        # The operator's console starts again (a new incarnation, a new session with the cloud).
+        # The cloud keeps a few console sessions side by side (consoles run concurrently), so the
+        # previous run's session is still there and its captured requests are replays; once
+        # MAX_CALLERS newer runs have replaced it, they are from a session that is gone: resync.
         before_reboot = [self.capture("append", {"sighting": self.sighting(attack=False)}) for _ in range(2)]
-        self.rpc.close()
-        self.rpc = RpcClient(("127.0.0.1", 0), self.rpc_keys)
-        self.legit("count", {})
 
-        def after_caller_reboot(c: Case) -> None:
+        def console_reboot() -> None:
+            self.rpc.close()
+            self.rpc = RpcClient(("127.0.0.1", 0), self.rpc_keys)
+            self.legit("count", {})
+
+        def inject_captured(c: Case) -> None:
             for m in before_reboot:
                 self.proxy.inject(m)
                 c.sent += 1
             time.sleep(ANSWER_WAIT_S)
             c.accepted += self.proxy.injected_ok
 
+        console_reboot()
         self.proxy.injected_ok = 0
-        self.run_case("replayed", "captured before a caller reboot, sent after", "resyncs", after_caller_reboot)
+        self.run_case("replayed", "captured before a caller reboot, sent after", "replays", inject_captured)
+        for _ in range(net.ReceiverSession.MAX_CALLERS):
+            console_reboot()
+        self.proxy.injected_ok = 0
+        self.run_case("replayed", "captured before the session was replaced", "resyncs", inject_captured)
         self.first_captured = first
 
     def tampered(self) -> None:
