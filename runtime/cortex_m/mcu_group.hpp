@@ -80,7 +80,10 @@ class RingZeroCopyChannel {
  public:
   using Procedures = typename Service::procedure_types;
 
-  RingZeroCopyChannel(mcu::GroupRuntime& runtime, std::uint16_t instance) : runtime_(runtime), instance_(instance) {}
+  // `caller`: the instance of this group whose client this is (busy while it calls, see
+  // GroupRuntime::CallFrom), kNoInstance if it serves no requests.
+  RingZeroCopyChannel(mcu::GroupRuntime& runtime, std::uint16_t instance, std::uint16_t caller = mcu::kNoInstance)
+      : runtime_(runtime), instance_(instance), caller_(caller) {}
 
   Task<Status> invoke(std::uint16_t procedure, const void* args, void* result) {
     co_return call(procedure, args, result);
@@ -112,6 +115,7 @@ class RingZeroCopyChannel {
     lidl::Writer writer(request, lidl::Codec<Args>::size);
     lidl::Codec<Args>::write(writer, 0, args);
     std::uint32_t len = 0;
+    const mcu::GroupRuntime::CallFrom from(runtime_, caller_);
     const Status status = runtime_.call(instance_, procedure, n != 0 ? request : nullptr, static_cast<std::uint32_t>(n),
                                         reply, kPayload, &len);
     if (status != Status::ok) return status;
@@ -125,6 +129,7 @@ class RingZeroCopyChannel {
 
   mcu::GroupRuntime& runtime_;
   std::uint16_t instance_;
+  std::uint16_t caller_;
 };
 
 // Serves one typed call of procedure P of `Service`: validates and decodes the parameters (views
@@ -167,7 +172,9 @@ struct TypedCalls {
 
 class RingTransport {
  public:
-  RingTransport(mcu::GroupRuntime& runtime, std::uint16_t instance) : runtime_(runtime), instance_(instance) {}
+  // `caller` as for RingZeroCopyChannel.
+  RingTransport(mcu::GroupRuntime& runtime, std::uint16_t instance, std::uint16_t caller = mcu::kNoInstance)
+      : runtime_(runtime), instance_(instance), caller_(caller) {}
 
   Task<Status> call(std::span<const std::byte> request, lidl::MessageBuffer& reply) {
     std::span<std::byte> out = reply.prepare(mcu::kGroupRing.payload_bytes);
@@ -175,6 +182,7 @@ class RingTransport {
     std::uint32_t len = 0;
     const auto n = static_cast<std::uint32_t>(request.size());
     // Blocking (serves incoming requests meanwhile): the group's other coroutines wait.
+    const mcu::GroupRuntime::CallFrom from(runtime_, caller_);
     const Status st = n <= mcu::kGroupRing.payload_bytes
                           ? runtime_.call(instance_, kLidlMessageMethod, request.data(), n, out.data(),
                                           static_cast<std::uint32_t>(out.size()), &len)
@@ -188,6 +196,7 @@ class RingTransport {
  private:
   mcu::GroupRuntime& runtime_;
   std::uint16_t instance_;
+  std::uint16_t caller_;
 };
 
 // Message buffers of a ring client: a request or reply is at most one ring payload.

@@ -188,8 +188,9 @@ def test_mcu_rpc_from_a_user_group_goes_through_a_kernel_relay():
     assert doc.runtime.kind == "mcu_isolated"
     cc = main_cc(doc)
     # the group's client sends over its ring to ring id 1 (0 is motion_sensor itself, served to
-    # the operator's console), the kernel's relay over the route
-    assert "  d_motion_sensor__handler_transport.emplace(runtime, 1);" in cc
+    # the operator's console), the kernel's relay over the route; it names motion_sensor as the
+    # caller, whose requests are held while it calls
+    assert "  d_motion_sensor__handler_transport.emplace(runtime, 1, 0);" in cc
     assert ("rt::KernelRingServer d_motion_sensor__handler_relay{&rt::relay_over_route, "
             "&d_motion_sensor__handler_relay_transport};") in cc
     assert ("  supervisor.bind_kernel_instance(1, d_motion_sensor__handler_relay.binding());  "

@@ -70,7 +70,7 @@ void GroupRuntime::run_until(bool (*done)(void* context), void* context) {
 void GroupRuntime::serve(std::uint16_t instance, ServiceBinding binding) {
   for (Local& l : local_) {
     if (l.instance == kNoInstance || l.instance == instance) {
-      l = Local{instance, binding};
+      l = Local{instance, binding, 0};
       return;
     }
   }
@@ -167,24 +167,37 @@ Status GroupRuntime::call_buffer(std::uint16_t instance, std::uint16_t method, c
   return finish(handle, nullptr, result_cap, result_len);
 }
 
-ServiceBinding* GroupRuntime::find_local(std::uint16_t instance) {
+GroupRuntime::Local* GroupRuntime::find_local(std::uint16_t instance) {
   if (instance == kNoInstance) return nullptr;
   for (Local& l : local_) {
-    if (l.instance == instance) return &l.binding;
+    if (l.instance == instance) return &l;
   }
   return nullptr;
 }
 
+GroupRuntime::CallFrom::CallFrom(GroupRuntime& runtime, std::uint16_t caller) {
+  if (Local* l = runtime.find_local(caller)) {
+    calls_ = &l->calls_out;
+    ++*calls_;
+  }
+}
+
+GroupRuntime::CallFrom::~CallFrom() {
+  if (calls_ == nullptr) return;
+  --*calls_;
+  // Requests held for the instance wait for the next poll(): the caller is still on its way out.
+}
+
 // A direct call the kernel put in `slot` (our own memory; the kernel bounded the lengths).
 Status GroupRuntime::serve_direct(DirectSlot& slot) {
-  ServiceBinding* binding = find_local(static_cast<std::uint16_t>(slot.instance_method));
+  Local* local = find_local(static_cast<std::uint16_t>(slot.instance_method));
   slot.result_len = 0;
-  if (binding == nullptr) return Status::not_found;
-  if (busy(*binding)) return Status::would_block;  // not offered while busy (wait()); cannot be held
+  if (local == nullptr) return Status::not_found;
+  if (busy(*local)) return Status::would_block;  // not offered while busy (wait()); cannot be held
   const std::uint32_t cap = slot.result_cap < kGroupRing.payload_bytes ? slot.result_cap : kGroupRing.payload_bytes;
   const std::uint32_t arg_len = slot.arg_len < kGroupRing.payload_bytes ? slot.arg_len : kGroupRing.payload_bytes;
   ServiceCall call{static_cast<std::uint16_t>(slot.instance_method >> 16), slot.arg, arg_len, slot.result, cap, 0};
-  const Status st = binding->fn(binding->self, call);
+  const Status st = local->binding.fn(local->binding.self, call);
   slot.result_len = call.result_len < cap ? call.result_len : cap;
   return st;
 }
@@ -192,9 +205,9 @@ Status GroupRuntime::serve_direct(DirectSlot& slot) {
 void GroupRuntime::serve_request(std::uint32_t index) {
   ipc::ElementHeader h;
   if (endpoint_.read_header(index, h) != Status::ok) return;  // corrupted: the kernel restarts us
-  ServiceBinding* binding = find_local(static_cast<std::uint16_t>(h.target));
-  if (h.target > 0xFFFF) binding = nullptr;
-  if (binding != nullptr && busy(*binding)) {
+  Local* local = find_local(static_cast<std::uint16_t>(h.target));
+  if (h.target > 0xFFFF) local = nullptr;
+  if (local != nullptr && busy(*local)) {
     // Its element stays ours (unanswered) until then; at most every element once.
     if (held_count_ < kMaxRingElements) {
       held_[held_count_++] = index;
@@ -204,7 +217,7 @@ void GroupRuntime::serve_request(std::uint32_t index) {
   ipc::ElementHeader* out = endpoint_.header(index);
   Status st = Status::not_found;
   std::uint32_t result_len = 0;
-  if (binding != nullptr) {
+  if (local != nullptr) {
     std::byte args[kGroupRing.payload_bytes];
     const std::byte* arg = args;
     std::uint32_t arg_len = h.size;
@@ -217,7 +230,7 @@ void GroupRuntime::serve_request(std::uint32_t index) {
     std::uint32_t cap = kGroupRing.payload_bytes;
     if (h.aux[3] != 0 && h.aux[3] < cap) cap = h.aux[3];
     ServiceCall call{h.method, arg, arg_len, endpoint_.payload(index), cap, 0};
-    st = binding->fn(binding->self, call);
+    st = local->binding.fn(local->binding.self, call);
     result_len = call.result_len < cap ? call.result_len : cap;
   }
   out->status = static_cast<std::uint8_t>(st);
@@ -233,9 +246,8 @@ bool GroupRuntime::serve_held() {
     ipc::ElementHeader h;
     const std::uint32_t index = held_[i];
     const bool readable = endpoint_.read_header(index, h) == Status::ok;
-    ServiceBinding* binding =
-        readable && h.target <= 0xFFFF ? find_local(static_cast<std::uint16_t>(h.target)) : nullptr;
-    if (readable && binding != nullptr && busy(*binding)) {
+    Local* local = readable && h.target <= 0xFFFF ? find_local(static_cast<std::uint16_t>(h.target)) : nullptr;
+    if (readable && local != nullptr && busy(*local)) {
       ++i;
       continue;
     }
@@ -250,7 +262,7 @@ bool GroupRuntime::serve_held() {
 
 bool GroupRuntime::any_busy() const {
   for (const Local& l : local_) {
-    if (l.instance != kNoInstance && busy(l.binding)) return true;
+    if (l.instance != kNoInstance && busy(l)) return true;
   }
   return false;
 }

@@ -75,6 +75,21 @@ class GroupRuntime {
   Status call_buffer(std::uint16_t instance, std::uint16_t method, const void* buffer, std::uint32_t len, void* result,
                      std::uint32_t result_cap, std::uint32_t* result_len);
 
+  // An instance of this group is busy, too, while one of its coroutines (its start(), a task it
+  // spawned) blocks in an outgoing call: requests for it that arrive meanwhile are held like
+  // those for a binding that says it is busy. The group's client transports mark each blocking
+  // call with the instance that makes it (kNoInstance: none of ours serves requests).
+  class CallFrom {
+   public:
+    CallFrom(GroupRuntime& runtime, std::uint16_t caller);
+    CallFrom(const CallFrom&) = delete;
+    CallFrom& operator=(const CallFrom&) = delete;
+    ~CallFrom();
+
+   private:
+    std::uint32_t* calls_ = nullptr;
+  };
+
   // Non-blocking start of a call: would_block when all of this group's ring elements are in
   // flight (back-pressure). `handle` identifies it for finish().
   Status start(std::uint16_t instance, std::uint16_t method, const void* arg, std::uint32_t arg_len,
@@ -101,13 +116,15 @@ class GroupRuntime {
   bool serve_held();  // the held requests whose instance is free now; true if it served one
   bool any_busy() const;
   Status serve_direct(DirectSlot& slot);
-  ServiceBinding* find_local(std::uint16_t instance);
-  static bool busy(const ServiceBinding& b) { return b.busy != nullptr && b.busy(b.self); }
-
   struct Local {
     std::uint16_t instance = kNoInstance;
     ServiceBinding binding;
+    std::uint32_t calls_out = 0;  // its coroutines' blocking outgoing calls (CallFrom)
   };
+  Local* find_local(std::uint16_t instance);
+  static bool busy(const Local& l) {
+    return l.calls_out != 0 || (l.binding.busy != nullptr && l.binding.busy(l.binding.self));
+  }
   static constexpr std::uint32_t kMaxLocal = 4;
 
   const GroupBoot* boot_;

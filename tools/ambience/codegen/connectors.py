@@ -147,6 +147,14 @@ def typed_ring_interface(ctx: NodeContext, target: str) -> str | None:
     return None
 
 
+def ring_caller(ctx: NodeContext, inst: PlannedInstance) -> str:
+    """The calling instance's own ring id as a transport's last argument, when it serves requests:
+    while its call blocks the group, requests for it are held rather than run nested on top of
+    the call (GroupRuntime::CallFrom)."""
+    k = ctx.runtime.ring_ids.get(inst.name)
+    return "" if k is None else f", {k}"
+
+
 class RingMessages(RpcClientConnector):
     """Isolated MCU, user group -> any instance: a lidl message on the caller's ring."""
 
@@ -176,7 +184,7 @@ class Ring(RingMessages):
                 f"  {t}_client.emplace({t}_channel.get());"]
 
     def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
-        return f"runtime, {ctx.runtime.ring_ids[d.target]}"
+        return f"runtime, {ctx.runtime.ring_ids[d.target]}{ring_caller(ctx, inst)}"
 
 
 class RingRelay(RingMessages, NetworkClient):
@@ -194,7 +202,7 @@ class RingRelay(RingMessages, NetworkClient):
         return lines
 
     def transport_args(self, ctx: NodeContext, inst: PlannedInstance, d: PlannedDependency) -> str:
-        return f"runtime, {ctx.runtime.relay_ids[inst.name + '.' + d.dependency]}"
+        return f"runtime, {ctx.runtime.relay_ids[inst.name + '.' + d.dependency]}{ring_caller(ctx, inst)}"
 
 
 class KernelToGroup(RpcClientConnector):

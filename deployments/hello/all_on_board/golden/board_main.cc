@@ -90,7 +90,7 @@ void construct_group_console([[maybe_unused]] mcu::GroupRuntime& runtime) {
 
 // Builds group 'greeter': its instances in start order, each after its clients.
 void construct_group_greeter([[maybe_unused]] mcu::GroupRuntime& runtime) {
-  d_greeter__out_channel.emplace(runtime, 0);  // -> console, typed calls
+  d_greeter__out_channel.emplace(runtime, 0, 1);  // -> console, typed calls
   d_greeter__out_client.emplace(d_greeter__out_channel.get());
   i_greeter.emplace(d_greeter__out_client.get());
 }

@@ -58,7 +58,7 @@ __attribute__((section(".ambience.group.prober"))) rt::Slot<faulttest::ProberSer
 
 // Builds group 'prober': its instances in start order, each after its clients.
 void construct_group_prober([[maybe_unused]] mcu::GroupRuntime& runtime) {
-  d_prober__counter_transport.emplace(runtime, 1);  // -> the kernel's relay to host
+  d_prober__counter_transport.emplace(runtime, 1, 0);  // -> the kernel's relay to host
   d_prober__counter_request.emplace();
   d_prober__counter_reply.emplace();
   d_prober__counter_client.emplace(d_prober__counter_transport.get(), d_prober__counter_request.get(), d_prober__counter_reply.get());

@@ -58,7 +58,7 @@ __attribute__((section(".ambience.group.greeter"))) rt::Slot<hello::GreeterServi
 
 // Builds group 'greeter': its instances in start order, each after its clients.
 void construct_group_greeter([[maybe_unused]] mcu::GroupRuntime& runtime) {
-  d_greeter__out_transport.emplace(runtime, 1);  // -> the kernel's relay to edge
+  d_greeter__out_transport.emplace(runtime, 1, 0);  // -> the kernel's relay to edge
   d_greeter__out_request.emplace();
   d_greeter__out_reply.emplace();
   d_greeter__out_client.emplace(d_greeter__out_transport.get(), d_greeter__out_request.get(), d_greeter__out_reply.get());
