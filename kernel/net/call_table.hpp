@@ -123,6 +123,15 @@ class CallTable {
   // The caller gave up (its own cancellation): the slot is free, a late reply is unmatched.
   void cancel(int slot);
 
+  // From now on the call is not re-sent (by poll(), a peer restart or a busy answer): a call
+  // started re-sendable while its request was only a probe, whose body has now gone out once.
+  void send_no_more(int slot) {
+    if (slot < 0 || static_cast<std::size_t>(slot) >= calls_.size()) return;
+    Call& c = calls_[static_cast<std::size_t>(slot)];
+    c.idempotent = false;
+    c.max_attempts = c.attempts;
+  }
+
   // The earliest time poll() has something to do (a deadline or a re-send); ~0 when idle. What
   // the node arms its timer with.
   std::uint64_t next_wakeup_us() const;

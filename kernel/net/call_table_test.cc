@@ -88,6 +88,25 @@ AMBIENCE_TEST(idempotent_calls_back_off_exponentially_and_stop) {
   CHECK(log.finished == 1 && log.last == Status::timeout);
 }
 
+// A call started re-sendable (its request a probe) and told to send no more (its body went out):
+// no re-send after that, by poll() or a restarted destination; it still ends at its deadline.
+AMBIENCE_TEST(a_call_sends_no_more_once_told) {
+  StaticCallTable<2> t(1);
+  Log log;
+  Result<CallTable::Started> s = t.start(3, true, kPolicy, 0);
+  CHECK(s.ok());
+  t.poll(1000, OnFinished{&log}, OnResend{&log});
+  CHECK_EQ(log.resent, 1);
+  t.send_no_more(s->slot);
+  CHECK_EQ(t.next_wakeup_us(), kPolicy.timeout_us);
+  for (std::uint64_t now = 1000; now < kPolicy.timeout_us; now += 50) t.poll(now, OnFinished{&log}, OnResend{&log});
+  t.destination_failed(3, Status::peer_restarted, 5000, OnFinished{&log}, OnResend{&log});
+  CHECK_EQ(log.resent, 1);
+  CHECK(log.finished == 1 && log.last == Status::peer_restarted);
+  t.send_no_more(-1);  // out of range: ignored
+  t.send_no_more(7);
+}
+
 AMBIENCE_TEST(replies_must_come_from_the_destination) {
   StaticCallTable<2> t(1);
   Result<CallTable::Started> s = t.start(3, false, kPolicy, 0);

@@ -1011,6 +1011,14 @@ class CallTable:
                                      max(policy.max_attempts, 1) if idempotent else 1)
         return call_id
 
+    def send_no_more(self, call_id: int) -> None:
+        """From now on the call is not re-sent (call_table.hpp): started re-sendable while its
+        request was only a probe, its body has now gone out once."""
+        c = self._calls.get(call_id)
+        if c is not None:
+            c.idempotent = False
+            c.max_attempts = c.attempts
+
     def on_reply(self, call_id: int, source: int, status: WireStatus, now_us: int) -> WireStatus | None:
         """The status the call finished with, or None (unmatched, or busy on an idempotent call)."""
         c = self._calls.get(call_id)

@@ -88,6 +88,25 @@ def test_backoff_schedule_matches_cpp(records):
     assert net.default_policy("udp") == net.CallPolicy(2_000_000, 200_000, 1_000_000, 4)
 
 
+def test_a_call_sends_no_more_once_told():
+    # As call_table_test.cc: re-sendable while a probe, then its body out once: no re-send after.
+    policy = net.CallPolicy(10_000, 1_000, 3_000, 4)
+    table = net.CallTable(2, 1)
+    call_id = table.start(3, True, policy, 0)
+    assert call_id is not None
+    sent: list[int] = []
+    done: list[net.WireStatus] = []
+    table.poll(1_000, lambda cid, st: done.append(st), sent.append)
+    assert sent == [call_id]
+    table.send_no_more(call_id)
+    for now in range(1_000, 10_000, 50):
+        table.poll(now, lambda cid, st: done.append(st), sent.append)
+    assert sent == [call_id] and done == []
+    table.poll(10_000, lambda cid, st: done.append(st), sent.append)
+    assert done == [net.WireStatus.TIMEOUT]
+    table.send_no_more(12345)  # no such call: ignored
+
+
 def test_reply_cache_trace_matches_cpp(records):
     entries, max_reply, sources, age = map(int, of(records, "cache")[0])
     cache = net.ReplyCache(entries, max_reply, sources, age)

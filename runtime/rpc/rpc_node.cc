@@ -250,12 +250,17 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   // Only @idempotent procedures are re-sent (the plan's mask): any other is sent once, so it runs
   // at most once whatever the link does; a lost request ends in timeout.
   const bool idempotent = header.procedure < 64 && ((route.idempotent >> header.procedure) & 1u) != 0;
+  // A probe (below) carries no body, so nothing can run it: until the body goes out, any call is
+  // re-sent like an idempotent one (a lost probe or resync answer must not cost the call).
+  const bool probe = k >= 0 && sessions_[static_cast<std::size_t>(k)].caller.challenge() == 0;
   const std::uint64_t now = arch::now_us();
   Result<net::CallTable::Started> started =
-      memory_.calls->start(destination, idempotent, policy(*n, route), now, &pending);
+      memory_.calls->start(destination, idempotent || probe, policy(*n, route), now, &pending);
   if (!started.ok()) co_return started.status();
   ++counters_.calls;
   const int slot = started.value().slot;
+  pending.slot = slot;
+  pending.idempotent = idempotent;
   // A slot whose previous call ended while its first send was still on the line keeps its buffer
   // until that send is done: refuse for now (back-pressure) rather than overwrite bytes in flight.
   bool& sending = memory_.slot_sending[static_cast<std::size_t>(slot)];
@@ -333,6 +338,10 @@ void RpcNode::resend(void* context) {
   if (!size.ok()) {
     forward_in_use_[static_cast<std::size_t>(buffer)] = false;
     return;
+  }
+  // The body goes out with this send: a call that is not idempotent is sent this once.
+  if (!pending->idempotent && (!pending->in_clear || size.value() != kProbeSize)) {
+    memory_.calls->send_no_more(pending->slot);
   }
   if (spawn(send_task(pending->network, pending->peer, forward_buffer(buffer).first(size.value()), buffer)) !=
       Status::ok) {

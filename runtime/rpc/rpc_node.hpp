@@ -156,8 +156,10 @@ class RpcNode final : public node::NetworkDriver {
     // (in_clear) the probe that went out, then the lidl message in clear.
     std::span<const std::byte> message;
     int key = -1;  // its pair's entry (sealed), -1 plain
+    int slot = -1;  // its call table slot
     int resyncs = 0;
     bool in_clear = false;
+    bool idempotent = false;  // the procedure's (the plan's mask): re-sent once its body is out
   };
   // Session state of one PeerKey entry: this node is its caller or its callee.
   struct KeyState {

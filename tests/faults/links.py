@@ -41,7 +41,10 @@ UDP_TIMEOUT_S = 2.0  # the UDP default: the host's nested call is local IPC, no 
 SHORT_TIMEOUT_S = 2.0  # the `short_deadline` configuration: below it (the wedge found by this campaign)
 STARTUP_S = 8.0  # the board's own greet("world") at boot ends (answer or its 5 s deadline) within this
 HUNG_MARGIN_S = 0.5
-P99_TARGET_MS = 1000.0
+# A call that loses a frame waits one re-send back-off of its network kind (the default policies
+# in kernel/net/call_table.hpp: UDP 0.2 s, serial 1 s) and its round trips again: the p99 target
+# allows one such re-send and no more.
+P99_TARGET_MS = {"udp": 1000.0, "serial": 2500.0}
 MAX_LOSS = 0.2  # up to this loss per frame (drop + corrupt), ok_calls and p99 are targets
 KINDS = ("drop", "duplicate", "reorder", "corrupt")
 COUNTERS = {"drop": "dropped", "duplicate": "duplicated", "reorder": "reordered", "corrupt": "corrupted"}
@@ -136,13 +139,13 @@ def measure_serial(config: Config, seconds: float, seed: int) -> Run:
 
 
 WEDGE_LINK = "uart=drop:0.1,seed:3"  # drops the first host -> board frame: the host's resync answer to
-# the board's boot-time call, which then waits for its 5 s deadline (tests/faults/README.md)
+# the board's boot-time call, which stays in flight until its probe is re-sent (tests/faults/README.md)
 WEDGE_PROBES = 3
 
 
 def measure_boot_wedge() -> tuple[list[Row], list[Info]]:
     """The wedge this campaign found, made deterministic: a greet reaches the board while its
-    boot-time greet("world") still waits for its nested call (whose answer the link dropped).
+    boot-time greet("world") is still in its nested call (whose first answer the link dropped).
     After the boot call's deadline, a healthy board answers again; a wedged one never does."""
     outcomes: list[Outcome] = []
     with Cluster(SERIAL_SCRIPT, "hello", ["--link", WEDGE_LINK]) as cluster:
@@ -301,7 +304,7 @@ def rows(run: Run) -> tuple[list[Row], list[Info]]:
         extra = [Info(part, *progress), Info(part, *latency)]
     else:
         r = [Row(part, progress[0], progress[1], progress[2], ">=", 1, progress[3]),
-             Row(part, latency[0], latency[1], latency[2], "<=", P99_TARGET_MS, latency[3]), *r]
+             Row(part, latency[0], latency[1], latency[2], "<=", P99_TARGET_MS[run.link], latency[3]), *r]
         extra = []
     if run.link == "serial":
         # One caller, one call at a time: a healthy board never has two calls executing, so a

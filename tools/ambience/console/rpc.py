@@ -14,7 +14,8 @@ the C++ RpcNode (runtime/rpc/rpc_node.cc) on the Python twin of kernel/net (kern
 * every call gets a call id (this process's incarnation << 32 | a counter) from net.CallTable
   and ends at its deadline (the policy of the slowest network kind on the way) with `timeout`;
 * only a call flagged idempotent is re-sent (same call id, back-off of the policy), and a
-  `would_block` answer to it is retried; any other call is sent once;
+  `would_block` answer to it is retried; any other call's body is sent once (its probe, which
+  carries no body, is re-sent like an idempotent call's request);
 * a request larger than one datagram is fragmented (net.LinkSender), replies are reassembled
   (net.Reassembler, bounded);
 * every failure reaches the caller as a CallError with a one-line message.
@@ -171,7 +172,11 @@ class RpcClient:
         """Sends one request (a lidl message) and returns the payload of its reply; raises
         CallError when the call ends otherwise."""
         now = self._now_us()
-        call_id = self._calls.start(route.destination, idempotent, route.policy, now)
+        # Without the node's challenge the first send is a probe (no body: nothing can run it), so
+        # until the body goes out any call is re-sent like an idempotent one: a lost probe or
+        # resync answer must not cost the call.
+        session = self._secure.session(route.destination)
+        call_id = self._calls.start(route.destination, idempotent or not session.challenge, route.policy, now)
         if call_id is None:
             raise CallError(net.WireStatus.WOULD_BLOCK, "too many calls in flight")
         if route.caller_instance != self.caller_instance:
@@ -188,11 +193,14 @@ class RpcClient:
         failures = self._secure.counters.auth_failures
 
         def send() -> None:  # every send is a fresh seal: the node's window takes each seq once
+            with_body = bool(session.challenge)
             try:
                 message = self._secure.seal_request(env, request)
             except KeyError:
                 self._calls.on_reply(call_id, route.destination, net.WireStatus.ACCESS_DENIED, self._now_us())
                 raise CallError(net.WireStatus.ACCESS_DENIED, f"no key for node {route.destination}") from None
+            if with_body and not idempotent:
+                self._calls.send_no_more(call_id)  # a call that is not idempotent is sent this once
             self._send(route.entry, message)
 
         def resend(_: int) -> None:
