@@ -4,6 +4,7 @@
 
 #include "kernel/core/arch.hpp"
 #include "kernel/core/console.hpp"
+#include "kernel/core/frame_allocator.hpp"
 #include "kernel/net/bytes.hpp"
 #include "lidl/runtime/rpc.hpp"
 #include "monocypher.h"
@@ -393,6 +394,7 @@ std::size_t RpcNode::poll() {
   for (std::size_t i = 0; i < network_count_; ++i) networks_[i].reassembler->expire(now);
   memory_.replies->expire(now);
   report_refusals(now);
+  report_memory(now);
   arm_timer();
   return frames;
 }
@@ -416,6 +418,24 @@ void RpcNode::report_refusals(std::uint64_t now) {
   refusals_reported_ = counts;
   refusals_reported_at_ = now;
   refusals_pending_ = false;
+}
+
+void RpcNode::report_memory(std::uint64_t now) {
+  const FrameStats f = FrameAllocator::instance().stats();
+  if (f.peak_live_bytes == memory_reported_peak_ && f.failures == memory_reported_failures_) {
+    memory_pending_ = false;
+    return;
+  }
+  if (memory_reported_at_ != 0 && now - memory_reported_at_ < kMemoryReportUs) {
+    memory_pending_ = true;  // arm_timer() wakes the node for it: the last change is logged
+    return;
+  }
+  println("ambience: memory frames_peak=", f.peak_live_bytes, " frames_live=", f.live_bytes,
+          " frames_arena=", f.arena_bytes, " frame_failures=", f.failures);
+  memory_reported_peak_ = f.peak_live_bytes;
+  memory_reported_failures_ = f.failures;
+  memory_reported_at_ = now;
+  memory_pending_ = false;
 }
 
 void RpcNode::Sink::on_frame(Peer from, const net::LinkFrame& frame) {
@@ -756,6 +776,7 @@ void RpcNode::arm_timer() {
   std::uint64_t next = memory_.calls->next_wakeup_us();
   if (refusals_pending_ && refusals_reported_at_ + kRefusalReportUs < next)
     next = refusals_reported_at_ + kRefusalReportUs;
+  if (memory_pending_ && memory_reported_at_ + kMemoryReportUs < next) next = memory_reported_at_ + kMemoryReportUs;
   if (next == ~std::uint64_t{0}) {
     Scheduler::current().cancel(timer_);
     return;

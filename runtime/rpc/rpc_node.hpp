@@ -106,6 +106,10 @@ class RpcNode final : public node::NetworkDriver {
   // "ambience: rpc refusals auth_failures=N ...", at most this often (a flood is one line per
   // period; the last change is always logged). The cluster runner's status shows them.
   static constexpr std::uint64_t kRefusalReportUs = 250'000;
+  // The node's coroutine frames (FrameAllocator::instance()) are logged the same way when their
+  // high-water mark or failures move, "ambience: memory frames_peak=B frames_live=B
+  // frames_arena=B frame_failures=N", at most once a second: what a soak watches on a board.
+  static constexpr std::uint64_t kMemoryReportUs = 1'000'000;
 
   RpcNode(const RpcTables& tables, const RpcMemory& memory, std::uint32_t incarnation);
   RpcNode(const RpcNode&) = delete;
@@ -202,6 +206,7 @@ class RpcNode final : public node::NetworkDriver {
   bool resync(PendingCall& pending);
   void arm_timer();
   void report_refusals(std::uint64_t now);
+  void report_memory(std::uint64_t now);
   std::span<std::byte> serve_request_buffer(int entry);
   std::span<std::byte> serve_reply_buffer(int entry);
   int take_forward_buffer();  // -1 (counted) when every one is in use
@@ -224,6 +229,10 @@ class RpcNode final : public node::NetworkDriver {
   std::array<std::uint32_t, 5> refusals_reported_{};
   std::uint64_t refusals_reported_at_ = 0;
   bool refusals_pending_ = false;
+  std::size_t memory_reported_peak_ = 0;
+  std::size_t memory_reported_failures_ = 0;
+  std::uint64_t memory_reported_at_ = 0;
+  bool memory_pending_ = false;
   std::array<bool, 8> forward_in_use_{};
   RpcCounters counters_;
   struct TimerNode : Runnable {

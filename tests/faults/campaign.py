@@ -1,6 +1,6 @@
-"""`bazel run //tests/faults:campaign [-- --quick] [--report-only] [--parts 1,2,3,4] [--seed N]`:
+"""`bazel run //tests/faults:campaign [-- --quick] [--report-only] [--parts 1,2,3,4,5] [--seed N]`:
 the fault campaign of the hardening issue (README.md here). Bounded: every part runs a fixed
-number of faults or a fixed time; the default run takes about 7 minutes, --quick under 2.
+number of faults or a fixed time; the default run takes about 10 minutes, --quick about 3.
 
 Prints one table (each row a measured figure, its target and MET / NOT MET) and `RESULT` lines;
 the exit status is 1 if a target was not met (0 with --report-only), 2 if a part could not run.
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from tests.faults import group_kill, links, node_kill
+from tests.faults import group_kill, links, node_kill, soak
 from tests.faults.common import Info, Row, result_lines, table
 
 
@@ -26,17 +26,19 @@ class Budget:
     link_seconds: float
     udp_seconds: float
     storage_seconds: float
+    soak_seconds: float
 
 
-QUICK = Budget(group_kills=6, node_kills=1, link_seconds=9.0, udp_seconds=5.0, storage_seconds=1.5)
-FULL = Budget(group_kills=40, node_kills=4, link_seconds=25.0, udp_seconds=10.0, storage_seconds=4.0)
+QUICK = Budget(group_kills=6, node_kills=1, link_seconds=9.0, udp_seconds=5.0, storage_seconds=1.5, soak_seconds=40.0)
+FULL = Budget(group_kills=40, node_kills=4, link_seconds=25.0, udp_seconds=10.0, storage_seconds=4.0,
+              soak_seconds=180.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="campaign", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer faults, shorter runs (under 2 minutes)")
+    p.add_argument("--quick", action="store_true", help="fewer faults, shorter runs (about 3 minutes)")
     p.add_argument("--report-only", action="store_true", help="exit 0 even if a target is not met")
-    p.add_argument("--parts", default="1,2,3,4", help="which parts to run, e.g. 1 or 1,3 (default 1,2,3,4)")
+    p.add_argument("--parts", default="1,2,3,4,5", help="which parts to run, e.g. 1 or 1,3 (default 1,2,3,4,5)")
     p.add_argument("--seed", type=int, default=1, help="seeds kill moments and link faults (default 1)")
     return p
 
@@ -81,15 +83,18 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
         for fault in sorted(node_kill.STORAGE_FAULTS):
             attempt(f"part 4: storage {fault}", partial(lambda f: add(node_kill.storage_rows(
                 f, node_kill.measure_storage(f, seed, budget.storage_seconds))), fault))
+    if "5" in parts:
+        attempt(f"part 5: camera trap soak, {budget.soak_seconds:g} s",
+                lambda: add(soak.rows(soak.measure(budget.soak_seconds, seed))))
     return rows, infos, errors
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     parts = set(filter(None, args.parts.split(",")))
-    unknown = parts - {"1", "2", "3", "4"}
+    unknown = parts - {"1", "2", "3", "4", "5"}
     if unknown:
-        print(f"campaign: unknown part(s) {', '.join(sorted(unknown))} (1, 2, 3, 4)", file=sys.stderr)
+        print(f"campaign: unknown part(s) {', '.join(sorted(unknown))} (1, 2, 3, 4, 5)", file=sys.stderr)
         return 2
     t0 = time.monotonic()
     rows, infos, errors = run_parts(parts, QUICK if args.quick else FULL, args.seed, args.quick)

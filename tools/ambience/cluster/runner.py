@@ -60,6 +60,8 @@ HOSTED_RESTART = re.compile(r"ambience node: group '([^']+)' \(pid \d+, generati
 # A node's RPC layer reports its refusals (requests it dropped or refused before dispatch) as the
 # counts change: "ambience: rpc refusals auth_failures=0 replays=2 ...".
 REFUSALS = re.compile(r"ambience: rpc refusals ((?:\w+=\d+ ?)+)")
+# And its coroutine frames when their high-water mark moves: "ambience: memory frames_peak=B ...".
+MEMORY = re.compile(r"ambience: memory ((?:\w+=\d+ ?)+)")
 REFUSAL_KINDS = ("auth_failures", "replays", "resyncs", "denied", "unauthenticated")
 
 
@@ -79,6 +81,7 @@ class NodeRun:
     status: int | None = None
     restarts: dict[str, int] = field(default_factory=dict)  # per group, as the node's supervisor reports them
     refusals: dict[str, int] = field(default_factory=dict)  # the node's RPC refusal counters, last reported
+    memory: dict[str, int] = field(default_factory=dict)  # its coroutine frames, last reported
     last: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
     reader: threading.Thread | None = None
     stopped: bool = False  # still running when the runner stopped it
@@ -156,6 +159,9 @@ class Cluster:
             f = REFUSALS.search(line)
             if f:
                 n.refusals.update({k: int(v) for k, v in (kv.split("=") for kv in f.group(1).split())})
+            m = MEMORY.search(line)
+            if m:
+                n.memory.update({k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())})
 
         follow_output(n.proc.stdout, seen, self._lock, self.out, f"[{n.name.ljust(self._width)}] ",
                       os.path.join(self.log_dir, f"{n.name}.log") if self.log_dir else None)
@@ -251,6 +257,7 @@ class Cluster:
                               "pid": n.proc.pid if n.proc else None,
                               "restarts": self._restarts(n),
                               "refusals": {k: n.refusals.get(k, 0) for k in REFUSAL_KINDS},
+                              "memory": dict(n.memory),
                               "last": list(n.last)[-3:]} for n in self.nodes}
         return {"deployment": self.plan.deployment, "time": time.time(), "nodes": nodes,
                 "links": self.wires.counters(), "doors": self.doors.status() if self.doors else {}}
@@ -664,6 +671,10 @@ def status_report(root: str, name: str | None = None) -> tuple[list[str], list[A
             refused = s.get("refusals", {})
             if any(refused.values()):
                 lines.append("    refused: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in refused.items()))
+            mem = s.get("memory", {})
+            if "frames_peak" in mem:
+                lines.append(f"    coroutine frames: peak {mem['frames_peak']} B of {mem.get('frames_arena', '?')} B, "
+                             f"{mem.get('frame_failures', 0)} allocation failures")
         for n, d in sorted(doc.get("doors", {}).items()):
             lines.append(f"  door {n} (node {d['node']}): {d['url']} pid {d['pid']} {d['state']}")
             c = d.get("counters")

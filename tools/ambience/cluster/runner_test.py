@@ -132,6 +132,30 @@ def test_restarts_are_read_from_the_supervisor(tmp_path, capsys):
     assert c.nodes[0].proc is not None and c.nodes[0].proc.poll() is not None
 
 
+def test_refusals_and_memory_are_read_from_the_node(tmp_path, capsys):
+    plans = deployment(tmp_path)
+    a = node(tmp_path, "a", STARTED + "\nprint('ambience: rpc refusals auth_failures=2 replays=1 resyncs=0 denied=0 "
+             "unauthenticated=0', flush=True)\nprint('ambience: memory frames_peak=900 frames_live=100 "
+             "frames_arena=4096 frame_failures=0', flush=True)\nprint('ambience: memory frames_peak=1200 "
+             "frames_live=64 frames_arena=4096 frame_failures=1', flush=True)\ntime.sleep(5)")
+    images = runner.node_images([f"a={a}={plans['a']}"], [])
+    sock_dir = str(tmp_path / "s")
+    os.makedirs(sock_dir)
+    c = runner.Cluster(cluster_plan(images, sock_dir), {})
+    c.start()
+    try:
+        assert c.wait_healthy(5) is None
+        for _ in range(100):
+            if c.status()["nodes"]["a"]["memory"].get("frames_peak") == 1200:
+                break
+            time.sleep(0.02)
+        s = c.status()["nodes"]["a"]
+        assert s["memory"] == {"frames_peak": 1200, "frames_live": 64, "frames_arena": 4096, "frame_failures": 1}
+        assert s["refusals"]["auth_failures"] == 2 and s["refusals"]["replays"] == 1
+    finally:
+        c.stop()
+
+
 def test_bad_arguments(tmp_path, capsys):
     plans = deployment(tmp_path)
     ok = node(tmp_path, "a", STARTED)
