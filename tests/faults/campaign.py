@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from tests.faults import group_kill, links, node_kill, soak
+from tests.faults import group_kill, links, mcu_fault, node_kill, soak
 from tests.faults.common import Info, Row, result_lines, table
 
 
 @dataclass(frozen=True)
 class Budget:
     group_kills: int
+    mcu_faults: int
     node_kills: int
     link_seconds: float
     udp_seconds: float
@@ -29,8 +30,9 @@ class Budget:
     soak_seconds: float
 
 
-QUICK = Budget(group_kills=6, node_kills=1, link_seconds=9.0, udp_seconds=5.0, storage_seconds=1.5, soak_seconds=40.0)
-FULL = Budget(group_kills=40, node_kills=4, link_seconds=25.0, udp_seconds=10.0, storage_seconds=4.0,
+QUICK = Budget(group_kills=6, mcu_faults=3, node_kills=1, link_seconds=9.0, udp_seconds=5.0, storage_seconds=1.5,
+               soak_seconds=40.0)
+FULL = Budget(group_kills=40, mcu_faults=12, node_kills=4, link_seconds=25.0, udp_seconds=10.0, storage_seconds=4.0,
               soak_seconds=180.0)
 
 
@@ -68,6 +70,8 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
     if "1" in parts:
         attempt(f"part 1: {budget.group_kills} group kills",
                 lambda: add(group_kill.rows(group_kill.measure(budget.group_kills, seed))))
+        attempt(f"part 1: {budget.mcu_faults} MCU group faults",
+                lambda: add(mcu_fault.rows(mcu_fault.measure(budget.mcu_faults, seed))))
     if "2" in parts:
         attempt(f"part 2: {budget.node_kills} cloud node kill(s)",
                 lambda: add(node_kill.rows(node_kill.measure(budget.node_kills, seed))))
