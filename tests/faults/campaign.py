@@ -24,16 +24,17 @@ class Budget:
     group_kills: int
     mcu_faults: int
     node_kills: int
+    edge_kills: int
     link_seconds: float
     udp_seconds: float
     storage_seconds: float
     soak_seconds: float
 
 
-QUICK = Budget(group_kills=6, mcu_faults=3, node_kills=1, link_seconds=9.0, udp_seconds=5.0, storage_seconds=1.5,
-               soak_seconds=40.0)
-FULL = Budget(group_kills=40, mcu_faults=12, node_kills=4, link_seconds=25.0, udp_seconds=10.0, storage_seconds=4.0,
-              soak_seconds=180.0)
+QUICK = Budget(group_kills=6, mcu_faults=3, node_kills=1, edge_kills=1, link_seconds=9.0, udp_seconds=5.0,
+               storage_seconds=1.5, soak_seconds=40.0)
+FULL = Budget(group_kills=40, mcu_faults=12, node_kills=4, edge_kills=3, link_seconds=25.0, udp_seconds=10.0,
+              storage_seconds=4.0, soak_seconds=180.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +76,8 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
     if "2" in parts:
         attempt(f"part 2: {budget.node_kills} cloud node kill(s)",
                 lambda: add(node_kill.rows(node_kill.measure(budget.node_kills, seed))))
+        attempt(f"part 2: {budget.edge_kills} edge node kill(s)",
+                lambda: add(node_kill.edge_rows(node_kill.measure_edge(budget.edge_kills, seed))))
     if "3" in parts:
         attempt("part 3: serial boot wedge", lambda: add(links.measure_boot_wedge()))
         for c in links.configs(quick) + ([] if quick else [links.short_deadline()]):

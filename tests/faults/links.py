@@ -39,6 +39,8 @@ UDP_SCRIPT = "deployments/hello/cluster.sh"
 CALL_TIMEOUT_S = 7.0
 UDP_TIMEOUT_S = 2.0  # the UDP default: the host's nested call is local IPC, no deadline of its own
 SHORT_TIMEOUT_S = 2.0  # the `short_deadline` configuration: below it (the wedge found by this campaign)
+BOARD_NESTED_TIMEOUT_S = 5.0  # the board's own deadline for its nested call (the serial default)
+WEDGE_AFTER = 3  # calls after a refusal, none ok: the board serves nothing more
 STARTUP_S = 8.0  # the board's own greet("world") at boot ends (answer or its 5 s deadline) within this
 HUNG_MARGIN_S = 0.5
 # A call that loses a frame waits one re-send back-off of its network kind (the default policies
@@ -306,11 +308,25 @@ def rows(run: Run) -> tuple[list[Row], list[Info]]:
         r = [Row(part, progress[0], progress[1], progress[2], ">=", 1, progress[3]),
              Row(part, latency[0], latency[1], latency[2], "<=", P99_TARGET_MS[run.link], latency[3]), *r]
         extra = []
-    if run.link == "serial":
-        # One caller, one call at a time: a healthy board never has two calls executing, so a
-        # `would_block` (its reply cache full of calls that never finish) means it is wedged.
+    if run.link == "serial" and run.config.timeout_s > BOARD_NESTED_TIMEOUT_S:
+        # One caller, one call at a time, waiting longer than the board's own nested call: a
+        # healthy board never has two calls executing, so a `would_block` (its reply cache full
+        # of calls that never finish) means it is wedged.
         r.append(Row(part, f"{n}_busy_refusals", statuses.get("would_block", 0), "count", "==", 0,
                      "would_block answers to a single sequential caller"))
+    elif run.link == "serial":
+        # A caller that gives up before the board's nested call does sends its next call while
+        # the board still runs the last: that one waits its turn or is refused `would_block`
+        # (back-pressure, context). Wedged is a board that answers nothing after a refusal.
+        extra.append(Info(part, f"{n}_busy_refusals", statuses.get("would_block", 0), "count",
+                          "would_block answers while the board still ran an abandoned call"))
+        last = max((k for k, (_, _, o) in enumerate(run.outcomes) if o.status == "would_block"), default=-1)
+        tail = run.outcomes[last + 1:] if last >= 0 else []
+        after = sum(o.status == "ok" for _, _, o in tail)
+        r.append(Row(part, f"{n}_wedged", int(len(tail) >= WEDGE_AFTER and after == 0), "count", "==", 0,
+                     "no would_block at all" if last < 0 else
+                     f"{after} ok of the {len(tail)} calls after the last would_block"
+                     + (" (too few to tell)" if len(tail) < WEDGE_AFTER else "")))
     seen = ", ".join(f"{s} {c}" for s, c in sorted(statuses.items()))
     i = [*extra, Info(part, f"{n}_outcomes", len(run.outcomes), "count",
                       seen + (f"; degraded {degraded}" if degraded else ""))]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.faults.common import Cluster, Console, Info, Outcome, Row, kill_tree, percentile, timed_call
+from tests.faults.soak import OUTCOME_TIMEOUT_S, MotionEvents
 
 SCRIPT = "deployments/camera_trap/cluster.sh"
 BUSY_WAIT_S = 600.0  # the camera trap binds fixed ports: another run on this machine holds them
@@ -52,17 +53,19 @@ def _sighting(event: int) -> dict[str, Any]:
     return {"event_id": event, "species": "cat", "confidence": 0.75, "taken_at_ms": event * 10}
 
 
-def _start_cloud(cluster: Cluster, n: int, extra: list[str]) -> subprocess.Popen[bytes]:
-    argv = cluster.state["nodes"]["cloud"]["argv"] + extra
-    log = open(os.path.join(cluster.cdir, "logs", f"cloud.restart{n}.log"), "wb")  # noqa: SIM115 - the child owns it
+def _start_node(cluster: Cluster, n: int, extra: list[str], node: str = "cloud") -> subprocess.Popen[bytes]:
+    """The node's process again, as the runner started it (its argv), logging to
+    <node>.restart<n>.log."""
+    argv = cluster.state["nodes"][node]["argv"] + extra
+    log = open(os.path.join(cluster.cdir, "logs", f"{node}.restart{n}.log"), "wb")  # noqa: SIM115 - the child owns it
     try:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         log.close()
 
 
-def _wait_started(cluster: Cluster, n: int, timeout_s: float) -> bool:
-    path = os.path.join(cluster.cdir, "logs", f"cloud.restart{n}.log")
+def _wait_started(cluster: Cluster, n: int, timeout_s: float, node: str = "cloud") -> bool:
+    path = os.path.join(cluster.cdir, "logs", f"{node}.restart{n}.log")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -119,7 +122,7 @@ def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, floa
                 if procs:
                     procs[-1].wait()
                 time.sleep(rng.uniform(*down_s))
-                procs.append(_start_cloud(cluster, n, (extra or [])[n] if n < len(extra or []) else []))
+                procs.append(_start_node(cluster, n, (extra or [])[n] if n < len(extra or []) else []))
                 r.started_at = time.monotonic()
                 if not _wait_started(cluster, n, START_TIMEOUT_S):
                     run.problems.append(f"restart {n}: the cloud did not report started in {START_TIMEOUT_S:g} s")
@@ -225,3 +228,109 @@ def storage_rows(fault: str, run: Run) -> tuple[list[Row], list[Info]]:
                   "refused appends found stored after the restart (allowed: never acknowledged)"),
              Info(part, f"storage_{fault}_call_failures", others, "count", "transport failures (the kills)")]
     return out, infos
+
+
+@dataclass
+class EdgeRun:
+    """Part 2, the edge: motion events through the whole trap while the edge node (detection and
+    recognition, between the boards and the cloud) is killed and restarted."""
+
+    kills: list[Restart] = field(default_factory=list)  # first_ack_at: the first ok event after
+    events: Counter[str] = field(default_factory=Counter)  # ok / failed / lost
+    hung: int = 0  # events without an outcome line (the camera's calls must all end)
+    stored: list[tuple[int, int]] = field(default_factory=list)
+    count: int = -1
+    problems: list[str] = field(default_factory=list)
+
+
+EDGE_RECOVER_LIMIT_S = 30.0
+
+
+def measure_edge(kills: int, seed: int, stream_s: tuple[float, float] = (1.0, 2.5),
+                 down_s: tuple[float, float] = (0.0, 0.5)) -> EdgeRun:
+    rng = random.Random(seed)
+    run = EdgeRun()
+    procs: list[subprocess.Popen[bytes]] = []
+    with Cluster(SCRIPT, "camera_trap", busy_wait_s=BUSY_WAIT_S) as cluster:
+        events = MotionEvents(cluster, rng)
+
+        def event() -> str:
+            how, _ = events.event()
+            run.events[how] += 1
+            run.hung += how == "lost"
+            return how
+
+        try:
+            for n in range(kills):
+                until = time.monotonic() + rng.uniform(*stream_s)
+                while time.monotonic() < until:
+                    event()
+                pid = int(cluster.state["nodes"]["edge"]["pid"]) if n == 0 else procs[-1].pid
+                r = Restart(time.monotonic())
+                kill_tree(pid)
+                run.kills.append(r)
+                if procs:
+                    procs[-1].wait()
+                event()  # one event while the edge is down: it must end (failed), not hang
+                time.sleep(rng.uniform(*down_s))
+                procs.append(_start_node(cluster, n, [], "edge"))
+                r.started_at = time.monotonic()
+                if not _wait_started(cluster, n, START_TIMEOUT_S, "edge"):
+                    run.problems.append(f"restart {n}: the edge did not report started in {START_TIMEOUT_S:g} s")
+                    break
+                r.healthy_at = time.monotonic()
+                while time.monotonic() < r.killed_at + EDGE_RECOVER_LIMIT_S:
+                    if event() == "ok":
+                        r.first_ack_at = time.monotonic()
+                        break
+            for _ in range(5):
+                event()
+        finally:
+            events.close()
+        console = Console(cluster)
+        route, cls = console.route("cloud", "database"), console.interface("cloud", "database")
+        with console.client() as rpc:
+            first = 1
+            while True:
+                o = timed_call(rpc, route, cls, "range", {"first": first, "count": 1000})
+                if o.status != "ok":
+                    run.problems.append(f"reading the log back: {o.status}")
+                    break
+                page = o.result or []
+                run.stored += [(int(s["id"]), int(s["sighting"]["event_id"])) for s in page]
+                if not page:
+                    break
+                first = run.stored[-1][0] + 1
+            c = timed_call(rpc, route, cls, "count", {})
+            run.count = int(c.result) if c.status == "ok" else -1
+        for p in procs:
+            kill_tree(p.pid)
+            p.wait()
+    return run
+
+
+def edge_rows(run: EdgeRun) -> tuple[list[Row], list[Info]]:
+    part = "2"
+    events: Counter[int] = Counter(e for _, e in run.stored)
+    dups = sum(n - 1 for n in events.values())
+    recover = [r.first_ack_at - r.killed_at for r in run.kills]
+    not_recovered = sum(x != x for x in recover)
+    r = [
+        Row(part, "edge_kills", len(run.kills), "count", ">=", 1, "SIGKILL of the edge's process group"),
+        Row(part, "edge_hung_events", run.hung, "count", "==", 0,
+            f"motion events without an outcome within {OUTCOME_TIMEOUT_S:g} s (every call on the way must end)"),
+        Row(part, "edge_not_recovered", not_recovered + len(run.problems), "count", "==", 0,
+            "; ".join(run.problems) or f"kills after which no event succeeded in {EDGE_RECOVER_LIMIT_S:g} s"),
+        Row(part, "edge_recover_max_s", max((x for x in recover if x == x), default=float("nan")), "s", "<=",
+            RECOVER_TARGET_S, "kill -> first event that went through (the restart included)"),
+        Row(part, "edge_duplicates", dups, "count", "==", 0, f"events stored more than once ({len(run.stored)} rows)"),
+        Row(part, "edge_count_mismatch", abs(run.count - len(run.stored)), "count", "==", 0,
+            f"count() {run.count} vs rows read back"),
+    ]
+    i = [
+        Info(part, "edge_events", sum(run.events.values()), "count",
+             ", ".join(f"{s} {n}" for s, n in sorted(run.events.items()))),
+        Info(part, "edge_boot_p50_s", percentile([k.healthy_at - k.started_at for k in run.kills
+                                                  if k.healthy_at == k.healthy_at], 50), "s", "restart -> start line"),
+    ]
+    return r, i

@@ -16,11 +16,11 @@ import json
 import os
 import random
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from deployments.camera_trap.demo.demo import connect, parse_outcome
 from tests.faults.common import Cluster, Info, Row, children, percentile
 
 SCRIPT = "deployments/camera_trap/cluster.sh"
@@ -30,7 +30,6 @@ WARMUP_EVENTS = 6
 OUTCOME_TIMEOUT_S = 30.0
 RSS_GROWTH_TARGET_KIB = 512  # per process, half time -> end
 MEMORY_LINE = re.compile(r"ambience: memory ((?:\w+=\d+ ?)+)")
-OUTCOME_MARK = "[motion] outcome"
 
 
 @dataclass
@@ -121,69 +120,61 @@ def _follow(path: str) -> Iterator[str | None]:
                 pending = ""
 
 
-def _outcome(line: str) -> dict[str, int] | None:
-    at = line.find(OUTCOME_MARK)
-    if at < 0:
-        return None
-    fields = {}
-    for item in line[at + len(OUTCOME_MARK):].split():
-        key, _, value = item.partition("=")
-        if value.isdigit():
-            fields[key] = int(value)
-    return fields if "event" in fields else None
+class MotionEvents:
+    """Motion events through the PIR input of the camera trap's first watching node, one at a
+    time: `event()` writes a record (a random scene) and waits for the motion sensor's outcome
+    line: "ok", "failed" (an outcome with ok=0) or "lost" (none within OUTCOME_TIMEOUT_S)."""
 
-
-def _connect(path: str, timeout_s: float) -> socket.socket:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return s
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def measure(seconds: float, seed: int) -> Run:
-    run = Run(seconds)
-    with open(SCENES, encoding="utf-8") as f:
-        scenes = sorted(int(k) for k in json.load(f)["scenes"])
-    rng = random.Random(seed)
-    with Cluster(SCRIPT, "camera_trap", busy_wait_s=BUSY_WAIT_S) as cluster:
+    def __init__(self, cluster: Cluster, rng: random.Random) -> None:
+        with open(SCENES, encoding="utf-8") as f:
+            self.scenes = sorted(int(k) for k in json.load(f)["scenes"])
         sensors: dict[str, str] = cluster.state.get("sensors", {})
         watching = [n for n in sorted(sensors) if "[motion] watching the PIR input" in cluster.log(n)]
         if not watching:
             raise RuntimeError(f"no node of the camera trap watches a PIR input (sensors: {sorted(sensors)})")
-        node = watching[0]
+        self.rng, self.node = rng, watching[0]
+        self.lines = _follow(os.path.join(cluster.cdir, "logs", f"{self.node}.log"))
+        self.pir = connect(sensors[self.node], 10.0)
+        self.base = rng.getrandbits(20) << 20
+        self.sent = 0
+
+    def event(self) -> tuple[str, float]:
+        """How the next event ended, and after how long (s)."""
+        self.sent += 1
+        sequence = self.base + self.sent
+        event_id = (1 << 48) | sequence  # sensor 1: the first PIR of the node
+        t = time.monotonic()
+        self.pir.sendall(f"1 {sequence} {self.rng.choice(self.scenes)}\n".encode())
+        while time.monotonic() < t + OUTCOME_TIMEOUT_S:
+            line = next(self.lines)
+            if line is None:
+                time.sleep(0.01)
+                continue
+            o = parse_outcome(line)
+            if o is not None and o["event"] == event_id:
+                return ("ok" if o.get("ok") else "failed"), time.monotonic() - t
+        return "lost", time.monotonic() - t
+
+    def close(self) -> None:
+        self.pir.close()
+
+
+def measure(seconds: float, seed: int) -> Run:
+    run = Run(seconds)
+    with Cluster(SCRIPT, "camera_trap", busy_wait_s=BUSY_WAIT_S) as cluster:
         run.boards = sorted(n for n, s in cluster.state["nodes"].items() if s.get("kind") == "mcu")
-        lines = _follow(os.path.join(cluster.cdir, "logs", f"{node}.log"))
-        pir = _connect(sensors[node], 10.0)
-        base = rng.getrandbits(20) << 20
+        events = MotionEvents(cluster, random.Random(seed))
         try:
             def event() -> None:
                 run.events += 1
-                sequence = base + run.events
-                event_id = (1 << 48) | sequence  # sensor 1: the first PIR of the node
-                t = time.monotonic()
-                pir.sendall(f"1 {sequence} {rng.choice(scenes)}\n".encode())
-                deadline = t + OUTCOME_TIMEOUT_S
-                while time.monotonic() < deadline:
-                    line = next(lines)
-                    if line is None:
-                        time.sleep(0.01)
-                        continue
-                    o = _outcome(line)
-                    if o is not None and o["event"] == event_id:
-                        if o.get("ok"):
-                            run.ok += 1
-                            run.latencies_ms.append((time.monotonic() - t) * 1000)
-                        else:
-                            run.failed += 1
-                        return
-                run.lost += 1
+                how, took = events.event()
+                if how == "ok":
+                    run.ok += 1
+                    run.latencies_ms.append(took * 1000)
+                elif how == "failed":
+                    run.failed += 1
+                else:
+                    run.lost += 1
 
             for _ in range(WARMUP_EVENTS):
                 event()
@@ -205,7 +196,7 @@ def measure(seconds: float, seed: int) -> Run:
                 run.failed += warm[1]
                 run.lost += warm[2]
         finally:
-            pir.close()
+            events.close()
     return run
 
 
