@@ -3,6 +3,7 @@ output, health, restarts seen in the output, exit statuses, bytes between two no
 through the emulator, bad arguments, and the `ambience cluster` subcommand."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 from ambience import cli
 from ambience.cluster import runner
@@ -111,10 +113,11 @@ def test_a_node_running_past_the_duration_is_stopped_and_not_a_failure(tmp_path,
     assert time.monotonic() - t0 < 0.2 + runner.STOP_GRACE_S + 3
 
 
-def test_restarts_are_read_from_the_supervisor(tmp_path, capsys):
+@contextlib.contextmanager
+def one_node(tmp_path, body: str) -> Iterator[runner.Cluster]:
+    """A cluster of the one node `a` running `body`, healthy, stopped at the end."""
     plans = deployment(tmp_path)
-    a = node(tmp_path, "a", STARTED + "\nprint(\"ambience node: group 'g' (pid 7, generation 1): fault; restarting\","
-             " flush=True)\ntime.sleep(5)")
+    a = node(tmp_path, "a", body)
     images = runner.node_images([f"a={a}={plans['a']}"], [])
     sock_dir = str(tmp_path / "s")
     os.makedirs(sock_dir)
@@ -122,29 +125,28 @@ def test_restarts_are_read_from_the_supervisor(tmp_path, capsys):
     c.start()
     try:
         assert c.wait_healthy(5) is None
+        yield c
+    finally:
+        c.stop()
+
+
+def test_restarts_are_read_from_the_supervisor(tmp_path, capsys):
+    with one_node(tmp_path, STARTED + "\nprint(\"ambience node: group 'g' (pid 7, generation 1): fault; restarting\","
+                  " flush=True)\ntime.sleep(5)") as c:
         for _ in range(100):
             if c.status()["nodes"]["a"]["restarts"] == 1:
                 break
             time.sleep(0.02)
         assert c.status()["nodes"]["a"]["restarts"] == 1
-    finally:
-        c.stop()
     assert c.nodes[0].proc is not None and c.nodes[0].proc.poll() is not None
 
 
 def test_refusals_and_memory_are_read_from_the_node(tmp_path, capsys):
-    plans = deployment(tmp_path)
-    a = node(tmp_path, "a", STARTED + "\nprint('ambience: rpc refusals auth_failures=2 replays=1 resyncs=0 denied=0 "
-             "unauthenticated=0', flush=True)\nprint('ambience: memory frames_peak=900 frames_live=100 "
-             "frames_arena=4096 frame_failures=0', flush=True)\nprint('ambience: memory frames_peak=1200 "
-             "frames_live=64 frames_arena=4096 frame_failures=1', flush=True)\ntime.sleep(5)")
-    images = runner.node_images([f"a={a}={plans['a']}"], [])
-    sock_dir = str(tmp_path / "s")
-    os.makedirs(sock_dir)
-    c = runner.Cluster(cluster_plan(images, sock_dir), {})
-    c.start()
-    try:
-        assert c.wait_healthy(5) is None
+    lines = ["ambience: rpc refusals auth_failures=2 replays=1 resyncs=0 denied=0 unauthenticated=0",
+             "ambience: memory frames_peak=900 frames_live=100 frames_arena=4096 frame_failures=0",
+             "ambience: memory frames_peak=1200 frames_live=64 frames_arena=4096 frame_failures=1"]
+    body = STARTED + "".join(f"\nprint({line!r}, flush=True)" for line in lines) + "\ntime.sleep(5)"
+    with one_node(tmp_path, body) as c:
         for _ in range(100):
             if c.status()["nodes"]["a"]["memory"].get("frames_peak") == 1200:
                 break
@@ -152,8 +154,6 @@ def test_refusals_and_memory_are_read_from_the_node(tmp_path, capsys):
         s = c.status()["nodes"]["a"]
         assert s["memory"] == {"frames_peak": 1200, "frames_live": 64, "frames_arena": 4096, "frame_failures": 1}
         assert s["refusals"]["auth_failures"] == 2 and s["refusals"]["replays"] == 1
-    finally:
-        c.stop()
 
 
 def test_bad_arguments(tmp_path, capsys):
