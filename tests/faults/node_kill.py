@@ -75,6 +75,26 @@ def _wait_started(cluster: Cluster, n: int, timeout_s: float, node: str = "cloud
     return False
 
 
+def _read_back(console: Console, problems: list[str]) -> tuple[list[tuple[int, int]], int]:
+    """The whole sighting log, (id, event id) in order, and count() (-1 if it failed)."""
+    route, cls = console.route("cloud", "database"), console.interface("cloud", "database")
+    stored: list[tuple[int, int]] = []
+    with console.client() as rpc:
+        first = 1
+        while True:
+            o = timed_call(rpc, route, cls, "range", {"first": first, "count": 1000})
+            if o.status != "ok":
+                problems.append(f"reading the log back: {o.status}")
+                break
+            page = o.result or []
+            stored += [(int(s["id"]), int(s["sighting"]["event_id"])) for s in page]
+            if not page:
+                break
+            first = stored[-1][0] + 1
+        c = timed_call(rpc, route, cls, "count", {})
+    return stored, int(c.result) if c.status == "ok" else -1
+
+
 def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, float] = (0.5, 1.5),
             down_s: tuple[float, float] = (0.0, 0.3), extra: list[list[str]] | None = None) -> Run:
     """`extra[n]`: more arguments for the n-th restart (a `--storage-fault`, part 4)."""
@@ -136,20 +156,7 @@ def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, floa
             stop.set()
             for t in threads:
                 t.join(timeout=10)
-        with console.client() as rpc:
-            first = 1
-            while True:
-                o = timed_call(rpc, route, cls, "range", {"first": first, "count": 1000})
-                if o.status != "ok":
-                    run.problems.append(f"reading the log back: {o.status}")
-                    break
-                page = o.result or []
-                run.stored += [(int(s["id"]), int(s["sighting"]["event_id"])) for s in page]
-                if not page:
-                    break
-                first = run.stored[-1][0] + 1
-            c = timed_call(rpc, route, cls, "count", {})
-            run.count = int(c.result) if c.status == "ok" else -1
+        run.stored, run.count = _read_back(console, run.problems)
         for p in procs:
             kill_tree(p.pid)
             p.wait()
@@ -287,22 +294,7 @@ def measure_edge(kills: int, seed: int, stream_s: tuple[float, float] = (1.0, 2.
                 event()
         finally:
             events.close()
-        console = Console(cluster)
-        route, cls = console.route("cloud", "database"), console.interface("cloud", "database")
-        with console.client() as rpc:
-            first = 1
-            while True:
-                o = timed_call(rpc, route, cls, "range", {"first": first, "count": 1000})
-                if o.status != "ok":
-                    run.problems.append(f"reading the log back: {o.status}")
-                    break
-                page = o.result or []
-                run.stored += [(int(s["id"]), int(s["sighting"]["event_id"])) for s in page]
-                if not page:
-                    break
-                first = run.stored[-1][0] + 1
-            c = timed_call(rpc, route, cls, "count", {})
-            run.count = int(c.result) if c.status == "ok" else -1
+        run.stored, run.count = _read_back(Console(cluster), run.problems)
         for p in procs:
             kill_tree(p.pid)
             p.wait()
