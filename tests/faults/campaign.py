@@ -90,6 +90,14 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
         for fault in sorted(node_kill.STORAGE_FAULTS):
             attempt(f"part 4: storage {fault}", partial(lambda f: add(node_kill.storage_rows(
                 f, node_kill.measure_storage(f, seed, budget.storage_seconds))), fault))
+        def tmpfs_full() -> None:
+            run, why = node_kill.measure_tmpfs_full(seed, budget.storage_seconds * 2)
+            if run is None:
+                infos.append(Info("4", "storage_tmpfs_full_not_run", 1, "count", f"cannot mount a tmpfs here: {why}"))
+            else:
+                add(node_kill.storage_rows("tmpfs_full", run))
+
+        attempt("part 4: storage tmpfs_full (a real ENOSPC)", tmpfs_full)
     if "5" in parts:
         attempt(f"part 5: camera trap soak, {budget.soak_seconds:g} s",
                 lambda: add(soak.rows(soak.measure(budget.soak_seconds, seed))))

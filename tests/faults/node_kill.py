@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,8 +98,10 @@ def _read_back(console: Console, problems: list[str]) -> tuple[list[tuple[int, i
 
 
 def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, float] = (0.5, 1.5),
-            down_s: tuple[float, float] = (0.0, 0.3), extra: list[list[str]] | None = None) -> Run:
-    """`extra[n]`: more arguments for the n-th restart (a `--storage-fault`, part 4)."""
+            down_s: tuple[float, float] = (0.0, 0.3), extra: list[list[str]] | None = None,
+            while_down: Callable[[int, str], None] | None = None) -> Run:
+    """`extra[n]`: more arguments for the n-th restart (a `--storage-fault`, part 4);
+    `while_down(n, storage_dir)`: run while the cloud is down, before its n-th restart."""
     rng = random.Random(seed)
     run = Run()
     procs: list[subprocess.Popen[bytes]] = []
@@ -142,6 +146,9 @@ def measure(kills: int, seed: int, writers: int = 2, stream_s: tuple[float, floa
                 if procs:
                     procs[-1].wait()
                 time.sleep(rng.uniform(*down_s))
+                if while_down is not None:
+                    argv = cluster.state["nodes"]["cloud"]["argv"]
+                    while_down(n, argv[argv.index("--storage-dir") + 1])
                 procs.append(_start_node(cluster, n, (extra or [])[n] if n < len(extra or []) else []))
                 r.started_at = time.monotonic()
                 if not _wait_started(cluster, n, START_TIMEOUT_S):
@@ -214,6 +221,61 @@ def measure_storage(fault: str, seed: int, seconds: float) -> Run:
     return measure(2, seed, stream_s=(seconds, seconds), extra=[STORAGE_FAULTS[fault], []])
 
 
+TMPFS_HEADROOM = 192 * 1024  # bytes of a real file system left to the restarted cloud
+
+
+def _tmpfs_over(path: str) -> str | None:
+    """Puts `path` (the cloud's storage directory, its files kept) on a tmpfs with little room
+    left: a real ENOSPC. None, or why it cannot be done here (mounting needs root)."""
+    keep = path + ".before-tmpfs"
+    shutil.copytree(path, keep)
+    used = sum(os.path.getsize(os.path.join(keep, f)) for f in os.listdir(keep))
+    size = (used + TMPFS_HEADROOM + 4095) // 4096 * 4096
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", path],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        shutil.rmtree(keep)
+        return mounted.stderr.strip() or f"mount exited {mounted.returncode}"
+    for f in os.listdir(keep):
+        shutil.copy2(os.path.join(keep, f), os.path.join(path, f))
+    shutil.rmtree(keep)
+    return None
+
+
+def _tmpfs_off(path: str) -> None:
+    """The files back on the disk underneath, the tmpfs gone."""
+    keep = path + ".on-tmpfs"
+    shutil.copytree(path, keep)
+    subprocess.run(["umount", path], check=True)
+    for f in os.listdir(keep):
+        shutil.copy2(os.path.join(keep, f), os.path.join(path, f))
+    shutil.rmtree(keep)
+
+
+def measure_tmpfs_full(seed: int, seconds: float) -> tuple[Run | None, str]:
+    """Part 4 on a real file system: the cloud restarted on a tmpfs with 192 KiB free (ENOSPC
+    from the kernel, no fault injection), the stream kept up until it is full, then killed,
+    moved back to the disk and restarted. (None, why) where tmpfs cannot be mounted."""
+    why = ""
+    mounted: list[str] = []
+
+    def while_down(n: int, storage: str) -> None:
+        nonlocal why
+        if n == 0:
+            why = _tmpfs_over(storage) or ""
+            if not why:
+                mounted.append(storage)
+        elif mounted:
+            _tmpfs_off(mounted.pop())
+
+    try:
+        run = measure(2, seed, stream_s=(seconds, seconds), while_down=while_down)
+    finally:
+        for m in mounted:
+            subprocess.run(["umount", m], capture_output=True)
+    return (None, why) if why else (run, "")
+
+
 def storage_rows(fault: str, run: Run) -> tuple[list[Row], list[Info]]:
     part = "4"
     base, infos = rows(run)
@@ -222,7 +284,7 @@ def storage_rows(fault: str, run: Run) -> tuple[list[Row], list[Info]]:
            for r in base if r.name in keep]
     errors = sum(n for s, n in run.refused.items() if s.startswith("error {"))
     others = sum(n for s, n in run.refused.items() if not s.startswith("error {"))
-    expect = "storage_full" if fault == "disk_full" else "storage_failed"
+    expect = "storage_full" if fault in ("disk_full", "tmpfs_full") else "storage_failed"
     out.append(Row(part, f"storage_{fault}_refusals", errors, "count", ">=", 1,
                    f"appends answered with a StoreError ({expect} expected): "
                    + (", ".join(f"{s} {n}" for s, n in sorted(run.refused.items())) or "none")))
