@@ -223,24 +223,36 @@ struct Driver {
   }
 };
 
-// In the server group, an instance that may not be re-entered (busy while it serves, as a lidl
-// RingServer): each call blocks in a call to client2's driver, a load of calls back into this
-// group's other instances. The result: how often it was entered while busy | bad results << 8.
+// In the server group, an instance that may not be re-entered: each call blocks in a call to
+// client2's driver, a load of calls back into this group's other instances. It says it is busy
+// either through its binding's predicate (as a lidl RingServer while it serves; argument word 1
+// = 0) or by marking its outgoing call GroupRuntime::CallFrom (as the generated transports do
+// for a start() or a spawned task; word 1 = 1). The result: how often it was entered while busy
+// | bad results << 8.
 constexpr std::uint16_t kRelay = 15;
 constexpr int kRelayDriver = kFirstClient + 2;
 struct Relay {
   GroupRuntime* rt;
   std::uint32_t active = 0, reentered = 0;
+  bool by_predicate = true;
 
-  static bool busy(void* self) { return static_cast<Relay*>(self)->active != 0; }
+  static bool busy(void* self) {
+    const auto& r = *static_cast<Relay*>(self);
+    return r.by_predicate && r.active != 0;
+  }
   static Status handle(void* self, ServiceCall& c) {
     auto& r = *static_cast<Relay*>(self);
     if (r.active != 0) ++r.reentered;
     ++r.active;
-    std::uint32_t n = 0, bad = 0xFF, len = 0;
+    std::uint32_t n = 0, mode = 0, bad = 0xFF, len = 0;
     if (c.arg_len >= 4) std::memcpy(&n, c.arg, 4);
-    const Status st =
-        r.rt->call(static_cast<std::uint16_t>(kDriverBase + kRelayDriver), Driver::kLoad, &n, 4, &bad, 4, &len);
+    if (c.arg_len >= 8) std::memcpy(&mode, static_cast<const std::byte*>(c.arg) + 4, 4);
+    r.by_predicate = mode == 0;
+    Status st;
+    {
+      const GroupRuntime::CallFrom from(*r.rt, mode == 0 ? kNoInstance : kRelay);
+      st = r.rt->call(static_cast<std::uint16_t>(kDriverBase + kRelayDriver), Driver::kLoad, &n, 4, &bad, 4, &len);
+    }
     --r.active;
     const std::uint32_t out = r.reentered | ((st == Status::ok && len == 4 ? bad : 0xFFu) << 8);
     std::memcpy(c.result, &out, 4);
@@ -573,7 +585,8 @@ AMBIENCE_TEST(group_blocked_in_a_direct_call_still_serves_its_ring) {
 // ring meanwhile) is held until the instance returns, then served: never run nested on top of
 // the blocked call (a lidl service would wait there, for good, on its own client's gate). The
 // group's other instances keep serving meanwhile.
-AMBIENCE_TEST(a_busy_instance_is_not_reentered_its_requests_wait_their_turn) {
+// Both ways an instance says it is busy (see Relay): `mode` is the second argument word.
+void busy_instance_holds_requests(::ambience::testing::Context& ambience_test_context_, std::uint32_t mode) {
   Supervisor& s = setup();
   struct Done {
     bool done = false;
@@ -588,12 +601,12 @@ AMBIENCE_TEST(a_busy_instance_is_not_reentered_its_requests_wait_their_turn) {
     d->st = st;
     d->order = ++finished;
   };
-  const std::uint32_t n = 200;
+  const std::uint32_t args[2] = {200, mode};
   const std::uint32_t routed = s.stats(kRelayDriver).calls_routed;
-  CHECK_EQ(s.submit(kRelay, 1, &n, 4, &a.out, 4, done, &a), Status::ok);
+  CHECK_EQ(s.submit(kRelay, 1, args, 8, &a.out, 4, done, &a), Status::ok);
   s.run_until([&] { return s.stats(kRelayDriver).calls_routed > routed + 2; });  // a is blocked in its call
   CHECK(!a.done);
-  CHECK_EQ(s.submit(kRelay, 1, &n, 4, &b.out, 4, done, &b), Status::ok);
+  CHECK_EQ(s.submit(kRelay, 1, args, 8, &b.out, 4, done, &b), Status::ok);
   Status st;
   CHECK_EQ(call_u32(kServerAcc, Acc::kMix, 5, &st), Acc::mix(5));  // the group's other instances serve
   CHECK_EQ(st, Status::ok);
@@ -602,6 +615,15 @@ AMBIENCE_TEST(a_busy_instance_is_not_reentered_its_requests_wait_their_turn) {
   CHECK_EQ(a.out, 0u);  // never re-entered, every call of the load right
   CHECK_EQ(b.out, 0u);
   CHECK(a.order < b.order);
+}
+
+AMBIENCE_TEST(a_busy_instance_is_not_reentered_its_requests_wait_their_turn) {
+  busy_instance_holds_requests(ambience_test_context_, 0);
+}
+
+// The same for an instance whose coroutine blocks in an outgoing call marked CallFrom.
+AMBIENCE_TEST(an_instance_calling_out_is_busy_its_requests_wait_their_turn) {
+  busy_instance_holds_requests(ambience_test_context_, 1);
 }
 
 AMBIENCE_TEST(direct_call_descriptors_are_validated) {
