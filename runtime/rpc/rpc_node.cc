@@ -1,5 +1,6 @@
 #include "runtime/rpc/rpc_node.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernel/core/arch.hpp"
@@ -248,8 +249,8 @@ Task<Status> RpcNode::call(const node::Route& route, std::span<const std::byte> 
   pending.network = n;
   pending.peer = peer.value();
   pending.key = k;
-  // Only @idempotent procedures are re-sent (the plan's mask): any other is sent once, so it runs
-  // at most once whatever the link does; a lost request ends in timeout.
+  // Only @idempotent procedures are re-sent (the plan's mask): any other's body is sent once, so
+  // it runs at most once whatever the link does; a lost request ends in timeout.
   const bool idempotent = header.procedure < 64 && ((route.idempotent >> header.procedure) & 1u) != 0;
   // A probe (below) carries no body, so nothing can run it: until the body goes out, any call is
   // re-sent like an idempotent one (a lost probe or resync answer must not cost the call).
@@ -402,40 +403,25 @@ std::size_t RpcNode::poll() {
 void RpcNode::report_refusals(std::uint64_t now) {
   const std::array<std::uint32_t, 5> counts = {counters_.auth_failures, counters_.replays, counters_.resyncs,
                                                counters_.denied, counters_.unauthenticated};
-  if (counts == refusals_reported_) {
-    refusals_pending_ = false;
-    return;
-  }
-  if (refusals_reported_at_ != 0 && now - refusals_reported_at_ < kRefusalReportUs) {
-    if (!refusals_pending_) {
-      refusals_pending_ = true;
-      arm_timer();  // the last change is logged even if nothing else happens
-    }
+  const bool was_pending = refusal_pacing_.pending;
+  if (!refusal_pacing_.due(now, counts != refusals_reported_)) {
+    if (refusal_pacing_.pending && !was_pending) arm_timer();  // logged even if nothing else happens
     return;
   }
   println("ambience: rpc refusals auth_failures=", counts[0], " replays=", counts[1], " resyncs=", counts[2],
           " denied=", counts[3], " unauthenticated=", counts[4]);
   refusals_reported_ = counts;
-  refusals_reported_at_ = now;
-  refusals_pending_ = false;
 }
 
+// Called from poll() only, which arms the timer after it.
 void RpcNode::report_memory(std::uint64_t now) {
   const FrameStats f = FrameAllocator::instance().stats();
-  if (f.peak_live_bytes == memory_reported_peak_ && f.failures == memory_reported_failures_) {
-    memory_pending_ = false;
-    return;
-  }
-  if (memory_reported_at_ != 0 && now - memory_reported_at_ < kMemoryReportUs) {
-    memory_pending_ = true;  // arm_timer() wakes the node for it: the last change is logged
-    return;
-  }
+  const bool changed = f.peak_live_bytes != memory_reported_peak_ || f.failures != memory_reported_failures_;
+  if (!memory_pacing_.due(now, changed)) return;
   println("ambience: memory frames_peak=", f.peak_live_bytes, " frames_live=", f.live_bytes,
           " frames_arena=", f.arena_bytes, " frame_failures=", f.failures);
   memory_reported_peak_ = f.peak_live_bytes;
   memory_reported_failures_ = f.failures;
-  memory_reported_at_ = now;
-  memory_pending_ = false;
 }
 
 void RpcNode::Sink::on_frame(Peer from, const net::LinkFrame& frame) {
@@ -774,9 +760,7 @@ Task<void> RpcNode::send_task(Network* n, Peer to, std::span<const std::byte> me
 
 void RpcNode::arm_timer() {
   std::uint64_t next = memory_.calls->next_wakeup_us();
-  if (refusals_pending_ && refusals_reported_at_ + kRefusalReportUs < next)
-    next = refusals_reported_at_ + kRefusalReportUs;
-  if (memory_pending_ && memory_reported_at_ + kMemoryReportUs < next) next = memory_reported_at_ + kMemoryReportUs;
+  next = std::min({next, refusal_pacing_.wakeup(), memory_pacing_.wakeup()});
   if (next == ~std::uint64_t{0}) {
     Scheduler::current().cancel(timer_);
     return;

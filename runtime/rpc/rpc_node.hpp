@@ -226,13 +226,26 @@ class RpcNode final : public node::NetworkDriver {
   std::array<PeerLife, kMaxPeers> peers_{};
   std::array<KeyState, kMaxKeys> sessions_{};
   std::uint64_t challenges_drawn_ = 0;
+  // When a line reporting values that change is due: at most once per period, the last change
+  // always (a pending one is a wake-up in arm_timer()).
+  struct ReportPacing {
+    std::uint64_t period_us;
+    std::uint64_t at = 0;  // the last line
+    bool pending = false;
+    // `changed`: the values differ from the last line's. True: log it now.
+    bool due(std::uint64_t now, bool changed) {
+      pending = changed && at != 0 && now - at < period_us;
+      if (!changed || pending) return false;
+      at = now;
+      return true;
+    }
+    std::uint64_t wakeup() const { return pending ? at + period_us : ~std::uint64_t{0}; }
+  };
   std::array<std::uint32_t, 5> refusals_reported_{};
-  std::uint64_t refusals_reported_at_ = 0;
-  bool refusals_pending_ = false;
+  ReportPacing refusal_pacing_{kRefusalReportUs};
   std::size_t memory_reported_peak_ = 0;
   std::size_t memory_reported_failures_ = 0;
-  std::uint64_t memory_reported_at_ = 0;
-  bool memory_pending_ = false;
+  ReportPacing memory_pacing_{kMemoryReportUs};
   std::array<bool, 8> forward_in_use_{};
   RpcCounters counters_;
   struct TimerNode : Runnable {

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ambience.cluster.runner import status_report
+from kernel.net import net
 from tests.faults.common import Cluster, Console, Info, Outcome, Row, percentile, timed_call
 
 SERIAL_SCRIPT = "deployments/hello/on_board/cluster.sh"
@@ -39,7 +40,7 @@ UDP_SCRIPT = "deployments/hello/cluster.sh"
 CALL_TIMEOUT_S = 7.0
 UDP_TIMEOUT_S = 2.0  # the UDP default: the host's nested call is local IPC, no deadline of its own
 SHORT_TIMEOUT_S = 2.0  # the `short_deadline` configuration: below it (the wedge found by this campaign)
-BOARD_NESTED_TIMEOUT_S = 5.0  # the board's own deadline for its nested call (the serial default)
+BOARD_NESTED_TIMEOUT_S = net.default_policy("serial").timeout_us / 1e6  # the board's own, for its nested call
 WEDGE_AFTER = 3  # calls after a refusal, none ok: the board serves nothing more
 STARTUP_S = 8.0  # the board's own greet("world") at boot ends (answer or its 5 s deadline) within this
 HUNG_MARGIN_S = 0.5

@@ -18,10 +18,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kernel.net import net
 from tests.faults.common import Cluster, Console, Info, Outcome, Row, percentile, timed_call
 
 SCRIPT = "deployments/hello/tests/group_fault/cluster.sh"
-CALL_TIMEOUT_S = 5.0  # the serial default; the board answers a faulted call at once
+CALL_TIMEOUT_S = net.default_policy("serial").timeout_us / 1e6  # the board answers a faulted call at once
 HUNG_MARGIN_S = 0.5
 RESTORE_TARGET_MS = 1000.0
 RESTORE_LIMIT_S = 10.0
