@@ -1,10 +1,13 @@
-"""What the multi-node tests here share: free loopback UDP ports for --udp-map, and an MCU image
-booted in QEMU with its UART1 as a unix socket that a hosted node takes as its serial line."""
+"""What the multi-node tests here share: free loopback UDP ports for --udp-map, an MCU image
+booted in QEMU with its UART1 as a unix socket that a hosted node takes as its serial line, and
+node processes watched line by line."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import threading
 import time
 
 
@@ -20,19 +23,67 @@ def free_udp_ports(n: int) -> list[int]:
 
 
 def boot_board(elf: str, uart1_socket: str, machine: str = "mps2-an386",
-               timeout_s: float = 20) -> subprocess.Popen[str]:
+               timeout_s: float = 20) -> Watched:
     """Boots `elf` in QEMU (console on stdout) and waits until QEMU serves UART1 on
     `uart1_socket`; raises AssertionError (the QEMU process killed) if it does not."""
-    board = subprocess.Popen(
+    board = Watched(
         ["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
          "-semihosting-config", "enable=on,target=native", "-kernel", elf,
-         "-serial", "stdio", "-serial", f"unix:{uart1_socket},server=on,wait=on"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "-serial", "stdio", "-serial", f"unix:{uart1_socket},server=on,wait=on"])
     deadline = time.monotonic() + timeout_s
     while not os.path.exists(uart1_socket) and time.monotonic() < deadline:
         time.sleep(0.02)
     if not os.path.exists(uart1_socket):
-        board.kill()
-        board.wait()
-        raise AssertionError("QEMU did not open the board's UART1 socket")
+        raise AssertionError("QEMU did not open the board's UART1 socket:\n" + board.stop())
     return board
+
+
+class Watched:
+    """A node process whose output is collected as it comes, so a test waits for the line it
+    expects instead of a fixed time; a loaded machine then costs seconds, not a failure. The node
+    runs in a session of its own, so `stop()` takes its group processes with it."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self._lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._lines.append("")  # end of output
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "".join(self._lines)
+
+    def wait_for(self, text: str, timeout_s: float = 30) -> bool:
+        """True once `text` is in the output; False when the process ended or `timeout_s` passed."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                if text in "".join(self._lines):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or (self._lines and self._lines[-1] == ""):
+                    return False
+                self._changed.wait(left)
+
+    def stop(self) -> str:
+        """Kills the process and its session; its whole output."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._lines) and self._lines[-1] == "", timeout=10)
+        return self.output

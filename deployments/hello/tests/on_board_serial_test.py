@@ -4,31 +4,32 @@ given it as its line (`--serial uart=PATH`), as the cluster runner wires them.""
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import unittest
 
-from node_processes import boot_board
+from node_processes import Watched, boot_board, free_udp_ports
 
 PKG = "deployments/hello/on_board"
 
 
 class OnBoardSerialTest(unittest.TestCase):
     def test_greeter_on_the_board_reaches_the_console_on_the_host(self) -> None:
+        (console_port,) = free_udp_ports(1)  # the host's console endpoint, off the fixed port others use
         with tempfile.TemporaryDirectory() as tmp:
             sock = os.path.join(tmp, "uart1.sock")
             board = boot_board(f"{PKG}/board.elf", sock)
+            host = Watched([f"{PKG}/host", "--serial", f"uart={sock}",
+                            "--udp-map", f"127.0.0.1:7702=127.0.0.1:{console_port}"])
             try:
-                host = subprocess.run([f"{PKG}/host", "--serial", f"uart={sock}", "--exit-after-ms", "4000"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+                served = (host.wait_for("[console] hello, world!")
+                          and board.wait_for('[greeter] greet("world") -> "hello, world!"'))
                 # The board serves the operator's console (`ambience call`): it runs until stopped.
-                self.assertIsNone(board.poll(), "a serving board must keep running")
+                host_running, board_running = host.proc.poll() is None, board.proc.poll() is None
             finally:
-                board.kill()
-                board_out, _ = board.communicate(timeout=30)
-        self.assertEqual(host.returncode, 0, host.stdout)
-        self.assertIn("[console] hello, world!", host.stdout)
-        self.assertIn('[greeter] greet("world") -> "hello, world!"', board_out)
+                host_out, board_out = host.stop(), board.stop()
+        self.assertTrue(served, f"host:\n{host_out}\nboard:\n{board_out}")
+        self.assertTrue(host_running, host_out)
+        self.assertTrue(board_running, "a serving board must keep running:\n" + board_out)
 
 
 if __name__ == "__main__":
