@@ -571,6 +571,33 @@ AMBIENCE_TEST(a_lost_resync_answer_costs_no_call_and_runs_nothing_twice) {
   CHECK_EQ(g_calc.bumps, before + 1);
   CHECK_EQ(client.node().call_table().counters().resends, 1u);
 }
+
+// A link that duplicates every frame both ways, at a boot's first call: the probe arrives twice
+// (two resync answers) and each answer twice. One re-seal per distinct answer: the call runs once
+// and is answered ok, instead of the copies using up its re-seals and ending it `unavailable`
+// while the callee runs it (found by the fault campaign on an emulated UDP network).
+AMBIENCE_TEST(duplicated_resync_answers_cost_no_reseal_and_the_call_succeeds) {
+  using CallerNode = rpc::StaticRpcNode<1, 1, 8, 1, 64, 1>;
+  static CallerNode client{tables(1, {}, {}, kDirectKeys), 0x11110009u, 10'000'000};
+  static net::StaticReassembler<CallerNode::kMaxOnWire, 1> client_in{1'000'000};
+  SmallNode& server = small_server().node;
+  MemoryLink &c = link_x(), &s = link_y();
+  c.connect(s, server.node());
+  s.connect(c, client.node());
+  client.node().add_network("wire", "udp", c, client_in);
+  server.node().add_network("wire", "udp", s, small_server().in);
+  const std::uint32_t resyncs = server.node().counters().resyncs;
+  NodeTransport t{&client.node(), {"wire", "udp", "s", 1, "server", 5, 7}};
+  ambience::lidl::HeapMessageBuffer req, rep;
+  CalcClient calc(t, req, rep);
+  const std::uint32_t before = g_calc.bumps;
+  c.duplicate_all = s.duplicate_all = true;
+  const Result<std::uint32_t> bumped = call_once(calc, true);
+  c.duplicate_all = s.duplicate_all = false;
+  CHECK(bumped.ok() && bumped.value() == before + 1);
+  CHECK_EQ(g_calc.bumps, before + 1);
+  CHECK_EQ(server.node().counters().resyncs, resyncs + 2u);  // the probe and its copy
+}
 #endif
 
 // A plain envelope where protection is required: dropped and counted, nothing runs.

@@ -79,6 +79,30 @@ class ClusterTest(unittest.TestCase):
             self.assertIn(want, lines, out.stdout)
         self.assertEqual(os.listdir(self.tmp), [])
 
+    def test_an_emulated_udp_network_relays_both_ways_with_its_faults(self):
+        def run(*links: str) -> list[str]:
+            out = subprocess.run(["deployments/hello/tests/over_udp/cluster.sh", "--duration", "4",
+                                  *(f"--link={x}" for x in links)], env=dict(env(), TMPDIR=self.tmp),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stdout)
+            return out.stdout.splitlines()
+
+        # Every datagram twice on lan_a, 20 ms on lan_b: the greet still runs once, end to end.
+        lines = run("lan_a=duplicate:1,seed:3", "lan_b=latency:20ms")
+        text = "\n".join(lines)
+        self.assertIn("cluster: udp lan_a: front relayed at 127.0.1.1:4800 -> 127.0.2.1:4800; "
+                      "latency 0 ms, duplicate 1, seed 3", lines)
+        self.assertIn('[front ] [greeter] greet("world") -> "hello, world!"', lines, text)
+        self.assertEqual(lines.count("[back  ] [console] hello, world!"), 1, text)
+        for way in ("front > middle", "middle > front"):  # the request and its answer, each duplicated
+            [counted] = [x for x in lines if x.startswith(f"cluster: link lan_a {way}: ")]
+            self.assertRegex(counted, r"frames_in [1-9]\d*, frames_out \d+, .*duplicated [1-9]")
+        # Nothing crosses lan_b: the greeter's nested call fails within its deadline, nothing runs.
+        lines = run("lan_b=drop:1")
+        self.assertIn('[front ] [greeter] greet("world") -> "(console unavailable)"', lines, "\n".join(lines))
+        self.assertNotIn("[back  ] [console] hello, world!", lines)
+        self.assertEqual(os.listdir(self.tmp), [])
+
     def test_health_timeout_names_the_node_and_cleans_up(self):
         out = subprocess.run([SCRIPT, "--health-timeout", "0"], env=dict(env(), TMPDIR=self.tmp),
                              capture_output=True, text=True, timeout=60)

@@ -52,7 +52,8 @@ class RestartTest(unittest.TestCase):
         for i, v, ms in calls:
             if v != 0:
                 self.assertEqual(v, i + 1, text)
-            self.assertLess(ms, TIMEOUT_MS + 300, f"call {i} took longer than its timeout:\n{text}")
+            # A hung call would take the whole run; the slack is for a loaded machine's scheduling.
+            self.assertLess(ms, TIMEOUT_MS + 1000, f"call {i} took longer than its timeout:\n{text}")
         first_failure = failed[0][0]
         after = [c for c in calls if c[0] > failed[-1][0]]
         self.assertTrue(after and all(v == i + 1 for i, v, _ in after), f"no answers after the restart:\n{text}")

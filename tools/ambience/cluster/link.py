@@ -1,16 +1,18 @@
-"""The link emulator's model of one serial line: line rate, latency and per-frame faults.
+"""The link emulator's model of one direction of a link: line rate, latency and per-frame faults.
 
-Pure: bytes and the current time go in, (delivery time, bytes) come out; the runner's pump
-(`wires.py`) moves them between file descriptors. Frames are what kernel/net sends on a serial
-line, COBS bodies between 0x00 delimiters; faults act on whole frames:
+Pure: bytes and the current time go in, (delivery time, bytes) come out; the runner's pumps
+(`wires.py` for serial lines, `udp_relays.py` for UDP networks) move them between file
+descriptors. On a serial line (`LinkDirection`) frames are what kernel/net sends, COBS bodies
+between 0x00 delimiters; on a UDP network (`DatagramDirection`) a frame is one datagram, and
+there is no line rate. Faults act on whole frames:
 
 - drop: the frame is not delivered;
 - duplicate: it is delivered twice;
 - reorder: it is held back and delivered after the next frame (or after `REORDER_HOLD_S`);
-- corrupt: one byte of it is replaced by another non-zero byte, so framing survives and the
-  receiver's CRC (or COBS) check rejects it.
+- corrupt: one byte of it is replaced by another (on a serial line a non-zero one, so framing
+  survives), and the receiver's CRC, COBS or authentication check rejects it.
 
-Every fault draws from one RNG seeded per line and direction, so a seed reproduces a run.
+Every fault draws from one RNG seeded per link and direction, so a seed reproduces a run.
 """
 from __future__ import annotations
 
@@ -42,10 +44,16 @@ class LinkModel:
     def bytes_per_s(self) -> float:
         return self.baud / BITS_PER_BYTE
 
-    def describe(self) -> str:
+    def describe(self, kind: str = "serial") -> str:
+        """`kind`: "serial" (a line rate) or "udp" (none)."""
         faults = [f"{k} {getattr(self, k):g}" for k in ("drop", "duplicate", "reorder", "corrupt") if getattr(self, k)]
-        return (f"{self.baud} baud, latency {self.latency_s * 1000:g} ms"
+        rate = f"{self.baud} baud, " if kind == "serial" else ""
+        return (f"{rate}latency {self.latency_s * 1000:g} ms"
                 + (", " + ", ".join(faults) if faults else "") + f", seed {self.seed}")
+
+    @property
+    def faulty(self) -> bool:
+        return any((self.drop, self.duplicate, self.reorder, self.corrupt, self.latency_s))
 
 
 _DURATION = re.compile(r"^([0-9.]+)(us|ms|s)?$")
@@ -66,6 +74,11 @@ def _probability(key: str, text: str) -> float:
     if not 0.0 <= p <= 1.0:
         raise LinkSpecError(f"{key}: {p} is not a probability in [0, 1]")
     return p
+
+
+def spec_keys(text: str) -> set[str]:
+    """The setting names a `--link` spec gives (whatever their values)."""
+    return {item.partition(":")[0] for item in filter(None, text.partition("=")[2].split(","))}
 
 
 def parse_link_spec(text: str, base: LinkModel | None = None) -> tuple[str, LinkModel]:
@@ -203,3 +216,70 @@ class LinkDirection:
             out += self._queue.popleft()[1]
         self.counters.bytes_out += len(out)
         return bytes(out)
+
+
+class DatagramDirection:
+    """What one UDP endpoint sends to another, as the other receives it: the serial line's faults,
+    one draw per datagram, plus latency; no line rate (loopback is far faster than any network a
+    deployment declares, and a datagram is never split)."""
+
+    def __init__(self, model: LinkModel, seed_salt: str = "") -> None:
+        self.model = model
+        self.counters = DirectionCounters()
+        self._rng = random.Random(f"{model.seed}/{seed_salt}")
+        self._queue: deque[tuple[float, bytes]] = deque()  # (delivery time, datagram), in time order
+        self._held: tuple[float, bytes] | None = None  # held back for reordering: since, datagram
+
+    def feed(self, datagram: bytes, now: float) -> None:
+        c, m, rng = self.counters, self.model, self._rng
+        c.frames_in += 1
+        c.bytes_in += len(datagram)
+        # One draw per fault and datagram, always in this order, so a seed reproduces a run.
+        drop, dup, reorder, corrupt = rng.random(), rng.random(), rng.random(), rng.random()
+        if drop < m.drop:
+            c.dropped += 1
+            return
+        if corrupt < m.corrupt and datagram:
+            out = bytearray(datagram)
+            out[rng.randrange(len(out))] ^= rng.randrange(1, 256)
+            datagram = bytes(out)
+            c.corrupted += 1
+        copies = 2 if dup < m.duplicate else 1
+        c.duplicated += copies - 1
+        if reorder < m.reorder and self._held is None:
+            c.reordered += 1
+            self._held = (now, datagram)
+            if copies == 2:  # the copy goes on; the original comes after the next datagram
+                self._send(datagram, now)
+            return
+        for _ in range(copies):
+            self._send(datagram, now)
+        self._release_held(now)
+
+    def _release_held(self, now: float) -> None:
+        if self._held is not None:
+            datagram = self._held[1]
+            self._held = None
+            self._send(datagram, now)
+
+    def _send(self, datagram: bytes, now: float) -> None:
+        self._queue.append((now + self.model.latency_s, datagram))
+        self.counters.frames_out += 1
+
+    def next_due(self) -> float | None:
+        times = []
+        if self._queue:
+            times.append(self._queue[0][0])
+        if self._held is not None:
+            times.append(self._held[0] + REORDER_HOLD_S)
+        return min(times) if times else None
+
+    def due(self, now: float) -> list[bytes]:
+        """The datagrams to hand over by `now`, in order."""
+        if self._held is not None and now >= self._held[0] + REORDER_HOLD_S:
+            self._release_held(self._held[0] + REORDER_HOLD_S)
+        out = []
+        while self._queue and self._queue[0][0] <= now:
+            out.append(self._queue.popleft()[1])
+        self.counters.bytes_out += sum(len(d) for d in out)
+        return out

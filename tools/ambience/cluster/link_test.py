@@ -1,9 +1,19 @@
 """The link model with fixed seeds: frames in -> frames out, line rate and latency, each fault."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from ambience.cluster.link import REORDER_HOLD_S, LinkDirection, LinkModel, LinkSpecError, parse_link_spec
+from ambience.cluster.link import (
+    REORDER_HOLD_S,
+    DatagramDirection,
+    LinkDirection,
+    LinkModel,
+    LinkSpecError,
+    parse_link_spec,
+    spec_keys,
+)
 from kernel.net import net
 
 
@@ -118,3 +128,72 @@ def test_parse_link_spec():
                 "u=drop"]:
         with pytest.raises(LinkSpecError):
             parse_link_spec(bad)
+
+
+def datagrams(n, size=60):
+    return [net.encode_link_body(net.LinkHeader(sequence=i, payload_length=size, message_length=size),
+                                 bytes((i + j) % 256 for j in range(size))) for i in range(n)]
+
+
+def run_datagrams(model, items, step=0.001, until=60.0):
+    d = DatagramDirection(model, "test")
+    out, t = [], 0.0
+    for i, x in enumerate(items):
+        t = i * step
+        d.feed(x, t)
+        out += [(t, y) for y in d.due(t)]
+    while (nxt := d.next_due()) is not None and nxt < until:
+        out += [(nxt, y) for y in d.due(nxt)]
+    return d, out
+
+
+def sequences(out):
+    """The sequence numbers of the datagrams that decode, and how many did not."""
+    seqs, bad = [], 0
+    for _, x in out:
+        err, h, _ = net.decode_link_body(x)
+        if err == net.LinkError.NONE and h is not None:
+            seqs.append(h.sequence)
+        else:
+            bad += 1
+    return seqs, bad
+
+
+def test_datagrams_clean_link_delivers_each_whole_after_its_latency():
+    items = datagrams(50)
+    d, out = run_datagrams(LinkModel(latency_s=0.005), items, step=0.01)
+    assert [x for _, x in out] == items  # whole datagrams, in order, never merged or split
+    assert d.counters.frames_in == d.counters.frames_out == 50 and not LinkModel(seed=3).faulty
+    d = DatagramDirection(LinkModel(latency_s=0.005))
+    d.feed(items[0], 1.0)
+    assert d.next_due() == pytest.approx(1.005) and d.due(1.004) == [] and d.due(1.005) == [items[0]]
+
+
+def test_datagrams_each_fault_at_its_rate_and_the_receiver_rejects_corrupted_ones():
+    d, out = run_datagrams(LinkModel(drop=0.2, seed=3), datagrams(2000), step=0)
+    seqs, _ = sequences(out)
+    assert d.counters.dropped == 2000 - len(seqs) and 0.17 < d.counters.dropped / 2000 < 0.23
+    assert seqs == sorted(seqs)
+    d, out = run_datagrams(LinkModel(duplicate=0.1, seed=5), datagrams(1000), step=0)
+    seqs, _ = sequences(out)
+    assert len(seqs) == 1000 + d.counters.duplicated and 70 < d.counters.duplicated < 130
+    assert sorted(set(seqs)) == list(range(1000))
+    d, out = run_datagrams(LinkModel(reorder=0.1, seed=9), datagrams(500), step=0.01)
+    seqs, _ = sequences(out)
+    swaps = sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b < a)
+    assert sorted(seqs) == list(range(500)) and swaps == d.counters.reordered and 30 < swaps < 80
+    d, out = run_datagrams(LinkModel(reorder=1.0), datagrams(1))
+    assert out[-1][0] == pytest.approx(REORDER_HOLD_S, abs=0.01)  # no datagram after it: it leaves anyway
+    d, out = run_datagrams(LinkModel(corrupt=0.25, seed=11), datagrams(1000), step=0)
+    seqs, bad = sequences(out)
+    assert 200 < d.counters.corrupted < 300 and len(out) == 1000
+    assert bad + len(seqs) == 1000 and bad == d.counters.corrupted  # the datagram's CRC catches every one
+
+
+def test_datagrams_same_seed_same_run():
+    m = LinkModel(drop=0.1, duplicate=0.1, reorder=0.1, corrupt=0.1, seed=42)
+    a = run_datagrams(m, datagrams(300), step=0)[1]
+    assert a == run_datagrams(m, datagrams(300), step=0)[1]
+    assert a != run_datagrams(replace(m, seed=43), datagrams(300), step=0)[1]
+    assert m.describe("udp") == "latency 0 ms, drop 0.1, duplicate 0.1, reorder 0.1, corrupt 0.1, seed 42"
+    assert spec_keys("lan=drop:0.1,seed:3") == {"drop", "seed"}

@@ -1,5 +1,6 @@
 """The cluster plan: from the node plans of one deployment, which processes run, which serial
-lines the link emulator owns, and where every UDP endpoint lives on this machine.
+lines the link emulator owns, where every UDP endpoint lives on this machine, and which of them
+the emulator relays (a UDP network given a `--link` model).
 
 Pure functions of their inputs (no processes, sockets or files are touched): the runner
 (`runner.py`) carries the plan out; `plan_test.py` pins it.
@@ -19,6 +20,9 @@ CONSOLE_UART = 0  # UART0 of an MCU board is its console on the runner's stdio
 # QEMU listens on a socket of the cluster's directory for whoever injects sensor records.
 SENSOR_UART = 4
 FIRST_LOOPBACK = ipaddress.IPv4Address("127.0.1.1")  # UDP endpoints get 127.0.1.1, 127.0.1.2, ...
+# An endpoint on an emulated UDP network binds here instead (127.0.2.1, ...); the emulator's
+# relay takes its usual address, which is where every other node sends.
+FIRST_PRIVATE = ipaddress.IPv4Address("127.0.2.1")
 SLIRP_LOOPBACK = "127.0.0.1"  # where QEMU user networking delivers what a guest sends to its host address
 
 
@@ -50,6 +54,20 @@ class UdpMapping:
 
     def arg(self) -> str:
         return f"{self.address}:{self.port}={self.host}:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class UdpRelay:
+    """An endpoint of an emulated UDP network: the emulator listens where the others send to it
+    (`public`) and passes each datagram, with the network's faults, to where it really is
+    (`private`), and the answers back the same way. `guests`: the MCU nodes whose datagrams
+    reach it through QEMU user networking (their source address is QEMU's, not their own)."""
+
+    network: str
+    node: str
+    public: tuple[str, int]
+    private: tuple[str, int]
+    guests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,7 @@ class ClusterPlan:
     lines: tuple[SerialLine, ...]
     udp_map: tuple[UdpMapping, ...]
     notes: tuple[str, ...] = field(default=())  # what the emulation cannot reproduce, for the user
+    relays: tuple[UdpRelay, ...] = ()  # endpoints of emulated UDP networks
 
 
 def qemu_base_argv(machine: str, elf: str) -> tuple[str, ...]:
@@ -291,11 +310,43 @@ def preload_argv(preloads: Mapping[str, tuple[tuple[str, int], ...]], node: str)
     return tuple(out)
 
 
+def udp_networks(nodes: list[NodeImage]) -> set[str]:
+    """The UDP networks the emulator can relay: every one but the operator's console network."""
+    return {net for net, _, _, _ in _udp_endpoints(nodes) if net != CONSOLE_NETWORK}
+
+
+def relays(maps: list[UdpMapping], emulated: set[str], hosts: Mapping[tuple[str, str], str]) -> list[UdpRelay]:
+    """One relay per endpoint of an emulated network: it keeps the endpoint's mapped address,
+    the endpoint itself moves to its own 127.0.2.k (same port)."""
+    out = []
+    k = 0
+    for m in maps:
+        if m.network not in emulated:
+            continue
+        guests = tuple(sorted(mcu for (net, mcu), addr in hosts.items() if net == m.network and addr == m.address))
+        out.append(UdpRelay(m.network, m.node, (m.host, m.host_port), (str(FIRST_PRIVATE + k), m.host_port), guests))
+        k += 1
+    return out
+
+
+def _moved(maps: list[UdpMapping], relayed: list[UdpRelay], node: str) -> list[UdpMapping]:
+    """`node`'s view of the map: its own endpoints on emulated networks where they really are."""
+    private = {(r.network, r.node): r.private for r in relayed}
+    out = []
+    for m in maps:
+        if m.node == node and (m.network, node) in private:
+            host, port = private[(m.network, node)]
+            m = replace(m, host=host, host_port=port)
+        out.append(m)
+    return out
+
+
 def cluster_plan(nodes: list[NodeImage], socket_dir: str, console_ports: list[int] | None = None,
                  preloads: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
-                 storage_root: str | None = None) -> ClusterPlan:
+                 storage_root: str | None = None, emulated_udp: set[str] | None = None) -> ClusterPlan:
     """`storage_root`: where hosted nodes keep their files (node(provides = {"storage": ...})),
-    one directory per node; by default inside the cluster's directory (gone with the cluster)."""
+    one directory per node; by default inside the cluster's directory (gone with the cluster).
+    `emulated_udp`: the UDP networks whose datagrams go through the link emulator."""
     preloads = preloads or {}
     storage_root = storage_root or os.path.join(socket_dir, "storage")
     if not nodes:
@@ -310,6 +361,10 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str, console_ports: list[in
             raise ClusterPlanError(f"MCU node '{n.name}' has no QEMU machine")
     maps, notes = address_map(nodes, console_ports)
     hosts, _ = _slirp_hosts(nodes)
+    unknown = sorted((emulated_udp or set()) - udp_networks(nodes))
+    if unknown:
+        raise ClusterPlanError(f"no UDP network {', '.join(unknown)} to emulate")
+    relayed = relays(maps, emulated_udp or set(), hosts)
     lines = serial_lines(nodes, socket_dir)
     ends: dict[str, list[LineEnd]] = {}
     for line in lines:
@@ -322,12 +377,13 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str, console_ports: list[in
         if n.kind == "mcu" and len(set(uarts)) != len(uarts):
             raise ClusterPlanError(f"node '{n.name}': two serial networks on one UART ({uarts})")
         if n.kind == "hosted":
-            procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(maps), mine, "", needs(n.doc),
-                                     storage_dir=os.path.join(storage_root, n.name)))
+            procs.append(ProcessPlan(n.name, "hosted", (n.image,), tuple(_moved(maps, relayed, n.name)), mine, "",
+                                     needs(n.doc), storage_dir=os.path.join(storage_root, n.name)))
         else:
-            nic, more = _nic(n, maps, hosts)
+            nic, more = _nic(n, _moved(maps, relayed, n.name), hosts)
             notes += more
             sensor = "" if SENSOR_UART in uarts else sensor_socket(socket_dir, n.name)
             procs.append(ProcessPlan(n.name, "mcu", qemu_base_argv(n.machine, n.image) + preload_argv(preloads, n.name),
                                      (), mine, nic, needs(n.doc), sensor))
-    return ClusterPlan(deployments[0], tuple(start_order(procs)), tuple(lines), tuple(maps), tuple(notes))
+    return ClusterPlan(deployments[0], tuple(start_order(procs)), tuple(lines), tuple(maps), tuple(notes),
+                       tuple(relayed))

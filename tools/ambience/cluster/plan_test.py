@@ -154,3 +154,32 @@ def test_callees_start_before_their_callers_and_cycles_do_not_deadlock() -> None
     assert [x.node for x in cyc] == ["a", "b", "c"]
     assert cyc[0].after == ()  # nothing to wait for: b starts after it
     assert cyc[1].after == ("a",)
+
+
+def test_an_emulated_udp_network_gets_a_relay_per_endpoint_and_the_nodes_move_behind_them():
+    plan = cluster_plan(images(hello(extra_udp=True)), "/run/h", emulated_udp={"lan"})
+    assert [(r.network, r.node, r.public, r.private, r.guests) for r in plan.relays] == [
+        ("lan", "host", ("127.0.1.1", 4800), ("127.0.2.1", 4800), ()),
+        ("lan", "host2", ("127.0.1.2", 4800), ("127.0.2.2", 4800), ())]
+    p = by_node(plan)
+    # Each node binds where it really is and sends to the others' relays; the console is not emulated.
+    assert p["host2"].argv()[2].split(",")[-2:] == ["10.1.0.1:4800=127.0.1.1:4800", "10.1.0.2:4800=127.0.2.2:4800"]
+    host_end = next(e for e in plan.lines[0].ends if e.node == "host")
+    assert p["host"].argv({host_end.id: "/dev/pts/9"})[2].split(",")[-2:] == [
+        "10.1.0.1:4800=127.0.2.1:4800", "10.1.0.2:4800=127.0.1.2:4800"]
+    assert [m.arg() for m in plan.udp_map] == [m.arg() for m in cluster_plan(images(hello(extra_udp=True)),
+                                                                             "/run/h").udp_map]
+    with pytest.raises(ClusterPlanError, match="no UDP network uart, wan to emulate"):
+        cluster_plan(images(hello(extra_udp=True)), "/run/h", emulated_udp={"wan", "uart"})
+
+
+def test_a_board_behind_a_relay_forwards_its_ethernet_to_where_it_really_is():
+    plan = cluster_plan(images(camera_trap_manifest()), "/run/c", emulated_udp={"lan"})
+    relayed = {r.node: r for r in plan.relays}
+    assert sorted(relayed) == ["camera", "edge"]
+    assert relayed["camera"].public == ("127.0.1.3", 4800) and relayed["camera"].private[1] == 4800
+    # The edge is the camera's QEMU host: what the camera sends arrives at 127.0.0.1 from QEMU's socket.
+    assert relayed["edge"].public == ("127.0.0.1", 4800) and relayed["edge"].guests == ("camera",)
+    nic = by_node(plan)["camera"].argv()[-1]
+    assert nic.endswith(f"hostfwd=udp:{relayed['camera'].private[0]}:4800-10.0.0.2:4800")
+    assert f"10.0.0.1:4800={relayed['edge'].private[0]}:4800" in by_node(plan)["edge"].argv()[2]

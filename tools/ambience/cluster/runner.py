@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from ambience.backend import CONSOLE_NETWORK, CONSOLE_NODE
 from ambience.cluster.doors import Doors, parse_door_files, plan_doors
-from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec
+from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec, spec_keys
 from ambience.cluster.output import follow_output
 from ambience.cluster.plan import (
     ClusterPlan,
@@ -45,7 +45,9 @@ from ambience.cluster.plan import (
     ProcessPlan,
     cluster_plan,
     console_endpoints,
+    udp_networks,
 )
+from ambience.cluster.udp_relays import UdpRelays
 from ambience.cluster.wires import Wires
 from ambience.plan_json import NodeDocument, load_node_plan_text
 
@@ -110,6 +112,7 @@ class Cluster:
                  log_dir: str | None = None) -> None:
         self.plan = plan
         self.wires = Wires(list(plan.lines), models)
+        self.relays = UdpRelays(list(plan.relays), models)
         self.nodes = [NodeRun(p) for p in plan.processes]
         self.out = out
         self.log_dir = log_dir
@@ -126,6 +129,11 @@ class Cluster:
         except OSError as e:
             raise ClusterStartError(f"cannot open the serial lines: {e}") from None
         self.wires.start()
+        try:
+            self.relays.open()
+        except OSError as e:
+            raise ClusterStartError(str(e)) from None
+        self.relays.start()
         for n in self.nodes:  # in the plan's start order: callees first
             if n.plan.storage_dir:
                 os.makedirs(n.plan.storage_dir, mode=0o700, exist_ok=True)
@@ -242,6 +250,7 @@ class Cluster:
             if n.proc is not None and n.proc.stdout is not None:
                 n.proc.stdout.close()
         self.wires.close()
+        self.relays.close()
 
     @staticmethod
     def _restarts(n: NodeRun) -> int | None:
@@ -260,7 +269,11 @@ class Cluster:
                               "memory": dict(n.memory),
                               "last": list(n.last)[-3:]} for n in self.nodes}
         return {"deployment": self.plan.deployment, "time": time.time(), "nodes": nodes,
-                "links": self.wires.counters(), "doors": self.doors.status() if self.doors else {}}
+                "links": self.links(), "doors": self.doors.status() if self.doors else {}}
+
+    def links(self) -> dict[str, dict[str, object]]:
+        """Every emulated link (serial lines and emulated UDP networks): model and counters."""
+        return {**self.wires.counters(), **self.relays.counters()}
 
     def start_doors(self, images: list[NodeImage], args: argparse.Namespace) -> str | None:
         """Starts the HTTP doors of the healthy nodes (--doors); None, or what went wrong."""
@@ -332,13 +345,17 @@ def preloads(specs: list[str], images: list[NodeImage]) -> dict[str, tuple[tuple
     return {k: tuple(v) for k, v in out.items()}
 
 
-def link_models(specs: list[str], networks: set[str]) -> dict[str, LinkModel]:
+def link_models(specs: list[str], serial: set[str], udp: set[str] | None = None) -> dict[str, LinkModel]:
+    """--link NET=... by network; `serial` and `udp`: the networks of each kind that can be emulated."""
+    udp = udp or set()
     models: dict[str, LinkModel] = {}
     for s in specs:
         net, model = parse_link_spec(s, models.get(s.partition("=")[0]))
-        if net not in networks:
-            raise LinkSpecError(f"--link {s}: no serial network '{net}' (serial networks: "
-                                f"{', '.join(sorted(networks)) or 'none'})")
+        if net not in serial | udp:
+            raise LinkSpecError(f"--link {s}: no network '{net}' to emulate (serial: "
+                                f"{', '.join(sorted(serial)) or 'none'}; UDP: {', '.join(sorted(udp)) or 'none'})")
+        if net in udp and "baud" in spec_keys(s):
+            raise LinkSpecError(f"--link {s}: '{net}' is a UDP network: it has no line rate (baud)")
         models[net] = model
     return models
 
@@ -349,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--duration", type=float, default=None,
                     help="seconds to run, then stop every node (default: until Ctrl-C or all exit)")
     ap.add_argument("--link", action="append", default=[], metavar="NETWORK=KEY:VALUE,...",
-                    help="model of a serial line: baud, latency (2ms), drop, duplicate, reorder, corrupt "
-                         "(probabilities per frame), seed; e.g. uart=baud:9600,latency:5ms,drop:0.05")
+                    help="model of a serial line or UDP network: baud (serial only), latency (2ms), drop, "
+                         "duplicate, reorder, corrupt (probabilities per frame or datagram), seed; "
+                         "e.g. uart=baud:9600,latency:5ms,drop:0.05 or lan=drop:0.1,seed:3")
     ap.add_argument("--health-timeout", type=float, default=HEALTH_TIMEOUT_S,
                     help="seconds to wait for every node's start line")
     ap.add_argument("--detach", action="store_true", help="keep the cluster running in the background")
@@ -383,6 +401,9 @@ def describe(plan: ClusterPlan, models: dict[str, LinkModel]) -> list[str]:
         out.append(f"line {line.network}: {ends}; {models.get(line.network, LinkModel()).describe()}")
     for m in plan.udp_map:
         out.append(f"udp {m.network}: {m.node} {m.address}:{m.port} -> {m.host}:{m.host_port}")
+    for r in plan.relays:
+        out.append(f"udp {r.network}: {r.node} relayed at {r.public[0]}:{r.public[1]} -> {r.private[0]}:{r.private[1]}; "
+                   f"{models.get(r.network, LinkModel()).describe('udp')}")
     out += [f"note: {x}" for x in plan.notes]
     return out
 
@@ -453,7 +474,7 @@ def run_foreground(plan: ClusterPlan, images: list[NodeImage], models: dict[str,
             shutil.rmtree(state_dir, ignore_errors=True)
             with contextlib.suppress(OSError):
                 os.rmdir(root)  # only if no other cluster is left in it
-    for name, link in cluster.wires.counters().items():
+    for name, link in cluster.links().items():
         for d, c in link["directions"].items():  # type: ignore[attr-defined]
             cluster.say(f"cluster: link {name} {d}: " + ", ".join(f"{k} {v}" for k, v in c.items()))
     # A node still running at the end of --duration (an MCU image that serves for ever) was
@@ -751,9 +772,11 @@ def main(argv: list[str] | None = None) -> int:
             socket_dir = tempfile.mkdtemp(prefix="ambience-cluster-")
         try:
             storage = os.path.abspath(args.storage) if args.storage else None
+            serial = {e.network for n in images for e in n.doc.endpoints if e.kind == "serial"}
+            models = link_models(args.link, serial, udp_networks(images))
             plan = cluster_plan(images, socket_dir, free_udp_ports(console_endpoints(images)),
-                                preloads=preloads(args.preload, images), storage_root=storage)
-            models = link_models(args.link, {line.network for line in plan.lines})
+                                preloads=preloads(args.preload, images), storage_root=storage,
+                                emulated_udp={net for net in models if net not in serial})
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)
             raise

@@ -167,7 +167,7 @@ def test_bad_arguments(tmp_path, capsys):
     assert runner.main(["--hosted", f"a={ok}={plans['b']}"]) == 1
     err = capsys.readouterr().err
     for want in ["malformed node spec", "no node images", "image of node 'a' not found", "cannot read its plan",
-                 "no serial network 'radio' (serial networks: uart)", "was given the plan of node 'b'"]:
+                 "no network 'radio' to emulate (serial: uart; UDP: ", "was given the plan of node 'b'"]:
         assert want in err
 
 
