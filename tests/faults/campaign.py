@@ -86,6 +86,9 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
         for c in links.configs(quick):
             attempt(f"part 3: udp {c.name}",
                     partial(lambda c: add(links.rows(links.measure_udp(c, budget.udp_seconds, seed))), c))
+        for c in links.configs(quick):
+            attempt(f"part 3: udp between nodes {c.name}",
+                    partial(lambda c: add(links.rows(links.measure_udp_nodes(c, budget.udp_seconds, seed))), c))
     if "4" in parts:
         for fault in sorted(node_kill.STORAGE_FAULTS):
             attempt(f"part 4: storage {fault}", partial(lambda f: add(node_kill.storage_rows(

@@ -9,36 +9,45 @@ Every name is unique: a delivered result must be `hello, <name>!` (or the greete
 `(console unavailable)` when its inner call failed), and the host's log shows how often each
 greet executed end to end (at most once).
 
-UDP (no emulation point in the runner: hosted nodes talk over real loopback sockets, so the
-campaign puts one on the console's own UDP hop): a datagram forwarder between the callers and
-the host node's console endpoint drops, duplicates, reorders and corrupts datagrams both ways
-(one seeded draw per datagram and fault, like link.py). Callers call host/console.print(line)
-(non-idempotent: it returns how many lines it printed, so every execution gets a new number)
-and host/greeter.greet(name) on deployments/hello.
+UDP, the console's hop: the runner's UDP relay (`ambience.cluster.udp_relays`, what `--link`
+puts on an emulated UDP network) between the callers and the host node's console endpoint
+drops, duplicates, reorders and corrupts datagrams both ways. Callers call
+host/console.print(line) (non-idempotent: it returns how many lines it printed, so every
+execution gets a new number) and host/greeter.greet(name) on deployments/hello.
+
+UDP between nodes (`udp_nodes`): deployments/hello/tests/over_udp with both its networks
+emulated (`--link lan_a=... --link lan_b=...`). Console callers call front/greeter.greet(name)
+(the console's hop is clean); the greeter calls back's console.print through middle's forwarder,
+across both faulty networks, and back's log shows how often each executed.
 """
 from __future__ import annotations
 
-import random
 import re
-import select
-import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ambience.cluster.runner import status_report
+from ambience.cluster.link import parse_link_spec
+from ambience.cluster.plan import UdpRelay
+from ambience.cluster.runner import free_udp_ports, status_report
+from ambience.cluster.udp_relays import UdpRelays
 from kernel.net import net
 from tests.faults.common import Cluster, Console, Info, Outcome, Row, percentile, timed_call
 
 SERIAL_SCRIPT = "deployments/hello/on_board/cluster.sh"
 UDP_SCRIPT = "deployments/hello/cluster.sh"
+NODES_SCRIPT = "deployments/hello/tests/over_udp/cluster.sh"
+NODES_NETWORKS = ("lan_a", "lan_b")
 # Per call: above the board's own deadline for its nested call to the host (the serial default,
 # 5 s), so a sequential caller never has a second greet reach the board while the first one's
 # nested call is still pending (see SHORT_TIMEOUT_S and tests/faults/README.md).
 CALL_TIMEOUT_S = 7.0
 UDP_TIMEOUT_S = 2.0  # the UDP default: the host's nested call is local IPC, no deadline of its own
+# Above the greeter's own deadline for its nested call to back (the UDP default, 2 s), so a
+# sequential caller never has a second greet running beside the first.
+NODES_TIMEOUT_S = 2 * net.default_policy("udp").timeout_us / 1e6
 SHORT_TIMEOUT_S = 2.0  # the `short_deadline` configuration: below it (the wedge found by this campaign)
 BOARD_NESTED_TIMEOUT_S = net.default_policy("serial").timeout_us / 1e6  # the board's own, for its nested call
 WEDGE_AFTER = 3  # calls after a refusal, none ok: the board serves nothing more
@@ -47,12 +56,11 @@ HUNG_MARGIN_S = 0.5
 # A call that loses a frame waits one re-send back-off of its network kind (the default policies
 # in kernel/net/call_table.hpp: UDP 0.2 s, serial 1 s) and its round trips again: the p99 target
 # allows one such re-send and no more.
-P99_TARGET_MS = {"udp": 1000.0, "serial": 2500.0}
+P99_TARGET_MS = {"udp": 1000.0, "udp_nodes": 1000.0, "serial": 2500.0}
 MAX_LOSS = 0.2  # up to this loss per frame (drop + corrupt), ok_calls and p99 are targets
 KINDS = ("drop", "duplicate", "reorder", "corrupt")
 COUNTERS = {"drop": "dropped", "duplicate": "duplicated", "reorder": "reordered", "corrupt": "corrupted"}
 DEGRADED = "(console unavailable)"  # the greeter's answer when its nested print failed
-REORDER_HOLD_S = 0.05  # as link.py: a held datagram with none after it goes out this late
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ def short_deadline() -> Config:
 
 @dataclass
 class Run:
-    link: str  # serial | udp
+    link: str  # serial | udp | udp_nodes
     config: Config
     outcomes: list[tuple[str, str, Outcome]] = field(default_factory=list)  # (procedure, argument, outcome)
     executions: Counter[str] = field(default_factory=Counter)  # argument -> executions seen in the log
@@ -167,80 +175,14 @@ def measure_boot_wedge() -> tuple[list[Row], list[Info]]:
     return rows, []
 
 
-class FaultyForwarder:
-    """UDP between clients and one upstream endpoint, with seeded faults per datagram both ways.
-    Each client gets a back socket of its own, so the upstream answers it there."""
-
-    def __init__(self, upstream: tuple[str, int], faults: dict[str, float], seed: int) -> None:
-        self.upstream, self.faults = upstream, faults
-        self.rng = random.Random(seed)
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
-        self.address: tuple[str, int] = self.front.getsockname()
-        self.backs: dict[tuple[str, int], socket.socket] = {}
-        self.clients: dict[socket.socket, tuple[str, int]] = {}
-        self.held: dict[str, tuple[float, socket.socket, bytes, tuple[str, int]] | None] = {"up": None, "down": None}
-        self.injected: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        for s in [self.front, *self.backs.values()]:
-            s.close()
-
-    def _pass(self, way: str, sock: socket.socket, data: bytes, to: tuple[str, int]) -> None:
-        f, rng = self.faults, self.rng
-        drop, dup, reorder, corrupt = rng.random(), rng.random(), rng.random(), rng.random()
-        if drop < f.get("drop", 0.0):
-            self.injected["drop"] += 1
-            return
-        if corrupt < f.get("corrupt", 0.0) and data:
-            b = bytearray(data)
-            i = rng.randrange(len(b))
-            b[i] ^= rng.randrange(1, 256)
-            data = bytes(b)
-            self.injected["corrupt"] += 1
-        copies = 2 if dup < f.get("duplicate", 0.0) else 1
-        self.injected["duplicate"] += copies - 1
-        if reorder < f.get("reorder", 0.0) and self.held[way] is None:
-            self.injected["reorder"] += 1
-            self.held[way] = (time.monotonic(), sock, data, to)
-            if copies == 2:
-                sock.sendto(data, to)
-            return
-        for _ in range(copies):
-            sock.sendto(data, to)
-        self._release(way, force=True)
-
-    def _release(self, way: str, force: bool) -> None:
-        h = self.held[way]
-        if h is not None and (force or time.monotonic() - h[0] > REORDER_HOLD_S):
-            self.held[way] = None
-            h[1].sendto(h[2], h[3])
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            socks = [self.front, *self.backs.values()]
-            ready, _, _ = select.select(socks, [], [], 0.01)
-            for s in ready:
-                try:
-                    data, addr = s.recvfrom(65536)
-                except OSError:
-                    continue
-                if s is self.front:
-                    back = self.backs.get(addr)
-                    if back is None:
-                        back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                        back.bind(("127.0.0.1", 0))
-                        self.backs[addr], self.clients[back] = back, addr
-                    self._pass("up", back, data, self.upstream)
-                else:
-                    self._pass("down", self.front, data, self.clients[s])
-            for way in self.held:
-                self._release(way, force=False)
+def _injected(links: dict[str, Any], networks: tuple[str, ...]) -> Counter[str]:
+    """The faults the emulator injected on `networks`, from cluster status (or UdpRelays.counters())."""
+    out: Counter[str] = Counter()
+    for name in networks:
+        for d in links[name]["directions"].values():
+            for k, counter in COUNTERS.items():
+                out[k] += int(d.get(counter, 0))
+    return out
 
 
 def measure_udp(config: Config, seconds: float, seed: int, callers: int = 1) -> Run:
@@ -251,16 +193,38 @@ def measure_udp(config: Config, seconds: float, seed: int, callers: int = 1) -> 
         console = Console(cluster)
         host = console.nodes["host"]
         h, _, p = host["entry_endpoint"].rpartition(":")
-        fwd = FaultyForwarder((h, int(p)), config.faults, seed)
+        (port,) = free_udp_ports(1)
+        relay = UdpRelays([UdpRelay("console", "host", ("127.0.0.1", port), (h, int(p)))],
+                          {"console": parse_link_spec(f"console={config.spec(seed)}")[1]})
+        relay.open()
+        relay.start()
         try:
-            host["entry_endpoint"] = f"{fwd.address[0]}:{fwd.address[1]}"  # every route of this run goes through it
+            host["entry_endpoint"] = f"127.0.0.1:{port}"  # every route of this run goes through it
             _load(console, [("host", "console", "print"), ("host", "greeter", "greet")], seconds, callers, run, "u",
                   run.config.timeout_s)
         finally:
-            fwd.close()
+            relay.close()
         time.sleep(0.5)
         run.executions = _executions(cluster.log("host"), "u")
-        run.injected = fwd.injected
+        run.injected = _injected(relay.counters(), ("console",))
+    return run
+
+
+def measure_udp_nodes(config: Config, seconds: float, seed: int) -> Run:
+    """Node to node: both networks of over_udp emulated, one sequential console caller of
+    front/greeter.greet, whose nested call crosses them (and middle's forwarder) to back."""
+    run = Run("udp_nodes", replace(config, timeout_s=NODES_TIMEOUT_S))
+    links = [a for net_ in NODES_NETWORKS for a in ("--link", f"{net_}={config.spec(seed)}")]
+    with Cluster(NODES_SCRIPT, "over_udp", links) as cluster:
+        console = Console(cluster)
+        deadline = time.monotonic() + STARTUP_S  # front's own greet("world") at boot is over
+        while '[greeter] greet("world")' not in cluster.log("front") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _load(console, [("front", "greeter", "greet")], seconds, 1, run, "n", run.config.timeout_s)
+        time.sleep(1.0)  # late executions of requests whose callers already timed out
+        run.executions = _executions(cluster.log("back"), "n")
+        _, docs = status_report(cluster.runtime)
+        run.injected = _injected(docs[0]["status"]["links"], NODES_NETWORKS)
     return run
 
 

@@ -12,8 +12,9 @@ from ambience.cluster.runner import down
 
 CLUSTER = "deployments/camera_trap/cluster.sh"
 DEPLOYMENT = "camera_trap"
-# The camera trap binds fixed addresses (127.0.1.x:4800, the door's 8480): another camera trap on
-# this machine (another checkout's test) holds them for its run; wait for it, this long at most.
+# The camera trap binds fixed addresses (127.0.0.1:4800, where QEMU delivers the camera's
+# datagrams, and the door's 8480): another camera trap on this machine (another checkout's test)
+# holds them for its run; wait for it, this long at most.
 BUSY_WAIT_S = 600.0
 
 

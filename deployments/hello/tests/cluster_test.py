@@ -14,8 +14,10 @@ import time
 import unittest
 
 from ambience.cluster import runner
+from deployments.hello.tests.node_processes import Watched
 
 SCRIPT = "deployments/hello/on_board/cluster.sh"
+OVER_UDP = "deployments/hello/tests/over_udp/cluster.sh"
 FRAME = b"\x00\x05hello\x00"  # one 0x00-delimited frame, as a UART would carry it
 
 
@@ -48,11 +50,18 @@ class ClusterTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="hc-", dir="/tmp")  # short: unix socket paths stay < 108 bytes
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
+    def cluster(self, script: str, *args: str, until: tuple[str, ...]) -> list[str]:
+        """Runs a cluster in the foreground until every line of `until` was printed (30 s at
+        most), then stops it as Ctrl-C would; its output, the link counters at its end included."""
+        run = Watched([script, *args], env=dict(env(), TMPDIR=self.tmp))
+        seen = all(run.wait_for(line) for line in ("nodes healthy", *until))
+        out = run.terminate()
+        self.assertTrue(seen, out)
+        return out.splitlines()
+
     def test_on_board_cluster_runs_both_nodes(self):
-        out = subprocess.run([SCRIPT, "--duration", "2"], env=dict(env(), TMPDIR=self.tmp),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stdout)
-        lines = out.stdout.splitlines()
+        lines = self.cluster(SCRIPT, until=('[board] [greeter] greet("world") -> "hello, world!"',
+                                            "[host ] [console] hello, world!"))
         # in start order: the console's node first, then the board that calls it
         self.assertIn("cluster: 2 node(s) running: host (process), board (QEMU mps2-an386)", lines)
         self.assertIn("cluster: line uart: board (UART1 socket), host (pty); 115200 baud, latency 0 ms, seed 1", lines)
@@ -64,43 +73,37 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(os.listdir(self.tmp), [])  # the sockets' directory is gone
 
     def test_a_call_crosses_two_udp_networks_of_the_cluster(self):
-        out = subprocess.run(["deployments/hello/tests/over_udp/cluster.sh", "--duration", "3"],
-                             env=dict(env(), TMPDIR=self.tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stdout)
-        lines = out.stdout.splitlines()
-        for want in ["cluster: udp lan_a: front 10.1.0.1:4800 -> 127.0.1.1:4800",
-                     "cluster: udp lan_a: middle 10.1.0.2:4800 -> 127.0.1.2:4800",
-                     "cluster: udp lan_b: back 10.2.0.3:4800 -> 127.0.1.3:4800",
-                     "cluster: udp lan_b: middle 10.2.0.2:4800 -> 127.0.1.4:4800",
-                     "cluster: all 3 nodes healthy",
-                     '[front ] [greeter] greet("world") -> "hello, world!"',
-                     "[back  ] [console] hello, world!"]:
-            self.assertIn(want, lines, out.stdout)
+        lines = self.cluster(OVER_UDP, until=('[front ] [greeter] greet("world") -> "hello, world!"',
+                                              "[back  ] [console] hello, world!"))
+        text = "\n".join(lines)
+        # Each endpoint on a loopback address of its own, in the cluster's subnet (127.0.1 unless
+        # another cluster holds it).
+        for want in [r"cluster: udp lan_a: front 10\.1\.0\.1:4800 -> 127(\.\d+){2}\.1:4800",
+                     r"cluster: udp lan_a: middle 10\.1\.0\.2:4800 -> 127(\.\d+){2}\.2:4800",
+                     r"cluster: udp lan_b: back 10\.2\.0\.3:4800 -> 127(\.\d+){2}\.3:4800",
+                     r"cluster: udp lan_b: middle 10\.2\.0\.2:4800 -> 127(\.\d+){2}\.4:4800"]:
+            self.assertRegex(text, want)
+        self.assertIn("cluster: all 3 nodes healthy", lines, text)
         self.assertEqual(os.listdir(self.tmp), [])
 
     def test_an_emulated_udp_network_relays_both_ways_with_its_faults(self):
-        def run(*links: str) -> list[str]:
-            out = subprocess.run(["deployments/hello/tests/over_udp/cluster.sh", "--duration", "4",
-                                  *(f"--link={x}" for x in links)], env=dict(env(), TMPDIR=self.tmp),
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-            self.assertEqual(out.returncode, 0, out.stdout)
-            return out.stdout.splitlines()
-
         # Every datagram twice on lan_a, 20 ms on lan_b: the greet still runs once, end to end.
-        lines = run("lan_a=duplicate:1,seed:3", "lan_b=latency:20ms")
+        lines = self.cluster(OVER_UDP, "--link=lan_a=duplicate:1,seed:3", "--link=lan_b=latency:20ms",
+                             until=('[front ] [greeter] greet("world")', "[back  ] [console] hello, world!"))
         text = "\n".join(lines)
-        self.assertIn("cluster: udp lan_a: front relayed at 127.0.1.1:4800 -> 127.0.2.1:4800; "
-                      "latency 0 ms, duplicate 1, seed 3", lines)
+        self.assertRegex(text, r"cluster: udp lan_a: front relayed at 127(\.\d+){2}\.1:4800 -> "
+                               r"127(\.\d+){2}\.1:4800; latency 0 ms, duplicate 1, seed 3")
         self.assertIn('[front ] [greeter] greet("world") -> "hello, world!"', lines, text)
         self.assertEqual(lines.count("[back  ] [console] hello, world!"), 1, text)
         for way in ("front > middle", "middle > front"):  # the request and its answer, each duplicated
             [counted] = [x for x in lines if x.startswith(f"cluster: link lan_a {way}: ")]
             self.assertRegex(counted, r"frames_in [1-9]\d*, frames_out \d+, .*duplicated [1-9]")
         # Nothing crosses lan_b: the greeter's nested call fails within its deadline, nothing runs.
-        lines = run("lan_b=drop:1")
+        lines = self.cluster(OVER_UDP, "--link=lan_b=drop:1", until=('[front ] [greeter] greet("world")',))
         self.assertIn('[front ] [greeter] greet("world") -> "(console unavailable)"', lines, "\n".join(lines))
         self.assertNotIn("[back  ] [console] hello, world!", lines)
+        self.assertRegex("\n".join(lines), r"cluster: link lan_b middle > back: frames_in [1-9]\d*, frames_out 0, "
+                                           r".*dropped [1-9]")
         self.assertEqual(os.listdir(self.tmp), [])
 
     def test_health_timeout_names_the_node_and_cleans_up(self):

@@ -4,16 +4,16 @@ supervisor) and a kernelized instance calling into a group process."""
 from __future__ import annotations
 
 import json
-import subprocess
 import unittest
+
+from node_processes import run_until_printed
 
 
 class KernelGroupTest(unittest.TestCase):
     def run_host(self, variant: str) -> str:
-        out = subprocess.run([f"deployments/hello/tests/{variant}/host", "--exit-after-ms", "2000"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stdout)
-        return out.stdout
+        out, ran = run_until_printed([f"deployments/hello/tests/{variant}/host"], 'greet("world") -> ')
+        self.assertTrue(ran, out)
+        return out
 
     def test_group_process_calls_kernelized_console(self):
         plan = json.loads(open("deployments/hello/tests/kernel_console/hello/host.plan.json").read())

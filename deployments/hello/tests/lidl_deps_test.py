@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import unittest
+
+from node_processes import run_until_printed
 
 BASE = "deployments/hello/tests/lidl_deps"
 
@@ -20,10 +21,8 @@ class LidlDepsTest(unittest.TestCase):
         self.assertEqual(plan["instances"][0]["interface"], "demo.base.Named")
 
     def test_node_runs(self):
-        out = subprocess.run([f"{BASE}/host", "--exit-after-ms", "2000"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stdout)
-        self.assertIn("[named] I am fixture", out.stdout)
+        out, ran = run_until_printed([f"{BASE}/host"], "[named] I am fixture")
+        self.assertTrue(ran, out)
 
 
 if __name__ == "__main__":

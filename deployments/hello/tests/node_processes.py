@@ -43,9 +43,9 @@ class Watched:
     expects instead of a fixed time; a loaded machine then costs seconds, not a failure. The node
     runs in a session of its own, so `stop()` takes its group processes with it."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         self._lines: list[str] = []
         self._changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -77,6 +77,17 @@ class Watched:
                     return False
                 self._changed.wait(left)
 
+    def terminate(self, timeout_s: float = 30) -> str:
+        """Asks the process (its session: a script and what it runs) to end with SIGTERM and
+        waits for it, then kills whatever is left; its whole output. For a cluster runner,
+        which stops its nodes and cleans up on SIGTERM."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=timeout_s)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        return self.stop()
+
     def stop(self) -> str:
         """Kills the process and its session; its whole output."""
         try:
@@ -87,3 +98,14 @@ class Watched:
         with self._changed:
             self._changed.wait_for(lambda: bool(self._lines) and self._lines[-1] == "", timeout=10)
         return self.output
+
+
+def run_until_printed(argv: list[str], *lines: str, timeout_s: float = 30) -> tuple[str, bool]:
+    """Runs a node until each of `lines` is in its output (`timeout_s` at most for each), then
+    stops it: (its output, whether every line came while it still ran — it did not crash)."""
+    node = Watched(argv)
+    try:
+        seen = all(node.wait_for(line, timeout_s) for line in lines) and node.proc.poll() is None
+    finally:
+        out = node.stop()
+    return out, seen

@@ -74,7 +74,7 @@ class OverEthernetTest(unittest.TestCase):
 
     def test_the_cluster_runner_wires_the_same_call(self) -> None:
         # The runner's own arguments (tools/ambience/cluster/plan.py): the edge at 127.0.0.1 (where
-        # QEMU delivers the guest's datagrams), the camera's port forwarded from 127.0.1.1.
+        # QEMU delivers the guest's datagrams), the camera's port forwarded from the cluster's 127.A.B.1.
         tmp = tempfile.mkdtemp(prefix="eth-", dir="/tmp")
         self.addCleanup(shutil.rmtree, tmp, True)
         env = dict(os.environ, RUNFILES_DIR=os.environ.get("TEST_SRCDIR", os.getcwd() + "/.."), TMPDIR=tmp,
@@ -95,8 +95,9 @@ class OverEthernetTest(unittest.TestCase):
         print("\n".join(lines))
         self.assertEqual(run.returncode, 0, "\n".join(lines))
         self.assertEqual((call.returncode, call.stdout), (0, '"hello, eth!"\n'), call.stderr)
+        # The camera's port forwarded from the cluster's loopback subnet (127.0.1 unless taken).
+        self.assertRegex("\n".join(lines), r"cluster: udp lan: camera 10\.0\.0\.2:4800 -> 127(\.\d+){2}\.1:4800")
         for want in [
-            "cluster: udp lan: camera 10.0.0.2:4800 -> 127.0.1.1:4800",
             "cluster: udp lan: edge 10.0.0.1:4800 -> 127.0.0.1:4800",
             '[camera] [greeter] greet("world") -> "hello, world!"',
             "[edge  ] [console] hello, world!",

@@ -3,8 +3,9 @@ caller's own node, running in that node's kernel group."""
 from __future__ import annotations
 
 import json
-import subprocess
 import unittest
+
+from node_processes import run_until_printed
 
 BASE = "deployments/hello/tests/provided"
 
@@ -20,10 +21,8 @@ class ProvidedTest(unittest.TestCase):
             self.assertEqual([(d["target"], d["path"]) for d in inst["dependencies"]], [(f"{node}_console", "ipc")])
 
     def test_host_runs(self):
-        out = subprocess.run([f"{BASE}/host", "--exit-after-ms", "2000"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stdout)
-        self.assertIn('[greeter] greet("world") -> "hello, world!"', out.stdout)
+        out, ran = run_until_printed([f"{BASE}/host"], '[greeter] greet("world") -> "hello, world!"')
+        self.assertTrue(ran, out)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ shows a different offset or all ones)."""
 from __future__ import annotations
 
 import re
-import subprocess
 import unittest
+
+from node_processes import run_until_printed
 
 
 class SharingTest(unittest.TestCase):
@@ -19,16 +20,16 @@ class SharingTest(unittest.TestCase):
         self.assertIn("set_allow(&rt::allow_sharing", main)
         # the supervisor's probe allocates in the arena of group 0: that must be the sink's
         self.assertIn('node.add_group(rt::hosted_group_options("sink"));  // 0', main)
-        out = subprocess.run(["deployments/hello/tests/sharing/host", "--exit-after-ms", "2000"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stdout)
+        ways = ("supervisor -> group", "group gprobe", "group tprobe")
+        text, ran = run_until_printed(["deployments/hello/tests/sharing/host"], *(f"[probe {w}]" for w in ways))
+        self.assertTrue(ran, text)
         self.assertIn("rt::SharingRelay s_tsink_0{", main)
         self.assertRegex(main, r'node.add_group\(rt::hosted_group_options\("tsink", \{\d+\}\)\);')
-        for way in ("supervisor -> group", "group gprobe", "group tprobe"):
+        for way in ways:
             m = re.search(r"\[probe " + way + r"\] span sent at arena offset (\d+), read by the callee at offset (\d+)",
-                          out.stdout)
-            self.assertIsNotNone(m, f"{way}:\n{out.stdout}")
-            self.assertEqual(m.group(1), m.group(2), f"{way}: the span was copied:\n{out.stdout}")
+                          text)
+            self.assertIsNotNone(m, f"{way}:\n{text}")
+            self.assertEqual(m.group(1), m.group(2), f"{way}: the span was copied:\n{text}")
 
 if __name__ == "__main__":
     unittest.main()

@@ -19,10 +19,11 @@ CONSOLE_UART = 0  # UART0 of an MCU board is its console on the runner's stdio
 # UART4 of an MCU board is its sensor input (services/motion/pir.hpp) unless a network uses it:
 # QEMU listens on a socket of the cluster's directory for whoever injects sensor records.
 SENSOR_UART = 4
-FIRST_LOOPBACK = ipaddress.IPv4Address("127.0.1.1")  # UDP endpoints get 127.0.1.1, 127.0.1.2, ...
-# An endpoint on an emulated UDP network binds here instead (127.0.2.1, ...); the emulator's
-# relay takes its usual address, which is where every other node sends.
-FIRST_PRIVATE = ipaddress.IPv4Address("127.0.2.1")
+# UDP endpoints get X.1, X.2, ... of the first loopback /24; an endpoint on an emulated UDP
+# network binds in the second instead, and the emulator's relay takes its usual address, where
+# every other node sends. The runner moves a cluster to other subnets when these are taken (by
+# another cluster on this machine).
+LOOPBACK_SUBNETS = ("127.0.1", "127.0.2")
 SLIRP_LOOPBACK = "127.0.0.1"  # where QEMU user networking delivers what a guest sends to its host address
 
 
@@ -190,7 +191,8 @@ def _slirp_hosts(nodes: list[NodeImage]) -> tuple[dict[tuple[str, str], str], li
     return chosen, notes
 
 
-def address_map(nodes: list[NodeImage], console_ports: list[int] | None = None) -> tuple[list[UdpMapping], list[str]]:
+def address_map(nodes: list[NodeImage], console_ports: list[int] | None = None,
+                subnet: str = LOOPBACK_SUBNETS[0]) -> tuple[list[UdpMapping], list[str]]:
     """Every UDP endpoint on its own loopback address (same port), so that any number of nodes
     can use the same port on one machine. The console network (the operator's console, node 0,
     and one endpoint per hosted node) goes to `console_ports` on 127.0.0.1, ports the runner
@@ -212,8 +214,10 @@ def address_map(nodes: list[NodeImage], console_ports: list[int] | None = None) 
         if (net, addr) in gateway:
             out.append(UdpMapping(net, node, addr, port, SLIRP_LOOPBACK, port))
             continue
-        out.append(UdpMapping(net, node, addr, port, str(FIRST_LOOPBACK + k), port))
         k += 1
+        if k > 254:
+            raise ClusterPlanError(f"more than 254 UDP endpoints: no room in {subnet}.0/24")
+        out.append(UdpMapping(net, node, addr, port, f"{subnet}.{k}", port))
     taken: dict[tuple[str, int], UdpMapping] = {}
     for m in out:
         clash = taken.get((m.host, m.host_port))
@@ -292,6 +296,14 @@ def start_order(procs: list[ProcessPlan]) -> list[ProcessPlan]:
     return done
 
 
+def bound_addresses(plan: ClusterPlan) -> list[tuple[str, int]]:
+    """The loopback addresses the cluster's processes bind in its subnets (not the console's
+    free ports, not 127.0.0.1 where QEMU user networking delivers): what must be free."""
+    out = {(m.host, m.host_port) for m in plan.udp_map if m.network != CONSOLE_NETWORK and m.host != SLIRP_LOOPBACK}
+    out |= {r.private for r in plan.relays}
+    return sorted(out)
+
+
 def console_endpoints(nodes: list[NodeImage]) -> int:
     """How many console ports `cluster_plan` maps: the console's and one per hosted node."""
     return 1 + sum(1 for n in nodes for e in n.doc.endpoints if e.network == CONSOLE_NETWORK)
@@ -315,17 +327,18 @@ def udp_networks(nodes: list[NodeImage]) -> set[str]:
     return {net for net, _, _, _ in _udp_endpoints(nodes) if net != CONSOLE_NETWORK}
 
 
-def relays(maps: list[UdpMapping], emulated: set[str], hosts: Mapping[tuple[str, str], str]) -> list[UdpRelay]:
+def relays(maps: list[UdpMapping], emulated: set[str], hosts: Mapping[tuple[str, str], str],
+           subnet: str = LOOPBACK_SUBNETS[1]) -> list[UdpRelay]:
     """One relay per endpoint of an emulated network: it keeps the endpoint's mapped address,
-    the endpoint itself moves to its own 127.0.2.k (same port)."""
+    the endpoint itself moves to its own address in `subnet` (same port)."""
     out = []
     k = 0
     for m in maps:
         if m.network not in emulated:
             continue
         guests = tuple(sorted(mcu for (net, mcu), addr in hosts.items() if net == m.network and addr == m.address))
-        out.append(UdpRelay(m.network, m.node, (m.host, m.host_port), (str(FIRST_PRIVATE + k), m.host_port), guests))
         k += 1
+        out.append(UdpRelay(m.network, m.node, (m.host, m.host_port), (f"{subnet}.{k}", m.host_port), guests))
     return out
 
 
@@ -343,10 +356,12 @@ def _moved(maps: list[UdpMapping], relayed: list[UdpRelay], node: str) -> list[U
 
 def cluster_plan(nodes: list[NodeImage], socket_dir: str, console_ports: list[int] | None = None,
                  preloads: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
-                 storage_root: str | None = None, emulated_udp: set[str] | None = None) -> ClusterPlan:
+                 storage_root: str | None = None, emulated_udp: set[str] | None = None,
+                 subnets: tuple[str, str] = LOOPBACK_SUBNETS) -> ClusterPlan:
     """`storage_root`: where hosted nodes keep their files (node(provides = {"storage": ...})),
     one directory per node; by default inside the cluster's directory (gone with the cluster).
-    `emulated_udp`: the UDP networks whose datagrams go through the link emulator."""
+    `emulated_udp`: the UDP networks whose datagrams go through the link emulator. `subnets`:
+    the loopback /24s of the endpoints and of the relayed endpoints (see LOOPBACK_SUBNETS)."""
     preloads = preloads or {}
     storage_root = storage_root or os.path.join(socket_dir, "storage")
     if not nodes:
@@ -359,12 +374,12 @@ def cluster_plan(nodes: list[NodeImage], socket_dir: str, console_ports: list[in
             raise ClusterPlanError(f"node '{n.name}' was given the plan of node '{n.doc.node.name}'")
         if n.kind == "mcu" and not n.machine:
             raise ClusterPlanError(f"MCU node '{n.name}' has no QEMU machine")
-    maps, notes = address_map(nodes, console_ports)
+    maps, notes = address_map(nodes, console_ports, subnets[0])
     hosts, _ = _slirp_hosts(nodes)
     unknown = sorted((emulated_udp or set()) - udp_networks(nodes))
     if unknown:
         raise ClusterPlanError(f"no UDP network {', '.join(unknown)} to emulate")
-    relayed = relays(maps, emulated_udp or set(), hosts)
+    relayed = relays(maps, emulated_udp or set(), hosts, subnets[1])
     lines = serial_lines(nodes, socket_dir)
     ends: dict[str, list[LineEnd]] = {}
     for line in lines:

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -39,10 +40,12 @@ from ambience.cluster.doors import Doors, parse_door_files, plan_doors
 from ambience.cluster.link import LinkModel, LinkSpecError, parse_link_spec, spec_keys
 from ambience.cluster.output import follow_output
 from ambience.cluster.plan import (
+    LOOPBACK_SUBNETS,
     ClusterPlan,
     ClusterPlanError,
     NodeImage,
     ProcessPlan,
+    bound_addresses,
     cluster_plan,
     console_endpoints,
     udp_networks,
@@ -402,7 +405,8 @@ def describe(plan: ClusterPlan, models: dict[str, LinkModel]) -> list[str]:
     for m in plan.udp_map:
         out.append(f"udp {m.network}: {m.node} {m.address}:{m.port} -> {m.host}:{m.host_port}")
     for r in plan.relays:
-        out.append(f"udp {r.network}: {r.node} relayed at {r.public[0]}:{r.public[1]} -> {r.private[0]}:{r.private[1]}; "
+        at, to = ":".join(map(str, r.public)), ":".join(map(str, r.private))
+        out.append(f"udp {r.network}: {r.node} relayed at {at} -> {to}; "
                    f"{models.get(r.network, LinkModel()).describe('udp')}")
     out += [f"note: {x}" for x in plan.notes]
     return out
@@ -505,6 +509,36 @@ def free_udp_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def _all_free(addresses: list[tuple[str, int]]) -> bool:
+    socks = []
+    try:
+        for a in addresses:
+            socks.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            socks[-1].bind(a)
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+SUBNET_TRIES = 64
+
+
+def plan_on_free_subnets(make: Callable[[tuple[str, str]], ClusterPlan],
+                         rng: random.Random | None = None) -> ClusterPlan:
+    """The cluster plan on the default loopback subnets if what its nodes bind there is free,
+    else on another pair of 127.A.B.0/24 (another cluster, of another deployment, runs here)."""
+    rng = rng or random.Random()
+    for i in range(SUBNET_TRIES):
+        a, b = rng.randrange(1, 255), rng.randrange(0, 254, 2)
+        plan = make(LOOPBACK_SUBNETS if i == 0 else (f"127.{a}.{b}", f"127.{a}.{b + 1}"))
+        if _all_free(bound_addresses(plan)):
+            return plan
+    raise ClusterPlanError(f"no free loopback subnet for the cluster's UDP endpoints in {SUBNET_TRIES} tries")
 
 
 def _copy_lidl(args: argparse.Namespace, cdir: str) -> list[str]:
@@ -774,9 +808,10 @@ def main(argv: list[str] | None = None) -> int:
             storage = os.path.abspath(args.storage) if args.storage else None
             serial = {e.network for n in images for e in n.doc.endpoints if e.kind == "serial"}
             models = link_models(args.link, serial, udp_networks(images))
-            plan = cluster_plan(images, socket_dir, free_udp_ports(console_endpoints(images)),
-                                preloads=preloads(args.preload, images), storage_root=storage,
-                                emulated_udp={net for net in models if net not in serial})
+            console_ports = free_udp_ports(console_endpoints(images))
+            plan = plan_on_free_subnets(lambda subnets: cluster_plan(
+                images, socket_dir, console_ports, preloads=preloads(args.preload, images), storage_root=storage,
+                emulated_udp={net for net in models if net not in serial}, subnets=subnets))
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,8 @@ from ambience.cluster.udp_relays import UdpRelays
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def node(address: tuple[str, int]) -> socket.socket:
@@ -25,7 +27,24 @@ def node(address: tuple[str, int]) -> socket.socket:
     return s
 
 
-def pair(model: LinkModel):
+def directions(relays: UdpRelays) -> dict[str, Any]:
+    lan: dict[str, Any] = relays.counters()["lan"]
+    return lan["directions"]  # type: ignore[no-any-return]
+
+
+def settled(relays: UdpRelays, way: str, frames_in: int) -> dict[str, int]:
+    """The counters of `way` once the relay has taken `frames_in` datagrams and passed on all
+    it will (10 s at most: the pump is a thread)."""
+    deadline = time.monotonic() + 10
+    while True:
+        c = directions(relays).get(way, {})
+        if c and c["frames_in"] >= frames_in and c["frames_in"] - c["dropped"] + c["duplicated"] <= c["frames_out"]:
+            return dict(c)
+        assert time.monotonic() < deadline, c
+        time.sleep(0.01)
+
+
+def pair(model: LinkModel) -> tuple[UdpRelays, list[UdpRelay], socket.socket, socket.socket]:
     """Relays for nodes a and b on network 'lan', and the two nodes' sockets where they really are."""
     specs = []
     for name, k in (("a", 1), ("b", 2)):
@@ -37,7 +56,7 @@ def pair(model: LinkModel):
     return relays, specs, node(specs[0].private), node(specs[1].private)
 
 
-def test_requests_and_answers_pass_both_ways_and_are_counted_by_direction():
+def test_requests_and_answers_pass_both_ways_and_are_counted_by_direction() -> None:
     relays, (ra, rb), a, b = pair(LinkModel(seed=1))
     try:
         a.sendto(b"request", rb.public)  # a sends to b's usual address
@@ -48,31 +67,32 @@ def test_requests_and_answers_pass_both_ways_and_are_counted_by_direction():
         assert (data, origin) == (b"answer", rb.public)  # and a hears it from b's usual address
         b.sendto(b"call", ra.public)  # b calling a goes through a's relay
         assert a.recvfrom(100)[0] == b"call"
-        time.sleep(0.05)
+        settled(relays, "b > a", 2)
         lan = relays.counters()["lan"]
         assert lan["kind"] == "udp" and lan["model"] == "latency 0 ms, seed 1"
-        dirs = lan["directions"]
-        assert {k: (v["frames_in"], v["frames_out"]) for k, v in dirs.items()} == {"a > b": (1, 1), "b > a": (2, 2)}
+        assert {k: (v["frames_in"], v["frames_out"]) for k, v in directions(relays).items()} == {
+            "a > b": (1, 1), "b > a": (2, 2)}
     finally:
         relays.close()
         a.close()
         b.close()
 
 
-def test_a_lossy_network_drops_and_counts_and_a_seed_reproduces_it():
+def test_a_lossy_network_drops_and_counts_and_a_seed_reproduces_it() -> None:
     def run() -> tuple[list[int], dict[str, int]]:
         relays, (_, rb), a, b = pair(LinkModel(drop=0.5, seed=7))
-        b.settimeout(0.3)
         got = []
         try:
             for i in range(40):
                 a.sendto(bytes([i]), rb.public)
+            counters = settled(relays, "a > b", 40)
+            b.setblocking(False)
             while True:
                 try:
                     got.append(b.recvfrom(10)[0][0])
-                except TimeoutError:
+                except BlockingIOError:
                     break
-            return got, relays.counters()["lan"]["directions"]["a > b"]
+            return got, counters
         finally:
             relays.close()
             a.close()
@@ -83,7 +103,7 @@ def test_a_lossy_network_drops_and_counts_and_a_seed_reproduces_it():
     assert run()[0] == got
 
 
-def test_senders_are_named_by_node_by_qemu_guest_or_by_address():
+def test_senders_are_named_by_node_by_qemu_guest_or_by_address() -> None:
     port = free_port("127.0.3.5")
     specs = [UdpRelay("lan", "edge", ("127.0.3.5", port), ("127.0.4.5", port), guests=("camera",)),
              UdpRelay("lan", "cloud", ("127.0.3.6", port), ("127.0.4.6", port))]
@@ -99,8 +119,8 @@ def test_senders_are_named_by_node_by_qemu_guest_or_by_address():
             outsider.sendto(b"y", specs[1].public)  # nobody the plan knows
             cloud.recvfrom(10)
             where = outsider.getsockname()
-        time.sleep(0.05)
-        assert sorted(relays.counters()["lan"]["directions"]) == [
+        settled(relays, f"{where[0]}:{where[1]} > cloud", 1)
+        assert sorted(directions(relays)) == [
             f"{where[0]}:{where[1]} > cloud", "camera > edge", f"cloud > {where[0]}:{where[1]}", "edge > camera"]
     finally:
         relays.close()
@@ -108,7 +128,7 @@ def test_senders_are_named_by_node_by_qemu_guest_or_by_address():
         cloud.close()
 
 
-def test_an_address_in_use_is_an_error_naming_the_endpoint():
+def test_an_address_in_use_is_an_error_naming_the_endpoint() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.3.7", 0))
         port = taken.getsockname()[1]
