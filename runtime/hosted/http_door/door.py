@@ -383,7 +383,10 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
+def make_handler(door: Door) -> type[BaseHTTPRequestHandler]:
+    """The HTTP request handler of `door` (http.server parses, the door answers); make_server
+    serves it on a socket, the parse fuzzer drives it on bytes in memory."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
         disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
@@ -470,6 +473,10 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:  # refusals are logged by the door
             pass
 
+    return Handler
+
+
+def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         request_queue_size = 128  # clients connecting at once are queued, not left to retry a SYN
@@ -479,7 +486,7 @@ def make_server(door: Door, host: str, port: int) -> ThreadingHTTPServer:
                 return  # the client went away: nothing to answer, nothing wrong here
             super().handle_error(request, client_address)
 
-    return Server((host, port), Handler)
+    return Server((host, port), make_handler(door))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,10 +64,20 @@ _server: _Server | None = None
 _token = ""
 
 
-def _setup() -> None:
-    global _server, _token
-    _server = _Server()
+def _setup_token() -> None:
+    global _token
     _token = tokens.issue(SECRET, LABEL, "database", None, tokens.parse_expires("24h"))
+
+
+def token() -> str:
+    """A valid token of this run (inputs say @TOKEN@ where it goes)."""
+    return _token
+
+
+def _setup() -> None:
+    global _server
+    _server = _Server()
+    _setup_token()
 
 
 def _exchange(port: int, data: bytes) -> tuple[bytes, bool]:
@@ -143,6 +153,11 @@ def target(data: bytes) -> None:
     errors, _server.errors[:] = list(_server.errors), []
     if errors:
         raise AssertionError(f"the door's handler raised {type(errors[0]).__name__}: {errors[0]}") from errors[0]
+    check_answers(data, out, reset)
+
+
+def check_answers(data: bytes, out: bytes, reset: bool) -> None:
+    """AssertionError unless `out` is what the door may answer to the requests in `data`."""
     answers = _responses(out, b"HEAD" in data.upper(), reset)
     if not answers and not reset:
         # Nothing to answer is right only when no request line arrived (nothing, or one blank line).
