@@ -1,27 +1,26 @@
 """What every part of the fault campaign shares: rows and their verdicts, the table and RESULT
-lines, a detached cluster of its own, console clients for it, and small statistics.
+lines, a detached cluster of its own (tests/harness/detached_cluster.py), console clients for it,
+and small statistics.
 
 Rows are measured values next to a target; `met` is computed from the two, never written by hand.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ambience import keys
-from ambience.cluster.runner import down
 from ambience.console.call import call_json, load_clients
 from ambience.console.rpc import CallError, Route, RpcClient, console_keys
 from kernel.net import net
 from lidl.runtime import codec
+from tests.harness.detached_cluster import Cluster, runfiles_env
+
+__all__ = ["Cluster", "runfiles_env"]  # the campaign's parts take them from here
 
 
 @dataclass(frozen=True)
@@ -110,52 +109,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------------------- clusters
-
-
-def runfiles_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("RUNFILES_DIR", os.environ.get("TEST_SRCDIR", os.path.dirname(os.getcwd())))
-    return env
-
-
-class Cluster:
-    """`with Cluster("deployments/hello/cluster.sh", "hello", ["--link", ...]) as c:` a detached
-    cluster in a directory of its own (state.json, logs), brought down at the end."""
-
-    def __init__(self, script: str, deployment: str, extra: list[str] | None = None,
-                 busy_wait_s: float = 0.0) -> None:
-        self.script, self.deployment, self.extra, self.busy_wait_s = script, deployment, extra or [], busy_wait_s
-        self.root = tempfile.mkdtemp(prefix="amb-faults-", dir="/tmp")  # short: unix socket paths
-        self.runtime = os.path.join(self.root, "run")
-        self.cdir = os.path.join(self.runtime, deployment)
-        self.state: dict[str, Any] = {}
-
-    def __enter__(self) -> Cluster:
-        deadline = time.monotonic() + self.busy_wait_s
-        while True:
-            up = subprocess.run([self.script, "--detach", "--runtime-dir", self.runtime, *self.extra],
-                                env=runfiles_env(), capture_output=True, text=True, timeout=300)
-            if up.returncode == 0 or "Address already in use" not in up.stderr or time.monotonic() > deadline:
-                break
-            time.sleep(5)
-        if up.returncode != 0:
-            self.__exit__()
-            raise RuntimeError(f"cluster {self.deployment} did not come up: {up.stderr.strip()[-800:]}")
-        self.state = self.read_state()
-        return self
-
-    def read_state(self) -> dict[str, Any]:
-        with open(os.path.join(self.cdir, "state.json"), encoding="utf-8") as f:
-            state: dict[str, Any] = json.load(f)
-        return state
-
-    def log(self, node: str) -> str:
-        with open(os.path.join(self.cdir, "logs", f"{node}.log"), encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def __exit__(self, *_: object) -> None:
-        down(self.runtime, self.deployment)
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def endpoint(text: str) -> tuple[str, int]:

@@ -35,6 +35,7 @@ from ambience.console.call import call_json, load_clients
 from ambience.console.rpc import Route, RpcClient, console_keys
 from kernel.net import net
 from lidl.runtime import codec
+from tests.harness.detached_cluster import Cluster
 from third_party.monocypher import monocypher
 
 LABEL = "//deployments/camera_trap"
@@ -44,6 +45,16 @@ STORAGE = "storage.Storage"
 ATTACK_EVENT = 0xA77AC << 20  # event ids of attack appends: never stored
 SETTLE_S = 1.2  # a node logs refusals at most every 0.25 s, the runner writes status every 0.5 s
 ANSWER_WAIT_S = 0.4
+CLUSTER = "deployments/camera_trap/cluster.sh"
+# The camera trap binds fixed addresses (127.0.0.1:4800, where QEMU delivers the camera's
+# datagrams, and the door's 8480): another camera trap on this machine (another checkout's test)
+# holds them for its run; wait for it, this long at most.
+BUSY_WAIT_S = 600.0
+
+
+def camera_trap_cluster() -> Cluster:
+    """`with camera_trap_cluster() as c:` the camera trap up, detached, in a directory of its own."""
+    return Cluster(CLUSTER, "camera_trap", busy_wait_s=BUSY_WAIT_S)
 
 
 @dataclass

@@ -7,16 +7,15 @@ import sys
 import unittest
 
 from ambience import keys
-from tests.security.battery import Battery
-from tests.security.cluster import ClusterUp
+from tests.security.battery import Battery, camera_trap_cluster
 
 SCENES = "services/camera_trap/scenes/scenes.json"
 
 
 class SecurityBatteryTest(unittest.TestCase):
     def test_battery(self) -> None:
-        with ClusterUp() as cdir:
-            b = Battery(cdir, keys.default_store(), SCENES, lambda s: print(s, file=sys.stderr, flush=True))
+        with camera_trap_cluster() as cluster:
+            b = Battery(cluster.cdir, keys.default_store(), SCENES, lambda s: print(s, file=sys.stderr, flush=True))
             try:
                 b.run()
             finally:

@@ -6,17 +6,16 @@ from __future__ import annotations
 import sys
 
 from ambience import keys
-from tests.security.battery import Battery
-from tests.security.cluster import ClusterUp
+from tests.security.battery import Battery, camera_trap_cluster
 
 SCENES = "services/camera_trap/scenes/scenes.json"
 
 
 def main() -> int:
     verbose = "--verbose" in sys.argv[1:]
-    with ClusterUp() as cdir:
+    with camera_trap_cluster() as cluster:
         say = (lambda s: print(s, flush=True)) if verbose else (lambda s: None)
-        b = Battery(cdir, keys.default_store(), SCENES, say)
+        b = Battery(cluster.cdir, keys.default_store(), SCENES, say)
         try:
             b.run()
         finally:
