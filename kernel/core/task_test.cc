@@ -100,17 +100,21 @@ AMBIENCE_TEST(sleep_for_waits_at_least_the_duration) {
   CHECK(woke < start + 2000000);  // and not absurdly long
 }
 
-Task<void> ordered_sleeper(std::uint64_t us, int id, int* log, int* n) {
-  co_await ambience::sleep_for(us);
+Task<void> ordered_sleeper(std::uint64_t deadline_us, int id, int* log, int* n) {
+  co_await ambience::sleep_until(deadline_us);
   log[(*n)++] = id;
 }
 
 AMBIENCE_TEST(timers_fire_in_deadline_order) {
   int log[3] = {0, 0, 0};
   int n = 0;
-  CHECK(ambience::spawn(ordered_sleeper(6000, 3, log, &n)) == Status::ok);
-  CHECK(ambience::spawn(ordered_sleeper(2000, 1, log, &n)) == Status::ok);
-  CHECK(ambience::spawn(ordered_sleeper(4000, 2, log, &n)) == Status::ok);
+  // Deadlines from one start, armed out of order (each sleeper arms its timer when it first runs):
+  // preemption between the sleepers cannot reorder them; only a stall of 150 ms before the first
+  // one runs could (a sleeper whose deadline has passed does not wait).
+  const std::uint64_t start = ambience::arch::now_us();
+  CHECK(ambience::spawn(ordered_sleeper(start + 150'000, 3, log, &n)) == Status::ok);
+  CHECK(ambience::spawn(ordered_sleeper(start + 50'000, 1, log, &n)) == Status::ok);
+  CHECK(ambience::spawn(ordered_sleeper(start + 100'000, 2, log, &n)) == Status::ok);
   Scheduler::current().run_until_idle();
   CHECK_EQ(n, 3);
   CHECK_EQ(log[0], 1);

@@ -187,8 +187,10 @@ def test_back_pressure_queues_callers_instead_of_failing(node):
     # 4 kernel elements, 12 slow calls at once: 8 must wait for an element, none may fail.
     results: list[str] = []
     peak_waiters = []
+    together = threading.Barrier(12)  # all 12 call at once, however late each thread starts
 
     def caller() -> None:
+        together.wait(timeout=30)
         status, _ = call_typed(node, SLOW, "I", 30)
         results.append(status)
 

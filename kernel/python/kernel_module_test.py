@@ -7,7 +7,9 @@ import ambience_kernel as k
 
 
 def test_sleepers_complete_in_deadline_order():
-    order = k.run_sleepers([30_000, 10_000, 20_000, 0])
+    # each sleeper takes its deadline from now when it first runs, one after another: gaps of 50 ms
+    # so that a preempted test (a loaded machine) does not reorder them
+    order = k.run_sleepers([150_000, 50_000, 100_000, 0])
     assert order == [3, 1, 2, 0]
 
 

@@ -396,7 +396,7 @@ AMBIENCE_TEST(a_datagram_wakes_the_sleeping_supervisor_loop) {
                     " us; cpu while waiting 0.3 s: ", static_cast<int>(cpu * 1000), " ms; loop sleeps ",
                     static_cast<int>(node.idle_hook().sleeps - sleeps0));
   CHECK(node.idle_hook().sleeps > sleeps0);  // the loop really slept
-  CHECK(latency < 50'000);
+  CHECK(latency < 2'000'000);  // the loop woke (without the wake it sleeps on); not a speed bound
   CHECK(cpu < 0.03);
   CHECK(at_b.payloads[0] == "wake up");
 }

@@ -363,7 +363,9 @@ AMBIENCE_TEST(a_call_over_a_dead_link_ends_with_timeout) {
   CHECK(done);
   CHECK(sum.status() == Status::timeout);
   const std::uint64_t timeout = net::default_policy(net::NetworkKind::udp).timeout_us;
-  CHECK(took >= timeout && took < timeout + 500'000);  // at its deadline, not later
+  // at its deadline (not before); the upper bound only catches a hang: this also runs on an
+  // emulated CPU (QEMU) on a loaded machine
+  CHECK(took >= timeout && took < timeout + 5'000'000);
 }
 
 // The manifest's timeout of a dependency (instance(timeouts = {"out": "300ms"})) reaches the call
@@ -388,7 +390,9 @@ AMBIENCE_TEST(a_dependency_with_a_short_timeout_ends_at_that_deadline) {
   const std::uint64_t took = ambience::arch::now_us() - t0;
   CHECK(done);
   CHECK(sum.status() == Status::timeout);
-  CHECK(took >= 300'000 && took < 300'000 + 200'000);
+  CHECK(took >= 300'000);  // not before the route's deadline ...
+  // ... and long before the kind's default (2 s): the route's deadline ended it, with seconds of
+  // slack for an emulated CPU (QEMU) on a loaded machine
   CHECK(took < net::default_policy(net::NetworkKind::udp).timeout_us);
 }
 
@@ -664,7 +668,7 @@ AMBIENCE_TEST(a_replayed_request_is_dropped_and_counted) {
   const std::uint32_t replays = d.server.node().counters().replays;
   d.c.inject({d.c.recorded.data(), d.c.recorded_size});
   d.c.inject({d.c.recorded.data(), d.c.recorded_size});
-  run_until([&] { return d.server.node().counters().replays == replays + 2; }, 500'000);
+  run_until([&] { return d.server.node().counters().replays == replays + 2; }, 5'000'000);
   CHECK_EQ(d.server.node().counters().replays, replays + 2);
   CHECK_EQ(g_calc.bumps, before + 1);
 }
@@ -694,7 +698,7 @@ AMBIENCE_TEST(a_probe_never_runs_inside_a_session) {
   const rpc::RpcCounters& c = d.server.node().counters();
   const std::uint32_t resyncs = c.resyncs, requests = c.requests, bumps = g_calc.bumps;
   d.c.inject({m.data(), n.value()});
-  run_until([&] { return c.resyncs > resyncs; }, 500'000);
+  run_until([&] { return c.resyncs > resyncs; }, 5'000'000);
   CHECK_EQ(c.resyncs, resyncs + 1);
   CHECK_EQ(c.requests, requests);
   CHECK_EQ(g_calc.bumps, bumps);
@@ -735,7 +739,7 @@ AMBIENCE_TEST(an_ungranted_procedure_is_refused_even_under_a_granted_envelope) {
   Result<std::size_t> n = net::seal(h, {block.seq + 100, block.challenge}, false, key, m, body);
   CHECK(n.ok());
   d.c.inject({m.data(), n.value()});
-  run_until([&] { return d.server.node().counters().denied == denied + 2; }, 500'000);
+  run_until([&] { return d.server.node().counters().denied == denied + 2; }, 5'000'000);
   CHECK_EQ(d.server.node().counters().denied, denied + 2);
   CHECK_EQ(g_calc.bumps, before + 1);  // only the legitimate bump ran
 }
@@ -788,7 +792,7 @@ AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
   CHECK_EQ(client_a.node().counters().peer_restarts, 1u);
   // From before the reboot: the client's epoch, a seq in the window, but the old boot's challenge.
   c.inject({old_request.data(), old_size});
-  run_until([&] { return server_b.node().counters().replays == 1u; }, 500'000);
+  run_until([&] { return server_b.node().counters().replays == 1u; }, 5'000'000);
   CHECK_EQ(server_b.node().counters().replays, 1u);
   CHECK_EQ(g_calc.bumps, before + 1);
 
@@ -807,7 +811,7 @@ AMBIENCE_TEST(a_reboot_of_either_side_recovers_by_resync) {
   CHECK(session != nullptr && session->epoch() == 0x1111000Bu);
   CHECK_EQ(server_b.node().counters().peer_restarts, 1u);  // the client's new boot
   c.inject({old_request.data(), old_size});  // the old boot's request, once more: another epoch
-  run_until([&] { return server_b.node().counters().resyncs == 3u; }, 500'000);
+  run_until([&] { return server_b.node().counters().resyncs == 3u; }, 5'000'000);
   CHECK_EQ(server_b.node().counters().resyncs, 3u);
   // Its tag verifies, but a replay does not make the old boot current again.
   CHECK_EQ(server_b.node().counters().peer_restarts, 1u);
@@ -900,7 +904,7 @@ AMBIENCE_TEST(node_zero_instances_are_principals_with_their_own_keys) {
     CHECK(n.ok());
     const std::uint32_t seen = c.resyncs + c.auth_failures;
     o.inject({m.data(), n.value()});
-    run_until([&] { return c.resyncs + c.auth_failures > seen; }, 500'000);
+    run_until([&] { return c.resyncs + c.auth_failures > seen; }, 5'000'000);
   };
   send(0, kOutsideKeys[0], 1);  // the console, with its key
   CHECK_EQ(c.resyncs, 1u);
@@ -925,7 +929,9 @@ AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
   Direct& d = direct();
   d.c.drop_all = true;  // the requests never arrive; only the (injected) resync errors come back
   node::Route route = d.route(7);
-  route.timeout_us = 400'000;
+  // Far beyond what the exchange takes even on an emulated CPU (QEMU) on a loaded machine: the
+  // call must end with the third resync, long before this deadline.
+  route.timeout_us = 5'000'000;
   NodeTransport t{&d.client.node(), route};
   ambience::lidl::HeapMessageBuffer req, rep;
   CalcClient calc(t, req, rep);
@@ -940,7 +946,7 @@ AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
   const std::uint32_t sent = d.c.counters().frames_sent;
   const std::uint64_t t0 = ambience::arch::now_us();
   (void)ambience::spawn(t1(&calc, &r));
-  run_until([&] { return d.c.counters().frames_sent > sent; }, 100'000);
+  run_until([&] { return d.c.counters().frames_sent > sent; }, 2'000'000);
   std::uint64_t call_id = 0;
   for (int slot = 0; slot < 4; ++slot) {
     if (d.client.node().call_table().call(slot).in_flight) call_id = d.client.node().call_table().call(slot).call_id;
@@ -962,7 +968,8 @@ AMBIENCE_TEST(a_call_is_resealed_at_most_twice) {
     CHECK(n.ok());
     const std::uint32_t before = d.c.counters().frames_sent;
     d.s.inject({m.data(), n.value()});
-    run_until([&] { return d.c.counters().frames_sent > before; }, 50'000);
+    // a re-seal goes out (resync 1 and 2), or the call ends (resync 3)
+    run_until([&] { return d.c.counters().frames_sent > before || r.done; }, 2'000'000);
   }
   CHECK_EQ(d.c.counters().frames_sent, sent + 3u);  // the first send and two re-seals, not three
   CHECK(r.done);

@@ -20,6 +20,21 @@ def env():
     return dict(os.environ, RUNFILES_DIR=os.environ.get("TEST_SRCDIR", os.getcwd() + "/.."))
 
 
+def log_with(path: str, text: str, timeout_s: float = 10) -> str:
+    """The node log at `path` once it holds `text` (the detached runner's reader thread writes it
+    after the call returned), or as it is when `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with open(path, encoding="utf-8") as f:
+                log = f.read()
+        except FileNotFoundError:
+            log = ""
+        if text in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
 class ConsoleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -41,6 +56,9 @@ class ConsoleTest(unittest.TestCase):
         return subprocess.run([AMBIENCE, "call", "--runtime-dir", self.root, *args], env=env(),
                               capture_output=True, text=True, timeout=60)
 
+    def host_log(self) -> str:
+        return os.path.join(self.root, "hello", "logs", "host.log")
+
     def assert_error(self, out: subprocess.CompletedProcess[str], text: str) -> None:
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertEqual(out.stdout, "")
@@ -52,16 +70,14 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout, '"hello, x!"\n')
         # the greeter called the host's console in turn: the call really ran on the board
-        with open(os.path.join(self.root, "hello", "logs", "host.log"), encoding="utf-8") as f:
-            self.assertIn("[console] hello, x!", f.read())
+        self.assertIn("[console] hello, x!", log_with(self.host_log(), "[console] hello, x!"))
 
     def test_2_the_console_on_the_host(self):
         first = self.call("host/console.print", '{"line": "from the operator"}')
         second = self.call("host/console.print", '{"line": "again"}')
         self.assertEqual((first.returncode, second.returncode), (0, 0), first.stderr + second.stderr)
         self.assertEqual(int(second.stdout), int(first.stdout) + 1)  # a u32: lines printed so far
-        with open(os.path.join(self.root, "hello", "logs", "host.log"), encoding="utf-8") as f:
-            log = f.read()
+        log = log_with(self.host_log(), "[console] again")  # printed after the first line
         self.assertIn("[console] from the operator", log)
         self.assertIn("[console] again", log)
 
@@ -69,8 +85,7 @@ class ConsoleTest(unittest.TestCase):
         line = "".join(chr(ord("a") + i % 26) for i in range(6000))  # 5 fragments on the console network
         out = self.call("host/console.print", json.dumps({"line": line}))
         self.assertEqual(out.returncode, 0, out.stderr)
-        with open(os.path.join(self.root, "hello", "logs", "host.log"), encoding="utf-8") as f:
-            self.assertIn(f"[console] {line}", f.read())
+        self.assertIn(f"[console] {line}", log_with(self.host_log(), f"[console] {line}"))
 
     def test_3_bad_names_and_arguments(self):
         self.assert_error(self.call("board/greeter.shout", "{}"), "hello.Greeter has no procedure 'shout' (has: greet)")
@@ -88,7 +103,7 @@ class ConsoleTest(unittest.TestCase):
         t0 = time.monotonic()
         out = self.call("--timeout", "1", "board/greeter.greet", '{"name": "x"}')
         self.assert_error(out, "board/greeter.greet: no reply within 1 s (timeout)")
-        self.assertLess(time.monotonic() - t0, 1 + 5)  # the deadline, plus the CLI's start-up
+        self.assertLess(time.monotonic() - t0, 1 + 20)  # the deadline, plus the CLI's start-up (a loaded machine)
 
 
 class ForegroundTest(unittest.TestCase):
@@ -96,7 +111,7 @@ class ForegroundTest(unittest.TestCase):
         # `bazel run //deployments/hello/on_board:cluster` records its state like `cluster up`
         tmp = tempfile.mkdtemp(prefix="hf-", dir="/tmp")
         self.addCleanup(shutil.rmtree, tmp, True)
-        run = subprocess.Popen([SCRIPT, "--duration", "20"], env=dict(env(), TMPDIR=tmp, XDG_RUNTIME_DIR=tmp),
+        run = subprocess.Popen([SCRIPT, "--duration", "60"], env=dict(env(), TMPDIR=tmp, XDG_RUNTIME_DIR=tmp),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             assert run.stdout is not None

@@ -7,15 +7,15 @@ says how each edge is reached."""
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import unittest
+from collections.abc import Callable
+
+from deployments.hello.tests.node_processes import Watched, free_udp_ports
 
 PKG = "deployments/python_hello"
 MIB = bytes(range(256)) * 4096
@@ -30,11 +30,52 @@ COMMON = [
     r"\[sensor\] fail\(\) -> 0 \(the call failed: the default value\)",
     r"\[journal\] #\d sensor 9 \(attic\): 4 samples, total 10 \(busy\)",
 ]
+# What a run waits for before it is stopped, one literal piece of each line of COMMON (the
+# lines themselves are checked on the whole output afterwards).
+COMMON_SEEN = [
+    "sensor 1 (kitchen): 3 samples",
+    "[sensor] analyze(kitchen) ->",
+    "sensor 2 (garage): 3 samples",
+    "[sensor] analyze(garage) ->",
+    "[sensor] digest(4 MiB)",
+    "analyzer.fail raised RuntimeError: sensor unplugged",
+    "[sensor] fail() ->",
+    "sensor 9 (attic): 4 samples",
+]
 
 
-def run(variant: str) -> str:
-    return subprocess.run([f"{PKG}{variant}/host", "--exit-after-ms", "4000"], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False).stdout
+def wait_for_all(node: Watched, texts: list[str], timeout_s: float = 30) -> str | None:
+    """The first of `texts` that `node` did not print within `timeout_s` (each), or None."""
+    for text in texts:
+        if not node.wait_for(text, timeout_s):
+            return text
+    return None
+
+
+def wait_until(node: Watched, done: Callable[[str], bool], timeout_s: float = 30) -> bool:
+    """True once `done(output)`; False when the node ended without it or `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    while not done(node.output):
+        if node.proc.poll() is not None:
+            node.wait_for("\0", timeout_s=5)  # the reader takes the last lines (never printed: until the end)
+            return done(node.output)
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def run(variant: str, expected: list[str]) -> str:
+    """Runs the node until it printed every line of COMMON and each of `expected` (a node without
+    --exit-after-ms runs until it is stopped); its whole output."""
+    node = Watched([f"{PKG}{variant}/host"])
+    try:
+        missing = wait_for_all(node, COMMON_SEEN + expected)
+    finally:
+        out = node.stop()
+    if missing is not None:
+        raise AssertionError(f"the node did not print {missing!r}:\n{out}")
+    return out
 
 
 def monitor_line(how: str, failed: str) -> str:
@@ -49,61 +90,44 @@ class PythonHelloTest(unittest.TestCase):
         self.assertNotIn("restarting", out)  # no group process died (sandbox, crash)
 
     def test_groups_of_each_language_call_each_other(self) -> None:
-        out = run("")
+        started = "ambience: node 'host' of 'python_hello': 4 instances, 4 group processes started"
+        monitor = monitor_line("through the supervisor", "RemoteError")
+        raised = "ambience python group 'analyzer': analyzer.fail raised RuntimeError: monitor asked"
+        out = run("", [started, monitor, raised])
         self.check_common(out)
-        self.assertIn("ambience: node 'host' of 'python_hello': 4 instances, 4 group processes started", out)
+        self.assertIn(started, out)
         # Python -> Python through the supervisor: the error crosses as a status (RemoteError)
-        self.assertIn(monitor_line("through the supervisor", "RemoteError"), out.splitlines())
-        self.assertIn("ambience python group 'analyzer': analyzer.fail raised RuntimeError: monitor asked", out)
+        self.assertIn(monitor, out.splitlines())
+        self.assertIn(raised, out)
 
     def test_python_services_in_one_group_call_each_other_directly(self) -> None:
-        out = run("/one_group")
+        started = "ambience: node 'host' of 'python_hello': 4 instances, 3 group processes started"
+        monitor = monitor_line("direct", "RuntimeError")
+        out = run("/one_group", [started, monitor])
         self.check_common(out)
-        self.assertIn("ambience: node 'host' of 'python_hello': 4 instances, 3 group processes started", out)
+        self.assertIn(started, out)
         # the analyzer object itself: its exception reaches the monitor as raised
-        self.assertIn(monitor_line("direct", "RuntimeError"), out.splitlines())
+        self.assertIn(monitor, out.splitlines())
 
     def test_kill_9_of_the_python_group_process_restarts_it(self) -> None:
-        node = subprocess.Popen([f"{PKG}/one_group/host", "--exit-after-ms", "30000"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        lines: queue.Queue[str] = queue.Queue()
-        out = node.stdout
-        assert out is not None
-
-        def read() -> None:
-            for x in out:
-                lines.put(x.rstrip("\n"))
-
-        threading.Thread(target=read, daemon=True).start()
-        seen: list[str] = []
-
-        def wait_for(prefix: str) -> None:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    line = lines.get(timeout=1)
-                except queue.Empty:
-                    continue
-                seen.append(line)
-                if line.startswith(prefix):
-                    return
-            self.fail(f"no line starting with {prefix!r}:\n" + "\n".join(seen))
-
+        node = Watched([f"{PKG}/one_group/host"])  # runs until stopped
+        monitor, died = "[monitor] direct:", "ambience node: group 'python'"
         try:
-            wait_for("[monitor] direct:")
-            pid = python_group_pid(node.pid, "python")
+            self.assertTrue(node.wait_for(monitor), "no monitor line:\n" + node.output)
+            pid = python_group_pid(node.proc.pid, "python")
             self.assertIsNotNone(pid, "no process of group 'python' among the node's children")
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
-            wait_for("ambience node: group 'python'")
-            self.assertIn("killed by signal 9", seen[-1])
-            self.assertIn("restarting", seen[-1])
-            wait_for("[monitor] direct:")  # the new process built the group again and started it
-            self.assertNotEqual(python_group_pid(node.pid, "python"), pid)
+            self.assertTrue(node.wait_for(died), "the node did not see the group die:\n" + node.output)
+            death = next(line for line in node.output.splitlines() if line.startswith(died))
+            self.assertIn("killed by signal 9", death)
+            self.assertIn("restarting", death)
+            # the new process built the group again and started it: its monitor prints a second time
+            self.assertTrue(wait_until(node, lambda out: out.count(monitor) >= 2),
+                            "the restarted group's monitor did not run:\n" + node.output)
+            self.assertNotEqual(python_group_pid(node.proc.pid, "python"), pid)
         finally:
-            node.kill()
-            node.wait()
-            out.close()
+            node.stop()
 
 
 def python_group_pid(parent: int, group: str) -> int | None:
@@ -123,30 +147,32 @@ def python_group_pid(parent: int, group: str) -> int | None:
     return None
 
 
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 class TwoNodesTest(unittest.TestCase):
     def test_rpc_reaches_the_python_group_and_leaves_it(self) -> None:
         a, b = free_udp_ports(2)
         udp_map = f"10.7.0.1:4800=127.0.0.1:{a},10.7.0.2:4800=127.0.0.1:{b}"
 
-        def start(node: str, ms: int) -> subprocess.Popen[str]:
-            return subprocess.Popen([f"{PKG}/two_nodes/{node}", "--udp-map", udp_map, "--exit-after-ms", str(ms)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        def start(node: str) -> Watched:  # runs until stopped
+            return Watched([f"{PKG}/two_nodes/{node}", "--udp-map", udp_map])
 
-        back = start("back", 9000)
-        time.sleep(1.0)
-        front = start("front", 7000)
-        front_out, _ = front.communicate(timeout=60)
-        back_out, _ = back.communicate(timeout=60)
+        back = start("back")
+        front: Watched | None = None
+        try:
+            # the back's link and group processes are up before the front's first call
+            if back.wait_for("ambience: node 'back' of 'python_hello': 2 instances, 2 group processes started"):
+                front = start("front")
+                missing = wait_for_all(front, [COMMON_SEEN[i] for i in (0, 1, 2, 3, 7)] + [
+                    "[sensor] digest(4 MiB) failed (no answer)", "[sensor] fail() -> 0"])
+                if missing is None:
+                    missing = wait_for_all(back, [
+                        "analyzer.fail raised RuntimeError: sensor unplugged",
+                        monitor_line("through the supervisor", "RemoteError")])
+            else:
+                missing = "back: group processes started"
+        finally:
+            front_out = front.stop() if front is not None else ""
+            back_out = back.stop()
+        self.assertIsNone(missing, f"front:\n{front_out}\nback:\n{back_out}")
         # sensor (C++, front) -> analyzer (Python, back) over RPC -> journal (C++, front) over RPC
         for pattern in COMMON[:4] + [COMMON[7]]:
             self.assertRegex(front_out, re.compile("^" + pattern + "$", re.M), front_out)

@@ -237,10 +237,13 @@ def test_shared_console_lets_the_address_go_when_idle():
         made.append(Client())
         return made[-1]
 
-    console = hd.SharedConsole(make, linger_s=0.1)
+    # a linger long enough that a preempted test does not see it lapse between two calls
+    console = hd.SharedConsole(make, linger_s=0.5)
     assert console.run(lambda c: 1) == 1 and console.run(lambda c: 2) == 2
     assert len(made) == 1  # kept while calls come
-    time.sleep(0.4)
+    deadline = time.monotonic() + 10  # the reaper closes it once idle for the linger
+    while not made[0].closed and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert made[0].closed
     console.run(lambda c: 3)
     assert len(made) == 2

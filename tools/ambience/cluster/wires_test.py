@@ -74,9 +74,15 @@ def test_dropping_line_delivers_nothing_and_counts(tmp_path):
     w, paths, qemu, node = connect(tmp_path, LinkModel(drop=1.0))
     try:
         qemu.sendall(b"".join(frame(i) for i in range(10)))
-        time.sleep(0.3)
+
+        def dropped() -> int:
+            return int(w.counters()["uart"]["directions"]["board > host"]["dropped"])
+
+        deadline = time.monotonic() + 10  # the pump takes every frame, however late it runs
+        while dropped() < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert dropped() == 10
         assert read_until(lambda: os.read(node, 4096), 1, timeout=0.2) == b""
-        assert w.counters()["uart"]["directions"]["board > host"]["dropped"] == 10
     finally:
         qemu.close()
         os.close(node)

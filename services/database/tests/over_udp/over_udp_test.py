@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import tempfile
 import time
 import unittest
+
+from deployments.hello.tests.node_processes import Watched, free_udp_ports
 
 PKG = "services/database/tests/over_udp"
 ACKED = re.compile(r"\[writer\] acked (\d+) -> (\d+)")
@@ -26,14 +27,9 @@ RESYNCS = re.compile(r"ambience: rpc refusals .*\bresyncs=(\d+)")
 EVENTS = 300
 
 
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+def start_cloud(udp_map: str, storage: str) -> Watched:
+    """The cloud node (in a session of its own: `stop()` SIGKILLs it with its group process)."""
+    return Watched([f"{PKG}/cloud", "--udp-map", udp_map, "--storage-dir", storage])
 
 
 def start(node: str, udp_map: str, *flags: str) -> subprocess.Popen[str]:
@@ -53,8 +49,10 @@ class OverUdpTest(unittest.TestCase):
         storage = os.path.join(os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp(), "cloud")
         a, b = free_udp_ports(2)
         udp_map = f"10.4.0.1:4800=127.0.0.1:{a},10.4.0.2:4800=127.0.0.1:{b}"
-        cloud = start("cloud", udp_map, "--storage-dir", storage)
-        time.sleep(0.5)
+        cloud = start_cloud(udp_map, storage)
+        # the database is open (it prints so from its start()) before the first append is sent
+        if not cloud.wait_for("integrity ok"):
+            self.fail("the cloud's database did not open:\n" + cloud.stop())
         edge = start("edge", udp_map)
         lines: list[str] = []
         first_out = ""
@@ -69,14 +67,14 @@ class OverUdpTest(unittest.TestCase):
                 if ACKED.search(line):
                     acks += 1
                 if acks >= 60 and not restarted:
-                    first_out = stop(cloud)  # SIGKILL mid-stream
+                    first_out = cloud.stop()  # SIGKILL mid-stream
                     time.sleep(1.0)
-                    cloud = start("cloud", udp_map, "--storage-dir", storage)
+                    cloud = start_cloud(udp_map, storage)
                     restarted = True
                 if "[writer] done" in line or time.monotonic() > deadline:
                     break
         finally:
-            cloud_out += stop(cloud)
+            cloud_out += cloud.stop()
             lines += stop(edge).splitlines()
         text = "\n".join(lines)
         self.assertIn("[writer] done", text, text)
