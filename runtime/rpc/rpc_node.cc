@@ -558,13 +558,16 @@ void RpcNode::on_sealed_answer(std::span<const std::byte> message, const net::De
   // this boot, so a replayed answer of the callee's earlier boot matches none.
   if (e.header.kind == net::EnvelopeKind::error && e.header.status == net::WireStatus::resync) {
     if (pending == nullptr) return;
-    // A copy of a resync answer this call already re-sealed for (a duplicating link): re-sealing
-    // again would send a second sealed request, and the copies would use up the re-seals and end
-    // the call `unavailable` while the callee runs it. One re-seal per distinct answer.
+    // A copy of a resync answer this call already re-sealed for (a duplicating link), or the
+    // same answer again to a copy of the probe: re-sealing again would send a second sealed
+    // request, and the copies would use up the re-seals and end the call `unavailable` while the
+    // callee runs it. One re-seal per distinct answer; a callee that rebooted meanwhile answers
+    // with another challenge, which counts.
     for (int i = 0; i < pending->resyncs; ++i) {
-      if (pending->resync_seqs[static_cast<std::size_t>(i)] == o.block.seq) return;
+      const net::SecurityBlock& seen = pending->resynced[static_cast<std::size_t>(i)];
+      if (seen.seq == o.block.seq && seen.challenge == o.block.challenge) return;
     }
-    if (pending->resyncs < kMaxResyncs) pending->resync_seqs[static_cast<std::size_t>(pending->resyncs)] = o.block.seq;
+    if (pending->resyncs < kMaxResyncs) pending->resynced[static_cast<std::size_t>(pending->resyncs)] = o.block;
     if (resync(*pending)) {
       // The callee may have rebooted; the resynced call it certainly did not run stays.
       watch_incarnation(e.header.source_node, e.header.sender_incarnation, e.header.call_id);

@@ -162,9 +162,9 @@ class RpcNode final : public node::NetworkDriver {
     int key = -1;  // its pair's entry (sealed), -1 plain
     int slot = -1;  // its call table slot
     int resyncs = 0;
-    // The answers (callee's seq) of the resyncs it re-sealed for: a duplicating link delivers
-    // one twice, and a copy must not cost a re-seal (see on_sealed_answer).
-    std::array<std::uint64_t, kMaxResyncs> resync_seqs{};
+    // The resync answers it re-sealed for (the callee's seq and challenge): a duplicating link
+    // delivers one twice, and a copy must not cost a re-seal (see on_sealed_answer).
+    std::array<net::SecurityBlock, kMaxResyncs> resynced{};
     bool in_clear = false;
     bool idempotent = false;  // the procedure's (the plan's mask): re-sent once its body is out
   };

@@ -78,6 +78,8 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
                 lambda: add(node_kill.rows(node_kill.measure(budget.node_kills, seed))))
         attempt(f"part 2: {budget.edge_kills} edge node kill(s)",
                 lambda: add(node_kill.edge_rows(node_kill.measure_edge(budget.edge_kills, seed))))
+        attempt(f"part 2: {budget.edge_kills} camera board kill(s) (QEMU)", lambda: add(node_kill.edge_rows(
+            node_kill.measure_edge(budget.edge_kills, seed, node="camera"), "camera")))
     if "3" in parts:
         attempt("part 3: serial boot wedge", lambda: add(links.measure_boot_wedge()))
         for c in links.configs(quick) + ([] if quick else [links.short_deadline()]):

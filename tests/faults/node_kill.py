@@ -61,7 +61,8 @@ def _start_node(cluster: Cluster, n: int, extra: list[str], node: str = "cloud")
     argv = cluster.state["nodes"][node]["argv"] + extra
     log = open(os.path.join(cluster.cdir, "logs", f"{node}.restart{n}.log"), "wb")  # noqa: SIM115 - the child owns it
     try:
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     finally:
         log.close()
 
@@ -316,7 +317,7 @@ EDGE_RECOVER_LIMIT_S = 30.0
 
 
 def measure_edge(kills: int, seed: int, stream_s: tuple[float, float] = (1.0, 2.5),
-                 down_s: tuple[float, float] = (0.0, 0.5)) -> EdgeRun:
+                 down_s: tuple[float, float] = (0.0, 0.5), node: str = "edge") -> EdgeRun:
     rng = random.Random(seed)
     run = EdgeRun()
     procs: list[subprocess.Popen[bytes]] = []
@@ -334,7 +335,7 @@ def measure_edge(kills: int, seed: int, stream_s: tuple[float, float] = (1.0, 2.
                 until = time.monotonic() + rng.uniform(*stream_s)
                 while time.monotonic() < until:
                     event()
-                pid = int(cluster.state["nodes"]["edge"]["pid"]) if n == 0 else procs[-1].pid
+                pid = int(cluster.state["nodes"][node]["pid"]) if n == 0 else procs[-1].pid
                 r = Restart(time.monotonic())
                 kill_tree(pid)
                 run.kills.append(r)
@@ -342,10 +343,10 @@ def measure_edge(kills: int, seed: int, stream_s: tuple[float, float] = (1.0, 2.
                     procs[-1].wait()
                 event()  # one event while the edge is down: it must end (failed), not hang
                 time.sleep(rng.uniform(*down_s))
-                procs.append(_start_node(cluster, n, [], "edge"))
+                procs.append(_start_node(cluster, n, [], node))
                 r.started_at = time.monotonic()
-                if not _wait_started(cluster, n, START_TIMEOUT_S, "edge"):
-                    run.problems.append(f"restart {n}: the edge did not report started in {START_TIMEOUT_S:g} s")
+                if not _wait_started(cluster, n, START_TIMEOUT_S, node):
+                    run.problems.append(f"restart {n}: {node} did not report started in {START_TIMEOUT_S:g} s")
                     break
                 r.healthy_at = time.monotonic()
                 while time.monotonic() < r.killed_at + EDGE_RECOVER_LIMIT_S:
@@ -363,28 +364,43 @@ def measure_edge(kills: int, seed: int, stream_s: tuple[float, float] = (1.0, 2.
     return run
 
 
-def edge_rows(run: EdgeRun) -> tuple[list[Row], list[Info]]:
+def edge_rows(run: EdgeRun, node: str = "edge") -> tuple[list[Row], list[Info]]:
+    """`node`: the edge (a hosted process) or the camera (its QEMU board: a whole MCU killed)."""
     part = "2"
     events: Counter[int] = Counter(e for _, e in run.stored)
     dups = sum(n - 1 for n in events.values())
     recover = [r.first_ack_at - r.killed_at for r in run.kills]
+    after_boot = [r.first_ack_at - r.healthy_at for r in run.kills]
     not_recovered = sum(x != x for x in recover)
+    what = "SIGKILL of the edge's process group" if node == "edge" else f"SIGKILL of {node}'s QEMU (the whole board)"
     r = [
-        Row(part, "edge_kills", len(run.kills), "count", ">=", 1, "SIGKILL of the edge's process group"),
-        Row(part, "edge_hung_events", run.hung, "count", "==", 0,
+        Row(part, f"{node}_kills", len(run.kills), "count", ">=", 1, what),
+        Row(part, f"{node}_hung_events", run.hung, "count", "==", 0,
             f"motion events without an outcome within {OUTCOME_TIMEOUT_S:g} s (every call on the way must end)"),
-        Row(part, "edge_not_recovered", not_recovered + len(run.problems), "count", "==", 0,
+        Row(part, f"{node}_not_recovered", not_recovered + len(run.problems), "count", "==", 0,
             "; ".join(run.problems) or f"kills after which no event succeeded in {EDGE_RECOVER_LIMIT_S:g} s"),
-        Row(part, "edge_recover_max_s", max((x for x in recover if x == x), default=float("nan")), "s", "<=",
-            RECOVER_TARGET_S, "kill -> first event that went through (the restart included)"),
-        Row(part, "edge_duplicates", dups, "count", "==", 0, f"events stored more than once ({len(run.stored)} rows)"),
-        Row(part, "edge_count_mismatch", abs(run.count - len(run.stored)), "count", "==", 0,
+        Row(part, f"{node}_duplicates", dups, "count", "==", 0,
+            f"events stored more than once ({len(run.stored)} rows)"),
+        Row(part, f"{node}_count_mismatch", abs(run.count - len(run.stored)), "count", "==", 0,
             f"count() {run.count} vs rows read back"),
     ]
     i = [
-        Info(part, "edge_events", sum(run.events.values()), "count",
+        Info(part, f"{node}_events", sum(run.events.values()), "count",
              ", ".join(f"{s} {n}" for s, n in sorted(run.events.items()))),
-        Info(part, "edge_boot_p50_s", percentile([k.healthy_at - k.started_at for k in run.kills
-                                                  if k.healthy_at == k.healthy_at], 50), "s", "restart -> start line"),
+        Info(part, f"{node}_boot_p50_s", percentile([k.healthy_at - k.started_at for k in run.kills
+                                                     if k.healthy_at == k.healthy_at], 50), "s",
+             "restart -> start line"),
     ]
+    recovered = (f"{node}_recover_max_s", max((x for x in recover if x == x), default=float("nan")), "s",
+                 "kill -> first event that went through (the restart included)")
+    booted = (f"{node}_recover_after_boot_max_s", max((x for x in after_boot if x == x), default=float("nan")), "s",
+              "the restarted node's start line -> first event that went through")
+    if node == "edge":
+        r.insert(3, Row(part, *recovered[:3], "<=", RECOVER_TARGET_S, recovered[3]))
+        i.append(Info(part, *booted))
+    else:
+        # The event in flight at the kill waits out the motion board's deadline for its serial call
+        # to the camera (5 s): the target is on what follows the restart.
+        r.insert(3, Row(part, *booted[:3], "<=", RECOVER_TARGET_S, booted[3]))
+        i.append(Info(part, *recovered))
     return r, i
