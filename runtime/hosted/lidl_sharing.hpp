@@ -234,7 +234,7 @@ class SharingChannel {
     if (!ok) return Status::bad_message;
     // Copy out before validating: the callee can still write its memory.
     std::vector<std::uint64_t> copy((bytes.size() + 7) / 8);
-    std::memcpy(copy.data(), bytes.data(), bytes.size());
+    if (!bytes.empty()) std::memcpy(copy.data(), bytes.data(), bytes.size());  // empty: data() is null
     const std::span<const std::byte> mine{reinterpret_cast<const std::byte*>(copy.data()), bytes.size()};
     return ambience::lidl::decode(mine, result) == ambience::lidl::WireError::none ? Status::ok : Status::bad_message;
   }
@@ -281,7 +281,7 @@ class SharingServer {
     // The call block is copied into private memory before any of it is read (the caller could
     // change it under us); the borrowed payloads it names are not.
     std::vector<std::uint64_t> block(ok ? (source.size() + 7) / 8 : 0);
-    if (ok) std::memcpy(block.data(), source.data(), source.size());
+    if (ok && !source.empty()) std::memcpy(block.data(), source.data(), source.size());  // empty: data() is null
     const std::span<const std::byte> call{reinterpret_cast<const std::byte*>(block.data()), ok ? source.size() : 0};
     CallHeader h{};
     if (ok && call.size() >= sizeof h) {

@@ -233,4 +233,41 @@ AMBIENCE_TEST(forged_references_are_rejected_by_the_callee) {
   f.node.stop();
 }
 
+// Empty call blocks: an inline payload of 0 bytes, then a zero-length reference into the arena.
+// Found by lidl_sharing_fuzz: copying an empty block out of shared memory passed memcpy the null
+// data() of an empty vector (undefined behaviour, reported by UBSan).
+AMBIENCE_TEST(empty_call_blocks_are_rejected_by_the_callee) {
+  Fixture f;
+  CHECK(f.node.start() == Status::ok);
+  struct Out {
+    Status status[2] = {Status::internal, Status::internal};
+    bool done = false;
+  } out;
+  auto t = [](Channel* ch, Out* o) -> Task<void> {
+    for (int round = 0; round < 2; ++round) {
+      auto slot = co_await ch->begin();
+      if (!slot) co_return;
+      std::uint8_t flags = kFlagSharedCall;
+      if (round == 0) {
+        ch->header(slot.index())->size = 0;
+      } else {
+        const BufferRef empty{0, 0};
+        std::memcpy(ch->payload(slot.index()), &empty, sizeof empty);
+        ch->header(slot.index())->size = sizeof empty;
+        flags |= kFlagArenaPayload;
+      }
+      const auto r = co_await ch->call(slot, kBulkTarget, 0, flags);
+      o->status[round] = r.status == Status::ok ? r.remote() : r.status;
+      ch->finish(slot);
+    }
+    o->done = true;
+  };
+  (void)ambience::spawn(t(&f.node.channel(f.g), &out));
+  f.node.run_until([&] { return out.done; });
+  CHECK(out.status[0] == Status::bad_message);
+  CHECK(out.status[1] == Status::bad_message);
+  CHECK_EQ(f.node.status(f.g).restarts, 0u);
+  f.node.stop();
+}
+
 }  // namespace
