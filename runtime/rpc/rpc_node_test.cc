@@ -539,6 +539,14 @@ AMBIENCE_TEST(a_forged_request_is_dropped_and_counted) {
 }
 
 #if !defined(__arm__)  // the boards' RAM holds no further node beside the others here
+// A fresh caller (a boot of its own) on link `c`, the small server on link `s`.
+void wire_to_small_server(rpc::RpcNode& client, net::Reassembler& client_in, MemoryLink& c, MemoryLink& s) {
+  c.connect(s, small_server().node.node());
+  s.connect(c, client);
+  client.add_network("wire", "udp", c, client_in);
+  small_server().node.node().add_network("wire", "udp", s, small_server().in);
+}
+
 // A caller's first call after its boot goes out as a probe (no body: nothing can run it). Its
 // resync answer lost, the probe is sent again even for a procedure that is not idempotent, and
 // the call succeeds, run once; its body, once out, is never re-sent.
@@ -549,10 +557,7 @@ AMBIENCE_TEST(a_lost_resync_answer_costs_no_call_and_runs_nothing_twice) {
   static net::StaticReassembler<CallerNode::kMaxOnWire, 1> client_in{1'000'000};
   SmallNode& server = small_server().node;
   MemoryLink &c = link_x(), &s = link_y();
-  c.connect(s, server.node());
-  s.connect(c, client.node());
-  client.node().add_network("wire", "udp", c, client_in);
-  server.node().add_network("wire", "udp", s, small_server().in);
+  wire_to_small_server(client.node(), client_in, c, s);
   const std::uint32_t resyncs = server.node().counters().resyncs, requests = server.node().counters().requests;
   NodeTransport t{&client.node(), {"wire", "udp", "s", 1, "server", 5, 7}};
   ambience::lidl::HeapMessageBuffer req, rep;
@@ -586,10 +591,7 @@ AMBIENCE_TEST(duplicated_resync_answers_cost_no_reseal_and_the_call_succeeds) {
   static net::StaticReassembler<CallerNode::kMaxOnWire, 1> client_in{1'000'000};
   SmallNode& server = small_server().node;
   MemoryLink &c = link_x(), &s = link_y();
-  c.connect(s, server.node());
-  s.connect(c, client.node());
-  client.node().add_network("wire", "udp", c, client_in);
-  server.node().add_network("wire", "udp", s, small_server().in);
+  wire_to_small_server(client.node(), client_in, c, s);
   const std::uint32_t resyncs = server.node().counters().resyncs;
   NodeTransport t{&client.node(), {"wire", "udp", "s", 1, "server", 5, 7}};
   ambience::lidl::HeapMessageBuffer req, rep;

@@ -109,3 +109,18 @@ def run_until_printed(argv: list[str], *lines: str, timeout_s: float = 30) -> tu
     finally:
         out = node.stop()
     return out, seen
+
+
+def log_with(path: str, text: str, timeout_s: float = 10) -> str:
+    """The log at `path` once it holds `text` (a detached cluster runner's reader thread writes
+    a node's log after the call that printed it returned), or as it is when `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with open(path, encoding="utf-8") as f:
+                log = f.read()
+        except FileNotFoundError:
+            log = ""
+        if text in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)

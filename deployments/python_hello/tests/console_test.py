@@ -12,27 +12,14 @@ import tempfile
 import time
 import unittest
 
+from deployments.hello.tests.node_processes import log_with
+
 SCRIPT = "deployments/python_hello/cluster.sh"
 AMBIENCE = "tools/ambience_cli"
 
 
 def env() -> dict[str, str]:
     return dict(os.environ, RUNFILES_DIR=os.environ.get("TEST_SRCDIR", os.getcwd() + "/.."))
-
-
-def log_with(path: str, text: str, timeout_s: float = 10) -> str:
-    """The node log at `path` once it holds `text` (the detached runner's reader thread writes it
-    after the call returned), or as it is when `timeout_s` passed."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with open(path, encoding="utf-8") as f:
-                log = f.read()
-        except FileNotFoundError:
-            log = ""
-        if text in log or time.monotonic() > deadline:
-            return log
-        time.sleep(0.05)
 
 
 class ConsoleTest(unittest.TestCase):
