@@ -96,7 +96,7 @@ def run_parts(parts: set[str], budget: Budget, seed: int, quick: bool) -> tuple[
             attempt(f"part 4: storage {fault}", partial(lambda f: add(node_kill.storage_rows(
                 f, node_kill.measure_storage(f, seed, budget.storage_seconds))), fault))
         def tmpfs_full() -> None:
-            run, why = node_kill.measure_tmpfs_full(seed, budget.storage_seconds * 2)
+            run, why = node_kill.measure_tmpfs_full(seed, node_kill.TMPFS_STREAM_S)
             if run is None:
                 infos.append(Info("4", "storage_tmpfs_full_not_run", 1, "count", f"cannot mount a tmpfs here: {why}"))
             else:
