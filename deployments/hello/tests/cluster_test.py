@@ -14,7 +14,7 @@ import time
 import unittest
 
 from ambience.cluster import runner
-from deployments.hello.tests.node_processes import Watched
+from tests.harness.node_processes import Watched
 
 SCRIPT = "deployments/hello/on_board/cluster.sh"
 OVER_UDP = "deployments/hello/tests/over_udp/cluster.sh"

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from node_processes import log_with
+from tests.harness.node_processes import log_with
 
 SCRIPT = "deployments/hello/on_board/cluster.sh"
 AMBIENCE = "tools/ambience_cli"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import unittest
 
-from node_processes import run_until_printed
+from tests.harness.node_processes import run_until_printed
 
 
 class KernelGroupTest(unittest.TestCase):

@@ -7,7 +7,7 @@ import os
 import tempfile
 import unittest
 
-from node_processes import Watched, boot_board, free_udp_ports
+from tests.harness.node_processes import Watched, boot_board, free_udp_ports
 
 PKG = "deployments/hello/tests/mixed"
 

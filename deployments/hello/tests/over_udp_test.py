@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import unittest
 
-from node_processes import Watched, free_udp_ports
+from tests.harness.node_processes import Watched, free_udp_ports
 
 PKG = "deployments/hello/tests/over_udp"
 PLAN_ENDPOINTS = ["10.1.0.1:4800", "10.1.0.2:4800", "10.2.0.2:4800", "10.2.0.3:4800"]

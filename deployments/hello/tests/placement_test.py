@@ -12,7 +12,7 @@ import subprocess
 import tarfile
 import unittest
 
-from node_processes import Watched, run_until_printed
+from tests.harness.node_processes import Watched, run_until_printed
 
 VARIANTS = {"": "ipc", "one_group": "direct", "on_board": "rpc"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import unittest
 
-from node_processes import run_until_printed
+from tests.harness.node_processes import run_until_printed
 
 BASE = "deployments/hello/tests/provided"
 

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from node_processes import free_udp_ports
+from tests.harness.node_processes import free_udp_ports
 
 PKG = "deployments/hello/tests/restart"
 TIMEOUT_MS = 800  # the manifest's timeout of paced.counter (restart/BUILD.bazel); the UDP default is 2000

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import unittest
 
-from node_processes import run_until_printed
+from tests.harness.node_processes import run_until_printed
 
 
 class SharingTest(unittest.TestCase):

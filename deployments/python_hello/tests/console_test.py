@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from deployments.hello.tests.node_processes import log_with
+from tests.harness.node_processes import log_with
 
 SCRIPT = "deployments/python_hello/cluster.sh"
 AMBIENCE = "tools/ambience_cli"

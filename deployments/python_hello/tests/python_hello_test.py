@@ -15,7 +15,7 @@ import time
 import unittest
 from collections.abc import Callable
 
-from deployments.hello.tests.node_processes import Watched, free_udp_ports
+from tests.harness.node_processes import Watched, free_udp_ports
 
 PKG = "deployments/python_hello"
 MIB = bytes(range(256)) * 4096

@@ -18,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from deployments.hello.tests.node_processes import Watched, free_udp_ports
+from tests.harness.node_processes import Watched, free_udp_ports
 
 PKG = "services/database/tests/over_udp"
 ACKED = re.compile(r"\[writer\] acked (\d+) -> (\d+)")

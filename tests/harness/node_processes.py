@@ -1,25 +1,17 @@
-"""What the multi-node tests here share: free loopback UDP ports for --udp-map, an MCU image
-booted in QEMU with its UART1 as a unix socket that a hosted node takes as its serial line, and
-node processes watched line by line."""
+"""What tests that run node processes share: an MCU image booted in QEMU with its UART1 as a
+unix socket that a hosted node takes as its serial line, node processes watched line by line,
+a log waited for, and free loopback UDP ports for --udp-map (the cluster runner's own)."""
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 
+from ambience.cluster.runner import free_udp_ports
 
-def free_udp_ports(n: int) -> list[int]:
-    """n loopback UDP ports free right now (bound, read, released)."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+__all__ = ["Watched", "boot_board", "free_udp_ports", "log_with", "run_until_printed"]
 
 
 def boot_board(elf: str, uart1_socket: str, machine: str = "mps2-an386",
